@@ -1,0 +1,135 @@
+"""Reading users' checkpoints safely and fitting them to a model.
+
+Only tensor containers are accepted: ``.safetensors`` through safetensors, everything
+else through ``torch.load(weights_only=True)``, which refuses arbitrary pickles.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+import zipfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from .errors import WeightsError
+from .registry import ModelSpec
+
+# Training scripts wrap the weights in one of these keys (timm, torchvision references,
+# Lightning-style trainers).
+_WRAPPER_KEYS = ("state_dict", "model", "model_state_dict", "module")
+
+
+@dataclass
+class LoadReport:
+    path: str
+    sha256: str
+    dropped_aux: list[str] = field(default_factory=list)
+    num_classes: int = 1000
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """Load a flat ``{key: tensor}`` mapping from a checkpoint file."""
+    p = Path(path)
+    if not p.is_file():
+        raise WeightsError(f"weights file not found: {p}")
+    try:
+        if p.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            raw: Any = load_file(str(p), device="cpu")
+        else:
+            raw = torch.load(str(p), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise WeightsError(
+            f"{p}: refused by torch.load(weights_only=True), it holds arbitrary Python objects "
+            f"({first[:160]}); re-save it as a plain state_dict or .safetensors"
+        ) from None
+    except (RuntimeError, OSError, EOFError, ValueError, zipfile.BadZipFile) as exc:
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise WeightsError(f"{p}: not a readable checkpoint ({msg[:160]})") from None
+    except Exception as exc:  # safetensors raises its own SafetensorError
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise WeightsError(f"{p}: not a readable checkpoint ({msg[:160]})") from None
+    return unwrap_state_dict(raw, p)
+
+
+def unwrap_state_dict(raw: Any, path: Path) -> dict[str, torch.Tensor]:
+    for _ in range(3):
+        if isinstance(raw, Mapping):
+            inner = next((raw[k] for k in _WRAPPER_KEYS if isinstance(raw.get(k), Mapping)), None)
+            if inner is not None and not any(isinstance(v, torch.Tensor) for v in raw.values()):
+                raw = inner
+                continue
+        break
+    if not isinstance(raw, Mapping) or not raw:
+        raise WeightsError(f"{path}: no state_dict found (expected a mapping of tensor names to tensors)")
+    tensors = {str(k): v for k, v in raw.items() if isinstance(v, torch.Tensor)}
+    if not tensors:
+        raise WeightsError(f"{path}: no tensors found in the checkpoint")
+    if all(k.startswith("module.") for k in tensors):
+        tensors = {k[len("module.") :]: v for k, v in tensors.items()}
+    return tensors
+
+
+def _names(keys: list[str], limit: int = 3) -> str:
+    shown = ", ".join(keys[:limit])
+    return shown + (f" (+{len(keys) - limit} more)" if len(keys) > limit else "")
+
+
+def infer_num_classes(spec: ModelSpec, state: Mapping[str, torch.Tensor], path: Path) -> int:
+    weight = state.get(spec.classifier_key)
+    if weight is None or weight.dim() != 2:
+        raise WeightsError(
+            f"{path}: not a {spec.name} checkpoint: classifier {spec.classifier_key!r} is missing"
+            + (f"; it has e.g. {_names(sorted(state))}" if state else "")
+        )
+    return int(weight.shape[0])
+
+
+def fit_state_dict(
+    spec: ModelSpec, model: nn.Module, state: dict[str, torch.Tensor], path: Path
+) -> list[str]:
+    """Check ``state`` against ``model`` key by key, load it, return dropped aux keys."""
+    aux = [k for k in state if spec.aux_prefixes and k.startswith(spec.aux_prefixes)]
+    for k in aux:
+        del state[k]
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    misshaped = [
+        f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}"
+        for k, v in expected.items()
+        if k in state and state[k].shape != v.shape
+    ]
+    if missing or unexpected or misshaped:
+        parts = []
+        if missing:
+            parts.append(f"missing {_names(missing)}")
+        if unexpected:
+            parts.append(f"unexpected {_names(unexpected)}")
+        if misshaped:
+            parts.append(f"mis-shaped {_names(misshaped, 2)}")
+        raise WeightsError(
+            f"{path}: not a {spec.name} ({spec.layout} layout) checkpoint: " + "; ".join(parts)
+        )
+    bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        raise WeightsError(f"{path}: checkpoint has NaN/Inf values in {_names(bad)}")
+    converted = {k: v.to(expected[k].dtype) for k, v in state.items()}
+    model.load_state_dict(converted, strict=True)
+    return aux

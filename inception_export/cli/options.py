@@ -1,0 +1,24 @@
+"""Options shared by several commands, declared once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Model name or alias (see `models`).")]
+WeightsOpt = Annotated[
+    Path | None,
+    typer.Option("--weights", "-w", help="Checkpoint (.pth/.pt/.safetensors); default: synthetic weights."),
+]
+TransformInputOpt = Annotated[
+    bool,
+    typer.Option(
+        "--transform-input/--no-transform-input",
+        help="torchvision's input re-normalisation (for its published v1/v3 checkpoints).",
+    ),
+]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of the synthetic weights.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
+ForceOpt = Annotated[bool, typer.Option("--force", "-f", help="Overwrite an existing output.")]

@@ -1,0 +1,31 @@
+"""Exception hierarchy; the CLI maps each class to one stderr line and an exit code."""
+
+from __future__ import annotations
+
+
+class InceptionExportError(Exception):
+    """Base class: a problem the user can act on, reported without a traceback."""
+
+    exit_code = 2
+
+
+class UsageError(InceptionExportError):
+    """Bad arguments or input (unknown model, missing file, size too small...): exit 2."""
+
+
+class WeightsError(UsageError):
+    """A checkpoint that cannot be read or does not fit the architecture."""
+
+
+class ArtifactError(UsageError):
+    """An artifact that is missing, corrupt, or for another model."""
+
+
+class BackendUnavailable(UsageError):
+    """An optional backend (TensorRT, a GPU) is not installed or not present."""
+
+
+class GateFailure(InceptionExportError):
+    """An artifact failed a parity or precision check: exit 1."""
+
+    exit_code = 1

@@ -1,0 +1,126 @@
+"""Model registry: one :class:`ModelSpec` per architecture, looked up by name or alias.
+
+Modelled on timm's ``default_cfg`` and torchvision's weight metadata: everything a
+deployment needs to know about a model (input size, preprocessing, cost, checkpoint
+layout) lives in one declarative record, so the rest of the package never branches on
+model names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from torch import nn
+
+from .errors import UsageError
+
+ColourOrder = Literal["RGB", "BGR"]
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """How an image becomes the tensor the checkpoint expects.
+
+    ``value_range`` is the range pixels are scaled to *before* ``(x - mean) / std``.
+    """
+
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    colour_order: ColourOrder
+    value_range: tuple[float, float]
+    resize: int
+    crop: int
+    interpolation: str = "bilinear"
+
+    def normalised_bounds(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        """Per-channel (low, high) of the normalised tensor for in-range pixels."""
+        lo, hi = self.value_range
+        low = tuple((lo - m) / s for m, s in zip(self.mean, self.std, strict=True))
+        high = tuple((hi - m) / s for m, s in zip(self.mean, self.std, strict=True))
+        return low, high
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Static description of one architecture (shared by every checkpoint of it)."""
+
+    name: str
+    aliases: tuple[str, ...]
+    description: str
+    builder: Callable[..., nn.Module]
+    default_size: int
+    min_size: int
+    preprocessing: Preprocessing
+    params: int
+    gmacs: float
+    layout: str
+    classifier_key: str
+    aux_prefixes: tuple[str, ...] = ()
+    supports_transform_input: bool = False
+    # Rejects sizes >= min_size at which the graph still cannot run (returns a reason).
+    size_check: Callable[[int], str | None] | None = None
+    notes: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def check_size(self, size: int) -> None:
+        if size < self.min_size:
+            raise UsageError(
+                f"input size {size} is below {self.name}'s minimum of {self.min_size}x{self.min_size}"
+            )
+        if self.size_check is not None:
+            reason = self.size_check(size)
+            if reason:
+                raise UsageError(reason)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "aliases": list(self.aliases),
+            "description": self.description,
+            "default_size": self.default_size,
+            "min_size": self.min_size,
+            "preprocessing": asdict(self.preprocessing),
+            "params": self.params,
+            "gmacs": self.gmacs,
+            "layout": self.layout,
+            "classifier_key": self.classifier_key,
+            "aux_prefixes": list(self.aux_prefixes),
+            "supports_transform_input": self.supports_transform_input,
+        }
+
+
+_REGISTRY: dict[str, ModelSpec] = {}
+_ALIASES: dict[str, str] = {}
+
+
+def register(spec: ModelSpec) -> ModelSpec:
+    for key in (spec.name, *spec.aliases):
+        if key in _ALIASES:
+            raise ValueError(f"model name {key!r} registered twice")
+        _ALIASES[key] = spec.name
+    _REGISTRY[spec.name] = spec
+    return spec
+
+
+def _ensure_loaded() -> None:
+    # Model modules register themselves on import; importing here keeps the registry
+    # usable from any entry point without import-order surprises.
+    from . import models  # noqa: F401
+
+
+def get_spec(name: str) -> ModelSpec:
+    _ensure_loaded()
+    key = name.strip().lower().replace("-", "_")
+    if key not in _ALIASES:
+        known = ", ".join(
+            f"{s.name} ({'/'.join(s.aliases)})" if s.aliases else s.name for s in _REGISTRY.values()
+        )
+        raise UsageError(f"unknown model {name!r}; known models: {known}")
+    return _REGISTRY[_ALIASES[key]]
+
+
+def list_specs() -> list[ModelSpec]:
+    _ensure_loaded()
+    return list(_REGISTRY.values())

@@ -1,0 +1,43 @@
+"""Eager PyTorch and TorchScript runners (CPU, or CUDA where present)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..errors import ArtifactError
+from .base import Runner, RunnerInfo
+
+
+class TorchRunner(Runner):
+    """Eager PyTorch: the reference every artifact is compared with."""
+
+    backend = "torch"
+
+    def __init__(self, model: nn.Module, input_size: int, device: str = "cpu", precision: str = "fp32"):
+        self.device = torch.device(device)
+        self.dtype = torch.float16 if precision == "fp16" else torch.float32
+        self.model = model.to(self.device, self.dtype).eval()
+        self.info = RunnerInfo(self.backend, precision, self.device.type, input_size)
+
+    @torch.inference_mode()
+    def infer(self, x: np.ndarray) -> np.ndarray:
+        inp = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(self.device, self.dtype)
+        out = self.model(inp)
+        return out.float().cpu().numpy()
+
+
+class TorchScriptRunner(TorchRunner):
+    backend = "torchscript"
+
+    def __init__(self, path: str | Path, input_size: int, device: str = "cpu", precision: str = "fp32"):
+        try:
+            module = torch.jit.load(str(path), map_location=device)
+        except Exception as exc:  # torch raises RuntimeError/ValueError variants for bad archives
+            msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ArtifactError(f"{path}: not a loadable TorchScript archive ({msg[:160]})") from None
+        super().__init__(module, input_size, device, precision)
+        self.info = RunnerInfo(self.backend, precision, self.device.type, input_size, artifact=str(path))
