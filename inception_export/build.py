@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from .checkpoint import LoadReport, file_sha256, fit_state_dict, infer_num_classes, read_state_dict
-from .errors import UsageError
+from .errors import UsageError, WeightsError
 from .registry import ModelSpec, get_spec
 from .synthetic import DEFAULT_SEED, synthetic_state_dict
 
@@ -57,7 +57,7 @@ def build_model(
         state = read_state_dict(path)
         inferred = infer_num_classes(spec, state, path)
         if num_classes is not None and num_classes != inferred:
-            raise UsageError(
+            raise WeightsError(
                 f"{path}: checkpoint has {inferred} classes but num_classes={num_classes} was asked for"
             )
         model = _instantiate(spec, inferred, ti)

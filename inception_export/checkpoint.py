@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import pickle
-import zipfile
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +46,12 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     p = Path(path)
     if not p.is_file():
         raise WeightsError(f"weights file not found: {p}")
+    with p.open("rb") as fh:
+        head = fh.read(4)
+    # torch.save writes a zip archive (or, legacy, a pickle starting with PROTO); anything
+    # else is not worth handing to an unpickler.
+    if p.suffix != ".safetensors" and not (head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"):
+        raise WeightsError(f"{p}: corrupt or not a PyTorch checkpoint (unrecognised file header)")
     try:
         if p.suffix == ".safetensors":
             from safetensors.torch import load_file
@@ -54,18 +60,22 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         else:
             raw = torch.load(str(p), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        text = str(exc)
+        match = re.search(r"Unsupported (global|operand)[^\n]*", text)
+        if match is None:
+            raise WeightsError(f"{p}: corrupt or not a PyTorch checkpoint ({_first_line(text)})") from None
         raise WeightsError(
-            f"{p}: refused by torch.load(weights_only=True), it holds arbitrary Python objects "
-            f"({first[:160]}); re-save it as a plain state_dict or .safetensors"
+            f"{p}: refused by torch.load(weights_only=True), it pickles arbitrary Python objects "
+            f"({match.group(0)[:120]}); re-save it as a plain state_dict or .safetensors"
         ) from None
-    except (RuntimeError, OSError, EOFError, ValueError, zipfile.BadZipFile) as exc:
-        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise WeightsError(f"{p}: not a readable checkpoint ({msg[:160]})") from None
-    except Exception as exc:  # safetensors raises its own SafetensorError
-        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise WeightsError(f"{p}: not a readable checkpoint ({msg[:160]})") from None
+    except Exception as exc:  # torch, zipfile and safetensors each raise their own types
+        raise WeightsError(f"{p}: corrupt or not a checkpoint ({_first_line(str(exc)) or type(exc).__name__})") from None
     return unwrap_state_dict(raw, p)
+
+
+def _first_line(text: str) -> str:
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    return lines[-1][:160] if lines else ""
 
 
 def unwrap_state_dict(raw: Any, path: Path) -> dict[str, torch.Tensor]:
@@ -95,7 +105,7 @@ def infer_num_classes(spec: ModelSpec, state: Mapping[str, torch.Tensor], path: 
     weight = state.get(spec.classifier_key)
     if weight is None or weight.dim() != 2:
         raise WeightsError(
-            f"{path}: not a {spec.name} checkpoint: classifier {spec.classifier_key!r} is missing"
+            f"{path}: not a checkpoint for {spec.name}: classifier {spec.classifier_key!r} is missing"
             + (f"; it has e.g. {_names(sorted(state))}" if state else "")
         )
     return int(weight.shape[0])
@@ -125,7 +135,7 @@ def fit_state_dict(
         if misshaped:
             parts.append(f"mis-shaped {_names(misshaped, 2)}")
         raise WeightsError(
-            f"{path}: not a {spec.name} ({spec.layout} layout) checkpoint: " + "; ".join(parts)
+            f"{path}: not a checkpoint for {spec.name} ({spec.layout} layout): " + "; ".join(parts)
         )
     bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
     if bad:

@@ -31,7 +31,7 @@ app = typer.Typer(
 
 
 def fail(message: str, code: int = 2) -> None:
-    err.print(f"[bold red]error:[/] {escape(message)}")
+    err.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -67,7 +67,7 @@ def command(*args: Any, **kwargs: Any) -> Callable[[F], F]:
 
 
 def _show_warning(message: Warning | str, category: type[Warning], *_: Any, **__: Any) -> None:
-    err.print(f"[yellow]note:[/] {escape(str(message))}")
+    err.print(f"[yellow]note:[/] {escape(str(message))}", soft_wrap=True)
 
 
 def main() -> None:

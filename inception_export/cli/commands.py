@@ -1,3 +1,5 @@
 """Imports each command module so it registers itself on the app."""
 
-from . import models_cmd  # noqa: F401
+from . import inspect_cmd, models_cmd  # noqa: F401
+from . import bench_cmd  # noqa: F401
+from . import trt_cmd  # noqa: F401

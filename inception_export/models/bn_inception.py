@@ -10,7 +10,7 @@ translate to and from the flat checkpoint names through state-dict hooks.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -151,6 +151,18 @@ SPEC_MIN_SIZE = 31
 
 
 class BNInception(nn.Module):
+    if TYPE_CHECKING:  # TorchScript would try to resolve class-level annotations
+        inception_3a: InceptionBlock
+        inception_3b: InceptionBlock
+        inception_3c: ReductionBlock
+        inception_4a: InceptionBlock
+        inception_4b: InceptionBlock
+        inception_4c: InceptionBlock
+        inception_4d: InceptionBlock
+        inception_4e: ReductionBlock
+        inception_5a: InceptionBlock
+        inception_5b: InceptionBlock
+
     def __init__(self, num_classes: int = 1000, transform_input: bool = False) -> None:
         super().__init__()
         if transform_input:

@@ -36,6 +36,9 @@ class TorchvisionTransformInput(nn.Module):
     It is a module option, never a state_dict entry.
     """
 
+    scale: torch.Tensor
+    shift: torch.Tensor
+
     def __init__(self) -> None:
         super().__init__()
         mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)

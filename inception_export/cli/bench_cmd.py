@@ -1,0 +1,147 @@
+"""``inception-export bench``: interleaved latency/throughput of each backend x precision x batch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from ..atomic import check_output
+from ..console import emit_json, err, progress
+from ..errors import UsageError
+from .app import command
+from .options import ForceOpt, JsonOpt, ModelOpt, TransformInputOpt, WeightsOpt
+
+
+def _fmt(v: Any, spec: str = ".2f") -> str:
+    return "-" if v is None else format(v, spec)
+
+
+def _table(records: list[dict[str, Any]]) -> Table:
+    table = Table(title=f"bench: {records[0]['model']} on {records[0]['device']}")
+    for col in (
+        "backend",
+        "prec",
+        "batch",
+        "median ms",
+        "p90 ms",
+        "img/s",
+        "vs torch",
+        "GMAC/s",
+        "peak RSS MB*",
+    ):
+        table.add_column(col, justify="left" if col in ("backend", "prec") else "right")
+    for r in records:
+        if r["status"] != "ok":
+            continue
+        table.add_row(
+            r["backend"],
+            r["precision"],
+            str(r["batch"]),
+            _fmt(r["median_ms"]),
+            _fmt(r["p90_ms"]),
+            _fmt(r["throughput_ips"], ".1f"),
+            "-" if r["speedup_vs_torch"] is None else f"{r['speedup_vs_torch']:.2f}x",
+            _fmt(r["gmacs_per_s"], ".1f"),
+            _fmt(r["peak_rss_mb"], ".0f"),
+        )
+    return table
+
+
+@command("bench")
+def bench(
+    model: ModelOpt,
+    weights: WeightsOpt = None,
+    transform_input: TransformInputOpt = False,
+    backends: Annotated[
+        str, typer.Option("--backends", help="Comma list: torch,torchscript,onnxruntime,tensorrt,cudagraph.")
+    ] = "torch,torchscript,onnxruntime",
+    precision: Annotated[str, typer.Option("--precision", help="Comma list: fp32,fp16.")] = "fp32",
+    batch: Annotated[str, typer.Option("--batch", help="Comma list of batch sizes, e.g. 1,8.")] = "1",
+    warmup: Annotated[int, typer.Option("--warmup", help="Untimed runs per backend (interleaved).")] = 3,
+    iters: Annotated[int, typer.Option("--iters", help="Timed runs per backend (interleaved).")] = 15,
+    threads: Annotated[
+        int | None,
+        typer.Option("--threads", help="torch and onnxruntime intra-op threads (default: usable cores)."),
+    ] = None,
+    device: Annotated[str, typer.Option("--device", help="cpu or cuda.")] = "cpu",
+    json_out: JsonOpt = False,
+    plot: Annotated[Path | None, typer.Option("--plot", help="Also write a PNG chart here.")] = None,
+    force: ForceOpt = False,
+) -> None:
+    """Time backends against each other, interleaved (A B C A B C ...), and report median/p90.
+
+    Thread counts are fixed and recorded; combinations that mean nothing on the device
+    (eager fp16 on CPU, ...) are listed as skipped with the reason.
+    """
+    from ..bench.matrix import (
+        BACKENDS,
+        PRECISIONS,
+        BenchConfig,
+        Combo,
+        default_threads,
+        parse_batches,
+        parse_list,
+        run_bench,
+    )
+    from ..bench.plot import plot_records
+    from ..registry import get_spec
+
+    get_spec(model)  # unknown model: one line, before anything slow
+    cfg = BenchConfig(
+        model=model,
+        backends=parse_list(backends, "backends", BACKENDS),
+        precisions=parse_list(precision, "precision", PRECISIONS),
+        batches=parse_batches(batch),
+        warmup=warmup,
+        iters=iters,
+        weights=weights,
+        transform_input=transform_input,
+        device=device.strip().lower(),
+        threads=threads if threads is not None else default_threads(),
+    )
+    if weights is not None and not weights.is_file():
+        raise UsageError(f"--weights {weights}: no such file")
+    if plot is not None:
+        if plot.suffix.lower() != ".png":
+            raise UsageError(f"--plot {plot}: the chart is a PNG; give a .png file name")
+        check_output(plot, force)
+    cfg.validate()
+
+    plan_skips: list[Combo] = []
+
+    def skipped(c: Combo) -> None:
+        plan_skips.append(c)
+        err.print(f"[yellow]skip[/] {c.label}: {c.skip}")
+
+    with progress() as bar:
+        task = bar.add_task(f"{model}: building", total=None)
+
+        def on_progress(desc: str, done: int, total: int) -> None:
+            bar.update(task, description=desc, completed=done, total=total or None)
+
+        records = run_bench(cfg, on_progress=on_progress, on_skip=skipped)
+
+    planned = {(c.backend, c.precision) for c in plan_skips}
+    for r in records:
+        # Plan-level skips were printed up front; these are per-batch ones (fixed-batch artifacts).
+        if r["status"] != "ok" and (r["backend"], r["precision"]) not in planned:
+            err.print(f"[yellow]skip[/] {r['backend']}-{r['precision']} batch {r['batch']}: {r['reason']}")
+    ok = [r for r in records if r["status"] == "ok"]
+    if not ok:
+        raise UsageError("nothing could be measured (every combination was skipped)")
+    if plot is not None:
+        plot_records(records, plot, title=f"{ok[0]['model']} · {cfg.device} · {cfg.threads} threads")
+        err.print(f"chart written to {plot}")
+    if json_out:
+        emit_json(records)
+        return
+    err.print(_table(records))
+    t = ok[0]["threads"]
+    err.print(
+        f"threads: torch {t['torch_threads']}, onnxruntime intra-op {t['ort_intra_op_threads']}; "
+        f"runs interleaved, {cfg.warmup} warm-up + {cfg.iters} timed each; "
+        "*peak RSS is process-wide (all backends loaded so far)"
+    )

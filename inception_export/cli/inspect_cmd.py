@@ -1,0 +1,59 @@
+"""``inception-export inspect``: build a model (optionally from a checkpoint) and run it once."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import torch
+import typer
+from rich.table import Table
+
+from ..build import build_model, example_input, load_report
+from ..console import emit_json, err
+from ..profile import count_macs, count_params
+from ..registry import get_spec
+from .app import command
+from .options import JsonOpt, ModelOpt, SeedOpt, TransformInputOpt, WeightsOpt
+
+
+@command("inspect")
+def inspect(
+    model: ModelOpt,
+    weights: WeightsOpt = None,
+    transform_input: TransformInputOpt = False,
+    input_size: Annotated[int | None, typer.Option("--input-size", help="Square input size.")] = None,
+    seed: SeedOpt = 20261123,
+    json_out: JsonOpt = False,
+) -> None:
+    """Load a model and its checkpoint, run one seeded input, and report what was loaded."""
+    spec = get_spec(model)
+    size = input_size or spec.default_size
+    spec.check_size(size)
+    net = build_model(spec.name, weights, transform_input=transform_input, seed=seed)
+    report = load_report(net)
+    with torch.inference_mode():
+        logits = net(example_input(spec, batch=1, size=size))
+    finite = bool(torch.isfinite(logits).all())
+    info = {
+        "model": spec.name,
+        "weights": report.path,
+        "weights_sha256": report.sha256,
+        "num_classes": report.num_classes,
+        "dropped_aux_keys": len(report.dropped_aux),
+        "transform_input": transform_input,
+        "input_size": size,
+        "params": count_params(net),
+        "gmacs": round(count_macs(net, size) / 1e9, 4),
+        "output_shape": list(logits.shape),
+        "logits_finite": finite,
+        "top5": torch.topk(logits[0], min(5, logits.shape[1])).indices.tolist(),
+    }
+    if json_out:
+        emit_json(info)
+    else:
+        table = Table(show_header=False)
+        for k, v in info.items():
+            table.add_row(k, str(v))
+        err.print(table)
+    if not finite:
+        raise typer.Exit(1)

@@ -1,0 +1,52 @@
+"""Fold every BatchNorm into the conv before it, in float64, on a copy of the model.
+
+Exporters and TensorRT fold BN themselves, but in float32 and only when they recognise
+the pattern; folding here makes the exported graph plain Conv+Relu whatever the exporter
+does, and doing it in float64 keeps the folded weights within one float32 rounding of the
+exact product. We walk modules (not ``state_dict`` keys) because BN-Inception renames its
+keys through state-dict hooks.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+
+
+def _fold_pair(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> None:
+    if bn.running_mean is None or bn.running_var is None:
+        raise ValueError("cannot fold a BatchNorm without running statistics")
+    w = conv.weight.detach().double()
+    b = conv.bias.detach().double() if conv.bias is not None else torch.zeros(w.shape[0], dtype=torch.float64)
+    gamma = bn.weight.detach().double() if bn.weight is not None else torch.ones_like(b)
+    beta = bn.bias.detach().double() if bn.bias is not None else torch.zeros_like(b)
+    scale = gamma / torch.sqrt(bn.running_var.detach().double() + bn.eps)
+    new_w = w * scale.view(-1, *([1] * (w.dim() - 1)))
+    new_b = (b - bn.running_mean.detach().double()) * scale + beta
+    dtype = conv.weight.dtype
+    conv.weight = nn.Parameter(new_w.to(dtype), requires_grad=False)
+    conv.bias = nn.Parameter(new_b.to(dtype), requires_grad=False)
+
+
+def fold_batchnorm(model: nn.Module) -> tuple[nn.Module, int]:
+    """Return a deep copy of ``model`` with each ``conv``+``bn`` unit folded, and the count.
+
+    A unit is any module with a ``conv`` (Conv2d) and a ``bn`` (BatchNorm2d) child, which
+    is how every Inception variant here composes conv -> BN -> ReLU. The BN becomes an
+    ``nn.Identity`` (which both exporters drop), so ``forward`` is unchanged.
+    """
+    folded = copy.deepcopy(model).eval()
+    count = 0
+    for unit in folded.modules():
+        conv = getattr(unit, "conv", None)
+        bn = getattr(unit, "bn", None)
+        if isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d):
+            _fold_pair(conv, bn)
+            unit.bn = nn.Identity()
+            count += 1
+    leftover = [n for n, m in folded.named_modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if leftover:
+        raise ValueError(f"BatchNorm layers outside a conv+bn unit cannot be folded: {leftover[:3]}")
+    return folded, count

@@ -1,0 +1,64 @@
+"""What an engine build is asked for, validated before any work starts."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import UsageError
+
+HARDWARE_COMPAT = ("none", "ampere+")
+PRECISIONS = ("fp16", "fp32")
+MAX_OPT_LEVEL = 5
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    precision: str = "fp16"
+    min_batch: int = 1
+    opt_batch: int = 1
+    max_batch: int = 1
+    input_size: int = 299
+    workspace_gib: float = 2.0
+    opt_level: int = 3
+    timing_cache: Path | None = None
+    hardware_compat: str = "none"
+
+    def validate(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise UsageError(f"precision must be fp16 or fp32, got {self.precision!r}")
+        if self.min_batch < 1:
+            raise UsageError(f"--min-batch must be at least 1, got {self.min_batch}")
+        if not self.min_batch <= self.opt_batch <= self.max_batch:
+            raise UsageError(
+                "batch range must satisfy min <= opt <= max, got "
+                f"--min-batch {self.min_batch} --opt-batch {self.opt_batch} --max-batch {self.max_batch}"
+            )
+        if not 0 <= self.opt_level <= MAX_OPT_LEVEL:
+            raise UsageError(f"--opt-level must be between 0 and {MAX_OPT_LEVEL}, got {self.opt_level}")
+        if not self.workspace_gib > 0:
+            raise UsageError(f"--workspace must be a positive number of GiB, got {self.workspace_gib:g}")
+        if self.hardware_compat not in HARDWARE_COMPAT:
+            raise UsageError(
+                f"--hardware-compat must be one of {', '.join(HARDWARE_COMPAT)}, got {self.hardware_compat!r}"
+            )
+        if self.input_size < 1:
+            raise UsageError(f"input size must be positive, got {self.input_size}")
+
+    @property
+    def workspace_bytes(self) -> int:
+        return int(self.workspace_gib * (1 << 30))
+
+    @property
+    def workspace_mib(self) -> int:
+        return max(1, round(self.workspace_gib * 1024))
+
+    def shape(self, batch: int) -> tuple[int, int, int, int]:
+        return (batch, 3, self.input_size, self.input_size)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["timing_cache"] = str(self.timing_cache) if self.timing_cache else None
+        out["workspace_bytes"] = self.workspace_bytes
+        return out

@@ -1,0 +1,115 @@
+"""The sidecar manifest ``<engine>.json``: what an engine was built with and where it may run.
+
+It sits beside the engine rather than in a header inside it, so the engine file stays a
+plain TensorRT plan that trtexec, Triton and DeepStream load unchanged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..atomic import write_text_atomic
+from ..errors import ArtifactError
+
+FORMAT = "inception-export/tensorrt-engine"
+FORMAT_VERSION = 1
+AMPERE = (8, 0)
+
+
+def manifest_path(engine: Path) -> Path:
+    return engine.with_name(engine.name + ".json")
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def parse_cc(value: Any) -> tuple[int, int]:
+    """Compute capability from "8.6", [8, 6] or (8, 6)."""
+    try:
+        if isinstance(value, str):
+            major, minor = value.split(".")
+            return int(major), int(minor)
+        major, minor = value
+        return int(major), int(minor)
+    except (TypeError, ValueError):
+        raise ArtifactError(f"manifest has an unreadable compute capability: {value!r}") from None
+
+
+def _version_key(version: str) -> tuple[str, ...]:
+    # Engines are tied to major.minor.patch; the fourth field is the build number.
+    return tuple(str(version).split(".")[:3])
+
+
+@dataclass(frozen=True)
+class RuntimeEnv:
+    """What is here at load time: the running TensorRT and GPU, and the engine file's hash."""
+
+    tensorrt_version: str
+    gpu_name: str
+    compute_capability: tuple[int, int]
+    engine_sha256: str | None = None
+    cuda_version: str | None = None
+
+
+def check_manifest(manifest: dict[str, Any], env: RuntimeEnv) -> None:
+    """None when the engine may run here; otherwise ArtifactError with one line saying why not."""
+    if manifest.get("format") != FORMAT:
+        raise ArtifactError("not an inception-export TensorRT manifest")
+    name = manifest.get("engine", {}).get("file", "the engine")
+    want_sha = manifest.get("engine", {}).get("sha256")
+    if env.engine_sha256 is not None and want_sha != env.engine_sha256:
+        raise ArtifactError(
+            f"{name} does not match its manifest (sha256 {env.engine_sha256[:12]}..., manifest says "
+            f"{str(want_sha)[:12]}...): the engine was replaced or corrupted; rebuild it"
+        )
+    built_trt = str(manifest.get("tensorrt_version", "?"))
+    if _version_key(built_trt) != _version_key(env.tensorrt_version):
+        raise ArtifactError(
+            f"{name} was built with TensorRT {built_trt} but this is TensorRT {env.tensorrt_version}; "
+            "engines only load on the TensorRT version that built them: rebuild it here"
+        )
+    gpu = manifest.get("gpu", {})
+    built_cc = parse_cc(gpu.get("compute_capability"))
+    here = env.compute_capability
+    compat = manifest.get("hardware_compatibility", "none")
+    if compat == "ampere+":
+        if here < AMPERE:
+            raise ArtifactError(
+                f"{name} was built for Ampere and newer GPUs (compute capability >= 8.0) but "
+                f"{env.gpu_name} is {here[0]}.{here[1]}; rebuild it here with --hardware-compat none"
+            )
+    elif built_cc != here:
+        raise ArtifactError(
+            f"{name} was built for compute capability {built_cc[0]}.{built_cc[1]} "
+            f"({gpu.get('name', '?')}) but {env.gpu_name} is {here[0]}.{here[1]}; rebuild it on this GPU "
+            "(or build with --hardware-compat ampere+ for any GPU from Ampere on)"
+        )
+
+
+def write_manifest(engine: Path, manifest: dict[str, Any]) -> Path:
+    path = manifest_path(engine)
+    write_text_atomic(path, json.dumps(manifest, indent=2) + "\n")
+    return path
+
+
+def read_manifest(engine: Path) -> dict[str, Any] | None:
+    """The manifest beside ``engine``; None if there is none; ArtifactError if it is unreadable."""
+    path = manifest_path(engine)
+    if not path.exists():
+        return None
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ArtifactError(f"{path}: unreadable engine manifest ({type(exc).__name__})") from None
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        raise ArtifactError(f"{path}: not an inception-export TensorRT manifest")
+    return doc

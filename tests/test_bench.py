@@ -1,0 +1,126 @@
+"""`bench`: the interleaved schedule, the statistics, a real v1 run through the CLI, bad arguments.
+
+Timings are never asserted against targets here (a shared CI machine makes that flaky);
+only that the records are complete, finite and positive. The measured ratios live in
+benchmarks/results/ and docs/bench.md.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+from conftest import CliResult, assert_one_line_error, run_cli
+from typer.testing import CliRunner
+
+from inception_export.bench.matrix import RECORD_FIELDS, parse_batches, plan, skip_reason
+from inception_export.bench.timing import interleaved_schedule, run_interleaved, summarize
+from inception_export.errors import UsageError
+
+
+def test_schedule_is_round_robin() -> None:
+    assert interleaved_schedule(["A", "B", "C"], 3) == ["A", "B", "C"] * 3
+    assert interleaved_schedule(["A"], 2) == ["A", "A"]
+    assert interleaved_schedule(["A", "B"], 0) == []
+
+
+def test_run_interleaved_calls_in_abc_order_after_warmup() -> None:
+    calls: list[str] = []
+    fns = {k: (lambda k=k: calls.append(k)) for k in ("A", "B", "C")}
+    # A fake clock: every call "takes" one tick, so each recorded time is exactly 1.0.
+    ticks = iter(range(1000))
+    times = run_interleaved(fns, warmup=2, iters=4, clock=lambda: float(next(ticks)), gap_s=0)
+    assert calls == ["A", "B", "C"] * 6  # 2 warm-up rounds, then 4 timed rounds, never AAA BBB
+    assert {k: len(v) for k, v in times.items()} == {"A": 4, "B": 4, "C": 4}
+    assert all(t == 1.0 for v in times.values() for t in v)
+
+
+def test_summarize_known_values() -> None:
+    st = summarize([0.001 * v for v in (5, 1, 3, 2, 4)])  # seconds in, milliseconds out
+    assert st.n == 5
+    assert st.median_ms == pytest.approx(3.0)
+    assert st.p90_ms == pytest.approx(4.6)  # linear interpolation between 4 and 5
+    assert st.mean_ms == pytest.approx(3.0)
+    assert st.min_ms == pytest.approx(1.0) and st.max_ms == pytest.approx(5.0)
+    assert st.stdev_ms == pytest.approx(float(np.std([1, 2, 3, 4, 5], ddof=1)))
+    even = summarize([0.010, 0.020, 0.030, 0.040])
+    assert even.median_ms == pytest.approx(25.0)
+    assert even.p90_ms == pytest.approx(37.0)
+    assert summarize([0.002]).stdev_ms == 0.0
+    with pytest.raises(ValueError):
+        summarize([])
+    with pytest.raises(ValueError):
+        summarize([0.1, float("nan")])
+
+
+def test_cpu_fp16_plan_skips_with_reason() -> None:
+    combos = plan(["torch", "onnxruntime"], ["fp32", "fp16"], "cpu")
+    by = {c.label: c.skip for c in combos}
+    assert by["torch-fp32"] is None and by["onnxruntime-fp32"] is None and by["onnxruntime-fp16"] is None
+    assert by["torch-fp16"] and "CPU" in by["torch-fp16"]
+    assert skip_reason("torchscript", "fp16", "cpu")
+    with pytest.raises(UsageError, match="none of the requested combinations"):
+        plan(["torch"], ["fp16"], "cpu")
+    assert parse_batches("1, 8,8") == [1, 8]
+    with pytest.raises(UsageError):
+        parse_batches("0")
+
+
+@pytest.fixture(scope="module")
+def v1_run() -> CliResult:
+    return run_cli(
+        "bench", "--model", "v1", "--backends", "torch,torchscript,onnxruntime", "--precision", "fp32,fp16",
+        "--batch", "1", "--warmup", "1", "--iters", "3", "--json", timeout=300,
+    )  # fmt: skip
+
+
+def test_real_v1_bench_records(v1_run: CliResult) -> None:
+    assert v1_run.code == 0, v1_run.stderr
+    records = json.loads(v1_run.stdout)
+    ok = {(r["backend"], r["precision"]): r for r in records if r["status"] == "ok"}
+    expected = {("torch", "fp32"), ("torchscript", "fp32"), ("onnxruntime", "fp32"), ("onnxruntime", "fp16")}
+    assert set(ok) == expected
+    skipped = [r for r in records if r["status"] == "skipped"]
+    assert {(r["backend"], r["precision"]) for r in skipped} == {("torch", "fp16"), ("torchscript", "fp16")}
+    assert all(r["reason"] for r in skipped)
+    for r in ok.values():
+        for key in RECORD_FIELDS:
+            assert key in r
+        for key in RECORD_FIELDS[3:]:
+            assert isinstance(r[key], float) and math.isfinite(r[key]) and r[key] > 0, (key, r[key])
+        assert r["batch"] == 1 and r["runs"] == 3
+        assert r["p90_ms"] >= r["median_ms"]
+        assert r["throughput_ips"] == pytest.approx(1000.0 / r["median_ms"])
+        assert r["gmacs_per_s"] == pytest.approx(1.498 / (r["median_ms"] / 1000.0))
+        assert r["threads"]["torch_threads"] >= 1 and r["threads"]["ort_intra_op_threads"] >= 1
+    assert ok[("torch", "fp32")]["speedup_vs_torch"] == pytest.approx(1.0)
+    # Progress and skip reasons go to stderr, never into the JSON on stdout.
+    assert "skip" in v1_run.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--backends", "torch,mxnet"], "unknown backend 'mxnet'"),
+        (["--batch", "0"], "batch size must be >= 1"),
+        (["--batch", "1,x"], "not an integer"),
+        (["--precision", "int8"], "unknown precision"),
+        (["--iters", "0"], "--iters"),
+        (["--backends", "tensorrt"], "tensorrt is not installed"),
+        (["--backends", "torch", "--precision", "fp16"], "none of the requested combinations"),
+        (["--plot", "chart.svg"], ".png"),
+    ],
+)
+def test_bad_arguments_one_line_exit_2(args: list[str], needle: str) -> None:
+    from inception_export.cli import commands  # noqa: F401  (registers the commands)
+    from inception_export.cli.app import app
+
+    res = CliRunner().invoke(app, ["bench", "--model", "v1", *args])
+    result = CliResult(res.exit_code, res.stdout, res.stderr)
+    assert_one_line_error(result, 2, needle)
+
+
+def test_unknown_model_subprocess() -> None:
+    assert_one_line_error(run_cli("bench", "--model", "v9", "--iters", "1"), 2, "unknown model")

@@ -1,0 +1,153 @@
+"""Issue 2: users' checkpoints in the peers' layouts load, and bad ones are refused clearly."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import assert_one_line_error, reference_input, reference_layout, reference_logits, rel_l2, run_cli
+from safetensors.torch import save_file
+
+from inception_export import build_model
+from inception_export.errors import WeightsError
+from inception_export.synthetic import synthetic_state_dict
+
+
+def peer_checkpoint(name: str) -> dict[str, torch.Tensor]:
+    """A checkpoint in the peer's full layout (aux heads included), with the reference weights."""
+    return synthetic_state_dict(reference_layout(name))
+
+
+def _run(model: torch.nn.Module) -> np.ndarray:
+    x = torch.from_numpy(reference_input(model.spec.default_size))
+    with torch.inference_mode():
+        return model(x).numpy()
+
+
+@pytest.mark.parametrize(
+    ("name", "aux"), [("googlenet", ("aux1", "aux2")), ("inception_v3", ("AuxLogits",)), ("bn_inception", ())]
+)
+def test_peer_layout_loads_and_matches(name: str, aux: tuple[str, ...], tmp_path: Path) -> None:
+    state = peer_checkpoint(name)
+    assert any(k.startswith(aux) for k in state) == bool(aux)
+    path = tmp_path / "peer.pth"
+    torch.save(state, path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = build_model(name, path)
+    aux_notes = [w for w in caught if "auxiliary" in str(w.message)]
+    assert len(aux_notes) == (1 if aux else 0)  # reported once, not per key
+    for prefix in aux:
+        assert prefix in str(aux_notes[0].message)
+    assert rel_l2(_run(model), reference_logits(name)["logits"]) <= 1e-5
+
+
+@pytest.mark.parametrize("wrapper", ["bare", "state_dict", "model", "module_prefix", "safetensors"])
+def test_training_script_shapes(wrapper: str, tmp_path: Path) -> None:
+    state = peer_checkpoint("bn_inception")
+    path = tmp_path / ("w.safetensors" if wrapper == "safetensors" else "w.pt")
+    if wrapper == "safetensors":
+        save_file({k: v.contiguous() for k, v in state.items()}, str(path))
+    elif wrapper == "module_prefix":
+        torch.save({f"module.{k}": v for k, v in state.items()}, path)
+    elif wrapper == "bare":
+        torch.save(state, path)
+    else:
+        torch.save({wrapper: state, "epoch": 3, "optimizer": {"lr": torch.tensor(0.1)}}, path)
+    model = build_model("v2", path)
+    assert rel_l2(_run(model), reference_logits("bn_inception")["logits"]) <= 1e-5
+
+
+def test_num_classes_inferred_from_a_fine_tuned_checkpoint(tmp_path: Path) -> None:
+    state = peer_checkpoint("googlenet")
+    state["fc.weight"] = state["fc.weight"][:10].clone()
+    state["fc.bias"] = state["fc.bias"][:10].clone()
+    path = tmp_path / "ft10.pth"
+    torch.save(state, path)
+    model = build_model("v1", path)
+    out = _run(model)
+    assert out.shape == (2, 10)
+    # The first 10 classes of the 1000-class reference: same trunk, truncated head.
+    np.testing.assert_allclose(out, reference_logits("googlenet")["logits"][:, :10], rtol=1e-4, atol=1e-4)
+    with pytest.raises(WeightsError, match="10 classes"):
+        build_model("v1", path, num_classes=1000)
+
+
+def test_state_dict_round_trip_uses_checkpoint_names() -> None:
+    model = build_model("v2")
+    keys = [k for k, _ in reference_layout("bn_inception")]
+    assert list(model.state_dict()) == keys
+    fresh = build_model("v2", seed=7)
+    fresh.load_state_dict(model.state_dict())
+    assert rel_l2(_run(fresh), reference_logits("bn_inception")["logits"]) <= 1e-5
+
+
+# ---- bad input through the real CLI: one line, exit 2, no traceback -------------------------
+
+
+def test_cli_unknown_model() -> None:
+    assert_one_line_error(run_cli("inspect", "--model", "v9"), 2, "unknown model", "googlenet", "inception_v3")
+
+
+def test_cli_missing_file(tmp_path: Path) -> None:
+    assert_one_line_error(run_cli("inspect", "-m", "v1", "-w", str(tmp_path / "nope.pth")), 2, "not found")
+
+
+def test_cli_corrupt_files(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.pth"
+    junk.write_bytes(b"this is not a checkpoint" * 10)
+    assert_one_line_error(run_cli("inspect", "-m", "v1", "-w", str(junk)), 2, "corrupt")
+    good = tmp_path / "good.pth"
+    torch.save(build_model("v1").state_dict(), good)
+    truncated = tmp_path / "truncated.pth"
+    truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    assert_one_line_error(run_cli("inspect", "-m", "v1", "-w", str(truncated)), 2, "corrupt")
+    bad_st = tmp_path / "bad.safetensors"
+    bad_st.write_bytes(b"\x00" * 64)
+    assert_one_line_error(run_cli("inspect", "-m", "v1", "-w", str(bad_st)), 2, "corrupt")
+
+
+def test_cli_other_architecture_names_keys(tmp_path: Path) -> None:
+    path = tmp_path / "v1.pth"
+    torch.save(build_model("v1").state_dict(), path)
+    # googlenet weights offered to v3: the shared 'fc' key exists but the trunk does not.
+    res = run_cli("inspect", "-m", "v3", "-w", str(path))
+    assert_one_line_error(res, 2, "not a checkpoint for inception_v3", "missing Conv2d_1a_3x3", "unexpected conv1")
+    state = build_model("v3").state_dict()
+    state["Mixed_5b.branch1x1.conv.weight"] = torch.zeros(3, 3, 1, 1)
+    torch.save(state, path)
+    res = run_cli("inspect", "-m", "v3", "-w", str(path))
+    assert_one_line_error(res, 2, "mis-shaped Mixed_5b.branch1x1.conv.weight (3, 3, 1, 1) vs (64, 192, 1, 1)")
+
+
+class Payload:
+    """Anything that is not a tensor container: weights_only must refuse to unpickle it."""
+
+
+def test_cli_pickle_refused_by_weights_only(tmp_path: Path) -> None:
+    path = tmp_path / "evil.pth"
+    torch.save({"fc.weight": torch.zeros(2, 2), "payload": Payload()}, path)
+    assert_one_line_error(run_cli("inspect", "-m", "v1", "-w", str(path)), 2, "weights_only", "Payload")
+
+
+def test_cli_input_too_small() -> None:
+    assert_one_line_error(run_cli("inspect", "-m", "v3", "--input-size", "74"), 2, "minimum of 75x75")
+    assert_one_line_error(run_cli("inspect", "-m", "v2", "--input-size", "231"), 2, "even feature map")
+
+
+def test_cli_models_json_and_aux_note(tmp_path: Path) -> None:
+    import json
+
+    res = run_cli("models", "--json")
+    assert res.code == 0
+    rows = {r["name"]: r for r in json.loads(res.stdout)}
+    assert rows["googlenet"]["aliases"][0] == "v1" and rows["bn_inception"]["preprocessing"]["colour_order"] == "BGR"
+    path = tmp_path / "tv.pth"
+    torch.save(peer_checkpoint("googlenet"), path)
+    res = run_cli("inspect", "-m", "v1", "-w", str(path), "--json")
+    assert res.code == 0, res.stderr
+    assert json.loads(res.stdout)["dropped_aux_keys"] == 20
+    assert res.stderr.count("auxiliary") == 1

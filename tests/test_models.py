@@ -1,0 +1,149 @@
+"""Issue 2: the models reproduce the established implementations' logits."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from conftest import reference_input, reference_logits, rel_l2
+
+from inception_export import build_model, get_spec, list_specs
+from inception_export.errors import UsageError
+from inception_export.profile import count_macs, count_params
+
+MODELS = ["googlenet", "bn_inception", "inception_v3"]
+
+
+@pytest.fixture(scope="module", params=MODELS)
+def model_name(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def _logits(name: str, transform_input: bool = False) -> np.ndarray:
+    model = build_model(name, transform_input=transform_input)
+    x = torch.from_numpy(reference_input(model.spec.default_size))
+    with torch.inference_mode():
+        return model(x).numpy()
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_reference_logits(name: str) -> None:
+    ref = reference_logits(name)["logits"]
+    out = _logits(name)
+    assert out.dtype == np.float32 and np.isfinite(out).all()
+    assert rel_l2(out, ref) <= 1e-5
+    # Same top-1 as the peer for both samples: a different function would not be this close.
+    assert (out.argmax(1) == ref.argmax(1)).all()
+
+
+@pytest.mark.parametrize("name", ["googlenet", "inception_v3"])
+def test_reference_logits_transform_input(name: str) -> None:
+    ref = reference_logits(name)
+    out = _logits(name, transform_input=True)
+    assert rel_l2(out, ref["logits_transform_input"]) <= 1e-5
+    # And the option really changes the function.
+    assert rel_l2(out, ref["logits"]) > 1e-2
+
+
+def test_transform_input_rejected_for_bn_inception() -> None:
+    with pytest.raises(UsageError, match="transform_input"):
+        build_model("v2", transform_input=True)
+
+
+def test_aliases_resolve() -> None:
+    assert get_spec("v1").name == "googlenet"
+    assert get_spec("v2").name == "bn_inception"
+    assert get_spec("v3").name == "inception_v3"
+    assert get_spec("Inception-V3").name == "inception_v3"
+    with pytest.raises(UsageError, match="known models: googlenet"):
+        get_spec("v5")
+
+
+def test_spec_costs_match_the_graph(model_name: str, data_dir: object) -> None:
+    import json
+
+    from conftest import DATA
+
+    summary = json.loads((DATA / "reference_summary.json").read_text())[model_name]
+    spec = get_spec(model_name)
+    model = build_model(model_name)
+    assert count_params(model) == spec.params == summary["params_without_aux"]
+    assert count_macs(model, spec.default_size) / 1e9 == pytest.approx(spec.gmacs, abs=6e-4)
+    assert spec.gmacs == summary["gmacs"]
+
+
+def test_eval_tensor_scriptable_traceable(model_name: str) -> None:
+    model = build_model(model_name)
+    assert not model.training
+    assert all(p.dtype == torch.float32 and p.device.type == "cpu" for p in model.parameters())
+    # No auxiliary heads anywhere in the module tree.
+    names = [n.lower() for n, _ in model.named_modules()]
+    assert not any("aux" in n for n in names)
+    size = model.spec.min_size + 32
+    x = torch.from_numpy(reference_input(size)[:1])
+    with torch.inference_mode():
+        eager = model(x)
+    assert type(eager) is torch.Tensor and eager.shape == (1, 1000)
+    scripted = torch.jit.script(model)
+    traced = torch.jit.trace(model, x)
+    with torch.inference_mode():
+        assert torch.equal(scripted(x), eager)
+        assert torch.equal(traced(x), eager)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_minimum_size_runs_and_below_is_refused(name: str) -> None:
+    spec = get_spec(name)
+    model = build_model(name)
+    with torch.inference_mode():
+        out = model(torch.zeros(1, 3, spec.min_size, spec.min_size))
+    assert out.shape == (1, 1000) and torch.isfinite(out).all()
+    with pytest.raises(UsageError, match="minimum"):
+        spec.check_size(spec.min_size - 1)
+
+
+def test_bn_inception_odd_feature_maps_refused_with_working_sizes() -> None:
+    spec = get_spec("v2")
+    model = build_model("v2")
+    for size in (224, 225, 230, 255, 256, 299 + 20):
+        if spec.size_check is not None and spec.size_check(size) is None:
+            with torch.inference_mode():
+                assert model(torch.zeros(1, 3, size, size)).shape == (1, 1000)
+    # 231 really cannot concatenate its branches; the check says so and names sizes that work.
+    with pytest.raises(RuntimeError):
+        model(torch.zeros(1, 3, 231, 231))
+    with pytest.raises(UsageError, match=r"nearest 230 or 255"):
+        spec.check_size(231)
+
+
+def test_bn_inception_global_pool_is_size_agnostic() -> None:
+    # At 256 Caffe's fixed 7x7 window would average only part of the 8x8 map.
+    model = build_model("v2")
+    x = torch.from_numpy(reference_input(256)[:1])
+    with torch.inference_mode():
+        out = model(x)
+        feats: dict[str, torch.Tensor] = {}
+
+        def keep_input(_m: torch.nn.Module, inp: tuple[torch.Tensor, ...], _out: torch.Tensor) -> None:
+            feats["in"] = inp[0]
+
+        model.global_pool.register_forward_hook(keep_input)
+        model(x)
+    assert feats["in"].shape[-1] == 8
+    manual = model.last_linear(feats["in"].mean((2, 3)))
+    torch.testing.assert_close(out, manual, rtol=1e-5, atol=1e-5)
+
+
+def test_synthetic_seed_is_selectable() -> None:
+    a = build_model("v1", seed=1).state_dict()["fc.weight"]
+    b = build_model("v1", seed=1).state_dict()["fc.weight"]
+    c = build_model("v1").state_dict()["fc.weight"]
+    assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+def test_registry_lists_all_with_metadata() -> None:
+    specs = {s.name: s for s in list_specs()}
+    assert set(MODELS) <= set(specs)
+    assert specs["bn_inception"].preprocessing.colour_order == "BGR"
+    assert specs["bn_inception"].preprocessing.value_range == (0.0, 255.0)
+    assert specs["inception_v3"].preprocessing.crop == 299
