@@ -26,11 +26,13 @@ def main() -> int:
 
     from inception_export.build import build_model, example_input
     from inception_export.export import export_onnx, export_torchscript
+    from inception_export.registry import get_spec
     from inception_export.runners import OnnxRuntimeRunner, TorchScriptRunner
 
     args.out.mkdir(parents=True, exist_ok=True)
     model = build_model(args.model)
-    size = model.spec.default_size
+    spec = get_spec(args.model)
+    size = spec.default_size
     with contextlib.redirect_stdout(sys.stderr):
         ts = args.out / "model.ts"
         export_torchscript(args.model, ts, force=True, model_obj=model)
@@ -38,7 +40,7 @@ def main() -> int:
         export_onnx(args.model, onnx32, precision="fp32", force=True, model_obj=model)
         onnx16 = args.out / "model-fp16.onnx"
         export_onnx(args.model, onnx16, precision="fp16", force=True, model_obj=model)
-    x = example_input(model.spec, 2, seed=1).numpy()
+    x = example_input(spec, 2, seed=1).numpy()
     with torch.inference_mode():
         ref = model(torch.from_numpy(x)).numpy()
     checks = [

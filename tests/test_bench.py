@@ -7,6 +7,7 @@ benchmarks/results/ and docs/bench.md.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 
@@ -28,7 +29,7 @@ def test_schedule_is_round_robin() -> None:
 
 def test_run_interleaved_calls_in_abc_order_after_warmup() -> None:
     calls: list[str] = []
-    fns = {k: (lambda k=k: calls.append(k)) for k in ("A", "B", "C")}
+    fns = {k: functools.partial(calls.append, k) for k in ("A", "B", "C")}
     # A fake clock: every call "takes" one tick, so each recorded time is exactly 1.0.
     ticks = iter(range(1000))
     times = run_interleaved(fns, warmup=2, iters=4, clock=lambda: float(next(ticks)), gap_s=0)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import functools
-import importlib
 import os
 import resource
 import sys
@@ -113,6 +112,7 @@ def check_available(backends: Sequence[str], device: str) -> None:
         except ImportError:
             raise BackendUnavailable("onnxruntime is not installed (pip install onnxruntime)") from None
     if "tensorrt" in backends and not tensorrt_available():
+        # Checked here rather than via inception_export.tensorrt so the message names the backend.
         raise BackendUnavailable(
             "backend tensorrt is not installed here (no real TensorRT; "
             "pip install 'inception-export[tensorrt]' on a machine with an NVIDIA GPU)"
@@ -281,7 +281,7 @@ def _make_runner(
         path, secs = exporter.get(f"onnx-{prec}")
         return OnnxRuntimeRunner(path, device=dev, threads=cfg.threads, precision=prec), secs
     if combo.backend == "tensorrt":
-        return _tensorrt_runner(combo, cfg, exporter)
+        return _tensorrt_runner(combo, cfg, spec, exporter)
     raise UsageError(f"unknown backend {combo.backend!r}")
 
 
@@ -291,19 +291,28 @@ def _torch_runner(model: nn.Module, size: int, dev: str, prec: str) -> Runner:
     return TorchRunner(model, size, dev, prec)
 
 
-def _tensorrt_runner(combo: Combo, cfg: BenchConfig, exporter: _Exporter) -> tuple[Runner, float]:
-    try:
-        mod = importlib.import_module("inception_export.tensorrt")
-    except ImportError:
-        raise BackendUnavailable("TensorRT is installed but inception_export.tensorrt is missing") from None
-    cls: Callable[..., Runner] | None = getattr(mod, "TensorRTRunner", None)
-    if cls is None:
-        raise BackendUnavailable("inception_export.tensorrt exposes no TensorRTRunner")
-    # The engine is built from the fp32 ONNX graph; TensorRT applies the precision itself.
-    path, secs = exporter.get("onnx-fp32")
+def _tensorrt_runner(
+    combo: Combo, cfg: BenchConfig, spec: ModelSpec, exporter: _Exporter
+) -> tuple[Runner, float]:
+    """Build an engine (one per precision, batch 1..max requested) with the project's builder.
+
+    Not exercised on the CPU-only development machine; written against
+    inception_export.tensorrt's build_engine / TensorRTRunner.
+    """
+    from ..tensorrt.builder import build_engine
+    from ..tensorrt.config import EngineConfig
+    from ..tensorrt.runner import TensorRTRunner
+
+    # Strongly typed engines take their precision from the ONNX graph's types.
+    onnx_path, secs = exporter.get(f"onnx-{combo.precision}")
+    top = max(cfg.batches)
+    engine_cfg = EngineConfig(
+        precision=combo.precision, min_batch=1, opt_batch=top, max_batch=top, input_size=spec.default_size
+    )
+    engine = onnx_path.with_suffix(f".{combo.precision}.engine")
     t0 = time.perf_counter()
-    runner = cls(path, precision=combo.precision)
-    return runner, secs + time.perf_counter() - t0
+    build_engine(onnx_path, engine, engine_cfg, model=spec.name)
+    return TensorRTRunner(engine), secs + time.perf_counter() - t0
 
 
 _ARTIFACT_KIND = {"torchscript": "torchscript", "onnxruntime": "onnx-{p}", "tensorrt": "onnx-fp32"}

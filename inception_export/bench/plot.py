@@ -70,7 +70,16 @@ def plot_records(records: Sequence[dict[str, Any]], path: Path, title: str = "")
         ax.set_title(f"batch {batch}")
         ax.margins(y=0.2)
         ax.grid(axis="y", alpha=0.3)
-    axes[0][0].legend(fontsize=8, loc="upper right")
+    handles, legend_labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(
+        handles,
+        legend_labels,
+        loc="lower center",
+        ncol=len(labels),
+        fontsize=8,
+        bbox_to_anchor=(0.5, 0.03),
+        frameon=False,
+    )
     if title:
         fig.suptitle(title, fontsize=10)
     fig.text(
@@ -80,7 +89,7 @@ def plot_records(records: Sequence[dict[str, Any]], path: Path, title: str = "")
         ha="center",
         fontsize=8,
     )
-    fig.tight_layout(rect=(0, 0.03, 1, 1))
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110)

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 
-def _fold_pair(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> None:
+def _fold_pair(conv: nn.Conv2d, bn: nn.BatchNorm2d, dtype: torch.dtype) -> None:
     if bn.running_mean is None or bn.running_var is None:
         raise ValueError("cannot fold a BatchNorm without running statistics")
     w = conv.weight.detach().double()
@@ -25,13 +25,15 @@ def _fold_pair(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> None:
     scale = gamma / torch.sqrt(bn.running_var.detach().double() + bn.eps)
     new_w = w * scale.view(-1, *([1] * (w.dim() - 1)))
     new_b = (b - bn.running_mean.detach().double()) * scale + beta
-    dtype = conv.weight.dtype
     conv.weight = nn.Parameter(new_w.to(dtype), requires_grad=False)
     conv.bias = nn.Parameter(new_b.to(dtype), requires_grad=False)
 
 
-def fold_batchnorm(model: nn.Module) -> tuple[nn.Module, int]:
+def fold_batchnorm(model: nn.Module, dtype: torch.dtype | None = None) -> tuple[nn.Module, int]:
     """Return a deep copy of ``model`` with each ``conv``+``bn`` unit folded, and the count.
+
+    ``dtype`` (default: the conv's own) is what the folded float64 weights are rounded to,
+    so an FP16 export rounds each weight once rather than via float32.
 
     A unit is any module with a ``conv`` (Conv2d) and a ``bn`` (BatchNorm2d) child, which
     is how every Inception variant here composes conv -> BN -> ReLU. The BN becomes an
@@ -43,7 +45,7 @@ def fold_batchnorm(model: nn.Module) -> tuple[nn.Module, int]:
         conv = getattr(unit, "conv", None)
         bn = getattr(unit, "bn", None)
         if isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d):
-            _fold_pair(conv, bn)
+            _fold_pair(conv, bn, dtype or conv.weight.dtype)
             unit.bn = nn.Identity()
             count += 1
     leftover = [n for n, m in folded.named_modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]

@@ -1,0 +1,262 @@
+"""The full benchmark suite: backend x precision x batch for v1, v2, v3, plus the release pipeline.
+
+Usage (from the repository root, in the venv):
+
+    python benchmarks/run_suite.py                 # CPU, writes benchmarks/results/cpu-<N>core.{json,png}
+    python benchmarks/run_suite.py --device cuda   # where a GPU exists (not run on the 2-core CI machine)
+
+Each model is measured in a fresh child process so its peak RSS is its own, not the
+running maximum of every model before it. A large GEMM is timed at the start and the end
+of the run, in this process at the same thread count, as the machine's compute yardstick.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+import torch
+
+from inception_export.bench.gemm import measure_gemm
+from inception_export.bench.matrix import BenchConfig, Combo, default_threads, run_bench, tensorrt_available
+from inception_export.bench.plot import plot_records
+from inception_export.console import err, progress
+from inception_export.registry import get_spec
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _bench_model(cfg: BenchConfig) -> list[dict[str, Any]]:
+    """Child-process entry: one model's whole matrix, with its own progress bar."""
+    with progress() as bar:
+        task = bar.add_task(f"{cfg.model}: exporting", total=None)
+
+        def on_progress(desc: str, done: int, total: int) -> None:
+            bar.update(task, description=desc, completed=done, total=total or None)
+
+        def on_skip(c: Combo) -> None:
+            err.print(f"skip {c.label}: {c.skip}")
+
+        return run_bench(cfg, on_progress=on_progress, on_skip=on_skip)
+
+
+def _release_available() -> bool:
+    proc = subprocess.run(
+        [sys.executable, "-m", "inception_export", "release", "--help"], capture_output=True, text=True
+    )
+    return proc.returncode == 0
+
+
+def time_pipeline(model: str) -> dict[str, Any]:
+    """Wall time and peak memory of the release pipeline (all exports + the parity gate), as a child."""
+    with tempfile.TemporaryDirectory(prefix="inception-release-") as tmp:
+        if _release_available():
+            cmd = [sys.executable, "-m", "inception_export", "release", "--model", model]
+            cmd += ["--out", f"{tmp}/out"]
+            what = f"inception-export release --model {model} --out <tmp>"
+        else:
+            cmd = [
+                sys.executable,
+                str(ROOT / "benchmarks" / "pipeline_fallback.py"),
+                "--model",
+                model,
+                "--out",
+                f"{tmp}/out",
+            ]
+            what = (
+                "STAND-IN: `release` was not available; timed TorchScript + ONNX FP32 + ONNX FP16 "
+                "exports and a parity comparison against eager PyTorch (benchmarks/pipeline_fallback.py)"
+            )
+        err.print(f"pipeline: {what}")
+        t0 = time.perf_counter()
+        proc = psutil.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        # Poll the whole process tree: RSS summed over children the command may start.
+        peak_tree = 0
+        while proc.poll() is None:
+            try:
+                procs = [proc, *proc.children(recursive=True)]
+                peak_tree = max(peak_tree, sum(p.memory_info().rss for p in procs))
+            except psutil.Error:
+                pass
+            time.sleep(0.05)
+        wall = time.perf_counter() - t0
+        stderr = proc.stderr.read() if proc.stderr else ""
+    # ru_maxrss of RUSAGE_CHILDREN: the largest single waited-for child so far (KiB on Linux).
+    # Earlier children of this process are the `--help` probe only, far smaller.
+    children_max = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return {
+        "command": what,
+        "exit_code": proc.returncode,
+        "wall_s": wall,
+        "peak_rss_mb_polled_tree": peak_tree / 2**20,
+        "peak_rss_mb_ru_maxrss_children": children_max,
+        "stand_in": not what.startswith("inception-export release"),
+        "stderr_tail": stderr.strip().splitlines()[-6:],
+        "targets": {"wall_s_under": 60, "peak_rss_mb_under": 3072},
+    }
+
+
+def ratios(records: list[dict[str, Any]], gemm_gmacs: float) -> dict[str, Any]:
+    def rec(model: str, backend: str, prec: str, batch: int) -> dict[str, Any] | None:
+        for r in records:
+            if (r["model"], r["backend"], r["precision"], r["batch"], r["status"]) == (
+                model,
+                backend,
+                prec,
+                batch,
+                "ok",
+            ):
+                return r
+        return None
+
+    out: dict[str, Any] = {}
+    for model in dict.fromkeys(r["model"] for r in records):
+        for batch in sorted({r["batch"] for r in records if r["model"] == model}):
+            ok = [r for r in records if r["model"] == model and r["batch"] == batch and r["status"] == "ok"]
+            if not ok:
+                continue
+            key = f"{model}/b{batch}"
+            out[key] = {f"{r['backend']}-{r['precision']}_vs_torch": r["speedup_vs_torch"] for r in ok}
+            fastest = min(ok, key=lambda r: r["median_ms"])
+            out[key]["fastest"] = f"{fastest['backend']}-{fastest['precision']}"
+            out[key]["fastest_gmacs_per_s"] = fastest["gmacs_per_s"]
+            out[key]["fastest_fraction_of_gemm"] = fastest["gmacs_per_s"] / gemm_gmacs
+    v3 = get_spec("v3").name
+    targets = {}
+    ort, ts = rec(v3, "onnxruntime", "fp32", 1), rec(v3, "torchscript", "fp32", 1)
+    if ort and ort["speedup_vs_torch"]:
+        targets["v3_b1_onnxruntime_fp32_vs_eager"] = {
+            "measured": ort["speedup_vs_torch"],
+            "target_at_least": 2.0,
+        }
+    if ts and ts["speedup_vs_torch"]:
+        targets["v3_b1_torchscript_vs_eager"] = {"measured": ts["speedup_vs_torch"], "target_at_least": 1.3}
+    out["targets"] = targets
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--models", default="v1,v2,v3")
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    ap.add_argument("--batches", default="1,8")
+    ap.add_argument("--warmup", type=int, default=3, help="warm-up runs per backend at batch 1")
+    ap.add_argument("--iters", type=int, default=15, help="timed runs per backend at batch 1")
+    ap.add_argument("--warmup-large", type=int, default=2, help="warm-up runs at batch > 1")
+    ap.add_argument("--iters-large", type=int, default=6, help="timed runs at batch > 1")
+    ap.add_argument("--threads", type=int, default=default_threads())
+    ap.add_argument("--gemm-n", type=int, default=2048)
+    ap.add_argument("--no-pipeline", action="store_true", help="skip timing the v3 release pipeline")
+    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    args = ap.parse_args()
+
+    batches = [int(b) for b in args.batches.split(",")]
+    models = [get_spec(m).name for m in args.models.split(",")]
+    if args.device == "cuda":
+        backends = ["torch", "torchscript", "onnxruntime", "cudagraph"]
+        if tensorrt_available():
+            backends.append("tensorrt")
+    else:
+        backends = ["torch", "torchscript", "onnxruntime"]
+    host_kind = f"{args.device}-{args.threads}core" if args.device == "cpu" else f"cuda-{_gpu_name()}"
+    torch.set_num_threads(args.threads)
+    started = time.time()
+    load_before = os.getloadavg()
+
+    err.print(f"GEMM {args.gemm_n}^3 fp32 on {args.device}, {args.threads} threads ...")
+    gemm_start = measure_gemm(args.gemm_n, iters=8, threads=args.threads, device=args.device)
+
+    records: list[dict[str, Any]] = []
+    ctx = mp.get_context("spawn")
+    for model in models:
+        cfg = BenchConfig(
+            model=model,
+            backends=backends,
+            precisions=["fp32", "fp16"],
+            batches=batches,
+            warmup=args.warmup,
+            iters=args.iters,
+            device=args.device,
+            threads=args.threads,
+            iters_by_batch={b: args.iters_large for b in batches if b > 1},
+            warmup_by_batch={b: args.warmup_large for b in batches if b > 1},
+        )
+        err.print(f"[bold]{model}[/]: {', '.join(backends)} x fp32,fp16 x batch {args.batches}")
+        with ctx.Pool(1) as pool:
+            records.extend(pool.apply(_bench_model, (cfg,)))
+
+    gemm_end = measure_gemm(args.gemm_n, iters=8, threads=args.threads, device=args.device)
+    gemm_gmacs = max(gemm_start.gmacs_per_s, gemm_end.gmacs_per_s)
+    pipeline = None if args.no_pipeline else time_pipeline("v3")
+
+    result = {
+        "suite": "benchmarks/run_suite.py",
+        "command": " ".join(["python", "benchmarks/run_suite.py", *sys.argv[1:]]),
+        "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
+        "duration_s": time.time() - started,
+        "machine": {
+            "host_kind": host_kind,
+            "cpu": platform.processor() or platform.machine(),
+            "usable_cores": default_threads(),
+            "memory_gb": psutil.virtual_memory().total / 2**30,
+            "loadavg_before": load_before,
+            "loadavg_after": os.getloadavg(),
+            "note": "shared machine: other jobs ran during the suite; runs are interleaved so they hit "
+            "every backend alike",
+            "torch": torch.__version__,
+            "onnxruntime": _ort_version(),
+            "python": platform.python_version(),
+        },
+        "settings": {
+            "threads": args.threads,
+            "warmup": args.warmup,
+            "iters": args.iters,
+            "warmup_large_batch": args.warmup_large,
+            "iters_large_batch": args.iters_large,
+            "device": args.device,
+        },
+        "gemm": {"start": gemm_start.to_dict(), "end": gemm_end.to_dict(), "best_gmacs_per_s": gemm_gmacs},
+        "ratios": ratios(records, gemm_gmacs),
+        "pipeline": pipeline,
+        "records": records,
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    json_path = args.out / f"{host_kind}.json"
+    json_path.write_text(json.dumps(result, indent=2, default=str) + "\n")
+    plot_records(
+        records,
+        args.out / f"{host_kind}.png",
+        title=f"inception-export bench · {host_kind} · {args.threads} threads · "
+        f"GEMM {gemm_gmacs:.1f} GMAC/s · {result['started_utc']}",
+    )
+    err.print(f"wrote {json_path} and {json_path.with_suffix('.png')}")
+    err.print(json.dumps({"ratios": result["ratios"], "pipeline": pipeline}, indent=2, default=str))
+    return 0
+
+
+def _gpu_name() -> str:
+    return torch.cuda.get_device_name(0).replace(" ", "-").lower() if torch.cuda.is_available() else "none"
+
+
+def _ort_version() -> str | None:
+    try:
+        import onnxruntime
+
+        return str(onnxruntime.__version__)
+    except ImportError:
+        return None
+
+
+if __name__ == "__main__":
+    sys.exit(main())

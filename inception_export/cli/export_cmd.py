@@ -1,0 +1,115 @@
+"""``inception-export onnx`` and ``inception-export torchscript``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ..console import emit_json, err
+from ..errors import UsageError
+from ..export import ExportResult, export_onnx, export_torchscript
+from ..registry import get_spec
+from ..synthetic import DEFAULT_SEED
+from .app import command
+from .options import ForceOpt, JsonOpt, ModelOpt, SeedOpt, TransformInputOpt, WeightsOpt
+
+OutputOpt = Annotated[
+    Path | None,
+    typer.Option("--output", "-o", help="Artifact path (default: {model}-{precision}.{ext} here)."),
+]
+
+
+def _parse_batch(value: str) -> int | None:
+    if value.strip().lower() == "dynamic":
+        return None
+    try:
+        batch = int(value)
+    except ValueError:
+        raise UsageError(f"--batch must be 'dynamic' or a positive integer, got {value!r}") from None
+    if batch < 1:
+        raise UsageError(f"--batch must be 'dynamic' or a positive integer, got {value!r}")
+    return batch
+
+
+def _report(result: ExportResult, json_out: bool) -> None:
+    if json_out:
+        emit_json(result.to_dict())
+        return
+    meta = result.metadata
+    err.print(
+        f"wrote {result.path} ({result.format} {result.precision}, {meta['model']} "
+        f"{meta['input_size']}x{meta['input_size']}, sha256 {result.sha256[:16]}) and {result.sidecar.name}"
+    )
+
+
+@command("onnx")
+def onnx_cmd(
+    model: ModelOpt,
+    output: OutputOpt = None,
+    weights: WeightsOpt = None,
+    transform_input: TransformInputOpt = False,
+    precision: Annotated[
+        str, typer.Option("--precision", help="fp32, or fp16 compute with float32 input/output.")
+    ] = "fp32",
+    opset: Annotated[int | None, typer.Option("--opset", help="ONNX opset (18-22; default 18).")] = None,
+    batch: Annotated[str, typer.Option("--batch", help="'dynamic' or a fixed batch size.")] = "dynamic",
+    input_size: Annotated[
+        int | None, typer.Option("--input-size", help="Square input size (default: the model's).")
+    ] = None,
+    embed_preprocessing: Annotated[
+        bool,
+        typer.Option("--embed-preprocessing", help="Take uint8 NHWC images and normalise in the graph."),
+    ] = False,
+    force: ForceOpt = False,
+    seed: SeedOpt = DEFAULT_SEED,
+    json_out: JsonOpt = False,
+) -> None:
+    """Export to ONNX: BN folded, dynamic batch, metadata embedded and in a sidecar."""
+    precision = precision.strip().lower()
+    fixed = _parse_batch(batch)
+    if output is None:
+        output = Path(f"{get_spec(model).name}-{precision}.onnx")
+    result = export_onnx(
+        model,
+        output,
+        weights=weights,
+        transform_input=transform_input,
+        precision=precision,
+        opset=opset,
+        batch=fixed,
+        input_size=input_size,
+        embed_preprocessing=embed_preprocessing,
+        force=force,
+        seed=seed,
+    )
+    _report(result, json_out)
+
+
+@command("torchscript")
+def torchscript_cmd(
+    model: ModelOpt,
+    output: OutputOpt = None,
+    weights: WeightsOpt = None,
+    transform_input: TransformInputOpt = False,
+    input_size: Annotated[
+        int | None, typer.Option("--input-size", help="Input size recorded in the metadata.")
+    ] = None,
+    force: ForceOpt = False,
+    seed: SeedOpt = DEFAULT_SEED,
+    json_out: JsonOpt = False,
+) -> None:
+    """Export a frozen TorchScript module (loads with plain torch.jit.load)."""
+    if output is None:
+        output = Path(f"{get_spec(model).name}-fp32.torchscript.pt")
+    result = export_torchscript(
+        model,
+        output,
+        weights=weights,
+        transform_input=transform_input,
+        input_size=input_size,
+        force=force,
+        seed=seed,
+    )
+    _report(result, json_out)

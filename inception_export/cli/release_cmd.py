@@ -1,0 +1,50 @@
+"""``inception-export release``: export everything, gate it, write the manifest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ..console import emit_json, err, progress
+from ..release import run_release
+from .app import command
+from .options import ForceOpt, JsonOpt, ModelOpt, SeedOpt, TransformInputOpt, WeightsOpt
+from .parity_cmd import show_report
+
+
+@command("release")
+def release(
+    model: ModelOpt,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output directory.")],
+    weights: WeightsOpt = None,
+    transform_input: TransformInputOpt = False,
+    fp16: Annotated[bool, typer.Option("--fp16/--no-fp16", help="Also export and gate ONNX FP16.")] = True,
+    trt: Annotated[
+        bool | None,
+        typer.Option("--trt/--no-trt", help="TensorRT engine: default where TensorRT and a GPU exist; --trt requires it."),
+    ] = None,
+    samples: Annotated[int, typer.Option("--samples", help="Seeded random gate inputs.")] = 6,
+    tolerance_profile: Annotated[str, typer.Option("--tolerance-profile")] = "default",
+    seed: SeedOpt = 20261123,
+    force: ForceOpt = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Export TorchScript + ONNX FP32/FP16 (+ TensorRT), gate them, write DIR/manifest.json."""
+    with progress() as bar:
+        task = bar.add_task("release", total=7 + (1 if fp16 else 0))
+
+        def step(msg: str) -> None:
+            bar.update(task, advance=1, description=f"release: {msg}")
+
+        result = run_release(
+            model, out, weights=weights, transform_input=transform_input, fp16=fp16, trt=trt, force=force,
+            seed=seed, samples=samples, profile=tolerance_profile, progress=step,
+        )
+        bar.update(task, completed=bar.tasks[0].total, description="release: done")
+    show_report(result.gate, json_out=False, junit=None)
+    err.print(f"manifest: {out / 'manifest.json'}  (tensorrt: {result.manifest['tensorrt']})", soft_wrap=True)
+    if json_out:
+        emit_json(result.manifest)
+    raise typer.Exit(result.exit_code)

@@ -1,0 +1,161 @@
+"""ONNX export: BN folded in float64, torch's dynamo exporter, metadata in ``metadata_props``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import onnx
+import torch
+from torch import Tensor, nn
+
+from ..errors import ArtifactError, UsageError
+from ..synthetic import DEFAULT_SEED
+from .common import get_model, quiet_tracing, resolve, strip_build_attrs, uses_transform_input
+from .fold import fold_batchnorm
+from .fp16 import HalfCompute, float32_nodes
+from .metadata import build_metadata, flat_props
+from .preprocess_graph import UInt8Preprocess
+from .write import ExportResult, check_outputs, write_artifact
+
+# 18 is the opset torch's exporter writes natively (it cannot go lower: asking for 17
+# silently yields 18), TensorRT 10.0's parser reads up to 20 and onnxruntime >= 1.14 reads it.
+DEFAULT_OPSET = 18
+MIN_OPSET = 18
+# TensorRT 10.x's ONNX parser stops at 22; higher opsets would only help onnxruntime.
+MAX_OPSET = 22
+PRECISIONS = ("fp32", "fp16")
+INPUT_NAME = "input"
+OUTPUT_NAME = "logits"
+# Ops that must not survive into a deployment graph: folded, eval-only or no-ops.
+FORBIDDEN_OPS = frozenset({"BatchNormalization", "Dropout", "Identity"})
+EXPORTER = "torch.onnx.export(dynamo=True)"
+
+
+class _Float32(nn.Module):
+    def __init__(self, net: nn.Module, pre: nn.Module | None) -> None:
+        super().__init__()
+        self.pre = pre if pre is not None else nn.Identity()
+        self.net = net
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(self.pre(x))
+
+
+def check_opset(opset: int) -> None:
+    if not MIN_OPSET <= opset <= MAX_OPSET:
+        raise UsageError(
+            f"opset {opset} is out of range: supported {MIN_OPSET}-{MAX_OPSET} "
+            f"(torch's exporter writes >= {MIN_OPSET}; TensorRT 10.x reads <= {MAX_OPSET})"
+        )
+
+
+def _check_graph(proto: onnx.ModelProto, opset: int) -> None:
+    written = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), None)
+    if written != opset:
+        raise ArtifactError(f"the exporter wrote opset {written}, not the {opset} asked for")
+    stray = sorted({n.op_type for n in proto.graph.node} & FORBIDDEN_OPS)
+    if stray:
+        raise ArtifactError(f"exported graph still has {', '.join(stray)} nodes")
+    names = ([i.name for i in proto.graph.input], [o.name for o in proto.graph.output])
+    if names != ([INPUT_NAME], [OUTPUT_NAME]):
+        raise ArtifactError(f"exported graph has inputs/outputs {names}, expected input/logits")
+
+
+def export_onnx(
+    model: str,
+    output: Path,
+    *,
+    weights: Path | None = None,
+    transform_input: bool = False,
+    precision: str = "fp32",
+    opset: int | None = None,
+    batch: int | None = None,
+    input_size: int | None = None,
+    embed_preprocessing: bool = False,
+    force: bool = False,
+    seed: int = DEFAULT_SEED,
+    model_obj: nn.Module | None = None,
+) -> ExportResult:
+    """Export ``model`` to ONNX at ``output`` (plus ``<output>.json``); see docs/export.md."""
+    if precision not in PRECISIONS:
+        raise UsageError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    opset = DEFAULT_OPSET if opset is None else int(opset)
+    check_opset(opset)
+    if batch is not None and batch < 1:
+        raise UsageError(f"batch must be a positive integer or dynamic, got {batch}")
+    spec, size = resolve(model, model_obj, input_size)
+    output = Path(output)
+    check_outputs(output, force)
+
+    net = get_model(model, model_obj, weights, transform_input, seed)
+    half = precision == "fp16"
+    folded, n_folded = fold_batchnorm(net, torch.float16 if half else None)
+    strip_build_attrs(folded)
+    pre = UInt8Preprocess(spec.preprocessing) if embed_preprocessing else None
+    wrapper: nn.Module = HalfCompute(folded, pre) if half else _Float32(folded, pre)
+    wrapper.eval()
+
+    # Trace at batch 2 when dynamic: batch 1 would let torch.export specialise the dimension.
+    b = batch or 2
+    if embed_preprocessing:
+        example = torch.zeros(b, size, size, 3, dtype=torch.uint8)
+    else:
+        example = torch.zeros(b, 3, size, size)
+    dynamic = None if batch else ({0: torch.export.Dim("batch")},)
+    with quiet_tracing(), torch.no_grad():
+        program = torch.onnx.export(
+            wrapper,
+            (example,),
+            None,
+            input_names=[INPUT_NAME],
+            output_names=[OUTPUT_NAME],
+            opset_version=opset,
+            dynamic_shapes=dynamic,
+            dynamo=True,
+            external_data=False,
+            verbose=False,
+        )
+    if program is None:  # only the legacy exporter returns None
+        raise ArtifactError("torch.onnx.export returned no program")
+    proto = program.model_proto
+    _check_graph(proto, opset)
+
+    batch_dim: Any = batch if batch else "batch"
+    extra: dict[str, Any] = {
+        "opset": opset,
+        "batch": batch if batch else "dynamic",
+        "input": {
+            "name": INPUT_NAME,
+            "dtype": "uint8" if embed_preprocessing else "float32",
+            "layout": "NHWC" if embed_preprocessing else "NCHW",
+            "shape": [batch_dim, size, size, 3] if embed_preprocessing else [batch_dim, 3, size, size],
+        },
+        "output": {"name": OUTPUT_NAME, "dtype": "float32", "shape": [batch_dim, None]},
+        "compute_dtype": "float16" if half else "float32",
+        "float32_nodes": float32_nodes(proto) if half else [],
+        "embedded_preprocessing": embed_preprocessing,
+        "bn_folded": n_folded,
+        "exporter": EXPORTER,
+    }
+    meta = build_metadata(
+        spec=spec,
+        model=net,
+        fmt="onnx",
+        precision=precision,
+        input_size=size,
+        transform_input=uses_transform_input(net),
+        seed=seed,
+        extra=extra,
+    )
+    meta["output"]["shape"][1] = meta["num_classes"]
+    del proto.metadata_props[:]
+    for key, value in sorted(flat_props(meta).items()):
+        proto.metadata_props.add(key=key, value=value)
+    try:
+        onnx.checker.check_model(proto, full_check=True)
+    except onnx.checker.ValidationError as exc:
+        raise ArtifactError(f"exported graph fails onnx.checker: {str(exc).splitlines()[0][:200]}") from None
+    data = proto.SerializeToString(deterministic=True)
+    digest = write_artifact(output, data, meta)
+    return ExportResult(path=output, format="onnx", precision=precision, sha256=digest, metadata=meta)

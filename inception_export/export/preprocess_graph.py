@@ -1,0 +1,40 @@
+"""In-graph preprocessing for edge deployments: uint8 NHWC pixels in, the model's input out.
+
+The image is expected already resized/cropped and in the colour order the checkpoint was
+trained with (``spec.preprocessing.colour_order``); the graph does the rest. Scaling to
+``value_range`` and ``(x - mean) / std`` are folded into one per-channel multiply-add,
+computed in float64 here, so the result differs from the float pipeline by float32
+rounding only. torchvision's ``transform_input`` stays inside the model and so runs after
+this, as it does in the float pipeline.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..registry import Preprocessing
+
+
+class UInt8Preprocess(nn.Module):
+    def __init__(self, pre: Preprocessing) -> None:
+        super().__init__()
+        lo, hi = pre.value_range
+        mean = torch.tensor(pre.mean, dtype=torch.float64)
+        std = torch.tensor(pre.std, dtype=torch.float64)
+        scale = (hi - lo) / 255.0 / std
+        shift = (lo - mean) / std
+        self.register_buffer("scale", scale.float().view(1, 3, 1, 1))
+        self.register_buffer("shift", shift.float().view(1, 3, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.permute(0, 3, 1, 2).float() * self.scale + self.shift
+
+
+def normalise_uint8(images: torch.Tensor, pre: Preprocessing) -> torch.Tensor:
+    """The float reference pipeline: uint8 NHWC -> normalised float32 NCHW, step by step."""
+    lo, hi = pre.value_range
+    x = images.permute(0, 3, 1, 2).double() / 255.0 * (hi - lo) + lo
+    mean = torch.tensor(pre.mean, dtype=torch.float64).view(1, 3, 1, 1)
+    std = torch.tensor(pre.std, dtype=torch.float64).view(1, 3, 1, 1)
+    return ((x - mean) / std).float()

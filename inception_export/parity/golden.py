@@ -1,0 +1,78 @@
+"""Deterministic golden inputs for the gate, each recorded by name and content hash."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import UsageError
+from ..preprocess import preprocess_image
+from ..registry import ModelSpec
+
+GOLDEN_SEED = 20261123
+# scikit-image ships these photographs inside the package: real images, no download.
+SAMPLE_PHOTOS = ("astronaut", "chelsea", "coffee")
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
+
+
+@dataclass(frozen=True)
+class GoldenSet:
+    names: list[str]
+    kinds: list[str]
+    batch: np.ndarray  # (N, 3, S, S) float32
+
+    def describe(self) -> list[dict[str, str]]:
+        return [
+            {"name": n, "kind": k, "sha256": hashlib.sha256(x.tobytes()).hexdigest()[:16]}
+            for n, k, x in zip(self.names, self.kinds, self.batch, strict=True)
+        ]
+
+
+def _photos(images: Path | None) -> list[tuple[str, np.ndarray]]:
+    if images is None:
+        import skimage.data
+
+        return [(f"skimage:{name}", getattr(skimage.data, name)()) for name in SAMPLE_PHOTOS]
+    if not images.is_dir():
+        raise UsageError(f"--images {images}: not a directory")
+    files = sorted(p for p in images.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise UsageError(f"--images {images}: no image files ({', '.join(sorted(IMAGE_SUFFIXES))})")
+    import skimage.io
+
+    out = []
+    for p in files:
+        try:
+            out.append((p.name, np.asarray(skimage.io.imread(str(p)))))
+        except Exception as exc:  # imageio raises format-specific errors
+            raise UsageError(f"{p}: cannot read image ({str(exc).splitlines()[0][:120]})") from None
+    return out
+
+
+def golden_inputs(spec: ModelSpec, size: int, samples: int = 6, images: Path | None = None) -> GoldenSet:
+    """Seeded random tensors in the normalised range, edge cases, and real photographs."""
+    if samples < 1:
+        raise UsageError("--samples must be at least 1")
+    low, high = (np.asarray(b, dtype=np.float32).reshape(1, 3, 1, 1) for b in spec.preprocessing.normalised_bounds())
+    rng = np.random.default_rng(GOLDEN_SEED)
+    rand = rng.uniform(0.0, 1.0, (samples, 3, size, size)).astype(np.float32) * (high - low) + low
+    names = [f"random-{i}" for i in range(samples)]
+    kinds = ["random"] * samples
+    shape = (1, 3, size, size)
+    edge = {
+        "zeros": np.zeros(shape, np.float32),
+        "constant-mid": np.broadcast_to((low + high) / 2, shape).astype(np.float32),
+        "saturated-low": np.broadcast_to(low, shape).astype(np.float32),
+        "saturated-high": np.broadcast_to(high, shape).astype(np.float32),
+    }
+    batch = [rand, *edge.values()]
+    names += list(edge)
+    kinds += ["edge"] * len(edge)
+    for name, img in _photos(images):
+        batch.append(preprocess_image(img, spec.preprocessing, size)[None])
+        names.append(name)
+        kinds.append("photo")
+    return GoldenSet(names, kinds, np.ascontiguousarray(np.concatenate(batch)))

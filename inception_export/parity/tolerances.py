@@ -1,0 +1,99 @@
+"""Tolerance profiles per precision, derived from measurement (see README, "Parity gate").
+
+Measured on v1/v2/v3 with the reference recipe's weights and the golden inputs:
+FP32 artifacts land near 3e-7 relative L2, FP16-in-graph near 5e-4. The default limits
+leave a margin of ~30x (FP32) and ~10x (FP16) over those figures while staying well
+below what the breakages the tests inject produce (>= 1e-3 for FP32, >= 1e-2 for FP16).
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from ..errors import UsageError
+
+
+@dataclass(frozen=True)
+class Limits:
+    rel_l2: float
+    max_abs_rel: float
+    min_cosine: float
+    top1_agreement: float
+    top5_overlap: float
+    max_kl: float
+    batch_consistency: float  # max |batched - single| / max |single|
+
+    def to_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+
+# Each check: metric name -> (limit field, "max" if the value must be <= limit else "min").
+CHECKS: dict[str, str] = {
+    "rel_l2": "max",
+    "max_abs_rel": "max",
+    "min_cosine": "min",
+    "top1_agreement": "min",
+    "top5_overlap": "min",
+    "max_kl": "max",
+    "batch_consistency": "max",
+}
+
+PROFILES: dict[str, dict[str, Limits]] = {
+    "default": {
+        "fp32": Limits(
+            rel_l2=1e-5, max_abs_rel=1e-4, min_cosine=0.99999, top1_agreement=1.0, top5_overlap=1.0,
+            max_kl=1e-6, batch_consistency=1e-4,
+        ),
+        "fp16": Limits(
+            rel_l2=5e-3, max_abs_rel=1e-2, min_cosine=0.9999, top1_agreement=1.0, top5_overlap=0.8,
+            max_kl=1e-3, batch_consistency=1e-2,
+        ),
+    },
+    "strict": {
+        "fp32": Limits(
+            rel_l2=2e-6, max_abs_rel=2e-5, min_cosine=0.999999, top1_agreement=1.0, top5_overlap=1.0,
+            max_kl=1e-7, batch_consistency=2e-5,
+        ),
+        "fp16": Limits(
+            rel_l2=2e-3, max_abs_rel=5e-3, min_cosine=0.99995, top1_agreement=1.0, top5_overlap=0.9,
+            max_kl=2e-4, batch_consistency=5e-3,
+        ),
+    },
+}
+
+
+def load_profile(spec: str) -> dict[str, Limits]:
+    """``default``, ``strict``, or a TOML/JSON file overriding the default profile.
+
+    The file holds tables per precision, e.g. ``[fp16]\\nrel_l2 = 1e-2``; an optional
+    top-level ``base = "strict"`` picks the profile it starts from.
+    """
+    if spec in PROFILES:
+        return dict(PROFILES[spec])
+    path = Path(spec)
+    if not path.is_file():
+        raise UsageError(f"tolerance profile {spec!r} is neither 'default', 'strict' nor an existing file")
+    try:
+        text = path.read_text()
+        data: dict[str, Any] = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
+    except (ValueError, OSError) as exc:
+        raise UsageError(f"{path}: cannot read tolerance profile ({exc})") from None
+    base = str(data.pop("base", "default"))
+    if base not in PROFILES:
+        raise UsageError(f"{path}: base must be one of {', '.join(PROFILES)}, got {base!r}")
+    out = dict(PROFILES[base])
+    for precision, overrides in data.items():
+        if precision not in out or not isinstance(overrides, dict):
+            raise UsageError(f"{path}: unknown section {precision!r} (expected fp32 or fp16 tables)")
+        unknown = set(overrides) - set(CHECKS)
+        if unknown:
+            raise UsageError(f"{path}: unknown limit(s) {', '.join(sorted(unknown))}; known: {', '.join(CHECKS)}")
+        try:
+            out[precision] = replace(out[precision], **{k: float(v) for k, v in overrides.items()})
+        except (TypeError, ValueError):
+            raise UsageError(f"{path}: limits must be numbers") from None
+    return out
