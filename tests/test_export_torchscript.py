@@ -1,0 +1,108 @@
+"""TorchScript export: standalone loading, freezing, parity, metadata, reproducibility."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from inception_export.build import build_model
+from inception_export.errors import UsageError
+from inception_export.export import ExportResult, export_torchscript, read_metadata, sidecar_path
+from inception_export.registry import get_spec
+
+MODELS = ["googlenet", "bn_inception", "inception_v3"]
+SEED = 20261123
+
+# Runs in a fresh interpreter that must never import inception_export.
+LOADER = """
+import sys, numpy as np, torch
+out = {}
+for path, inp, dst in zip(sys.argv[1::3], sys.argv[2::3], sys.argv[3::3]):
+    m = torch.jit.load(path)
+    y = m(torch.from_numpy(np.load(inp)))
+    assert isinstance(y, torch.Tensor), type(y)
+    assert not m.training
+    assert len(list(m.parameters())) == 0, "not frozen"
+    np.save(dst, y.detach().numpy())
+assert not any(k.startswith("inception_export") for k in sys.modules), "imported inception_export"
+"""
+
+
+def rel_l2(a: np.ndarray, b: np.ndarray) -> float:
+    a64, b64 = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    return float(np.linalg.norm(a64 - b64) / np.linalg.norm(b64))
+
+
+@pytest.fixture(scope="module")
+def models() -> dict[str, nn.Module]:
+    return {name: build_model(name) for name in MODELS}
+
+
+@pytest.fixture(scope="module")
+def artifacts(models: dict[str, nn.Module], tmp_path_factory: pytest.TempPathFactory) -> dict[str, ExportResult]:
+    out = tmp_path_factory.mktemp("ts")
+    return {name: export_torchscript(name, out / f"{name}.pt", model_obj=models[name]) for name in MODELS}
+
+
+def test_loads_standalone_and_matches_eager(
+    models: dict[str, nn.Module], artifacts: dict[str, ExportResult], tmp_path: Path
+) -> None:
+    args: list[str] = []
+    refs = {}
+    for name in MODELS:
+        size = get_spec(name).default_size
+        x = np.random.default_rng(SEED).uniform(-2, 2, (2, 3, size, size)).astype(np.float32)
+        np.save(tmp_path / f"{name}.in.npy", x)
+        with torch.inference_mode():
+            refs[name] = models[name](torch.from_numpy(x)).numpy()
+        args += [str(artifacts[name].path), str(tmp_path / f"{name}.in.npy"), str(tmp_path / f"{name}.out.npy")]
+    # -I: isolated mode, so neither the cwd nor PYTHONPATH can make the package importable.
+    proc = subprocess.run(
+        [sys.executable, "-I", "-c", LOADER, *args], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    for name in MODELS:
+        assert rel_l2(np.load(tmp_path / f"{name}.out.npy"), refs[name]) <= 1e-5, name
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_metadata_round_trip(name: str, artifacts: dict[str, ExportResult]) -> None:
+    res = artifacts[name]
+    embedded = read_metadata(res.path)
+    side = json.loads(sidecar_path(res.path).read_text())
+    assert side.pop("artifact") == res.path.name
+    assert side.pop("artifact_sha256") == res.sha256
+    assert embedded == side == res.metadata
+    assert embedded["format"] == "torchscript" and embedded["precision"] == "fp32"
+    assert embedded["model"] == name and embedded["input_size"] == get_spec(name).default_size
+    assert embedded["num_classes"] == 1000 and embedded["frozen"] is True
+    assert embedded["weights"]["sha256"] == f"synthetic-{SEED}"
+    assert set(embedded["versions"]) >= {"inception_export", "torch"}
+    assert "timestamp" not in json.dumps(embedded)
+
+
+def test_byte_reproducible(models: dict[str, nn.Module], artifacts: dict[str, ExportResult], tmp_path: Path) -> None:
+    again = export_torchscript("googlenet", tmp_path / "again.pt", model_obj=models["googlenet"])
+    assert again.path.read_bytes() == artifacts["googlenet"].path.read_bytes()
+
+
+def test_existing_output_needs_force(artifacts: dict[str, ExportResult], tmp_path: Path) -> None:
+    target = tmp_path / "m.pt"
+    target.write_bytes(b"keep")
+    with pytest.raises(UsageError, match="--force"):
+        export_torchscript("googlenet", target)
+    assert target.read_bytes() == b"keep"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.pt"]
+
+
+def test_transform_input_is_recorded(tmp_path: Path) -> None:
+    res = export_torchscript("v1", tmp_path / "ti.pt", transform_input=True, input_size=160)
+    assert res.metadata["preprocessing"]["transform_input"] is True
+    assert res.metadata["input_size"] == 160

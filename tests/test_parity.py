@@ -1,0 +1,219 @@
+"""Issue 4: the gate passes honest artifacts and fails broken ones, naming the metric."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from conftest import assert_one_line_error, run_cli
+from onnx import numpy_helper
+
+from inception_export import build_model
+from inception_export.export import export_onnx, export_torchscript
+from inception_export.parity import compare, load_profile, run_gate
+from inception_export.parity.golden import golden_inputs
+from inception_export.registry import get_spec
+
+
+@pytest.fixture(scope="module")
+def v1_artifacts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("v1")
+    net = build_model("v1")
+    out = {
+        "ts": export_torchscript("v1", d / "v1.pt", model_obj=net).path,
+        "fp32": export_onnx("v1", d / "v1-fp32.onnx", model_obj=net).path,
+        "fp16": export_onnx("v1", d / "v1-fp16.onnx", precision="fp16", model_obj=net).path,
+    }
+    return out
+
+
+def _edit_onnx(src: Path, dst: Path, edit: object) -> Path:
+    model = onnx.load(str(src))
+    inits = {i.name: i for i in model.graph.initializer}
+    edit(model, inits)  # type: ignore[operator]
+    onnx.save(model, str(dst))
+    return dst
+
+
+def _conv_weights(model: onnx.ModelProto) -> list[str]:
+    return [n.input[1] for n in model.graph.node if n.op_type == "Conv"]
+
+
+def _set(inits: dict[str, onnx.TensorProto], name: str, value: np.ndarray) -> None:
+    inits[name].CopyFrom(numpy_helper.from_array(value.astype(numpy_helper.to_array(inits[name]).dtype), name))
+
+
+def _classifier(model: onnx.ModelProto) -> tuple[str, str]:
+    gemm = [n for n in model.graph.node if n.op_type in ("Gemm", "MatMul")][-1]
+    adds = [n for n in model.graph.node if n.op_type == "Add" and n.input[0] == gemm.output[0]]
+    bias = gemm.input[2] if gemm.op_type == "Gemm" else adds[0].input[1]
+    return gemm.input[1], bias
+
+
+def scale_one_conv(model: onnx.ModelProto, inits: dict[str, onnx.TensorProto]) -> None:
+    name = _conv_weights(model)[10]
+    _set(inits, name, numpy_helper.to_array(inits[name]) * 1.03)
+
+
+def _top2_of_first_input() -> list[int]:
+    import torch
+
+    x = golden_inputs(get_spec("v1"), 224, samples=1).batch[:1]
+    with torch.inference_mode():
+        logits = build_model("v1")(torch.from_numpy(x))[0]
+    return [int(i) for i in torch.topk(logits, 2).indices]
+
+
+def swap_two_classes(model: onnx.ModelProto, inits: dict[str, onnx.TensorProto]) -> None:
+    # The two classes that decide the first input: a label-order bug that matters.
+    idx = _top2_of_first_input()
+    w_name, b_name = _classifier(model)
+    w, b = numpy_helper.to_array(inits[w_name]).copy(), numpy_helper.to_array(inits[b_name]).copy()
+    # Gemm may hold W as (classes, features) with transB=1, MatMul as (features, classes).
+    axis = 0 if w.shape[0] == b.shape[0] else 1
+    w = np.swapaxes(w, 0, axis)
+    w[idx] = w[idx[::-1]]
+    b[idx] = b[idx[::-1]]
+    _set(inits, w_name, np.swapaxes(w, 0, axis))
+    _set(inits, b_name, b)
+
+
+def overflow_fp16(model: onnx.ModelProto, inits: dict[str, onnx.TensorProto]) -> None:
+    # A conv whose outputs exceed float16's 65504: what an unscaled FP16 conversion of a
+    # large-activation layer does.
+    name = _conv_weights(model)[2]
+    _set(inits, name, numpy_helper.to_array(inits[name]).astype(np.float32) * 3e4)
+
+
+@pytest.fixture(scope="module")
+def broken(v1_artifacts: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("broken")
+    out = {
+        "scaled_conv": _edit_onnx(v1_artifacts["fp32"], d / "scaled-conv.onnx", scale_one_conv),
+        "swapped_classes": _edit_onnx(v1_artifacts["fp32"], d / "swapped.onnx", swap_two_classes),
+        "fp16_overflow": _edit_onnx(v1_artifacts["fp16"], d / "overflow-fp16.onnx", overflow_fp16),
+    }
+    # BN folded with BatchNorm2d's default eps (1e-5) instead of the checkpoint's 1e-3.
+    wrong_eps = build_model("v1")
+    for m in wrong_eps.modules():
+        if hasattr(m, "eps") and hasattr(m, "running_var"):
+            m.eps = 1e-5
+    out["bn_eps"] = export_onnx("v1", d / "bn-eps.onnx", model_obj=wrong_eps).path
+    out["transform_input"] = export_onnx(
+        "v1", d / "ti.onnx", model_obj=build_model("v1", transform_input=True), transform_input=True
+    ).path
+    for path in out.values():
+        # Sidecars from the honest export travel with the copies, as they would in practice.
+        src = v1_artifacts["fp16" if "fp16" in path.name else "fp32"]
+        side = path.with_name(path.name + ".json")
+        if not side.exists():
+            side.write_text(src.with_name(src.name + ".json").read_text())
+    return out
+
+
+def test_metrics_against_known_values() -> None:
+    ref = np.array([[1.0, 2.0, 3.0, 0.0, -1.0, 0.5]])
+    same = compare(ref, ref)
+    assert same.rel_l2 == 0 and same.max_abs == 0 and same.top1_agreement == 1 and same.max_kl == 0
+    assert same.min_cosine == pytest.approx(1.0)
+    off = compare(ref, ref + np.array([[0, 0, 0, 0, 0, 0.3]]))
+    assert off.max_abs == pytest.approx(0.3) and off.rel_l2 == pytest.approx(0.3 / np.linalg.norm(ref))
+    swapped = compare(ref, ref[:, [0, 1, 3, 2, 4, 5]])
+    assert swapped.top1_agreement == 0 and swapped.max_kl > 0.5
+    nan = compare(ref, np.where(np.arange(6) == 2, np.nan, ref))
+    assert nan.nonfinite == 1 and nan.rel_l2 == float("inf")
+
+
+def test_golden_inputs_are_deterministic_and_cover_kinds() -> None:
+    spec = get_spec("v2")
+    a = golden_inputs(spec, 224, samples=3)
+    b = golden_inputs(spec, 224, samples=3)
+    assert a.describe() == b.describe()
+    assert a.kinds.count("random") == 3 and a.kinds.count("edge") == 4 and a.kinds.count("photo") == 3
+    low, high = (np.array(v) for v in spec.preprocessing.normalised_bounds())
+    # BN-Inception's BGR 0-255 range: the saturated inputs sit exactly at its extremes, per channel.
+    sat = a.batch[a.names.index("saturated-high")]
+    np.testing.assert_allclose(sat[:, 0, 0], high)
+    assert a.batch.min() >= low.min() - 1e-4 and a.batch.max() <= high.max() + 1e-4
+
+
+def test_honest_artifacts_pass(v1_artifacts: dict[str, Path], tmp_path: Path) -> None:
+    junit = tmp_path / "parity.xml"
+    res = run_cli(
+        "parity", "--model", "v1", str(v1_artifacts["ts"]), str(v1_artifacts["fp32"]), str(v1_artifacts["fp16"]),
+        "--json", "--junit", str(junit), "--samples", "3",
+    )
+    assert res.code == 0, res.stderr
+    report = json.loads(res.stdout)
+    assert report["passed"] and report["exit_code"] == 0
+    by_prec = {(a["format"], a["precision"]): a["metrics"] for a in report["artifacts"]}
+    assert by_prec[("torchscript", "fp32")]["rel_l2"] < 2e-6
+    assert by_prec[("onnx", "fp32")]["rel_l2"] < 2e-6
+    assert 1e-5 < by_prec[("onnx", "fp16")]["rel_l2"] < 5e-3  # really computed in FP16
+    assert all(a["batch_sizes"] == [1, len(report["inputs"])] for a in report["artifacts"])
+    kinds = {i["kind"] for i in report["inputs"]}
+    assert kinds == {"random", "edge", "photo"}
+    suites = ET.parse(junit).getroot()
+    assert suites.get("failures") == "0" and int(suites.get("tests", 0)) == 3 * 9
+    assert "parity gate" in res.stderr and "PASS" in res.stderr
+
+
+@pytest.mark.parametrize(
+    ("case", "metric"),
+    [
+        ("scaled_conv", "rel_l2"),
+        ("bn_eps", "rel_l2"),
+        ("fp16_overflow", "finite"),
+        ("swapped_classes", "top1_agreement"),
+        ("transform_input", "rel_l2"),
+    ],
+)
+def test_broken_artifact_fails_gate(case: str, metric: str, broken: dict[str, Path]) -> None:
+    report = run_gate("v1", [broken[case]], samples=3)
+    assert not report.passed
+    failed = {c.name for c in report.artifacts[0].failures}
+    assert metric in failed, failed
+
+
+def test_broken_artifacts_exit_1_with_junit(broken: dict[str, Path], tmp_path: Path) -> None:
+    junit = tmp_path / "j.xml"
+    res = run_cli("parity", "-m", "v1", str(broken["scaled_conv"]), str(broken["fp16_overflow"]),
+                  "--junit", str(junit), "--samples", "2")
+    assert res.code == 1, res.stderr
+    assert "Traceback" not in res.stderr
+    assert "rel_l2 = " in res.stderr and "exceeds limit 1e-05" in res.stderr
+    assert "NaN/Inf" in res.stderr
+    failures = ET.parse(junit).getroot().findall(".//failure")
+    messages = [f.get("message", "") for f in failures]
+    assert any(m.startswith("rel_l2 = ") for m in messages)
+    assert any(f.get("type") == "finite" for f in failures)
+
+
+def test_tolerance_profile_file_overrides(broken: dict[str, Path], tmp_path: Path) -> None:
+    loose = tmp_path / "loose.toml"
+    loose.write_text('[fp32]\nrel_l2 = 1.0\nmax_abs_rel = 1.0\nmin_cosine = 0.0\nmax_kl = 10.0\n'
+                     'top1_agreement = 0.0\ntop5_overlap = 0.0\n')
+    assert run_gate("v1", [broken["scaled_conv"]], samples=2, profile=str(loose)).passed
+    assert load_profile("strict")["fp32"].rel_l2 < load_profile("default")["fp32"].rel_l2
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[fp32]\nrel_l3 = 1\n")
+    assert_one_line_error(
+        run_cli("parity", "-m", "v1", str(broken["scaled_conv"]), "--tolerance-profile", str(bad)), 2, "rel_l3"
+    )
+
+
+def test_bad_inputs_exit_2(v1_artifacts: dict[str, Path], tmp_path: Path) -> None:
+    assert_one_line_error(run_cli("parity", "-m", "v1", str(tmp_path / "missing.onnx")), 2, "not found")
+    junk = tmp_path / "junk.onnx"
+    junk.write_bytes(b"\x00garbage" * 100)
+    assert_one_line_error(run_cli("parity", "-m", "v1", str(junk)), 2, "not a TorchScript, ONNX or TensorRT")
+    assert_one_line_error(
+        run_cli("parity", "-m", "v3", str(v1_artifacts["fp32"])), 2, "artifact is for model googlenet"
+    )
+    bad_w = tmp_path / "w.pth"
+    bad_w.write_bytes(b"not a checkpoint")
+    assert_one_line_error(run_cli("parity", "-m", "v1", str(v1_artifacts["fp32"]), "-w", str(bad_w)), 2, "corrupt")
