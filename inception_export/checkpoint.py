@@ -69,7 +69,9 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
             f"({match.group(0)[:120]}); re-save it as a plain state_dict or .safetensors"
         ) from None
     except Exception as exc:  # torch, zipfile and safetensors each raise their own types
-        raise WeightsError(f"{p}: corrupt or not a checkpoint ({_first_line(str(exc)) or type(exc).__name__})") from None
+        raise WeightsError(
+            f"{p}: corrupt or not a checkpoint ({_first_line(str(exc)) or type(exc).__name__})"
+        ) from None
     return unwrap_state_dict(raw, p)
 
 

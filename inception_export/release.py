@@ -84,7 +84,10 @@ def run_release(
     if out_dir.exists() and not out_dir.is_dir():
         raise UsageError(f"--out {out_dir} exists and is not a directory")
     stem = spec.name
-    plan: list[tuple[str, Path]] = [("torchscript", out_dir / f"{stem}.pt"), ("fp32", out_dir / f"{stem}-fp32.onnx")]
+    plan: list[tuple[str, Path]] = [
+        ("torchscript", out_dir / f"{stem}.pt"),
+        ("fp32", out_dir / f"{stem}-fp32.onnx"),
+    ]
     if fp16:
         plan.append(("fp16", out_dir / f"{stem}-fp16.onnx"))
     if build_trt:
@@ -94,8 +97,13 @@ def run_release(
         check_output(path, force)
     step("build model")
     net = build_model(spec.name, weights, transform_input=transform_input, seed=seed)
-    common: dict[str, Any] = {"weights": weights, "transform_input": transform_input, "force": force,
-                              "seed": seed, "model_obj": net}
+    common: dict[str, Any] = {
+        "weights": weights,
+        "transform_input": transform_input,
+        "force": force,
+        "seed": seed,
+        "model_obj": net,
+    }
     artifacts: list[Path] = []
     for kind, path in plan:
         step(f"export {path.name}")
@@ -113,8 +121,14 @@ def run_release(
         artifacts.append(path)
     step("parity gate")
     gate = run_gate(
-        spec.name, artifacts, weights=weights, transform_input=transform_input, samples=samples,
-        profile=profile, progress=step, reference_model=net,
+        spec.name,
+        artifacts,
+        weights=weights,
+        transform_input=transform_input,
+        samples=samples,
+        profile=profile,
+        progress=step,
+        reference_model=net,
     )
     report = load_report(net)
     by_path = {a.path: a for a in gate.artifacts}
@@ -123,35 +137,56 @@ def run_release(
         result = by_path[str(path)]
         meta = result.metadata
         size = int(meta.get("input_size") or spec.default_size)
-        batch = "dynamic" if result.runner.get("max_batch") is None else [result.runner["min_batch"],
-                                                                           result.runner["max_batch"]]
-        entries.append({
-            "file": path.name,
-            "sha256": meta.get("artifact_sha256") or meta.get("engine_sha256") or _sha(path),
-            "format": result.format,
-            "precision": result.precision,
-            "input": {"name": "input", "shape": ["batch", 3, size, size], "batch": batch, "dtype": "float32"},
-            "output": {"name": "logits", "shape": ["batch", report.num_classes], "dtype": "float32"},
-            "opset": meta.get("opset"),
-            "gate": {
-                "passed": result.passed,
-                "metrics": result.metrics.to_dict(),
-                "failed_checks": [c.to_dict() for c in result.failures],
-            },
-        })
+        batch = (
+            "dynamic"
+            if result.runner.get("max_batch") is None
+            else [result.runner["min_batch"], result.runner["max_batch"]]
+        )
+        entries.append(
+            {
+                "file": path.name,
+                "sha256": meta.get("artifact_sha256") or meta.get("engine_sha256") or _sha(path),
+                "format": result.format,
+                "precision": result.precision,
+                "input": {
+                    "name": "input",
+                    "shape": ["batch", 3, size, size],
+                    "batch": batch,
+                    "dtype": "float32",
+                },
+                "output": {"name": "logits", "shape": ["batch", report.num_classes], "dtype": "float32"},
+                "opset": meta.get("opset"),
+                "gate": {
+                    "passed": result.passed,
+                    "metrics": result.metrics.to_dict(),
+                    "failed_checks": [c.to_dict() for c in result.failures],
+                },
+            }
+        )
     manifest = {
         "schema": 1,
         "model": spec.name,
         "input_size": spec.default_size,
         "num_classes": report.num_classes,
         "preprocessing": dict(spec.to_dict()["preprocessing"], transform_input=transform_input),
-        "weights": {"source": report.path if report.path.startswith("synthetic:") else Path(report.path).name,
-                    "sha256": report.sha256},
+        "weights": {
+            "source": report.path if report.path.startswith("synthetic:") else Path(report.path).name,
+            "sha256": report.sha256,
+        },
         "versions": _versions(),
-        "tensorrt": "built" if build_trt else f"skipped: {trt_missing}" if trt_missing else "skipped: --no-trt",
+        "tensorrt": "built"
+        if build_trt
+        else f"skipped: {trt_missing}"
+        if trt_missing
+        else "skipped: --no-trt",
         "artifacts": entries,
-        "gate": {"passed": gate.passed, "exit_code": 0 if gate.passed else 1, "profile": profile,
-                 "report": REPORT_JSON, "junit": REPORT_JUNIT},
+        "gate": {
+            "passed": gate.passed,
+            "exit_code": 0 if gate.passed else 1,
+            "profile": profile,
+            "report": REPORT_JSON,
+            "junit": REPORT_JUNIT,
+        },
     }
     write_text_atomic(out_dir / REPORT_JSON, json.dumps(gate.to_dict(), indent=2, default=str) + "\n")
     write_text_atomic(out_dir / REPORT_JUNIT, junit_xml(gate))

@@ -8,7 +8,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import assert_one_line_error, reference_input, reference_layout, reference_logits, rel_l2, run_cli
+from conftest import (
+    assert_one_line_error,
+    reference_input,
+    reference_layout,
+    reference_logits,
+    rel_l2,
+    run_cli,
+)
 from safetensors.torch import save_file
 
 from inception_export import build_model
@@ -89,7 +96,9 @@ def test_state_dict_round_trip_uses_checkpoint_names() -> None:
 
 
 def test_cli_unknown_model() -> None:
-    assert_one_line_error(run_cli("inspect", "--model", "v9"), 2, "unknown model", "googlenet", "inception_v3")
+    assert_one_line_error(
+        run_cli("inspect", "--model", "v9"), 2, "unknown model", "googlenet", "inception_v3"
+    )
 
 
 def test_cli_missing_file(tmp_path: Path) -> None:
@@ -115,7 +124,9 @@ def test_cli_other_architecture_names_keys(tmp_path: Path) -> None:
     torch.save(build_model("v1").state_dict(), path)
     # googlenet weights offered to v3: the shared 'fc' key exists but the trunk does not.
     res = run_cli("inspect", "-m", "v3", "-w", str(path))
-    assert_one_line_error(res, 2, "not a checkpoint for inception_v3", "missing Conv2d_1a_3x3", "unexpected conv1")
+    assert_one_line_error(
+        res, 2, "not a checkpoint for inception_v3", "missing Conv2d_1a_3x3", "unexpected conv1"
+    )
     state = build_model("v3").state_dict()
     state["Mixed_5b.branch1x1.conv.weight"] = torch.zeros(3, 3, 1, 1)
     torch.save(state, path)
@@ -144,7 +155,10 @@ def test_cli_models_json_and_aux_note(tmp_path: Path) -> None:
     res = run_cli("models", "--json")
     assert res.code == 0
     rows = {r["name"]: r for r in json.loads(res.stdout)}
-    assert rows["googlenet"]["aliases"][0] == "v1" and rows["bn_inception"]["preprocessing"]["colour_order"] == "BGR"
+    assert (
+        rows["googlenet"]["aliases"][0] == "v1"
+        and rows["bn_inception"]["preprocessing"]["colour_order"] == "BGR"
+    )
     path = tmp_path / "tv.pth"
     torch.save(peer_checkpoint("googlenet"), path)
     res = run_cli("inspect", "-m", "v1", "-w", str(path), "--json")

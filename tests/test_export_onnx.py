@@ -168,7 +168,9 @@ def test_export_is_byte_reproducible(
 
 
 def test_fixed_batch_and_size(models: dict[str, nn.Module], tmp_path: Path) -> None:
-    res = export_onnx("googlenet", tmp_path / "b3.onnx", batch=3, input_size=96, model_obj=models["googlenet"])
+    res = export_onnx(
+        "googlenet", tmp_path / "b3.onnx", batch=3, input_size=96, model_obj=models["googlenet"]
+    )
     proto = onnx.load(str(res.path))
     assert [d.dim_value for d in proto.graph.input[0].type.tensor_type.shape.dim] == [3, 3, 96, 96]
     assert res.metadata["batch"] == 3 and res.metadata["input_size"] == 96

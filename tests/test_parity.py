@@ -44,7 +44,9 @@ def _conv_weights(model: onnx.ModelProto) -> list[str]:
 
 
 def _set(inits: dict[str, onnx.TensorProto], name: str, value: np.ndarray) -> None:
-    inits[name].CopyFrom(numpy_helper.from_array(value.astype(numpy_helper.to_array(inits[name]).dtype), name))
+    inits[name].CopyFrom(
+        numpy_helper.from_array(value.astype(numpy_helper.to_array(inits[name]).dtype), name)
+    )
 
 
 def _classifier(model: onnx.ModelProto) -> tuple[str, str]:
@@ -144,8 +146,17 @@ def test_golden_inputs_are_deterministic_and_cover_kinds() -> None:
 def test_honest_artifacts_pass(v1_artifacts: dict[str, Path], tmp_path: Path) -> None:
     junit = tmp_path / "parity.xml"
     res = run_cli(
-        "parity", "--model", "v1", str(v1_artifacts["ts"]), str(v1_artifacts["fp32"]), str(v1_artifacts["fp16"]),
-        "--json", "--junit", str(junit), "--samples", "3",
+        "parity",
+        "--model",
+        "v1",
+        str(v1_artifacts["ts"]),
+        str(v1_artifacts["fp32"]),
+        str(v1_artifacts["fp16"]),
+        "--json",
+        "--junit",
+        str(junit),
+        "--samples",
+        "3",
     )
     assert res.code == 0, res.stderr
     report = json.loads(res.stdout)
@@ -181,8 +192,17 @@ def test_broken_artifact_fails_gate(case: str, metric: str, broken: dict[str, Pa
 
 def test_broken_artifacts_exit_1_with_junit(broken: dict[str, Path], tmp_path: Path) -> None:
     junit = tmp_path / "j.xml"
-    res = run_cli("parity", "-m", "v1", str(broken["scaled_conv"]), str(broken["fp16_overflow"]),
-                  "--junit", str(junit), "--samples", "2")
+    res = run_cli(
+        "parity",
+        "-m",
+        "v1",
+        str(broken["scaled_conv"]),
+        str(broken["fp16_overflow"]),
+        "--junit",
+        str(junit),
+        "--samples",
+        "2",
+    )
     assert res.code == 1, res.stderr
     assert "Traceback" not in res.stderr
     assert "rel_l2 = " in res.stderr and "exceeds limit 1e-05" in res.stderr
@@ -195,14 +215,18 @@ def test_broken_artifacts_exit_1_with_junit(broken: dict[str, Path], tmp_path: P
 
 def test_tolerance_profile_file_overrides(broken: dict[str, Path], tmp_path: Path) -> None:
     loose = tmp_path / "loose.toml"
-    loose.write_text('[fp32]\nrel_l2 = 1.0\nmax_abs_rel = 1.0\nmin_cosine = 0.0\nmax_kl = 10.0\n'
-                     'top1_agreement = 0.0\ntop5_overlap = 0.0\n')
+    loose.write_text(
+        "[fp32]\nrel_l2 = 1.0\nmax_abs_rel = 1.0\nmin_cosine = 0.0\nmax_kl = 10.0\n"
+        "top1_agreement = 0.0\ntop5_overlap = 0.0\n"
+    )
     assert run_gate("v1", [broken["scaled_conv"]], samples=2, profile=str(loose)).passed
     assert load_profile("strict")["fp32"].rel_l2 < load_profile("default")["fp32"].rel_l2
     bad = tmp_path / "bad.toml"
     bad.write_text("[fp32]\nrel_l3 = 1\n")
     assert_one_line_error(
-        run_cli("parity", "-m", "v1", str(broken["scaled_conv"]), "--tolerance-profile", str(bad)), 2, "rel_l3"
+        run_cli("parity", "-m", "v1", str(broken["scaled_conv"]), "--tolerance-profile", str(bad)),
+        2,
+        "rel_l3",
     )
 
 
@@ -216,4 +240,6 @@ def test_bad_inputs_exit_2(v1_artifacts: dict[str, Path], tmp_path: Path) -> Non
     )
     bad_w = tmp_path / "w.pth"
     bad_w.write_bytes(b"not a checkpoint")
-    assert_one_line_error(run_cli("parity", "-m", "v1", str(v1_artifacts["fp32"]), "-w", str(bad_w)), 2, "corrupt")
+    assert_one_line_error(
+        run_cli("parity", "-m", "v1", str(v1_artifacts["fp32"]), "-w", str(bad_w)), 2, "corrupt"
+    )

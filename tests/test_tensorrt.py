@@ -216,8 +216,15 @@ def test_manifest_engine_sha_mismatch() -> None:
 
 def test_trtexec_command_line() -> None:
     cfg = EngineConfig(
-        precision="fp16", min_batch=1, opt_batch=4, max_batch=8, input_size=299, workspace_gib=1.5,
-        opt_level=4, timing_cache=Path("cache/v3.timing"), hardware_compat="ampere+",
+        precision="fp16",
+        min_batch=1,
+        opt_batch=4,
+        max_batch=8,
+        input_size=299,
+        workspace_gib=1.5,
+        opt_level=4,
+        timing_cache=Path("cache/v3.timing"),
+        hardware_compat="ampere+",
     )
     argv = trtexec_argv(Path("out/v3.onnx"), Path("out/v3.engine"), cfg, "input")
     assert argv == [
@@ -286,8 +293,12 @@ def _run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "COLUMNS": "400"}
     env.pop("INCEPTION_EXPORT_DEBUG", None)
     return subprocess.run(
-        [sys.executable, "-m", "inception_export", *args], cwd=cwd, capture_output=True, text=True,
-        env=env, timeout=600,
+        [sys.executable, "-m", "inception_export", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
     )
 
 
@@ -331,8 +342,19 @@ def _tiny_onnx(path: Path) -> None:
 def test_cli_without_tensorrt_given_onnx_json(tmp_path: Path) -> None:
     _tiny_onnx(tmp_path / "given.onnx")
     proc = _run_cli(
-        "trt", "--model", "v1", "--onnx", "given.onnx", "-o", "out/m.engine", "--max-batch", "8",
-        "--hardware-compat", "ampere+", "--json", cwd=tmp_path,
+        "trt",
+        "--model",
+        "v1",
+        "--onnx",
+        "given.onnx",
+        "-o",
+        "out/m.engine",
+        "--max-batch",
+        "8",
+        "--hardware-compat",
+        "ampere+",
+        "--json",
+        cwd=tmp_path,
     )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
     doc = json.loads(proc.stdout)

@@ -30,7 +30,9 @@ def show_report(report: GateReport, json_out: bool, junit: Path | None) -> None:
 @command("parity")
 def parity(
     model: ModelOpt,
-    artifacts: Annotated[list[Path], typer.Argument(help="TorchScript, ONNX or TensorRT files (by content).")],
+    artifacts: Annotated[
+        list[Path], typer.Argument(help="TorchScript, ONNX or TensorRT files (by content).")
+    ],
     weights: WeightsOpt = None,
     transform_input: TransformInputOpt = False,
     images: Annotated[Path | None, typer.Option("--images", help="Directory of extra photographs.")] = None,

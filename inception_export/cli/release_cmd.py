@@ -23,7 +23,10 @@ def release(
     fp16: Annotated[bool, typer.Option("--fp16/--no-fp16", help="Also export and gate ONNX FP16.")] = True,
     trt: Annotated[
         bool | None,
-        typer.Option("--trt/--no-trt", help="TensorRT engine: default where TensorRT and a GPU exist; --trt requires it."),
+        typer.Option(
+            "--trt/--no-trt",
+            help="TensorRT engine: default where TensorRT and a GPU exist; --trt requires it.",
+        ),
     ] = None,
     samples: Annotated[int, typer.Option("--samples", help="Seeded random gate inputs.")] = 6,
     tolerance_profile: Annotated[str, typer.Option("--tolerance-profile")] = "default",
@@ -39,8 +42,17 @@ def release(
             bar.update(task, advance=1, description=f"release: {msg}")
 
         result = run_release(
-            model, out, weights=weights, transform_input=transform_input, fp16=fp16, trt=trt, force=force,
-            seed=seed, samples=samples, profile=tolerance_profile, progress=step,
+            model,
+            out,
+            weights=weights,
+            transform_input=transform_input,
+            fp16=fp16,
+            trt=trt,
+            force=force,
+            seed=seed,
+            samples=samples,
+            profile=tolerance_profile,
+            progress=step,
         )
         bar.update(task, completed=bar.tasks[0].total, description="release: done")
     show_report(result.gate, json_out=False, junit=None)

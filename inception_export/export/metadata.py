@@ -66,7 +66,11 @@ def build_metadata(
         "num_classes": report.num_classes,
         "precision": precision,
         "preprocessing": pre,
-        "weights": {"source": source, "sha256": report.sha256, "seed": seed if report.path.startswith("synthetic:") else None},
+        "weights": {
+            "source": source,
+            "sha256": report.sha256,
+            "seed": seed if report.path.startswith("synthetic:") else None,
+        },
         "versions": versions,
     }
     meta.update(extra)

@@ -17,6 +17,9 @@ from ..registry import Preprocessing
 
 
 class UInt8Preprocess(nn.Module):
+    scale: torch.Tensor
+    shift: torch.Tensor
+
     def __init__(self, pre: Preprocessing) -> None:
         super().__init__()
         lo, hi = pre.value_range

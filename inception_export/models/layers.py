@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import nn
 
@@ -36,8 +38,9 @@ class TorchvisionTransformInput(nn.Module):
     It is a module option, never a state_dict entry.
     """
 
-    scale: torch.Tensor
-    shift: torch.Tensor
+    if TYPE_CHECKING:  # for mypy only: TorchScript cannot resolve postponed class annotations
+        scale: torch.Tensor
+        shift: torch.Tensor
 
     def __init__(self) -> None:
         super().__init__()

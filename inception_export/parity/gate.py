@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from .. import __version__
-from ..artifacts import aux_nodes, artifact_metadata, detect_format, open_runner
+from ..artifacts import artifact_metadata, aux_nodes, detect_format, open_runner
 from ..build import build_model, load_report
 from ..errors import ArtifactError, UsageError
 from ..registry import ModelSpec, get_spec

@@ -56,7 +56,9 @@ def golden_inputs(spec: ModelSpec, size: int, samples: int = 6, images: Path | N
     """Seeded random tensors in the normalised range, edge cases, and real photographs."""
     if samples < 1:
         raise UsageError("--samples must be at least 1")
-    low, high = (np.asarray(b, dtype=np.float32).reshape(1, 3, 1, 1) for b in spec.preprocessing.normalised_bounds())
+    low, high = (
+        np.asarray(b, dtype=np.float32).reshape(1, 3, 1, 1) for b in spec.preprocessing.normalised_bounds()
+    )
     rng = np.random.default_rng(GOLDEN_SEED)
     rand = rng.uniform(0.0, 1.0, (samples, 3, size, size)).astype(np.float32) * (high - low) + low
     names = [f"random-{i}" for i in range(samples)]

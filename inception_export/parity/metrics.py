@@ -47,7 +47,8 @@ def compare(reference: np.ndarray, candidate: np.ndarray) -> Metrics:
         inf = float("inf")
         return Metrics(inf, inf, inf, inf, inf, -1.0, 0.0, 0.0, inf, nonfinite, n)
     diff = np.abs(out - ref)
-    ref_norm = np.linalg.norm(ref)
+    ref_norm = max(float(np.linalg.norm(ref)), 1e-300)
+    ref_peak = max(float(np.abs(ref).max()), 1e-300)
     cos = (ref * out).sum(1) / np.maximum(np.linalg.norm(ref, axis=1) * np.linalg.norm(out, axis=1), 1e-300)
     k = min(5, classes)
     top_ref = np.argsort(-ref, axis=1)[:, :k]
@@ -59,12 +60,12 @@ def compare(reference: np.ndarray, candidate: np.ndarray) -> Metrics:
         max_abs=float(diff.max()),
         p99_abs=float(np.percentile(diff, 99)),
         mean_abs=float(diff.mean()),
-        max_abs_rel=float(diff.max() / max(np.abs(ref).max(), 1e-300)),
-        rel_l2=float(np.linalg.norm(out - ref) / max(ref_norm, 1e-300)),
+        max_abs_rel=float(diff.max()) / ref_peak,
+        rel_l2=float(np.linalg.norm(out - ref)) / ref_norm,
         min_cosine=float(cos.min()),
         top1_agreement=float((top_ref[:, 0] == top_out[:, 0]).mean()),
         top5_overlap=float(overlap),
-        max_kl=float(max(kl.max(), 0.0)),
+        max_kl=max(float(kl.max()), 0.0),
         nonfinite=0,
         samples=n,
     )

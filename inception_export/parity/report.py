@@ -17,16 +17,39 @@ def _fmt(value: float) -> str:
 
 def table(report: GateReport) -> Table:
     t = Table(title=f"parity gate: {report.model} ({report.profile} tolerances, {len(report.inputs)} inputs)")
-    for col in ("artifact", "format", "prec", "rel L2", "max abs", "p99 abs", "min cos", "top-1", "top-5",
-                "max KL", "batches", "verdict"):
+    for col in (
+        "artifact",
+        "format",
+        "prec",
+        "rel L2",
+        "max abs",
+        "p99 abs",
+        "min cos",
+        "top-1",
+        "top-5",
+        "max KL",
+        "batches",
+        "verdict",
+    ):
         t.add_column(col, justify="right" if col not in ("artifact", "format", "verdict") else "left")
     for a in report.artifacts:
         m = a.metrics
-        verdict = "[green]PASS[/]" if a.passed else "[bold red]FAIL[/] " + ", ".join(c.name for c in a.failures)
+        verdict = (
+            "[green]PASS[/]" if a.passed else "[bold red]FAIL[/] " + ", ".join(c.name for c in a.failures)
+        )
         t.add_row(
-            Path(a.path).name, a.format, a.precision, _fmt(m.rel_l2), _fmt(m.max_abs), _fmt(m.p99_abs),
-            f"{m.min_cosine:.6f}", f"{m.top1_agreement:.0%}", f"{m.top5_overlap:.0%}", _fmt(m.max_kl),
-            ",".join(map(str, a.batch_sizes)), verdict,
+            Path(a.path).name,
+            a.format,
+            a.precision,
+            _fmt(m.rel_l2),
+            _fmt(m.max_abs),
+            _fmt(m.p99_abs),
+            f"{m.min_cosine:.6f}",
+            f"{m.top1_agreement:.0%}",
+            f"{m.top5_overlap:.0%}",
+            _fmt(m.max_kl),
+            ",".join(map(str, a.batch_sizes)),
+            verdict,
         )
     return t
 
@@ -47,7 +70,11 @@ def junit_xml(report: GateReport) -> str:
         )
         for c in a.checks:
             case = ET.SubElement(
-                suite, "testcase", classname=f"parity.{report.model}.{Path(a.path).name}", name=c.name, time="0"
+                suite,
+                "testcase",
+                classname=f"parity.{report.model}.{Path(a.path).name}",
+                name=c.name,
+                time="0",
             )
             if not c.passed:
                 fail = ET.SubElement(case, "failure", message=c.message or f"{c.name} failed", type=c.name)

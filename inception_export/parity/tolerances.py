@@ -45,22 +45,42 @@ CHECKS: dict[str, str] = {
 PROFILES: dict[str, dict[str, Limits]] = {
     "default": {
         "fp32": Limits(
-            rel_l2=1e-5, max_abs_rel=1e-4, min_cosine=0.99999, top1_agreement=1.0, top5_overlap=1.0,
-            max_kl=1e-6, batch_consistency=1e-4,
+            rel_l2=1e-5,
+            max_abs_rel=1e-4,
+            min_cosine=0.99999,
+            top1_agreement=1.0,
+            top5_overlap=1.0,
+            max_kl=1e-6,
+            batch_consistency=1e-4,
         ),
         "fp16": Limits(
-            rel_l2=5e-3, max_abs_rel=1e-2, min_cosine=0.9999, top1_agreement=1.0, top5_overlap=0.8,
-            max_kl=1e-3, batch_consistency=1e-2,
+            rel_l2=5e-3,
+            max_abs_rel=1e-2,
+            min_cosine=0.9999,
+            top1_agreement=1.0,
+            top5_overlap=0.8,
+            max_kl=1e-3,
+            batch_consistency=1e-2,
         ),
     },
     "strict": {
         "fp32": Limits(
-            rel_l2=2e-6, max_abs_rel=2e-5, min_cosine=0.999999, top1_agreement=1.0, top5_overlap=1.0,
-            max_kl=1e-7, batch_consistency=2e-5,
+            rel_l2=2e-6,
+            max_abs_rel=2e-5,
+            min_cosine=0.999999,
+            top1_agreement=1.0,
+            top5_overlap=1.0,
+            max_kl=1e-7,
+            batch_consistency=2e-5,
         ),
         "fp16": Limits(
-            rel_l2=2e-3, max_abs_rel=5e-3, min_cosine=0.99995, top1_agreement=1.0, top5_overlap=0.9,
-            max_kl=2e-4, batch_consistency=5e-3,
+            rel_l2=2e-3,
+            max_abs_rel=5e-3,
+            min_cosine=0.99995,
+            top1_agreement=1.0,
+            top5_overlap=0.9,
+            max_kl=2e-4,
+            batch_consistency=5e-3,
         ),
     },
 }
@@ -91,7 +111,9 @@ def load_profile(spec: str) -> dict[str, Limits]:
             raise UsageError(f"{path}: unknown section {precision!r} (expected fp32 or fp16 tables)")
         unknown = set(overrides) - set(CHECKS)
         if unknown:
-            raise UsageError(f"{path}: unknown limit(s) {', '.join(sorted(unknown))}; known: {', '.join(CHECKS)}")
+            raise UsageError(
+                f"{path}: unknown limit(s) {', '.join(sorted(unknown))}; known: {', '.join(CHECKS)}"
+            )
         try:
             out[precision] = replace(out[precision], **{k: float(v) for k, v in overrides.items()})
         except (TypeError, ValueError):

@@ -17,6 +17,7 @@ from ..atomic import write_bytes_atomic
 from ..errors import ArtifactError, UsageError
 from .availability import require_tensorrt, runtime_env
 from .config import EngineConfig
+from .dims import dims_tuple
 from .inspect_precision import PrecisionReport, parse_layers, summarize, verify_fp16_convolutions
 from .manifest import FORMAT, FORMAT_VERSION, file_sha256, manifest_path, write_manifest
 
@@ -90,7 +91,7 @@ def build_engine(
     if network.num_inputs != 1:
         raise ArtifactError(f"{onnx_path}: expected one input, found {network.num_inputs}")
     inp = network.get_input(0)
-    shape = tuple(inp.shape)
+    shape = dims_tuple(inp.shape)
     if len(shape) != 4 or (shape[0] > 0 and not cfg.min_batch == cfg.max_batch == shape[0]):
         raise UsageError(
             f"{onnx_path}: input {inp.name} has shape {shape}; the batch range "
@@ -188,9 +189,7 @@ def build_engine(
     except BaseException:
         engine_path.unlink(missing_ok=True)
         raise
-    return BuildResult(
-        engine_path, mpath, engine_sha, precision, manifest, time.perf_counter() - start
-    )
+    return BuildResult(engine_path, mpath, engine_sha, precision, manifest, time.perf_counter() - start)
 
 
 __all__ = ["BuildResult", "build_engine", "manifest_path"]

@@ -15,6 +15,7 @@ import numpy as np
 from ..errors import ArtifactError, UsageError
 from ..runners.base import Runner, RunnerInfo
 from .availability import require_tensorrt, runtime_env
+from .dims import dims_tuple
 from .manifest import check_manifest, file_sha256, read_manifest
 
 
@@ -71,7 +72,7 @@ class TensorRTRunner(Runner):
         if len(inputs) != 1 or not self.output_names:
             raise ArtifactError(f"{self.path}: expected one input and at least one output tensor")
         self.input_name = inputs[0]
-        shape = tuple(self.engine.get_tensor_shape(self.input_name))
+        shape = dims_tuple(self.engine.get_tensor_shape(self.input_name))
         if shape[0] > 0:
             min_batch = max_batch = int(shape[0])
         else:
@@ -109,7 +110,7 @@ class TensorRTRunner(Runner):
             self.context.set_tensor_address(self.input_name, int(inp.data_ptr()))
             outs = []
             for name in self.output_names:
-                shape = tuple(self.context.get_tensor_shape(name))
+                shape = dims_tuple(self.context.get_tensor_shape(name))
                 dtype = _torch_dtype(self.engine.get_tensor_dtype(name))
                 out = torch.empty(shape, dtype=dtype, device="cuda")
                 self.context.set_tensor_address(name, int(out.data_ptr()))
