@@ -131,7 +131,11 @@ def ratios(records: list[dict[str, Any]], gemm_gmacs: float) -> dict[str, Any]:
             fastest = min(ok, key=lambda r: r["median_ms"])
             out[key]["fastest"] = f"{fastest['backend']}-{fastest['precision']}"
             out[key]["fastest_gmacs_per_s"] = fastest["gmacs_per_s"]
-            out[key]["fastest_fraction_of_gemm"] = fastest["gmacs_per_s"] / gemm_gmacs
+            # The GEMM timed in the same interleaved rotation (same load); the standalone
+            # best-of rate is kept alongside for reference.
+            out[key]["gemm_gmacs_per_s_interleaved"] = fastest["gemm_gmacs_per_s"]
+            out[key]["fastest_fraction_of_gemm"] = fastest["fraction_of_gemm"]
+            out[key]["fastest_fraction_of_standalone_gemm_best"] = fastest["gmacs_per_s"] / gemm_gmacs
     v3 = get_spec("v3").name
     targets = {}
     ort, ts = rec(v3, "onnxruntime", "fp32", 1), rec(v3, "torchscript", "fp32", 1)
@@ -200,6 +204,7 @@ def main() -> int:
             threads=args.threads,
             iters_by_batch={b: args.iters_large for b in batches if b > 1},
             warmup_by_batch={b: args.warmup_large for b in batches if b > 1},
+            gemm_n=args.gemm_n,
         )
         err.print(f"[bold]{model}[/]: {', '.join(backends)} x fp32,fp16 x batch {args.batches}")
         with ctx.Pool(1) as pool:

@@ -73,7 +73,7 @@ def test_cpu_fp16_plan_skips_with_reason() -> None:
 def v1_run() -> CliResult:
     return run_cli(
         "bench", "--model", "v1", "--backends", "torch,torchscript,onnxruntime", "--precision", "fp32,fp16",
-        "--batch", "1", "--warmup", "1", "--iters", "3", "--json", timeout=300,
+        "--batch", "1", "--warmup", "1", "--iters", "3", "--gemm", "256", "--json", timeout=300,
     )  # fmt: skip
 
 
@@ -96,6 +96,10 @@ def test_real_v1_bench_records(v1_run: CliResult) -> None:
         assert r["throughput_ips"] == pytest.approx(1000.0 / r["median_ms"])
         assert r["gmacs_per_s"] == pytest.approx(1.498 / (r["median_ms"] / 1000.0))
         assert r["threads"]["torch_threads"] >= 1 and r["threads"]["ort_intra_op_threads"] >= 1
+        # The yardstick GEMM ran in the same rotation; its rate is the faster of torch and numpy.
+        assert r["gemm_gmacs_per_s"] == max(r["gemm_gmacs_per_s_by_lib"].values()) > 0
+        assert r["fraction_of_gemm"] == pytest.approx(r["gmacs_per_s"] / r["gemm_gmacs_per_s"])
+        assert "gemm-torch" in r["interleaved_with"]
     assert ok[("torch", "fp32")]["speedup_vs_torch"] == pytest.approx(1.0)
     # Progress and skip reasons go to stderr, never into the JSON on stdout.
     assert "skip" in v1_run.stderr

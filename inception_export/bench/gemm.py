@@ -8,6 +8,7 @@ the honest yardstick for "how much of the machine does this backend use".
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -61,3 +62,36 @@ def measure_gemm(
         gflops=2 * macs / med / 1e9,
         gmacs_per_s=macs / med / 1e9,
     )
+
+
+def gemm_callable(n: int, device: str = "cpu", lib: str = "torch") -> Callable[[], object]:
+    """One ``n x n`` fp32 matmul as a no-argument call, to time interleaved with the backends.
+
+    Timed in the same A B C ... rotation as the models, the GEMM sees the same load from
+    other jobs, so "fraction of the machine's GEMM rate" compares like with like. ``lib`` is
+    ``torch`` (MKL/oneDNN, cuBLAS) or ``numpy`` (its BLAS, OpenBLAS in the wheels): on the AMD
+    development machine numpy's OpenBLAS is ~1.3x faster than torch's GEMM, so the suite
+    times both and takes the faster as the machine's rate.
+    """
+    rng = np.random.default_rng(0)
+    a_np = rng.standard_normal((n, n), dtype=np.float32)
+    b_np = rng.standard_normal((n, n), dtype=np.float32)
+    if lib == "numpy":
+        out_np = np.empty((n, n), dtype=np.float32)
+
+        def run_np() -> object:
+            return np.matmul(a_np, b_np, out=out_np)
+
+        return run_np
+    a = torch.from_numpy(a_np).to(device)
+    b = torch.from_numpy(b_np).to(device)
+    out = torch.empty(n, n, device=device)
+
+    def run() -> object:
+        with torch.inference_mode():
+            torch.matmul(a, b, out=out)
+        if device == "cuda":
+            torch.cuda.synchronize()
+        return None
+
+    return run

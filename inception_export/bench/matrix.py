@@ -27,6 +27,7 @@ from torch import nn
 from ..errors import BackendUnavailable, UsageError
 from ..registry import ModelSpec
 from ..runners.base import Runner, RunnerInfo
+from .gemm import gemm_callable
 from .timing import run_interleaved, summarize
 
 BACKENDS = ("torch", "torchscript", "onnxruntime", "tensorrt", "cudagraph")
@@ -196,12 +197,16 @@ class BenchConfig:
     iters_by_batch: dict[int, int] = field(default_factory=dict)
     warmup_by_batch: dict[int, int] = field(default_factory=dict)
     artifact_dir: Path | None = None
+    # Side of a square fp32 GEMM timed in the same interleaved rotation (0: none).
+    gemm_n: int = 0
 
     def validate(self) -> None:
         if self.warmup < 0:
             raise UsageError(f"--warmup must be >= 0, got {self.warmup}")
         if self.iters < 1:
             raise UsageError(f"--iters must be >= 1, got {self.iters}")
+        if self.gemm_n < 0:
+            raise UsageError(f"--gemm must be >= 0, got {self.gemm_n}")
         if self.threads < 1:
             raise UsageError(f"--threads must be >= 1, got {self.threads}")
         for b in self.batches:
@@ -389,6 +394,10 @@ def run_bench(
                     fns[c.label] = functools.partial(r.infer, x)
                     keys[c.label] = key
                     infos[c.label] = info
+                if cfg.gemm_n and fns:
+                    fns["gemm-torch"] = gemm_callable(cfg.gemm_n, cfg.device, "torch")
+                    if cfg.device == "cpu":
+                        fns["gemm-numpy"] = gemm_callable(cfg.gemm_n, cfg.device, "numpy")
                 total = (warmup + iters) * len(fns)
                 done = 0
 
@@ -401,6 +410,13 @@ def run_bench(
                         )
 
                 times = run_interleaved(fns, warmup, iters, on_step=step) if fns else {}
+                gemm_rates = {
+                    k.split("-", 1)[1]: float(cfg.gemm_n) ** 3
+                    / (summarize(times.pop(k)).median_ms / 1e3)
+                    / 1e9
+                    for k in [k for k in times if k.startswith("gemm-")]
+                }
+                gemm_rate = max(gemm_rates.values()) if gemm_rates else None
                 rss = peak_rss_mb()
                 torch_med = None
                 if "torch-fp32" in times:
@@ -441,6 +457,12 @@ def run_bench(
                             "threads": threads,
                             "artifact": infos[c.label].artifact,
                             "interleaved_with": sorted(fns),
+                            "gemm_n": cfg.gemm_n or None,
+                            "gemm_gmacs_per_s": gemm_rate,
+                            "gemm_gmacs_per_s_by_lib": gemm_rates or None,
+                            "fraction_of_gemm": (spec.gmacs * batch / med_s / gemm_rate)
+                            if gemm_rate
+                            else None,
                         }
                     )
                     records.append(rec)

@@ -67,6 +67,10 @@ def bench(
         typer.Option("--threads", help="torch and onnxruntime intra-op threads (default: usable cores)."),
     ] = None,
     device: Annotated[str, typer.Option("--device", help="cpu or cuda.")] = "cpu",
+    gemm: Annotated[
+        int,
+        typer.Option("--gemm", help="Also time an N x N fp32 GEMM in the same rotation (0: off)."),
+    ] = 0,
     json_out: JsonOpt = False,
     plot: Annotated[Path | None, typer.Option("--plot", help="Also write a PNG chart here.")] = None,
     force: ForceOpt = False,
@@ -101,6 +105,7 @@ def bench(
         transform_input=transform_input,
         device=device.strip().lower(),
         threads=threads if threads is not None else default_threads(),
+        gemm_n=gemm,
     )
     if weights is not None and not weights.is_file():
         raise UsageError(f"--weights {weights}: no such file")

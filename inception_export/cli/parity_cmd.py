@@ -40,6 +40,9 @@ def parity(
     tolerance_profile: Annotated[
         str, typer.Option("--tolerance-profile", help="strict, default, or a TOML/JSON file of limits.")
     ] = "default",
+    device: Annotated[
+        str, typer.Option("--device", help="Where artifacts run: cpu or cuda.")
+    ] = "cpu",
     json_out: JsonOpt = False,
     junit: Annotated[Path | None, typer.Option("--junit", help="Write a JUnit XML report here.")] = None,
 ) -> None:
@@ -58,6 +61,7 @@ def parity(
             images=images,
             samples=samples,
             profile=tolerance_profile,
+            device=device,
             progress=step,
         )
         bar.update(task, completed=bar.tasks[0].total, description="parity: done")

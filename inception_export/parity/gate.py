@@ -206,6 +206,13 @@ def run_gate(
     if not artifacts:
         raise UsageError("no artifacts given")
     limits = load_profile(profile)
+    if device not in ("cpu", "cuda"):
+        raise UsageError(f"--device must be cpu or cuda, got {device!r}")
+    if device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise UsageError("--device cuda: no CUDA device is visible to torch here")
     step = progress or (lambda _msg: None)
     # Validate every artifact before the slow work, so a typo fails in a second.
     formats = [(Path(p), detect_format(Path(p))) for p in artifacts]

@@ -181,6 +181,9 @@ def build_engine(
             {"file": str(cfg.timing_cache), "sha256": cache_sha} if cfg.timing_cache is not None else None
         ),
         "precision_check": precision.to_dict(),
+        # What the model expects, carried over from the ONNX so the gate and deployments can
+        # check an engine without its ONNX at hand.
+        **_model_facts(onnx_path),
         **(extra or {}),
     }
     write_bytes_atomic(engine_path, data)
@@ -190,6 +193,17 @@ def build_engine(
         engine_path.unlink(missing_ok=True)
         raise
     return BuildResult(engine_path, mpath, engine_sha, precision, manifest, time.perf_counter() - start)
+
+
+def _model_facts(onnx_path: Path) -> dict[str, Any]:
+    from ..errors import ArtifactError
+    from ..export import read_metadata
+
+    try:
+        meta = read_metadata(onnx_path)
+    except ArtifactError:
+        return {}
+    return {k: meta[k] for k in ("num_classes", "preprocessing", "weights") if k in meta}
 
 
 __all__ = ["BuildResult", "build_engine", "manifest_path"]
