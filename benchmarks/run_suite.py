@@ -17,7 +17,6 @@ import json
 import multiprocessing as mp
 import os
 import platform
-import resource
 import subprocess
 import sys
 import tempfile
@@ -80,27 +79,36 @@ def time_pipeline(model: str) -> dict[str, Any]:
             )
         err.print(f"pipeline: {what}")
         t0 = time.perf_counter()
-        proc = psutil.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        # Poll the whole process tree: RSS summed over children the command may start.
-        peak_tree = 0
-        while proc.poll() is None:
-            try:
-                procs = [proc, *proc.children(recursive=True)]
-                peak_tree = max(peak_tree, sum(p.memory_info().rss for p in procs))
-            except psutil.Error:
-                pass
-            time.sleep(0.05)
+        # stderr to a file, not a pipe: a pipe nobody reads while polling could fill and stall it.
+        log = Path(tmp) / "stderr.txt"
+        with log.open("w") as log_f:
+            proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log_f)
+            ps = psutil.Process(proc.pid)
+            # Poll the whole process tree: RSS summed over children the command may start.
+            peak_tree = 0
+            status, usage = 0, None
+            while True:
+                # wait4 gives this child's own rusage (its peak RSS), unlike RUSAGE_CHILDREN, which
+                # would also count the suite's per-model benchmark processes.
+                pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+                if pid:
+                    break
+                try:
+                    procs = [ps, *ps.children(recursive=True)]
+                    peak_tree = max(peak_tree, sum(p.memory_info().rss for p in procs))
+                except psutil.Error:
+                    pass
+                time.sleep(0.05)
         wall = time.perf_counter() - t0
-        stderr = proc.stderr.read() if proc.stderr else ""
-    # ru_maxrss of RUSAGE_CHILDREN: the largest single waited-for child so far (KiB on Linux).
-    # Earlier children of this process are the `--help` probe only, far smaller.
-    children_max = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        stderr = log.read_text(errors="replace")
+    child_max = usage.ru_maxrss / 1024 if usage is not None else None  # KiB on Linux
     return {
         "command": what,
         "exit_code": proc.returncode,
         "wall_s": wall,
         "peak_rss_mb_polled_tree": peak_tree / 2**20,
-        "peak_rss_mb_ru_maxrss_children": children_max,
+        "peak_rss_mb_ru_maxrss": child_max,
         "stand_in": not what.startswith("inception-export release"),
         "stderr_tail": stderr.strip().splitlines()[-6:],
         "targets": {"wall_s_under": 60, "peak_rss_mb_under": 3072},
@@ -163,7 +171,11 @@ def main() -> int:
     ap.add_argument("--gemm-n", type=int, default=2048)
     ap.add_argument("--no-pipeline", action="store_true", help="skip timing the v3 release pipeline")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    ap.add_argument("--replot", type=Path, help="only redraw the PNG of an existing results JSON")
     args = ap.parse_args()
+    if args.replot:
+        _plot(json.loads(args.replot.read_text()), args.replot.with_suffix(".png"))
+        return 0
 
     batches = [int(b) for b in args.batches.split(",")]
     models = [get_spec(m).name for m in args.models.split(",")]
@@ -252,15 +264,16 @@ def main() -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     json_path = args.out / f"{host_kind}.json"
     json_path.write_text(json.dumps(result, indent=2, default=str) + "\n")
-    plot_records(
-        records,
-        args.out / f"{host_kind}.png",
-        title=f"inception-export bench · {host_kind} · {args.threads} threads · "
-        f"GEMM {gemm_gmacs:.1f} GMAC/s · {result['started_utc']}",
-    )
+    _plot(result, json_path.with_suffix(".png"))
     err.print(f"wrote {json_path} and {json_path.with_suffix('.png')}")
     err.print(json.dumps({"ratios": result["ratios"], "pipeline": pipeline}, indent=2, default=str))
     return 0
+
+
+def _plot(result: dict[str, Any], path: Path) -> None:
+    m, st = result["machine"], result["settings"]
+    title = f"inception-export bench · {m['host_kind']} · {st['threads']} threads · {result['started_utc']}"
+    plot_records(result["records"], path, title=title)
 
 
 def _gpu_name() -> str:
