@@ -8,8 +8,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .checkpoint import LoadReport, file_sha256, fit_state_dict, infer_num_classes, read_state_dict
+from .checkpoint import LoadReport, fit_state_dict, infer_num_classes, read_state_dict
 from .errors import UsageError, WeightsError
+from .hashing import file_sha256
 from .registry import ModelSpec, get_spec
 from .synthetic import DEFAULT_SEED, synthetic_state_dict
 

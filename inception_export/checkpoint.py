@@ -6,7 +6,6 @@ else through ``torch.load(weights_only=True)``, which refuses arbitrary pickles.
 
 from __future__ import annotations
 
-import hashlib
 import pickle
 import re
 from collections.abc import Mapping
@@ -31,14 +30,6 @@ class LoadReport:
     sha256: str
     dropped_aux: list[str] = field(default_factory=list)
     num_classes: int = 1000
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from rich.console import Console
@@ -16,6 +18,19 @@ err = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() el
 def emit_json(obj: Any) -> None:
     sys.stdout.write(json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
     sys.stdout.flush()
+
+
+@contextlib.contextmanager
+def progress_steps(label: str, total: int) -> Iterator[Callable[[str], None]]:
+    """A progress bar advanced one step per call of the yielded function (with a message)."""
+    with progress() as bar:
+        task = bar.add_task(label, total=total)
+
+        def step(msg: str) -> None:
+            bar.update(task, advance=1, description=f"{label}: {msg}")
+
+        yield step
+        bar.update(task, completed=total, description=f"{label}: done")
 
 
 def progress() -> Progress:

@@ -22,6 +22,7 @@ from . import __version__
 from .atomic import check_output, write_text_atomic
 from .build import build_model, load_report
 from .errors import BackendUnavailable, UsageError
+from .hashing import file_sha256
 from .parity.gate import GateReport, run_gate
 from .parity.report import junit_xml
 from .registry import get_spec
@@ -145,7 +146,7 @@ def run_release(
         entries.append(
             {
                 "file": path.name,
-                "sha256": meta.get("artifact_sha256") or meta.get("engine_sha256") or _sha(path),
+                "sha256": meta.get("artifact_sha256") or meta.get("engine_sha256") or file_sha256(path),
                 "format": result.format,
                 "precision": result.precision,
                 "input": {
@@ -192,9 +193,3 @@ def run_release(
     write_text_atomic(out_dir / REPORT_JUNIT, junit_xml(gate))
     write_text_atomic(out_dir / MANIFEST, json.dumps(manifest, indent=2, default=str) + "\n")
     return ReleaseResult(out_dir, manifest, gate)
-
-
-def _sha(path: Path) -> str:
-    from .checkpoint import file_sha256
-
-    return file_sha256(path)

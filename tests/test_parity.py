@@ -238,6 +238,19 @@ def test_bad_inputs_exit_2(v1_artifacts: dict[str, Path], tmp_path: Path) -> Non
     assert_one_line_error(
         run_cli("parity", "-m", "v3", str(v1_artifacts["fp32"])), 2, "artifact is for model googlenet"
     )
+    # An engine is recognised by content; without TensorRT it is a clear input error, not a crash.
+    engine = tmp_path / "v1.plan"
+    engine.write_bytes(b"ftrt" + bytes(256))
+    assert_one_line_error(
+        run_cli("parity", "-m", "v1", str(engine)), 2, "TensorRT engine without its manifest"
+    )
+    engine.with_name("v1.plan.json").write_text(
+        json.dumps({"format": "inception-export/tensorrt-engine", "model": "googlenet", "precision": "fp16"})
+    )
+    assert_one_line_error(run_cli("parity", "-m", "v1", str(engine)), 2, "cannot run a TensorRT engine here")
+    assert_one_line_error(
+        run_cli("parity", "-m", "v1", str(v1_artifacts["fp32"]), "--device", "cuda"), 2, "CUDA"
+    )
     bad_w = tmp_path / "w.pth"
     bad_w.write_bytes(b"not a checkpoint")
     assert_one_line_error(

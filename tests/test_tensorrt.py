@@ -384,7 +384,8 @@ def v1_engine(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.tensorrt
 @requires_trt
 def test_build_writes_engine_and_manifest(v1_engine: Path) -> None:
-    from inception_export.tensorrt.manifest import file_sha256, read_manifest
+    from inception_export.hashing import file_sha256
+    from inception_export.tensorrt.manifest import read_manifest
 
     assert looks_like_engine(v1_engine)
     manifest = read_manifest(v1_engine)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from ..console import emit_json, err, progress
+from ..console import emit_json, err, progress_steps
 from ..parity.gate import GateReport, run_gate
 from ..parity.report import failure_lines, table, write_junit
 from .app import command
@@ -47,12 +47,7 @@ def parity(
     junit: Annotated[Path | None, typer.Option("--junit", help="Write a JUnit XML report here.")] = None,
 ) -> None:
     """Compare artifacts with eager PyTorch; exit 0 all pass, 1 a parity failure, 2 bad input."""
-    with progress() as bar:
-        task = bar.add_task("parity gate", total=2 + 3 * len(artifacts))
-
-        def step(msg: str) -> None:
-            bar.update(task, advance=1, description=f"parity: {msg}")
-
+    with progress_steps("parity", 2 + 3 * len(artifacts)) as step:
         report = run_gate(
             model,
             artifacts,
@@ -64,7 +59,6 @@ def parity(
             device=device,
             progress=step,
         )
-        bar.update(task, completed=bar.tasks[0].total, description="parity: done")
     show_report(report, json_out, junit)
     if not report.passed:
         raise typer.Exit(1)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from ..console import emit_json, err, progress
+from ..console import emit_json, err, progress_steps
 from ..release import run_release
 from .app import command
 from .options import ForceOpt, JsonOpt, ModelOpt, SeedOpt, TransformInputOpt, WeightsOpt
@@ -35,12 +35,7 @@ def release(
     json_out: JsonOpt = False,
 ) -> None:
     """Export TorchScript + ONNX FP32/FP16 (+ TensorRT), gate them, write DIR/manifest.json."""
-    with progress() as bar:
-        task = bar.add_task("release", total=7 + (1 if fp16 else 0))
-
-        def step(msg: str) -> None:
-            bar.update(task, advance=1, description=f"release: {msg}")
-
+    with progress_steps("release", 7 + (1 if fp16 else 0)) as step:
         result = run_release(
             model,
             out,
@@ -54,7 +49,6 @@ def release(
             profile=tolerance_profile,
             progress=step,
         )
-        bar.update(task, completed=bar.tasks[0].total, description="release: done")
     show_report(result.gate, json_out=False, junit=None)
     err.print(f"manifest: {out / 'manifest.json'}  (tensorrt: {result.manifest['tensorrt']})", soft_wrap=True)
     if json_out:

@@ -15,11 +15,12 @@ from typing import Any
 
 from ..atomic import write_bytes_atomic
 from ..errors import ArtifactError, UsageError
+from ..hashing import file_sha256
 from .availability import require_tensorrt, runtime_env
 from .config import EngineConfig
 from .dims import dims_tuple
 from .inspect_precision import PrecisionReport, parse_layers, summarize, verify_fp16_convolutions
-from .manifest import FORMAT, FORMAT_VERSION, file_sha256, manifest_path, write_manifest
+from .manifest import FORMAT, FORMAT_VERSION, manifest_path, write_manifest
 
 
 @dataclass(frozen=True)

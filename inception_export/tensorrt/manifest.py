@@ -6,7 +6,6 @@ plain TensorRT plan that trtexec, Triton and DeepStream load unchanged.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,14 +21,6 @@ AMPERE = (8, 0)
 
 def manifest_path(engine: Path) -> Path:
     return engine.with_name(engine.name + ".json")
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def parse_cc(value: Any) -> tuple[int, int]:

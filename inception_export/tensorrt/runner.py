@@ -13,10 +13,11 @@ from typing import Any
 import numpy as np
 
 from ..errors import ArtifactError, UsageError
+from ..hashing import file_sha256
 from ..runners.base import Runner, RunnerInfo
 from .availability import require_tensorrt, runtime_env
 from .dims import dims_tuple
-from .manifest import check_manifest, file_sha256, read_manifest
+from .manifest import check_manifest, read_manifest
 
 
 def _torch_dtype(dtype: Any) -> Any:
