@@ -71,19 +71,20 @@ def onnx_cmd(
     fixed = _parse_batch(batch)
     if output is None:
         output = Path(f"{get_spec(model).name}-{precision}.onnx")
-    result = export_onnx(
-        model,
-        output,
-        weights=weights,
-        transform_input=transform_input,
-        precision=precision,
-        opset=opset,
-        batch=fixed,
-        input_size=input_size,
-        embed_preprocessing=embed_preprocessing,
-        force=force,
-        seed=seed,
-    )
+    with err.status(f"exporting {model} to ONNX {precision}"):
+        result = export_onnx(
+            model,
+            output,
+            weights=weights,
+            transform_input=transform_input,
+            precision=precision,
+            opset=opset,
+            batch=fixed,
+            input_size=input_size,
+            embed_preprocessing=embed_preprocessing,
+            force=force,
+            seed=seed,
+        )
     _report(result, json_out)
 
 
@@ -103,13 +104,14 @@ def torchscript_cmd(
     """Export a frozen TorchScript module (loads with plain torch.jit.load)."""
     if output is None:
         output = Path(f"{get_spec(model).name}-fp32.torchscript.pt")
-    result = export_torchscript(
-        model,
-        output,
-        weights=weights,
-        transform_input=transform_input,
-        input_size=input_size,
-        force=force,
-        seed=seed,
-    )
+    with err.status(f"exporting {model} to TorchScript"):
+        result = export_torchscript(
+            model,
+            output,
+            weights=weights,
+            transform_input=transform_input,
+            input_size=input_size,
+            force=force,
+            seed=seed,
+        )
     _report(result, json_out)

@@ -80,16 +80,17 @@ def trt(
 
         onnx_path = output.with_suffix(".onnx")
         check_output(onnx_path, force)
-        res = export_onnx(
-            model,
-            onnx_path,
-            weights=weights,
-            transform_input=transform_input,
-            precision=precision,
-            batch=None,
-            input_size=None,
-            force=True,
-        )
+        with err.status(f"exporting {model} to ONNX {precision}"):
+            res = export_onnx(
+                model,
+                onnx_path,
+                weights=weights,
+                transform_input=transform_input,
+                precision=precision,
+                batch=None,
+                input_size=None,
+                force=True,
+            )
         onnx_path, onnx_sha = Path(res.path), res.sha256
         if not json_out:
             err.print(f"wrote {escape(str(onnx_path))} ({precision} ONNX)")
@@ -122,7 +123,8 @@ def trt(
 
     if not json_out:
         err.print(f"building {escape(str(output))} with TensorRT (this takes minutes)...")
-    result = build_engine(onnx_path, output, cfg, model=spec.name, onnx_sha256=onnx_sha)
+    with err.status(f"building {output.name} with TensorRT"):
+        result = build_engine(onnx_path, output, cfg, model=spec.name, onnx_sha256=onnx_sha)
     if json_out:
         emit_json(
             {
