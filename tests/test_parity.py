@@ -256,3 +256,23 @@ def test_bad_inputs_exit_2(v1_artifacts: dict[str, Path], tmp_path: Path) -> Non
     assert_one_line_error(
         run_cli("parity", "-m", "v1", str(v1_artifacts["fp32"]), "-w", str(bad_w)), 2, "corrupt"
     )
+
+
+def test_images_dir_feeds_the_gate(v1_artifacts: dict[str, Path], tmp_path: Path) -> None:
+    import skimage.data
+    import skimage.io
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    skimage.io.imsave(str(photos / "rocket.png"), skimage.data.rocket())
+    skimage.io.imsave(str(photos / "gray.png"), skimage.data.camera())  # greyscale is expanded to 3 channels
+    (photos / "notes.txt").write_text("ignored")
+    report = run_gate("v1", [v1_artifacts["fp32"]], images=photos, samples=1)
+    photo_names = [i["name"] for i in report.to_dict()["inputs"] if i["kind"] == "photo"]
+    assert photo_names == ["gray.png", "rocket.png"]
+    assert report.passed
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert_one_line_error(
+        run_cli("parity", "-m", "v1", str(v1_artifacts["fp32"]), "--images", str(empty)), 2, "no image files"
+    )
