@@ -41,7 +41,11 @@ def detect_format(path: Path) -> str:
 
 
 def artifact_metadata(path: Path, fmt: str) -> dict[str, Any]:
-    """The metadata an artifact carries (embedded, or the sidecar/manifest beside it)."""
+    """The metadata an artifact carries (embedded, or the sidecar/manifest beside it).
+
+    TorchScript and ONNX files made by other tools carry none; for them the facts the gate
+    needs (input size, precision) are read off the artifact itself and marked as inferred.
+    """
     if fmt == "tensorrt":
         from .tensorrt.manifest import read_manifest
 
@@ -51,7 +55,27 @@ def artifact_metadata(path: Path, fmt: str) -> dict[str, Any]:
         return manifest
     from .export import read_metadata
 
-    return read_metadata(path)
+    try:
+        return read_metadata(path)
+    except ArtifactError:
+        return _inferred_metadata(path, fmt)
+
+
+def _inferred_metadata(path: Path, fmt: str) -> dict[str, Any]:
+    meta: dict[str, Any] = {"format": fmt, "precision": "fp32", "inferred": True}
+    if fmt == "onnx":
+        import onnx
+
+        model = onnx.load(str(path), load_external_data=False)
+        inputs = model.graph.input
+        if len(inputs) == 1:
+            dims = inputs[0].type.tensor_type.shape.dim
+            if len(dims) == 4 and dims[2].HasField("dim_value"):
+                meta["input_size"] = int(dims[2].dim_value)
+        # Float16 weights mean the graph computes in half, whatever its I/O types.
+        if any(init.data_type == onnx.TensorProto.FLOAT16 for init in model.graph.initializer):
+            meta["precision"] = "fp16"
+    return meta
 
 
 def aux_nodes(path: Path, fmt: str) -> list[str]:

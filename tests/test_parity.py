@@ -276,3 +276,19 @@ def test_images_dir_feeds_the_gate(v1_artifacts: dict[str, Path], tmp_path: Path
     assert_one_line_error(
         run_cli("parity", "-m", "v1", str(v1_artifacts["fp32"]), "--images", str(empty)), 2, "no image files"
     )
+
+
+def test_foreign_artifact_without_metadata_is_gated(v1_artifacts: dict[str, Path], tmp_path: Path) -> None:
+    # An ONNX from another tool: no metadata_props, no sidecar. Precision and size are read
+    # off the graph, so the FP16 file still gets the FP16 limits.
+    paths = []
+    for key in ("fp32", "fp16"):
+        model = onnx.load(str(v1_artifacts[key]))
+        del model.metadata_props[:]
+        dst = tmp_path / f"foreign-{key}.onnx"
+        onnx.save(model, str(dst))
+        paths.append(dst)
+    report = run_gate("v1", paths, samples=1)
+    assert report.passed
+    assert [a.precision for a in report.artifacts] == ["fp32", "fp16"]
+    assert all(a.metadata["inferred"] for a in report.artifacts)

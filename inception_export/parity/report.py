@@ -38,7 +38,7 @@ def table(report: GateReport) -> Table:
             "[green]PASS[/]" if a.passed else "[bold red]FAIL[/] " + ", ".join(c.name for c in a.failures)
         )
         t.add_row(
-            Path(a.path).name,
+            Path(a.path).name + (" (no metadata)" if a.metadata.get("inferred") else ""),
             a.format,
             a.precision,
             _fmt(m.rel_l2),

@@ -52,7 +52,8 @@ def _make_logger() -> Any:
             self.errors: list[str] = []
 
         def log(self, severity: Any, msg: str) -> None:
-            if severity <= trt.ILogger.Severity.ERROR:
+            # Membership, not ordering: pybind11 enums need not define comparisons.
+            if severity in (trt.ILogger.Severity.INTERNAL_ERROR, trt.ILogger.Severity.ERROR):
                 self.errors.append(str(msg).strip())
 
     return CollectingLogger()
