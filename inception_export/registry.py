@@ -9,7 +9,7 @@ model names.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 from torch import nn
@@ -62,7 +62,6 @@ class ModelSpec:
     # Rejects sizes >= min_size at which the graph still cannot run (returns a reason).
     size_check: Callable[[int], str | None] | None = None
     notes: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def check_size(self, size: int) -> None:
         if size < self.min_size:
@@ -88,6 +87,7 @@ class ModelSpec:
             "classifier_key": self.classifier_key,
             "aux_prefixes": list(self.aux_prefixes),
             "supports_transform_input": self.supports_transform_input,
+            "notes": self.notes,
         }
 
 
