@@ -35,7 +35,11 @@ def release(
     json_out: JsonOpt = False,
 ) -> None:
     """Export TorchScript + ONNX FP32/FP16 (+ TensorRT), gate them, write DIR/manifest.json."""
-    with progress_steps("release", 7 + (1 if fp16 else 0)) as step:
+    from ..tensorrt import missing_reason
+
+    artifacts = 2 + int(fp16) + int(trt is not False and missing_reason() is None)
+    # build + one export each + gate start + reference + golden + three gate steps each
+    with progress_steps("release", 4 + 4 * artifacts) as step:
         result = run_release(
             model,
             out,
