@@ -11,6 +11,7 @@ import onnx
 import onnxruntime as ort
 import pytest
 import torch
+from conftest import rel_l2
 from torch import nn
 
 from inception_export.build import build_model
@@ -25,11 +26,6 @@ PRECISIONS = ["fp32", "fp16"]
 SEED = 20261123
 # A size every model accepts (bn_inception needs 32k-1..32k+6), to keep the edge tests quick.
 SMALL = 128
-
-
-def rel_l2(a: np.ndarray, b: np.ndarray) -> float:
-    a64, b64 = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    return float(np.linalg.norm(a64 - b64) / np.linalg.norm(b64))
 
 
 def reference_input(size: int, batch: int = 2) -> np.ndarray:

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import rel_l2
 from torch import nn
 
 from inception_export.build import build_model
@@ -33,11 +34,6 @@ for path, inp, dst in zip(sys.argv[1::3], sys.argv[2::3], sys.argv[3::3]):
     np.save(dst, y.detach().numpy())
 assert not any(k.startswith("inception_export") for k in sys.modules), "imported inception_export"
 """
-
-
-def rel_l2(a: np.ndarray, b: np.ndarray) -> float:
-    a64, b64 = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    return float(np.linalg.norm(a64 - b64) / np.linalg.norm(b64))
 
 
 @pytest.fixture(scope="module")
