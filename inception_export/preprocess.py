@@ -1,4 +1,8 @@
-"""Image -> model input, following each spec's preprocessing (resize, crop, range, order, norm)."""
+"""Image -> model input, following each spec's preprocessing (resize, crop, range, order, norm).
+
+Split in two so the uint8 stage can feed artifacts that normalise in-graph
+(``--embed-preprocessing``) while the float stage feeds everything else.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +13,8 @@ import torch.nn.functional as F
 from .registry import Preprocessing
 
 
-def preprocess_image(image: np.ndarray, pre: Preprocessing, size: int) -> np.ndarray:
-    """HWC uint8 RGB (or grey) image -> float32 (3, size, size), normalised as the checkpoint expects.
+def resize_crop(image: np.ndarray, pre: Preprocessing, size: int) -> np.ndarray:
+    """HWC uint8 RGB (or grey) image -> uint8 (size, size, 3) in the checkpoint's colour order.
 
     Resize keeps the spec's resize/crop ratio (256 -> 224 style), bilinear with antialias
     as torchvision's transforms do on tensors, then a centre crop.
@@ -18,18 +22,28 @@ def preprocess_image(image: np.ndarray, pre: Preprocessing, size: int) -> np.nda
     if image.ndim == 2:
         image = np.repeat(image[..., None], 3, axis=2)
     image = image[..., :3]
-    x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float().div(255.0)[None]
+    x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float()[None]
     h, w = x.shape[-2:]
     short = round(size * pre.resize / pre.crop)
     scale = short / min(h, w)
     new_h, new_w = max(size, round(h * scale)), max(size, round(w * scale))
     x = F.interpolate(x, size=(new_h, new_w), mode="bilinear", align_corners=False, antialias=True)
     top, left = (new_h - size) // 2, (new_w - size) // 2
-    x = x[..., top : top + size, left : left + size]
-    lo, hi = pre.value_range
-    x = x * (hi - lo) + lo
+    x = x[0, :, top : top + size, left : left + size]
     if pre.colour_order == "BGR":
-        x = x.flip(1)
-    mean = torch.tensor(pre.mean).view(1, 3, 1, 1)
-    std = torch.tensor(pre.std).view(1, 3, 1, 1)
-    return ((x - mean) / std)[0].numpy().astype(np.float32)
+        x = x.flip(0)
+    return x.round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
+
+
+def normalise(pixels: np.ndarray, pre: Preprocessing) -> np.ndarray:
+    """uint8 NHWC (already in the checkpoint's colour order) -> float32 NCHW, computed in float64."""
+    lo, hi = pre.value_range
+    x = pixels.astype(np.float64).transpose(0, 3, 1, 2) / 255.0 * (hi - lo) + lo
+    mean = np.asarray(pre.mean, dtype=np.float64).reshape(1, 3, 1, 1)
+    std = np.asarray(pre.std, dtype=np.float64).reshape(1, 3, 1, 1)
+    return np.ascontiguousarray(((x - mean) / std).astype(np.float32))
+
+
+def preprocess_image(image: np.ndarray, pre: Preprocessing, size: int) -> np.ndarray:
+    """HWC uint8 image -> float32 (3, size, size), normalised as the checkpoint expects."""
+    return normalise(resize_crop(image, pre, size)[None], pre)[0]

@@ -292,3 +292,21 @@ def test_foreign_artifact_without_metadata_is_gated(v1_artifacts: dict[str, Path
     assert report.passed
     assert [a.precision for a in report.artifacts] == ["fp32", "fp16"]
     assert all(a.metadata["inferred"] for a in report.artifacts)
+
+
+def test_uint8_artifacts_with_embedded_preprocessing(tmp_path: Path) -> None:
+    # What ships to the edge takes uint8 pixels; the gate feeds it pixels and gives eager
+    # PyTorch the same pixels through the float pipeline (BGR 0-255 for BN-Inception).
+    net = build_model("v2")
+    fp32 = export_onnx("v2", tmp_path / "v2-u8.onnx", model_obj=net, embed_preprocessing=True).path
+    fp16 = export_onnx(
+        "v2", tmp_path / "v2-u8-fp16.onnx", model_obj=net, embed_preprocessing=True, precision="fp16"
+    ).path
+    report = run_gate("v2", [fp32, fp16], samples=2)
+    assert report.passed, [c.message for a in report.artifacts for c in a.failures]
+    assert {i["name"] for i in report.to_dict()["inputs"]} >= {"black", "mid-grey", "white", "skimage:coffee"}
+    assert report.artifacts[0].metrics.rel_l2 < 2e-6 and report.artifacts[1].metrics.rel_l2 < 5e-3
+    broken = _edit_onnx(fp32, tmp_path / "v2-u8-broken.onnx", scale_one_conv)
+    broken.with_name(broken.name + ".json").write_text(fp32.with_name(fp32.name + ".json").read_text())
+    failed = run_gate("v2", [broken], samples=1)
+    assert not failed.passed and "rel_l2" in {c.name for c in failed.artifacts[0].failures}

@@ -22,7 +22,7 @@ from ..errors import ArtifactError, UsageError
 from ..registry import ModelSpec, get_spec
 from ..runners.base import Runner
 from ..runners.torch_runner import TorchRunner
-from .golden import GoldenSet, golden_inputs
+from .golden import GoldenSet, golden_inputs, golden_pixels
 from .metrics import Metrics, compare
 from .tolerances import CHECKS, Limits, load_profile
 
@@ -138,11 +138,6 @@ def _check_identity(spec: ModelSpec, meta: dict[str, Any], path: Path, num_class
     classes = meta.get("num_classes")
     if classes is not None and int(classes) != num_classes:
         raise ArtifactError(f"{path}: artifact has {classes} classes, the weights have {num_classes}")
-    if meta.get("embed_preprocessing"):
-        raise ArtifactError(
-            f"{path}: takes uint8 images (--embed-preprocessing); gate the float artifact exported "
-            "from the same weights instead"
-        )
     # A transform_input mismatch is deliberately not refused here: it is a real-world
     # failure (the metadata may be wrong too), so the gate must catch it numerically.
 
@@ -223,7 +218,7 @@ def run_gate(
     for (path, _fmt), meta in zip(formats, metas, strict=True):
         _check_identity(spec, meta, path, report.num_classes)
     reference = TorchRunner(net, spec.default_size)
-    goldens: dict[int, tuple[GoldenSet, np.ndarray]] = {}
+    goldens: dict[tuple[int, bool], tuple[GoldenSet, np.ndarray]] = {}
     results: list[ArtifactResult] = []
     for (path, fmt), meta in zip(formats, metas, strict=True):
         t0 = time.perf_counter()
@@ -232,11 +227,15 @@ def run_gate(
         precision = str(meta.get("precision", "fp32"))
         if precision not in limits:
             raise ArtifactError(f"{path}: unknown precision {precision!r} in its metadata")
-        if size not in goldens:
+        # Artifacts with in-graph preprocessing take uint8 pixels; eager PyTorch gets the same
+        # pixels normalised by the float pipeline.
+        pixels = bool(meta.get("embedded_preprocessing"))
+        if (size, pixels) not in goldens:
             step(f"golden inputs at {size}px and reference logits")
-            gold = golden_inputs(spec, size, samples, images)
-            goldens[size] = (gold, _run_batched(reference, gold.batch, min(8, len(gold.batch))))
-        gold, ref = goldens[size]
+            gold = (golden_pixels if pixels else golden_inputs)(spec, size, samples, images)
+            goldens[size, pixels] = (gold, _run_batched(reference, gold.batch, min(8, len(gold.batch))))
+        gold, ref = goldens[size, pixels]
+        feed = gold.pixels if gold.pixels is not None else gold.batch
         step(f"{path.name}: load")
         with open_runner(path, fmt, size, precision, device) as runner:
             info = runner.info
@@ -245,10 +244,10 @@ def run_gate(
             # Metrics come from the largest batch the artifact takes; the smallest batch is
             # run on one input of each kind and must reproduce those rows.
             step(f"{path.name}: batch {high}")
-            out = _run_batched(runner, gold.batch, high)
+            out = _run_batched(runner, feed, high)
             probe = [gold.kinds.index(k) for k in dict.fromkeys(gold.kinds)]
             step(f"{path.name}: batch {low}")
-            single = _run_batched(runner, gold.batch[probe], low)
+            single = _run_batched(runner, feed[probe], low)
         scale = max(float(np.abs(single.astype(np.float64)).max()), 1e-30)
         with np.errstate(invalid="ignore"):
             consistency = float(np.abs(out[probe].astype(np.float64) - single).max() / scale)

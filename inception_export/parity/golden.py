@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UsageError
-from ..preprocess import preprocess_image
+from ..preprocess import normalise, preprocess_image, resize_crop
 from ..registry import ModelSpec
 
 GOLDEN_SEED = 20261123
@@ -22,7 +22,9 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 class GoldenSet:
     names: list[str]
     kinds: list[str]
-    batch: np.ndarray  # (N, 3, S, S) float32
+    batch: np.ndarray  # (N, 3, S, S) float32, what eager PyTorch sees
+    # (N, S, S, 3) uint8 for artifacts that normalise in-graph; batch == normalise(pixels).
+    pixels: np.ndarray | None = None
 
     def describe(self) -> list[dict[str, str]]:
         return [
@@ -78,3 +80,24 @@ def golden_inputs(spec: ModelSpec, size: int, samples: int = 6, images: Path | N
         names.append(name)
         kinds.append("photo")
     return GoldenSet(names, kinds, np.ascontiguousarray(np.concatenate(batch)))
+
+
+def golden_pixels(spec: ModelSpec, size: int, samples: int = 6, images: Path | None = None) -> GoldenSet:
+    """The uint8 counterpart for ``--embed-preprocessing`` artifacts: seeded random pixels,
+    black / mid-grey / white images, and the photographs resized and cropped to uint8."""
+    if samples < 1:
+        raise UsageError("--samples must be at least 1")
+    rng = np.random.default_rng(GOLDEN_SEED)
+    pixels = [rng.integers(0, 256, (samples, size, size, 3), dtype=np.uint8)]
+    names = [f"random-{i}" for i in range(samples)]
+    kinds = ["random"] * samples
+    for name, value in (("black", 0), ("mid-grey", 128), ("white", 255)):
+        pixels.append(np.full((1, size, size, 3), value, dtype=np.uint8))
+        names.append(name)
+        kinds.append("edge")
+    for name, img in _photos(images):
+        pixels.append(resize_crop(img, spec.preprocessing, size)[None])
+        names.append(name)
+        kinds.append("photo")
+    stacked = np.ascontiguousarray(np.concatenate(pixels))
+    return GoldenSet(names, kinds, normalise(stacked, spec.preprocessing), stacked)

@@ -43,7 +43,8 @@ class Runner(ABC):
 
     @abstractmethod
     def infer(self, x: np.ndarray) -> np.ndarray:
-        """Run a float32 NCHW batch; return float32 logits of shape (N, classes)."""
+        """Run a float32 NCHW batch (uint8 NHWC pixels for artifacts that normalise in-graph);
+        return float32 logits of shape (N, classes)."""
 
     def close(self) -> None:  # noqa: B027 - most runners hold nothing to release
         """Release sessions or device memory."""

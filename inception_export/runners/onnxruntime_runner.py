@@ -61,5 +61,7 @@ class OnnxRuntimeRunner(Runner):
         )
 
     def infer(self, x: np.ndarray) -> np.ndarray:
-        out = self.session.run(None, {self.input_name: np.ascontiguousarray(x, dtype=np.float32)})
+        # uint8 NHWC for graphs with embedded preprocessing, float32 NCHW otherwise.
+        dtype = np.uint8 if self.channels_last else np.float32
+        out = self.session.run(None, {self.input_name: np.ascontiguousarray(x, dtype=dtype)})
         return np.asarray(out[0], dtype=np.float32)
