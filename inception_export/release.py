@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import onnx
-import onnxruntime
 import torch
 
 from . import __version__
@@ -45,6 +43,10 @@ class ReleaseResult:
 
 
 def _versions() -> dict[str, str]:
+    # Imported here, not at module level: every CLI start imports this module.
+    import onnx
+    import onnxruntime
+
     return {
         "inception_export": __version__,
         "torch": torch.__version__,

@@ -17,8 +17,8 @@ from torch import nn
 from inception_export.build import build_model
 from inception_export.errors import UsageError
 from inception_export.export import ExportResult, export_onnx, read_metadata, sidecar_path
-from inception_export.export.preprocess_graph import normalise_uint8
 from inception_export.export.write import write_artifact
+from inception_export.preprocess import normalise
 from inception_export.registry import get_spec
 
 MODELS = ["googlenet", "bn_inception", "inception_v3"]
@@ -199,7 +199,7 @@ def test_embedded_preprocessing(name: str, transform_input: bool, precision: str
         # The in-graph normalisation stays float32 and says so.
         assert res.metadata["float32_nodes"]
     images = np.random.default_rng(3).integers(0, 256, (2, SMALL, SMALL, 3), np.uint8)
-    ref = eager(model, normalise_uint8(torch.from_numpy(images), spec.preprocessing).numpy())
+    ref = eager(model, normalise(images, spec.preprocessing))
     got = run_ort(res.path, images)
     assert rel_l2(got, ref) <= (1e-5 if precision == "fp32" else 5e-3)
 

@@ -33,11 +33,3 @@ class UInt8Preprocess(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x.permute(0, 3, 1, 2).float() * self.scale + self.shift
 
-
-def normalise_uint8(images: torch.Tensor, pre: Preprocessing) -> torch.Tensor:
-    """The float reference pipeline: uint8 NHWC -> normalised float32 NCHW, step by step."""
-    lo, hi = pre.value_range
-    x = images.permute(0, 3, 1, 2).double() / 255.0 * (hi - lo) + lo
-    mean = torch.tensor(pre.mean, dtype=torch.float64).view(1, 3, 1, 1)
-    std = torch.tensor(pre.std, dtype=torch.float64).view(1, 3, 1, 1)
-    return ((x - mean) / std).float()
