@@ -134,16 +134,16 @@ def parse_init(src: str, module: set[str], classes: dict[str, set[str]]) -> None
             # for attr, value in A.B.__members__.items(): setattr(C, attr, value)
             source = ast.unparse(node.iter.func)
             m = re.fullmatch(r"([\w.]+)\.__members__\.items", source)
-            calls = [n for n in ast.walk(node) if isinstance(n, ast.Call) and ast.unparse(n.func) == "setattr"]
+            calls = [
+                n for n in ast.walk(node) if isinstance(n, ast.Call) and ast.unparse(n.func) == "setattr"
+            ]
             if m and calls and isinstance(calls[0].args[0], ast.Name):
                 classes.setdefault(calls[0].args[0].id, set()).update(classes.get(m[1], set()))
 
 
 def extract(git_dir: str, tag: str) -> dict[str, object]:
     files = [
-        f
-        for f in _git(git_dir, "ls-tree", "-r", "--name-only", tag, SOURCES).split()
-        if f.endswith(".cpp")
+        f for f in _git(git_dir, "ls-tree", "-r", "--name-only", tag, SOURCES).split() if f.endswith(".cpp")
     ]
     module, classes, bases = parse_cpp([_git(git_dir, "show", f"{tag}:{f}") for f in files])
     parse_init(_git(git_dir, "show", f"{tag}:{BINDINGS_INIT}"), module, classes)
@@ -155,7 +155,16 @@ def extract(git_dir: str, tag: str) -> dict[str, object]:
         "sources": [*files, BINDINGS_INIT],
         # TensorRT.git: `git clone --bare https://github.com/NVIDIA/TensorRT TensorRT.git`
         "command": shlex.join(
-            ["python", "tools/trt_names.py", "--git-dir", "TensorRT.git", "--tag", tag, "-o", f"tests/data/trt_names_{tag}.json"]
+            [
+                "python",
+                "tools/trt_names.py",
+                "--git-dir",
+                "TensorRT.git",
+                "--tag",
+                tag,
+                "-o",
+                f"tests/data/trt_names_{tag}.json",
+            ]
         ),
         "clone": "git clone --bare https://github.com/NVIDIA/TensorRT TensorRT.git",
         "module": sorted(module),

@@ -2,11 +2,15 @@
 
 Without TensorRT or a GPU it still writes the ONNX beside the requested engine and prints the
 ``trtexec`` line that builds the same engine on the target, then exits 2 naming what is missing.
+
+``trt --onnx FILE`` is the device role's command: it reads the model, precision and size from
+the ONNX's metadata and imports neither torch nor the model code; only exporting from a model
+(``--model`` without ``--onnx``) does.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import shlex
 from pathlib import Path
 from typing import Annotated
 
@@ -15,30 +19,41 @@ from rich.markup import escape
 
 from ..atomic import check_output
 from ..console import emit_json, err
-from ..errors import BackendUnavailable, UsageError
-from ..registry import get_spec
+from ..errors import ArtifactError, BackendUnavailable, UsageError
 from ..tensorrt.availability import missing_reason
 from ..tensorrt.config import EngineConfig
 from ..tensorrt.manifest import manifest_path
-from ..tensorrt.onnx_input import read_onnx_input
+from ..tensorrt.onnx_input import OnnxInput, read_onnx_input
 from ..tensorrt.trtexec import trtexec_command
 from .app import command
-from .options import ForceOpt, JsonOpt, ModelOpt, TransformInputOpt, WeightsOpt
+from .options import ForceOpt, JsonOpt, TransformInputOpt, WeightsOpt
+
+BatchOpt = int | None
 
 
 @command("trt")
 def trt(
-    model: ModelOpt,
     output: Annotated[Path, typer.Option("--output", "-o", help="Engine file to write (e.g. model.engine).")],
+    model: Annotated[
+        str | None,
+        typer.Option("--model", "-m", help="Model name or alias (see `models`); optional with --onnx."),
+    ] = None,
     weights: WeightsOpt = None,
     onnx: Annotated[
-        Path | None, typer.Option("--onnx", help="Build from this ONNX instead of exporting one.")
+        Path | None, typer.Option("--onnx", help="Build from this ONNX (its metadata names the model).")
     ] = None,
-    fp16: Annotated[bool, typer.Option("--fp16/--fp32", help="FP16 graph (verified) or FP32.")] = True,
-    min_batch: Annotated[int, typer.Option("--min-batch", help="Smallest batch of the profile.")] = 1,
-    opt_batch: Annotated[int, typer.Option("--opt-batch", help="Batch the kernels are tuned for.")] = 1,
+    fp16: Annotated[
+        bool | None,
+        typer.Option("--fp16/--fp32", help="FP16 (verified) or FP32 engine; default: the ONNX's, else fp16."),
+    ] = None,
+    min_batch: Annotated[
+        BatchOpt, typer.Option("--min-batch", help="Smallest batch of the profile (1).")
+    ] = None,
+    opt_batch: Annotated[
+        BatchOpt, typer.Option("--opt-batch", help="Batch the kernels are tuned for (min).")
+    ] = None,
     max_batch: Annotated[
-        int | None, typer.Option("--max-batch", help="Largest batch of the profile (default: opt).")
+        BatchOpt, typer.Option("--max-batch", help="Largest batch of the profile (opt).")
     ] = None,
     workspace: Annotated[float, typer.Option("--workspace", help="Workspace memory pool in GiB.")] = 2.0,
     timing_cache: Annotated[
@@ -53,14 +68,22 @@ def trt(
     json_out: JsonOpt = False,
 ) -> None:
     """Build a TensorRT engine (strongly typed; --fp16 verified by the engine inspector)."""
-    spec = get_spec(model)
-    precision = "fp16" if fp16 else "fp32"
+    given: OnnxInput | None = None
+    if onnx is not None:
+        if not onnx.is_file():
+            raise UsageError(f"{onnx}: no such ONNX file")
+        given = read_onnx_input(onnx)
+    elif model is None:
+        raise UsageError("give --model, or --onnx with an ONNX exported by inception-export")
+    name, size = _model_and_size(model, given)
+    precision = _precision(fp16, given)
+    batches = _batches(min_batch, opt_batch, max_batch, given)
     cfg = EngineConfig(
         precision=precision,
-        min_batch=min_batch,
-        opt_batch=opt_batch,
-        max_batch=max_batch if max_batch is not None else max(opt_batch, min_batch),
-        input_size=spec.default_size,
+        min_batch=batches[0],
+        opt_batch=batches[1],
+        max_batch=batches[2],
+        input_size=size,
         workspace_gib=workspace,
         opt_level=opt_level,
         timing_cache=timing_cache,
@@ -70,36 +93,13 @@ def trt(
     if output.suffix.lower() == ".onnx":
         raise UsageError(f"{output}: the engine output must not end in .onnx (the ONNX is written beside it)")
     check_output(output, force)
-
-    if onnx is not None:
-        if not onnx.is_file():
-            raise UsageError(f"{onnx}: no such ONNX file")
-        onnx_path, onnx_sha = onnx, None
+    if given is not None and onnx is not None:
+        _check_graph_precision(onnx, given, precision, name)
+        onnx_path, onnx_sha, info = onnx, None, given
     else:
-        from ..export import export_onnx
-
-        onnx_path = output.with_suffix(".onnx")
-        check_output(onnx_path, force)
-        with err.status(f"exporting {model} to ONNX {precision}"):
-            res = export_onnx(
-                model,
-                onnx_path,
-                weights=weights,
-                transform_input=transform_input,
-                precision=precision,
-                batch=None,
-                input_size=None,
-                force=True,
-            )
-        onnx_path, onnx_sha = Path(res.path), res.sha256
-        if not json_out:
-            err.print(f"wrote {escape(str(onnx_path))} ({precision} ONNX)")
-
-    info = read_onnx_input(onnx_path)
-    if info.fixed_size is not None and info.fixed_size != cfg.input_size:
-        spec.check_size(info.fixed_size)
-        cfg = dataclasses.replace(cfg, input_size=info.fixed_size)
-    command_line = trtexec_command(onnx_path, output, cfg, info.name)
+        onnx_path, onnx_sha = _export(name, output, weights, transform_input, precision, force, json_out)
+        info = read_onnx_input(onnx_path)
+    command_line = trtexec_command(onnx_path, output, cfg, info.name, dynamic_batch=info.fixed_batch is None)
 
     reason = missing_reason()
     if reason is not None:
@@ -108,6 +108,7 @@ def trt(
                 {
                     "status": "tensorrt-unavailable",
                     "error": reason,
+                    "model": name,
                     "onnx": str(onnx_path),
                     "engine": None,
                     "trtexec": command_line,
@@ -124,7 +125,7 @@ def trt(
     if not json_out:
         err.print(f"building {escape(str(output))} with TensorRT (this takes minutes)...")
     with err.status(f"building {output.name} with TensorRT"):
-        result = build_engine(onnx_path, output, cfg, model=spec.name, onnx_sha256=onnx_sha)
+        result = build_engine(onnx_path, output, cfg, model=name, onnx_sha256=onnx_sha, onnx_info=info)
     if json_out:
         emit_json(
             {
@@ -140,7 +141,122 @@ def trt(
         return
     p = result.precision
     err.print(
-        f"wrote {escape(str(result.engine))} (sha256 {result.engine_sha256[:12]}, "
-        f"{p.fp16_convolutions}/{p.convolutions} convolutions FP16) and {escape(str(manifest_path(output)))} "
-        f"in {result.seconds:.0f}s"
+        f"wrote {escape(str(result.engine))} (sha256 {result.engine_sha256[:12]}, {p.convolutions} "
+        f"convolutions verified: {p.fp16_convolutions} FP16, {p.fp32_convolutions} FP32) and "
+        f"{escape(str(manifest_path(output)))} in {result.seconds:.0f}s"
     )
+
+
+def _model_and_size(model: str | None, given: OnnxInput | None) -> tuple[str, int]:
+    """Canonical model name and input size; the registry (hence torch) only when it is needed."""
+    made_for = given.model if given is not None else None
+    if model is None or model == made_for:
+        if given is None or made_for is None:
+            raise UsageError(
+                f"{'the ONNX' if given is None else 'this ONNX'} has no inception-export metadata "
+                "naming its model: give --model"
+            )
+        size = given.fixed_size or int(given.metadata.get("input_size") or 0)
+        if not size:
+            raise ArtifactError(f"the ONNX for {made_for} states no input size (input shape {given.shape})")
+        return made_for, size
+    from ..registry import get_spec  # loads the model code: only for --model without a matching ONNX
+
+    spec = get_spec(model)
+    if given is None:
+        return spec.name, spec.default_size
+    if made_for is not None and made_for != spec.name:
+        raise UsageError(
+            f"the ONNX was exported for {made_for}, not {spec.name} (--model {model}); "
+            "drop --model or give that model's ONNX"
+        )
+    size = given.fixed_size or spec.default_size
+    spec.check_size(size)
+    return spec.name, size
+
+
+def _precision(fp16: bool | None, given: OnnxInput | None) -> str:
+    if fp16 is not None:
+        return "fp16" if fp16 else "fp32"
+    from_graph = given.precision if given is not None else None
+    return from_graph if from_graph in ("fp16", "fp32") else "fp16"
+
+
+def _batches(
+    lo: int | None, opt: int | None, hi: int | None, given: OnnxInput | None
+) -> tuple[int, int, int]:
+    fixed = given.fixed_batch if given is not None else None
+    if fixed is not None:
+        asked = {b for b in (lo, opt, hi) if b is not None}
+        if asked - {fixed}:
+            raise UsageError(
+                f"the ONNX has a fixed batch of {fixed}, so its engine takes batch {fixed} only; "
+                "drop --min/--opt/--max-batch or export it with --batch dynamic"
+            )
+        return fixed, fixed, fixed
+    lo = 1 if lo is None else lo
+    opt = lo if opt is None else opt
+    return lo, opt, max(opt, lo) if hi is None else hi
+
+
+def _check_graph_precision(onnx: Path, info: OnnxInput, precision: str, name: str) -> None:
+    """A strongly typed engine runs in the graph's types: the graph must be the precision asked for."""
+    graph = info.precision
+    if graph is None or graph == precision:
+        return
+    flags = ["--model", name, "--precision", precision]
+    if info.fixed_batch is not None:
+        flags += ["--batch", str(info.fixed_batch)]
+    pre = info.metadata.get("preprocessing") or {}
+    if isinstance(pre, dict) and pre.get("transform_input"):
+        flags.append("--transform-input")
+    if info.metadata.get("embedded_preprocessing"):
+        flags.append("--embed-preprocessing")
+    weights = info.metadata.get("weights") or {}
+    if isinstance(weights, dict) and not str(weights.get("source", "synthetic")).startswith("synthetic"):
+        flags += ["--weights", "CHECKPOINT"]
+    out = onnx.with_name(f"{onnx.stem.removesuffix('-' + graph)}-{precision}.onnx")
+    make = shlex.join(["inception-export", "onnx", *flags, "-o", str(out)])
+    raise UsageError(
+        f"{onnx} is an {graph.upper()} graph, but a strongly typed {precision.upper()} engine needs the "
+        f"{precision.upper()} graph (TensorRT takes the precision from the ONNX); make it with: {make}"
+    )
+
+
+def _export(
+    name: str,
+    output: Path,
+    weights: Path | None,
+    transform_input: bool,
+    precision: str,
+    force: bool,
+    quiet: bool,
+) -> tuple[Path, str]:
+    from ..export import export_onnx
+
+    onnx_path = output.with_suffix(".onnx")
+    # The intermediate ONNX this command wrote before is ours to replace: re-running the same
+    # command must work. Anything else at that path is the user's and needs --force.
+    if not (onnx_path.is_file() and _written_by_us(onnx_path)):
+        check_output(onnx_path, force)
+    with err.status(f"exporting {name} to ONNX {precision}"):
+        res = export_onnx(
+            name,
+            onnx_path,
+            weights=weights,
+            transform_input=transform_input,
+            precision=precision,
+            batch=None,
+            input_size=None,
+            force=True,
+        )
+    if not quiet:
+        err.print(f"wrote {escape(str(res.path))} ({precision} ONNX)")
+    return Path(res.path), res.sha256
+
+
+def _written_by_us(path: Path) -> bool:
+    try:
+        return read_onnx_input(path).model is not None
+    except ArtifactError:
+        return False

@@ -16,7 +16,10 @@ INSTALL_TENSORRT = (
     "pip install tensorrt --extra-index-url https://pypi.nvidia.com "
     "(NVIDIA's package index), or on Jetson use the TensorRT that ships with JetPack"
 )
-INSTALL_GPU = "run on a machine with an NVIDIA GPU, its driver and a CUDA build of torch"
+INSTALL_GPU = (
+    "run on a machine with an NVIDIA GPU and its driver, with cuda-python (pip install cuda-python) "
+    "or a CUDA build of torch"
+)
 
 
 def tensorrt_module() -> ModuleType | None:
@@ -37,13 +40,22 @@ def tensorrt_version() -> str | None:
     return str(getattr(trt, "__version__", "unknown")) if trt is not None else None
 
 
-def gpu_available() -> bool:
+def _torch_cuda() -> ModuleType | None:
+    """``torch`` when it is installed with CUDA; None otherwise (the device role has no torch)."""
     try:
-        import torch
+        torch = importlib.import_module("torch")
+        return torch if torch.cuda.is_available() else None
+    except Exception:  # absent, or a CUDA build without a driver raising instead of saying False
+        return None
 
-        return bool(torch.cuda.is_available())
-    except Exception:  # a CUDA build without a driver can raise instead of returning False
-        return False
+
+def gpu_available() -> bool:
+    from .cuda import cudart, device_count
+
+    # cuda-python first: asking torch would import it, which the device role does not have.
+    if cudart() is not None:
+        return device_count() > 0
+    return _torch_cuda() is not None
 
 
 def missing_reason() -> str | None:
@@ -72,14 +84,20 @@ def require_tensorrt() -> ModuleType:
 
 def runtime_env(engine_sha256: str | None = None) -> RuntimeEnv:
     """The running TensorRT and GPU (device 0), for building or checking a manifest."""
-    import torch
+    from .cuda import cudart, device_info
 
     trt = require_tensorrt()
-    major, minor = torch.cuda.get_device_capability(0)
+    torch = None if cudart() is not None else _torch_cuda()
+    if torch is not None:
+        major, minor = torch.cuda.get_device_capability(0)
+        name, cc, cuda = torch.cuda.get_device_name(0), (int(major), int(minor)), torch.version.cuda
+    else:
+        info = device_info(0)
+        name, cc, cuda = info.name, info.compute_capability, info.cuda_version
     return RuntimeEnv(
         tensorrt_version=str(trt.__version__),
-        gpu_name=torch.cuda.get_device_name(0),
-        compute_capability=(int(major), int(minor)),
+        gpu_name=name,
+        compute_capability=cc,
         engine_sha256=engine_sha256,
-        cuda_version=torch.version.cuda,
+        cuda_version=cuda,
     )

@@ -1,8 +1,10 @@
 """ONNX -> strongly typed network -> one optimisation profile -> verified, serialized engine.
 
-Precision comes from the ONNX graph itself (an FP16 export carries FP16 weights and casts):
-the network is strongly typed, so no builder precision flags are involved. That is the only
-mode TensorRT 11 has, and it works unchanged on the 10.x that JetPack ships.
+Precision comes from the ONNX graph itself (an FP16 export carries FP16 weights and casts,
+and keeps in float32 what its metadata's ``float32_nodes`` lists): the network is strongly
+typed, so no builder precision flags are involved. That is the only mode TensorRT 11 has, and
+it works unchanged on the 10.x that JetPack ships. TF32 is cleared, so float32 layers (all of
+an FP32 engine, the kept ones of an FP16 engine) compute in float32, as the graph says.
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ from ..hashing import file_sha256
 from .availability import require_tensorrt, runtime_env
 from .config import EngineConfig
 from .dims import dims_tuple
-from .inspect_precision import PrecisionReport, parse_layers, summarize, verify_fp16_convolutions
-from .manifest import FORMAT, FORMAT_VERSION, manifest_path, write_manifest
+from .inspect_precision import PrecisionReport, verify_precision
+from .manifest import FORMAT, FORMAT_VERSION, manifest_path, precision_expectation, write_manifest
+from .onnx_input import OnnxInput, read_onnx_input
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,7 @@ def build_engine(
     model: str,
     onnx_sha256: str | None = None,
     extra: dict[str, Any] | None = None,
+    onnx_info: OnnxInput | None = None,
 ) -> BuildResult:
     """Build, verify precision, then write the engine and its manifest atomically.
 
@@ -81,6 +85,8 @@ def build_engine(
     cfg.validate()
     require_tensorrt()
     import tensorrt as trt
+
+    info = onnx_info if onnx_info is not None else read_onnx_input(onnx_path)
 
     start = time.perf_counter()
     logger = _make_logger()
@@ -102,18 +108,21 @@ def build_engine(
     if shape[2] > 0 and shape[2] != cfg.input_size:
         raise UsageError(f"{onnx_path}: input is {shape[2]}x{shape[3]}, not {cfg.input_size}")
 
-    profile = builder.create_optimization_profile()
-    profile.set_shape(
-        inp.name,
-        trt.Dims(list(cfg.shape(cfg.min_batch))),
-        trt.Dims(list(cfg.shape(cfg.opt_batch))),
-        trt.Dims(list(cfg.shape(cfg.max_batch))),
-    )
     config = builder.create_builder_config()
-    config.add_optimization_profile(profile)
+    if any(d < 0 for d in shape):  # a static input needs no profile (and trtexec takes no shapes)
+        profile = builder.create_optimization_profile()
+        profile.set_shape(
+            inp.name,
+            trt.Dims(list(cfg.shape(cfg.min_batch))),
+            trt.Dims(list(cfg.shape(cfg.opt_batch))),
+            trt.Dims(list(cfg.shape(cfg.max_batch))),
+        )
+        config.add_optimization_profile(profile)
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, cfg.workspace_bytes)
     config.builder_optimization_level = cfg.opt_level
     config.profiling_verbosity = trt.ProfilingVerbosity.DETAILED
+    # Float32 layers stay float32 (trtexec --noTF32); TF32 would round their inputs to 10 bits.
+    config.clear_flag(trt.BuilderFlag.TF32)
     if cfg.hardware_compat == "ampere+":
         config.hardware_compatibility_level = trt.HardwareCompatibilityLevel.AMPERE_PLUS
     cache_blob = b""
@@ -134,11 +143,17 @@ def build_engine(
     engine = runtime.deserialize_cuda_engine(data)
     if engine is None:
         raise ArtifactError(f"the engine just built does not deserialize ({_first(logger.errors)})")
-    report_json = engine.create_engine_inspector().get_engine_information(trt.LayerInformationFormat.JSON)
-    if cfg.precision == "fp16":
-        precision = verify_fp16_convolutions(report_json)
-    else:
-        precision = summarize(parse_layers(report_json))
+    # A dynamic-batch engine inspected on its own reports "N/A due to dynamic shapes" for every
+    # tensor type; with a context at the profile's opt shape the types are readable.
+    context = engine.create_execution_context()
+    if context is None or not context.set_input_shape(inp.name, cfg.shape(cfg.opt_batch)):
+        raise ArtifactError(f"cannot set {inp.name} to {cfg.shape(cfg.opt_batch)} on the engine just built")
+    inspector = engine.create_engine_inspector()
+    inspector.execution_context = context
+    report_json = inspector.get_engine_information(trt.LayerInformationFormat.JSON)
+    expectation = precision_expectation(cfg.precision, info.float32_nodes, info.keep_fp32)
+    precision = verify_precision(report_json, cfg.precision, expectation["float32_nodes"])
+    del inspector, context
 
     cache_sha = None
     if cfg.timing_cache is not None:
@@ -177,15 +192,19 @@ def build_engine(
             "opt_level": cfg.opt_level,
             "workspace_bytes": cfg.workspace_bytes,
             "profiling_verbosity": "detailed",
+            "tf32": False,
         },
         "onnx": {"file": str(onnx_path), "sha256": onnx_sha256 or file_sha256(onnx_path)},
         "timing_cache": (
             {"file": str(cfg.timing_cache), "sha256": cache_sha} if cfg.timing_cache is not None else None
         ),
+        # What each convolution must run in, from the ONNX, so the engine can be verified again
+        # (verify_engine_report) without its ONNX at hand; and what the check found.
+        "precision_expectation": expectation,
         "precision_check": precision.to_dict(),
         # What the model expects, carried over from the ONNX so the gate and deployments can
         # check an engine without its ONNX at hand.
-        **_model_facts(onnx_path),
+        **{k: info.metadata[k] for k in ("num_classes", "preprocessing", "weights") if k in info.metadata},
         **(extra or {}),
     }
     write_bytes_atomic(engine_path, data)
@@ -195,17 +214,6 @@ def build_engine(
         engine_path.unlink(missing_ok=True)
         raise
     return BuildResult(engine_path, mpath, engine_sha, precision, manifest, time.perf_counter() - start)
-
-
-def _model_facts(onnx_path: Path) -> dict[str, Any]:
-    from ..errors import ArtifactError
-    from ..export import read_metadata
-
-    try:
-        meta = read_metadata(onnx_path)
-    except ArtifactError:
-        return {}
-    return {k: meta[k] for k in ("num_classes", "preprocessing", "weights") if k in meta}
 
 
 __all__ = ["BuildResult", "build_engine", "manifest_path"]

@@ -1,21 +1,35 @@
-"""Verify from the engine inspector's report that convolutions really run in FP16.
+"""Verify from the engine inspector's report that every convolution runs in the type the ONNX asks.
 
-The report is ``IEngineInspector.get_engine_information(LayerInformationFormat.JSON)`` of an
-engine built with ``ProfilingVerbosity.DETAILED``: ``{"Layers": [...], "Bindings": [...]}``
-where each layer has ``Name``, ``LayerType`` (the implementation: ``CaskConvolution``,
-``CaskGemmConvolution``, ``Reformat``...), usually ``ParameterType`` (``Convolution``,
-``Pooling``...), ``Inputs``/``Outputs`` (each with a ``Format/Datatype`` string such as
-``"Row major linear FP32"``, ``"Channel major FP16 format where channel % 8 == 0"`` or, for
-kgen kernels, just ``"Half"``/``"Float"``) and, for convolutions, ``Weights``/``Bias`` with a
-``Type`` (``"Half"``, ``"Float"``). With layer-names-only verbosity the layers are plain strings.
+The report is ``EngineInspector.get_engine_information(LayerInformationFormat.JSON)`` of an
+engine built with ``ProfilingVerbosity.DETAILED``. Its shapes, all accepted here:
+
+- TensorRT 10.x: ``{"Layers": [...], "Bindings": ["input", ...]}``; each tensor of a layer's
+  ``Inputs``/``Outputs`` has a ``"Format/Datatype"`` string (``"Row major linear FP32"``,
+  ``"Channel major FP16 format where channel % 8 == 0"``, ``"Half"``...).
+- TensorRT 11.x: engine I/O moves to ``"I/O Tensors"`` (objects with ``DataType``/``Format``),
+  and a tensor may carry separate ``"DataType"`` and ``"Format"`` keys.
+- A dynamic-shape engine inspected without an execution context reports
+  ``"Format/Datatype": "N/A due to dynamic shapes"``: such a type is *unreadable*, and an
+  unreadable convolution fails verification rather than passing on its weights alone
+  (the builder sets a context at the profile's opt shape, as trtexec and Polygraphy do).
+
+Convolutions are recognised by what the report says about them, not by one spelling:
+``ParameterType``/``ConvParameterType`` of ``Convolution``, an implementation named
+``...Convolution``, or conv fields (``ConvWeights``, ``Kernel`` with ``OutMaps``), so fused
+``ConvActPool`` (conv -> relu -> maxpool) layers count too.
+
+What each convolution must run in comes from the ONNX: float32 exactly for the Conv nodes the
+ONNX metadata lists in ``float32_nodes`` (an FP16 graph that keeps some layers in float32);
+float16 for every other one in an FP16 engine; float32 everywhere in an FP32 engine. A
+TensorRT layer is named after the ONNX nodes it runs (``"node_conv2d_3 + node_relu_3"``).
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ArtifactError, GateFailure
@@ -39,6 +53,11 @@ _DTYPE_TOKENS: dict[str, str] = {
     "double": "fp64",
 }
 _TOKEN_RE = re.compile(r"[A-Za-z]+[0-9]*")
+# An ONNX node name as TensorRT repeats it in layer names ("node_conv2d_3", "/stem/conv/Conv").
+_NODE_NAME_RE = re.compile(r"[\w./:\-]+")
+UNREADABLE = "unreadable"
+_TYPE_KEYS = ("Format/Datatype", "DataType", "Datatype", "Format")
+_WEIGHT_KEYS = ("Weights", "ConvWeights", "KernelWeights")
 
 
 def datatype_of(desc: str) -> str | None:
@@ -50,6 +69,19 @@ def datatype_of(desc: str) -> str | None:
     return None
 
 
+def tensor_type(tensor: Any) -> str:
+    """The element type of one report tensor, or UNREADABLE ("N/A due to dynamic shapes", none)."""
+    if not isinstance(tensor, Mapping):
+        return UNREADABLE
+    for key in _TYPE_KEYS:
+        value = tensor.get(key)
+        if isinstance(value, str):
+            dtype = datatype_of(value)
+            if dtype is not None:
+                return dtype
+    return UNREADABLE
+
+
 @dataclass(frozen=True)
 class LayerPrecision:
     name: str
@@ -58,11 +90,8 @@ class LayerPrecision:
     input_types: tuple[str, ...]
     output_types: tuple[str, ...]
     weight_type: str | None
-
-    @property
-    def is_convolution(self) -> bool:
-        kinds = f"{self.parameter_type} {self.layer_type}".lower()
-        return "convolution" in kinds
+    is_convolution: bool
+    onnx_nodes: frozenset[str] = field(default_factory=frozenset)
 
     @property
     def datatypes(self) -> set[str]:
@@ -72,8 +101,16 @@ class LayerPrecision:
         return out
 
     @property
-    def runs_fp16(self) -> bool:
-        return self.datatypes == {"fp16"}
+    def readable(self) -> bool:
+        """Both sides listed and every type named (weights, when present, too)."""
+        return bool(self.input_types) and bool(self.output_types) and UNREADABLE not in self.datatypes
+
+    def runs_in(self, dtype: str) -> bool:
+        return self.readable and self.datatypes == {dtype}
+
+    def describe(self) -> str:
+        types = "/".join(sorted(self.datatypes)) or "no types"
+        return f"{self.name} ({types})"
 
 
 @dataclass(frozen=True)
@@ -81,31 +118,60 @@ class PrecisionReport:
     layers: int
     convolutions: int
     fp16_convolutions: int
-    non_fp16: tuple[str, ...]  # "name (types)" of convolutions not in FP16
+    fp32_convolutions: int
+    mismatched: tuple[str, ...]  # "name (types, expected X)"
+    unreadable: tuple[str, ...]  # convolutions whose types the report does not give
+    expected_float32: tuple[str, ...]  # ONNX Conv nodes the graph keeps in float32
+    missing_float32: tuple[str, ...]  # of those, the ones no engine layer names
+    io_tensors: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return self.convolutions > 0 and not (self.mismatched or self.unreadable or self.missing_float32)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "layers": self.layers,
             "convolutions": self.convolutions,
             "fp16_convolutions": self.fp16_convolutions,
-            "non_fp16": list(self.non_fp16),
+            "fp32_convolutions": self.fp32_convolutions,
+            "mismatched": list(self.mismatched),
+            "unreadable": list(self.unreadable),
+            "expected_float32": list(self.expected_float32),
+            "missing_float32": list(self.missing_float32),
         }
 
 
 def _tensor_types(tensors: Any) -> tuple[str, ...]:
     if not isinstance(tensors, list):
         return ()
-    out = []
-    for t in tensors:
-        if isinstance(t, Mapping):
-            dtype = datatype_of(str(t.get("Format/Datatype", "")))
-            if dtype is not None:
-                out.append(dtype)
-    return tuple(out)
+    return tuple(tensor_type(t) for t in tensors)
 
 
-def parse_layers(report: str | Mapping[str, Any]) -> list[LayerPrecision]:
-    """Per-layer element types from the inspector's JSON (text or already decoded)."""
+def _is_convolution(raw: Mapping[str, Any]) -> bool:
+    kinds = " ".join(str(raw.get(k, "")) for k in ("ParameterType", "ConvParameterType", "LayerType"))
+    if "convolution" in kinds.lower():
+        return True
+    if any(k in raw for k in ("ConvWeights", "ConvKernel", "ConvOutMaps")):
+        return True
+    return "Kernel" in raw and "OutMaps" in raw
+
+
+def _weight_type(raw: Mapping[str, Any]) -> str | None:
+    for key in _WEIGHT_KEYS:
+        weights = raw.get(key)
+        if isinstance(weights, Mapping):
+            return datatype_of(str(weights.get("Type", ""))) or UNREADABLE
+    return None
+
+
+def _onnx_nodes(raw: Mapping[str, Any]) -> frozenset[str]:
+    # "node_conv2d_3 + node_relu_3", "PWN(node_relu_3)", Metadata "[ONNX Layer: node_conv2d_3]".
+    text = f"{raw.get('Name', '')} {raw.get('Metadata', '')}"
+    return frozenset(_NODE_NAME_RE.findall(text))
+
+
+def load_report(report: str | Mapping[str, Any]) -> Mapping[str, Any]:
     if isinstance(report, str):
         try:
             doc: Any = json.loads(report)
@@ -113,7 +179,15 @@ def parse_layers(report: str | Mapping[str, Any]) -> list[LayerPrecision]:
             raise ArtifactError(f"engine inspector report is not JSON ({exc.msg})") from None
     else:
         doc = report
-    layers = doc.get("Layers") if isinstance(doc, Mapping) else None
+    if not isinstance(doc, Mapping):
+        raise ArtifactError("engine inspector report is not a JSON object")
+    return doc
+
+
+def parse_layers(report: str | Mapping[str, Any]) -> list[LayerPrecision]:
+    """Per-layer element types from the inspector's JSON (text or already decoded)."""
+    doc = load_report(report)
+    layers = doc.get("Layers")
     if not isinstance(layers, list):
         raise ArtifactError("engine inspector report has no 'Layers' list")
     out = []
@@ -123,40 +197,113 @@ def parse_layers(report: str | Mapping[str, Any]) -> list[LayerPrecision]:
                 "engine inspector report has layer names only; the engine must be built with "
                 "ProfilingVerbosity.DETAILED (trtexec --profilingVerbosity=detailed) to verify precision"
             )
-        weights = raw.get("Weights")
-        wtype = datatype_of(str(weights.get("Type", ""))) if isinstance(weights, Mapping) else None
         out.append(
             LayerPrecision(
                 name=str(raw.get("Name", "?")),
                 layer_type=str(raw.get("LayerType", "")),
-                parameter_type=str(raw.get("ParameterType", "")),
+                parameter_type=str(raw.get("ParameterType", raw.get("ConvParameterType", ""))),
                 input_types=_tensor_types(raw.get("Inputs")),
                 output_types=_tensor_types(raw.get("Outputs")),
-                weight_type=wtype,
+                weight_type=_weight_type(raw),
+                is_convolution=_is_convolution(raw),
+                onnx_nodes=_onnx_nodes(raw),
             )
         )
     return out
 
 
-def summarize(layers: list[LayerPrecision]) -> PrecisionReport:
+def io_tensor_names(report: str | Mapping[str, Any]) -> tuple[str, ...]:
+    """Engine I/O names: 10.x ``Bindings`` (strings) or 11.x ``I/O Tensors`` (objects)."""
+    doc = load_report(report)
+    raw = doc.get("I/O Tensors", doc.get("Bindings", []))
+    if not isinstance(raw, list):
+        return ()
+    return tuple(str(t.get("Name", "?")) if isinstance(t, Mapping) else str(t) for t in raw)
+
+
+def float32_convolutions(float32_nodes: Iterable[str]) -> tuple[str, ...]:
+    """ONNX Conv node names from the metadata's ``float32_nodes`` (``"Conv:node_conv2d_3"``)."""
+    out = []
+    for entry in float32_nodes:
+        op, sep, name = str(entry).partition(":")
+        if sep and op == "Conv" and name:
+            out.append(name)
+    return tuple(sorted(set(out)))
+
+
+def summarize(
+    layers: Sequence[LayerPrecision],
+    precision: str = "fp16",
+    float32_convs: Iterable[str] = (),
+    io_tensors: tuple[str, ...] = (),
+) -> PrecisionReport:
+    """Each convolution against the type it must run in (see the module docstring)."""
+    keep = frozenset(float32_convs) if precision == "fp16" else frozenset()
     convs = [la for la in layers if la.is_convolution]
-    bad = tuple(
-        f"{la.name} ({'/'.join(sorted(la.datatypes)) or 'unknown'})" for la in convs if not la.runs_fp16
+    mismatched, unreadable = [], []
+    for la in convs:
+        want = "fp32" if precision == "fp32" or la.onnx_nodes & keep else "fp16"
+        if not la.readable:
+            unreadable.append(la.describe())
+        elif not la.runs_in(want):
+            mismatched.append(f"{la.describe()[:-1]}, expected {want})")
+    named = frozenset().union(*(la.onnx_nodes for la in convs)) if convs else frozenset()
+    return PrecisionReport(
+        layers=len(layers),
+        convolutions=len(convs),
+        fp16_convolutions=sum(la.runs_in("fp16") for la in convs),
+        fp32_convolutions=sum(la.runs_in("fp32") for la in convs),
+        mismatched=tuple(mismatched),
+        unreadable=tuple(unreadable),
+        expected_float32=tuple(sorted(keep)),
+        missing_float32=tuple(sorted(keep - named)),
+        io_tensors=io_tensors,
     )
-    return PrecisionReport(len(layers), len(convs), len(convs) - len(bad), bad)
 
 
-def verify_fp16_convolutions(report: str | Mapping[str, Any]) -> PrecisionReport:
-    """The summary, or GateFailure (exit 1) naming the first convolution not running in FP16."""
-    summary = summarize(parse_layers(report))
+def _first(items: tuple[str, ...]) -> str:
+    more = f" and {len(items) - 1} more" if len(items) > 1 else ""
+    return f"{items[0]}{more}"
+
+
+def verify_precision(
+    report: str | Mapping[str, Any], precision: str = "fp16", float32_nodes: Iterable[str] = ()
+) -> PrecisionReport:
+    """The summary, or GateFailure (exit 1) naming the first convolution that is not as the ONNX asks.
+
+    ``float32_nodes`` is the ONNX metadata's list (``"OpType:node_name"``); only its Conv
+    entries matter here.
+    """
+    doc = load_report(report)
+    summary = summarize(
+        parse_layers(doc), precision, float32_convolutions(float32_nodes), io_tensor_names(doc)
+    )
     if summary.convolutions == 0:
         raise GateFailure(
-            "engine inspector reports no convolution layers, so FP16 execution cannot be verified"
+            "engine inspector reports no convolution layers, so the engine's precision cannot be verified"
         )
-    if summary.non_fp16:
-        more = f" and {len(summary.non_fp16) - 1} more" if len(summary.non_fp16) > 1 else ""
+    if summary.unreadable:
         raise GateFailure(
-            f"--fp16 engine runs convolution {summary.non_fp16[0]}{more} outside FP16 "
-            f"({summary.fp16_convolutions}/{summary.convolutions} convolutions in FP16)"
+            f"engine inspector gives no readable input/output type for convolution "
+            f"{_first(summary.unreadable)} (a dynamic-shape engine must be inspected with an "
+            "execution context whose input shapes are set), so its precision is not verified"
+        )
+    if summary.mismatched:
+        raise GateFailure(
+            f"{precision} engine runs convolution {_first(summary.mismatched)} "
+            f"({summary.convolutions - len(summary.mismatched)}/{summary.convolutions} "
+            "convolutions as the ONNX asks)"
+        )
+    if summary.missing_float32:
+        raise GateFailure(
+            f"the ONNX keeps convolution {_first(summary.missing_float32)} in float32 but no engine "
+            "layer is named after it, so that cannot be verified"
         )
     return summary
+
+
+def verify_fp16_convolutions(
+    report: str | Mapping[str, Any], float32_nodes: Iterable[str] = ()
+) -> PrecisionReport:
+    """``verify_precision`` for an FP16 engine."""
+    return verify_precision(report, "fp16", float32_nodes)

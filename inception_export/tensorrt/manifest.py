@@ -13,6 +13,7 @@ from typing import Any
 
 from ..atomic import write_text_atomic
 from ..errors import ArtifactError
+from .inspect_precision import PrecisionReport, float32_convolutions, verify_precision
 
 FORMAT = "inception-export/tensorrt-engine"
 FORMAT_VERSION = 1
@@ -84,6 +85,32 @@ def check_manifest(manifest: dict[str, Any], env: RuntimeEnv) -> None:
             f"({gpu.get('name', '?')}) but {env.gpu_name} is {here[0]}.{here[1]}; rebuild it on this GPU "
             "(or build with --hardware-compat ampere+ for any GPU from Ampere on)"
         )
+
+
+def precision_expectation(
+    precision: str, float32_nodes: list[str] | None = None, keep_fp32: list[str] | None = None
+) -> dict[str, Any]:
+    """What every convolution of the engine must run in, from the ONNX's metadata.
+
+    FP16 engine: float32 for the Conv nodes in ``float32_nodes`` (``"Conv:node_conv2d_3"``),
+    float16 for every other one. FP32 engine: float32 everywhere.
+    """
+    nodes = list(float32_nodes or []) if precision == "fp16" else []
+    return {
+        "precision": precision,
+        "float32_nodes": nodes,
+        "float32_convolutions": list(float32_convolutions(nodes)),
+        "keep_fp32": list(keep_fp32 or []),
+        "other_convolutions": "fp16" if precision == "fp16" else "fp32",
+    }
+
+
+def verify_engine_report(report: str | dict[str, Any], manifest: dict[str, Any]) -> PrecisionReport:
+    """Verify an engine's inspector report against its manifest alone (no ONNX needed)."""
+    expect = manifest.get("precision_expectation")
+    if not isinstance(expect, dict):
+        raise ArtifactError("the engine manifest has no precision_expectation (built by an older version)")
+    return verify_precision(report, str(expect.get("precision", "fp16")), expect.get("float32_nodes", []))
 
 
 def write_manifest(engine: Path, manifest: dict[str, Any]) -> Path:

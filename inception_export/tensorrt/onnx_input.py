@@ -1,9 +1,15 @@
-"""The graph input an engine profile is declared for, read from the ONNX without its weights."""
+"""What an engine build needs from the ONNX, read without its weights and without torch.
+
+The graph input (name, fixed or dynamic batch, size) and this package's metadata: the model,
+its precision, and which nodes an FP16 graph keeps in float32 (``float32_nodes``).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ..errors import ArtifactError
 
@@ -12,6 +18,9 @@ from ..errors import ArtifactError
 class OnnxInput:
     name: str
     shape: tuple[int | str | None, ...]  # int for fixed dims, the symbol (or None) for dynamic ones
+    # This package's metadata record (export/metadata.py); empty for a foreign ONNX.
+    metadata: dict[str, Any] = field(default_factory=dict)
+    graph_precision: str | None = None  # "fp16"/"fp32" when every float initializer is that type
 
     @property
     def fixed_batch(self) -> int | None:
@@ -24,6 +33,29 @@ class OnnxInput:
             return None
         h, w = self.shape[2], self.shape[3]
         return h if isinstance(h, int) and h > 0 and h == w else None
+
+    @property
+    def model(self) -> str | None:
+        name = self.metadata.get("model")
+        return str(name) if name else None
+
+    @property
+    def precision(self) -> str | None:
+        """fp16/fp32 from the metadata, else from the graph's float initializers (None: cannot tell)."""
+        value = self.metadata.get("precision")
+        return str(value) if value else self.graph_precision
+
+    @property
+    def float32_nodes(self) -> list[str]:
+        return [str(n) for n in self.metadata.get("float32_nodes", [])]
+
+    @property
+    def keep_fp32(self) -> list[str]:
+        return [str(n) for n in self.metadata.get("keep_fp32", [])]
+
+
+# export/metadata.py's key; repeated here because that module imports torch.
+METADATA_KEY = "inception_export"
 
 
 def read_onnx_input(path: Path) -> OnnxInput:
@@ -43,4 +75,24 @@ def read_onnx_input(path: Path) -> OnnxInput:
             dims.append(int(d.dim_value))
         else:
             dims.append(d.dim_param or None)
-    return OnnxInput(inputs[0].name, tuple(dims))
+    props = {p.key: p.value for p in model.metadata_props}
+    meta: dict[str, Any] = {}
+    if METADATA_KEY in props:
+        try:
+            meta = dict(json.loads(props[METADATA_KEY]))
+        except (ValueError, TypeError):
+            raise ArtifactError(f"{path}: its inception_export metadata is not valid JSON") from None
+    float_types = {i.data_type for i in model.graph.initializer} & {
+        onnx.TensorProto.FLOAT,
+        onnx.TensorProto.FLOAT16,
+    }
+    graph_precision = {
+        frozenset({onnx.TensorProto.FLOAT16}): "fp16",
+        frozenset({onnx.TensorProto.FLOAT}): "fp32",
+    }
+    return OnnxInput(
+        inputs[0].name,
+        tuple(dims),
+        metadata=meta,
+        graph_precision=graph_precision.get(frozenset(float_types)),
+    )

@@ -1,14 +1,16 @@
 """TensorRT engines behind the :class:`~inception_export.runners.base.Runner` interface.
 
-I/O is bound by tensor name (``set_tensor_address``) and run with ``execute_async_v3`` on a
-torch CUDA stream; device buffers are torch CUDA tensors, so no pycuda/cuda-python is needed.
+I/O is bound by tensor name (``set_tensor_address``) and run with ``execute_async_v3``.
+Device memory and the stream come from cuda-python (:mod:`.cuda`) where it is installed,
+as on the device role that has no PyTorch; otherwise from torch's CUDA allocator. Neither
+path has run on a GPU in this project's CI (there is none): see docs/tensorrt.md.
 """
 
 from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -19,24 +21,97 @@ from .availability import require_tensorrt, runtime_env
 from .dims import dims_tuple
 from .manifest import check_manifest, read_manifest
 
-
-def _torch_dtype(dtype: Any) -> Any:
+if TYPE_CHECKING:
     import tensorrt as trt
-    import torch
+
+
+def _np_dtype(dtype: Any) -> np.dtype[Any]:
+    import tensorrt as trt
 
     table = {
-        trt.DataType.FLOAT: torch.float32,
-        trt.DataType.HALF: torch.float16,
-        trt.DataType.BF16: torch.bfloat16,
-        trt.DataType.INT32: torch.int32,
-        trt.DataType.INT64: torch.int64,
-        trt.DataType.INT8: torch.int8,
-        trt.DataType.UINT8: torch.uint8,
-        trt.DataType.BOOL: torch.bool,
+        trt.DataType.FLOAT: np.float32,
+        trt.DataType.HALF: np.float16,
+        trt.DataType.INT32: np.int32,
+        trt.DataType.INT64: np.int64,
+        trt.DataType.INT8: np.int8,
+        trt.DataType.UINT8: np.uint8,
+        trt.DataType.BOOL: np.bool_,
     }
     if dtype not in table:
         raise ArtifactError(f"engine tensor type {dtype} is not supported by the runner")
-    return table[dtype]
+    return np.dtype(table[dtype])
+
+
+class _CudaPythonIO:
+    """Buffers and stream from cuda-python: what the torch-free device role uses."""
+
+    def __init__(self) -> None:
+        from .cuda import CudaStream
+
+        self.stream = CudaStream()
+        self.name = "cuda-python"
+
+    def run(
+        self, context: trt.IExecutionContext, inputs: dict[str, np.ndarray], outputs: dict[str, np.ndarray]
+    ) -> None:
+        try:
+            for name, host in inputs.items():
+                ptr = self.stream.alloc(host.nbytes)
+                self.stream.to_device(ptr, host)
+                context.set_tensor_address(name, ptr)
+            dev = {name: self.stream.alloc(host.nbytes) for name, host in outputs.items()}
+            for name, ptr in dev.items():
+                context.set_tensor_address(name, ptr)
+            if not context.execute_async_v3(self.stream.handle):
+                raise ArtifactError("TensorRT execution failed")
+            for name, host in outputs.items():
+                self.stream.to_host(host, dev[name])
+            self.stream.synchronize()
+        finally:
+            self.stream.free_buffers()
+
+    def close(self) -> None:
+        self.stream.close()
+
+
+class _TorchIO:
+    """Buffers and stream from torch's CUDA allocator, where cuda-python is not installed."""
+
+    def __init__(self) -> None:
+        import torch
+
+        self.stream = torch.cuda.Stream()
+        self.name = "torch"
+
+    def run(
+        self, context: trt.IExecutionContext, inputs: dict[str, np.ndarray], outputs: dict[str, np.ndarray]
+    ) -> None:
+        import torch
+
+        with torch.cuda.stream(self.stream):
+            keep = []
+            for name, host in inputs.items():
+                dev = torch.from_numpy(host).to("cuda")
+                keep.append(dev)
+                context.set_tensor_address(name, int(dev.data_ptr()))
+            devs = {}
+            for name, host in outputs.items():
+                devs[name] = torch.from_numpy(np.empty_like(host)).to("cuda")
+                context.set_tensor_address(name, int(devs[name].data_ptr()))
+            if not context.execute_async_v3(self.stream.cuda_stream):
+                raise ArtifactError("TensorRT execution failed")
+        self.stream.synchronize()
+        for name, host in outputs.items():
+            host[...] = devs[name].cpu().numpy()
+
+    def close(self) -> None:
+        pass
+
+
+def _device_io() -> _CudaPythonIO | _TorchIO:
+    from .cuda import cudart
+
+    return _CudaPythonIO() if cudart() is not None else _TorchIO()
 
 
 class TensorRTRunner(Runner):
@@ -47,7 +122,6 @@ class TensorRTRunner(Runner):
             raise UsageError("TensorRT engines run on a CUDA device only (device='cuda')")
         require_tensorrt()
         import tensorrt as trt
-        import torch
 
         self.path = Path(path)
         if not self.path.is_file():
@@ -80,10 +154,11 @@ class TensorRTRunner(Runner):
             lo, _opt, hi = self.engine.get_tensor_profile_shape(self.input_name, 0)
             min_batch, max_batch = int(lo[0]), int(hi[0])
         size = int(shape[2]) if shape[2] > 0 else int((manifest or {}).get("input_size", 0))
-        self._in_dtype = _torch_dtype(self.engine.get_tensor_dtype(self.input_name))
+        self._in_dtype = _np_dtype(self.engine.get_tensor_dtype(self.input_name))
+        self._out_dtypes = {n: _np_dtype(self.engine.get_tensor_dtype(n)) for n in self.output_names}
         self.context = self.engine.create_execution_context()
-        self.stream = torch.cuda.Stream()
-        default_precision = "fp16" if self._in_dtype == torch.float16 else "fp32"
+        self._io = _device_io()
+        default_precision = "fp16" if self._in_dtype == np.float16 else "fp32"
         precision = str((manifest or {}).get("precision", default_precision))
         self.info = RunnerInfo(
             backend="tensorrt",
@@ -94,35 +169,32 @@ class TensorRTRunner(Runner):
             max_batch=max_batch,
             artifact=str(self.path),
             num_outputs=len(self.output_names),
-            detail=f"TensorRT {trt.__version__}",
+            detail=f"TensorRT {trt.__version__}, device memory via {self._io.name}",
         )
 
     def infer(self, x: np.ndarray) -> np.ndarray:
-        import torch
-
         n = int(x.shape[0])
         lo, hi = self.info.min_batch, self.info.max_batch
         if n < lo or (hi is not None and n > hi):
             raise UsageError(f"{self.path.name} accepts batch {lo}-{hi} (its optimisation profile), got {n}")
-        with torch.cuda.stream(self.stream):
-            inp = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to("cuda", self._in_dtype)
-            if not self.context.set_input_shape(self.input_name, tuple(inp.shape)):
-                raise UsageError(f"{self.path.name} rejects input shape {tuple(inp.shape)}")
-            self.context.set_tensor_address(self.input_name, int(inp.data_ptr()))
-            outs = []
-            for name in self.output_names:
-                shape = dims_tuple(self.context.get_tensor_shape(name))
-                dtype = _torch_dtype(self.engine.get_tensor_dtype(name))
-                out = torch.empty(shape, dtype=dtype, device="cuda")
-                self.context.set_tensor_address(name, int(out.data_ptr()))
-                outs.append(out)
-            if not self.context.execute_async_v3(self.stream.cuda_stream):
-                raise ArtifactError(f"{self.path.name}: TensorRT execution failed")
-        self.stream.synchronize()
-        return np.asarray(outs[0].float().cpu().numpy(), dtype=np.float32)
+        host_in = np.ascontiguousarray(x, dtype=self._in_dtype)
+        if not self.context.set_input_shape(self.input_name, tuple(host_in.shape)):
+            raise UsageError(f"{self.path.name} rejects input shape {tuple(host_in.shape)}")
+        outputs = {
+            name: np.empty(dims_tuple(self.context.get_tensor_shape(name)), dtype=self._out_dtypes[name])
+            for name in self.output_names
+        }
+        try:
+            self._io.run(self.context, {self.input_name: host_in}, outputs)
+        except ArtifactError as exc:
+            raise ArtifactError(f"{self.path.name}: {exc}") from None
+        return np.asarray(outputs[self.output_names[0]], dtype=np.float32)
 
     def close(self) -> None:
         # Context before engine before runtime: TensorRT requires this destruction order.
         for attr in ("context", "engine", "_runtime"):
             if hasattr(self, attr):
                 delattr(self, attr)
+        if hasattr(self, "_io"):
+            self._io.close()
+            del self._io
