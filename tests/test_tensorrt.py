@@ -9,6 +9,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -22,11 +23,26 @@ from inception_export.errors import ArtifactError, GateFailure
 from inception_export.tensorrt import looks_like_engine, tensorrt_available
 from inception_export.tensorrt.availability import gpu_available, missing_reason
 from inception_export.tensorrt.config import EngineConfig
-from inception_export.tensorrt.inspect_precision import datatype_of, parse_layers, verify_fp16_convolutions
-from inception_export.tensorrt.manifest import FORMAT, RuntimeEnv, check_manifest, manifest_path
+from inception_export.tensorrt.inspect_precision import (
+    datatype_of,
+    io_tensor_names,
+    parse_layers,
+    verify_fp16_convolutions,
+    verify_precision,
+)
+from inception_export.tensorrt.manifest import (
+    FORMAT,
+    RuntimeEnv,
+    check_manifest,
+    manifest_path,
+    precision_expectation,
+    verify_engine_report,
+)
+from inception_export.tensorrt.onnx_input import read_onnx_input
 from inception_export.tensorrt.trtexec import trtexec_argv, trtexec_command
 
 PKG = Path(inception_export.__file__).parent
+DATA = Path(__file__).parent / "data"
 HAVE_TRT = tensorrt_available() and gpu_available()
 TRT_REASON = (
     "TensorRT builder and a CUDA GPU not present (pip install tensorrt from NVIDIA's index); "
@@ -37,30 +53,6 @@ without_trt = pytest.mark.skipif(
     HAVE_TRT, reason="TensorRT and a GPU are present: the missing-backend path does not apply"
 )
 CH8 = "Channel major FP16 format where channel % 8 == 0"
-
-# ---------------------------------------------------------------- removed (weak-typing) API
-
-
-REMOVED_IN_TRT11 = [
-    "BuilderFlag.FP16",
-    "BuilderFlag.INT8",
-    "BuilderFlag.BF16",
-    "OBEY_PRECISION_CONSTRAINTS",
-    "PREFER_PRECISION_CONSTRAINTS",
-    "platform_has_fast_fp16",
-    "EXPLICIT_BATCH",
-    "set_output_type",
-    ".precision = trt.",
-]
-
-
-def test_package_uses_no_weak_typing_api() -> None:
-    hits = []
-    for path in PKG.rglob("*.py"):
-        text = path.read_text()
-        hits += [f"{path.relative_to(PKG)}: {name}" for name in REMOVED_IN_TRT11 if name in text]
-    assert not hits, hits
-
 
 # ---------------------------------------------------------------- inspector report
 
@@ -146,7 +138,7 @@ def test_all_fp16_report_passes() -> None:
     )
     summary = verify_fp16_convolutions(report)
     assert (summary.layers, summary.convolutions, summary.fp16_convolutions) == (5, 2, 2)
-    assert summary.non_fp16 == ()
+    assert summary.mismatched == () and summary.unreadable == ()
 
 
 def test_fp32_conv_fails_naming_the_layer() -> None:
@@ -157,7 +149,7 @@ def test_fp32_conv_fails_naming_the_layer() -> None:
     )
     with pytest.raises(GateFailure, match=re.escape(bad)) as info:
         verify_fp16_convolutions(report)
-    assert "fp32" in str(info.value) and "1/2 convolutions" in str(info.value)
+    assert "fp32, expected fp16" in str(info.value) and "1/2 convolutions" in str(info.value)
     assert info.value.exit_code == 1
 
 
@@ -168,6 +160,127 @@ def test_report_without_detail_or_convs_is_refused() -> None:
         parse_layers("Layers: conv1")
     with pytest.raises(GateFailure, match="no convolution"):
         verify_fp16_convolutions(json.dumps({"Layers": [], "Bindings": []}))
+
+
+def _fixture(name: str) -> dict[str, Any]:
+    doc: dict[str, Any] = json.loads((DATA / name).read_text())
+    return doc
+
+
+FUSED = "node_conv2d + node_relu + node_max_pool2d"  # ConvActPool: conv -> relu -> maxpool
+
+
+def test_fp16_report_counts_fused_convolutions() -> None:
+    summary = verify_fp16_convolutions(_fixture("trt10_report_fp16.json"))
+    # ConvActPool has no "Convolution" ParameterType/LayerType, only ConvParameterType/ConvWeights.
+    assert (summary.convolutions, summary.fp16_convolutions, summary.fp32_convolutions) == (4, 4, 0)
+    assert next(
+        la for la in parse_layers(_fixture("trt10_report_fp16.json")) if la.name == FUSED
+    ).is_convolution
+    assert summary.io_tensors == ("input", "logits")
+
+
+def test_fused_convolution_in_fp32_weights_fails() -> None:
+    report = _fixture("trt10_report_fp16.json")
+    fused = next(la for la in report["Layers"] if la["Name"] == FUSED)
+    fused["ConvWeights"]["Type"] = "Float"
+    with pytest.raises(GateFailure, match=re.escape(FUSED) + r".*expected fp16") as info:
+        verify_fp16_convolutions(report)
+    assert info.value.exit_code == 1 and "3/4 convolutions" in str(info.value)
+
+
+def test_dynamic_shapes_without_context_are_unreadable_and_fail() -> None:
+    report = _fixture("trt10_report_dynamic_no_context.json")
+    layers = parse_layers(report)
+    assert all(not la.readable for la in layers if la.is_convolution)
+    # The weights alone say FP16: that must not be enough.
+    assert {la.weight_type for la in layers if la.is_convolution} == {"fp16"}
+    with pytest.raises(GateFailure, match=re.escape(FUSED) + r".* and 3 more.*execution context") as info:
+        verify_fp16_convolutions(report)
+    assert info.value.exit_code == 1
+
+
+def test_tensorrt11_report_shape_is_read() -> None:
+    report = _fixture("trt11_report_fp16.json")
+    assert "Bindings" not in report and io_tensor_names(report) == ("input", "logits")
+    conv = next(la for la in report["Layers"] if la["Name"].startswith("node_conv2d_1 "))
+    assert set(conv["Inputs"][0]) >= {"DataType", "Format"} and "Format/Datatype" not in conv["Inputs"][0]
+    summary = verify_fp16_convolutions(report)
+    assert (summary.convolutions, summary.fp16_convolutions) == (4, 4)
+    conv["Outputs"][0]["DataType"] = "Float"
+    with pytest.raises(GateFailure, match=r"node_conv2d_1 .*fp16/fp32, expected fp16"):
+        verify_fp16_convolutions(report)
+
+
+def test_float32_nodes_from_the_onnx_set_what_each_conv_must_run_in() -> None:
+    report = _fixture("trt10_report_keep_fp32.json")
+    keep = ["Conv:node_conv2d_2", "Relu:node_relu_2"]
+    summary = verify_fp16_convolutions(report, keep)
+    assert (summary.convolutions, summary.fp16_convolutions, summary.fp32_convolutions) == (4, 3, 1)
+    assert summary.expected_float32 == ("node_conv2d_2",)
+    # Without the metadata's word for it, a float32 convolution in an FP16 engine fails ...
+    with pytest.raises(GateFailure, match=r"node_conv2d_2 \+ node_relu_2 \(fp32, expected fp16\)"):
+        verify_fp16_convolutions(report)
+    # ... as does one the metadata keeps in float32 that runs in float16 (names match whole, not by prefix)
+    with pytest.raises(GateFailure, match=re.escape(FUSED) + r" \(fp16, expected fp32\)"):
+        verify_fp16_convolutions(report, [*keep, "Conv:node_conv2d"])
+    # ... and one the engine does not name at all cannot be verified.
+    with pytest.raises(GateFailure, match="node_conv2d_9 in float32 but no engine layer"):
+        verify_fp16_convolutions(report, [*keep, "Conv:node_conv2d_9"])
+
+
+def test_fp32_engine_needs_every_convolution_in_fp32() -> None:
+    with pytest.raises(GateFailure, match=r"fp32 engine runs convolution .*expected fp32\) and 3 more"):
+        verify_precision(_fixture("trt10_report_fp16.json"), "fp32")
+
+
+def _fp16_onnx_keeping_one_conv(path: Path) -> None:
+    """A real FP16 graph with one Conv kept in float32, its metadata as the exporter writes it."""
+    from inception_export.export.fp16 import float32_nodes
+
+    w16 = helper.make_tensor(
+        "w16", TensorProto.FLOAT16, [4, 3, 3, 3], np.full(108, 0.1, np.float16).view(np.uint16)
+    )
+    w32 = helper.make_tensor("w32", TensorProto.FLOAT, [4, 4, 1, 1], np.full(16, 0.5, np.float32))
+    nodes = [
+        helper.make_node("Cast", ["input"], ["x16"], name="node_Cast", to=TensorProto.FLOAT16),
+        helper.make_node("Conv", ["x16", "w16"], ["c16"], name="node_conv2d", pads=[1, 1, 1, 1]),
+        helper.make_node("Cast", ["c16"], ["c32"], name="node_Cast_1", to=TensorProto.FLOAT),
+        helper.make_node("Conv", ["c32", "w32"], ["logits"], name="node_conv2d_1"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "keep",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 3, 8, 8])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", 4, 8, 8])],
+        [w16, w32],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    meta = {"model": "googlenet", "precision": "fp16", "input_size": 8, "float32_nodes": float32_nodes(model)}
+    model.metadata_props.add(key="inception_export", value=json.dumps(meta))
+    onnx.save(model, str(path))
+
+
+def test_manifest_carries_the_onnx_expectation(tmp_path: Path) -> None:
+    _fp16_onnx_keeping_one_conv(tmp_path / "keep.onnx")
+    info = read_onnx_input(tmp_path / "keep.onnx")
+    assert info.model == "googlenet" and info.precision == "fp16"
+    assert info.float32_nodes == ["Conv:node_conv2d_1"]
+    expect = precision_expectation("fp16", info.float32_nodes, info.keep_fp32)
+    assert expect["float32_convolutions"] == ["node_conv2d_1"] and expect["other_convolutions"] == "fp16"
+    # The manifest alone re-verifies an engine report: the report where node_conv2d_1 is
+    # float32 passes against this expectation and fails against one without it.
+    report = _fixture("trt10_report_fp16.json")
+    conv1 = next(la for la in report["Layers"] if la["Name"].startswith("node_conv2d_1 "))
+    for tensor in (*conv1["Inputs"], *conv1["Outputs"]):
+        tensor["Format/Datatype"] = "Row major linear FP32"
+    conv1["Weights"]["Type"] = "Float"
+    manifest = {"precision_expectation": json.loads(json.dumps(expect))}
+    assert verify_engine_report(report, manifest).fp32_convolutions == 1
+    with pytest.raises(GateFailure, match=r"node_conv2d_1 .*expected fp16"):
+        verify_engine_report(report, {"precision_expectation": precision_expectation("fp16")})
+    with pytest.raises(ArtifactError, match="no precision_expectation"):
+        verify_engine_report(report, {})
 
 
 # ---------------------------------------------------------------- manifest
@@ -232,6 +345,7 @@ def test_trtexec_command_line() -> None:
         "--onnx=out/v3.onnx",
         "--saveEngine=out/v3.engine",
         "--stronglyTyped",
+        "--noTF32",
         "--minShapes=input:1x3x299x299",
         "--optShapes=input:4x3x299x299",
         "--maxShapes=input:8x3x299x299",
@@ -244,6 +358,39 @@ def test_trtexec_command_line() -> None:
     plain = trtexec_command(Path("a b.onnx"), Path("x.engine"), EngineConfig(input_size=224), "x")
     assert plain.startswith("trtexec '--onnx=a b.onnx' --saveEngine=x.engine --stronglyTyped ")
     assert "--fp16" not in plain and "timingCache" not in plain and "hardwareCompat" not in plain
+
+
+def test_trtexec_line_for_a_static_batch_has_no_shapes() -> None:
+    # trtexec (10.3 and 11.x, sampleEngines.cpp) refuses shapes for a static model:
+    # "Static model does not take explicit shapes since the shape of inference tensors will be
+    # determined by the model itself".
+    cfg = EngineConfig(precision="fp32", min_batch=2, opt_batch=2, max_batch=2, input_size=224)
+    argv = trtexec_argv(Path("b2.onnx"), Path("b2.engine"), cfg, "input", dynamic_batch=False)
+    assert argv == [
+        "trtexec",
+        "--onnx=b2.onnx",
+        "--saveEngine=b2.engine",
+        "--stronglyTyped",
+        "--noTF32",
+        "--memPoolSize=workspace:2048M",
+        "--builderOptimizationLevel=3",
+        "--profilingVerbosity=detailed",
+    ]
+    # Flags both trtexec 10.3 and 11.x parse; none that 11 dropped (--fp16, --int8, --best...).
+    dynamic = trtexec_argv(Path("a.onnx"), Path("a.engine"), cfg, "input")
+    flags = {a.split("=")[0] for a in dynamic[1:]}
+    assert flags == {
+        "--onnx",
+        "--saveEngine",
+        "--stronglyTyped",
+        "--noTF32",
+        "--minShapes",
+        "--optShapes",
+        "--maxShapes",
+        "--memPoolSize",
+        "--builderOptimizationLevel",
+        "--profilingVerbosity",
+    }
 
 
 @pytest.mark.parametrize(

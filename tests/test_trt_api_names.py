@@ -364,9 +364,8 @@ def _banned_hits(source: str, where: str) -> list[str]:
     hits = [f"{where}: {n}" for n in WEAK_TYPING if n.startswith(ENUMS) and n in source]
     for use in collect_uses(source, where):
         dotted = ".".join(use.path)
-        if use.qualified and any(dotted == n or dotted.startswith(n + ".") for n in WEAK_TYPING):
-            hits.append(f"{where}: {dotted}")
-        elif not use.qualified and use.path[0] in object_members:
+        qualified_hit = use.qualified and any(dotted == n or dotted.startswith(n + ".") for n in WEAK_TYPING)
+        if qualified_hit or (not use.qualified and use.path[0] in object_members):
             hits.append(f"{where}: {dotted}")
     return sorted(set(hits))
 
