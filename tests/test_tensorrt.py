@@ -545,11 +545,23 @@ def test_build_writes_engine_and_manifest(v1_engine: Path) -> None:
 def test_engine_inspector_verifies_fp16(v1_engine: Path) -> None:
     import tensorrt as trt
 
+    from inception_export.tensorrt.manifest import read_manifest
+
+    manifest = read_manifest(v1_engine)
+    assert manifest is not None and manifest["builder"]["tf32"] is False
     runtime = trt.Runtime(trt.Logger(trt.Logger.ERROR))
     engine = runtime.deserialize_cuda_engine(v1_engine.read_bytes())
-    report = engine.create_engine_inspector().get_engine_information(trt.LayerInformationFormat.JSON)
-    summary = verify_fp16_convolutions(report)
-    assert summary.convolutions > 10 and not summary.non_fp16
+    inspector = engine.create_engine_inspector()
+    # Without a context, a dynamic-batch engine's types read "N/A due to dynamic shapes": refused.
+    with pytest.raises(GateFailure, match="no readable input/output type"):
+        verify_engine_report(inspector.get_engine_information(trt.LayerInformationFormat.JSON), manifest)
+    context = engine.create_execution_context()
+    assert context.set_input_shape("input", tuple(manifest["profiles"][0]["opt"]))
+    inspector.execution_context = context
+    report = inspector.get_engine_information(trt.LayerInformationFormat.JSON)
+    summary = verify_engine_report(report, manifest)
+    assert summary.convolutions > 10 and summary.fp16_convolutions == summary.convolutions
+    assert summary.convolutions == manifest["precision_check"]["convolutions"]
 
 
 @pytest.mark.tensorrt
@@ -573,3 +585,23 @@ def test_runner_matches_torch(v1_engine: Path) -> None:
     assert got.shape == ref.shape
     assert np.abs(got - ref).max() <= 0.05 * np.abs(ref).max() + 1e-2
     assert (got.argmax(1) == ref.argmax(1)).all()
+
+
+@pytest.mark.tensorrt
+@requires_trt
+@pytest.mark.parametrize("io", ["cuda-python", "torch"])
+def test_runner_device_memory_paths_agree(v1_engine: Path, io: str) -> None:
+    """The torch-free path (cuda-python) and torch's allocator give the same logits."""
+    from inception_export.build import build_model, example_input
+    from inception_export.tensorrt import runner as trt_runner
+    from inception_export.tensorrt.cuda import cudart
+
+    if io == "cuda-python" and cudart() is None:
+        pytest.skip("cuda-python is not installed (pip install cuda-python)")
+    x = example_input(build_model("v1").spec, batch=2).numpy()
+    with trt_runner.TensorRTRunner(v1_engine) as runner:
+        default = runner.infer(x)
+        runner._io.close()
+        runner._io = trt_runner._CudaPythonIO() if io == "cuda-python" else trt_runner._TorchIO()
+        got = runner.infer(x)
+    assert np.array_equal(got, default)
