@@ -470,6 +470,14 @@ def test_cli_without_tensorrt_exports_onnx_and_prints_trtexec(tmp_path: Path) ->
     assert not [f for f in files if f.endswith(".partial") or f.startswith(".")], files
     model = onnx.load(str(tmp_path / "tmp" / "x.onnx"))
     assert any(i.data_type == TensorProto.FLOAT16 for i in model.graph.initializer)
+    # The same command again: the FP16 ONNX it wrote is its own intermediate, not a conflict.
+    again = _run_cli("trt", "--model", "v1", "-o", "tmp/x.engine", cwd=tmp_path)
+    _assert_unavailable(again, "tmp/x.onnx", "tmp/x.engine")
+    # A file of the user's at that path is not overwritten without --force.
+    (tmp_path / "tmp" / "y.onnx").write_bytes(b"not ours")
+    mine = _run_cli("trt", "--model", "v1", "-o", "tmp/y.engine", cwd=tmp_path)
+    assert mine.returncode == 2 and "tmp/y.onnx already exists; pass --force" in mine.stderr, mine.stderr
+    assert (tmp_path / "tmp" / "y.onnx").read_bytes() == b"not ours"
 
 
 def _tiny_onnx(path: Path) -> None:
