@@ -65,6 +65,10 @@ def test_onnx_alone_names_the_model(onnx_files: dict[str, Path], tmp_path: Path)
 def test_onnx_for_another_model_is_refused(onnx_files: dict[str, Path], tmp_path: Path) -> None:
     res = run_cli("trt", "--model", "v3", "--onnx", str(onnx_files["fp16"]), "-o", "x.engine", cwd=tmp_path)
     assert_one_line_error(res, 2, "googlenet", "inception_v3", "--model v3")
+    res = run_cli(
+        "trt", "--onnx", str(onnx_files["fp16"]), "--weights", "w.pth", "-o", "x.engine", cwd=tmp_path
+    )
+    assert_one_line_error(res, 2, "--weights and --transform-input shape an export")
     # The same model by an alias is fine (and reaches the TensorRT refusal).
     res = run_cli("trt", "--model", "v1", "--onnx", str(onnx_files["fp16"]), "-o", "x.engine", cwd=tmp_path)
     assert_one_line_error(res, 2, "TensorRT")
@@ -152,3 +156,56 @@ def test_torch_free_device_role(onnx_files: dict[str, Path], tmp_path: Path) -> 
     errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
     assert len(errors) == 1 and "TensorRT" in errors[0] and "torch" not in errors[0].split("CUDA build of")[0]
     assert "Traceback" not in proc.stderr and _trtexec_line(proc.stderr).startswith("trtexec --onnx=")
+
+
+def _top_level_imports(path: Path, package: str) -> set[str]:
+    """Modules a file imports when it is imported (not in functions, not under TYPE_CHECKING)."""
+    import ast
+
+    out: set[str] = set()
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.Import):
+            out |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*parts, base]) if base else ".".join(parts)
+            out.add(base)
+            out |= {f"{base}.{a.name}" for a in node.names}
+    return out
+
+
+def test_trt_command_modules_import_no_torch_at_import_time() -> None:
+    """What ``trt --onnx`` imports, followed through the package, reaches neither torch nor model code.
+
+    Package roots other than ``tensorrt/`` are left out: making those lazy is issue 10's part
+    (``test_torch_free_device_role`` runs the whole command once they are).
+    """
+    import inception_export
+
+    root = Path(inception_export.__file__).parent
+    forbidden = ("torch", "inception_export.build", "inception_export.registry", "inception_export.models")
+    forbidden += ("inception_export.export", "inception_export.runners.torch_runner")
+    seen: dict[str, str] = {}
+    todo = [("inception_export.cli.trt_cmd", "trt_cmd")]
+    # Every tensorrt/ module, since they import each other lazily (inside the functions that need them).
+    todo += [
+        (f"inception_export.tensorrt.{p.stem}", "tensorrt") for p in sorted((root / "tensorrt").glob("*.py"))
+    ]
+    while todo:
+        mod, via = todo.pop()
+        if mod in seen:
+            continue
+        seen[mod] = via
+        rel = Path(*mod.split(".")[1:])
+        path = root / rel / "__init__.py" if (root / rel).is_dir() else (root / rel).with_suffix(".py")
+        if not path.is_file():
+            continue
+        package = mod if path.name == "__init__.py" else mod.rpartition(".")[0]
+        for dep in _top_level_imports(path, package):
+            if dep == "torch" or dep.startswith(("torch.", *forbidden)) or dep in forbidden:
+                pytest.fail(f"{mod} (via {via}) imports {dep} at import time")
+            if dep.startswith("inception_export."):
+                todo.append((dep, mod))
+    assert "inception_export.tensorrt.onnx_input" in seen and "inception_export.cli.app" in seen

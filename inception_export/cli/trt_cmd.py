@@ -72,6 +72,10 @@ def trt(
     if onnx is not None:
         if not onnx.is_file():
             raise UsageError(f"{onnx}: no such ONNX file")
+        if weights is not None or transform_input:
+            raise UsageError(
+                "--weights and --transform-input shape an export; the --onnx graph already has them"
+            )
         given = read_onnx_input(onnx)
     elif model is None:
         raise UsageError("give --model, or --onnx with an ONNX exported by inception-export")

@@ -39,9 +39,8 @@ class BuildResult:
 def _network_flags() -> int:
     import tensorrt as trt
 
-    # 10.x needs STRONGLY_TYPED; on 11.x every network is strongly typed and the flag may be gone.
-    flag = getattr(trt.NetworkDefinitionCreationFlag, "STRONGLY_TYPED", None)
-    return 1 << int(flag) if flag is not None else 0
+    # Needed on 10.x; on 11.x every network is strongly typed and the flag (still there) is a no-op.
+    return 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
 
 
 def _make_logger() -> Any:
