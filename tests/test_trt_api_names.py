@@ -396,3 +396,47 @@ def test_weak_typing_ban_catches_each_spelling() -> None:
         "x.py: int8_calibrator",
         "x.py: precision",
     ]
+
+
+STUBS = Path(__file__).resolve().parent.parent / ".typing" / "tensorrt_bindings" / "tensorrt.pyi"
+
+
+@pytest.mark.skipif(
+    not STUBS.is_file(), reason="tensorrt-stubs not prepared (./dev test runs tools/trt_stubs.py)"
+)
+def test_extraction_agrees_with_the_stubs_of_the_same_version() -> None:
+    """tools/trt_names.py at v10.13.0 against tensorrt-stubs 10.13 (generated from the built module).
+
+    The two come from different sources (binding C++ vs. the compiled module), so agreement
+    says the extraction reads the bindings right. pybind11 adds ``name``/``value`` to enums.
+    """
+    names = NameList.load("v10.13.0")
+    stub: dict[str, set[str]] = {}
+    for node in ast.parse(STUBS.read_text()).body:
+        if isinstance(node, ast.ClassDef):
+            members = set()
+            for b in node.body:
+                if isinstance(b, (ast.FunctionDef, ast.ClassDef)):
+                    members.add(b.name)
+                elif isinstance(b, ast.AnnAssign) and isinstance(b.target, ast.Name):
+                    members.add(b.target.id)
+                elif isinstance(b, ast.Assign):
+                    members |= {t.id for t in b.targets if isinstance(t, ast.Name)}
+            stub[node.name] = {m for m in members if not m.startswith("_")} - PYBIND_ATTRS
+    # py::bind_vector containers: bound by a template, not a py::class_ call the tool reads.
+    vectors = {"NodeIndices", "PluginFieldCollection", "SubGraphCollection"}
+    assert set(stub) - set(names.classes) == vectors
+    ours = {c: {m for m in ms if not m.startswith("_")} - PYBIND_ATTRS for c, ms in names.classes.items()}
+    stub_only = {c: sorted(ms - ours[c]) for c, ms in stub.items() if c not in vectors and ms - ours[c]}
+    assert stub_only == {}
+    # What the bindings define and the stub generator leaves out: write-only properties (getter
+    # nullptr), and members it could not introspect.
+    ours_only = {c: sorted(ours[c] - ms) for c, ms in stub.items() if c not in vectors and ours[c] - ms}
+    assert ours_only == {
+        "Builder": ["gpu_allocator"],
+        "IExecutionContext": ["device_memory"],
+        "INetworkDefinition": ["serialize"],
+        "ISymExpr": ["dtype", "expr", "type"],
+        "Runtime": ["gpu_allocator"],
+    }
+    assert len(stub) > 150
