@@ -44,7 +44,9 @@ def trt(
     ] = None,
     fp16: Annotated[
         bool | None,
-        typer.Option("--fp16/--fp32", help="FP16 (verified) or FP32 engine; default: the ONNX's, else fp16."),
+        typer.Option(
+            "--fp16/--fp32", help="FP16 or FP32 engine, as the graph is (default: the ONNX's, else fp16)."
+        ),
     ] = None,
     min_batch: Annotated[
         BatchOpt, typer.Option("--min-batch", help="Smallest batch of the profile (1).")
@@ -67,7 +69,7 @@ def trt(
     force: ForceOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
-    """Build a TensorRT engine (strongly typed; --fp16 verified by the engine inspector)."""
+    """Build a TensorRT engine (strongly typed; each convolution's type verified by the inspector)."""
     given: OnnxInput | None = None
     if onnx is not None:
         if not onnx.is_file():
