@@ -11,6 +11,7 @@ from torch import Tensor, nn
 
 from ..errors import ArtifactError, UsageError
 from ..synthetic import DEFAULT_SEED
+from ..text import first_line
 from .common import get_model, quiet_tracing, resolve, strip_build_attrs, uses_transform_input
 from .fold import fold_batchnorm
 from .fp16 import HalfCompute, float32_nodes
@@ -155,7 +156,7 @@ def export_onnx(
     try:
         onnx.checker.check_model(proto, full_check=True)
     except onnx.checker.ValidationError as exc:
-        raise ArtifactError(f"exported graph fails onnx.checker: {str(exc).splitlines()[0][:200]}") from None
+        raise ArtifactError(f"exported graph fails onnx.checker: {first_line(str(exc))}") from None
     data = proto.SerializeToString(deterministic=True)
     digest = write_artifact(output, data, meta)
     return ExportResult(path=output, format="onnx", precision=precision, sha256=digest, metadata=meta)
