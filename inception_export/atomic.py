@@ -38,7 +38,7 @@ def check_output(path: Path, force: bool) -> None:
         raise UsageError(f"{path} already exists; pass --force to overwrite it")
     parent = path.parent if str(path.parent) else Path(".")
     if parent.exists() and not parent.is_dir():
-        raise UsageError(f"cannot write {path}: {parent} is a file, not a directory")
+        raise UsageError(f"output directory {parent} is a file, not a directory")
     if not parent.exists():
         try:
             parent.mkdir(parents=True, exist_ok=True)

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from .. import console
 from ..console import emit_json, err, progress_steps
 from ..release import check_release_options, run_release
 from .app import command
@@ -61,8 +62,10 @@ def release(
             profile=tolerance_profile,
             progress=step,
         )
-    show_report(result.gate, json_out=False, junit=None)
-    err.print(f"manifest: {out / 'manifest.json'}  (tensorrt: {result.manifest['tensorrt']})", soft_wrap=True)
+    # The manifest is this command's JSON; the gate's table then goes to stderr.
+    show_report(result.gate, json_out=json_out, junit=None, emit=False)
+    (err if json_out else console.out).print(f"manifest: {out / 'manifest.json'}", soft_wrap=True)
+    err.print(f"tensorrt: {result.manifest['tensorrt']}", soft_wrap=True)
     if json_out:
         emit_json(result.manifest)
     raise typer.Exit(result.exit_code)
