@@ -18,6 +18,12 @@ from .errors import UsageError
 
 ColourOrder = Literal["RGB", "BGR"]
 
+# Inputs up to this many times a model's default side are accepted. Activations grow with
+# the square of the side: v3 at 4x (1196 px) needs ~16x its 299 px memory, about 1.5 GB
+# per image in eager float32, which a 24 GiB machine can still run; 10000 px would need
+# over 1000x and only dies later with an out-of-memory kill.
+MAX_SIZE_FACTOR = 4
+
 
 @dataclass(frozen=True)
 class Preprocessing:
@@ -62,11 +68,23 @@ class ModelSpec:
     # Rejects sizes >= min_size at which the graph still cannot run (returns a reason).
     size_check: Callable[[int], str | None] | None = None
     notes: str = ""
+    # Largest input side accepted; 0 means MAX_SIZE_FACTOR x default_size (see max_input_size).
+    max_size: int = 0
+
+    @property
+    def max_input_size(self) -> int:
+        return self.max_size or MAX_SIZE_FACTOR * self.default_size
 
     def check_size(self, size: int) -> None:
         if size < self.min_size:
             raise UsageError(
                 f"input size {size} is below {self.name}'s minimum of {self.min_size}x{self.min_size}"
+            )
+        if size > self.max_input_size:
+            raise UsageError(
+                f"input size {size} is above {self.name}'s maximum of {self.max_input_size}x"
+                f"{self.max_input_size} ({MAX_SIZE_FACTOR}x its {self.default_size} default: activation "
+                "memory grows with the square of the size, and the checkpoint was trained near the default)"
             )
         if self.size_check is not None:
             reason = self.size_check(size)
@@ -80,6 +98,7 @@ class ModelSpec:
             "description": self.description,
             "default_size": self.default_size,
             "min_size": self.min_size,
+            "max_size": self.max_input_size,
             "preprocessing": asdict(self.preprocessing),
             "params": self.params,
             "gmacs": self.gmacs,
