@@ -16,7 +16,9 @@ import pytest
 from conftest import CliResult, assert_one_line_error, run_cli
 from typer.testing import CliRunner
 
-from inception_export.bench.matrix import RECORD_FIELDS, parse_batches, plan, skip_reason
+from inception_export.bench.options import parse_batches
+from inception_export.bench.plan import plan, skip_reason
+from inception_export.bench.run import RECORD_FIELDS
 from inception_export.bench.timing import interleaved_schedule, run_interleaved, summarize
 from inception_export.errors import UsageError
 

@@ -25,8 +25,8 @@ try:  # typer >= 0.24 vendors click
     from typer._click import Context as ClickContext
     from typer._click import exceptions as click_exc
 except ImportError:  # pragma: no cover - older typer on real click
-    from click import Context as ClickContext  # type: ignore[assignment,no-redef]
-    from click import exceptions as click_exc  # type: ignore[no-redef]
+    from click import Context as ClickContext  # type: ignore[no-redef,assignment,unused-ignore]
+    from click import exceptions as click_exc  # type: ignore[no-redef,unused-ignore]
 
 from .. import __version__
 from ..console import err

@@ -17,6 +17,7 @@ from .fold import fold_batchnorm
 from .fp16 import HalfCompute, float32_nodes
 from .metadata import build_metadata, flat_props
 from .preprocess_graph import UInt8Preprocess
+from .sanitize import sanitize_onnx
 from .write import ExportResult, check_outputs, write_artifact
 
 # 18 is the opset torch's exporter writes natively (it cannot go lower: asking for 17
@@ -120,6 +121,7 @@ def export_onnx(
     if program is None:  # only the legacy exporter returns None
         raise ArtifactError("torch.onnx.export returned no program")
     proto = program.model_proto
+    sanitize_onnx(proto)  # no stack traces with this machine's paths in a shipped artifact
     _check_graph(proto, opset)
 
     batch_dim: Any = batch if batch else "batch"
