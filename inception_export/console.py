@@ -7,6 +7,7 @@ import contextlib
 import json
 import os
 import sys
+import time
 from collections.abc import Callable, Iterator
 from typing import Any, TextIO
 
@@ -36,6 +37,7 @@ def emit_json(obj: Any) -> None:
 @contextlib.contextmanager
 def progress_steps(label: str, total: int) -> Iterator[Callable[[str], None]]:
     """A progress bar advanced one step per call of the yielded function (with a message)."""
+    t0 = time.perf_counter()
     with progress() as bar:
         task = bar.add_task(label, total=total)
 
@@ -44,14 +46,17 @@ def progress_steps(label: str, total: int) -> Iterator[Callable[[str], None]]:
 
         yield step
         bar.update(task, completed=total, description=f"{label}: done")
+    if bar.disable:
+        # No live display in a log: one line once the work is done, nothing before an error.
+        err.print(f"{label}: done in {time.perf_counter() - t0:.1f}s")
 
 
 @contextlib.contextmanager
 def progress() -> Iterator[Progress]:
     """A progress display on stderr, stopped cleanly whatever happens inside.
 
-    On an error or Ctrl-C the display is dropped rather than left as a last frame, so the
-    one ``error:`` line that follows stands alone.
+    Live only on a terminal (in a log or pipe it would print stray frames). On an error
+    or Ctrl-C the display is erased, so the one ``error:`` line that follows stands alone.
     """
     bar = Progress(
         SpinnerColumn(),
@@ -61,6 +66,7 @@ def progress() -> Iterator[Progress]:
         TimeElapsedColumn(),
         console=err,
         transient=False,
+        disable=not err.is_terminal,
     )
     bar.start()
     try:
@@ -70,4 +76,3 @@ def progress() -> Iterator[Progress]:
         raise
     finally:
         bar.stop()
-
