@@ -18,7 +18,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 from conftest import CliResult, assert_one_line_error, run_cli
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -29,7 +28,9 @@ def _leftovers(parent: Path) -> list[str]:
     return sorted(p.name for p in parent.iterdir() if ".staging-" in p.name or ".replaced-" in p.name)
 
 
-def _interrupt_when(args: list[str], parent: Path, ready: str, delay: float, timeout: float = 300) -> CliResult:
+def _interrupt_when(
+    args: list[str], parent: Path, ready: str, delay: float, timeout: float = 300
+) -> CliResult:
     """Start the CLI, wait until a staging directory beside the output holds ``ready``,
     wait ``delay`` seconds more, send SIGINT, and collect the result."""
     env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
