@@ -26,6 +26,8 @@ def _table(records: list[dict[str, Any]]) -> Table:
         title=f"bench: {records[0]['model']} on {records[0]['device']}",
         title_justify="left",
         box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        padding=(0, 1, 0, 0),
     )
     for col in (
         "backend",
@@ -36,7 +38,7 @@ def _table(records: list[dict[str, Any]]) -> Table:
         "img/s",
         "vs\ntorch",
         "GMAC/s",
-        "peak\nRSS MB*",
+        "RSS\nMB*",
     ):
         table.add_column(col, justify="left" if col in ("backend", "prec") else "right", overflow="fold")
     for r in records:
