@@ -254,9 +254,8 @@ def test_gate_table_reads_at_80_columns(tmp_path: Path, monkeypatch: pytest.Monk
     monkeypatch.chdir(tmp_path)
     report = _report(tmp_path)
     text = _render(table(report))
-    _assert_fits(
-        text, *(Path(a.path).name for a in report.artifacts), "3.00e-07", f"{1 - 3.35e-5:.6f}", "1,13", "FAIL", "#6"
-    )
+    names = (Path(a.path).name for a in report.artifacts)
+    _assert_fits(text, *names, "3.00e-07", f"{1 - 3.35e-5:.6f}", "1,13", "FAIL", "#6")
 
 
 def test_models_and_bench_tables_read_at_80_columns() -> None:

@@ -14,6 +14,7 @@ node came from, used to map nodes back to layers) and the exporter's rewrite-rul
 
 from __future__ import annotations
 
+import hashlib
 import io
 import re
 import zipfile
@@ -25,6 +26,7 @@ DROPPED_KEYS = frozenset({"pkg.torch.onnx.stack_trace", "pkg.torch.onnx.fx_node"
 _ABS_PATH = re.compile(r"""(?:^|[\s"'(=])(?:/[^\s"'/]+){2,}|(?:^|[\s"'(=])[A-Za-z]:\\""")
 # A fixed timestamp for rewritten archive members (zip cannot store an earlier one).
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+_SERIALIZATION_ID = ".data/serialization_id"
 
 
 def _keep(key: str, value: str) -> bool:
@@ -90,13 +92,19 @@ def sanitize_torchscript(data: bytes) -> bytes:
     names = src.namelist()
     if not any(n.endswith(".debug_pkl") for n in names):
         return data
+    kept = [n for n in names if not n.endswith(".debug_pkl")]
+    # torch's serialization_id hashes every record written, the dropped ones (with their
+    # paths) included; it is an identifier only, so derive it from what is kept instead.
+    digest = hashlib.sha256()
+    for name in kept:
+        if not name.endswith(_SERIALIZATION_ID):
+            digest.update(name.encode() + b"\0" + src.getinfo(name).CRC.to_bytes(4, "little"))
+    new_id = str(int(digest.hexdigest(), 16))[:40].zfill(40).encode()
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_STORED) as dst:
-        for name in names:
-            if name.endswith(".debug_pkl"):
-                continue
+        for name in kept:
             info = zipfile.ZipInfo(name, date_time=_ZIP_EPOCH)
             info.compress_type = zipfile.ZIP_STORED
             info.external_attr = 0o644 << 16
-            dst.writestr(info, src.read(name))
+            dst.writestr(info, new_id if name.endswith(_SERIALIZATION_ID) else src.read(name))
     return buf.getvalue()
