@@ -28,8 +28,10 @@ import psutil
 import torch
 
 from inception_export.bench.gemm import measure_gemm
-from inception_export.bench.matrix import BenchConfig, Combo, default_threads, run_bench, tensorrt_available
+from inception_export.bench.options import BenchConfig, default_threads, tensorrt_available
+from inception_export.bench.plan import Combo
 from inception_export.bench.plot import plot_records
+from inception_export.bench.run import run_bench
 from inception_export.console import err, progress
 from inception_export.registry import get_spec
 

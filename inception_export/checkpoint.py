@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pickle
 import re
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,7 @@ from torch import nn
 
 from .errors import WeightsError
 from .registry import ModelSpec
+from .text import clip, first_line
 
 # Training scripts wrap the weights in one of these keys (timm, torchvision references,
 # Lightning-style trainers).
@@ -32,43 +34,82 @@ class LoadReport:
     num_classes: int = 1000
 
 
+def _is_safetensors(head: bytes, size: int) -> bool:
+    """safetensors: an 8-byte little-endian header length, then that many bytes of JSON."""
+    if len(head) < 9:
+        return False
+    n = int.from_bytes(head[:8], "little")
+    return 2 <= n <= size - 8 and head[8:9] == b"{"
+
+
+def _is_torchscript(path: Path) -> bool:
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as zf:
+            return any(
+                n.endswith("/constants.pkl") or n.endswith("/code/__torch__.py") for n in zf.namelist()
+            )
+    except (OSError, zipfile.BadZipFile):
+        return False
+
+
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
-    """Load a flat ``{key: tensor}`` mapping from a checkpoint file."""
+    """Load a flat ``{key: tensor}`` mapping from a checkpoint file.
+
+    The reader is chosen by the file's content, not its name: a safetensors file named
+    ``.pth`` loads, and a pickle named ``.safetensors`` is still refused unless
+    ``torch.load(weights_only=True)`` accepts it.
+    """
     p = Path(path)
+    if p.is_dir():
+        raise WeightsError(f"--weights {p} is a directory; give a checkpoint file (.pth, .pt, .safetensors)")
     if not p.is_file():
         raise WeightsError(f"weights file not found: {p}")
     with p.open("rb") as fh:
-        head = fh.read(4)
-    # torch.save writes a zip archive (or, legacy, a pickle starting with PROTO); anything
-    # else is not worth handing to an unpickler.
-    if p.suffix != ".safetensors" and not (head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"):
-        raise WeightsError(f"{p}: corrupt or not a PyTorch checkpoint (unrecognised file header)")
-    try:
-        if p.suffix == ".safetensors":
+        head = fh.read(16)
+    size = p.stat().st_size
+    if _is_safetensors(head, size):
+        try:
             from safetensors.torch import load_file
 
             raw: Any = load_file(str(p), device="cpu")
-        else:
-            raw = torch.load(str(p), map_location="cpu", weights_only=True)
+        except Exception as exc:  # safetensors raises its own SafetensorError
+            raise WeightsError(
+                f"{p}: corrupt safetensors file ({first_line(str(exc)) or type(exc).__name__})"
+            ) from None
+        return unwrap_state_dict(raw, p)
+    # torch.save writes a zip archive (or, legacy, a pickle starting with PROTO); anything
+    # else is not worth handing to an unpickler.
+    if not (head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"):
+        raise WeightsError(f"{p}: corrupt or not a PyTorch checkpoint (unrecognised file header)")
+    if head.startswith(b"PK") and _is_torchscript(p):
+        raise WeightsError(
+            f"{p}: a TorchScript archive (an exported model), not a checkpoint; "
+            "give the state_dict it came from"
+        )
+    try:
+        raw = torch.load(str(p), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         text = str(exc)
-        match = re.search(r"Unsupported (global|operand)[^\n]*", text)
-        if match is None:
-            raise WeightsError(f"{p}: corrupt or not a PyTorch checkpoint ({_first_line(text)})") from None
+        if "weights only" not in text.lower() and "weights_only" not in text:
+            raise WeightsError(f"{p}: corrupt or not a PyTorch checkpoint ({_last_line(text)})") from None
+        found = re.search(r"GLOBAL ([\w.]+)", text)
+        what = f" (it needs {found.group(1)})" if found else ""
         raise WeightsError(
-            f"{p}: refused by torch.load(weights_only=True), it pickles arbitrary Python objects "
-            f"({match.group(0)[:120]}); re-save it as a plain state_dict or .safetensors"
+            f"{p}: refused by torch.load(weights_only=True): it pickles Python objects other than "
+            f"tensors{what}; re-save it as a plain state_dict or .safetensors"
         ) from None
-    except Exception as exc:  # torch, zipfile and safetensors each raise their own types
+    except Exception as exc:  # torch and zipfile each raise their own types
         raise WeightsError(
-            f"{p}: corrupt or not a checkpoint ({_first_line(str(exc)) or type(exc).__name__})"
+            f"{p}: corrupt or not a checkpoint ({_last_line(str(exc)) or type(exc).__name__})"
         ) from None
     return unwrap_state_dict(raw, p)
 
 
-def _first_line(text: str) -> str:
+def _last_line(text: str) -> str:
     lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
-    return lines[-1][:160] if lines else ""
+    return clip(lines[-1], 160) if lines else ""
 
 
 def unwrap_state_dict(raw: Any, path: Path) -> dict[str, torch.Tensor]:
@@ -130,9 +171,35 @@ def fit_state_dict(
         raise WeightsError(
             f"{path}: not a checkpoint for {spec.name} ({spec.layout} layout): " + "; ".join(parts)
         )
+    # Integers or booleans where the model holds floats would load as silent all-zero or
+    # all-one weights: refuse them. Other float widths are converted, and said so.
+    wrong = [
+        f"{k} ({str(v.dtype).replace('torch.', '')})"
+        for k, v in state.items()
+        if expected[k].is_floating_point() and not v.is_floating_point()
+    ]
+    if wrong:
+        raise WeightsError(
+            f"{path}: integer or boolean tensors where float weights belong: {_names(wrong, 2)}; "
+            "is this a quantised or non-weight file?"
+        )
     bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
     if bad:
         raise WeightsError(f"{path}: checkpoint has NaN/Inf values in {_names(bad)}")
+    widths = sorted(
+        {
+            str(v.dtype).replace("torch.", "")
+            for k, v in state.items()
+            if v.is_floating_point() and v.dtype != expected[k].dtype
+        }
+    )
+    if widths:
+        n = sum(1 for k, v in state.items() if v.is_floating_point() and v.dtype != expected[k].dtype)
+        warnings.warn(
+            f"{path.name}: converted {n} {'/'.join(widths)} tensors to float32 "
+            "(the model computes in float32)",
+            stacklevel=3,
+        )
     converted = {k: v.to(expected[k].dtype) for k, v in state.items()}
     model.load_state_dict(converted, strict=True)
     return aux

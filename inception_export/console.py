@@ -1,18 +1,32 @@
-"""Where output goes: humans read stderr (rich), machines read stdout (JSON)."""
+"""Where output goes: a command's result on stdout (``out``, or JSON with ``--json``);
+progress, notes and warnings on stderr (``err``)."""
 
 from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sys
+import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, TextIO
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-# Wide enough for the tables when stderr is a CI log rather than a terminal.
-err = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 160)
+# Every table is laid out to read at 80 columns, so that is the width when the stream is
+# not a terminal (a CI log, a pipe) and COLUMNS does not say otherwise.
+DEFAULT_WIDTH = 80
+
+
+def _width(stream: TextIO) -> int | None:
+    if stream.isatty() or os.environ.get("COLUMNS", "").isdigit():
+        return None  # rich asks the terminal, or reads COLUMNS
+    return DEFAULT_WIDTH
+
+
+err = Console(stderr=True, highlight=False, width=_width(sys.stderr))
+out = Console(highlight=False, width=_width(sys.stdout))
 
 
 def emit_json(obj: Any) -> None:
@@ -23,6 +37,7 @@ def emit_json(obj: Any) -> None:
 @contextlib.contextmanager
 def progress_steps(label: str, total: int) -> Iterator[Callable[[str], None]]:
     """A progress bar advanced one step per call of the yielded function (with a message)."""
+    t0 = time.perf_counter()
     with progress() as bar:
         task = bar.add_task(label, total=total)
 
@@ -31,11 +46,19 @@ def progress_steps(label: str, total: int) -> Iterator[Callable[[str], None]]:
 
         yield step
         bar.update(task, completed=total, description=f"{label}: done")
+    if bar.disable:
+        # No live display in a log: one line once the work is done, nothing before an error.
+        err.print(f"{label}: done in {time.perf_counter() - t0:.1f}s")
 
 
-def progress() -> Progress:
-    """A progress display on stderr; quiet when stderr is not a terminal-like stream."""
-    return Progress(
+@contextlib.contextmanager
+def progress() -> Iterator[Progress]:
+    """A progress display on stderr, stopped cleanly whatever happens inside.
+
+    Live only on a terminal (in a log or pipe it would print stray frames). On an error
+    or Ctrl-C the display is erased, so the one ``error:`` line that follows stands alone.
+    """
+    bar = Progress(
         SpinnerColumn(),
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
@@ -43,4 +66,13 @@ def progress() -> Progress:
         TimeElapsedColumn(),
         console=err,
         transient=False,
+        disable=not err.is_terminal,
     )
+    bar.start()
+    try:
+        yield bar
+    except BaseException:
+        bar.live.transient = True
+        raise
+    finally:
+        bar.stop()

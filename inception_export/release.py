@@ -17,13 +17,14 @@ from typing import Any
 import torch
 
 from . import __version__
-from .atomic import check_output, write_text_atomic
+from .atomic import check_output_dir, staged_directory, write_text_atomic
 from .build import build_model, load_report
 from .errors import BackendUnavailable, UsageError
 from .hashing import file_sha256
 from .parity.gate import GateReport, run_gate
 from .parity.report import junit_xml
-from .registry import get_spec
+from .parity.tolerances import load_profile
+from .registry import ModelSpec, get_spec
 from .synthetic import DEFAULT_SEED
 
 MANIFEST = "manifest.json"
@@ -73,37 +74,99 @@ def run_release(
     """Export TorchScript, ONNX FP32, ONNX FP16 (and a TensorRT engine where possible), then gate.
 
     ``trt=None`` builds an engine only where TensorRT and a GPU are present; ``trt=True``
-    makes their absence an error (exit 2).
+    makes their absence an error (exit 2). The release is built in a staging directory
+    beside ``out_dir`` and renamed into place at the end, so ``out_dir`` either holds a
+    complete release or is left as it was (an earlier release is replaced only with
+    ``force``).
     """
-    from .export import export_onnx, export_torchscript
     from .tensorrt import missing_reason
 
     step = progress or (lambda _msg: None)
+    spec = check_release_options(
+        model, out_dir, weights=weights, trt=trt, force=force, samples=samples, profile=profile
+    )
+    trt_missing = missing_reason()
+    build_trt = trt is not False and not trt_missing
+    with staged_directory(out_dir) as stage:
+        result = _release_into(
+            stage,
+            out_dir,
+            spec,
+            weights=weights,
+            transform_input=transform_input,
+            fp16=fp16,
+            build_trt=build_trt,
+            trt_missing=trt_missing,
+            seed=seed,
+            samples=samples,
+            profile=profile,
+            step=step,
+        )
+    return result
+
+
+def check_release_options(
+    model: str,
+    out_dir: Path,
+    *,
+    weights: Path | None = None,
+    trt: bool | None = None,
+    force: bool = False,
+    samples: int = 6,
+    profile: str = "default",
+) -> ModelSpec:
+    """Every check that needs no slow work, so bad input is refused in a second (exit 2)."""
+    from .tensorrt import missing_reason
+
     spec = get_spec(model)
+    if samples < 1:
+        raise UsageError(f"--samples must be at least 1, got {samples}")
+    load_profile(profile)  # a malformed or out-of-range profile fails here, not after the exports
+    if weights is not None:
+        if Path(weights).is_dir():
+            raise UsageError(f"--weights {weights} is a directory; give a checkpoint file")
+        if not Path(weights).is_file():
+            raise UsageError(f"--weights {weights}: no such file")
     trt_missing = missing_reason()
     if trt is True and trt_missing:
         raise BackendUnavailable(f"--trt: {trt_missing}")
-    build_trt = trt is not False and not trt_missing
-    if out_dir.exists() and not out_dir.is_dir():
-        raise UsageError(f"--out {out_dir} exists and is not a directory")
+    check_output_dir(out_dir, force, MANIFEST)
+    return spec
+
+
+def _release_into(
+    stage: Path,
+    out_dir: Path,
+    spec: ModelSpec,
+    *,
+    weights: Path | None,
+    transform_input: bool,
+    fp16: bool,
+    build_trt: bool,
+    trt_missing: str | None,
+    seed: int,
+    samples: int,
+    profile: str,
+    step: Callable[[str], None],
+) -> ReleaseResult:
+    """Export, gate and write the manifest into the empty directory ``stage``."""
+    from .export import export_onnx, export_torchscript
+
     stem = spec.name
     plan: list[tuple[str, Path]] = [
-        ("torchscript", out_dir / f"{stem}.pt"),
-        ("fp32", out_dir / f"{stem}-fp32.onnx"),
+        ("torchscript", stage / f"{stem}.pt"),
+        ("fp32", stage / f"{stem}-fp32.onnx"),
     ]
     if fp16:
-        plan.append(("fp16", out_dir / f"{stem}-fp16.onnx"))
+        plan.append(("fp16", stage / f"{stem}-fp16.onnx"))
     if build_trt:
-        plan.append(("tensorrt", out_dir / f"{stem}-fp16.engine"))
-    # Refuse before any slow work if something would be overwritten.
-    for path in [p for _, p in plan] + [out_dir / MANIFEST, out_dir / REPORT_JSON, out_dir / REPORT_JUNIT]:
-        check_output(path, force)
+        plan.append(("tensorrt", stage / f"{stem}-fp16.engine"))
     step("build model")
     net = build_model(spec.name, weights, transform_input=transform_input, seed=seed)
     common: dict[str, Any] = {
         "weights": weights,
         "transform_input": transform_input,
-        "force": force,
+        "force": False,
         "seed": seed,
         "model_obj": net,
     }
@@ -118,7 +181,7 @@ def run_release(
             from .tensorrt.builder import build_engine
             from .tensorrt.config import EngineConfig
 
-            onnx_fp16 = out_dir / f"{stem}-fp16.onnx"
+            onnx_fp16 = stage / f"{stem}-fp16.onnx"
             cfg = EngineConfig(precision="fp16", input_size=spec.default_size, max_batch=8, opt_batch=1)
             build_engine(onnx_fp16, path, cfg, model=spec.name)
         artifacts.append(path)
@@ -135,6 +198,9 @@ def run_release(
     )
     report = load_report(net)
     by_path = {a.path: a for a in gate.artifacts}
+    # The reports name the artifacts where they will live, not in the staging directory.
+    for a in gate.artifacts:
+        a.path = str(out_dir / Path(a.path).name)
     entries = []
     for path in artifacts:
         result = by_path[str(path)]
@@ -191,7 +257,7 @@ def run_release(
             "junit": REPORT_JUNIT,
         },
     }
-    write_text_atomic(out_dir / REPORT_JSON, json.dumps(gate.to_dict(), indent=2, default=str) + "\n")
-    write_text_atomic(out_dir / REPORT_JUNIT, junit_xml(gate))
-    write_text_atomic(out_dir / MANIFEST, json.dumps(manifest, indent=2, default=str) + "\n")
+    write_text_atomic(stage / REPORT_JSON, json.dumps(gate.to_dict(), indent=2, default=str) + "\n")
+    write_text_atomic(stage / REPORT_JUNIT, junit_xml(gate))
+    write_text_atomic(stage / MANIFEST, json.dumps(manifest, indent=2, default=str) + "\n")
     return ReleaseResult(out_dir, manifest, gate)

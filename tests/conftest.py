@@ -45,9 +45,11 @@ class CliResult:
     stderr: str
 
 
-def run_cli(*args: str, cwd: Path | None = None, timeout: float = 600) -> CliResult:
+def run_cli(
+    *args: str, cwd: Path | None = None, timeout: float = 600, env: dict[str, str] | None = None
+) -> CliResult:
     """Run the real CLI in a subprocess (exit codes and streams exactly as a user sees them)."""
-    env = dict(os.environ, COLUMNS="200", NO_COLOR="1")
+    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1", **(env or {})}
     proc = subprocess.run(
         [sys.executable, "-m", "inception_export", *args],
         capture_output=True,

@@ -16,7 +16,9 @@ import pytest
 from conftest import CliResult, assert_one_line_error, run_cli
 from typer.testing import CliRunner
 
-from inception_export.bench.matrix import RECORD_FIELDS, parse_batches, plan, skip_reason
+from inception_export.bench.options import parse_batches
+from inception_export.bench.plan import plan, skip_reason
+from inception_export.bench.run import RECORD_FIELDS
 from inception_export.bench.timing import interleaved_schedule, run_interleaved, summarize
 from inception_export.errors import UsageError
 
@@ -86,11 +88,16 @@ def test_real_v1_bench_records(v1_run: CliResult) -> None:
     skipped = [r for r in records if r["status"] == "skipped"]
     assert {(r["backend"], r["precision"]) for r in skipped} == {("torch", "fp16"), ("torchscript", "fp16")}
     assert all(r["reason"] for r in skipped)
+    assert all(r["noisy"] is None for r in skipped)
     for r in ok.values():
         for key in RECORD_FIELDS:
             assert key in r
-        for key in RECORD_FIELDS[3:]:
+        for key in [k for k in RECORD_FIELDS[3:] if k != "noisy"]:
             assert isinstance(r[key], float) and math.isfinite(r[key]) and r[key] > 0, (key, r[key])
+        # Too noisy to trust: p90 over 1.5x the median, flagged in the JSON and warned about.
+        assert r["noisy"] is (r["p90_ms"] > 1.5 * r["median_ms"])
+        if r["noisy"]:
+            assert f"warning: {r['backend']}-{r['precision']} batch 1: p90" in v1_run.stderr
         assert r["batch"] == 1 and r["runs"] == 3
         assert r["p90_ms"] >= r["median_ms"]
         assert r["throughput_ips"] == pytest.approx(1000.0 / r["median_ms"])

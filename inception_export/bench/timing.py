@@ -100,3 +100,23 @@ def run_interleaved(
 
 def finite_positive(value: float) -> bool:
     return math.isfinite(value) and value > 0
+
+
+# A p90 this many times the median means the runs were disturbed (other load, frequency
+# changes): the median is then not a figure to trust or compare.
+NOISY_P90_OVER_MEDIAN = 1.5
+
+
+def is_noisy(stats: Stats) -> bool:
+    return stats.p90_ms > NOISY_P90_OVER_MEDIAN * stats.median_ms
+
+
+def noise_warnings(records: Sequence[Mapping[str, Any]]) -> list[str]:
+    """One line per measurement whose p90 exceeds NOISY_P90_OVER_MEDIAN x its median."""
+    return [
+        f"{r['backend']}-{r['precision']} batch {r['batch']}: p90 {r['p90_ms']:.2f} ms is "
+        f"{r['p90_ms'] / r['median_ms']:.1f}x the median {r['median_ms']:.2f} ms "
+        f"(over {NOISY_P90_OVER_MEDIAN}x): too noisy to trust; rerun on a quieter machine or with more runs"
+        for r in records
+        if r.get("noisy")
+    ]

@@ -2,37 +2,135 @@
 
 Commands raise :class:`InceptionExportError`; this layer turns that into one stderr line
 and the error's exit code (2 for usage/input, 1 for a gate failure), never a traceback.
+Exit 3 is left for real bugs ("internal error"), 130 for Ctrl-C.
 """
 
 from __future__ import annotations
 
+import errno
 import functools
 import os
+import signal
 import sys
 import warnings
 from collections.abc import Callable
+from types import FrameType
 from typing import Any, TypeVar
 
 import typer
 from rich.markup import escape
+from typer.core import TyperGroup
 
+try:  # typer >= 0.24 vendors click
+    from typer._click import Context as ClickContext
+    from typer._click import exceptions as click_exc
+except ImportError:  # pragma: no cover - older typer on real click
+    from click import Context as ClickContext  # type: ignore[no-redef,assignment,unused-ignore]
+    from click import exceptions as click_exc  # type: ignore[no-redef,unused-ignore]
+
+from .. import __version__
 from ..console import err
 from ..errors import InceptionExportError
+from ..text import clip, first_line
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_INTERRUPTED = 130
+EXIT_INTERNAL = 3
+# A full disk or quota is the user's to fix (exit 2), not a bug; EFBIG is the same
+# thing under a file-size limit (ulimit -f).
+DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+
+
+class _OrderedGroup(TyperGroup):
+    """Lists commands in the order a user meets them (``commands.ORDER``), not by name."""
+
+    def list_commands(self, ctx: ClickContext) -> list[str]:
+        from .commands import ORDER
+
+        names = super().list_commands(ctx)
+        rank = {name: i for i, name in enumerate(ORDER)}
+        return sorted(names, key=lambda n: (rank.get(n, len(rank)), names.index(n)))
+
 
 app = typer.Typer(
     name="inception-export",
     help="Export Inception classifiers to TorchScript/ONNX/TensorRT and gate them on parity with PyTorch.",
+    cls=_OrderedGroup,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain click help: reads at 80 columns, and flags show no "<bool>" value.
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 
 
+class _Interrupt:
+    """Whether Ctrl-C was pressed: torch's exporters catch KeyboardInterrupt and re-raise it
+    wrapped in their own error types, so the exception alone cannot tell an interrupt."""
+
+    seen = False
+    reported = False
+
+    @classmethod
+    def handler(cls, signum: int, frame: FrameType | None) -> None:
+        if cls.seen:
+            return  # a second Ctrl-C must not cut the clean-up of the first one short
+        cls.seen = True
+        raise KeyboardInterrupt
+
+    @classmethod
+    def install(cls) -> None:
+        # Respect an inherited "ignore" (a background job of a script).
+        if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+            signal.signal(signal.SIGINT, cls.handler)
+
+
+def _interrupted(exc: BaseException) -> bool:
+    if _Interrupt.seen:
+        return True
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        if isinstance(cur, KeyboardInterrupt | typer.Abort):
+            return True
+        seen.add(id(cur))
+        cur = cur.__cause__ or cur.__context__
+    return False
+
+
+def _disk_full(exc: BaseException) -> OSError | None:
+    cur: BaseException | None = exc
+    for _ in range(8):
+        if cur is None:
+            break
+        if isinstance(cur, OSError) and cur.errno in DISK_FULL:
+            return cur
+        cur = cur.__cause__ or cur.__context__
+    return None
+
+
 def fail(message: str, code: int = 2) -> None:
-    err.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
+    _print_error(message)
     raise typer.Exit(code)
+
+
+def error_line(exc: BaseException) -> tuple[str, int]:
+    """The one line and exit code for any exception that reaches the boundary."""
+    if _interrupted(exc):
+        return "interrupted", EXIT_INTERRUPTED
+    if isinstance(exc, InceptionExportError):
+        return str(exc), exc.exit_code
+    full = _disk_full(exc)
+    if full is not None:
+        where = f" writing {full.filename}" if full.filename else ""
+        return f"{os.strerror(full.errno or errno.ENOSPC).lower()}{where}", 2
+    first = first_line(str(exc), 300)
+    return (
+        f"internal error: {type(exc).__name__}: {first} (set INCEPTION_EXPORT_DEBUG=1 for the traceback)",
+        EXIT_INTERNAL,
+    )
 
 
 def command(*args: Any, **kwargs: Any) -> Callable[[F], F]:
@@ -43,21 +141,21 @@ def command(*args: Any, **kwargs: Any) -> Callable[[F], F]:
         def wrapper(*a: Any, **k: Any) -> Any:
             try:
                 return fn(*a, **k)
-            except InceptionExportError as exc:
-                fail(str(exc), exc.exit_code)
-            except KeyboardInterrupt:
-                fail("interrupted", 130)
             except typer.Exit:
+                if _Interrupt.seen and not _Interrupt.reported:
+                    fail("interrupted", EXIT_INTERRUPTED)
                 raise
-            except Exception as exc:
-                if os.environ.get("INCEPTION_EXPORT_DEBUG"):
+            except BaseException as exc:
+                if isinstance(exc, SystemExit):
                     raise
-                first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-                fail(
-                    f"internal error: {type(exc).__name__}: {first[:300]} "
-                    "(set INCEPTION_EXPORT_DEBUG=1 for the traceback)",
-                    3,
-                )
+                if (
+                    os.environ.get("INCEPTION_EXPORT_DEBUG")
+                    and not isinstance(exc, InceptionExportError)
+                    and not _interrupted(exc)
+                ):
+                    raise
+                message, code = error_line(exc)
+                fail(message, code)
             return None
 
         app.command(*args, **kwargs)(wrapper)
@@ -70,18 +168,65 @@ def _show_warning(message: Warning | str, category: type[Warning], *_: Any, **__
     err.print(f"[yellow]note:[/] {escape(str(message))}", soft_wrap=True)
 
 
-def main() -> None:
-    # Library warnings (dropped aux keys, ...) become one readable stderr line each.
-    warnings.showwarning = _show_warning
-    warnings.filterwarnings("ignore", category=DeprecationWarning)
-    warnings.filterwarnings("ignore", category=FutureWarning)
-    # Register every command module before dispatch.
-    from . import commands  # noqa: F401
+def main(argv: list[str] | None = None) -> None:
+    _Interrupt.install()
+    code = 0
+    try:
+        # Library warnings (dropped aux keys, ...) become one readable stderr line each.
+        warnings.showwarning = _show_warning
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        warnings.filterwarnings("ignore", category=FutureWarning)
+        # Register every command module before dispatch.
+        from . import commands  # noqa: F401
 
-    app(prog_name="inception-export")
-    sys.exit(0)
+        result = app(args=argv, prog_name="inception-export", standalone_mode=False)
+        code = result if isinstance(result, int) else 0
+    except typer.Exit as exc:
+        code = exc.exit_code
+    except click_exc.NoArgsIsHelpError as exc:
+        sys.stdout.write(exc.format_message() + "\n")
+        code = 0
+    except click_exc.UsageError as exc:
+        # A misspelt option or command: the one line the README promises, not a usage panel.
+        hint = f" (see {exc.ctx.command_path} --help)" if exc.ctx is not None else ""
+        _print_error(clip(exc.format_message(), 300) + hint)
+        code = 2
+    except click_exc.ClickException as exc:
+        _print_error(clip(exc.format_message(), 300))
+        code = exc.exit_code
+    except (KeyboardInterrupt, typer.Abort):
+        code = EXIT_INTERRUPTED
+    except BaseException as exc:
+        if isinstance(exc, SystemExit):
+            raise
+        message, code = error_line(exc)
+        if code != EXIT_INTERRUPTED:
+            _print_error(message)
+    if _Interrupt.seen or code == EXIT_INTERRUPTED:
+        code = EXIT_INTERRUPTED
+        if not _Interrupt.reported:
+            _print_error("interrupted")
+    sys.exit(code)
+
+
+def _print_error(message: str) -> None:
+    if message == "interrupted":
+        if _Interrupt.reported:
+            return
+        _Interrupt.reported = True
+    err.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
+
+
+def _version(value: bool) -> None:
+    if value:
+        sys.stdout.write(f"inception-export {__version__}\n")
+        raise typer.Exit(0)
 
 
 @app.callback()
-def _root() -> None:
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
     """Export Inception classifiers and gate every artifact on parity with PyTorch."""

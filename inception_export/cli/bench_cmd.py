@@ -6,10 +6,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich import box
 from rich.table import Table
 
 from ..atomic import check_output
-from ..console import emit_json, err, progress
+from ..console import emit_json, err, out, progress
 from ..errors import UsageError
 from .app import command
 from .options import ForceOpt, JsonOpt, ModelOpt, TransformInputOpt, WeightsOpt
@@ -20,19 +21,26 @@ def _fmt(v: Any, spec: str = ".2f") -> str:
 
 
 def _table(records: list[dict[str, Any]]) -> Table:
-    table = Table(title=f"bench: {records[0]['model']} on {records[0]['device']}")
+    """Nine narrow columns (two-word headers stacked) that read at 80 columns."""
+    table = Table(
+        title=f"bench: {records[0]['model']} on {records[0]['device']}",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        padding=(0, 1, 0, 0),
+    )
     for col in (
         "backend",
         "prec",
         "batch",
-        "median ms",
-        "p90 ms",
+        "median\nms",
+        "p90\nms",
         "img/s",
-        "vs torch",
+        "vs\ntorch",
         "GMAC/s",
-        "peak RSS MB*",
+        "RSS\nMB*",
     ):
-        table.add_column(col, justify="left" if col in ("backend", "prec") else "right")
+        table.add_column(col, justify="left" if col in ("backend", "prec") else "right", overflow="fold")
     for r in records:
         if r["status"] != "ok":
             continue
@@ -40,7 +48,7 @@ def _table(records: list[dict[str, Any]]) -> Table:
             r["backend"],
             r["precision"],
             str(r["batch"]),
-            _fmt(r["median_ms"]),
+            _fmt(r["median_ms"]) + ("!" if r.get("noisy") else ""),
             _fmt(r["p90_ms"]),
             _fmt(r["throughput_ips"], ".1f"),
             "-" if r["speedup_vs_torch"] is None else f"{r['speedup_vs_torch']:.2f}x",
@@ -80,17 +88,18 @@ def bench(
     Thread counts are fixed and recorded; combinations that mean nothing on the device
     (eager fp16 on CPU, ...) are listed as skipped with the reason.
     """
-    from ..bench.matrix import (
+    from ..bench.options import (
         BACKENDS,
         PRECISIONS,
         BenchConfig,
-        Combo,
         default_threads,
         parse_batches,
         parse_list,
-        run_bench,
     )
+    from ..bench.plan import Combo
     from ..bench.plot import plot_records
+    from ..bench.run import run_bench
+    from ..bench.timing import noise_warnings
     from ..registry import get_spec
 
     get_spec(model)  # unknown model: one line, before anything slow
@@ -107,6 +116,8 @@ def bench(
         threads=threads if threads is not None else default_threads(),
         gemm_n=gemm,
     )
+    if weights is not None and weights.is_dir():
+        raise UsageError(f"--weights {weights} is a directory; give a checkpoint file")
     if weights is not None and not weights.is_file():
         raise UsageError(f"--weights {weights}: no such file")
     if plot is not None:
@@ -137,16 +148,18 @@ def bench(
     ok = [r for r in records if r["status"] == "ok"]
     if not ok:
         raise UsageError("nothing could be measured (every combination was skipped)")
+    for line in noise_warnings(ok):
+        err.print(f"[yellow]warning:[/] {line}", soft_wrap=True)
     if plot is not None:
         plot_records(records, plot, title=f"{ok[0]['model']} · {cfg.device} · {cfg.threads} threads")
         err.print(f"chart written to {plot}")
     if json_out:
         emit_json(records)
         return
-    err.print(_table(records))
+    out.print(_table(records))
     t = ok[0]["threads"]
-    err.print(
+    out.print(
         f"threads: torch {t['torch_threads']}, onnxruntime intra-op {t['ort_intra_op_threads']}; "
         f"runs interleaved, {cfg.warmup} warm-up + {cfg.iters} timed each; "
-        "*peak RSS is process-wide (all backends loaded so far)"
+        "*peak RSS is process-wide (all backends loaded so far); ! p90 over 1.5x the median (noisy)"
     )

@@ -1,4 +1,8 @@
-"""Imports each command module so it registers itself on the app."""
+"""Imports each command module so it registers itself on the app.
+
+``ORDER`` is the one place that decides how ``--help`` lists the commands: the order a
+user meets them, not the alphabet. A command missing from it is listed last.
+"""
 
 from . import (  # noqa: F401
     bench_cmd,
@@ -9,3 +13,5 @@ from . import (  # noqa: F401
     release_cmd,
     trt_cmd,
 )
+
+ORDER = ("models", "inspect", "torchscript", "onnx", "trt", "release", "parity", "bench")

@@ -6,10 +6,11 @@ from typing import Annotated
 
 import torch
 import typer
+from rich import box
 from rich.table import Table
 
 from ..build import build_model, example_input, load_report
-from ..console import emit_json, err
+from ..console import emit_json, out
 from ..profile import count_macs, count_params
 from ..registry import get_spec
 from .app import command
@@ -51,9 +52,12 @@ def inspect(
     if json_out:
         emit_json(info)
     else:
-        table = Table(show_header=False)
+        # Long values (a path, a sha256) fold onto the next line at 80 columns, never "…".
+        table = Table(show_header=False, box=box.SIMPLE)
+        table.add_column("field", no_wrap=True)
+        table.add_column("value", overflow="fold")
         for k, v in info.items():
             table.add_row(k, str(v))
-        err.print(table)
+        out.print(table)
     if not finite:
         raise typer.Exit(1)

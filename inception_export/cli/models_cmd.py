@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from rich import box
 from rich.table import Table
+from rich.text import Text
 
-from ..console import emit_json, err
-from ..registry import list_specs
+from ..console import emit_json, out
+from ..registry import ModelSpec, list_specs
 from .app import command
 from .options import JsonOpt
 
@@ -17,23 +19,26 @@ def models(json_out: JsonOpt = False) -> None:
     if json_out:
         emit_json([s.to_dict() for s in specs])
         return
-    table = Table(title="Inception models")
-    for col in ("name", "aliases", "size (min)", "params", "GMACs", "preprocessing", "layout"):
-        table.add_column(col)
+    out.print(models_table(specs))
+
+
+def models_table(specs: list[ModelSpec]) -> Table:
+    """One row per model, aliases and layout stacked under the name so it reads at 80 columns."""
+    table = Table(title="Inception models", title_justify="left", box=box.SIMPLE_HEAD)
+    table.add_column("model", overflow="fold")
+    table.add_column("input\n(min)", overflow="fold")
+    table.add_column("params", justify="right", no_wrap=True)
+    table.add_column("GMACs", justify="right", no_wrap=True)
+    table.add_column("preprocessing", overflow="fold")
     for s in specs:
         p = s.preprocessing
         pre = (
-            f"{p.colour_order} {p.value_range[0]:g}-{p.value_range[1]:g}, "
-            f"mean {', '.join(f'{m:g}' for m in p.mean)}, std {', '.join(f'{v:g}' for v in p.std)}, "
-            f"resize {p.resize} crop {p.crop}"
+            f"{p.colour_order} {p.value_range[0]:g}-{p.value_range[1]:g}, resize {p.resize} crop {p.crop}\n"
+            f"mean {', '.join(f'{m:g}' for m in p.mean)}\nstd {', '.join(f'{v:g}' for v in p.std)}"
         )
-        table.add_row(
-            s.name,
-            ", ".join(s.aliases),
-            f"{s.default_size} ({s.min_size})",
-            f"{s.params:,}",
-            f"{s.gmacs:.3f}",
-            pre,
-            s.layout,
-        )
-    err.print(table)
+        name = Text(s.name)
+        if s.aliases:
+            name.append("\n" + ", ".join(s.aliases), style="dim")
+        name.append(f"\n{s.layout} layout", style="dim")
+        table.add_row(name, f"{s.default_size} ({s.min_size})", f"{s.params:,}", f"{s.gmacs:.3f}", pre)
+    return table

@@ -7,24 +7,26 @@ from typing import Annotated
 
 import typer
 
-from ..console import emit_json, err, progress_steps
+from ..console import emit_json, err, out, progress_steps
 from ..parity.gate import GateReport, run_gate
 from ..parity.report import failure_lines, table, write_junit
 from .app import command
 from .options import JsonOpt, ModelOpt, TransformInputOpt, WeightsOpt
 
 
-def show_report(report: GateReport, json_out: bool, junit: Path | None) -> None:
-    """Table (stderr), JSON (stdout), JUnit file; shared with ``release``."""
-    err.print(table(report))
+def show_report(report: GateReport, json_out: bool, junit: Path | None, *, emit: bool = True) -> None:
+    """The table on stdout (on stderr when ``--json`` takes stdout), failures on stderr,
+    the JUnit file; shared with ``release``."""
+    result = err if json_out else out
+    result.print(table(report))
     for line in failure_lines(report):
         err.print(f"[red]FAIL[/] {line}", soft_wrap=True)
     if junit is not None:
         write_junit(report, junit)
-    if json_out:
+    if json_out and emit:
         emit_json(report.to_dict())
     verdict = "[green]gate passed[/]" if report.passed else "[bold red]gate FAILED[/]"
-    err.print(f"{verdict} in {report.seconds:.1f}s")
+    result.print(f"{verdict} in {report.seconds:.1f}s")
 
 
 @command("parity")

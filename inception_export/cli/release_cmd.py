@@ -7,10 +7,11 @@ from typing import Annotated
 
 import typer
 
+from .. import console
 from ..console import emit_json, err, progress_steps
-from ..release import run_release
+from ..release import check_release_options, run_release
 from .app import command
-from .options import ForceOpt, JsonOpt, ModelOpt, SeedOpt, TransformInputOpt, WeightsOpt
+from .options import JsonOpt, ModelOpt, SeedOpt, TransformInputOpt, WeightsOpt
 from .parity_cmd import show_report
 
 
@@ -29,14 +30,22 @@ def release(
         ),
     ] = None,
     samples: Annotated[int, typer.Option("--samples", help="Seeded random gate inputs.")] = 6,
-    tolerance_profile: Annotated[str, typer.Option("--tolerance-profile")] = "default",
+    tolerance_profile: Annotated[
+        str, typer.Option("--tolerance-profile", help="strict, default, or a TOML/JSON file of limits.")
+    ] = "default",
     seed: SeedOpt = 20261123,
-    force: ForceOpt = False,
+    force: Annotated[
+        bool, typer.Option("--force", "-f", help="Replace an earlier release in DIR (atomically).")
+    ] = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Export TorchScript + ONNX FP32/FP16 (+ TensorRT), gate them, write DIR/manifest.json."""
     from ..tensorrt import missing_reason
 
+    # Refuse bad options before the progress display starts and before any slow work.
+    check_release_options(
+        model, out, weights=weights, trt=trt, force=force, samples=samples, profile=tolerance_profile
+    )
     artifacts = 2 + int(fp16) + int(trt is not False and missing_reason() is None)
     # build + one export each + gate start + reference + golden + three gate steps each
     with progress_steps("release", 4 + 4 * artifacts) as step:
@@ -53,8 +62,10 @@ def release(
             profile=tolerance_profile,
             progress=step,
         )
-    show_report(result.gate, json_out=False, junit=None)
-    err.print(f"manifest: {out / 'manifest.json'}  (tensorrt: {result.manifest['tensorrt']})", soft_wrap=True)
+    # The manifest is this command's JSON; the gate's table then goes to stderr.
+    show_report(result.gate, json_out=json_out, junit=None, emit=False)
+    (err if json_out else console.out).print(f"manifest: {out / 'manifest.json'}", soft_wrap=True)
+    err.print(f"tensorrt: {result.manifest['tensorrt']}", soft_wrap=True)
     if json_out:
         emit_json(result.manifest)
     raise typer.Exit(result.exit_code)

@@ -11,11 +11,13 @@ from torch import Tensor, nn
 
 from ..errors import ArtifactError, UsageError
 from ..synthetic import DEFAULT_SEED
+from ..text import first_line
 from .common import get_model, quiet_tracing, resolve, strip_build_attrs, uses_transform_input
 from .fold import fold_batchnorm
 from .fp16 import HalfCompute, float32_nodes
 from .metadata import build_metadata, flat_props
 from .preprocess_graph import UInt8Preprocess
+from .sanitize import sanitize_onnx
 from .write import ExportResult, check_outputs, write_artifact
 
 # 18 is the opset torch's exporter writes natively (it cannot go lower: asking for 17
@@ -119,6 +121,7 @@ def export_onnx(
     if program is None:  # only the legacy exporter returns None
         raise ArtifactError("torch.onnx.export returned no program")
     proto = program.model_proto
+    sanitize_onnx(proto)  # no stack traces with this machine's paths in a shipped artifact
     _check_graph(proto, opset)
 
     batch_dim: Any = batch if batch else "batch"
@@ -155,7 +158,7 @@ def export_onnx(
     try:
         onnx.checker.check_model(proto, full_check=True)
     except onnx.checker.ValidationError as exc:
-        raise ArtifactError(f"exported graph fails onnx.checker: {str(exc).splitlines()[0][:200]}") from None
+        raise ArtifactError(f"exported graph fails onnx.checker: {first_line(str(exc))}") from None
     data = proto.SerializeToString(deterministic=True)
     digest = write_artifact(output, data, meta)
     return ExportResult(path=output, format="onnx", precision=precision, sha256=digest, metadata=meta)

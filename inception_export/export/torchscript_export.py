@@ -12,6 +12,7 @@ from ..synthetic import DEFAULT_SEED
 from .common import get_model, quiet_tracing, resolve, strip_build_attrs, uses_transform_input
 from .fold import fold_batchnorm
 from .metadata import TORCHSCRIPT_EXTRA, build_metadata, to_json
+from .sanitize import sanitize_torchscript
 from .write import ExportResult, check_outputs, write_artifact
 
 
@@ -61,5 +62,5 @@ def export_torchscript(
     # after the file, and a random temporary name would make the bytes irreproducible.
     buf = io.BytesIO()
     torch.jit.save(frozen, buf, _extra_files={TORCHSCRIPT_EXTRA: to_json(meta)})
-    digest = write_artifact(output, buf.getvalue(), meta)
+    digest = write_artifact(output, sanitize_torchscript(buf.getvalue()), meta)
     return ExportResult(path=output, format="torchscript", precision="fp32", sha256=digest, metadata=meta)

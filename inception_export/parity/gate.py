@@ -24,6 +24,7 @@ from ..runners.base import Runner
 from ..runners.torch_runner import TorchRunner
 from .golden import GoldenSet, golden_inputs, golden_pixels
 from .metrics import Metrics, compare
+from .numfmt import failure_message
 from .tolerances import CHECKS, Limits, load_profile
 
 Progress = Callable[[str], None]
@@ -168,7 +169,6 @@ def _score(metrics: Metrics, consistency: float, limits: Limits, aux: list[str],
         value = float(values[name])
         limit = float(getattr(limits, name))
         ok = bool(np.isfinite(value)) and (value <= limit if direction == "max" else value >= limit)
-        word = "exceeds" if direction == "max" else "is below"
         checks.append(
             Check(
                 name,
@@ -176,7 +176,7 @@ def _score(metrics: Metrics, consistency: float, limits: Limits, aux: list[str],
                 value=value,
                 limit=limit,
                 direction=direction,
-                message="" if ok else f"{name} = {value:.3g} {word} limit {limit:.3g}",
+                message="" if ok else failure_message(name, value, limit, direction),
             )
         )
     return checks

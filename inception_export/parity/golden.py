@@ -11,6 +11,7 @@ import numpy as np
 from ..errors import UsageError
 from ..preprocess import normalise, preprocess_image, resize_crop
 from ..registry import ModelSpec
+from ..text import first_line
 
 GOLDEN_SEED = 20261123
 # scikit-image ships these photographs inside the package: real images, no download.
@@ -50,7 +51,7 @@ def _photos(images: Path | None) -> list[tuple[str, np.ndarray]]:
         try:
             out.append((p.name, np.asarray(skimage.io.imread(str(p)))))
         except Exception as exc:  # imageio raises format-specific errors
-            raise UsageError(f"{p}: cannot read image ({str(exc).splitlines()[0][:120]})") from None
+            raise UsageError(f"{p}: cannot read image ({first_line(str(exc))})") from None
     return out
 
 

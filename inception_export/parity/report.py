@@ -5,7 +5,10 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from rich import box
+from rich.console import Group
 from rich.table import Table
+from rich.text import Text
 
 from ..atomic import write_text_atomic
 from .gate import GateReport
@@ -15,43 +18,62 @@ def _fmt(value: float) -> str:
     return f"{value:.2e}" if value < 0.01 or value > 1e4 else f"{value:.4f}"
 
 
-def table(report: GateReport) -> Table:
-    t = Table(title=f"parity gate: {report.model} ({report.profile} tolerances, {len(report.inputs)} inputs)")
-    for col in (
-        "artifact",
-        "format",
-        "prec",
-        "rel L2",
-        "max abs",
-        "p99 abs",
-        "min cos",
-        "top-1",
-        "top-5",
-        "max KL",
-        "batches",
-        "verdict",
-    ):
-        t.add_column(col, justify="right" if col not in ("artifact", "format", "verdict") else "left")
-    for a in report.artifacts:
-        m = a.metrics
-        verdict = (
-            "[green]PASS[/]" if a.passed else "[bold red]FAIL[/] " + ", ".join(c.name for c in a.failures)
-        )
-        t.add_row(
-            Path(a.path).name + (" (no metadata)" if a.metadata.get("inferred") else ""),
-            a.format,
-            a.precision,
-            _fmt(m.rel_l2),
-            _fmt(m.max_abs),
-            _fmt(m.p99_abs),
-            f"{m.min_cosine:.6f}",
-            f"{m.top1_agreement:.0%}",
-            f"{m.top5_overlap:.0%}",
-            _fmt(m.max_kl),
-            ",".join(map(str, a.batch_sizes)),
-            verdict,
-        )
-    return t
+# Artifacts per metrics table: a metric column plus five of these fit in 80 columns.
+_PER_TABLE = 5
+
+
+def artifact_label(path: str, cwd: Path | None = None) -> str:
+    """The artifact's path relative to the working directory when it lies below it, else its name."""
+    p = Path(path)
+    base = cwd or Path.cwd()
+    try:
+        return str(p.resolve().relative_to(base.resolve()))
+    except ValueError:
+        return p.name
+
+
+def table(report: GateReport) -> Group:
+    """The gate's result, laid out to read at 80 columns without truncating anything.
+
+    One row per artifact (number, file, format, verdict), then the metrics with one column
+    per artifact number: twelve columns side by side would not fit a terminal.
+    """
+    title = f"parity gate: {report.model} ({report.profile} tolerances, {len(report.inputs)} inputs)"
+    verdicts = Table(box=box.SIMPLE_HEAD)
+    verdicts.add_column("#", justify="right", no_wrap=True)
+    # Format under the name and one failed check per line keep this to three narrow
+    # columns; a path too long even for that folds onto more lines, never loses characters.
+    verdicts.add_column("artifact", overflow="fold")
+    verdicts.add_column("verdict", overflow="fold")
+    for i, a in enumerate(report.artifacts, 1):
+        kind = f"{a.format} {a.precision}" + (", no metadata" if a.metadata.get("inferred") else "")
+        name = Text(artifact_label(a.path))
+        name.append(f"\n{kind}", style="dim")
+        failed = "\n".join(c.name for c in a.failures)
+        verdict = "[green]PASS[/]" if a.passed else f"[bold red]FAIL[/]\n{failed}"
+        verdicts.add_row(str(i), name, verdict)
+    parts: list[Table | Text] = [Text(title), verdicts]
+    rows = (
+        ("rel L2", lambda a: _fmt(a.metrics.rel_l2)),
+        ("max abs", lambda a: _fmt(a.metrics.max_abs)),
+        ("p99 abs", lambda a: _fmt(a.metrics.p99_abs)),
+        ("min cosine", lambda a: f"{a.metrics.min_cosine:.6f}"),
+        ("top-1", lambda a: f"{a.metrics.top1_agreement:.0%}"),
+        ("top-5", lambda a: f"{a.metrics.top5_overlap:.0%}"),
+        ("max KL", lambda a: _fmt(a.metrics.max_kl)),
+        ("batches", lambda a: ",".join(map(str, a.batch_sizes))),
+    )
+    numbered = list(enumerate(report.artifacts, 1))
+    for start in range(0, len(numbered), _PER_TABLE):
+        chunk = numbered[start : start + _PER_TABLE]
+        metrics = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+        metrics.add_column("metric", no_wrap=True)
+        for i, _ in chunk:
+            metrics.add_column(f"#{i}", justify="right", no_wrap=True)
+        for label, cell in rows:
+            metrics.add_row(label, *(cell(a) for _, a in chunk))
+        parts.append(metrics)
+    return Group(*parts)
 
 
 def junit_xml(report: GateReport) -> str:

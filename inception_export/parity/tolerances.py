@@ -10,6 +10,7 @@ the worst of those, well below what the breakages the tests inject produce.
 from __future__ import annotations
 
 import json
+import math
 import tomllib
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -115,8 +116,25 @@ def load_profile(spec: str) -> dict[str, Limits]:
             raise UsageError(
                 f"{path}: unknown limit(s) {', '.join(sorted(unknown))}; known: {', '.join(CHECKS)}"
             )
-        try:
-            out[precision] = replace(out[precision], **{k: float(v) for k, v in overrides.items()})
-        except (TypeError, ValueError):
-            raise UsageError(f"{path}: limits must be numbers") from None
+        for key, value in overrides.items():
+            check_limit(path, precision, key, value)
+        out[precision] = replace(out[precision], **{k: float(v) for k, v in overrides.items()})
     return out
+
+
+# Limits that are fractions (a cosine, an agreement rate) must lie in [0, 1]; the others
+# are error sizes, which must be >= 0. Both must be finite: a NaN limit would make every
+# comparison false and turn a broken profile into a parity failure.
+FRACTIONS = frozenset({"min_cosine", "top1_agreement", "top5_overlap"})
+
+
+def check_limit(path: Path, precision: str, key: str, value: Any) -> None:
+    where = f"{path}: [{precision}] {key} = {value!r}"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise UsageError(f"{where}: a limit must be a number")
+    if not math.isfinite(value):
+        raise UsageError(f"{where}: a limit must be a finite number")
+    if key in FRACTIONS and not 0.0 <= value <= 1.0:
+        raise UsageError(f"{where}: this limit is a fraction and must lie between 0 and 1")
+    if value < 0:
+        raise UsageError(f"{where}: a limit must not be negative")

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ArtifactError, BackendUnavailable
+from ..text import clip
 from .base import Runner, RunnerInfo
 
 
@@ -38,7 +39,7 @@ class OnnxRuntimeRunner(Runner):
             self.session = ort.InferenceSession(str(path), sess_options=opts, providers=providers)
         except Exception as exc:  # onnxruntime raises several unrelated exception types
             msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ArtifactError(f"{path}: onnxruntime cannot load it ({msg[:200]})") from None
+            raise ArtifactError(f"{path}: onnxruntime cannot load it ({clip(msg)})") from None
         inputs = self.session.get_inputs()
         if len(inputs) != 1:
             raise ArtifactError(f"{path}: expected one input, found {len(inputs)}")

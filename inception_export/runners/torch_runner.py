@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from ..errors import ArtifactError
+from ..text import clip
 from .base import Runner, RunnerInfo
 
 
@@ -38,6 +39,6 @@ class TorchScriptRunner(TorchRunner):
             module = torch.jit.load(str(path), map_location=device)
         except Exception as exc:  # torch raises RuntimeError/ValueError variants for bad archives
             msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ArtifactError(f"{path}: not a loadable TorchScript archive ({msg[:160]})") from None
+            raise ArtifactError(f"{path}: not a loadable TorchScript archive ({clip(msg)})") from None
         super().__init__(module, input_size, device, precision)
         self.info = RunnerInfo(self.backend, precision, self.device.type, input_size, artifact=str(path))

@@ -18,6 +18,7 @@ from typing import Any
 from ..atomic import write_bytes_atomic
 from ..errors import ArtifactError, UsageError
 from ..hashing import file_sha256
+from ..text import first_line
 from .availability import require_tensorrt, runtime_env
 from .config import EngineConfig
 from .dims import dims_tuple
@@ -62,7 +63,7 @@ def _make_logger() -> Any:
 
 
 def _first(errors: list[str]) -> str:
-    return errors[0].splitlines()[0][:300] if errors else "no details from TensorRT"
+    return first_line(errors[0], 300) if errors else "no details from TensorRT"
 
 
 def build_engine(

@@ -1,0 +1,59 @@
+"""The artifacts a benchmark times: exported once per run, into a temporary directory."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import time
+from pathlib import Path
+
+from torch import nn
+
+from .options import BenchConfig
+
+
+class ArtifactExporter:
+    """Exports each artifact once per run (into a temp dir) and times it."""
+
+    def __init__(self, cfg: BenchConfig, model: nn.Module, workdir: Path) -> None:
+        self.cfg, self.model, self.dir = cfg, model, workdir
+        self.paths: dict[str, Path] = {}
+        self.seconds: dict[str, float] = {}
+
+    def get(self, kind: str) -> tuple[Path, float]:
+        if kind not in self.paths:
+            name = self.cfg.model.replace("/", "_")
+            t0 = time.perf_counter()
+            # torch.onnx prints its progress to stdout, which belongs to --json.
+            with contextlib.redirect_stdout(sys.stderr):
+                self._export(kind, name)
+            self.seconds[kind] = time.perf_counter() - t0
+            return self.paths[kind], self.seconds[kind]
+        return self.paths[kind], 0.0
+
+    def _export(self, kind: str, name: str) -> None:
+        from ..export import export_onnx, export_torchscript  # written alongside; import lazily
+
+        if kind == "torchscript":
+            out = self.dir / f"{name}.ts"
+            export_torchscript(
+                self.cfg.model,
+                out,
+                weights=self.cfg.weights,
+                transform_input=self.cfg.transform_input,
+                force=True,
+                model_obj=self.model,
+            )
+        else:
+            precision = kind.split("-", 1)[1]
+            out = self.dir / f"{name}-{precision}.onnx"
+            export_onnx(
+                self.cfg.model,
+                out,
+                weights=self.cfg.weights,
+                transform_input=self.cfg.transform_input,
+                precision=precision,
+                force=True,
+                model_obj=self.model,
+            )
+        self.paths[kind] = out

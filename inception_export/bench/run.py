@@ -1,0 +1,200 @@
+"""The benchmark run: every combination timed interleaved, batch by batch, one record each."""
+
+from __future__ import annotations
+
+import functools
+import resource
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..registry import ModelSpec
+from ..runners.base import Runner, RunnerInfo
+from .artifacts import ArtifactExporter
+from .gemm import gemm_callable
+from .options import BenchConfig
+from .plan import Combo, plan
+from .runner_factory import make_runner
+from .timing import is_noisy, run_interleaved, summarize
+
+# Fields every record carries, measured or skipped (the --json contract).
+RECORD_FIELDS = (
+    "backend",
+    "precision",
+    "batch",
+    "median_ms",
+    "p90_ms",
+    "throughput_ips",
+    "speedup_vs_torch",
+    "gmacs_per_s",
+    "peak_rss_mb",
+    "noisy",
+)
+
+
+def peak_rss_mb() -> float:
+    """Process-wide peak resident set size so far (ru_maxrss is KiB on Linux, bytes on macOS)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+
+
+_ARTIFACT_KIND = {"torchscript": "torchscript", "onnxruntime": "onnx-{p}", "tensorrt": "onnx-fp32"}
+
+
+def thread_settings(cfg: BenchConfig) -> dict[str, Any]:
+    return {
+        "torch_threads": torch.get_num_threads(),
+        "torch_interop_threads": torch.get_num_interop_threads(),
+        "ort_intra_op_threads": cfg.threads,
+        "ort_inter_op_threads": 1,
+    }
+
+
+def run_bench(
+    cfg: BenchConfig,
+    on_progress: Callable[[str, int, int], None] | None = None,
+    on_skip: Callable[[Combo], None] | None = None,
+    model: nn.Module | None = None,
+) -> list[dict[str, Any]]:
+    """Measure every combination; one record per backend x precision x batch.
+
+    ``on_progress(description, done, total)`` is called as runs complete (for a progress bar).
+    """
+    from ..build import build_model, example_input
+
+    cfg.validate()
+    combos = plan(cfg.backends, cfg.precisions, cfg.device)
+    for c in combos:
+        if c.skip and on_skip:
+            on_skip(c)
+    torch.set_num_threads(cfg.threads)
+    if model is None:
+        model = build_model(cfg.model, cfg.weights, transform_input=cfg.transform_input)
+    spec: ModelSpec = model.spec  # type: ignore[assignment]
+    threads = thread_settings(cfg)
+    live = [c for c in combos if not c.skip]
+
+    with tempfile.TemporaryDirectory(prefix="inception-bench-") as tmp:
+        exporter = ArtifactExporter(cfg, model, cfg.artifact_dir or Path(tmp))
+        runners: dict[tuple[str, str, int], Runner] = {}
+        setup_s: dict[tuple[str, str, int], float] = {}
+
+        def runner_for(c: Combo, batch: int) -> tuple[Runner, tuple[str, str, int]]:
+            # CUDA graphs are captured for one batch size; every other runner serves all sizes.
+            key = (c.backend, c.precision, batch if c.backend == "cudagraph" else 0)
+            if key not in runners:
+                t0 = time.perf_counter()
+                runners[key], _ = make_runner(c, cfg, spec, model, exporter, batch)
+                # Includes exporting its artifact, if this runner was the first to need it.
+                setup_s[key] = time.perf_counter() - t0
+            return runners[key], key
+
+        records: list[dict[str, Any]] = []
+        try:
+            for batch in cfg.batches:
+                warmup = cfg.warmup_by_batch.get(batch, cfg.warmup)
+                iters = cfg.iters_by_batch.get(batch, cfg.iters)
+                x = example_input(spec, batch).numpy()
+                fns: dict[str, Callable[[], object]] = {}
+                keys: dict[str, tuple[str, str, int]] = {}
+                infos: dict[str, RunnerInfo] = {}
+                batch_skips: dict[str, str] = {}
+                for c in live:
+                    if on_progress:
+                        on_progress(f"{spec.name} b{batch}: preparing {c.label}", 0, 0)
+                    r, key = runner_for(c, batch)
+                    info = r.info
+                    if batch < info.min_batch or (info.max_batch is not None and batch > info.max_batch):
+                        batch_skips[c.label] = (
+                            f"artifact accepts batch {info.min_batch}..{info.max_batch or 'any'}, not {batch}"
+                        )
+                        continue
+                    fns[c.label] = functools.partial(r.infer, x)
+                    keys[c.label] = key
+                    infos[c.label] = info
+                if cfg.gemm_n and fns:
+                    fns["gemm-torch"] = gemm_callable(cfg.gemm_n, cfg.device, "torch")
+                    if cfg.device == "cpu":
+                        fns["gemm-numpy"] = gemm_callable(cfg.gemm_n, cfg.device, "numpy")
+                total = (warmup + iters) * len(fns)
+                done = 0
+
+                def step(batch: int = batch, total: int = total, n: int = len(fns)) -> None:
+                    nonlocal done
+                    done += 1
+                    if on_progress:
+                        on_progress(
+                            f"{spec.name} batch {batch}: timing {n} backends interleaved", done, total
+                        )
+
+                times = run_interleaved(fns, warmup, iters, on_step=step) if fns else {}
+                gemm_rates = {
+                    k.split("-", 1)[1]: float(cfg.gemm_n) ** 3
+                    / (summarize(times.pop(k)).median_ms / 1e3)
+                    / 1e9
+                    for k in [k for k in times if k.startswith("gemm-")]
+                }
+                gemm_rate = max(gemm_rates.values()) if gemm_rates else None
+                rss = peak_rss_mb()
+                torch_med = None
+                if "torch-fp32" in times:
+                    torch_med = summarize(times["torch-fp32"]).median_ms
+                for c in combos:
+                    rec: dict[str, Any] = {
+                        "model": spec.name,
+                        "backend": c.backend,
+                        "precision": c.precision,
+                        "batch": batch,
+                        "device": cfg.device,
+                        "input_size": spec.default_size,
+                    }
+                    reason = c.skip or batch_skips.get(c.label)
+                    if reason:
+                        rec.update({k: None for k in RECORD_FIELDS if k not in rec})
+                        rec.update({"status": "skipped", "reason": reason})
+                        records.append(rec)
+                        continue
+                    st = summarize(times[c.label])
+                    med_s = st.median_ms / 1e3
+                    rec.update(
+                        {
+                            "status": "ok",
+                            "median_ms": st.median_ms,
+                            "p90_ms": st.p90_ms,
+                            "noisy": is_noisy(st),
+                            "mean_ms": st.mean_ms,
+                            "min_ms": st.min_ms,
+                            "stdev_ms": st.stdev_ms,
+                            "runs": st.n,
+                            "warmup": warmup,
+                            "throughput_ips": batch / med_s,
+                            "speedup_vs_torch": (torch_med / st.median_ms) if torch_med else None,
+                            "gmacs_per_s": spec.gmacs * batch / med_s,
+                            "peak_rss_mb": rss,
+                            "peak_rss_scope": "process-wide peak RSS after this batch's interleaved runs",
+                            "setup_s": setup_s[keys[c.label]],
+                            "threads": threads,
+                            "artifact": infos[c.label].artifact,
+                            "interleaved_with": sorted(fns),
+                            "gemm_n": cfg.gemm_n or None,
+                            "gemm_gmacs_per_s": gemm_rate,
+                            "gemm_gmacs_per_s_by_lib": gemm_rates or None,
+                            "fraction_of_gemm": (spec.gmacs * batch / med_s / gemm_rate)
+                            if gemm_rate
+                            else None,
+                        }
+                    )
+                    records.append(rec)
+        finally:
+            for r in runners.values():
+                r.close()
+        for rec in records:
+            kind = _ARTIFACT_KIND.get(rec["backend"], "").format(p=rec["precision"])
+            rec["export_s"] = exporter.seconds.get(kind) if rec["status"] == "ok" else None
+    return records

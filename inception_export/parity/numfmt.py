@@ -1,0 +1,32 @@
+"""Numbers in failure messages: enough digits that a value and its limit read differently."""
+
+from __future__ import annotations
+
+import math
+
+
+def _fmt(x: float, digits: int) -> str:
+    if x == 0 or not math.isfinite(x):
+        return f"{x:g}"
+    return f"{x:.{digits}g}"
+
+
+def value_vs_limit(value: float, limit: float, min_digits: int = 3, max_digits: int = 17) -> tuple[str, str]:
+    """``value`` and ``limit`` as short strings that differ whenever the numbers differ.
+
+    Starts at ``min_digits`` significant digits and adds one until the two strings are
+    not equal, so ``0.9999665`` against ``0.99999`` reads ``0.99997`` vs ``0.99999``,
+    never ``1`` vs ``1``.
+    """
+    for digits in range(min_digits, max_digits + 1):
+        a, b = _fmt(value, digits), _fmt(limit, digits)
+        if a != b or value == limit:
+            return a, b
+    return repr(value), repr(limit)
+
+
+def failure_message(name: str, value: float, limit: float, direction: str) -> str:
+    """``min_cosine = 0.99997 is below limit 0.99999`` (``direction``: "max" or "min")."""
+    shown, bound = value_vs_limit(value, limit)
+    word = "exceeds" if direction == "max" else "is below"
+    return f"{name} = {shown} {word} limit {bound}"
