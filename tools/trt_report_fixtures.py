@@ -115,7 +115,9 @@ layers = [
         "PoolingAverageCountExcludesPadding": 1,
         "TacticValue": "0x0000000000000461",
         "StreamId": 0,
-        "Metadata": "[ONNX Layer: node_conv2d]\u001e[ONNX Layer: node_relu]\u001e[ONNX Layer: node_max_pool2d]",
+        "Metadata": (
+            "[ONNX Layer: node_conv2d]\u001e[ONNX Layer: node_relu]\u001e[ONNX Layer: node_max_pool2d]"
+        ),
     },
     conv("node_conv2d_1 + node_relu_1", 64, 64, 56, 1, CH8, CH8, "Half"),
     conv(

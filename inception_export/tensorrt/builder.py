@@ -194,7 +194,7 @@ def build_engine(
             "profiling_verbosity": "detailed",
             "tf32": False,
         },
-        "onnx": {"file": str(onnx_path), "sha256": onnx_sha256 or file_sha256(onnx_path)},
+        "onnx": {"file": onnx_path.name, "sha256": onnx_sha256 or file_sha256(onnx_path)},
         "timing_cache": (
             {"file": str(cfg.timing_cache), "sha256": cache_sha} if cfg.timing_cache is not None else None
         ),
