@@ -1,0 +1,1 @@
+"""Where an artifact drifts from eager PyTorch (``localize``), and ``--keep-fp32``."""
