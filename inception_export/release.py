@@ -69,6 +69,7 @@ def run_release(
     samples: int = 6,
     profile: str = "default",
     progress: Callable[[str], None] | None = None,
+    keep_fp32: str | None = None,
 ) -> ReleaseResult:
     """Export TorchScript, ONNX FP32, ONNX FP16 (and a TensorRT engine where possible), then gate.
 
@@ -84,6 +85,8 @@ def run_release(
     if trt is True and trt_missing:
         raise BackendUnavailable(f"--trt: {trt_missing}")
     build_trt = trt is not False and not trt_missing
+    if keep_fp32 and not fp16:
+        raise UsageError("--keep-fp32 applies to the FP16 export (drop --no-fp16)")
     if out_dir.exists() and not out_dir.is_dir():
         raise UsageError(f"--out {out_dir} exists and is not a directory")
     stem = spec.name
@@ -113,7 +116,8 @@ def run_release(
         if kind == "torchscript":
             export_torchscript(spec.name, path, **common)
         elif kind in ("fp32", "fp16"):
-            export_onnx(spec.name, path, precision=kind, **common)
+            keep = keep_fp32 if kind == "fp16" else None
+            export_onnx(spec.name, path, precision=kind, keep_fp32=keep, **common)
         else:
             from .tensorrt.builder import build_engine
             from .tensorrt.config import EngineConfig

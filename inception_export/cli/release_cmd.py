@@ -10,7 +10,7 @@ import typer
 from ..console import emit_json, err, progress_steps
 from ..release import run_release
 from .app import command
-from .options import ForceOpt, JsonOpt, ModelOpt, SeedOpt, TransformInputOpt, WeightsOpt
+from .options import ForceOpt, JsonOpt, KeepFp32Opt, ModelOpt, SeedOpt, TransformInputOpt, WeightsOpt
 from .parity_cmd import show_report
 
 
@@ -31,6 +31,7 @@ def release(
     samples: Annotated[int, typer.Option("--samples", help="Seeded random gate inputs.")] = 6,
     tolerance_profile: Annotated[str, typer.Option("--tolerance-profile")] = "default",
     seed: SeedOpt = 20261123,
+    keep_fp32: KeepFp32Opt = None,
     force: ForceOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
@@ -52,6 +53,7 @@ def release(
             samples=samples,
             profile=tolerance_profile,
             progress=step,
+            keep_fp32=keep_fp32,
         )
     show_report(result.gate, json_out=False, junit=None)
     err.print(f"manifest: {out / 'manifest.json'}  (tensorrt: {result.manifest['tensorrt']})", soft_wrap=True)

@@ -23,7 +23,7 @@ from ..tensorrt.manifest import manifest_path
 from ..tensorrt.onnx_input import read_onnx_input
 from ..tensorrt.trtexec import trtexec_command
 from .app import command
-from .options import ForceOpt, JsonOpt, ModelOpt, TransformInputOpt, WeightsOpt
+from .options import ForceOpt, JsonOpt, KeepFp32Opt, ModelOpt, TransformInputOpt, WeightsOpt
 
 
 @command("trt")
@@ -49,6 +49,7 @@ def trt(
         str, typer.Option("--hardware-compat", help="none, or ampere+ to run on any GPU from Ampere on.")
     ] = "none",
     transform_input: TransformInputOpt = False,
+    keep_fp32: KeepFp32Opt = None,
     force: ForceOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
@@ -71,6 +72,8 @@ def trt(
         raise UsageError(f"{output}: the engine output must not end in .onnx (the ONNX is written beside it)")
     check_output(output, force)
 
+    if keep_fp32 and (onnx is not None or not fp16):
+        raise UsageError("--keep-fp32 applies when trt exports the FP16 ONNX itself (no --onnx, no --fp32)")
     if onnx is not None:
         if not onnx.is_file():
             raise UsageError(f"{onnx}: no such ONNX file")
@@ -90,6 +93,7 @@ def trt(
                 batch=None,
                 input_size=None,
                 force=True,
+                keep_fp32=keep_fp32,
             )
         onnx_path, onnx_sha = Path(res.path), res.sha256
         if not json_out:

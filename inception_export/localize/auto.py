@@ -96,11 +96,16 @@ def activation_peaks(
             v = float("inf")
         peaks[name][slot] = max(peaks[name][slot], v)
 
+    def _outer(name: str) -> Any:
+        def hook(_m: nn.Module, i: tuple[torch.Tensor, ...], o: torch.Tensor) -> None:
+            _upd(name, 0, i[0])
+            _upd(name, 2, o)
+
+        return hook
+
     for name in layers:
         module = folded32.get_submodule(name)
-        handles.append(
-            module.register_forward_hook(lambda m, i, o, n=name: (_upd(n, 0, i[0]), _upd(n, 2, o)))
-        )
+        handles.append(module.register_forward_hook(_outer(name)))
         conv = getattr(module, "conv", None)
         inner = conv if isinstance(conv, nn.Conv2d) else module
         handles.append(inner.register_forward_hook(lambda m, i, o, n=name: _upd(n, 1, o)))
