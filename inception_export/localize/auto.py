@@ -56,30 +56,35 @@ class KeepPlan:
         return {"layers": self.layers, "reasons": self.reasons}
 
 
-def _weight(module: nn.Module) -> torch.Tensor | None:
+def _params(module: nn.Module) -> tuple[torch.Tensor | None, torch.Tensor | None]:
     conv = getattr(module, "conv", None)
     target = conv if isinstance(conv, nn.Conv2d) else module
-    w = getattr(target, "weight", None)
-    return w.detach() if isinstance(w, torch.Tensor) else None
+    w, b = getattr(target, "weight", None), getattr(target, "bias", None)
+    return (
+        w.detach() if isinstance(w, torch.Tensor) else None,
+        b.detach() if isinstance(b, torch.Tensor) else None,
+    )
 
 
 def weight_findings(folded: nn.Module, layers: list[str]) -> dict[str, str]:
     """Layers whose folded weights float16 cannot represent well, with the reason."""
     out: dict[str, str] = {}
     for name in layers:
-        w = _weight(folded.get_submodule(name))
+        w, b = _params(folded.get_submodule(name))
         if w is None:
             continue
         w64 = w.double()
+        peak = max(float(w64.abs().max()), float(b.double().abs().max()) if b is not None else 0.0)
+        if peak > FP16_MAX:
+            out[name] = f"weights/bias reach {peak:.3g} (float16 max 65504)"
+            continue
         nz = w64[w64 != 0]
         if nz.numel() == 0:
             continue
         small = float((nz.abs() < FP16_MIN_NORMAL).double().mean())
         err = float(torch.linalg.vector_norm(w64.half().double() - w64) / torch.linalg.vector_norm(w64))
         if small > SUBNORMAL_FRACTION_LIMIT or err > WEIGHT_REL_ERR_LIMIT:
-            out[name] = (
-                f"weights {small:.0%} below float16's normal range, rounding error {err:.1e}"
-            )
+            out[name] = f"weights {small:.0%} below float16's normal range (rounding error {err:.2g})"
     return out
 
 
@@ -153,10 +158,13 @@ def auto_keep(
     big_out: set[str] = set()
     for name in graph.order:
         x_in, pre, out = peaks[name]
+        found = [reasons[name]] if name in reasons else []
         if max(pre, out) > ACTIVATION_LIMIT:
-            reasons.setdefault(name, f"activations reach {max(pre, out):.3g}")
+            found.append(f"activations reach {max(pre, out):.3g}")
         elif x_in > ACTIVATION_LIMIT:
-            reasons.setdefault(name, f"input reaches {x_in:.3g}")
+            found.append(f"input reaches {x_in:.3g}")
+        if found:
+            reasons[name] = "; ".join(found)
         if out > ACTIVATION_LIMIT:
             big_out.add(name)
     for name in sorted(big_out):
