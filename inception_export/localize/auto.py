@@ -96,10 +96,10 @@ def activation_peaks(
     handles = []
 
     def _upd(name: str, slot: int, t: torch.Tensor) -> None:
-        v = float(t.detach().abs().max()) if t.numel() else 0.0
-        if not np.isfinite(v):
-            v = float("inf")
-        peaks[name][slot] = max(peaks[name][slot], v)
+        # aminmax instead of abs().max(): no copy of every activation tensor.
+        lo, hi = torch.aminmax(t.detach())
+        v = max(-float(lo), float(hi))
+        peaks[name][slot] = max(peaks[name][slot], v if v == v else float("inf"))
 
     def _outer(name: str) -> Any:
         def hook(_m: nn.Module, i: tuple[torch.Tensor, ...], o: torch.Tensor) -> None:
@@ -108,12 +108,18 @@ def activation_peaks(
 
         return hook
 
+    def _inner(name: str) -> Any:
+        def hook(_m: nn.Module, _i: tuple[torch.Tensor, ...], o: torch.Tensor) -> None:
+            _upd(name, 1, o)
+
+        return hook
+
     for name in layers:
         module = folded32.get_submodule(name)
         handles.append(module.register_forward_hook(_outer(name)))
         conv = getattr(module, "conv", None)
         inner = conv if isinstance(conv, nn.Conv2d) else module
-        handles.append(inner.register_forward_hook(lambda m, i, o, n=name: _upd(n, 1, o)))
+        handles.append(inner.register_forward_hook(_inner(name)))
     try:
         with torch.inference_mode():
             for row in batch:

@@ -214,6 +214,9 @@ def localize(
     precision = str(meta.get("precision", "fp32"))
     if precision not in limits:
         raise ArtifactError(f"{artifact}: unknown precision {precision!r} in its metadata")
+    if meta.get("model") is not None and get_spec(str(meta["model"])).name != spec.name:
+        # Before building the reference model: a wrong --model fails in a second.
+        raise ArtifactError(f"{artifact}: artifact is for model {meta['model']}, not {spec.name}")
     step("reference model")
     net = reference_model or build_model(spec.name, weights, transform_input=transform_input)
     _check_identity(spec, meta, artifact, load_report(net).num_classes)
