@@ -24,6 +24,9 @@ def localize_cmd(
     tolerance_profile: Annotated[
         str, typer.Option("--tolerance-profile", help="strict, default, or a TOML/JSON file of limits.")
     ] = "default",
+    threads: Annotated[
+        int | None, typer.Option("--threads", help="CPU threads for torch and onnxruntime (default: all).")
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Per-layer error against eager PyTorch; exit 0 none diverges, 1 one does, 2 bad input."""
@@ -41,6 +44,7 @@ def localize_cmd(
             samples=samples,
             profile=tolerance_profile,
             progress=step,
+            threads=threads,
         )
     if json_out:
         emit_json(report.to_dict())

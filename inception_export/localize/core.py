@@ -124,7 +124,7 @@ def _open_onnx(path: Path) -> tuple[dict[str, Any], list[tuple[str, str]]]:
     return meta, [(str(a), str(b)) for a, b in pairs]
 
 
-def _session(path: Path, tensors: list[str]) -> Any:
+def _session(path: Path, tensors: list[str], threads: int | None) -> Any:
     import onnx
     import onnxruntime as ort
 
@@ -144,6 +144,9 @@ def _session(path: Path, tensors: list[str]) -> Any:
             present.add(name)
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
+    if threads:
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
     try:
         return ort.InferenceSession(
             proto.SerializeToString(), sess_options=opts, providers=["CPUExecutionProvider"]
@@ -196,8 +199,13 @@ def localize(
     profile: str = "default",
     progress: Progress | None = None,
     reference_model: Any = None,
+    threads: int | None = None,
 ) -> LocalizeReport:
-    """Per-layer error of an ONNX artifact against eager PyTorch, in execution order."""
+    """Per-layer error of an ONNX artifact against eager PyTorch, in execution order.
+
+    ``threads``: for torch and onnxruntime (default: their own, all cores). On a machine
+    other jobs already load, 1 can be several times faster (no spinning worker threads).
+    """
     import torch
 
     from ..build import build_model, load_report
@@ -232,7 +240,11 @@ def localize(
     feed = gold.pixels if gold.pixels is not None else gold.batch
     step("load artifact")
     tensors = [t for _, t in pairs]
-    session = _session(artifact, tensors)
+    if threads is not None:
+        if threads < 1:
+            raise UsageError(f"--threads must be at least 1, got {threads}")
+        torch.set_num_threads(threads)
+    session = _session(artifact, tensors, threads)
     input_name = session.get_inputs()[0].name
     names = list(dict.fromkeys(tensors))
 
