@@ -1,10 +1,12 @@
 """Time and peak memory of ``inception-export localize`` on v3 (issue 13, item 4).
 
-Exports v3 FP32 and FP16 ONNX once (not timed), then runs the real CLI, as a user would,
-``--repeats`` times per artifact, interleaved, each in its own process: wall time including
-start-up, and that process's own peak RSS (``os.wait4``'s rusage, not the parent's). Also
-records how much memory one input's layer outputs take, against what holding every golden
-input's intermediates at once would, and the load average (the machine is shared).
+Exports v3 FP32 and FP16 ONNX once with the CLI (not timed), then runs the real CLI, as a user
+would, ``--repeats`` times per artifact and thread setting, interleaved, each in its own process:
+wall time including start-up, and that process's own peak RSS (``os.wait4``'s rusage; the
+parent never imports torch, so a forked child does not inherit a large high-water mark).
+Memory is bounded if the peak does not grow with the number of inputs: it is measured at 8
+and at 37 golden inputs (``--samples 1`` / ``30``). Also records how much memory one input's
+layer outputs take, and the load average (the machine is shared with other jobs).
 
     python benchmarks/localize_time.py [--model v3] [--repeats 3] [--json results/localize-v3.json]
 """
@@ -21,8 +23,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-
-from inception_export.export import export_onnx
 
 
 def _run(args: list[str]) -> tuple[float, float, int, dict]:
@@ -80,9 +80,14 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         arts = {}
         for precision in ("fp32", "fp16"):
-            res = export_onnx(args.model, Path(tmp) / f"{args.model}-{precision}.onnx", precision=precision)
-            arts[precision] = res.path
-            size = int(res.metadata["input_size"])
+            path = Path(tmp) / f"{args.model}-{precision}.onnx"
+            subprocess.run(
+                [sys.executable, "-m", "inception_export", "onnx", "--model", args.model,
+                 "--precision", precision, "-o", str(path)],
+                check=True, capture_output=True,
+            )  # fmt: skip
+            arts[precision] = path
+            size = int(json.loads(path.with_name(path.name + ".json").read_text())["input_size"])
         configs = [(p, t) for t in args.threads.split(",") for p in arts]
         for i in range(args.repeats):
             for precision, threads in configs:
@@ -104,6 +109,14 @@ def main() -> int:
                 }
                 results["runs"].append(run)
                 print(json.dumps(run), flush=True)
+        scaling = []
+        for samples in (1, 30):
+            cmd = ["localize", "--model", args.model, str(arts["fp32"]), "--json", "--samples", str(samples)]
+            seconds, rss, code, doc = _run(cmd)
+            n = len(doc.get("inputs", []))
+            scaling.append({"inputs": n, "seconds": round(seconds, 2), "peak_rss_mb": round(rss, 1)})
+            print(json.dumps(scaling[-1]), flush=True)
+        results["memory_vs_inputs_fp32"] = scaling
     per_input = _intermediate_mb(args.model, size)
     n_inputs = max(r["inputs"] for r in results["runs"])
     results["layer_outputs_mb_one_input"] = round(per_input, 1)

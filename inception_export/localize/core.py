@@ -144,6 +144,9 @@ def _session(path: Path, tensors: list[str], threads: int | None) -> Any:
             present.add(name)
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
+    # localize alternates eager PyTorch and onnxruntime input by input; spinning onnxruntime
+    # workers would keep the cores busy while torch runs (see benchmarks/README.md).
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     if threads:
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
@@ -246,6 +249,9 @@ def localize(
         torch.set_num_threads(threads)
     session = _session(artifact, tensors, threads)
     input_name = session.get_inputs()[0].name
+    # A fixed-batch artifact (--batch N) gets the one input repeated N times; row 0 is used.
+    dim0 = session.get_inputs()[0].shape[0]
+    fixed_batch = dim0 if isinstance(dim0, int) and dim0 > 1 else 1
     names = list(dict.fromkeys(tensors))
 
     captured: dict[str, np.ndarray] = {}
@@ -265,9 +271,9 @@ def localize(
             captured.clear()
             with torch.inference_mode():
                 net(torch.from_numpy(np.ascontiguousarray(gold.batch[i : i + 1], dtype=np.float32)))
-            x = feed[i : i + 1]
+            x = np.repeat(feed[i : i + 1], fixed_batch, axis=0)
             x = np.ascontiguousarray(x, dtype=np.uint8 if pixels else np.float32)
-            outs = dict(zip(names, session.run(names, {input_name: x}), strict=True))
+            outs = {n: o[:1] for n, o in zip(names, session.run(names, {input_name: x}), strict=True)}
             for layer, tensor in pairs:
                 if layer in captured:
                     accs[layer].add(captured[layer], outs[tensor])
