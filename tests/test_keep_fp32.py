@@ -157,3 +157,19 @@ def test_weight_findings_flag_subnormal_weights() -> None:
         folded.get_submodule("fc").weight.mul_(1e-3)  # |w| ~ 3e-5: mostly subnormal in float16
     found = weight_findings(folded, ["conv1", "fc"])
     assert list(found) == ["fc"] and np.isfinite(float(found["fc"].split("(rounding error ")[1][:-1]))
+
+
+def test_trt_passes_keep_fp32_to_the_onnx_it_exports(overflow: dict[str, Path], tmp_path: Path) -> None:
+    # Without TensorRT, `trt` still writes the ONNX the engine would be built from (then exits 2).
+    engine = tmp_path / "v1.engine"
+    res = run_cli(
+        "trt", "--model", "v1", "--weights", str(overflow["ckpt"]), "-o", str(engine),
+        "--keep-fp32", f"{A},{B}",
+    )  # fmt: skip
+    written = engine.with_suffix(".onnx")
+    assert written.is_file(), res.stderr
+    meta = json.loads(written.with_name(written.name + ".json").read_text())
+    assert meta["keep_fp32"] == [A, B]
+    assert _graph(written) == _graph(overflow["auto"])
+    if res.code != 0:  # no TensorRT here: one line naming what is missing
+        assert_one_line_error(res, 2)
