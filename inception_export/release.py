@@ -70,6 +70,7 @@ def run_release(
     samples: int = 6,
     profile: str = "default",
     progress: Callable[[str], None] | None = None,
+    keep_fp32: str | None = None,
 ) -> ReleaseResult:
     """Export TorchScript, ONNX FP32, ONNX FP16 (and a TensorRT engine where possible), then gate.
 
@@ -83,7 +84,15 @@ def run_release(
 
     step = progress or (lambda _msg: None)
     spec = check_release_options(
-        model, out_dir, weights=weights, trt=trt, force=force, samples=samples, profile=profile
+        model,
+        out_dir,
+        weights=weights,
+        trt=trt,
+        force=force,
+        samples=samples,
+        profile=profile,
+        fp16=fp16,
+        keep_fp32=keep_fp32,
     )
     trt_missing = missing_reason()
     build_trt = trt is not False and not trt_missing
@@ -101,6 +110,7 @@ def run_release(
             samples=samples,
             profile=profile,
             step=step,
+            keep_fp32=keep_fp32,
         )
     return result
 
@@ -114,6 +124,8 @@ def check_release_options(
     force: bool = False,
     samples: int = 6,
     profile: str = "default",
+    fp16: bool = True,
+    keep_fp32: str | None = None,
 ) -> ModelSpec:
     """Every check that needs no slow work, so bad input is refused in a second (exit 2)."""
     from .tensorrt import missing_reason
@@ -130,6 +142,8 @@ def check_release_options(
     trt_missing = missing_reason()
     if trt is True and trt_missing:
         raise BackendUnavailable(f"--trt: {trt_missing}")
+    if keep_fp32 and not fp16:
+        raise UsageError("--keep-fp32 applies to the FP16 export (drop --no-fp16)")
     check_output_dir(out_dir, force, MANIFEST)
     return spec
 
@@ -148,6 +162,7 @@ def _release_into(
     samples: int,
     profile: str,
     step: Callable[[str], None],
+    keep_fp32: str | None,
 ) -> ReleaseResult:
     """Export, gate and write the manifest into the empty directory ``stage``."""
     from .export import export_onnx, export_torchscript
@@ -176,7 +191,8 @@ def _release_into(
         if kind == "torchscript":
             export_torchscript(spec.name, path, **common)
         elif kind in ("fp32", "fp16"):
-            export_onnx(spec.name, path, precision=kind, **common)
+            keep = keep_fp32 if kind == "fp16" else None
+            export_onnx(spec.name, path, precision=kind, keep_fp32=keep, **common)
         else:
             from .tensorrt.builder import build_engine
             from .tensorrt.config import EngineConfig

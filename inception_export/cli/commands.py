@@ -8,10 +8,11 @@ from . import (  # noqa: F401
     bench_cmd,
     export_cmd,
     inspect_cmd,
+    localize_cmd,
     models_cmd,
     parity_cmd,
     release_cmd,
     trt_cmd,
 )
 
-ORDER = ("models", "inspect", "torchscript", "onnx", "trt", "release", "parity", "bench")
+ORDER = ("models", "inspect", "torchscript", "onnx", "trt", "release", "parity", "localize", "bench")

@@ -13,7 +13,7 @@ from ..export import ExportResult, export_onnx, export_torchscript
 from ..registry import get_spec
 from ..synthetic import DEFAULT_SEED
 from .app import command
-from .options import ForceOpt, JsonOpt, ModelOpt, SeedOpt, TransformInputOpt, WeightsOpt
+from .options import ForceOpt, JsonOpt, KeepFp32Opt, ModelOpt, SeedOpt, TransformInputOpt, WeightsOpt
 
 OutputOpt = Annotated[
     Path | None,
@@ -62,6 +62,10 @@ def onnx_cmd(
         bool,
         typer.Option("--embed-preprocessing", help="Take uint8 NHWC images and normalise in the graph."),
     ] = False,
+    keep_fp32: KeepFp32Opt = None,
+    images: Annotated[
+        Path | None, typer.Option("--images", help="Photographs added to what --keep-fp32 auto measures.")
+    ] = None,
     force: ForceOpt = False,
     seed: SeedOpt = DEFAULT_SEED,
     json_out: JsonOpt = False,
@@ -84,6 +88,8 @@ def onnx_cmd(
             embed_preprocessing=embed_preprocessing,
             force=force,
             seed=seed,
+            keep_fp32=keep_fp32,
+            keep_fp32_images=images,
         )
     _report(result, json_out)
 

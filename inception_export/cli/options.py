@@ -22,3 +22,10 @@ TransformInputOpt = Annotated[
 SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of the synthetic weights.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
 ForceOpt = Annotated[bool, typer.Option("--force", "-f", help="Overwrite an existing output.")]
+KeepFp32Opt = Annotated[
+    str | None,
+    typer.Option(
+        "--keep-fp32",
+        help="FP16: 'auto' (measured) or LAYER[,LAYER...] module paths kept float32 in the graph.",
+    ),
+]

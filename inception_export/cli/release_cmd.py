@@ -11,7 +11,7 @@ from .. import console
 from ..console import emit_json, err, progress_steps
 from ..release import check_release_options, run_release
 from .app import command
-from .options import JsonOpt, ModelOpt, SeedOpt, TransformInputOpt, WeightsOpt
+from .options import JsonOpt, KeepFp32Opt, ModelOpt, SeedOpt, TransformInputOpt, WeightsOpt
 from .parity_cmd import show_report
 
 
@@ -34,6 +34,7 @@ def release(
         str, typer.Option("--tolerance-profile", help="strict, default, or a TOML/JSON file of limits.")
     ] = "default",
     seed: SeedOpt = 20261123,
+    keep_fp32: KeepFp32Opt = None,
     force: Annotated[
         bool, typer.Option("--force", "-f", help="Replace an earlier release in DIR (atomically).")
     ] = False,
@@ -61,6 +62,7 @@ def release(
             samples=samples,
             profile=tolerance_profile,
             progress=step,
+            keep_fp32=keep_fp32,
         )
     # The manifest is this command's JSON; the gate's table then goes to stderr.
     show_report(result.gate, json_out=json_out, junit=None, emit=False)

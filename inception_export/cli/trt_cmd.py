@@ -26,7 +26,7 @@ from ..tensorrt.manifest import manifest_path
 from ..tensorrt.onnx_input import OnnxInput, read_onnx_input
 from ..tensorrt.trtexec import trtexec_command
 from .app import command
-from .options import ForceOpt, JsonOpt, TransformInputOpt, WeightsOpt
+from .options import ForceOpt, JsonOpt, KeepFp32Opt, TransformInputOpt, WeightsOpt
 
 BatchOpt = int | None
 
@@ -66,6 +66,7 @@ def trt(
         str, typer.Option("--hardware-compat", help="none, or ampere+ to run on any GPU from Ampere on.")
     ] = "none",
     transform_input: TransformInputOpt = False,
+    keep_fp32: KeepFp32Opt = None,
     force: ForceOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
@@ -99,11 +100,15 @@ def trt(
     if output.suffix.lower() == ".onnx":
         raise UsageError(f"{output}: the engine output must not end in .onnx (the ONNX is written beside it)")
     check_output(output, force)
+    if keep_fp32 and (onnx is not None or fp16 is False):
+        raise UsageError("--keep-fp32 applies when trt exports the FP16 ONNX itself (no --onnx, no --fp32)")
     if given is not None and onnx is not None:
         _check_graph_precision(onnx, given, precision, name)
         onnx_path, onnx_sha, info = onnx, None, given
     else:
-        onnx_path, onnx_sha = _export(name, output, weights, transform_input, precision, force, json_out)
+        onnx_path, onnx_sha = _export(
+            name, output, weights, transform_input, precision, force, json_out, keep_fp32
+        )
         info = read_onnx_input(onnx_path)
     command_line = trtexec_command(onnx_path, output, cfg, info.name, dynamic_batch=info.fixed_batch is None)
 
@@ -237,6 +242,7 @@ def _export(
     precision: str,
     force: bool,
     quiet: bool,
+    keep_fp32: str | None = None,
 ) -> tuple[Path, str]:
     from ..export import export_onnx
 
@@ -255,6 +261,7 @@ def _export(
             batch=None,
             input_size=None,
             force=True,
+            keep_fp32=keep_fp32,
         )
     if not quiet:
         err.print(f"wrote {escape(str(res.path))} ({precision} ONNX)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,9 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import ArtifactError, UsageError
+from ..localize.auto import KeepPlan, auto_keep, plan_keep
+from ..localize.layers import layer_paths, resolve_modules
+from ..localize.onnx_map import layer_outputs
 from ..synthetic import DEFAULT_SEED
 from ..text import first_line
 from .common import get_model, quiet_tracing, resolve, strip_build_attrs, uses_transform_input
@@ -64,6 +68,24 @@ def _check_graph(proto: onnx.ModelProto, opset: int) -> None:
         raise ArtifactError(f"exported graph has inputs/outputs {names}, expected input/logits")
 
 
+def _keep_names(keep_fp32: str | Sequence[str] | None) -> list[str]:
+    if keep_fp32 is None:
+        return []
+    items = keep_fp32.split(",") if isinstance(keep_fp32, str) else list(keep_fp32)
+    return [i.strip() for i in items if i.strip()]
+
+
+def _keep_plan(
+    net: nn.Module, spec: Any, size: int, names: list[str], images: Path | None
+) -> KeepPlan:
+    if names == ["auto"]:
+        folded64, _ = fold_batchnorm(net, torch.float64)
+        return auto_keep(net, folded64, spec, size, images=images)
+    if "auto" in names:
+        raise UsageError("--keep-fp32 takes 'auto' or a list of layers, not both")
+    return plan_keep(net, resolve_modules(net, names, spec.name))
+
+
 def export_onnx(
     model: str,
     output: Path,
@@ -78,10 +100,20 @@ def export_onnx(
     force: bool = False,
     seed: int = DEFAULT_SEED,
     model_obj: nn.Module | None = None,
+    keep_fp32: str | Sequence[str] | None = None,
+    keep_fp32_images: Path | None = None,
 ) -> ExportResult:
-    """Export ``model`` to ONNX at ``output`` (plus ``<output>.json``); see docs/export.md."""
+    """Export ``model`` to ONNX at ``output`` (plus ``<output>.json``); see docs/export.md.
+
+    ``keep_fp32`` (FP16 only): ``"auto"`` or module paths (a list, or one comma-separated
+    string) of layers that stay float32 inside the float16 graph; ``keep_fp32_images`` adds
+    photographs to the golden inputs ``auto`` measures on.
+    """
     if precision not in PRECISIONS:
         raise UsageError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    keep_names = _keep_names(keep_fp32)
+    if keep_names and precision != "fp16":
+        raise UsageError("--keep-fp32 applies to FP16 exports only (--precision fp16)")
     opset = DEFAULT_OPSET if opset is None else int(opset)
     check_opset(opset)
     if batch is not None and batch < 1:
@@ -92,10 +124,12 @@ def export_onnx(
 
     net = get_model(model, model_obj, weights, transform_input, seed)
     half = precision == "fp16"
-    folded, n_folded = fold_batchnorm(net, torch.float16 if half else None)
+    plan = _keep_plan(net, spec, size, keep_names, keep_fp32_images) if keep_names else KeepPlan()
+    # FP16: folded weights stay float64 here and are rounded once, to float16 or (kept) float32.
+    folded, n_folded = fold_batchnorm(net, torch.float64 if half else None)
     strip_build_attrs(folded)
     pre = UInt8Preprocess(spec.preprocessing) if embed_preprocessing else None
-    wrapper: nn.Module = HalfCompute(folded, pre) if half else _Float32(folded, pre)
+    wrapper: nn.Module = HalfCompute(folded, pre, plan.float32_out) if half else _Float32(folded, pre)
     wrapper.eval()
 
     # Trace at batch 2 when dynamic: batch 1 would let torch.export specialise the dimension.
@@ -123,6 +157,8 @@ def export_onnx(
     proto = program.model_proto
     sanitize_onnx(proto)  # no stack traces with this machine's paths in a shipped artifact
     _check_graph(proto, opset)
+    # Before anything strips the exporter's per-node scopes: localize needs this map.
+    outputs_map = layer_outputs(proto, layer_paths(net))
 
     batch_dim: Any = batch if batch else "batch"
     extra: dict[str, Any] = {
@@ -137,6 +173,9 @@ def export_onnx(
         "output": {"name": OUTPUT_NAME, "dtype": "float32", "shape": [batch_dim, None]},
         "compute_dtype": "float16" if half else "float32",
         "float32_nodes": float32_nodes(proto) if half else [],
+        "keep_fp32": plan.layers,
+        "keep_fp32_reasons": plan.reasons,
+        "layer_outputs": outputs_map,
         "embedded_preprocessing": embed_preprocessing,
         "bn_folded": n_folded,
         "exporter": EXPORTER,

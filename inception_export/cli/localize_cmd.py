@@ -1,0 +1,53 @@
+"""``inception-export localize``: which layer of an ONNX artifact drifts from eager PyTorch."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ..console import emit_json, progress_steps
+from .app import command
+from .options import JsonOpt, ModelOpt, TransformInputOpt, WeightsOpt
+
+
+@command("localize")
+def localize_cmd(
+    model: ModelOpt,
+    artifact: Annotated[Path, typer.Argument(help="An ONNX artifact (FP32 or FP16) from `onnx`.")],
+    weights: WeightsOpt = None,
+    transform_input: TransformInputOpt = False,
+    images: Annotated[Path | None, typer.Option("--images", help="Directory of extra photographs.")] = None,
+    samples: Annotated[int, typer.Option("--samples", help="Seeded random inputs.")] = 6,
+    tolerance_profile: Annotated[
+        str, typer.Option("--tolerance-profile", help="strict, default, or a TOML/JSON file of limits.")
+    ] = "default",
+    threads: Annotated[
+        int | None, typer.Option("--threads", help="CPU threads for torch and onnxruntime (default: all).")
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Per-layer error against eager PyTorch; exit 0 none diverges, 1 one does, 2 bad input."""
+    from ..localize.core import localize
+    from ..localize.table import table
+
+    # reference model + golden inputs + artifact load + one step per input
+    with progress_steps("localize", 3 + samples + 7) as step:
+        report = localize(
+            model,
+            artifact,
+            weights=weights,
+            transform_input=transform_input,
+            images=images,
+            samples=samples,
+            profile=tolerance_profile,
+            progress=step,
+            threads=threads,
+        )
+    if json_out:
+        emit_json(report.to_dict())
+    else:
+        sys.stdout.write(table(report) + "\n")
+    raise typer.Exit(report.exit_code)

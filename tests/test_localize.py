@@ -1,0 +1,143 @@
+"""Issue 13: ``localize`` names the layer where an ONNX artifact drifts from eager PyTorch."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from conftest import assert_one_line_error, run_cli
+from onnx import numpy_helper
+
+from inception_export import build_model
+from inception_export.export import export_onnx, export_torchscript
+from inception_export.localize.core import localize
+from inception_export.parity.tolerances import PROFILES
+
+# A conv in the middle of each network (one of them the issue's own example).
+TARGETS = {
+    "googlenet": "inception4c.branch3.1",
+    "bn_inception": "inception_4b.conv_double_3x3_1",
+    "inception_v3": "Mixed_6c.branch7x7dbl_4",
+}
+# Smaller-than-default inputs keep the suite quick; localize reads the size off the artifact.
+SIZES = {"googlenet": 224, "bn_inception": 160, "inception_v3": 139}
+
+
+def scale_conv(src: Path, dst: Path, layer: str, factor: float) -> Path:
+    """Multiply one layer's (folded) conv weights in the ONNX file, metadata untouched."""
+    model = onnx.load(str(src))
+    name = f"net.{layer}.conv.weight"
+    init = next(i for i in model.graph.initializer if i.name == name)
+    init.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(init) * np.float32(factor), name))
+    onnx.save(model, str(dst))
+    return dst
+
+
+@pytest.fixture(scope="module")
+def v1_fp32(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("v1")
+    return export_onnx("v1", d / "v1-fp32.onnx").path
+
+
+@pytest.fixture(scope="module")
+def v1_scaled(v1_fp32: Path) -> Path:
+    return scale_conv(v1_fp32, v1_fp32.with_name("v1-scaled.onnx"), TARGETS["googlenet"], 1.05)
+
+
+@pytest.mark.parametrize("model", ["bn_inception", "inception_v3"])
+def test_scaled_conv_is_named_v2_v3(model: str, tmp_path: Path) -> None:
+    net = build_model(model)
+    src = export_onnx(model, tmp_path / "a.onnx", model_obj=net, input_size=SIZES[model]).path
+    broken = scale_conv(src, tmp_path / "broken.onnx", TARGETS[model], 1.05)
+    report = localize(model, broken, samples=1, reference_model=net)
+    _assert_named(report.to_dict(), TARGETS[model])
+
+
+def test_scaled_conv_is_named_v1(v1_scaled: Path) -> None:
+    report = localize("v1", v1_scaled, samples=1)
+    _assert_named(report.to_dict(), TARGETS["googlenet"])
+    assert report.exit_code == 1
+
+
+def _assert_named(doc: dict, layer: str) -> None:
+    assert doc["first_divergent"] == layer
+    rows = {r["layer"]: r for r in doc["layers"]}
+    limit = PROFILES["default"]["fp32"].rel_l2
+    names = [r["layer"] for r in doc["layers"]]
+    i = names.index(layer)
+    # Everything before it is FP32-exact; the layer itself carries the 5 % scaling.
+    assert all(r["rel_l2"] < limit / 5 for r in doc["layers"][:i])
+    assert 0.03 < rows[layer]["rel_l2"] < 0.07
+    # Downstream layers diverge too (the error propagates), which is why "first" matters.
+    assert any(r["diverges"] for r in doc["layers"][i + 1 :])
+
+
+def test_unchanged_fp32_artifact_passes(v1_fp32: Path) -> None:
+    report = localize("v1", v1_fp32, samples=1)
+    assert report.first_divergent is None
+    assert max(lay.rel_l2 for lay in report.layers) < 2e-6
+    # Every BN-folded unit and the classifier are matched.
+    assert len(report.layers) == 58 and report.layers[-1].layer == "fc"
+
+
+@pytest.fixture(scope="module")
+def v1_fp16(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # With --keep-fp32 auto: on a healthy model it keeps nothing, so this is the plain FP16 graph.
+    path = tmp_path_factory.mktemp("fp16") / "v1-fp16.onnx"
+    res = export_onnx("v1", path, precision="fp16", keep_fp32="auto")
+    assert res.metadata["keep_fp32"] == [] and res.metadata["float32_nodes"] == []
+    model = onnx.load(str(path))
+    weights = {n.input[1] for n in model.graph.node if n.op_type == "Conv"}
+    assert len(weights) == 57
+    assert all(i.data_type == onnx.TensorProto.FLOAT16 for i in model.graph.initializer if i.name in weights)
+    return path
+
+
+def test_healthy_fp16_exits_0_and_error_grows_smoothly(v1_fp16: Path) -> None:
+    res = run_cli("localize", "--model", "v1", str(v1_fp16), "--samples", "1", "--json")
+    assert res.code == 0, res.stderr
+    doc = json.loads(res.stdout)
+    assert doc["first_divergent"] is None and doc["precision"] == "fp16"
+    errs = [r["rel_l2"] for r in doc["layers"]]
+    assert all(e < doc["limits"]["rel_l2"] / 2 for e in errs)
+    # float16 rounding error accumulates: it grows through the network, and no layer jumps
+    # far above everything before it (a broken layer would).
+    for i in range(1, len(errs)):
+        assert errs[i] < 3 * max(errs[:i]), (doc["layers"][i]["layer"], errs[i], max(errs[:i]))
+    assert np.mean(errs[-10:]) > 1.5 * np.mean(errs[:3])
+    # For FP16 the overflow headroom is reported per layer.
+    assert all(r["fp16_headroom"] > 100 for r in doc["layers"])
+
+
+def test_cli_table_reads_at_80_columns_exit_1(v1_scaled: Path) -> None:
+    res = run_cli("localize", "--model", "v1", str(v1_scaled), "--samples", "1")
+    assert res.code == 1, res.stderr
+    lines = res.stdout.splitlines()
+    # (the first line is the artifact's path, as long as the user made it)
+    assert all(len(ln) <= 80 for ln in lines[1:]), max(lines[1:], key=len)
+    assert len(lines) == 1 + 3 + 58 + 2
+    row = next(ln for ln in lines if TARGETS["googlenet"] in ln)
+    assert "<- FIRST" in row
+    assert f"first divergent layer: {TARGETS['googlenet']}" in res.stdout
+    assert "Traceback" not in res.stderr
+
+
+def test_bad_inputs_one_line_exit_2(v1_fp32: Path, tmp_path: Path) -> None:
+    ts = export_torchscript("v1", tmp_path / "v1.pt").path
+    res = run_cli("localize", "--model", "v1", str(ts))
+    assert_one_line_error(res, 2, "localize takes ONNX", "TorchScript")
+    engine = tmp_path / "v1.engine"
+    engine.write_bytes(b"ftrt" + bytes(64))
+    assert_one_line_error(run_cli("localize", "--model", "v1", str(engine)), 2, "TensorRT engine")
+    # An artifact of another model.
+    assert_one_line_error(run_cli("localize", "--model", "v3", str(v1_fp32)), 2, "googlenet")
+    # A foreign ONNX (no inception-export metadata, hence no layer map).
+    foreign = onnx.load(str(v1_fp32))
+    del foreign.metadata_props[:]
+    onnx.save(foreign, str(tmp_path / "foreign.onnx"))
+    res = run_cli("localize", "--model", "v1", str(tmp_path / "foreign.onnx"))
+    assert_one_line_error(res, 2, "no layer map")
+    assert_one_line_error(run_cli("localize", "--model", "v1", str(tmp_path / "missing.onnx")), 2)
