@@ -71,6 +71,8 @@ def trt(
     json_out: JsonOpt = False,
 ) -> None:
     """Build a TensorRT engine (strongly typed; each convolution's type verified by the inspector)."""
+    if keep_fp32 and (onnx is not None or fp16 is False):
+        raise UsageError("--keep-fp32 applies when trt exports the FP16 ONNX itself (no --onnx, no --fp32)")
     given: OnnxInput | None = None
     if onnx is not None:
         if not onnx.is_file():
@@ -100,8 +102,6 @@ def trt(
     if output.suffix.lower() == ".onnx":
         raise UsageError(f"{output}: the engine output must not end in .onnx (the ONNX is written beside it)")
     check_output(output, force)
-    if keep_fp32 and (onnx is not None or fp16 is False):
-        raise UsageError("--keep-fp32 applies when trt exports the FP16 ONNX itself (no --onnx, no --fp32)")
     if given is not None and onnx is not None:
         _check_graph_precision(onnx, given, precision, name)
         onnx_path, onnx_sha, info = onnx, None, given

@@ -26,6 +26,7 @@ import numpy as np
 
 from ..errors import ArtifactError, UsageError
 from ..registry import get_spec
+from ..text import first_line
 
 FP16_MAX = 65504.0
 Progress = Callable[[str], None]
@@ -155,8 +156,8 @@ def _session(path: Path, tensors: list[str], threads: int | None) -> Any:
             proto.SerializeToString(), sess_options=opts, providers=["CPUExecutionProvider"]
         )
     except Exception as exc:  # onnxruntime raises several unrelated exception types
-        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ArtifactError(f"{path}: onnxruntime cannot load it ({msg[:200]})") from None
+        msg = first_line(str(exc)) or type(exc).__name__
+        raise ArtifactError(f"{path}: onnxruntime cannot load it ({msg})") from None
 
 
 class _Acc:
