@@ -21,6 +21,10 @@ from ..errors import InceptionExportError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+# What the full (export/CI) role adds to the device role's dependencies.
+FULL_ROLE = {"torch", "onnxscript", "safetensors", "skimage", "matplotlib", "psutil"}
+FULL_INSTALL = "pip install 'inception-export[full]' (after torch itself; see the README's install section)"
+
 app = typer.Typer(
     name="inception-export",
     help="Export Inception classifiers to TorchScript/ONNX/TensorRT and gate them on parity with PyTorch.",
@@ -50,6 +54,9 @@ def command(*args: Any, **kwargs: Any) -> Callable[[F], F]:
             except typer.Exit:
                 raise
             except Exception as exc:
+                if isinstance(exc, ModuleNotFoundError) and (exc.name or "").split(".")[0] in FULL_ROLE:
+                    # The device role installs no torch: say which install this command needs.
+                    fail(f"this command needs {exc.name}, which is not installed here: {FULL_INSTALL}", 2)
                 if os.environ.get("INCEPTION_EXPORT_DEBUG"):
                     raise
                 first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""

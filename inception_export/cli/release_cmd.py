@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 
 from ..console import emit_json, err, progress_steps
-from ..release import run_release
 from .app import command
 from .options import ForceOpt, JsonOpt, ModelOpt, SeedOpt, TransformInputOpt, WeightsOpt
 from .parity_cmd import show_report
@@ -35,6 +34,7 @@ def release(
     json_out: JsonOpt = False,
 ) -> None:
     """Export TorchScript + ONNX FP32/FP16 (+ TensorRT), gate them, write DIR/manifest.json."""
+    from ..release import run_release  # imports torch: only when the command runs
     from ..tensorrt import missing_reason
 
     artifacts = 2 + int(fp16) + int(trt is not False and missing_reason() is None)

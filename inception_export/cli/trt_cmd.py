@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -23,13 +23,16 @@ from ..tensorrt.manifest import manifest_path
 from ..tensorrt.onnx_input import read_onnx_input
 from ..tensorrt.trtexec import trtexec_command
 from .app import command
-from .options import ForceOpt, JsonOpt, ModelOpt, TransformInputOpt, WeightsOpt
+from .options import ForceOpt, JsonOpt, TransformInputOpt, WeightsOpt
 
 
 @command("trt")
 def trt(
-    model: ModelOpt,
     output: Annotated[Path, typer.Option("--output", "-o", help="Engine file to write (e.g. model.engine).")],
+    model: Annotated[
+        str | None,
+        typer.Option("--model", "-m", help="Model name or alias; with --onnx, read from its metadata."),
+    ] = None,
     weights: WeightsOpt = None,
     onnx: Annotated[
         Path | None, typer.Option("--onnx", help="Build from this ONNX instead of exporting one.")
@@ -53,14 +56,21 @@ def trt(
     json_out: JsonOpt = False,
 ) -> None:
     """Build a TensorRT engine (strongly typed; --fp16 verified by the engine inspector)."""
-    spec = get_spec(model)
+    # With --onnx and its metadata, no registry lookup: that loads the model code (torch),
+    # which the device role does not install.
+    facts = _onnx_facts(onnx) if onnx is not None and model is None else None
+    if facts is None and model is None:
+        raise UsageError("--model is required (or --onnx FILE made by inception-export)")
+    spec = get_spec(str(model)) if facts is None else None
+    model_name = spec.name if spec is not None else str(facts["model"]) if facts else ""
+    default_size = spec.default_size if spec is not None else int(facts["input_size"]) if facts else 0
     precision = "fp16" if fp16 else "fp32"
     cfg = EngineConfig(
         precision=precision,
         min_batch=min_batch,
         opt_batch=opt_batch,
         max_batch=max_batch if max_batch is not None else max(opt_batch, min_batch),
-        input_size=spec.default_size,
+        input_size=default_size,
         workspace_gib=workspace,
         opt_level=opt_level,
         timing_cache=timing_cache,
@@ -82,7 +92,7 @@ def trt(
         check_output(onnx_path, force)
         with err.status(f"exporting {model} to ONNX {precision}"):
             res = export_onnx(
-                model,
+                model_name,
                 onnx_path,
                 weights=weights,
                 transform_input=transform_input,
@@ -97,7 +107,8 @@ def trt(
 
     info = read_onnx_input(onnx_path)
     if info.fixed_size is not None and info.fixed_size != cfg.input_size:
-        spec.check_size(info.fixed_size)
+        if spec is not None:
+            spec.check_size(info.fixed_size)
         cfg = dataclasses.replace(cfg, input_size=info.fixed_size)
     command_line = trtexec_command(onnx_path, output, cfg, info.name)
 
@@ -124,7 +135,7 @@ def trt(
     if not json_out:
         err.print(f"building {escape(str(output))} with TensorRT (this takes minutes)...")
     with err.status(f"building {output.name} with TensorRT"):
-        result = build_engine(onnx_path, output, cfg, model=spec.name, onnx_sha256=onnx_sha)
+        result = build_engine(onnx_path, output, cfg, model=model_name, onnx_sha256=onnx_sha)
     if json_out:
         emit_json(
             {
@@ -144,3 +155,17 @@ def trt(
         f"{p.fp16_convolutions}/{p.convolutions} convolutions FP16) and {escape(str(manifest_path(output)))} "
         f"in {result.seconds:.0f}s"
     )
+
+
+def _onnx_facts(onnx: Path) -> dict[str, Any] | None:
+    """Model name and input size from an ONNX's inception-export metadata (None without it)."""
+    from ..artifacts import read_metadata
+    from ..errors import ArtifactError
+
+    if not onnx.is_file():
+        raise UsageError(f"{onnx}: no such ONNX file")
+    try:
+        meta = read_metadata(onnx)
+    except ArtifactError:
+        return None
+    return meta if "model" in meta and "input_size" in meta else None
