@@ -198,8 +198,8 @@ def build_engine(
 
 
 def _model_facts(onnx_path: Path) -> dict[str, Any]:
+    from ..artifacts import read_metadata  # torch-free: engines are built where torch is absent
     from ..errors import ArtifactError
-    from ..export import read_metadata
 
     try:
         meta = read_metadata(onnx_path)
