@@ -345,3 +345,6 @@ def test_device_venv_without_torch(release: Path, scaled_conv: Path, tmp_path: P
     assert_one_line_error(res, 2, "TensorRT")
     assert "trtexec --onnx=" in res.stderr and not engine.exists()
     assert heavy_modules(modules) == []
+    # The full role's commands say what to install instead of failing inside an import.
+    res, _ = probe(python, "onnx", "-m", "v1", "-o", str(tmp_path / "v1.onnx"), tmp=tmp_path)
+    assert_one_line_error(res, 2, "needs torch", "inception-export[full]")
