@@ -2,7 +2,7 @@
 
 Usage (from the repository root, in the venv):
 
-    python benchmarks/golden_speed.py                  # v3 FP32 + FP16 ONNX, 5 rounds
+    python benchmarks/golden_speed.py                  # v3 FP32 + FP16 ONNX, 7 rounds
     python benchmarks/golden_speed.py --model v1 --rounds 3
 
 Setup (not timed): export the model's FP32 and FP16 ONNX and write its golden bundle (and,
@@ -16,8 +16,9 @@ first in odd ones), so load from other jobs on a shared machine hits both alike:
 Wall time includes interpreter start-up and imports, as a CI job or a device sees them. Where
 ``.venv-device`` (the torch-free venv `./dev test` builds) exists, the golden command is also
 timed with its interpreter. Medians of the rounds, the ratio of the medians, every round's
-ratio (its spread says how noisy the machine was), and the load average before and after
-go to ``benchmarks/results/golden-speed.json``.
+ratio (its spread says how noisy the machine was), CPU seconds (user + system, less sensitive
+to other jobs than wall time) and the load average before and after go to
+``benchmarks/results/golden-speed.json``.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -38,8 +40,9 @@ ROOT = Path(__file__).resolve().parent.parent
 DEVICE_PYTHON = ROOT / ".venv-device" / "bin" / "python"
 
 
-def _run(python: Path | str, args: list[str]) -> tuple[float, dict[str, Any]]:
-    """Wall seconds of one CLI run, and its JSON report (the run must pass the gate)."""
+def _run(python: Path | str, args: list[str]) -> tuple[float, float, dict[str, Any]]:
+    """Wall and CPU (user + system) seconds of one CLI run, and its JSON report (it must pass)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     proc = subprocess.run(
         [str(python), "-m", "inception_export", *args, "--json"],
@@ -48,9 +51,11 @@ def _run(python: Path | str, args: list[str]) -> tuple[float, dict[str, Any]]:
         env=dict(os.environ, NO_COLOR="1"),
     )
     wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if proc.returncode != 0:
         sys.exit(f"{' '.join(args)} exited {proc.returncode}:\n{proc.stderr[-2000:]}")
-    return wall, json.loads(proc.stdout)
+    return wall, cpu, json.loads(proc.stdout)
 
 
 def _setup(model: str, work: Path) -> dict[str, Any]:
@@ -97,7 +102,7 @@ def _stats(xs: list[float]) -> dict[str, float]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", default="v3")
-    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "golden-speed.json")
     args = ap.parse_args()
 
@@ -118,13 +123,15 @@ def main() -> None:
         load_before = os.getloadavg()
         walls: dict[str, list[float]] = {k: [] for k in commands}
         gate_s: dict[str, list[float]] = {k: [] for k in commands}
+        cpu_s: dict[str, list[float]] = {k: [] for k in commands}
         metrics: dict[str, Any] = {}
         for r in range(args.rounds):
             order = list(commands) if r % 2 == 0 else list(reversed(commands))
             for key in order:
                 python, cli = commands[key]
-                wall, report = _run(python, cli)
+                wall, cpu, report = _run(python, cli)
                 walls[key].append(wall)
+                cpu_s[key].append(cpu)
                 gate_s[key].append(float(report["seconds"]))
                 metrics[key] = [
                     {
@@ -148,6 +155,13 @@ def main() -> None:
         "artifacts": [Path(a).name for a in artifacts],
         "wall_seconds": {k: _stats(v) for k, v in walls.items()},
         "gate_seconds_in_process": {k: _stats(v) for k, v in gate_s.items()},
+        # CPU time is less sensitive to other jobs on a shared machine than wall time.
+        "cpu_seconds": {k: _stats(v) for k, v in cpu_s.items()},
+        "cpu_ratio_of_medians": {
+            k: statistics.median(v) / statistics.median(cpu_s["eager"])
+            for k, v in cpu_s.items()
+            if k != "eager"
+        },
         "ratio_of_medians": {k: statistics.median(v) / eager_med for k, v in walls.items() if k != "eager"},
         "ratio_per_round": {
             k: [g / e for g, e in zip(v, walls["eager"], strict=True)]
