@@ -1,12 +1,39 @@
-"""inception-export: export Inception models and gate the artifacts on parity with PyTorch."""
+"""inception-export: export Inception models and gate the artifacts on parity with PyTorch.
+
+The model API (``build_model``, the registry) is imported on first use (PEP 562), so
+``import inception_export`` stays free of torch: the device role (gating against a golden
+bundle, building TensorRT engines) runs where PyTorch is not installed.
+"""
 
 from __future__ import annotations
 
-from .build import build_model
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from .errors import GateFailure, InceptionExportError, UsageError
-from .registry import ModelSpec, get_spec, list_specs
+
+if TYPE_CHECKING:
+    from .build import build_model
+    from .registry import ModelSpec, get_spec, list_specs
 
 __version__ = "0.1.0"
+
+# Public names that need torch, and the module that defines each.
+_LAZY = {
+    "build_model": ".build",
+    "ModelSpec": ".registry",
+    "get_spec": ".registry",
+    "list_specs": ".registry",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "GateFailure",

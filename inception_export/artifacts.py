@@ -1,15 +1,74 @@
-"""Recognise an artifact by its content and open the matching runner."""
+"""Recognise an artifact by its content, read its metadata, and open the matching runner.
+
+Nothing here imports torch unless a TorchScript artifact is actually opened: the device
+role (golden bundle + ONNX/TensorRT) uses this module where PyTorch is not installed.
+"""
 
 from __future__ import annotations
 
+import functools
+import json
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import ArtifactError
+from .errors import ArtifactError, BackendUnavailable
 from .runners.base import Runner
 
 FORMATS = ("torchscript", "onnx", "tensorrt")
+
+# Where export/metadata.py stores the record (kept equal to its constants; the export
+# package imports torch, so they are repeated here rather than imported).
+METADATA_KEY = "inception_export"
+TORCHSCRIPT_EXTRA = "inception_export.json"
+NEEDS_TORCH = "PyTorch is not installed here; gate the ONNX or TensorRT artifacts, or install the full role"
+
+
+@dataclass(frozen=True)
+class OnnxSummary:
+    """What the gate needs from an ONNX file, read from one parse of it."""
+
+    metadata_props: dict[str, str]
+    names: tuple[str, ...]  # node and initializer names
+    nodes: int
+    inputs: int
+    input_size: int | None  # a fixed spatial size of the single input, if declared
+    fp16_weights: bool
+
+
+@functools.lru_cache(maxsize=8)
+def _onnx_summary(path: str, _mtime_ns: int, _size: int) -> OnnxSummary | None:
+    import onnx
+
+    try:
+        model = onnx.load(path, load_external_data=False)
+    except Exception:  # protobuf raises DecodeError and friends
+        return None
+    graph = model.graph
+    size = None
+    if len(graph.input) == 1:
+        dims = graph.input[0].type.tensor_type.shape.dim
+        if len(dims) == 4:
+            # NCHW float input, or NHWC uint8 pixels for graphs that normalise in-graph.
+            uint8 = graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.UINT8
+            d = dims[1] if uint8 else dims[2]
+            size = int(d.dim_value) if d.HasField("dim_value") else None
+    return OnnxSummary(
+        metadata_props={p.key: p.value for p in model.metadata_props},
+        names=tuple([n.name for n in graph.node] + [i.name for i in graph.initializer]),
+        nodes=len(graph.node),
+        inputs=len(graph.input),
+        input_size=size,
+        # Float16 weights mean the graph computes in half, whatever its I/O types.
+        fp16_weights=any(i.data_type == onnx.TensorProto.FLOAT16 for i in graph.initializer),
+    )
+
+
+def onnx_summary(path: Path) -> OnnxSummary | None:
+    """The parsed summary of an ONNX file (None if it does not parse), parsed once per file version."""
+    st = path.stat()
+    return _onnx_summary(str(path), st.st_mtime_ns, st.st_size)
 
 
 def detect_format(path: Path) -> str:
@@ -29,15 +88,55 @@ def detect_format(path: Path) -> str:
 
     if looks_like_engine(path):
         return "tensorrt"
-    import onnx
-
-    try:
-        model = onnx.load(str(path), load_external_data=False)
-    except Exception:  # protobuf raises DecodeError and friends
-        model = None
-    if model is None or len(model.graph.node) == 0:
+    summary = onnx_summary(path)
+    if summary is None or summary.nodes == 0:
         raise ArtifactError(f"{path}: not a TorchScript, ONNX or TensorRT artifact (or it is corrupt)")
     return "onnx"
+
+
+def sidecar_path(artifact: Path) -> Path:
+    return artifact.with_name(artifact.name + ".json")
+
+
+def _from_torchscript(path: Path) -> dict[str, Any] | None:
+    # Read the zip directly: loading the module just for its metadata would be slow (and need torch).
+    with zipfile.ZipFile(path) as zf:
+        for name in zf.namelist():
+            if name.endswith(f"/extra/{TORCHSCRIPT_EXTRA}"):
+                return dict(json.loads(zf.read(name)))
+    return None
+
+
+def read_metadata(path: Path) -> dict[str, Any]:
+    """The metadata of an artifact (ONNX, TorchScript) or of a sidecar ``.json`` file.
+
+    Same reading as :func:`inception_export.export.read_metadata`, without importing torch.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ArtifactError(f"{path}: no such file")
+    if path.suffix == ".json":
+        try:
+            return dict(json.loads(path.read_text()))
+        except (ValueError, UnicodeDecodeError):
+            raise ArtifactError(f"{path}: not a JSON metadata file") from None
+    if zipfile.is_zipfile(path):
+        meta = _from_torchscript(path)
+        if meta is not None:
+            return meta
+    else:
+        summary = onnx_summary(path)
+        if summary is not None and METADATA_KEY in summary.metadata_props:
+            try:
+                return dict(json.loads(summary.metadata_props[METADATA_KEY]))
+            except ValueError:
+                raise ArtifactError(
+                    f"{path}: unreadable inception_export metadata in the ONNX file"
+                ) from None
+    side = sidecar_path(path)
+    if side.is_file():
+        return read_metadata(side)
+    raise ArtifactError(f"{path}: no embedded inception_export metadata and no sidecar {side.name}")
 
 
 def artifact_metadata(path: Path, fmt: str) -> dict[str, Any]:
@@ -53,8 +152,6 @@ def artifact_metadata(path: Path, fmt: str) -> dict[str, Any]:
         if manifest is None:
             raise ArtifactError(f"{path}: TensorRT engine without its manifest {path.name}.json")
         return manifest
-    from .export import read_metadata
-
     try:
         return read_metadata(path)
     except ArtifactError:
@@ -64,27 +161,35 @@ def artifact_metadata(path: Path, fmt: str) -> dict[str, Any]:
 def _inferred_metadata(path: Path, fmt: str) -> dict[str, Any]:
     meta: dict[str, Any] = {"format": fmt, "precision": "fp32", "inferred": True}
     if fmt == "onnx":
-        import onnx
-
-        model = onnx.load(str(path), load_external_data=False)
-        inputs = model.graph.input
-        if len(inputs) == 1:
-            dims = inputs[0].type.tensor_type.shape.dim
-            if len(dims) == 4 and dims[2].HasField("dim_value"):
-                meta["input_size"] = int(dims[2].dim_value)
-        # Float16 weights mean the graph computes in half, whatever its I/O types.
-        if any(init.data_type == onnx.TensorProto.FLOAT16 for init in model.graph.initializer):
-            meta["precision"] = "fp16"
+        summary = onnx_summary(path)
+        if summary is not None:
+            if summary.input_size is not None:
+                meta["input_size"] = summary.input_size
+            if summary.fp16_weights:
+                meta["precision"] = "fp16"
     return meta
+
+
+def require_backend(path: Path, fmt: str) -> None:
+    """Refuse (exit 2, one line) an artifact whose runtime is not installed, before any slow work."""
+    if fmt == "torchscript":
+        try:
+            import torch  # noqa: F401
+        except ImportError:
+            raise BackendUnavailable(f"{path}: TorchScript needs PyTorch: {NEEDS_TORCH}") from None
+    elif fmt == "tensorrt":
+        from .tensorrt import missing_reason
+
+        reason = missing_reason()
+        if reason:
+            raise BackendUnavailable(f"{path}: cannot run a TensorRT engine here: {reason}")
 
 
 def aux_nodes(path: Path, fmt: str) -> list[str]:
     """Names inside the artifact that belong to an auxiliary classifier head."""
     if fmt == "onnx":
-        import onnx
-
-        model = onnx.load(str(path), load_external_data=False)
-        names = [n.name for n in model.graph.node] + [i.name for i in model.graph.initializer]
+        summary = onnx_summary(path)
+        names = list(summary.names) if summary is not None else []
     elif fmt == "torchscript":
         import torch
 
@@ -96,6 +201,7 @@ def aux_nodes(path: Path, fmt: str) -> list[str]:
 
 
 def open_runner(path: Path, fmt: str, input_size: int, precision: str, device: str = "cpu") -> Runner:
+    require_backend(path, fmt)
     if fmt == "torchscript":
         from .runners.torch_runner import TorchScriptRunner
 
@@ -104,13 +210,6 @@ def open_runner(path: Path, fmt: str, input_size: int, precision: str, device: s
         from .runners.onnxruntime_runner import OnnxRuntimeRunner
 
         return OnnxRuntimeRunner(path, device=device, precision=precision)
-    from .tensorrt import missing_reason
-
-    reason = missing_reason()
-    if reason:
-        from .errors import BackendUnavailable
-
-        raise BackendUnavailable(f"{path}: cannot run a TensorRT engine here: {reason}")
     from .tensorrt.runner import TensorRTRunner
 
     return TensorRTRunner(path)

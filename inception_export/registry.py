@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
-
-from torch import nn
+from typing import TYPE_CHECKING, Any, Literal
 
 from .errors import UsageError
+
+if TYPE_CHECKING:  # only for the builder's type: the device role imports this module without torch
+    from torch import nn
 
 ColourOrder = Literal["RGB", "BGR"]
 

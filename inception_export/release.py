@@ -21,7 +21,9 @@ from .atomic import check_output_dir, staged_directory, write_text_atomic
 from .build import build_model, load_report
 from .errors import BackendUnavailable, UsageError
 from .hashing import file_sha256
-from .parity.gate import GateReport, run_gate
+from .parity.bundle import BUNDLE_NAME, bundle_from_reference
+from .parity.gate import GateReport, check_artifacts
+from .parity.reference import EagerReference
 from .parity.report import junit_xml
 from .parity.tolerances import load_profile
 from .registry import ModelSpec, get_spec
@@ -176,6 +178,7 @@ def _release_into(
         plan.append(("fp16", stage / f"{stem}-fp16.onnx"))
     if build_trt:
         plan.append(("tensorrt", stage / f"{stem}-fp16.engine"))
+    golden_path = stage / BUNDLE_NAME
     step("build model")
     net = build_model(spec.name, weights, transform_input=transform_input, seed=seed)
     common: dict[str, Any] = {
@@ -202,15 +205,20 @@ def _release_into(
             build_engine(onnx_fp16, path, cfg, model=spec.name)
         artifacts.append(path)
     step("parity gate")
-    gate = run_gate(
-        spec.name,
-        artifacts,
-        weights=weights,
-        transform_input=transform_input,
-        samples=samples,
+    reference = EagerReference(
+        spec.name, weights=weights, transform_input=transform_input, samples=samples, reference_model=net
+    )
+    limits = load_profile(profile)
+    gate = check_artifacts(reference, artifacts, limits=limits, profile=profile, progress=step)
+    # The gate's inputs and eager logits, for checking on the device where the engine is built
+    # (`parity --golden`): the sets the gate just computed are reused, not recomputed.
+    golden = bundle_from_reference(
+        reference,
+        golden_path,
+        input_size=spec.default_size,
+        pixels=any(a.metadata.get("embedded_preprocessing") for a in gate.artifacts),
         profile=profile,
-        progress=step,
-        reference_model=net,
+        limits=limits,
     )
     report = load_report(net)
     by_path = {a.path: a for a in gate.artifacts}
@@ -265,6 +273,12 @@ def _release_into(
         if trt_missing
         else "skipped: --no-trt",
         "artifacts": entries,
+        "golden": {
+            "file": golden_path.name,
+            "sha256": golden.sha256,
+            "bytes": golden.size_bytes,
+            "inputs": {form: len(rec["names"]) for form, rec in golden.meta["sets"].items()},
+        },
         "gate": {
             "passed": gate.passed,
             "exit_code": 0 if gate.passed else 1,

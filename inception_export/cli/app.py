@@ -52,6 +52,9 @@ class _OrderedGroup(TyperGroup):
         rank = {name: i for i, name in enumerate(ORDER)}
         return sorted(names, key=lambda n: (rank.get(n, len(rank)), names.index(n)))
 
+# What the full (export/CI) role adds to the device role's dependencies.
+FULL_ROLE = {"torch", "onnxscript", "safetensors", "skimage", "matplotlib", "psutil"}
+FULL_INSTALL = "pip install 'inception-export[full]' (after torch itself; see the README's install section)"
 
 app = typer.Typer(
     name="inception-export",
@@ -122,6 +125,9 @@ def error_line(exc: BaseException) -> tuple[str, int]:
         return "interrupted", EXIT_INTERRUPTED
     if isinstance(exc, InceptionExportError):
         return str(exc), exc.exit_code
+    if isinstance(exc, ModuleNotFoundError) and (exc.name or "").split(".")[0] in FULL_ROLE:
+        # The device role installs no torch: say which install this command needs.
+        return f"this command needs {exc.name}, which is not installed here: {FULL_INSTALL}", 2
     full = _disk_full(exc)
     if full is not None:
         where = f" writing {full.filename}" if full.filename else ""

@@ -2,11 +2,15 @@
 
 ``ORDER`` is the one place that decides how ``--help`` lists the commands: the order a
 user meets them, not the alphabet. A command missing from it is listed last.
+
+Command modules import nothing heavy at the top (torch, the model code): the device role
+runs ``parity --golden`` and ``trt --onnx`` where PyTorch is not installed.
 """
 
 from . import (  # noqa: F401
     bench_cmd,
     export_cmd,
+    golden_cmd,
     inspect_cmd,
     localize_cmd,
     models_cmd,
@@ -15,4 +19,15 @@ from . import (  # noqa: F401
     trt_cmd,
 )
 
-ORDER = ("models", "inspect", "torchscript", "onnx", "trt", "release", "parity", "localize", "bench")
+ORDER = (
+    "models",
+    "inspect",
+    "torchscript",
+    "onnx",
+    "trt",
+    "release",
+    "golden",
+    "parity",
+    "localize",
+    "bench",
+)

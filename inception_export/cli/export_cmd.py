@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from ..console import emit_json, err
 from ..errors import UsageError
-from ..export import ExportResult, export_onnx, export_torchscript
 from ..registry import get_spec
-from ..synthetic import DEFAULT_SEED
 from .app import command
 from .options import ForceOpt, JsonOpt, KeepFp32Opt, ModelOpt, SeedOpt, TransformInputOpt, WeightsOpt
+
+if TYPE_CHECKING:  # the exporters import torch: only inside the commands (the device role has none)
+    from ..export import ExportResult
+
+DEFAULT_SEED = 20261123  # synthetic.DEFAULT_SEED, repeated so that importing this module needs no torch
 
 OutputOpt = Annotated[
     Path | None,
@@ -71,6 +74,8 @@ def onnx_cmd(
     json_out: JsonOpt = False,
 ) -> None:
     """Export to ONNX: BN folded, dynamic batch, metadata embedded and in a sidecar."""
+    from ..export import export_onnx
+
     precision = precision.strip().lower()
     fixed = _parse_batch(batch)
     if output is None:
@@ -108,6 +113,8 @@ def torchscript_cmd(
     json_out: JsonOpt = False,
 ) -> None:
     """Export a frozen TorchScript module (loads with plain torch.jit.load)."""
+    from ..export import export_torchscript
+
     if output is None:
         output = Path(f"{get_spec(model).name}-fp32.torchscript.pt")
     with err.status(f"exporting {model} to TorchScript"):

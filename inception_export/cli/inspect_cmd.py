@@ -4,14 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import torch
 import typer
 from rich import box
 from rich.table import Table
 
-from ..build import build_model, example_input, load_report
 from ..console import emit_json, out
-from ..profile import count_macs, count_params
 from ..registry import get_spec
 from .app import command
 from .options import JsonOpt, ModelOpt, SeedOpt, TransformInputOpt, WeightsOpt
@@ -27,6 +24,11 @@ def inspect(
     json_out: JsonOpt = False,
 ) -> None:
     """Load a model and its checkpoint, run one seeded input, and report what was loaded."""
+    import torch  # here, not at the top: the device role imports every command without torch
+
+    from ..build import build_model, example_input, load_report
+    from ..profile import count_macs, count_params
+
     spec = get_spec(model)
     size = input_size or spec.default_size
     spec.check_size(size)

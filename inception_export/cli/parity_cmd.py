@@ -1,22 +1,31 @@
-"""``inception-export parity``: the CI gate over exported artifacts."""
+"""``inception-export parity``: the CI gate over exported artifacts.
+
+Against eager PyTorch (``--model``), or against a golden bundle (``--golden FILE``) on a
+machine without PyTorch: the gate's modules are imported inside the command so that the
+second path never loads torch.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from ..console import emit_json, err, out, progress_steps
-from ..parity.gate import GateReport, run_gate
-from ..parity.report import failure_lines, table, write_junit
+from ..errors import UsageError
 from .app import command
-from .options import JsonOpt, ModelOpt, TransformInputOpt, WeightsOpt
+from .options import JsonOpt, WeightsOpt
+
+if TYPE_CHECKING:
+    from ..parity.gate import GateReport
 
 
 def show_report(report: GateReport, json_out: bool, junit: Path | None, *, emit: bool = True) -> None:
     """The table on stdout (on stderr when ``--json`` takes stdout), failures on stderr,
     the JUnit file; shared with ``release``."""
+    from ..parity.report import failure_lines, table, write_junit
+
     result = err if json_out else out
     result.print(table(report))
     for line in failure_lines(report):
@@ -29,38 +38,82 @@ def show_report(report: GateReport, json_out: bool, junit: Path | None, *, emit:
     result.print(f"{verdict} in {report.seconds:.1f}s")
 
 
+def _no_effect_with_golden(**given: object) -> None:
+    for name, value in given.items():
+        if value is not None:
+            raise UsageError(
+                f"--{name} has no effect with --golden: the inputs and reference logits come from the bundle"
+            )
+
+
 @command("parity")
 def parity(
-    model: ModelOpt,
     artifacts: Annotated[
         list[Path], typer.Argument(help="TorchScript, ONNX or TensorRT files (by content).")
     ],
+    model: Annotated[
+        str | None,
+        typer.Option("--model", "-m", help="Model name or alias (see `models`); not needed with --golden."),
+    ] = None,
+    golden: Annotated[
+        Path | None,
+        typer.Option(
+            "--golden",
+            help="Compare with this golden bundle (from `release` or `golden`) instead of eager PyTorch: "
+            "no torch, model code or checkpoint needed.",
+        ),
+    ] = None,
     weights: WeightsOpt = None,
-    transform_input: TransformInputOpt = False,
+    transform_input: Annotated[
+        bool | None,
+        typer.Option(
+            "--transform-input/--no-transform-input",
+            help="torchvision's input re-normalisation (for its published v1/v3 checkpoints).",
+        ),
+    ] = None,
     images: Annotated[Path | None, typer.Option("--images", help="Directory of extra photographs.")] = None,
-    samples: Annotated[int, typer.Option("--samples", help="Seeded random inputs.")] = 6,
+    samples: Annotated[
+        int | None, typer.Option("--samples", help="Seeded random inputs (default 6).")
+    ] = None,
     tolerance_profile: Annotated[
-        str, typer.Option("--tolerance-profile", help="strict, default, or a TOML/JSON file of limits.")
-    ] = "default",
-    device: Annotated[
-        str, typer.Option("--device", help="Where artifacts run: cpu or cuda.")
-    ] = "cpu",
+        str | None,
+        typer.Option(
+            "--tolerance-profile",
+            help="strict, default, or a TOML/JSON file of limits (default: default, or the bundle's).",
+        ),
+    ] = None,
+    device: Annotated[str, typer.Option("--device", help="Where artifacts run: cpu or cuda.")] = "cpu",
     json_out: JsonOpt = False,
     junit: Annotated[Path | None, typer.Option("--junit", help="Write a JUnit XML report here.")] = None,
 ) -> None:
-    """Compare artifacts with eager PyTorch; exit 0 all pass, 1 a parity failure, 2 bad input."""
-    with progress_steps("parity", 2 + 3 * len(artifacts)) as step:
-        report = run_gate(
-            model,
-            artifacts,
-            weights=weights,
-            transform_input=transform_input,
-            images=images,
-            samples=samples,
-            profile=tolerance_profile,
-            device=device,
-            progress=step,
+    """Compare artifacts with eager PyTorch or a golden bundle; exit 0 pass, 1 parity failure, 2 bad input."""
+    if golden is not None:
+        _no_effect_with_golden(
+            weights=weights, samples=samples, images=images, **{"transform-input": transform_input}
         )
+        from ..parity.gate import run_golden_gate
+
+        with progress_steps("parity", 1 + 3 * len(artifacts)) as step:
+            report = run_golden_gate(
+                golden, artifacts, profile=tolerance_profile, device=device, progress=step, model=model
+            )
+    else:
+        if model is None:
+            raise UsageError("--model is required (or --golden FILE to compare with a golden bundle)")
+        from ..parity.gate import run_gate
+
+        with progress_steps("parity", 2 + 3 * len(artifacts)) as step:
+            report = run_gate(
+                model,
+                artifacts,
+                weights=weights,
+                transform_input=bool(transform_input),
+                images=images,
+                samples=6 if samples is None else samples,
+                profile=tolerance_profile or "default",
+                device=device,
+                progress=step,
+            )
     show_report(report, json_out, junit)
     if not report.passed:
         raise typer.Exit(1)

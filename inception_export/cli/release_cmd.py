@@ -9,7 +9,6 @@ import typer
 
 from .. import console
 from ..console import emit_json, err, progress_steps
-from ..release import check_release_options, run_release
 from .app import command
 from .options import JsonOpt, KeepFp32Opt, ModelOpt, SeedOpt, TransformInputOpt, WeightsOpt
 from .parity_cmd import show_report
@@ -41,11 +40,20 @@ def release(
     json_out: JsonOpt = False,
 ) -> None:
     """Export TorchScript + ONNX FP32/FP16 (+ TensorRT), gate them, write DIR/manifest.json."""
+    from ..release import check_release_options, run_release  # imports torch: only when run
     from ..tensorrt import missing_reason
 
     # Refuse bad options before the progress display starts and before any slow work.
     check_release_options(
-        model, out, weights=weights, trt=trt, force=force, samples=samples, profile=tolerance_profile
+        model,
+        out,
+        weights=weights,
+        trt=trt,
+        force=force,
+        samples=samples,
+        profile=tolerance_profile,
+        fp16=fp16,
+        keep_fp32=keep_fp32,
     )
     artifacts = 2 + int(fp16) + int(trt is not False and missing_reason() is None)
     # build + one export each + gate start + reference + golden + three gate steps each

@@ -1,6 +1,9 @@
-"""Parity gate: golden inputs, metrics, tolerance profiles, the gate and its reports."""
+"""Parity gate: golden inputs, metrics, tolerance profiles, reference sources, the gate and its reports.
 
-from .gate import ArtifactResult, Check, GateReport, run_gate
+Importing this package does not import torch: the golden-bundle gate runs without it.
+"""
+
+from .gate import ArtifactResult, Check, GateReport, check_artifacts, run_gate, run_golden_gate
 from .metrics import Metrics, compare
 from .tolerances import PROFILES, Limits, load_profile
 
@@ -11,7 +14,9 @@ __all__ = [
     "GateReport",
     "Limits",
     "Metrics",
+    "check_artifacts",
     "compare",
     "load_profile",
     "run_gate",
+    "run_golden_gate",
 ]

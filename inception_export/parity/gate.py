@@ -1,8 +1,11 @@
-"""The parity gate: every artifact against eager PyTorch on the golden inputs.
+"""The parity gate: every artifact against the reference logits on the golden inputs.
 
 Export-then-validate (as Optimum does), but the verdict is binding: each artifact gets
 one result per check, and any failed check fails the gate. The gate only ever holds
-:class:`Runner` objects, so it never branches on the backend.
+:class:`Runner` objects, so it never branches on the backend, and one
+:class:`~.reference.Reference`, so the checks are the same whether the reference logits
+come from eager PyTorch here (:func:`run_gate`) or from a golden bundle computed in CI
+(:func:`run_golden_gate`, no torch needed).
 """
 
 from __future__ import annotations
@@ -16,15 +19,11 @@ from typing import Any
 import numpy as np
 
 from .. import __version__
-from ..artifacts import artifact_metadata, aux_nodes, detect_format, open_runner
-from ..build import build_model, load_report
+from ..artifacts import artifact_metadata, aux_nodes, detect_format, open_runner, require_backend
 from ..errors import ArtifactError, UsageError
-from ..registry import ModelSpec, get_spec
-from ..runners.base import Runner
-from ..runners.torch_runner import TorchRunner
-from .golden import GoldenSet, golden_inputs, golden_pixels
 from .metrics import Metrics, compare
 from .numfmt import failure_message
+from .reference import EAGER, EagerReference, Reference, ReferenceSet, run_batched
 from .tolerances import CHECKS, Limits, load_profile
 
 Progress = Callable[[str], None]
@@ -97,6 +96,8 @@ class GateReport:
     inputs: list[dict[str, str]]
     artifacts: list[ArtifactResult]
     seconds: float = 0.0
+    reference: str = EAGER
+    golden_bundle: dict[str, Any] | None = None
 
     @property
     def passed(self) -> bool:
@@ -112,35 +113,12 @@ class GateReport:
             "exit_code": 0 if self.passed else 1,
             "tolerance_profile": self.profile,
             "limits": {p: lim.to_dict() for p, lim in self.limits.items()},
-            "reference": "eager PyTorch, float32, CPU; metrics computed in float64",
+            "reference": self.reference,
+            "golden_bundle": self.golden_bundle,
             "inputs": self.inputs,
             "artifacts": [a.to_dict() for a in self.artifacts],
             "seconds": round(self.seconds, 3),
         }
-
-
-def _run_batched(runner: Runner, x: np.ndarray, batch: int) -> np.ndarray:
-    """Run ``x`` in chunks of exactly ``batch`` rows (the last chunk padded by repetition)."""
-    outs = []
-    for start in range(0, len(x), batch):
-        chunk = x[start : start + batch]
-        pad = batch - len(chunk)
-        if pad:
-            chunk = np.concatenate([chunk, np.repeat(chunk[-1:], pad, axis=0)])
-        outs.append(runner.infer(chunk)[: batch - pad])
-    return np.concatenate(outs)
-
-
-def _check_identity(spec: ModelSpec, meta: dict[str, Any], path: Path, num_classes: int) -> None:
-    """Refuse (exit 2) an artifact that was made for another model or configuration."""
-    model = meta.get("model")
-    if model is not None and get_spec(str(model)).name != spec.name:
-        raise ArtifactError(f"{path}: artifact is for model {model}, not {spec.name}")
-    classes = meta.get("num_classes")
-    if classes is not None and int(classes) != num_classes:
-        raise ArtifactError(f"{path}: artifact has {classes} classes, the weights have {num_classes}")
-    # A transform_input mismatch is deliberately not refused here: it is a real-world
-    # failure (the metadata may be wrong too), so the gate must catch it numerically.
 
 
 def _score(metrics: Metrics, consistency: float, limits: Limits, aux: list[str], outputs: int) -> list[Check]:
@@ -182,72 +160,53 @@ def _score(metrics: Metrics, consistency: float, limits: Limits, aux: list[str],
     return checks
 
 
-def run_gate(
-    model: str,
+def check_artifacts(
+    reference: Reference,
     artifacts: Sequence[Path],
     *,
-    weights: Path | None = None,
-    transform_input: bool = False,
-    images: Path | None = None,
-    samples: int = 6,
-    profile: str = "default",
+    limits: dict[str, Limits],
+    profile: str,
     device: str = "cpu",
     progress: Progress | None = None,
-    reference_model: Any = None,
 ) -> GateReport:
-    """Check every artifact against eager PyTorch; raise UsageError/ArtifactError on bad input."""
+    """Every check on every artifact against ``reference``; UsageError/ArtifactError on bad input."""
     t_start = time.perf_counter()
-    spec = get_spec(model)
     if not artifacts:
         raise UsageError("no artifacts given")
-    limits = load_profile(profile)
-    if device not in ("cpu", "cuda"):
-        raise UsageError(f"--device must be cpu or cuda, got {device!r}")
-    if device == "cuda":
-        import torch
-
-        if not torch.cuda.is_available():
-            raise UsageError("--device cuda: no CUDA device is visible to torch here")
     step = progress or (lambda _msg: None)
     # Validate every artifact before the slow work, so a typo fails in a second.
     formats = [(Path(p), detect_format(Path(p))) for p in artifacts]
     metas = [artifact_metadata(p, fmt) for p, fmt in formats]
-    step("reference model")
-    net = reference_model or build_model(spec.name, weights, transform_input=transform_input)
-    report = load_report(net)
-    for (path, _fmt), meta in zip(formats, metas, strict=True):
-        _check_identity(spec, meta, path, report.num_classes)
-    reference = TorchRunner(net, spec.default_size)
-    goldens: dict[tuple[int, bool], tuple[GoldenSet, np.ndarray]] = {}
-    results: list[ArtifactResult] = []
+    for path, fmt in formats:
+        require_backend(path, fmt)
+    reference.load(step)
+    plans: list[tuple[Path, str, dict[str, Any], int, bool, str]] = []
     for (path, fmt), meta in zip(formats, metas, strict=True):
-        t0 = time.perf_counter()
-        size = int(meta.get("input_size") or spec.default_size)
-        spec.check_size(size)
+        reference.check_identity(path, meta)
+        size, pixels = reference.resolve(path, meta)
         precision = str(meta.get("precision", "fp32"))
         if precision not in limits:
             raise ArtifactError(f"{path}: unknown precision {precision!r} in its metadata")
-        # Artifacts with in-graph preprocessing take uint8 pixels; eager PyTorch gets the same
-        # pixels normalised by the float pipeline.
-        pixels = bool(meta.get("embedded_preprocessing"))
-        if (size, pixels) not in goldens:
-            step(f"golden inputs at {size}px and reference logits")
-            gold = (golden_pixels if pixels else golden_inputs)(spec, size, samples, images)
-            goldens[size, pixels] = (gold, _run_batched(reference, gold.batch, min(8, len(gold.batch))))
-        gold, ref = goldens[size, pixels]
-        feed = gold.pixels if gold.pixels is not None else gold.batch
+        plans.append((path, fmt, meta, size, pixels, precision))
+    results: list[ArtifactResult] = []
+    first: ReferenceSet | None = None
+    for path, fmt, meta, size, pixels, precision in plans:
+        t0 = time.perf_counter()
+        gold = reference.inputs(size, pixels, step)
+        first = first or gold
+        feed, ref = gold.feed, gold.logits
         step(f"{path.name}: load")
         with open_runner(path, fmt, size, precision, device) as runner:
             info = runner.info
             low = max(1, info.min_batch)
-            high = info.max_batch if info.max_batch is not None else len(gold.batch)
+            high = info.max_batch if info.max_batch is not None else len(feed)
             # Metrics come from the largest batch the artifact takes; the smallest batch is
             # run on one input of each kind and must reproduce those rows.
             step(f"{path.name}: batch {high}")
-            out = _run_batched(runner, feed, high)
+            out = run_batched(runner, feed, high)
             probe = [gold.kinds.index(k) for k in dict.fromkeys(gold.kinds)]
             step(f"{path.name}: batch {low}")
-            single = _run_batched(runner, feed[probe], low)
+            single = run_batched(runner, feed[probe], low)
         scale = max(float(np.abs(single.astype(np.float64)).max()), 1e-30)
         with np.errstate(invalid="ignore"):
             consistency = float(np.abs(out[probe].astype(np.float64) - single).max() / scale)
@@ -272,14 +231,91 @@ def run_gate(
                 seconds=time.perf_counter() - t0,
             )
         )
-    first_gold = next(iter(goldens.values()))[0]
+    assert first is not None
     return GateReport(
-        model=spec.name,
-        weights={"path": report.path, "sha256": report.sha256, "num_classes": report.num_classes},
-        transform_input=transform_input,
+        model=reference.model,
+        weights=reference.weights,
+        transform_input=reference.transform_input,
         profile=profile,
         limits=limits,
-        inputs=first_gold.describe(),
+        inputs=first.inputs,
         artifacts=results,
         seconds=time.perf_counter() - t_start,
+        reference=reference.description,
+        golden_bundle=reference.info(),
     )
+
+
+def run_gate(
+    model: str,
+    artifacts: Sequence[Path],
+    *,
+    weights: Path | None = None,
+    transform_input: bool = False,
+    images: Path | None = None,
+    samples: int = 6,
+    profile: str = "default",
+    device: str = "cpu",
+    progress: Progress | None = None,
+    reference_model: Any = None,
+) -> GateReport:
+    """Check every artifact against eager PyTorch; raise UsageError/ArtifactError on bad input."""
+    reference = EagerReference(
+        model,
+        weights=weights,
+        transform_input=transform_input,
+        samples=samples,
+        images=images,
+        reference_model=reference_model,
+    )
+    if not artifacts:
+        raise UsageError("no artifacts given")
+    limits = load_profile(profile)
+    check_device(device, torch_visible=True)
+    return check_artifacts(
+        reference, artifacts, limits=limits, profile=profile, device=device, progress=progress
+    )
+
+
+def run_golden_gate(
+    bundle: Path,
+    artifacts: Sequence[Path],
+    *,
+    profile: str | None = None,
+    device: str = "cpu",
+    progress: Progress | None = None,
+    model: str | None = None,
+) -> GateReport:
+    """Check every artifact against a golden bundle's logits: the same checks as :func:`run_gate`,
+    without PyTorch, the model code or the checkpoint.
+
+    ``profile=None`` uses the tolerance profile recorded in the bundle; ``model``, if given,
+    must name the bundle's model (by name or alias).
+    """
+    from .bundle import GoldenReference, load_bundle
+
+    if not artifacts:
+        raise UsageError("no artifacts given")
+    check_device(device, torch_visible=False)
+    limits = load_profile(profile) if profile is not None else None
+    step = progress or (lambda _msg: None)
+    step("golden bundle")
+    golden = load_bundle(bundle)
+    if model is not None and model.strip().lower().replace("-", "_") not in {golden.model, *golden.aliases}:
+        raise UsageError(f"--model {model}: the golden bundle {bundle} is for {golden.model}")
+    reference = GoldenReference(golden)
+    if limits is None:
+        limits, profile = golden.limits, golden.profile
+    return check_artifacts(
+        reference, artifacts, limits=limits, profile=str(profile), device=device, progress=progress
+    )
+
+
+def check_device(device: str, *, torch_visible: bool) -> None:
+    if device not in ("cpu", "cuda"):
+        raise UsageError(f"--device must be cpu or cuda, got {device!r}")
+    if device == "cuda" and torch_visible:
+        import torch
+
+        if not torch.cuda.is_available():
+            raise UsageError("--device cuda: no CUDA device is visible to torch here")

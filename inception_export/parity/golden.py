@@ -5,13 +5,15 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..errors import UsageError
-from ..preprocess import normalise, preprocess_image, resize_crop
-from ..registry import ModelSpec
 from ..text import first_line
+
+if TYPE_CHECKING:
+    from ..registry import ModelSpec
 
 GOLDEN_SEED = 20261123
 # scikit-image ships these photographs inside the package: real images, no download.
@@ -57,6 +59,8 @@ def _photos(images: Path | None) -> list[tuple[str, np.ndarray]]:
 
 def golden_inputs(spec: ModelSpec, size: int, samples: int = 6, images: Path | None = None) -> GoldenSet:
     """Seeded random tensors in the normalised range, edge cases, and real photographs."""
+    from ..preprocess import preprocess_image  # torch (resizing): not needed to read a bundle
+
     if samples < 1:
         raise UsageError("--samples must be at least 1")
     low, high = (
@@ -86,6 +90,8 @@ def golden_inputs(spec: ModelSpec, size: int, samples: int = 6, images: Path | N
 def golden_pixels(spec: ModelSpec, size: int, samples: int = 6, images: Path | None = None) -> GoldenSet:
     """The uint8 counterpart for ``--embed-preprocessing`` artifacts: seeded random pixels,
     black / mid-grey / white images, and the photographs resized and cropped to uint8."""
+    from ..preprocess import normalise, resize_crop
+
     if samples < 1:
         raise UsageError("--samples must be at least 1")
     rng = np.random.default_rng(GOLDEN_SEED)

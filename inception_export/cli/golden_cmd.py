@@ -1,0 +1,70 @@
+"""``inception-export golden``: write a golden bundle (inputs + eager PyTorch logits) for the device."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from ..console import emit_json, err, progress_steps
+from .app import command
+from .options import ForceOpt, JsonOpt, ModelOpt, SeedOpt, TransformInputOpt, WeightsOpt
+
+
+@command("golden")
+def golden(
+    model: ModelOpt,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Bundle to write (e.g. golden.npz).")],
+    weights: WeightsOpt = None,
+    transform_input: TransformInputOpt = False,
+    embed_preprocessing: Annotated[
+        bool,
+        typer.Option(
+            "--embed-preprocessing/--no-embed-preprocessing",
+            help="Also hold uint8 NHWC pixels, for artifacts exported with --embed-preprocessing.",
+        ),
+    ] = False,
+    input_size: Annotated[
+        int | None, typer.Option("--input-size", help="Input size of the artifacts (default: the model's).")
+    ] = None,
+    samples: Annotated[int, typer.Option("--samples", help="Seeded random inputs.")] = 6,
+    images: Annotated[Path | None, typer.Option("--images", help="Directory of extra photographs.")] = None,
+    tolerance_profile: Annotated[
+        str,
+        typer.Option("--tolerance-profile", help="Limits the device applies: strict, default, or a file."),
+    ] = "default",
+    seed: SeedOpt = 20261123,
+    force: ForceOpt = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Write golden inputs + eager PyTorch logits, for `parity --golden FILE` where torch is absent."""
+    from ..parity.bundle import make_bundle
+
+    forms = 2 if embed_preprocessing else 1
+    with progress_steps("golden", 2 + forms) as step:
+        result = make_bundle(
+            model,
+            output,
+            weights=weights,
+            transform_input=transform_input,
+            input_size=input_size,
+            pixels=embed_preprocessing,
+            samples=samples,
+            images=images,
+            profile=tolerance_profile,
+            seed=seed,
+            force=force,
+            progress=step,
+        )
+    if json_out:
+        emit_json(result.to_dict())
+        return
+    info = result.to_dict()
+    sets = ", ".join(f"{v['inputs']} {form}" for form, v in info["sets"].items())
+    err.print(
+        f"wrote {escape(str(result.path))}: {info['model']} at {info['input_size']}px ({sets} inputs), "
+        f"{result.size_bytes / 1e6:.1f} MB, sha256 {result.sha256[:16]}",
+        soft_wrap=True,
+    )

@@ -1,0 +1,426 @@
+"""The golden bundle: the gate's inputs and eager PyTorch's logits, computed once in CI.
+
+A TensorRT engine is built on the device it runs on, where PyTorch, this package's model
+code and the checkpoint are usually absent. The bundle carries what the gate needs from
+them: the golden inputs in every form the released artifacts take (float32 NCHW, and
+uint8 NHWC pixels for artifacts that normalise in-graph), eager PyTorch's float32 logits
+for each, and the facts an artifact must match (model, classes, input size, preprocessing,
+transform_input, weights sha256, tolerance profile, tool version).
+
+Format: numpy's ``.npz`` layout (a zip of ``.npy`` arrays, read with
+``np.load(allow_pickle=False)``), the metadata a JSON document in a uint8 array. The zip is
+written with fixed timestamps so the same inputs give the same bytes, and every array's
+sha256 is recorded in the metadata, so corruption is caught even where the zip's CRC is not
+checked. This module needs numpy only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .. import __version__
+from ..atomic import write_bytes_atomic
+from ..errors import ArtifactError, UsageError
+from .reference import Progress, Reference, ReferenceSet
+from .tolerances import CHECKS, PROFILES, Limits
+
+if TYPE_CHECKING:
+    from .reference import EagerReference
+
+BUNDLE_FORMAT = "inception-export/golden-bundle"
+BUNDLE_SCHEMA = 1
+BUNDLE_NAME = "golden.npz"
+MANIFEST = "manifest.json"
+FORMS = ("float", "pixels")  # float32 NCHW inputs; uint8 NHWC pixels
+_ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # the zip epoch: no build time in the file
+
+
+def _array_sha256(a: np.ndarray) -> str:
+    h = hashlib.sha256(f"{a.dtype.str}{a.shape}".encode())
+    h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()
+
+
+def npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
+    """An ``.npz`` archive, byte-for-byte reproducible (sorted entries, fixed timestamps)."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for name in sorted(arrays):
+            npy = io.BytesIO()
+            np.lib.format.write_array(npy, np.ascontiguousarray(arrays[name]), allow_pickle=False)
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=_ZIP_TIME)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            zf.writestr(info, npy.getvalue())
+    return buf.getvalue()
+
+
+def profile_label(profile: str) -> str:
+    """A profile's name for the record: the built-in name, or a file's name (never a host path)."""
+    return profile if profile in PROFILES else Path(profile).name
+
+
+@dataclass(frozen=True)
+class GoldenBundle:
+    meta: dict[str, Any]
+    sets: dict[str, ReferenceSet]  # by form: "float", "pixels"
+    path: Path
+    sha256: str
+    size_bytes: int
+
+    @property
+    def model(self) -> str:
+        return str(self.meta["model"])
+
+    @property
+    def aliases(self) -> list[str]:
+        return [str(a) for a in self.meta.get("aliases", [])]
+
+    @property
+    def num_classes(self) -> int:
+        return int(self.meta["num_classes"])
+
+    @property
+    def input_size(self) -> int:
+        return int(self.meta["input_size"])
+
+    @property
+    def transform_input(self) -> bool:
+        return bool(self.meta["transform_input"])
+
+    @property
+    def profile(self) -> str:
+        return str(self.meta["tolerance_profile"]["name"])
+
+    @property
+    def limits(self) -> dict[str, Limits]:
+        return {p: Limits(**v) for p, v in self.meta["tolerance_profile"]["limits"].items()}
+
+    def info(self) -> dict[str, Any]:
+        return {
+            "file": str(self.path),
+            "sha256": self.sha256,
+            "bytes": self.size_bytes,
+            "tool": self.meta["tool"],
+            "versions": self.meta.get("versions", {}),
+            "forms": sorted(self.sets),
+            "input_size": self.input_size,
+        }
+
+
+def bundle_metadata(
+    reference: Reference,
+    *,
+    input_size: int,
+    aliases: list[str],
+    preprocessing: dict[str, Any],
+    profile: str,
+    limits: dict[str, Limits],
+    versions: dict[str, str],
+) -> dict[str, Any]:
+    """What the device needs to refuse a mismatch, with no registry, model code or checkpoint."""
+    weights = dict(reference.weights)
+    source = str(weights.get("path", ""))
+    return {
+        "format": BUNDLE_FORMAT,
+        "schema": BUNDLE_SCHEMA,
+        "tool": f"inception-export {__version__}",
+        "versions": versions,
+        "model": reference.model,
+        "aliases": aliases,
+        "num_classes": reference.num_classes,
+        "input_size": input_size,
+        "preprocessing": dict(preprocessing, transform_input=reference.transform_input),
+        "transform_input": reference.transform_input,
+        "weights": {
+            "source": source if source.startswith("synthetic:") else Path(source).name,
+            "sha256": weights.get("sha256"),
+        },
+        "tolerance_profile": {
+            "name": profile_label(profile),
+            "limits": {p: lim.to_dict() for p, lim in limits.items()},
+        },
+        "reference": reference.description,
+    }
+
+
+def encode_bundle(meta: dict[str, Any], sets: dict[str, ReferenceSet]) -> bytes:
+    """The bundle's bytes: ``meta`` plus, per form, inputs, logits, names, kinds and input hashes."""
+    arrays: dict[str, np.ndarray] = {}
+    record = dict(meta, sets={})
+    for form, s in sets.items():
+        if form not in FORMS:
+            raise ValueError(f"unknown golden input form {form!r}")
+        arrays[f"{form}_inputs"] = s.feed
+        arrays[f"{form}_logits"] = np.asarray(s.logits, dtype=np.float32)
+        record["sets"][form] = {"names": s.names, "kinds": s.kinds, "inputs": s.inputs}
+    record["arrays"] = {name: _array_sha256(a) for name, a in sorted(arrays.items())}
+    arrays["meta"] = np.frombuffer(json.dumps(record, sort_keys=True).encode(), dtype=np.uint8)
+    return npz_bytes(arrays)
+
+
+def write_bundle(path: Path, meta: dict[str, Any], sets: dict[str, ReferenceSet]) -> tuple[str, int]:
+    """Write the bundle atomically; returns its sha256 and size in bytes."""
+    data = encode_bundle(meta, sets)
+    write_bytes_atomic(path, data)
+    return hashlib.sha256(data).hexdigest(), len(data)
+
+
+def _check_manifest(path: Path, sha256: str) -> None:
+    """Refuse a bundle that differs from what the ``manifest.json`` beside it recorded."""
+    manifest = path.parent / MANIFEST
+    if not manifest.is_file():
+        return
+    try:
+        doc = json.loads(manifest.read_text())
+    except (OSError, UnicodeDecodeError, ValueError):
+        return  # not ours to judge: only a manifest that names this bundle is checked
+    entry = doc.get("golden") if isinstance(doc, dict) else None
+    if not isinstance(entry, dict) or entry.get("file") != path.name:
+        return
+    want = str(entry.get("sha256"))
+    if want != sha256:
+        raise ArtifactError(
+            f"{path}: sha256 {sha256[:12]}... differs from {manifest} ({want[:12]}...): "
+            "the bundle was replaced or corrupted after the release"
+        )
+
+
+def _corrupt(path: Path, why: str) -> ArtifactError:
+    return ArtifactError(f"{path}: corrupt or truncated golden bundle ({why})")
+
+
+def load_bundle(path: Path) -> GoldenBundle:
+    """Read and verify a bundle; ArtifactError (exit 2, one line) for anything that is not intact."""
+    path = Path(path)
+    if not path.is_file():
+        raise ArtifactError(f"golden bundle not found: {path}")
+    data = path.read_bytes()
+    sha256 = hashlib.sha256(data).hexdigest()
+    _check_manifest(path, sha256)
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as z:
+            arrays = {name: z[name] for name in z.files}
+    except Exception as exc:  # zipfile, zlib and numpy raise many unrelated types for bad bytes
+        raise _corrupt(path, f"{type(exc).__name__}: {str(exc)[:80]}") from None
+    raw = arrays.pop("meta", None)
+    if raw is None or raw.dtype != np.uint8 or raw.ndim != 1:
+        raise _corrupt(path, "no metadata record")
+    try:
+        meta = json.loads(raw.tobytes().decode())
+    except (UnicodeDecodeError, ValueError):
+        raise _corrupt(path, "unreadable metadata record") from None
+    if not isinstance(meta, dict) or meta.get("format") != BUNDLE_FORMAT:
+        raise ArtifactError(f"{path}: not an inception-export golden bundle")
+    schema = meta.get("schema")
+    if schema != BUNDLE_SCHEMA:
+        raise ArtifactError(
+            f"{path}: golden bundle schema {schema} from {meta.get('tool', '?')}; "
+            f"inception-export {__version__} reads schema {BUNDLE_SCHEMA}"
+        )
+    try:
+        sets = _read_sets(path, meta, arrays)
+        bundle = GoldenBundle(meta, sets, path, sha256, len(data))
+        bundle.limits  # noqa: B018 - validates the recorded tolerance profile
+        _ = (bundle.model, bundle.num_classes, bundle.input_size, bundle.transform_input, bundle.profile)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise _corrupt(path, f"incomplete metadata: {type(exc).__name__} {exc}") from None
+    if set(bundle.limits) != {"fp32", "fp16"} or any(
+        set(lim.to_dict()) != set(CHECKS) for lim in bundle.limits.values()
+    ):
+        raise _corrupt(path, "incomplete tolerance profile")
+    return bundle
+
+
+def _read_sets(path: Path, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> dict[str, ReferenceSet]:
+    hashes = meta["arrays"]
+    if set(hashes) != set(arrays):
+        raise _corrupt(path, f"arrays {sorted(arrays)} but the record lists {sorted(hashes)}")
+    for name, a in arrays.items():
+        if _array_sha256(a) != hashes[name]:
+            raise _corrupt(path, f"{name} does not match its recorded sha256")
+    size, classes = int(meta["input_size"]), int(meta["num_classes"])
+    sets: dict[str, ReferenceSet] = {}
+    for form, rec in meta["sets"].items():
+        if form not in FORMS:
+            raise _corrupt(path, f"unknown input form {form!r}")
+        feed, logits = arrays[f"{form}_inputs"], arrays[f"{form}_logits"]
+        n = len(rec["names"])
+        want = (n, 3, size, size) if form == "float" else (n, size, size, 3)
+        dtype = np.float32 if form == "float" else np.uint8
+        if feed.shape != want or feed.dtype != dtype or logits.shape != (n, classes):
+            raise _corrupt(path, f"{form} arrays {feed.shape}/{logits.shape} do not match the record")
+        if logits.dtype != np.float32 or not np.isfinite(logits).all():
+            raise _corrupt(path, f"{form} logits are not finite float32")
+        if len(rec["kinds"]) != n or len(rec["inputs"]) != n:
+            raise _corrupt(path, f"{form} names, kinds and inputs differ in length")
+        sets[form] = ReferenceSet(list(rec["names"]), list(rec["kinds"]), feed, logits, list(rec["inputs"]))
+    if not sets:
+        raise _corrupt(path, "no golden inputs")
+    return sets
+
+
+class GoldenReference(Reference):
+    """Reference logits read from a bundle: no torch, no model code, no checkpoint."""
+
+    def __init__(self, bundle: GoldenBundle) -> None:
+        self.bundle = bundle
+        self.model = bundle.model
+        self.num_classes = bundle.num_classes
+        self.transform_input = bundle.transform_input
+        self.weights = dict(bundle.meta.get("weights", {}), num_classes=bundle.num_classes)
+        versions = bundle.meta.get("versions", {})
+        self.description = (
+            f"golden bundle {bundle.path.name} (sha256 {bundle.sha256[:16]}): eager PyTorch "
+            f"{versions.get('torch', '?')}, float32, CPU, computed by {bundle.meta['tool']}; "
+            "metrics computed in float64"
+        )
+
+    def check_identity(self, path: Path, meta: dict[str, Any]) -> None:
+        model = meta.get("model")
+        if model is not None and str(model) not in {self.model, *self.bundle.aliases}:
+            raise ArtifactError(f"{path}: artifact is for model {model}, the golden bundle for {self.model}")
+        classes = meta.get("num_classes")
+        if classes is not None and int(classes) != self.num_classes:
+            raise ArtifactError(
+                f"{path}: artifact has {classes} classes, the golden bundle {self.num_classes}"
+            )
+
+    def resolve(self, path: Path, meta: dict[str, Any]) -> tuple[int, bool]:
+        want = self.bundle.input_size
+        size = int(meta.get("input_size") or want)
+        if size != want:
+            raise ArtifactError(
+                f"{path}: artifact takes {size}x{size} input, the golden bundle holds {want}x{want} "
+                f"(make one with `inception-export golden --input-size {size}`)"
+            )
+        pixels = bool(meta.get("embedded_preprocessing"))
+        form = "pixels" if pixels else "float"
+        if form not in self.bundle.sets:
+            what = "uint8 pixels (embedded preprocessing)" if pixels else "float32 tensors"
+            flag = " --embed-preprocessing" if pixels else ""
+            raise ArtifactError(
+                f"{path}: artifact takes {what} but the golden bundle holds none "
+                f"(make one with `inception-export golden{flag}`)"
+            )
+        return size, pixels
+
+    def inputs(self, size: int, pixels: bool, progress: Progress) -> ReferenceSet:
+        return self.bundle.sets["pixels" if pixels else "float"]
+
+    def info(self) -> dict[str, Any]:
+        return self.bundle.info()
+
+
+@dataclass(frozen=True)
+class BundleResult:
+    path: Path
+    sha256: str
+    size_bytes: int
+    meta: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        sets = {
+            form: {"inputs": len(rec["names"]), "kinds": sorted(set(rec["kinds"]))}
+            for form, rec in self.meta.get("sets", {}).items()
+        }
+        keep = ("model", "num_classes", "input_size", "transform_input", "weights", "tolerance_profile")
+        return {
+            "path": str(self.path),
+            "sha256": self.sha256,
+            "bytes": self.size_bytes,
+            "sets": sets,
+            **{k: self.meta[k] for k in keep},
+            "tool": self.meta["tool"],
+            "versions": self.meta["versions"],
+        }
+
+
+def reference_versions() -> dict[str, str]:
+    import torch
+
+    return {"inception_export": __version__, "torch": str(torch.__version__), "numpy": np.__version__}
+
+
+def bundle_from_reference(
+    reference: EagerReference,
+    path: Path,
+    *,
+    input_size: int,
+    pixels: bool,
+    profile: str,
+    limits: dict[str, Limits],
+    progress: Progress | None = None,
+) -> BundleResult:
+    """Write the bundle of an :class:`~.reference.EagerReference` that is already loaded.
+
+    Sets the gate has computed already are reused (``release`` writes the bundle of the
+    reference it has just gated with).
+    """
+    step = progress or (lambda _msg: None)
+    sets = {"float": reference.inputs(input_size, False, step)}
+    if pixels:
+        sets["pixels"] = reference.inputs(input_size, True, step)
+    spec = reference.spec
+    meta = bundle_metadata(
+        reference,
+        input_size=input_size,
+        aliases=list(spec.aliases),
+        preprocessing=dict(spec.to_dict()["preprocessing"]),
+        profile=profile,
+        limits=limits,
+        versions=reference_versions(),
+    )
+    step(f"write {path.name}")
+    sha, size = write_bundle(path, meta, sets)
+    summary = {form: {"names": s.names, "kinds": s.kinds} for form, s in sets.items()}
+    return BundleResult(path, sha, size, dict(meta, sets=summary))
+
+
+def make_bundle(
+    model: str,
+    path: Path,
+    *,
+    weights: Path | None = None,
+    transform_input: bool = False,
+    input_size: int | None = None,
+    pixels: bool = False,
+    samples: int = 6,
+    images: Path | None = None,
+    profile: str = "default",
+    seed: int | None = None,
+    force: bool = False,
+    progress: Progress | None = None,
+) -> BundleResult:
+    """Run eager PyTorch on the golden inputs and write the bundle (CI side; needs torch)."""
+    from ..atomic import check_output
+    from .reference import EagerReference
+    from .tolerances import load_profile
+
+    reference = EagerReference(
+        model,
+        weights=weights,
+        transform_input=transform_input,
+        samples=samples,
+        images=images,
+        seed=seed,
+    )
+    size = input_size or reference.spec.default_size
+    reference.spec.check_size(size)
+    limits = load_profile(profile)
+    if samples < 1:
+        raise UsageError("--samples must be at least 1")
+    check_output(path, force)
+    step = progress or (lambda _msg: None)
+    reference.load(step)
+    return bundle_from_reference(
+        reference, path, input_size=size, pixels=pixels, profile=profile, limits=limits, progress=step
+    )

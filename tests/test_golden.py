@@ -1,0 +1,350 @@
+"""Issue 10: the golden bundle from CI, and the gate on the device without PyTorch.
+
+The artifacts and the bundle come from a real ``release`` (v1, synthetic weights); the
+torch-free runs use a ``torch`` that refuses to import, first on PYTHONPATH, and the second
+virtual environment ``./dev test`` creates without torch (``.venv-device``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import pytest
+from conftest import CliResult, assert_one_line_error, rel_l2, run_cli
+from onnx import numpy_helper
+
+from inception_export.parity.bundle import encode_bundle, load_bundle
+from inception_export.parity.tolerances import PROFILES
+
+ROOT = Path(__file__).resolve().parents[1]
+DEVICE_PYTHON = ROOT / ".venv-device" / "bin" / "python"
+# Imported by the full role only; none may load on the device path.
+HEAVY = ("torch", "skimage", "onnxscript", "safetensors", "matplotlib")
+MODEL_CODE = ("inception_export.models", "inception_export.build", "inception_export.checkpoint")
+
+# Runs the CLI in-process, then records what it imported (for the torch-free checks).
+PROBE = """
+import json, os, runpy, sys
+sys.argv = ["inception-export", *sys.argv[1:]]
+code = 0
+try:
+    runpy.run_module("inception_export", run_name="__main__", alter_sys=True)
+except SystemExit as exc:
+    code = exc.code if isinstance(exc.code, int) else 1
+with open(os.environ["PROBE_OUT"], "w") as fh:
+    json.dump({"code": code, "modules": sorted(sys.modules)}, fh)
+sys.exit(code)
+"""
+
+
+def probe(
+    python: Path | str, *args: str, tmp: Path, env: dict[str, str] | None = None
+) -> tuple[CliResult, list[str]]:
+    out = tmp / f"probe-{len(list(tmp.glob('probe-*')))}.json"
+    proc = subprocess.run(
+        [str(python), "-c", PROBE, *args],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, COLUMNS="200", NO_COLOR="1", PROBE_OUT=str(out), **(env or {})),
+        timeout=600,
+    )
+    assert out.exists(), proc.stderr
+    record = json.loads(out.read_text())
+    assert record["code"] == proc.returncode
+    return CliResult(proc.returncode, proc.stdout, proc.stderr), record["modules"]
+
+
+def heavy_modules(modules: list[str]) -> list[str]:
+    return [m for m in modules if m.split(".")[0] in HEAVY or m.startswith(MODEL_CODE)]
+
+
+@pytest.fixture(scope="module")
+def release(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("golden") / "rel"
+    res = run_cli("release", "--model", "v1", "--out", str(out), "--samples", "2")
+    assert res.code == 0, res.stderr
+    return out
+
+
+@pytest.fixture(scope="module")
+def scaled_conv(release: Path) -> Path:
+    """The FP32 ONNX with one conv's weights scaled by 3 % (metadata kept, as a real bug would)."""
+    model = onnx.load(str(release / "googlenet-fp32.onnx"))
+    inits = {i.name: i for i in model.graph.initializer}
+    name = [n.input[1] for n in model.graph.node if n.op_type == "Conv"][10]
+    inits[name].CopyFrom(numpy_helper.from_array(numpy_helper.to_array(inits[name]) * np.float32(1.03), name))
+    dst = release.parent / "scaled-conv.onnx"
+    onnx.save(model, str(dst))
+    return dst
+
+
+@pytest.fixture(scope="module")
+def pixel_bundle(release: Path) -> tuple[Path, Path]:
+    """A uint8-in (--embed-preprocessing) ONNX and a bundle holding pixels for it, from the CLI."""
+    d = release.parent
+    u8 = d / "googlenet-u8.onnx"
+    assert run_cli("onnx", "-m", "v1", "--embed-preprocessing", "-o", str(u8)).code == 0
+    bundle = d / "pixels.npz"
+    res = run_cli(
+        "golden", "-m", "v1", "--embed-preprocessing", "--samples", "2", "-o", str(bundle), "--json"
+    )
+    assert res.code == 0, res.stderr
+    info = json.loads(res.stdout)
+    assert info["sets"]["pixels"]["inputs"] == 2 + 3 + 3 and info["sets"]["float"]["inputs"] == 2 + 4 + 3
+    return u8, bundle
+
+
+def gate_artifacts(release: Path) -> list[str]:
+    return [str(release / f) for f in ("googlenet.pt", "googlenet-fp32.onnx", "googlenet-fp16.onnx")]
+
+
+def test_release_writes_the_bundle_and_its_hash(release: Path) -> None:
+    manifest = json.loads((release / "manifest.json").read_text())
+    data = (release / "golden.npz").read_bytes()
+    assert manifest["golden"] == {
+        "file": "golden.npz",
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "bytes": len(data),
+        "inputs": {"float": 9},
+    }
+    b = load_bundle(release / "golden.npz")
+    assert (b.model, b.aliases, b.num_classes, b.input_size, b.transform_input) == (
+        "googlenet",
+        ["v1", "inception_v1"],
+        1000,
+        224,
+        False,
+    )
+    assert b.meta["weights"] == {"source": "synthetic:seed=20261123", "sha256": "synthetic-20261123"}
+    assert b.meta["preprocessing"]["mean"] == [0.485, 0.456, 0.406]
+    assert b.profile == "default" and b.limits == PROFILES["default"]
+    assert b.meta["tool"] == "inception-export 0.1.0" and b.meta["versions"]["torch"].startswith("2.")
+    # The eager gate and the bundle describe the same inputs, content hashes included.
+    assert b.sets["float"].inputs == json.loads((release / "parity.json").read_text())["inputs"]
+
+
+def test_bundle_round_trip(release: Path) -> None:
+    import torch
+
+    from inception_export import build_model
+    from inception_export.parity.golden import golden_inputs
+    from inception_export.registry import get_spec
+
+    path = release / "golden.npz"
+    b = load_bundle(path)
+    s = b.sets["float"]
+    gold = golden_inputs(get_spec("v1"), 224, samples=2)
+    assert s.feed.dtype == np.float32 and s.feed.shape == (9, 3, 224, 224)
+    np.testing.assert_array_equal(s.feed, gold.batch)
+    assert s.names == gold.names and s.kinds == gold.kinds
+    # The logits are eager PyTorch's on those inputs.
+    with torch.inference_mode():
+        eager = build_model("v1")(torch.from_numpy(s.feed)).numpy()
+    assert s.logits.shape == (9, 1000) and rel_l2(s.logits, eager) < 1e-6
+    # Written back, the same content gives the same bytes: reproducible, nothing of the machine.
+    meta = {k: v for k, v in b.meta.items() if k not in ("sets", "arrays")}
+    assert encode_bundle(meta, b.sets) == path.read_bytes()
+    # Well under the 50 MB budget: v1 here, v3 measured in benchmarks/golden_speed.py.
+    assert path.stat().st_size < 5e6
+
+
+def test_golden_gate_equals_the_eager_gate(release: Path, tmp_path: Path) -> None:
+    junit = tmp_path / "device.xml"
+    res = run_cli(
+        "parity",
+        "--golden",
+        str(release / "golden.npz"),
+        *gate_artifacts(release),
+        "--json",
+        "--junit",
+        str(junit),
+    )
+    assert res.code == 0, res.stderr
+    golden = json.loads(res.stdout)
+    eager = json.loads((release / "parity.json").read_text())
+    assert golden["passed"] and golden["exit_code"] == 0
+    assert golden["reference"].startswith("golden bundle golden.npz") and golden["golden_bundle"][
+        "forms"
+    ] == ["float"]
+    assert golden["inputs"] == eager["inputs"] and golden["limits"] == eager["limits"]
+    for g, e in zip(golden["artifacts"], eager["artifacts"], strict=True):
+        assert [c["name"] for c in g["checks"]] == [c["name"] for c in e["checks"]]
+        assert g["batch_sizes"] == e["batch_sizes"] == [1, 9]
+        # Same reference logits, same artifact: the same numbers.
+        for metric in ("rel_l2", "max_abs", "min_cosine", "top1_agreement", "max_kl"):
+            assert g["metrics"][metric] == pytest.approx(e["metrics"][metric], rel=1e-6, abs=1e-12), metric
+        assert g["metrics_by_input_kind"].keys() == {"random", "edge", "photo"}
+    suites = ET.parse(junit).getroot()
+    assert suites.get("failures") == "0" and suites.get("tests") == str(3 * 9)
+
+
+def test_golden_gate_fails_a_scaled_conv(release: Path, scaled_conv: Path, tmp_path: Path) -> None:
+    junit = tmp_path / "j.xml"
+    res = run_cli(
+        "parity", "--golden", str(release / "golden.npz"), str(scaled_conv), "--junit", str(junit), "--json"
+    )
+    assert res.code == 1, res.stderr
+    assert "Traceback" not in res.stderr
+    assert "scaled-conv.onnx: rel_l2 = " in res.stderr and "exceeds limit 1e-05" in res.stderr
+    report = json.loads(res.stdout)
+    failed = {c["name"]: c for c in report["artifacts"][0]["checks"] if not c["passed"]}
+    assert "rel_l2" in failed and failed["rel_l2"]["value"] > 1e-3
+    assert any(f.get("type") == "rel_l2" for f in ET.parse(junit).getroot().iter("failure"))
+
+
+def test_golden_gate_with_pixels(release: Path, pixel_bundle: tuple[Path, Path]) -> None:
+    # A uint8-in artifact is fed the bundle's pixels, a float one its tensors, in one run.
+    u8, bundle = pixel_bundle
+    res = run_cli("parity", "--golden", str(bundle), str(u8), str(release / "googlenet-fp16.onnx"), "--json")
+    assert res.code == 0, res.stderr
+    report = json.loads(res.stdout)
+    assert [a["metadata"].get("embedded_preprocessing") for a in report["artifacts"]] == [True, False]
+    assert report["artifacts"][0]["metrics"]["rel_l2"] < 2e-6
+    assert report["golden_bundle"]["forms"] == ["float", "pixels"]
+    # Without pixels in the bundle, the uint8 artifact cannot be compared: exit 2, one line.
+    assert_one_line_error(
+        run_cli("parity", "--golden", str(release / "golden.npz"), str(u8)),
+        2,
+        "holds none",
+        "--embed-preprocessing",
+    )
+
+
+def _with_meta(src: Path, dst: Path, **changes: Any) -> Path:
+    model = onnx.load(str(src))
+    for prop in model.metadata_props:
+        if prop.key == "inception_export":
+            prop.value = json.dumps(dict(json.loads(prop.value), **changes))
+        elif prop.key in changes:
+            value = changes[prop.key]
+            prop.value = value if isinstance(value, str) else json.dumps(value)
+    onnx.save(model, str(dst))
+    return dst
+
+
+def test_golden_gate_refuses_mismatches_with_exit_2(release: Path, tmp_path: Path) -> None:
+    bundle = str(release / "golden.npz")
+    fp32 = release / "googlenet-fp32.onnx"
+    other = _with_meta(fp32, tmp_path / "v2.onnx", model="bn_inception")
+    assert_one_line_error(
+        run_cli("parity", "--golden", bundle, str(other)), 2, "artifact is for model bn_inception"
+    )
+    classes = _with_meta(fp32, tmp_path / "ten.onnx", num_classes=10)
+    assert_one_line_error(run_cli("parity", "--golden", bundle, str(classes)), 2, "10 classes", "1000")
+    size = _with_meta(fp32, tmp_path / "s256.onnx", input_size=256)
+    assert_one_line_error(run_cli("parity", "--golden", bundle, str(size)), 2, "256x256", "224x224")
+    # What the eager gate needs has no place here, and the eager gate needs a model.
+    assert_one_line_error(run_cli("parity", "--golden", bundle, str(fp32), "--samples", "3"), 2, "--samples")
+    assert_one_line_error(run_cli("parity", "--golden", bundle, str(fp32), "-m", "v3"), 2, "is for googlenet")
+    assert_one_line_error(run_cli("parity", str(fp32)), 2, "--model is required")
+
+
+def test_corrupt_or_replaced_bundles_exit_2(release: Path, tmp_path: Path) -> None:
+    fp32 = str(release / "googlenet-fp32.onnx")
+    data = (release / "golden.npz").read_bytes()
+    assert_one_line_error(run_cli("parity", "--golden", str(tmp_path / "none.npz"), fp32), 2, "not found")
+    truncated = tmp_path / "truncated.npz"
+    truncated.write_bytes(data[: len(data) // 2])
+    assert_one_line_error(run_cli("parity", "--golden", str(truncated), fp32), 2, "corrupt or truncated")
+    flipped = bytearray(data)
+    flipped[len(data) // 3] ^= 0xFF
+    (tmp_path / "flipped.npz").write_bytes(bytes(flipped))
+    assert_one_line_error(run_cli("parity", "--golden", str(tmp_path / "flipped.npz"), fp32), 2, "corrupt")
+    # A pickle is refused unread (allow_pickle=False), not executed.
+    pickled = tmp_path / "pickled.npz"
+    np.savez(pickled, meta=np.array([{"format": "x"}], dtype=object))
+    assert_one_line_error(run_cli("parity", "--golden", str(pickled), fp32), 2, "corrupt")
+    # A bundle that is not the one its release recorded: replaced or damaged after CI.
+    moved = tmp_path / "rel"
+    moved.mkdir()
+    (moved / "golden.npz").write_bytes(data)
+    manifest = json.loads((release / "manifest.json").read_text())
+    manifest["golden"]["sha256"] = hashlib.sha256(b"another bundle").hexdigest()
+    (moved / "manifest.json").write_text(json.dumps(manifest))
+    assert_one_line_error(
+        run_cli("parity", "--golden", str(moved / "golden.npz"), fp32), 2, "differs from", "manifest.json"
+    )
+
+
+def test_golden_gate_without_torch_on_the_path(release: Path, tmp_path: Path) -> None:
+    # A torch that refuses to import, first on the path, and records that anybody tried.
+    fake = tmp_path / "site" / "torch"
+    fake.mkdir(parents=True)
+    tried = tmp_path / "torch-was-imported"
+    (fake / "__init__.py").write_text(
+        f"open({str(tried)!r}, 'w').close()\nraise ImportError('torch is not installed (stand-in)')\n"
+    )
+    env = {"PYTHONPATH": str(fake.parent)}
+    onnx_files = [str(release / "googlenet-fp32.onnx"), str(release / "googlenet-fp16.onnx")]
+    res, modules = probe(
+        sys.executable, "parity", "--golden", str(release / "golden.npz"), *onnx_files, tmp=tmp_path, env=env
+    )
+    assert res.code == 0, res.stderr
+    assert not tried.exists() and heavy_modules(modules) == []
+    # A TorchScript file needs torch to run: a clear refusal, not a crash.
+    res, _ = probe(
+        sys.executable,
+        "parity",
+        "--golden",
+        str(release / "golden.npz"),
+        str(release / "googlenet.pt"),
+        tmp=tmp_path,
+        env=env,
+    )
+    assert_one_line_error(res, 2, "TorchScript needs PyTorch")
+
+
+def _device_python() -> Path:
+    if DEVICE_PYTHON.exists():
+        return DEVICE_PYTHON
+    if os.environ.get("CI"):
+        pytest.fail(f"{DEVICE_PYTHON} is missing: `./dev test` creates the torch-free venv, CI must check it")
+    pytest.skip("no .venv-device (created by `./dev test`): the torch-free install is not checked here")
+
+
+def test_device_venv_without_torch(release: Path, scaled_conv: Path, tmp_path: Path) -> None:
+    python = _device_python()
+    where = subprocess.run(
+        [
+            str(python),
+            "-c",
+            "import importlib.util, inception_export; "
+            "print(inception_export.__file__); print(importlib.util.find_spec('torch'))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert Path(where[0]).is_relative_to(ROOT / "inception_export")  # this checkout, not a stale copy
+    assert where[1] == "None"  # torch is not installed there at all
+    bundle = str(release / "golden.npz")
+    fp32, fp16 = str(release / "googlenet-fp32.onnx"), str(release / "googlenet-fp16.onnx")
+    res, modules = probe(python, "parity", "--golden", bundle, fp32, fp16, "--json", tmp=tmp_path)
+    assert res.code == 0, res.stderr
+    assert heavy_modules(modules) == []
+    report = json.loads(res.stdout)
+    assert [a["precision"] for a in report["artifacts"]] == ["fp32", "fp16"]
+    assert (
+        report["artifacts"][0]["metrics"]["rel_l2"] < 2e-6
+        and report["artifacts"][1]["metrics"]["rel_l2"] < 5e-3
+    )
+    res, modules = probe(python, "parity", "--golden", bundle, str(scaled_conv), tmp=tmp_path)
+    assert res.code == 1 and "rel_l2 = " in res.stderr and heavy_modules(modules) == []
+    # trt --onnx goes as far as it can without TensorRT: the trtexec line, then a one-line refusal.
+    engine = tmp_path / "v1.engine"
+    res, modules = probe(python, "trt", "--onnx", fp16, "-o", str(engine), tmp=tmp_path)
+    assert_one_line_error(res, 2, "TensorRT")
+    assert "trtexec --onnx=" in res.stderr and not engine.exists()
+    assert heavy_modules(modules) == []
+    # The full role's commands say what to install instead of failing inside an import.
+    res, _ = probe(python, "onnx", "-m", "v1", "-o", str(tmp_path / "v1.onnx"), tmp=tmp_path)
+    assert_one_line_error(res, 2, "needs torch", "inception-export[full]")
