@@ -100,12 +100,14 @@ def test_interrupt_during_gate_keeps_earlier_release(tmp_path: Path) -> None:
     (out / "manifest.json").write_text(json.dumps({"schema": 1, "artifacts": []}))
     (out / "googlenet.pt").write_bytes(b"earlier release")
     before = {p.name: p.read_bytes() for p in out.iterdir()}
-    # The ONNX sidecar is the last file the exports write: the gate runs now.
+    # The ONNX sidecar is the last file the exports write: the gate runs now. With one
+    # input the gate is over in well under a second, so this run gates 48 (several
+    # seconds) and the signal comes one second in.
     res = _interrupt_when(
-        ["release", "-m", "v1", "--out", str(out), "--force", *FAST],
+        ["release", "-m", "v1", "--out", str(out), "--force", "--no-fp16", "--samples", "48"],
         tmp_path,
         "googlenet-fp32.onnx",
-        delay=2.0,
+        delay=1.0,
     )
     _assert_interrupted(res)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before

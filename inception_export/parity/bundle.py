@@ -29,6 +29,7 @@ import numpy as np
 from .. import __version__
 from ..atomic import write_bytes_atomic
 from ..errors import ArtifactError, UsageError
+from ..text import first_line
 from .reference import Progress, Reference, ReferenceSet
 from .tolerances import CHECKS, PROFILES, Limits
 
@@ -210,7 +211,7 @@ def load_bundle(path: Path) -> GoldenBundle:
         with np.load(io.BytesIO(data), allow_pickle=False) as z:
             arrays = {name: z[name] for name in z.files}
     except Exception as exc:  # zipfile, zlib and numpy raise many unrelated types for bad bytes
-        raise _corrupt(path, f"{type(exc).__name__}: {str(exc)[:80]}") from None
+        raise _corrupt(path, f"{type(exc).__name__}: {first_line(str(exc), 80)}") from None
     raw = arrays.pop("meta", None)
     if raw is None or raw.dtype != np.uint8 or raw.ndim != 1:
         raise _corrupt(path, "no metadata record")
