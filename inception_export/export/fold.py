@@ -36,8 +36,8 @@ def fold_batchnorm(model: nn.Module, dtype: torch.dtype | None = None) -> tuple[
     so an FP16 export rounds each weight once rather than via float32.
 
     A pair is a BatchNorm2d child ``bn<suffix>`` beside a Conv2d child ``conv<suffix>``
-    (the Inceptions' ``conv``/``bn`` units, torchvision ResNet's ``conv1``/``bn1``), or a
-    BatchNorm2d right after a Conv2d in a Sequential (ResNet's ``downsample``). The BN
+    (``conv``/``bn`` units, ``conv1``/``bn1`` pairs), or a BatchNorm2d right after a Conv2d
+    in a Sequential (a ``downsample`` shortcut). The BN
     becomes an ``nn.Identity`` (which both exporters drop), so ``forward`` is unchanged.
     """
     folded = copy.deepcopy(model).eval()
