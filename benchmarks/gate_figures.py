@@ -1,5 +1,6 @@
-"""Measure the honest error of every artifact kind for v1, v2 and v3: the basis of the
-tolerance profiles. Runs `release` per model and prints a markdown table of the gate's metrics.
+"""Measure the honest error of every artifact kind for every registered model (or --models):
+the basis of the tolerance profiles. Runs `release` per model and prints a markdown table of
+the gate's metrics.
 
     python benchmarks/gate_figures.py [--models v1,v2,v3] [--json results/gate-figures.json]
 """
@@ -12,6 +13,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from inception_export.registry import list_specs
 from inception_export.release import run_release
 
 COLUMNS = ("rel_l2", "max_abs_rel", "min_cosine", "top1_agreement", "top5_overlap", "max_kl")
@@ -19,7 +21,7 @@ COLUMNS = ("rel_l2", "max_abs_rel", "min_cosine", "top1_agreement", "top5_overla
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--models", default="v1,v2,v3")
+    ap.add_argument("--models", default=",".join(s.name for s in list_specs()))
     ap.add_argument("--json", type=Path, help="also write the figures here")
     args = ap.parse_args()
     rows = []

@@ -1,4 +1,5 @@
-"""The full benchmark suite: backend x precision x batch for v1, v2, v3, plus the release pipeline.
+"""The full benchmark suite: backend x precision x batch for every model (or --models), plus the
+v3 release pipeline.
 
 Usage (from the repository root, in the venv):
 
@@ -33,7 +34,7 @@ from inception_export.bench.plan import Combo
 from inception_export.bench.plot import plot_records
 from inception_export.bench.run import run_bench
 from inception_export.console import err, progress
-from inception_export.registry import get_spec
+from inception_export.registry import get_spec, list_specs
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -160,7 +161,7 @@ def ratios(records: list[dict[str, Any]], gemm_gmacs: float) -> dict[str, Any]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--models", default="v1,v2,v3")
+    ap.add_argument("--models", default=",".join(s.name for s in list_specs()))
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     ap.add_argument("--batches", default="1,8")
     ap.add_argument("--warmup", type=int, default=3, help="warm-up runs per backend at batch 1")

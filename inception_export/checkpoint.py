@@ -6,6 +6,7 @@ else through ``torch.load(weights_only=True)``, which refuses arbitrary pickles.
 
 from __future__ import annotations
 
+import argparse
 import pickle
 import re
 import warnings
@@ -89,7 +90,11 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
             "give the state_dict it came from"
         )
     try:
-        raw = torch.load(str(p), map_location="cpu", weights_only=True)
+        # timm's train.py and torchvision's reference scripts save their argparse Namespace
+        # beside the weights; it is a plain attribute bag (its values still go through the
+        # weights_only unpickler), so it is allowed.
+        with torch.serialization.safe_globals([argparse.Namespace]):
+            raw = torch.load(str(p), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         text = str(exc)
         if "weights only" not in text.lower() and "weights_only" not in text:

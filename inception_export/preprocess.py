@@ -16,8 +16,9 @@ from .registry import Preprocessing
 def resize_crop(image: np.ndarray, pre: Preprocessing, size: int) -> np.ndarray:
     """HWC uint8 RGB (or grey) image -> uint8 (size, size, 3) in the checkpoint's colour order.
 
-    Resize keeps the spec's resize/crop ratio (256 -> 224 style), bilinear with antialias
-    as torchvision's transforms do on tensors, then a centre crop.
+    Resize keeps the spec's resize/crop ratio (256 -> 224 style) with the spec's
+    interpolation (bilinear for torchvision, bicubic for timm's Inceptions), antialiased as
+    torchvision's transforms do on tensors, then a centre crop.
     """
     if image.ndim == 2:
         image = np.repeat(image[..., None], 3, axis=2)
@@ -27,7 +28,7 @@ def resize_crop(image: np.ndarray, pre: Preprocessing, size: int) -> np.ndarray:
     short = round(size * pre.resize / pre.crop)
     scale = short / min(h, w)
     new_h, new_w = max(size, round(h * scale)), max(size, round(w * scale))
-    x = F.interpolate(x, size=(new_h, new_w), mode="bilinear", align_corners=False, antialias=True)
+    x = F.interpolate(x, size=(new_h, new_w), mode=pre.interpolation, align_corners=False, antialias=True)
     top, left = (new_h - size) // 2, (new_w - size) // 2
     x = x[0, :, top : top + size, left : left + size]
     if pre.colour_order == "BGR":

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -15,7 +16,24 @@ import pytest
 DATA = Path(__file__).parent / "data"
 REFERENCE_SEED = 20261123
 # Which reference file belongs to which registry name.
-REFERENCE_FILES = {"googlenet": "googlenet", "bn_inception": "bn_inception", "inception_v3": "inception_v3"}
+REFERENCE_FILES = {
+    "googlenet": "googlenet",
+    "bn_inception": "bn_inception",
+    "inception_v3": "inception_v3",
+    "inception_v4": "inception_v4",
+    "inception_resnet_v2": "inception_resnet_v2",
+    "alexnet": "alexnet",
+    "vgg16": "vgg16",
+    "resnet50": "resnet50",
+}
+# The second input size of the reference data (``logits_size<S>`` in the logits file).
+REFERENCE_SECOND_SIZE = {
+    "inception_v4": 320,
+    "inception_resnet_v2": 320,
+    "alexnet": 256,
+    "vgg16": 256,
+    "resnet50": 288,
+}
 
 
 def reference_input(size: int) -> np.ndarray:
@@ -31,6 +49,20 @@ def reference_logits(name: str) -> dict[str, np.ndarray]:
 def reference_layout(name: str) -> list[tuple[str, tuple[int, ...]]]:
     rows = json.loads((DATA / f"{REFERENCE_FILES[name]}.layout.json").read_text())
     return [(key, tuple(shape)) for key, shape, _dtype in rows]
+
+
+_SYNTHETIC: dict[str, Any] = {}
+
+
+def synthetic_model(name: str) -> Any:
+    """``build_model(name)`` with the reference weights, built once per session (VGG-16's 138 M
+    weights take seconds to draw). Shared: tests that change a model must build their own."""
+    from inception_export import build_model, get_spec
+
+    key = get_spec(name).name
+    if key not in _SYNTHETIC:
+        _SYNTHETIC[key] = build_model(key)
+    return _SYNTHETIC[key]
 
 
 def rel_l2(a: np.ndarray, b: np.ndarray) -> float:

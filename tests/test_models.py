@@ -5,13 +5,22 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import reference_input, reference_logits, rel_l2
+from conftest import REFERENCE_SECOND_SIZE, reference_input, reference_logits, rel_l2, synthetic_model
 
 from inception_export import build_model, get_spec, list_specs
 from inception_export.errors import UsageError
 from inception_export.profile import count_macs, count_params
 
-MODELS = ["googlenet", "bn_inception", "inception_v3"]
+MODELS = [
+    "googlenet",
+    "bn_inception",
+    "inception_v3",
+    "inception_v4",
+    "inception_resnet_v2",
+    "alexnet",
+    "vgg16",
+    "resnet50",
+]
 
 
 @pytest.fixture(scope="module", params=MODELS)
@@ -19,9 +28,9 @@ def model_name(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-def _logits(name: str, transform_input: bool = False) -> np.ndarray:
-    model = build_model(name, transform_input=transform_input)
-    x = torch.from_numpy(reference_input(model.spec.default_size))
+def _logits(name: str, transform_input: bool = False, size: int | None = None) -> np.ndarray:
+    model = build_model(name, transform_input=True) if transform_input else synthetic_model(name)
+    x = torch.from_numpy(reference_input(size or model.spec.default_size))
     with torch.inference_mode():
         return model(x).numpy()
 
@@ -33,6 +42,16 @@ def test_reference_logits(name: str) -> None:
     assert out.dtype == np.float32 and np.isfinite(out).all()
     assert rel_l2(out, ref) <= 1e-5
     # Same top-1 as the peer for both samples: a different function would not be this close.
+    assert (out.argmax(1) == ref.argmax(1)).all()
+
+
+@pytest.mark.parametrize("name", sorted(REFERENCE_SECOND_SIZE))
+def test_reference_logits_second_size(name: str) -> None:
+    size = REFERENCE_SECOND_SIZE[name]
+    ref = reference_logits(name)[f"logits_size{size}"]
+    out = _logits(name, size=size)
+    assert out.shape == ref.shape and np.isfinite(out).all()
+    assert rel_l2(out, ref) <= 1e-5
     assert (out.argmax(1) == ref.argmax(1)).all()
 
 
@@ -54,6 +73,11 @@ def test_aliases_resolve() -> None:
     assert get_spec("v1").name == "googlenet"
     assert get_spec("v2").name == "bn_inception"
     assert get_spec("v3").name == "inception_v3"
+    assert get_spec("v4").name == "inception_v4"
+    assert get_spec("irv2").name == get_spec("inception_resnet").name == "inception_resnet_v2"
+    assert get_spec("Inception-ResNet-V2").name == "inception_resnet_v2"
+    for name in ("alexnet", "vgg16", "resnet50"):
+        assert get_spec(name).name == name
     assert get_spec("Inception-V3").name == "inception_v3"
     with pytest.raises(UsageError, match="known models: googlenet"):
         get_spec("v5")
@@ -66,14 +90,14 @@ def test_spec_costs_match_the_graph(model_name: str, data_dir: object) -> None:
 
     summary = json.loads((DATA / "reference_summary.json").read_text())[model_name]
     spec = get_spec(model_name)
-    model = build_model(model_name)
+    model = synthetic_model(model_name)
     assert count_params(model) == spec.params == summary["params_without_aux"]
     assert count_macs(model, spec.default_size) / 1e9 == pytest.approx(spec.gmacs, abs=6e-4)
     assert spec.gmacs == summary["gmacs"]
 
 
 def test_eval_tensor_scriptable_traceable(model_name: str) -> None:
-    model = build_model(model_name)
+    model = synthetic_model(model_name)
     assert not model.training
     assert all(p.dtype == torch.float32 and p.device.type == "cpu" for p in model.parameters())
     # No auxiliary heads anywhere in the module tree.
@@ -85,7 +109,8 @@ def test_eval_tensor_scriptable_traceable(model_name: str) -> None:
         eager = model(x)
     assert type(eager) is torch.Tensor and eager.shape == (1, 1000)
     scripted = torch.jit.script(model)
-    traced = torch.jit.trace(model, x)
+    # The equality below is the check; trace's own re-run check triples the cost on the big nets.
+    traced = torch.jit.trace(model, x, check_trace=False)
     with torch.inference_mode():
         assert torch.equal(scripted(x), eager)
         assert torch.equal(traced(x), eager)
@@ -94,11 +119,15 @@ def test_eval_tensor_scriptable_traceable(model_name: str) -> None:
 @pytest.mark.parametrize("name", MODELS)
 def test_minimum_size_runs_and_below_is_refused(name: str) -> None:
     spec = get_spec(name)
-    model = build_model(name)
+    model = synthetic_model(name)
     with torch.inference_mode():
         out = model(torch.zeros(1, 3, spec.min_size, spec.min_size))
-    assert out.shape == (1, 1000) and torch.isfinite(out).all()
-    with pytest.raises(UsageError, match="minimum"):
+        assert out.shape == (1, 1000) and torch.isfinite(out).all()
+        if spec.min_size > 1:
+            # The minimum is the smallest size that works, not a guess: one less cannot run.
+            with pytest.raises(RuntimeError):
+                model(torch.zeros(1, 3, spec.min_size - 1, spec.min_size - 1))
+    with pytest.raises(UsageError, match=rf"minimum of {spec.min_size}x{spec.min_size}"):
         spec.check_size(spec.min_size - 1)
 
 
@@ -147,3 +176,27 @@ def test_registry_lists_all_with_metadata() -> None:
     assert specs["bn_inception"].preprocessing.colour_order == "BGR"
     assert specs["bn_inception"].preprocessing.value_range == (0.0, 255.0)
     assert specs["inception_v3"].preprocessing.crop == 299
+
+
+# timm's eval transform: short side to floor(input / crop_pct), then the centre crop.
+@pytest.mark.parametrize(("name", "crop_pct", "resize"), [("v4", 0.875, 341), ("irv2", 0.8975, 333)])
+def test_timm_preprocessing(name: str, crop_pct: float, resize: int) -> None:
+    spec = get_spec(name)
+    pre = spec.preprocessing
+    assert (pre.mean, pre.std, pre.colour_order, pre.value_range) == (
+        (0.5, 0.5, 0.5),
+        (0.5, 0.5, 0.5),
+        "RGB",
+        (0.0, 1.0),
+    )
+    assert (pre.crop, pre.resize, pre.interpolation) == (299, resize, "bicubic")
+    assert pre.resize == int(299 / crop_pct) and spec.default_size == 299 and spec.layout == "timm"
+
+
+@pytest.mark.parametrize("name", ["alexnet", "vgg16", "resnet50"])
+def test_torchvision_baseline_preprocessing(name: str) -> None:
+    spec = get_spec(name)
+    pre = spec.preprocessing
+    assert (pre.mean, pre.std) == ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+    assert (pre.resize, pre.crop, pre.interpolation, spec.default_size) == (256, 224, "bilinear", 224)
+    assert spec.layout == "torchvision" and not spec.supports_transform_input

@@ -35,19 +35,26 @@ def fold_batchnorm(model: nn.Module, dtype: torch.dtype | None = None) -> tuple[
     ``dtype`` (default: the conv's own) is what the folded float64 weights are rounded to,
     so an FP16 export rounds each weight once rather than via float32.
 
-    A unit is any module with a ``conv`` (Conv2d) and a ``bn`` (BatchNorm2d) child, which
-    is how every Inception variant here composes conv -> BN -> ReLU. The BN becomes an
-    ``nn.Identity`` (which both exporters drop), so ``forward`` is unchanged.
+    A pair is a BatchNorm2d child ``bn<suffix>`` beside a Conv2d child ``conv<suffix>``
+    (``conv``/``bn`` units, ``conv1``/``bn1`` pairs), or a BatchNorm2d right after a Conv2d
+    in a Sequential (a ``downsample`` shortcut). The BN
+    becomes an ``nn.Identity`` (which both exporters drop), so ``forward`` is unchanged.
     """
     folded = copy.deepcopy(model).eval()
     count = 0
     for unit in folded.modules():
-        conv = getattr(unit, "conv", None)
-        bn = getattr(unit, "bn", None)
-        if isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d):
-            _fold_pair(conv, bn, dtype or conv.weight.dtype)
-            unit.bn = nn.Identity()
-            count += 1
+        children = list(unit.named_children())
+        for i, (name, bn) in enumerate(children):
+            if not isinstance(bn, nn.BatchNorm2d):
+                continue
+            if isinstance(unit, nn.Sequential):
+                conv = children[i - 1][1] if i else None
+            else:
+                conv = getattr(unit, "conv" + name[2:], None) if name.startswith("bn") else None
+            if isinstance(conv, nn.Conv2d):
+                _fold_pair(conv, bn, dtype or conv.weight.dtype)
+                setattr(unit, name, nn.Identity())
+                count += 1
     leftover = [n for n, m in folded.named_modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     if leftover:
         raise ValueError(f"BatchNorm layers outside a conv+bn unit cannot be folded: {leftover[:3]}")
