@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from .base import Runner, RunnerInfo
+from .torch_runner import exact_fp32
 
 
 class CudaGraphRunner(Runner):
@@ -16,6 +17,11 @@ class CudaGraphRunner(Runner):
         self.dtype = torch.float16 if precision == "fp16" else torch.float32
         self.model = model.to("cuda", self.dtype).eval()
         self.static_in = torch.zeros(batch, 3, input_size, input_size, device="cuda", dtype=self.dtype)
+        # Kernels are chosen at capture: TF32 off for an fp32 claim (see exact_fp32).
+        with exact_fp32(torch.device("cuda"), self.dtype):
+            self._capture(batch, input_size, precision)
+
+    def _capture(self, batch: int, input_size: int, precision: str) -> None:
         side = torch.cuda.Stream()
         side.wait_stream(torch.cuda.current_stream())
         with torch.inference_mode(), torch.cuda.stream(side):
