@@ -254,7 +254,8 @@ def test_device_cuda_without_a_usable_cuda_provider_is_refused(release: Path) ->
 
 
 def test_every_report_names_the_provider_that_ran(release: Path) -> None:
-    res = run_cli("parity", "--golden", str(release / "golden.npz"), str(release / "googlenet-fp32.onnx"), "--json")
+    fp32 = str(release / "googlenet-fp32.onnx")
+    res = run_cli("parity", "--golden", str(release / "golden.npz"), fp32, "--json")
     assert res.code == 0, res.stderr
     runner = json.loads(res.stdout)["artifacts"][0]["runner"]
     assert runner["device"] == "cpu" and runner["detail"].endswith("on CPUExecutionProvider"), runner

@@ -324,6 +324,57 @@ def test_manifest_engine_sha_mismatch() -> None:
         check_manifest(_manifest(), _env(sha="cd" * 32))
 
 
+def _platform_env(
+    platform: str = "Linux-aarch64", integrated: bool | None = True, cc: tuple[int, int] = (8, 7)
+) -> RuntimeEnv:
+    return RuntimeEnv(
+        tensorrt_version="10.3.0.30",
+        gpu_name="GPU here",
+        compute_capability=cc,
+        platform=platform,
+        integrated=integrated,
+    )
+
+
+def test_manifest_refuses_another_platform_naming_both() -> None:
+    jetson = {**_manifest(), "platform": {"os": "Linux", "arch": "aarch64", "integrated_gpu": True}}
+    check_manifest(jetson, _platform_env())
+    with pytest.raises(ArtifactError, match=r"built on Linux-aarch64 but this is Linux-x86_64"):
+        check_manifest(jetson, _platform_env("Linux-x86_64", False))
+    # ampere+ covers GPU generations, never platforms.
+    with pytest.raises(ArtifactError, match=r"built on Linux-aarch64 but this is Windows-AMD64"):
+        check_manifest({**jetson, "hardware_compatibility": "ampere+"}, _platform_env("Windows-AMD64"))
+    # Same OS and architecture, but an integrated (Jetson) engine on a discrete GPU (an arm64 server).
+    with pytest.raises(ArtifactError, match=r"integrated \(Jetson\) GPU but GPU here is a discrete GPU"):
+        check_manifest(jetson, _platform_env(integrated=False))
+    # TensorRT does not support hardware compatibility on Jetson.
+    compat = {**jetson, "hardware_compatibility": "ampere+"}
+    with pytest.raises(ArtifactError, match="not support on an integrated"):
+        check_manifest(compat, _platform_env())
+
+
+def test_hardware_compat_is_refused_before_building_where_it_cannot_apply() -> None:
+    from inception_export.errors import UsageError
+    from inception_export.tensorrt.builder import check_hardware_compat
+
+    cfg = EngineConfig(hardware_compat="ampere+")
+    check_hardware_compat(cfg, _platform_env("Linux-x86_64", False, (8, 6)))
+    check_hardware_compat(EngineConfig(), _platform_env())  # "none" applies anywhere
+    with pytest.raises(UsageError, match=r"not supported by TensorRT on an integrated \(Jetson\) GPU"):
+        check_hardware_compat(cfg, _platform_env())
+    with pytest.raises(UsageError, match=r"GPU here is 7\.5"):
+        check_hardware_compat(cfg, _platform_env("Linux-x86_64", False, (7, 5)))
+
+
+def test_runtime_env_records_the_platform() -> None:
+    from inception_export.tensorrt.manifest import current_platform
+
+    env = _platform_env(platform=current_platform())
+    system, arch = env.platform_dict()["os"], env.platform_dict()["arch"]
+    assert f"{system}-{arch}" == current_platform() and system and arch
+    assert env.platform_dict()["integrated_gpu"] is True
+
+
 # ---------------------------------------------------------------- trtexec line and validation
 
 
@@ -613,3 +664,67 @@ def test_runner_device_memory_paths_agree(v1_engine: Path, io: str) -> None:
         runner._io = trt_runner._CudaPythonIO() if io == "cuda-python" else trt_runner._TorchIO()
         got = runner.infer(x)
     assert np.array_equal(got, default)
+
+
+# ---------------------------------------------------------------- NHWC uint8 input (embedded preprocessing)
+
+
+def _pixels_onnx(path: Path, batch: int | str = "batch") -> None:
+    """Shaped like an ``--embed-preprocessing`` export: uint8 [N, 224, 224, 3] in, NCHW conv inside."""
+    w = helper.make_tensor("w", TensorProto.FLOAT, [4, 3, 3, 3], np.full(108, 0.1, np.float32))
+    nodes = [
+        helper.make_node("Cast", ["pixels"], ["f"], to=TensorProto.FLOAT),
+        helper.make_node("Transpose", ["f"], ["nchw"], perm=[0, 3, 1, 2]),
+        helper.make_node("Conv", ["nchw", "w"], ["logits"], pads=[1, 1, 1, 1]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "pixels",
+        [helper.make_tensor_value_info("pixels", TensorProto.UINT8, [batch, 224, 224, 3])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [batch, 4, 224, 224])],
+        [w],
+    )
+    model = helper.make_model(graph)
+    meta = {"model": "googlenet", "precision": "fp32", "input_size": 224, "embedded_preprocessing": True}
+    helper.set_model_props(model, {"inception_export": json.dumps(meta)})
+    onnx.save(model, str(path))
+
+
+def test_nhwc_input_is_read_from_the_graph(tmp_path: Path) -> None:
+    _pixels_onnx(tmp_path / "u8.onnx")
+    info = read_onnx_input(tmp_path / "u8.onnx")
+    assert (info.name, info.layout, info.dtype, info.fixed_size, info.fixed_batch) == (
+        "pixels",
+        "NHWC",
+        "uint8",
+        224,
+        None,
+    )
+    cfg = EngineConfig(precision="fp32", max_batch=8, opt_batch=4, input_size=224, layout=info.layout)
+    assert cfg.shape(4) == (4, 224, 224, 3)
+    argv = trtexec_argv(Path("u8.onnx"), Path("u8.engine"), cfg, info.name)
+    assert "--minShapes=pixels:1x224x224x3" in argv and "--maxShapes=pixels:8x224x224x3" in argv
+
+
+def test_builder_checks_the_network_input_in_its_layout() -> None:
+    from inception_export.errors import UsageError
+    from inception_export.tensorrt.builder import _check_input
+
+    nhwc = EngineConfig(precision="fp32", max_batch=8, input_size=224, layout="NHWC")
+    _check_input(Path("u8.onnx"), "pixels", (-1, 224, 224, 3), nhwc)
+    with pytest.raises(UsageError, match=r"not the NCHW 3x224x224"):
+        _check_input(Path("u8.onnx"), "pixels", (-1, 224, 224, 3), EngineConfig(input_size=224, max_batch=8))
+    with pytest.raises(UsageError, match=r"not the NHWC 299x299x3"):
+        _check_input(Path("u8.onnx"), "pixels", (-1, 224, 224, 3), EngineConfig(input_size=299, layout="NHWC"))
+
+
+@without_trt
+def test_cli_prints_the_nhwc_trtexec_line(tmp_path: Path) -> None:
+    _pixels_onnx(tmp_path / "u8.onnx")
+    proc = _run_cli(
+        "trt", "--onnx", "u8.onnx", "-o", "u8.engine", "--max-batch", "4", "--json", cwd=tmp_path
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["config"]["layout"] == "NHWC"
+    assert "--optShapes=pixels:1x224x224x3 --maxShapes=pixels:4x224x224x3" in doc["trtexec"], doc["trtexec"]

@@ -69,6 +69,10 @@ def trt(
     keep_fp32: KeepFp32Opt = None,
     force: ForceOpt = False,
     json_out: JsonOpt = False,
+    verbose: Annotated[
+        bool,
+        typer.Option("--verbose", help="Also show TensorRT's info messages (warnings and errors always)."),
+    ] = False,
 ) -> None:
     """Build a TensorRT engine (strongly typed; each convolution's type verified by the inspector)."""
     if keep_fp32 and (onnx is not None or fp16 is False):
@@ -97,6 +101,7 @@ def trt(
         opt_level=opt_level,
         timing_cache=timing_cache,
         hardware_compat=hardware_compat,
+        layout=given.layout if given is not None else "NCHW",
     )
     cfg.validate()
     if output.suffix.lower() == ".onnx":
@@ -136,7 +141,9 @@ def trt(
     if not json_out:
         err.print(f"building {escape(str(output))} with TensorRT (this takes minutes)...")
     with err.status(f"building {output.name} with TensorRT"):
-        result = build_engine(onnx_path, output, cfg, model=name, onnx_sha256=onnx_sha, onnx_info=info)
+        result = build_engine(
+            onnx_path, output, cfg, model=name, onnx_sha256=onnx_sha, onnx_info=info, verbose=verbose
+        )
     if json_out:
         emit_json(
             {
