@@ -714,8 +714,9 @@ def test_builder_checks_the_network_input_in_its_layout() -> None:
     _check_input(Path("u8.onnx"), "pixels", (-1, 224, 224, 3), nhwc)
     with pytest.raises(UsageError, match=r"not the NCHW 3x224x224"):
         _check_input(Path("u8.onnx"), "pixels", (-1, 224, 224, 3), EngineConfig(input_size=224, max_batch=8))
+    nhwc_299 = EngineConfig(input_size=299, layout="NHWC")
     with pytest.raises(UsageError, match=r"not the NHWC 299x299x3"):
-        _check_input(Path("u8.onnx"), "pixels", (-1, 224, 224, 3), EngineConfig(input_size=299, layout="NHWC"))
+        _check_input(Path("u8.onnx"), "pixels", (-1, 224, 224, 3), nhwc_299)
 
 
 @without_trt

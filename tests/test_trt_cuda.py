@@ -88,7 +88,7 @@ def test_no_driver_is_named_not_no_gpu() -> None:
     # This machine: cuda-bindings installed, no NVIDIA driver. The real calls give
     # cudaErrorInsufficientDriver with a driver version of 0.
     assert rt is not None
-    err, drv = rt.cudaDriverGetVersion()
+    _, drv = rt.cudaDriverGetVersion()
     if int(drv) != 0:
         pytest.skip("an NVIDIA driver is installed here")
     count, why = cuda.gpu_problem()
