@@ -207,8 +207,12 @@ def test_tensorrt11_report_shape_is_read() -> None:
     assert set(conv["Inputs"][0]) >= {"DataType", "Format"} and "Format/Datatype" not in conv["Inputs"][0]
     summary = verify_fp16_convolutions(report)
     assert (summary.convolutions, summary.fp16_convolutions) == (4, 4)
+    # An FP32 output alone is a Cast fused into an FP16 convolution (a kept-float32 border) ...
     conv["Outputs"][0]["DataType"] = "Float"
-    with pytest.raises(GateFailure, match=r"node_conv2d_1 .*fp16/fp32, expected fp16"):
+    assert verify_fp16_convolutions(report).fp16_convolutions == 4
+    # ... FP32 weights are an FP32 convolution.
+    conv["Weights"]["Type"] = "Float"
+    with pytest.raises(GateFailure, match=r"node_conv2d_1 .*fp16/fp32, computes in fp32, expected fp16"):
         verify_fp16_convolutions(report)
 
 
@@ -219,14 +223,62 @@ def test_float32_nodes_from_the_onnx_set_what_each_conv_must_run_in() -> None:
     assert (summary.convolutions, summary.fp16_convolutions, summary.fp32_convolutions) == (4, 3, 1)
     assert summary.expected_float32 == ("node_conv2d_2",)
     # Without the metadata's word for it, a float32 convolution in an FP16 engine fails ...
-    with pytest.raises(GateFailure, match=r"node_conv2d_2 \+ node_relu_2 \(fp32, expected fp16\)"):
+    fp32_conv = r"node_conv2d_2 \+ node_relu_2 \(fp32, computes in fp32, expected fp16\)"
+    with pytest.raises(GateFailure, match=fp32_conv):
         verify_fp16_convolutions(report)
     # ... as does one the metadata keeps in float32 that runs in float16 (names match whole, not by prefix)
-    with pytest.raises(GateFailure, match=re.escape(FUSED) + r" \(fp16, expected fp32\)"):
+    with pytest.raises(GateFailure, match=re.escape(FUSED) + r" \(fp16, computes in fp16, expected fp32\)"):
         verify_fp16_convolutions(report, [*keep, "Conv:node_conv2d"])
     # ... and one the engine does not name at all cannot be verified.
     with pytest.raises(GateFailure, match="node_conv2d_9 in float32 but no engine layer"):
         verify_fp16_convolutions(report, [*keep, "Conv:node_conv2d_9"])
+
+
+def _gemm_as_convolution(weights: str, fmt_in: str, fmt_out: str) -> dict[str, object]:
+    """The classifier as TensorRT 10 on Orin may run it: a Gemm became a 1x1 CaskConvolution."""
+    layer = _conv("node_linear", fmt_in, fmt_out, weights)
+    layer["Inputs"] = [_tensor("flatten", [4, 1024, 1, 1], fmt_in)]
+    layer["Outputs"] = [_tensor("linear", [4, 1000, 1, 1], fmt_out)]
+    layer["Metadata"] = "[ONNX Layer: node_linear]"
+    return layer
+
+
+def test_classifier_kept_in_float32_may_run_as_a_convolution() -> None:
+    report = _fixture("trt10_report_keep_fp32.json")
+    layers = report["Layers"]
+    at = next(i for i, la in enumerate(layers) if la["Name"] == "node_linear")
+    # --keep-fp32 fc: the Gemm is in float32_nodes; the FP16 -> FP32 Cast before it is fused in.
+    layers[at] = _gemm_as_convolution("Float", "Row major linear FP16 format", "Row major linear FP32")
+    conv = ["Conv:node_conv2d_2"]  # the fixture's engine keeps this one in float32 too
+    keep = [*conv, "Gemm:node_linear"]
+    summary = verify_fp16_convolutions(report, keep)
+    assert (summary.convolutions, summary.fp16_convolutions, summary.fp32_convolutions) == (5, 3, 2)
+    # Not kept, a float32 classifier convolution fails; kept, an FP16 one fails.
+    with pytest.raises(GateFailure, match=r"node_linear \(fp16/fp32, computes in fp32, expected fp16\)"):
+        verify_fp16_convolutions(report, conv)
+    layers[at] = _gemm_as_convolution("Half", "Row major linear FP16 format", "Row major linear FP16 format")
+    with pytest.raises(GateFailure, match=r"node_linear \(fp16, computes in fp16, expected fp32\)"):
+        verify_fp16_convolutions(report, keep)
+    # A kept Gemm that TensorRT runs as a matrix multiply is no convolution: nothing to miss.
+    assert verify_fp16_convolutions(_fixture("trt10_report_keep_fp32.json"), keep).convolutions == 4
+
+
+def test_mixed_type_layers_are_judged_by_their_compute_type() -> None:
+    # The stem: the float32 graph input's Cast fused into the first FP16 convolution.
+    stem = _conv("node_conv2d", "Row major linear FP32", CH8, "Half")
+    border = _conv("node_conv2d_2", CH8, "Row major linear FP32", "Float")  # a kept-float32 conv's Cast
+    report = {"Layers": [stem, border], "Bindings": ["input", "logits"]}
+    layers = parse_layers(report)
+    assert [la.compute_type for la in layers] == ["fp16", "fp32"]
+    summary = verify_fp16_convolutions(report, ["Conv:node_conv2d_2"])
+    assert (summary.fp16_convolutions, summary.fp32_convolutions) == (1, 1)
+    # No weights in the report and inputs differ from outputs: the outputs tell.
+    del stem["Weights"]
+    assert parse_layers(report)[0].compute_type == "fp16"
+    stem["Outputs"] = [_tensor("a", [1], "Row major linear FP32"), _tensor("b", [1], CH8)]
+    assert parse_layers(report)[0].compute_type == "mixed"
+    with pytest.raises(GateFailure, match=r"computes in mixed, expected fp16"):
+        verify_fp16_convolutions(report, ["Conv:node_conv2d_2"])
 
 
 def test_fp32_engine_needs_every_convolution_in_fp32() -> None:
