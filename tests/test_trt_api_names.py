@@ -458,7 +458,8 @@ def test_compiled_out_bindings_are_not_listed(lists: dict[str, NameList]) -> Non
         )
         assert {"progress_monitor", "set_memory_pool_limit"} <= names.members("IBuilderConfig")
     wheel = json.loads((DATA / "trt_names_v11.4.0.106.json").read_text())
-    assert wheel["wheel"].startswith("tensorrt_cu12_bindings-11.4.0.106-") and len(wheel["wheel_sha256"]) == 64
+    assert wheel["wheel"].startswith("tensorrt_cu12_bindings-11.4.0.106-")
+    assert len(wheel["wheel_sha256"]) == 64
     assert "IInt8EntropyCalibrator2" not in lists["v11.4.0.106"].module
 
 

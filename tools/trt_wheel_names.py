@@ -4,7 +4,8 @@ TensorRT releases ahead of its public sources (11.4 ships as a wheel while GitHu
 is 11.1), and what a wheel exports is what users get. This reads the wheel itself::
 
     pip download tensorrt-cu12-bindings==11.4.0.106 --no-deps -d wheels/
-    python tools/trt_wheel_names.py --wheel wheels/tensorrt_cu12_bindings-11.4.0.106-cp311-none-manylinux_2_28_x86_64.whl \\
+    python tools/trt_wheel_names.py \\
+        --wheel wheels/tensorrt_cu12_bindings-11.4.0.106-cp311-none-manylinux_2_28_x86_64.whl \\
         --source tests/data/trt_names_v11.1.json -o tests/data/trt_names_v11.4.0.106.json
 
 How: pybind11 registers every class, method, property and enum value by a C string
@@ -33,7 +34,7 @@ import zipfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from trt_names import parse_init  # noqa: E402
+from trt_names import parse_init
 
 _SO_RE = re.compile(r"^tensorrt_bindings/tensorrt[^/]*\.so$")
 _INIT = "tensorrt_bindings/__init__.py"
@@ -100,7 +101,7 @@ def extract(wheel: Path, source: dict[str, object]) -> dict[str, object]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--wheel", type=Path, required=True, help="a tensorrt-cu*-bindings wheel (pip download)")
+    ap.add_argument("--wheel", type=Path, required=True, help="a tensorrt-cu*-bindings wheel")
     ap.add_argument("--source", type=Path, required=True, help="the newest tag's list from tools/trt_names.py")
     ap.add_argument("-o", "--output", type=Path, required=True)
     args = ap.parse_args(argv)
