@@ -102,7 +102,7 @@ def extract(wheel: Path, source: dict[str, object]) -> dict[str, object]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--wheel", type=Path, required=True, help="a tensorrt-cu*-bindings wheel")
-    ap.add_argument("--source", type=Path, required=True, help="the newest tag's list from tools/trt_names.py")
+    ap.add_argument("--source", type=Path, required=True, help="newest tag's list (tools/trt_names.py)")
     ap.add_argument("-o", "--output", type=Path, required=True)
     args = ap.parse_args(argv)
     doc = extract(args.wheel, json.loads(args.source.read_text()))
