@@ -620,6 +620,7 @@ def test_cli_without_tensorrt_given_onnx_json(tmp_path: Path) -> None:
     assert doc["error"] == missing_reason()
     assert doc["trtexec"].startswith("trtexec --onnx=given.onnx --saveEngine=out/m.engine --stronglyTyped")
     assert "--maxShapes=input:8x3x224x224" in doc["trtexec"] and "ampere+" in doc["trtexec"]
+    assert doc["manifest_command"] == "inception-export trt-manifest out/m.engine --onnx given.onnx"
     assert not (tmp_path / "out" / "m.engine").exists() and not (tmp_path / "out" / "m.onnx").exists()
     errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
     assert len(errors) == 1 and "TensorRT" in errors[0]
@@ -781,3 +782,50 @@ def test_cli_prints_the_nhwc_trtexec_line(tmp_path: Path) -> None:
     doc = json.loads(proc.stdout)
     assert doc["config"]["layout"] == "NHWC"
     assert "--optShapes=pixels:1x224x224x3 --maxShapes=pixels:4x224x224x3" in doc["trtexec"], doc["trtexec"]
+
+
+# ---------------------------------------------------------------- trtexec-built engines (trt-manifest)
+
+
+def test_engine_io_must_be_the_onnx(tmp_path: Path) -> None:
+    from inception_export.tensorrt.adopt import check_engine_io, onnx_outputs
+
+    _pixels_onnx(tmp_path / "u8.onnx")
+    info = read_onnx_input(tmp_path / "u8.onnx")
+    outs = onnx_outputs(tmp_path / "u8.onnx")
+    assert outs == ["logits"]
+    # What TensorRT reports for an engine trtexec built from it: -1 for the dynamic batch.
+    check_engine_io(info, outs, {"pixels": ((-1, 224, 224, 3), "uint8")}, ["logits"])
+    check_engine_io(info, outs, {"pixels": ((4, 224, 224, 3), "uint8")}, ["logits"])  # batch fixed at build
+    for inputs, outputs, message in [
+        ({"input": ((-1, 3, 224, 224), "float32")}, ["logits"], "not built from this ONNX"),
+        ({"pixels": ((-1, 3, 224, 224), "uint8")}, ["logits"], "3 on axis 1 where the ONNX has 224"),
+        ({"pixels": ((-1, 299, 299, 3), "uint8")}, ["logits"], "299 on axis 1 where the ONNX has 224"),
+        ({"pixels": ((-1, 224, 224, 3), "float32")}, ["logits"], "is float32 but the ONNX's is uint8"),
+        ({"pixels": ((-1, 224, 224, 3), "uint8")}, ["logits", "aux"], "outputs"),
+    ]:
+        with pytest.raises(ArtifactError, match=re.escape(message)):
+            check_engine_io(info, outs, inputs, outputs)
+
+
+def test_trt_manifest_refuses_before_tensorrt(tmp_path: Path) -> None:
+    _pixels_onnx(tmp_path / "u8.onnx")
+    engine = tmp_path / "u8.engine"
+    missing = _run_cli("trt-manifest", str(engine), "--onnx", str(tmp_path / "u8.onnx"), cwd=tmp_path)
+    assert missing.returncode == 2 and "no such engine file" in missing.stderr, missing.stderr
+    engine.write_bytes(b"ftrt" + bytes(64))
+    (tmp_path / "u8.engine.json").write_text("{}")
+    taken = _run_cli("trt-manifest", str(engine), "--onnx", str(tmp_path / "u8.onnx"), cwd=tmp_path)
+    assert taken.returncode == 2 and "already exists; pass --force" in taken.stderr, taken.stderr
+    assert (tmp_path / "u8.engine.json").read_text() == "{}"
+
+
+@without_trt
+def test_trt_manifest_without_tensorrt_is_one_line(tmp_path: Path) -> None:
+    _pixels_onnx(tmp_path / "u8.onnx")
+    engine = tmp_path / "u8.engine"
+    engine.write_bytes(b"ftrt" + bytes(64))
+    proc = _run_cli("trt-manifest", str(engine), "--onnx", str(tmp_path / "u8.onnx"), "--json", cwd=tmp_path)
+    errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
+    assert proc.returncode == 2 and len(errors) == 1 and "TensorRT" in errors[0], proc.stderr
+    assert proc.stdout == "" and not (tmp_path / "u8.engine.json").exists()

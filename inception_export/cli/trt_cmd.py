@@ -117,6 +117,7 @@ def trt(
         info = read_onnx_input(onnx_path)
     command_line = trtexec_command(onnx_path, output, cfg, info.name, dynamic_batch=info.fixed_batch is None)
 
+    adopt_line = shlex.join(["inception-export", "trt-manifest", str(output), "--onnx", str(onnx_path)])
     reason = missing_reason()
     if reason is not None:
         if json_out:
@@ -128,12 +129,15 @@ def trt(
                     "onnx": str(onnx_path),
                     "engine": None,
                     "trtexec": command_line,
+                    "manifest_command": adopt_line,
                     "config": cfg.to_dict(),
                 }
             )
         else:
             err.print("build it on the target with:", highlight=False)
             err.print(escape(command_line), highlight=False, soft_wrap=True)
+            err.print("then verify it and write its manifest (for parity) there with:", highlight=False)
+            err.print(escape(adopt_line), highlight=False, soft_wrap=True)
         raise BackendUnavailable(reason)
 
     from ..tensorrt.builder import build_engine

@@ -27,6 +27,7 @@ from .manifest import (
     FORMAT,
     FORMAT_VERSION,
     RuntimeEnv,
+    env_fields,
     manifest_path,
     precision_expectation,
     write_manifest,
@@ -192,16 +193,7 @@ def build_engine(
         "format_version": FORMAT_VERSION,
         "model": model,
         "engine": {"file": engine_path.name, "sha256": engine_sha, "bytes": len(data)},
-        "tensorrt_version": env.tensorrt_version,  # the full version, build number included
-        # The CUDA TensorRT runs on: its own build's (wheel name) and the driver's.
-        "cuda_version": env.cuda_version,
-        "cuda_driver_version": env.cuda_driver_version,
-        "platform": env.platform_dict(),
-        "gpu": {
-            "name": env.gpu_name,
-            "compute_capability": f"{env.compute_capability[0]}.{env.compute_capability[1]}",
-            "integrated": env.integrated,
-        },
+        **env_fields(env),
         "precision": cfg.precision,
         "strongly_typed": True,
         "input_name": inp.name,

@@ -66,6 +66,19 @@ class RuntimeEnv:
         return {"os": system, "arch": machine, "integrated_gpu": self.integrated}
 
 
+def env_fields(env: RuntimeEnv) -> dict[str, Any]:
+    """The manifest's record of the TensorRT, CUDA, platform and GPU an engine was built on."""
+    cc = env.compute_capability
+    return {
+        "tensorrt_version": env.tensorrt_version,  # the full version, build number included
+        # The CUDA TensorRT runs on: its own build's (wheel name) and the driver's.
+        "cuda_version": env.cuda_version,
+        "cuda_driver_version": env.cuda_driver_version,
+        "platform": env.platform_dict(),
+        "gpu": {"name": env.gpu_name, "compute_capability": f"{cc[0]}.{cc[1]}", "integrated": env.integrated},
+    }
+
+
 def _gpu_kind(integrated: Any) -> str:
     return {True: "an integrated (Jetson) GPU", False: "a discrete GPU"}.get(integrated, "an unknown GPU")
 
