@@ -829,3 +829,35 @@ def test_trt_manifest_without_tensorrt_is_one_line(tmp_path: Path) -> None:
     errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
     assert proc.returncode == 2 and len(errors) == 1 and "TensorRT" in errors[0], proc.stderr
     assert proc.stdout == "" and not (tmp_path / "u8.engine.json").exists()
+
+
+@pytest.mark.tensorrt
+@requires_trt
+def test_trt_manifest_adopts_an_engine_built_elsewhere(v1_engine: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from inception_export.tensorrt.manifest import read_manifest
+
+    # An engine with no manifest stands in for a trtexec build from the same ONNX.
+    bare = tmp_path / "bare.engine"
+    shutil.copy(v1_engine, bare)
+    onnx_file = str(v1_engine.with_suffix(".onnx"))
+    proc = _run_cli("trt-manifest", str(bare), "--onnx", onnx_file, "--json", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    ours, adopted = read_manifest(v1_engine), read_manifest(bare)
+    assert ours is not None and adopted is not None
+    for key in ("precision", "input_name", "output_names", "profiles", "precision_check", "platform", "gpu"):
+        assert adopted[key] == ours[key], key
+
+
+@pytest.mark.tensorrt
+@requires_trt
+def test_runner_reuses_buffers_and_cuda_graph_agrees(v1_engine: Path) -> None:
+    from inception_export.tensorrt.runner import TensorRTRunner
+
+    x = np.random.default_rng(0).standard_normal((2, 3, 224, 224)).astype(np.float32)
+    with TensorRTRunner(v1_engine) as plain, TensorRTRunner(v1_engine, cuda_graph=True) as graph:
+        first = plain.infer(x)
+        assert np.array_equal(plain.infer(x), first)
+        assert np.allclose(graph.infer(x), first, atol=1e-3)
+        assert np.allclose(graph.infer(x[:1]), first[:1], atol=1e-3)  # a new shape: captured again
