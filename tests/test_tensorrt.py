@@ -634,7 +634,10 @@ def v1_engine(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("trt") / "v1.engine"
     proc = _run_cli("trt", "--model", "v1", "-o", str(out), "--max-batch", "2", "--json", cwd=out.parent)
     assert proc.returncode == 0, proc.stderr
+    # The build says what it is doing: TensorRT's progress monitor, phase by phase, on stderr.
+    assert re.search(r"^TensorRT: .+ done in \d+s$", proc.stderr, re.M), proc.stderr
     doc = json.loads(proc.stdout)
+    assert doc["platform"]["arch"] and doc["gpu"]["integrated"] in (True, False)
     assert doc["precision_check"]["convolutions"] > 0
     assert doc["precision_check"]["fp16_convolutions"] == doc["precision_check"]["convolutions"]
     return out

@@ -94,6 +94,8 @@ def test_no_driver_is_named_not_no_gpu() -> None:
     count, why = cuda.gpu_problem()
     assert count == 0 and why is not None
     assert why.startswith("no NVIDIA driver is installed or loadable"), why
+    # The manifest's CUDA is the driver's (none here), never the bindings' own runtime (13.x here).
+    assert cuda.driver_version() is None
     assert "cudaErrorInsufficientDriver" in why
     from inception_export.tensorrt.availability import missing_reason
 
