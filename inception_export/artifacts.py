@@ -150,7 +150,10 @@ def artifact_metadata(path: Path, fmt: str) -> dict[str, Any]:
 
         manifest = read_manifest(path)
         if manifest is None:
-            raise ArtifactError(f"{path}: TensorRT engine without its manifest {path.name}.json")
+            raise ArtifactError(
+                f"{path}: TensorRT engine without its manifest {path.name}.json; for an engine trtexec "
+                f"built, verify it and write one with: inception-export trt-manifest {path} --onnx MODEL.onnx"
+            )
         return manifest
     try:
         return read_metadata(path)

@@ -219,6 +219,48 @@ def test_golden_gate_with_pixels(release: Path, pixel_bundle: tuple[Path, Path])
     )
 
 
+def _cuda_provider_loads() -> bool:
+    """Whether onnxruntime's CUDA provider really loads here (listed is not enough)."""
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Relu", ["x"], ["y"])],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 4
+    if "CUDAExecutionProvider" not in ort.get_available_providers():
+        return False
+    sess = ort.InferenceSession(model.SerializeToString(), opts, providers=["CUDAExecutionProvider"])
+    return "CUDAExecutionProvider" in sess.get_providers()
+
+
+@pytest.mark.skipif(_cuda_provider_loads(), reason="onnxruntime's CUDA provider works here")
+def test_device_cuda_without_a_usable_cuda_provider_is_refused(release: Path) -> None:
+    # onnxruntime-gpu lists CUDAExecutionProvider on a machine where it cannot load (no GPU or no
+    # CUDA libraries) and silently runs on the CPU: that must not pass as a CUDA result.
+    res = run_cli(
+        "parity", "--golden", str(release / "golden.npz"), str(release / "googlenet-fp32.onnx"),
+        "--device", "cuda", "--json",
+    )  # fmt: skip
+    assert_one_line_error(res, 2, "CUDAExecutionProvider", "--device cuda", "CPUExecutionProvider")
+    # onnxruntime's own banners (C++ log, Python "EP Error") reach neither stream's output.
+    assert res.stdout == "", res.stdout
+    assert "onnxruntime:" not in res.stderr and "EP Error" not in res.stderr, res.stderr
+
+
+def test_every_report_names_the_provider_that_ran(release: Path) -> None:
+    fp32 = str(release / "googlenet-fp32.onnx")
+    res = run_cli("parity", "--golden", str(release / "golden.npz"), fp32, "--json")
+    assert res.code == 0, res.stderr
+    runner = json.loads(res.stdout)["artifacts"][0]["runner"]
+    assert runner["device"] == "cpu" and runner["detail"].endswith("on CPUExecutionProvider"), runner
+
+
 def _with_meta(src: Path, dst: Path, **changes: Any) -> Path:
     model = onnx.load(str(src))
     for prop in model.metadata_props:

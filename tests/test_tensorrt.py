@@ -207,8 +207,12 @@ def test_tensorrt11_report_shape_is_read() -> None:
     assert set(conv["Inputs"][0]) >= {"DataType", "Format"} and "Format/Datatype" not in conv["Inputs"][0]
     summary = verify_fp16_convolutions(report)
     assert (summary.convolutions, summary.fp16_convolutions) == (4, 4)
+    # An FP32 output alone is a Cast fused into an FP16 convolution (a kept-float32 border) ...
     conv["Outputs"][0]["DataType"] = "Float"
-    with pytest.raises(GateFailure, match=r"node_conv2d_1 .*fp16/fp32, expected fp16"):
+    assert verify_fp16_convolutions(report).fp16_convolutions == 4
+    # ... FP32 weights are an FP32 convolution.
+    conv["Weights"]["Type"] = "Float"
+    with pytest.raises(GateFailure, match=r"node_conv2d_1 .*fp16/fp32, computes in fp32, expected fp16"):
         verify_fp16_convolutions(report)
 
 
@@ -219,14 +223,62 @@ def test_float32_nodes_from_the_onnx_set_what_each_conv_must_run_in() -> None:
     assert (summary.convolutions, summary.fp16_convolutions, summary.fp32_convolutions) == (4, 3, 1)
     assert summary.expected_float32 == ("node_conv2d_2",)
     # Without the metadata's word for it, a float32 convolution in an FP16 engine fails ...
-    with pytest.raises(GateFailure, match=r"node_conv2d_2 \+ node_relu_2 \(fp32, expected fp16\)"):
+    fp32_conv = r"node_conv2d_2 \+ node_relu_2 \(fp32, computes in fp32, expected fp16\)"
+    with pytest.raises(GateFailure, match=fp32_conv):
         verify_fp16_convolutions(report)
     # ... as does one the metadata keeps in float32 that runs in float16 (names match whole, not by prefix)
-    with pytest.raises(GateFailure, match=re.escape(FUSED) + r" \(fp16, expected fp32\)"):
+    with pytest.raises(GateFailure, match=re.escape(FUSED) + r" \(fp16, computes in fp16, expected fp32\)"):
         verify_fp16_convolutions(report, [*keep, "Conv:node_conv2d"])
     # ... and one the engine does not name at all cannot be verified.
     with pytest.raises(GateFailure, match="node_conv2d_9 in float32 but no engine layer"):
         verify_fp16_convolutions(report, [*keep, "Conv:node_conv2d_9"])
+
+
+def _gemm_as_convolution(weights: str, fmt_in: str, fmt_out: str) -> dict[str, object]:
+    """The classifier as TensorRT 10 on Orin may run it: a Gemm became a 1x1 CaskConvolution."""
+    layer = _conv("node_linear", fmt_in, fmt_out, weights)
+    layer["Inputs"] = [_tensor("flatten", [4, 1024, 1, 1], fmt_in)]
+    layer["Outputs"] = [_tensor("linear", [4, 1000, 1, 1], fmt_out)]
+    layer["Metadata"] = "[ONNX Layer: node_linear]"
+    return layer
+
+
+def test_classifier_kept_in_float32_may_run_as_a_convolution() -> None:
+    report = _fixture("trt10_report_keep_fp32.json")
+    layers = report["Layers"]
+    at = next(i for i, la in enumerate(layers) if la["Name"] == "node_linear")
+    # --keep-fp32 fc: the Gemm is in float32_nodes; the FP16 -> FP32 Cast before it is fused in.
+    layers[at] = _gemm_as_convolution("Float", "Row major linear FP16 format", "Row major linear FP32")
+    conv = ["Conv:node_conv2d_2"]  # the fixture's engine keeps this one in float32 too
+    keep = [*conv, "Gemm:node_linear"]
+    summary = verify_fp16_convolutions(report, keep)
+    assert (summary.convolutions, summary.fp16_convolutions, summary.fp32_convolutions) == (5, 3, 2)
+    # Not kept, a float32 classifier convolution fails; kept, an FP16 one fails.
+    with pytest.raises(GateFailure, match=r"node_linear \(fp16/fp32, computes in fp32, expected fp16\)"):
+        verify_fp16_convolutions(report, conv)
+    layers[at] = _gemm_as_convolution("Half", "Row major linear FP16 format", "Row major linear FP16 format")
+    with pytest.raises(GateFailure, match=r"node_linear \(fp16, computes in fp16, expected fp32\)"):
+        verify_fp16_convolutions(report, keep)
+    # A kept Gemm that TensorRT runs as a matrix multiply is no convolution: nothing to miss.
+    assert verify_fp16_convolutions(_fixture("trt10_report_keep_fp32.json"), keep).convolutions == 4
+
+
+def test_mixed_type_layers_are_judged_by_their_compute_type() -> None:
+    # The stem: the float32 graph input's Cast fused into the first FP16 convolution.
+    stem = _conv("node_conv2d", "Row major linear FP32", CH8, "Half")
+    border = _conv("node_conv2d_2", CH8, "Row major linear FP32", "Float")  # a kept-float32 conv's Cast
+    report = {"Layers": [stem, border], "Bindings": ["input", "logits"]}
+    layers = parse_layers(report)
+    assert [la.compute_type for la in layers] == ["fp16", "fp32"]
+    summary = verify_fp16_convolutions(report, ["Conv:node_conv2d_2"])
+    assert (summary.fp16_convolutions, summary.fp32_convolutions) == (1, 1)
+    # No weights in the report and inputs differ from outputs: the outputs tell.
+    del stem["Weights"]
+    assert parse_layers(report)[0].compute_type == "fp16"
+    stem["Outputs"] = [_tensor("a", [1], "Row major linear FP32"), _tensor("b", [1], CH8)]
+    assert parse_layers(report)[0].compute_type == "mixed"
+    with pytest.raises(GateFailure, match=r"computes in mixed, expected fp16"):
+        verify_fp16_convolutions(report, ["Conv:node_conv2d_2"])
 
 
 def test_fp32_engine_needs_every_convolution_in_fp32() -> None:
@@ -322,6 +374,57 @@ def test_manifest_compute_capability() -> None:
 def test_manifest_engine_sha_mismatch() -> None:
     with pytest.raises(ArtifactError, match="does not match its manifest"):
         check_manifest(_manifest(), _env(sha="cd" * 32))
+
+
+def _platform_env(
+    platform: str = "Linux-aarch64", integrated: bool | None = True, cc: tuple[int, int] = (8, 7)
+) -> RuntimeEnv:
+    return RuntimeEnv(
+        tensorrt_version="10.3.0.30",
+        gpu_name="GPU here",
+        compute_capability=cc,
+        platform=platform,
+        integrated=integrated,
+    )
+
+
+def test_manifest_refuses_another_platform_naming_both() -> None:
+    jetson = {**_manifest(), "platform": {"os": "Linux", "arch": "aarch64", "integrated_gpu": True}}
+    check_manifest(jetson, _platform_env())
+    with pytest.raises(ArtifactError, match=r"built on Linux-aarch64 but this is Linux-x86_64"):
+        check_manifest(jetson, _platform_env("Linux-x86_64", False))
+    # ampere+ covers GPU generations, never platforms.
+    with pytest.raises(ArtifactError, match=r"built on Linux-aarch64 but this is Windows-AMD64"):
+        check_manifest({**jetson, "hardware_compatibility": "ampere+"}, _platform_env("Windows-AMD64"))
+    # Same OS and architecture, but an integrated (Jetson) engine on a discrete GPU (an arm64 server).
+    with pytest.raises(ArtifactError, match=r"integrated \(Jetson\) GPU but GPU here is a discrete GPU"):
+        check_manifest(jetson, _platform_env(integrated=False))
+    # TensorRT does not support hardware compatibility on Jetson.
+    compat = {**jetson, "hardware_compatibility": "ampere+"}
+    with pytest.raises(ArtifactError, match="not support on an integrated"):
+        check_manifest(compat, _platform_env())
+
+
+def test_hardware_compat_is_refused_before_building_where_it_cannot_apply() -> None:
+    from inception_export.errors import UsageError
+    from inception_export.tensorrt.builder import check_hardware_compat
+
+    cfg = EngineConfig(hardware_compat="ampere+")
+    check_hardware_compat(cfg, _platform_env("Linux-x86_64", False, (8, 6)))
+    check_hardware_compat(EngineConfig(), _platform_env())  # "none" applies anywhere
+    with pytest.raises(UsageError, match=r"not supported by TensorRT on an integrated \(Jetson\) GPU"):
+        check_hardware_compat(cfg, _platform_env())
+    with pytest.raises(UsageError, match=r"GPU here is 7\.5"):
+        check_hardware_compat(cfg, _platform_env("Linux-x86_64", False, (7, 5)))
+
+
+def test_runtime_env_records_the_platform() -> None:
+    from inception_export.tensorrt.manifest import current_platform
+
+    env = _platform_env(platform=current_platform())
+    system, arch = env.platform_dict()["os"], env.platform_dict()["arch"]
+    assert f"{system}-{arch}" == current_platform() and system and arch
+    assert env.platform_dict()["integrated_gpu"] is True
 
 
 # ---------------------------------------------------------------- trtexec line and validation
@@ -517,6 +620,7 @@ def test_cli_without_tensorrt_given_onnx_json(tmp_path: Path) -> None:
     assert doc["error"] == missing_reason()
     assert doc["trtexec"].startswith("trtexec --onnx=given.onnx --saveEngine=out/m.engine --stronglyTyped")
     assert "--maxShapes=input:8x3x224x224" in doc["trtexec"] and "ampere+" in doc["trtexec"]
+    assert doc["manifest_command"] == "inception-export trt-manifest out/m.engine --onnx given.onnx"
     assert not (tmp_path / "out" / "m.engine").exists() and not (tmp_path / "out" / "m.onnx").exists()
     errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
     assert len(errors) == 1 and "TensorRT" in errors[0]
@@ -530,7 +634,10 @@ def v1_engine(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("trt") / "v1.engine"
     proc = _run_cli("trt", "--model", "v1", "-o", str(out), "--max-batch", "2", "--json", cwd=out.parent)
     assert proc.returncode == 0, proc.stderr
+    # The build says what it is doing: TensorRT's progress monitor, phase by phase, on stderr.
+    assert re.search(r"^TensorRT: .+ done in \d+s$", proc.stderr, re.M), proc.stderr
     doc = json.loads(proc.stdout)
+    assert doc["platform"]["arch"] and doc["gpu"]["integrated"] in (True, False)
     assert doc["precision_check"]["convolutions"] > 0
     assert doc["precision_check"]["fp16_convolutions"] == doc["precision_check"]["convolutions"]
     return out
@@ -613,3 +720,147 @@ def test_runner_device_memory_paths_agree(v1_engine: Path, io: str) -> None:
         runner._io = trt_runner._CudaPythonIO() if io == "cuda-python" else trt_runner._TorchIO()
         got = runner.infer(x)
     assert np.array_equal(got, default)
+
+
+# ---------------------------------------------------------------- NHWC uint8 input (embedded preprocessing)
+
+
+def _pixels_onnx(path: Path, batch: int | str = "batch") -> None:
+    """Shaped like an ``--embed-preprocessing`` export: uint8 [N, 224, 224, 3] in, NCHW conv inside."""
+    w = helper.make_tensor("w", TensorProto.FLOAT, [4, 3, 3, 3], np.full(108, 0.1, np.float32))
+    nodes = [
+        helper.make_node("Cast", ["pixels"], ["f"], to=TensorProto.FLOAT),
+        helper.make_node("Transpose", ["f"], ["nchw"], perm=[0, 3, 1, 2]),
+        helper.make_node("Conv", ["nchw", "w"], ["logits"], pads=[1, 1, 1, 1]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "pixels",
+        [helper.make_tensor_value_info("pixels", TensorProto.UINT8, [batch, 224, 224, 3])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [batch, 4, 224, 224])],
+        [w],
+    )
+    model = helper.make_model(graph)
+    meta = {"model": "googlenet", "precision": "fp32", "input_size": 224, "embedded_preprocessing": True}
+    helper.set_model_props(model, {"inception_export": json.dumps(meta)})
+    onnx.save(model, str(path))
+
+
+def test_nhwc_input_is_read_from_the_graph(tmp_path: Path) -> None:
+    _pixels_onnx(tmp_path / "u8.onnx")
+    info = read_onnx_input(tmp_path / "u8.onnx")
+    assert (info.name, info.layout, info.dtype, info.fixed_size, info.fixed_batch) == (
+        "pixels",
+        "NHWC",
+        "uint8",
+        224,
+        None,
+    )
+    cfg = EngineConfig(precision="fp32", max_batch=8, opt_batch=4, input_size=224, layout=info.layout)
+    assert cfg.shape(4) == (4, 224, 224, 3)
+    argv = trtexec_argv(Path("u8.onnx"), Path("u8.engine"), cfg, info.name)
+    assert "--minShapes=pixels:1x224x224x3" in argv and "--maxShapes=pixels:8x224x224x3" in argv
+
+
+def test_builder_checks_the_network_input_in_its_layout() -> None:
+    from inception_export.errors import UsageError
+    from inception_export.tensorrt.builder import _check_input
+
+    nhwc = EngineConfig(precision="fp32", max_batch=8, input_size=224, layout="NHWC")
+    _check_input(Path("u8.onnx"), "pixels", (-1, 224, 224, 3), nhwc)
+    with pytest.raises(UsageError, match=r"not the NCHW 3x224x224"):
+        _check_input(Path("u8.onnx"), "pixels", (-1, 224, 224, 3), EngineConfig(input_size=224, max_batch=8))
+    nhwc_299 = EngineConfig(input_size=299, layout="NHWC")
+    with pytest.raises(UsageError, match=r"not the NHWC 299x299x3"):
+        _check_input(Path("u8.onnx"), "pixels", (-1, 224, 224, 3), nhwc_299)
+
+
+@without_trt
+def test_cli_prints_the_nhwc_trtexec_line(tmp_path: Path) -> None:
+    _pixels_onnx(tmp_path / "u8.onnx")
+    proc = _run_cli(
+        "trt", "--onnx", "u8.onnx", "-o", "u8.engine", "--max-batch", "4", "--json", cwd=tmp_path
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["config"]["layout"] == "NHWC"
+    assert "--optShapes=pixels:1x224x224x3 --maxShapes=pixels:4x224x224x3" in doc["trtexec"], doc["trtexec"]
+
+
+# ---------------------------------------------------------------- trtexec-built engines (trt-manifest)
+
+
+def test_engine_io_must_be_the_onnx(tmp_path: Path) -> None:
+    from inception_export.tensorrt.adopt import check_engine_io, onnx_outputs
+
+    _pixels_onnx(tmp_path / "u8.onnx")
+    info = read_onnx_input(tmp_path / "u8.onnx")
+    outs = onnx_outputs(tmp_path / "u8.onnx")
+    assert outs == ["logits"]
+    # What TensorRT reports for an engine trtexec built from it: -1 for the dynamic batch.
+    check_engine_io(info, outs, {"pixels": ((-1, 224, 224, 3), "uint8")}, ["logits"])
+    check_engine_io(info, outs, {"pixels": ((4, 224, 224, 3), "uint8")}, ["logits"])  # batch fixed at build
+    for inputs, outputs, message in [
+        ({"input": ((-1, 3, 224, 224), "float32")}, ["logits"], "not built from this ONNX"),
+        ({"pixels": ((-1, 3, 224, 224), "uint8")}, ["logits"], "3 on axis 1 where the ONNX has 224"),
+        ({"pixels": ((-1, 299, 299, 3), "uint8")}, ["logits"], "299 on axis 1 where the ONNX has 224"),
+        ({"pixels": ((-1, 224, 224, 3), "float32")}, ["logits"], "is float32 but the ONNX's is uint8"),
+        ({"pixels": ((-1, 224, 224, 3), "uint8")}, ["logits", "aux"], "outputs"),
+    ]:
+        with pytest.raises(ArtifactError, match=re.escape(message)):
+            check_engine_io(info, outs, inputs, outputs)
+
+
+def test_trt_manifest_refuses_before_tensorrt(tmp_path: Path) -> None:
+    _pixels_onnx(tmp_path / "u8.onnx")
+    engine = tmp_path / "u8.engine"
+    missing = _run_cli("trt-manifest", str(engine), "--onnx", str(tmp_path / "u8.onnx"), cwd=tmp_path)
+    assert missing.returncode == 2 and "no such engine file" in missing.stderr, missing.stderr
+    engine.write_bytes(b"ftrt" + bytes(64))
+    (tmp_path / "u8.engine.json").write_text("{}")
+    taken = _run_cli("trt-manifest", str(engine), "--onnx", str(tmp_path / "u8.onnx"), cwd=tmp_path)
+    assert taken.returncode == 2 and "already exists; pass --force" in taken.stderr, taken.stderr
+    assert (tmp_path / "u8.engine.json").read_text() == "{}"
+
+
+@without_trt
+def test_trt_manifest_without_tensorrt_is_one_line(tmp_path: Path) -> None:
+    _pixels_onnx(tmp_path / "u8.onnx")
+    engine = tmp_path / "u8.engine"
+    engine.write_bytes(b"ftrt" + bytes(64))
+    proc = _run_cli("trt-manifest", str(engine), "--onnx", str(tmp_path / "u8.onnx"), "--json", cwd=tmp_path)
+    errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
+    assert proc.returncode == 2 and len(errors) == 1 and "TensorRT" in errors[0], proc.stderr
+    assert proc.stdout == "" and not (tmp_path / "u8.engine.json").exists()
+
+
+@pytest.mark.tensorrt
+@requires_trt
+def test_trt_manifest_adopts_an_engine_built_elsewhere(v1_engine: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from inception_export.tensorrt.manifest import read_manifest
+
+    # An engine with no manifest stands in for a trtexec build from the same ONNX.
+    bare = tmp_path / "bare.engine"
+    shutil.copy(v1_engine, bare)
+    onnx_file = str(v1_engine.with_suffix(".onnx"))
+    proc = _run_cli("trt-manifest", str(bare), "--onnx", onnx_file, "--json", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    ours, adopted = read_manifest(v1_engine), read_manifest(bare)
+    assert ours is not None and adopted is not None
+    for key in ("precision", "input_name", "output_names", "profiles", "precision_check", "platform", "gpu"):
+        assert adopted[key] == ours[key], key
+
+
+@pytest.mark.tensorrt
+@requires_trt
+def test_runner_reuses_buffers_and_cuda_graph_agrees(v1_engine: Path) -> None:
+    from inception_export.tensorrt.runner import TensorRTRunner
+
+    x = np.random.default_rng(0).standard_normal((2, 3, 224, 224)).astype(np.float32)
+    with TensorRTRunner(v1_engine) as plain, TensorRTRunner(v1_engine, cuda_graph=True) as graph:
+        first = plain.infer(x)
+        assert np.array_equal(plain.infer(x), first)
+        assert np.allclose(graph.infer(x), first, atol=1e-3)
+        assert np.allclose(graph.infer(x[:1]), first[:1], atol=1e-3)  # a new shape: captured again

@@ -22,7 +22,8 @@ import inception_export
 
 PKG = Path(inception_export.__file__).parent
 DATA = Path(__file__).parent / "data"
-TAGS = ("v10.3.0", "v11.0", "v11.1")
+# Source tags (tools/trt_names.py) and the compiled 11.4 wheel (tools/trt_wheel_names.py).
+TAGS = ("v10.3.0", "v11.0", "v11.1", "v11.4.0.106")
 
 # Attributes pybind11 gives every bound class or enum value (not in the binding sources).
 PYBIND_ATTRS = frozenset({"name", "value", "__members__", "__init__", "__entries"})
@@ -76,7 +77,9 @@ class NameList:
     @classmethod
     def load(cls, tag: str) -> NameList:
         doc = json.loads((DATA / f"trt_names_{tag}.json").read_text())
-        assert doc["tag"] == tag and doc["command"].startswith("python tools/trt_names.py")
+        assert doc["tag"] == tag and doc["command"].startswith(
+            ("python tools/trt_names.py", "python tools/trt_wheel_names.py")
+        )
         return cls(
             tag,
             frozenset(doc["module"]),
@@ -103,6 +106,26 @@ class Use:
     path: tuple[str, ...]  # ("BuilderFlag", "TF32") from trt.BuilderFlag.TF32; ("set_flag",) on an object
     qualified: bool
     soft: bool = False  # getattr(x, "NAME", default): the code copes with its absence
+    owner: str | None = None  # the TensorRT class of the object, where the collector knows it
+
+
+# What the TensorRT calls the package makes return (TensorRT's Python API reference, the same in
+# 10.x and 11.x), so a method is checked on the class it is called on, not on any class.
+RETURNS = {
+    ("Builder", "create_network"): "INetworkDefinition",
+    ("Builder", "create_builder_config"): "IBuilderConfig",
+    ("Builder", "create_optimization_profile"): "IOptimizationProfile",
+    ("Builder", "build_serialized_network"): "IHostMemory",
+    ("INetworkDefinition", "get_input"): "ITensor",
+    ("INetworkDefinition", "get_output"): "ITensor",
+    ("INetworkDefinition", "get_layer"): "ILayer",
+    ("OnnxParser", "get_error"): "ParserError",
+    ("Runtime", "deserialize_cuda_engine"): "ICudaEngine",
+    ("ICudaEngine", "create_execution_context"): "IExecutionContext",
+    ("ICudaEngine", "create_engine_inspector"): "EngineInspector",
+    ("IBuilderConfig", "create_timing_cache"): "ITimingCache",
+    ("IBuilderConfig", "get_timing_cache"): "ITimingCache",
+}
 
 
 def _root_and_chain(node: ast.expr) -> tuple[ast.expr, list[str]]:
@@ -140,7 +163,36 @@ class _Collector:
             if a.name == "tensorrt"
         }
         self.self_attrs: set[str] = set()
+        self.self_types: dict[str, str] = {}
         self.uses: list[Use] = []
+
+    def _class_of(self, node: ast.expr | None, types: dict[str, str]) -> str | None:
+        """The TensorRT class a value is: ``trt.X(...)``, a known method's result, a typed name."""
+        if isinstance(node, ast.Name):
+            return types.get(node.id)
+        if isinstance(node, ast.Attribute):
+            dotted = _dotted(node)
+            if dotted is not None and dotted in self.self_types:
+                return self.self_types[dotted]
+            root, chain = _root_and_chain(node)
+            if isinstance(root, ast.Name) and root.id in self.aliases and len(chain) == 1:
+                return chain[0]  # an annotation: trt.IExecutionContext
+            return None
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            root, chain = _root_and_chain(node.func)
+            if isinstance(root, ast.Name) and root.id in self.aliases and len(chain) == 1:
+                return chain[0]  # a constructor: trt.Builder(logger)
+            owner = self._class_of(node.func.value, types)
+            return RETURNS.get((owner, node.func.attr)) if owner else None
+        return None
+
+    def _param_types(self, body: list[ast.stmt]) -> dict[str, str]:
+        for n in ast.walk(self.tree):
+            if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.body is body:
+                args = [*n.args.posonlyargs, *n.args.args, *n.args.kwonlyargs]
+                out = {a.arg: self._class_of(a.annotation, {}) for a in args if a.annotation is not None}
+                return {k: v for k, v in out.items() if v is not None}
+        return {}
 
     def _is_trt(self, node: ast.expr, local: set[str]) -> bool:
         while True:
@@ -184,6 +236,7 @@ class _Collector:
         if not self.aliases:
             return []
         scopes = [(body, self._trt_params(body)) for body in self._scopes()]
+        types = {id(body): self._param_types(body) for body, _ in scopes}
         changed = True
         while changed:  # fixpoint: a tracked value can make another tracked
             changed = False
@@ -193,6 +246,15 @@ class _Collector:
                         targets = n.targets if isinstance(n, ast.Assign) else [n.target]
                         if not self._is_trt(n.value, local):
                             continue
+                        cls = self._class_of(n.value, types[id(body)])
+                        for t in targets:
+                            d = _dotted(t) if isinstance(t, (ast.Name, ast.Attribute)) else None
+                            if cls is None or d is None:
+                                continue
+                            known = self.self_types if d.startswith("self.") else types[id(body)]
+                            if known.get(d) != cls:
+                                known[d] = cls
+                                changed = True
                         leaves = [e for t in targets for e in (t.elts if isinstance(t, ast.Tuple) else [t])]
                         for leaf in leaves:
                             if isinstance(leaf, ast.Name) and leaf.id not in local:
@@ -205,10 +267,11 @@ class _Collector:
                                     changed = True
         for body, local in scopes:
             for n in self._scope_nodes(body):
-                self._record(n, local)
+                self._record(n, local, types[id(body)])
         return self.uses
 
-    def _record(self, n: ast.AST, local: set[str]) -> None:
+    def _record(self, n: ast.AST, local: set[str], types: dict[str, str] | None = None) -> None:
+        types = types or {}
         if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in ("getattr", "hasattr"):
             if len(n.args) >= 2 and isinstance(n.args[1], ast.Constant) and isinstance(n.args[1].value, str):
                 soft = n.func.id == "hasattr" or len(n.args) == 3
@@ -217,7 +280,8 @@ class _Collector:
                 if isinstance(root, ast.Name) and root.id in self.aliases:
                     self.uses.append(Use(self.where, (*chain, n.args[1].value), True, soft))
                 elif self._is_trt(obj, local):
-                    self.uses.append(Use(self.where, (n.args[1].value,), False, soft))
+                    owner = self._class_of(obj, types)
+                    self.uses.append(Use(self.where, (n.args[1].value,), False, soft, owner))
             return
         if not isinstance(n, ast.Attribute):
             return
@@ -230,7 +294,7 @@ class _Collector:
             d = _dotted(n)
             if d is not None and d in self.self_attrs:
                 return  # our own attribute holding a TensorRT object, not a TensorRT name
-            self.uses.append(Use(self.where, (n.attr,), False))
+            self.uses.append(Use(self.where, (n.attr,), False, owner=self._class_of(n.value, types)))
 
 
 def collect_uses(source: str, where: str) -> list[Use]:
@@ -247,9 +311,12 @@ def missing(uses: Iterable[Use], names: NameList) -> list[str]:
             ok = _resolve(use.path, names)
         else:
             attr = use.path[0]
-            ok = attr in names.any_member or attr in PYBIND_ATTRS or attr.startswith("__")
+            # On the class it is called on where that is known; else on any class.
+            pool = names.members(use.owner) if use.owner in names.classes else names.any_member
+            ok = attr in pool or attr in PYBIND_ATTRS or attr.startswith("__")
         if not ok:
-            shown = "trt." + ".".join(use.path) if use.qualified else "." + use.path[0]
+            on = use.owner if use.owner in names.classes else ""
+            shown = "trt." + ".".join(use.path) if use.qualified else f"{on}.{use.path[0]}"
             out.append(f"{use.where}: {shown} (not in TensorRT {names.tag})")
     return sorted(set(out))
 
@@ -330,8 +397,8 @@ def test_checker_fails_on_a_name_11_removed(lists: dict[str, NameList]) -> None:
     uses = collect_uses(snippet, "snippet.py")
     assert missing(uses, lists["v10.3.0"]) == []
     assert missing(uses, lists["v11.0"]) == [
-        "snippet.py: .platform_has_fast_fp16 (not in TensorRT v11.0)",
-        "snippet.py: .set_output_type (not in TensorRT v11.0)",
+        "snippet.py: Builder.platform_has_fast_fp16 (not in TensorRT v11.0)",
+        "snippet.py: ILayer.set_output_type (not in TensorRT v11.0)",
         "snippet.py: trt.BuilderFlag.FP16 (not in TensorRT v11.0)",
         "snippet.py: trt.NetworkDefinitionCreationFlag.EXPLICIT_BATCH (not in TensorRT v11.0)",
     ]
@@ -339,6 +406,89 @@ def test_checker_fails_on_a_name_11_removed(lists: dict[str, NameList]) -> None:
     assert missing(newer, lists["v10.3.0"]) == [
         "new.py: trt.BuilderFlag.STRICT_NANS (not in TensorRT v10.3.0)"
     ]
+
+
+def test_methods_are_checked_on_the_class_they_are_called_on(lists: dict[str, NameList]) -> None:
+    snippet = textwrap.dedent(
+        """
+        import tensorrt as trt
+
+        def run(engine: trt.ICudaEngine, logger):
+            runtime = trt.Runtime(logger)
+            other = runtime.deserialize_cuda_engine(b"")
+            context = other.create_execution_context()
+            context.set_input_shape("input", (1, 3, 224, 224))
+            engine.set_input_shape("input", (1, 3, 224, 224))
+            other.execute_async_v3(0)
+            return getattr(engine, "set_tensor_address", None)
+        """
+    )
+    # set_input_shape and execute_async_v3 exist, on IExecutionContext: any-class checking passed them.
+    for tag in TAGS:
+        assert missing(collect_uses(snippet, "s.py"), lists[tag]) == [
+            f"s.py: ICudaEngine.execute_async_v3 (not in TensorRT {tag})",
+            f"s.py: ICudaEngine.set_input_shape (not in TensorRT {tag})",
+        ]
+
+
+def test_package_calls_have_known_classes() -> None:
+    # The class-aware check only bites where the collector knows the class: the calls that
+    # build, inspect and run an engine must all be typed.
+    owners = {(u.owner, u.path[0]) for u in package_uses() if not u.qualified}
+    for pair in [
+        ("Builder", "create_network"),
+        ("IBuilderConfig", "set_memory_pool_limit"),
+        ("IBuilderConfig", "progress_monitor"),
+        ("IOptimizationProfile", "set_shape"),
+        ("ICudaEngine", "create_execution_context"),
+        ("IExecutionContext", "set_input_shape"),
+        ("IExecutionContext", "set_tensor_address"),
+        ("IExecutionContext", "execute_async_v3"),
+        ("EngineInspector", "get_engine_information"),
+    ]:
+        assert pair in owners, pair
+
+
+def test_compiled_out_bindings_are_not_listed(lists: dict[str, NameList]) -> None:
+    # INetworkDefinition.serialize is bound under #if ENABLE_INETWORK_SERIALIZE, which NVIDIA's
+    # build leaves undefined; the EXPORT_ALL_BINDINGS blocks (the whole builder API) are compiled.
+    for names in lists.values():
+        assert "serialize" not in names.members("INetworkDefinition") and "serialize" in names.members(
+            "ICudaEngine"
+        )
+        assert {"progress_monitor", "set_memory_pool_limit"} <= names.members("IBuilderConfig")
+    wheel = json.loads((DATA / "trt_names_v11.4.0.106.json").read_text())
+    assert wheel["wheel"].startswith("tensorrt_cu12_bindings-11.4.0.106-")
+    assert len(wheel["wheel_sha256"]) == 64
+    assert "IInt8EntropyCalibrator2" not in lists["v11.4.0.106"].module
+
+
+def test_preprocessor_resolves_nested_branches() -> None:
+    import sys
+
+    sys.path.insert(0, str(PKG.parent / "tools"))
+    from trt_names import parse_cpp, preprocess
+
+    src = textwrap.dedent(
+        """
+        #if EXPORT_ALL_BINDINGS
+        py::class_<A>(m, "A").def("kept", f)
+        #if ENABLE_INETWORK_SERIALIZE
+            .def("gone", g)
+        #else
+            .def("other", h)
+        #endif
+            ;
+        #endif
+        #ifdef SOMETHING_ELSE
+        py::class_<B>(m, "B");
+        #endif
+        """
+    )
+    unknown: set[str] = set()
+    assert "gone" not in preprocess(src, unknown) and unknown == {"defined(SOMETHING_ELSE)"}
+    _, classes, _ = parse_cpp([src])
+    assert classes == {"A": {"kept", "other"}}
 
 
 # ---------------------------------------------------------------- the weak-typing ban
@@ -430,12 +580,12 @@ def test_extraction_agrees_with_the_stubs_of_the_same_version() -> None:
     stub_only = {c: sorted(ms - ours[c]) for c, ms in stub.items() if c not in vectors and ms - ours[c]}
     assert stub_only == {}
     # What the bindings define and the stub generator leaves out: write-only properties (getter
-    # nullptr), and members it could not introspect.
+    # nullptr), and members it could not introspect. (INetworkDefinition.serialize is compiled
+    # out, #if ENABLE_INETWORK_SERIALIZE, and the extraction now knows it.)
     ours_only = {c: sorted(ours[c] - ms) for c, ms in stub.items() if c not in vectors and ours[c] - ms}
     assert ours_only == {
         "Builder": ["gpu_allocator"],
         "IExecutionContext": ["device_memory"],
-        "INetworkDefinition": ["serialize"],
         "ISymExpr": ["dtype", "expr", "type"],
         "Runtime": ["gpu_allocator"],
     }

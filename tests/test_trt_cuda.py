@@ -51,7 +51,8 @@ def test_round_trip_through_device_memory() -> None:
     back = np.empty_like(host)
     stream = cuda.CudaStream()
     try:
-        ptr = stream.alloc(host.nbytes)
+        ptr, new = stream.buffer("x", host.nbytes)
+        assert new and stream.buffer("x", host.nbytes // 2) == (ptr, False)  # reused, not reallocated
         stream.to_device(ptr, host)
         stream.to_host(back, ptr)
         stream.synchronize()
@@ -60,3 +61,43 @@ def test_round_trip_through_device_memory() -> None:
     assert np.array_equal(back, host)
     info = cuda.device_info(0)
     assert info.compute_capability[0] >= 5 and info.name
+
+
+# ---------------------------------------------------------------- why no GPU (issue 16, item 1)
+
+
+def test_insufficient_driver_names_both_versions_and_the_fix() -> None:
+    # cuda-bindings 13.x on JetPack 6: the driver is CUDA 12.6, the bindings' runtime 13.5. The
+    # error value is the real enum member cudaGetDeviceCount returns in that case.
+    assert rt is not None
+    err = rt.cudaError_t.cudaErrorInsufficientDriver
+    line = cuda.explain_failure(err, 13050, 12060, "cuda-bindings 13.5.0")
+    assert "cuda-bindings 13.5.0 carries the CUDA 13.5 runtime" in line
+    assert "driver supports CUDA 12.6 at most (cudaErrorInsufficientDriver)" in line
+    assert "pip install 'cuda-bindings>=12,<13'" in line and "JetPack 6" in line
+    # An x86_64 CUDA 13.0 driver with bindings from a later 13.x needs 13.x bindings at most.
+    newer = cuda.explain_failure(err, 13050, 13000, "cuda-bindings 13.5.0")
+    assert "pip install 'cuda-bindings>=13,<14'" in newer
+    assert "no NVIDIA driver" in cuda.explain_failure(err, 13050, 0, "cuda-bindings 13.5.0")
+    nodev = cuda.explain_failure(rt.cudaError_t.cudaErrorNoDevice, 12090, 12060, "cuda-bindings 12.9.0")
+    assert "sees no GPU" in nodev and "CUDA 12.6" in nodev
+
+
+@pytest.mark.skipif(cuda.device_count() > 0, reason="a GPU is visible")
+def test_no_driver_is_named_not_no_gpu() -> None:
+    # This machine: cuda-bindings installed, no NVIDIA driver. The real calls give
+    # cudaErrorInsufficientDriver with a driver version of 0.
+    assert rt is not None
+    _, drv = rt.cudaDriverGetVersion()
+    if int(drv) != 0:
+        pytest.skip("an NVIDIA driver is installed here")
+    count, why = cuda.gpu_problem()
+    assert count == 0 and why is not None
+    assert why.startswith("no NVIDIA driver is installed or loadable"), why
+    # The manifest's CUDA is the driver's (none here), never the bindings' own runtime (13.x here).
+    assert cuda.driver_version() is None
+    assert "cudaErrorInsufficientDriver" in why
+    from inception_export.tensorrt.availability import missing_reason
+
+    reason = missing_reason()
+    assert reason is not None and "no NVIDIA driver" in reason, reason

@@ -12,7 +12,9 @@ and writes one small JSON file::
 lists, so an API that one supported TensorRT version lacks fails a test on a machine with no
 TensorRT at all. The extraction is textual: it reads the binding calls as NVIDIA writes them
 (one ``py::class_<...>(scope, "Name", ...)`` followed by a ``.def("name", ...)`` chain, or a
-named binding variable that later gets ``var.def(...)``).
+named binding variable that later gets ``var.def(...)``). ``#if`` blocks are resolved as the
+full module's Linux build resolves them (``CONDITIONS``), so a binding NVIDIA compiles out is
+not listed.
 """
 
 from __future__ import annotations
@@ -48,19 +50,77 @@ def _git(git_dir: str, *args: str) -> str:
     ).stdout
 
 
+# What the preprocessor sees when NVIDIA builds the full ``tensorrt`` module on Linux: CMake's
+# target ``tensorrt`` defines ``tensorrt_EXPORTS``, hence EXPORT_ALL_BINDINGS 1
+# (python/include/ForwardDeclarations.h); nothing defines ENABLE_INETWORK_SERIALIZE (the
+# compiled module has no INetworkDefinition.serialize, per tensorrt-stubs 10.13); pybind11 is
+# 2.6 or newer. A condition not listed here counts as false, and what it guards is reported.
+CONDITIONS = {
+    "EXPORT_ALL_BINDINGS": True,
+    "ENABLE_INETWORK_SERIALIZE": False,
+    "defined(_WIN32)": False,
+    "!defined(WIN32_LEAN_AND_MEAN)": True,
+    "PYBIND11_VERSION_MAJOR < 2 || PYBIND11_VERSION_MAJOR == 2 && PYBIND11_VERSION_MINOR < 6": False,
+}
+_DIRECTIVE_RE = re.compile(r"^\s*#\s*(?P<kw>if|ifdef|ifndef|elif|else|endif)\b(?P<cond>.*)$")
+
+
+def preprocess(src: str, unknown: set[str] | None = None) -> str:
+    """``src`` with the lines of false ``#if`` branches blanked (line numbers kept)."""
+    out: list[str] = []
+    # One frame per open #if: (parent active, this branch active, some branch already taken).
+    stack: list[tuple[bool, bool, bool]] = []
+    active = True
+    for line in src.splitlines():
+        m = _DIRECTIVE_RE.match(line)
+        if m is None:
+            out.append(line if active else "")
+            continue
+        kw, cond = m["kw"], " ".join(m["cond"].split("//")[0].split())
+        if kw == "ifdef":
+            cond = f"defined({cond})"
+        elif kw == "ifndef":
+            cond = f"!defined({cond})"
+        if kw in ("if", "ifdef", "ifndef"):
+            value = _condition(cond, unknown)
+            stack.append((active, active and value, value))
+        elif kw == "elif" and stack:
+            parent, _, taken = stack[-1]
+            value = not taken and _condition(cond, unknown)
+            stack[-1] = (parent, parent and value, taken or value)
+        elif kw == "else" and stack:
+            parent, _, taken = stack[-1]
+            stack[-1] = (parent, parent and not taken, True)
+        elif kw == "endif" and stack:
+            stack.pop()
+        active = stack[-1][1] if stack else True
+        out.append("")
+    return "\n".join(out)
+
+
+def _condition(cond: str, unknown: set[str] | None) -> bool:
+    if cond in CONDITIONS:
+        return CONDITIONS[cond]
+    if unknown is not None:
+        unknown.add(cond)
+    return False
+
+
 def _strip_comments(src: str) -> str:
     src = re.sub(r"/\*.*?\*/", " ", src, flags=re.S)
     return re.sub(r"//[^\n]*", " ", src)
 
 
-def parse_cpp(sources: list[str]) -> tuple[set[str], dict[str, set[str]], dict[str, list[str]]]:
-    """Module names, {class: members} and {class: bases} from the binding sources."""
+def parse_cpp(
+    sources: list[str], unknown: set[str] | None = None
+) -> tuple[set[str], dict[str, set[str]], dict[str, list[str]]]:
+    """Module names, {class: members} and {class: bases} from the binding sources, as compiled."""
     module: set[str] = set()
     classes: dict[str, set[str]] = {}
     cpp_to_py: dict[str, str] = {}
     raw_bases: dict[str, list[str]] = {}
     for src in sources:
-        src = _strip_comments(src)
+        src = _strip_comments(preprocess(src, unknown))
         var_class: dict[str, str] = {}
         events: list[tuple[int, str, re.Match[str]]] = []
         events += [(m.start(), "bind", m) for m in _BIND_RE.finditer(src)]
@@ -145,7 +205,10 @@ def extract(git_dir: str, tag: str) -> dict[str, object]:
     files = [
         f for f in _git(git_dir, "ls-tree", "-r", "--name-only", tag, SOURCES).split() if f.endswith(".cpp")
     ]
-    module, classes, bases = parse_cpp([_git(git_dir, "show", f"{tag}:{f}") for f in files])
+    unknown: set[str] = set()
+    module, classes, bases = parse_cpp([_git(git_dir, "show", f"{tag}:{f}") for f in files], unknown)
+    if unknown:
+        print(f"{tag}: #if conditions taken as false: {sorted(unknown)}", file=sys.stderr)
     parse_init(_git(git_dir, "show", f"{tag}:{BINDINGS_INIT}"), module, classes)
     commit = _git(git_dir, "rev-list", "-n", "1", tag).strip()
     return {
@@ -167,6 +230,7 @@ def extract(git_dir: str, tag: str) -> dict[str, object]:
             ]
         ),
         "clone": "git clone --bare https://github.com/NVIDIA/TensorRT TensorRT.git",
+        "preprocessor": {k: v for k, v in CONDITIONS.items()},
         "module": sorted(module),
         "classes": {k: sorted(v) for k, v in sorted(classes.items())},
         "bases": dict(sorted(bases.items())),

@@ -103,6 +103,8 @@ class BenchConfig:
     artifact_dir: Path | None = None
     # Side of a square fp32 GEMM timed in the same interleaved rotation (0: none).
     gemm_n: int = 0
+    # TensorRT engines replayed from a CUDA graph (trtexec 11 does this by default).
+    trt_cuda_graph: bool = False
 
     def validate(self) -> None:
         if self.warmup < 0:

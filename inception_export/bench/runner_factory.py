@@ -72,4 +72,4 @@ def _tensorrt_runner(
     engine = onnx_path.with_suffix(f".{combo.precision}.engine")
     t0 = time.perf_counter()
     build_engine(onnx_path, engine, engine_cfg, model=spec.name)
-    return TensorRTRunner(engine), secs + time.perf_counter() - t0
+    return TensorRTRunner(engine, cuda_graph=cfg.trt_cuda_graph), secs + time.perf_counter() - t0

@@ -79,6 +79,13 @@ def bench(
         int,
         typer.Option("--gemm", help="Also time an N x N fp32 GEMM in the same rotation (0: off)."),
     ] = 0,
+    trt_cuda_graph: Annotated[
+        bool,
+        typer.Option(
+            "--trt-cuda-graph",
+            help="Replay TensorRT engines from a CUDA graph (trtexec 11's default; needs cuda-bindings).",
+        ),
+    ] = False,
     json_out: JsonOpt = False,
     plot: Annotated[Path | None, typer.Option("--plot", help="Also write a PNG chart here.")] = None,
     force: ForceOpt = False,
@@ -115,6 +122,7 @@ def bench(
         device=device.strip().lower(),
         threads=threads if threads is not None else default_threads(),
         gemm_n=gemm,
+        trt_cuda_graph=trt_cuda_graph,
     )
     if weights is not None and weights.is_dir():
         raise UsageError(f"--weights {weights} is a directory; give a checkpoint file")

@@ -17,6 +17,7 @@ from . import (  # noqa: F401
     parity_cmd,
     release_cmd,
     trt_cmd,
+    trt_manifest_cmd,
 )
 
 ORDER = (
@@ -25,6 +26,7 @@ ORDER = (
     "torchscript",
     "onnx",
     "trt",
+    "trt-manifest",
     "release",
     "golden",
     "parity",

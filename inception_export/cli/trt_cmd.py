@@ -69,6 +69,10 @@ def trt(
     keep_fp32: KeepFp32Opt = None,
     force: ForceOpt = False,
     json_out: JsonOpt = False,
+    verbose: Annotated[
+        bool,
+        typer.Option("--verbose", help="Also show TensorRT's info messages (warnings and errors always)."),
+    ] = False,
 ) -> None:
     """Build a TensorRT engine (strongly typed; each convolution's type verified by the inspector)."""
     if keep_fp32 and (onnx is not None or fp16 is False):
@@ -97,6 +101,7 @@ def trt(
         opt_level=opt_level,
         timing_cache=timing_cache,
         hardware_compat=hardware_compat,
+        layout=given.layout if given is not None else "NCHW",
     )
     cfg.validate()
     if output.suffix.lower() == ".onnx":
@@ -112,6 +117,7 @@ def trt(
         info = read_onnx_input(onnx_path)
     command_line = trtexec_command(onnx_path, output, cfg, info.name, dynamic_batch=info.fixed_batch is None)
 
+    adopt_line = shlex.join(["inception-export", "trt-manifest", str(output), "--onnx", str(onnx_path)])
     reason = missing_reason()
     if reason is not None:
         if json_out:
@@ -123,12 +129,15 @@ def trt(
                     "onnx": str(onnx_path),
                     "engine": None,
                     "trtexec": command_line,
+                    "manifest_command": adopt_line,
                     "config": cfg.to_dict(),
                 }
             )
         else:
             err.print("build it on the target with:", highlight=False)
             err.print(escape(command_line), highlight=False, soft_wrap=True)
+            err.print("then verify it and write its manifest (for parity) there with:", highlight=False)
+            err.print(escape(adopt_line), highlight=False, soft_wrap=True)
         raise BackendUnavailable(reason)
 
     from ..tensorrt.builder import build_engine
@@ -136,7 +145,9 @@ def trt(
     if not json_out:
         err.print(f"building {escape(str(output))} with TensorRT (this takes minutes)...")
     with err.status(f"building {output.name} with TensorRT"):
-        result = build_engine(onnx_path, output, cfg, model=name, onnx_sha256=onnx_sha, onnx_info=info)
+        result = build_engine(
+            onnx_path, output, cfg, model=name, onnx_sha256=onnx_sha, onnx_info=info, verbose=verbose
+        )
     if json_out:
         emit_json(
             {

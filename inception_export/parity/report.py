@@ -49,6 +49,9 @@ def table(report: GateReport) -> Group:
         kind = f"{a.format} {a.precision}" + (", no metadata" if a.metadata.get("inferred") else "")
         name = Text(artifact_label(a.path))
         name.append(f"\n{kind}", style="dim")
+        ran_on = a.runner.get("detail") if isinstance(a.runner, dict) else None
+        if ran_on:  # the backend and provider that really ran it (onnxruntime may fall back)
+            name.append(f"\n{ran_on}", style="dim")
         failed = "\n".join(c.name for c in a.failures)
         verdict = "[green]PASS[/]" if a.passed else f"[bold red]FAIL[/]\n{failed}"
         verdicts.add_row(str(i), name, verdict)

@@ -1,7 +1,19 @@
-"""onnxruntime runner: CPU provider always, CUDA where the machine has it."""
+"""onnxruntime runner: CPU provider always, CUDA where the machine really has it.
+
+``get_available_providers()`` lists what the onnxruntime build contains, not what loads: the
+x86_64 ``onnxruntime-gpu`` wheel lists ``CUDAExecutionProvider`` on a machine without a GPU
+or without CUDA's libraries, and a session asked for it quietly falls back to the CPU (after
+printing its own banners, the Python ``EP Error`` one on stdout). So the session's real
+providers are checked after creation, and its messages are captured instead of printed.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -10,9 +22,54 @@ from ..errors import ArtifactError, BackendUnavailable
 from ..text import clip
 from .base import Runner, RunnerInfo
 
+PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
+
 
 def _dim_bound(dim: object) -> int | None:
     return dim if isinstance(dim, int) and dim > 0 else None
+
+
+@contextlib.contextmanager
+def _captured_output() -> Iterator[list[str]]:
+    """Everything written to stdout/stderr inside the block, Python and C++ alike, into the list.
+
+    onnxruntime prints from Python (``print``) and logs from C++ to the process's file
+    descriptors, so both levels are redirected; a command's ``--json`` stdout stays JSON.
+    """
+    captured: list[str] = []
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    saved: dict[int, int] = {}
+    with tempfile.TemporaryFile(mode="w+b") as sink:
+        try:
+            for fd in (1, 2):
+                try:
+                    saved[fd] = os.dup(fd)
+                    os.dup2(sink.fileno(), fd)
+                except OSError:  # no such descriptor (an embedding host): Python level only
+                    saved.pop(fd, None)
+            text = open(sink.fileno(), "w", closefd=False, encoding="utf-8", errors="replace")  # noqa: SIM115
+            with text, contextlib.redirect_stdout(text), contextlib.redirect_stderr(text):
+                yield captured
+        finally:
+            for fd, dup in saved.items():
+                os.dup2(dup, fd)
+                os.close(dup)
+            sink.seek(0)
+            captured.append(sink.read().decode("utf-8", errors="replace"))
+
+
+def _provider_failure(log: str, provider: str) -> str:
+    """onnxruntime's own reason for not loading ``provider``, from what it logged (or '')."""
+    lines = [ln for ln in log.splitlines() if ln.strip()]
+    for key in ("Failed to load library", "Failed to create", "EP Error", provider):
+        for line in lines:
+            if key in line:
+                # "... with error: libcublasLt.so.13: cannot open shared object file: ..."
+                _, sep, tail = line.partition("with error: ")
+                return clip(tail if sep else line, 160)
+    return ""
 
 
 class OnnxRuntimeRunner(Runner):
@@ -25,21 +82,39 @@ class OnnxRuntimeRunner(Runner):
     ) -> None:
         import onnxruntime as ort
 
-        providers = ["CPUExecutionProvider"]
-        if device == "cuda":
-            if "CUDAExecutionProvider" not in ort.get_available_providers():
-                raise BackendUnavailable("onnxruntime has no CUDA provider here; install onnxruntime-gpu")
-            providers = ["CUDAExecutionProvider", "CPUExecutionProvider"]
+        if device not in PROVIDERS:
+            raise BackendUnavailable(f"onnxruntime runs on cpu or cuda, not {device!r}")
+        wanted = PROVIDERS[device]
+        available = ort.get_available_providers()
+        if wanted not in available:
+            raise BackendUnavailable(
+                f"onnxruntime {ort.__version__} has no {wanted} here (it has {', '.join(available)}); "
+                "install onnxruntime-gpu for --device cuda"
+            )
+        # Only what is available, the requested one first; CPU stays as onnxruntime's fallback for
+        # single nodes the CUDA provider lacks, while the session as a whole must get CUDA.
+        providers = [wanted] + ([PROVIDERS["cpu"]] if wanted != PROVIDERS["cpu"] else [])
         opts = ort.SessionOptions()
         opts.log_severity_level = 3
         if threads:
             opts.intra_op_num_threads = threads
             opts.inter_op_num_threads = 1
         try:
-            self.session = ort.InferenceSession(str(path), sess_options=opts, providers=providers)
+            with _captured_output() as log:
+                self.session = ort.InferenceSession(str(path), sess_options=opts, providers=providers)
         except Exception as exc:  # onnxruntime raises several unrelated exception types
             msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ArtifactError(f"{path}: onnxruntime cannot load it ({clip(msg)})") from None
+        got = list(self.session.get_providers())
+        if wanted not in got:
+            why = _provider_failure("".join(log), wanted)
+            raise BackendUnavailable(
+                f"onnxruntime could not use {wanted} for --device {device} (the session got "
+                f"{', '.join(got) or 'no provider'}{': ' + why if why else ''}); "
+                "check the GPU, its driver and the CUDA/cuDNN libraries onnxruntime-gpu needs, "
+                "or use --device cpu"
+            )
+        self.provider = wanted
         inputs = self.session.get_inputs()
         if len(inputs) != 1:
             raise ArtifactError(f"{path}: expected one input, found {len(inputs)}")
@@ -59,6 +134,7 @@ class OnnxRuntimeRunner(Runner):
             max_batch=fixed_batch,
             artifact=str(path),
             num_outputs=len(self.session.get_outputs()),
+            detail=f"onnxruntime {ort.__version__} on {wanted}",
         )
 
     def infer(self, x: np.ndarray) -> np.ndarray:

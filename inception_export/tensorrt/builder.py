@@ -18,13 +18,22 @@ from typing import Any
 from ..atomic import write_bytes_atomic
 from ..errors import ArtifactError, UsageError
 from ..hashing import file_sha256
-from ..text import first_line
 from .availability import require_tensorrt, runtime_env
 from .config import EngineConfig
 from .dims import dims_tuple
 from .inspect_precision import PrecisionReport, verify_precision
-from .manifest import FORMAT, FORMAT_VERSION, manifest_path, precision_expectation, write_manifest
+from .manifest import (
+    AMPERE,
+    FORMAT,
+    FORMAT_VERSION,
+    RuntimeEnv,
+    env_fields,
+    manifest_path,
+    precision_expectation,
+    write_manifest,
+)
 from .onnx_input import OnnxInput, read_onnx_input
+from .trt_log import first_error, make_logger, make_progress_monitor
 
 
 @dataclass(frozen=True)
@@ -44,26 +53,44 @@ def _network_flags() -> int:
     return 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
 
 
-def _make_logger() -> Any:
-    import tensorrt as trt
-
-    class CollectingLogger(trt.ILogger):
-        """Keeps TensorRT's errors for a one-line message instead of printing them."""
-
-        def __init__(self) -> None:
-            trt.ILogger.__init__(self)
-            self.errors: list[str] = []
-
-        def log(self, severity: Any, msg: str) -> None:
-            # Membership, not ordering: pybind11 enums need not define comparisons.
-            if severity in (trt.ILogger.Severity.INTERNAL_ERROR, trt.ILogger.Severity.ERROR):
-                self.errors.append(str(msg).strip())
-
-    return CollectingLogger()
-
-
 def _first(errors: list[str]) -> str:
-    return first_line(errors[0], 300) if errors else "no details from TensorRT"
+    return first_error(errors)
+
+
+def check_hardware_compat(cfg: EngineConfig, env: RuntimeEnv) -> None:
+    """Refuse ``--hardware-compat ampere+`` where TensorRT cannot apply it, before any work.
+
+    It lets an engine run on other GPUs from Ampere on, on the same platform (OS, CPU
+    architecture) and TensorRT version; TensorRT does not support it on Jetson.
+    """
+    if cfg.hardware_compat != "ampere+":
+        return
+    if env.integrated:
+        raise UsageError(
+            f"--hardware-compat ampere+ is not supported by TensorRT on an integrated (Jetson) GPU such as "
+            f"{env.gpu_name}; build with --hardware-compat none"
+        )
+    cc = env.compute_capability
+    if cc < AMPERE:
+        raise UsageError(
+            f"--hardware-compat ampere+ needs an Ampere or newer GPU to build on (compute capability "
+            f">= 8.0), but {env.gpu_name} is {cc[0]}.{cc[1]}; build with --hardware-compat none"
+        )
+
+
+def _check_input(onnx_path: Path, name: str, shape: tuple[int, ...], cfg: EngineConfig) -> None:
+    """The parsed network's input against what the ONNX graph (and so ``cfg``) says it is."""
+    if len(shape) != 4 or (shape[0] > 0 and not cfg.min_batch == cfg.max_batch == shape[0]):
+        raise UsageError(
+            f"{onnx_path}: input {name} has shape {shape}; the batch range "
+            f"{cfg.min_batch}-{cfg.max_batch} needs a dynamic (or equal) batch dimension"
+        )
+    want = cfg.shape(shape[0] if shape[0] > 0 else cfg.min_batch)
+    if any(d > 0 and d != w for d, w in zip(shape, want, strict=True)):
+        raise UsageError(
+            f"{onnx_path}: input {name} has shape {shape}, not the {cfg.layout} "
+            f"{'x'.join(map(str, want[1:]))} this build is for"
+        )
 
 
 def build_engine(
@@ -75,6 +102,7 @@ def build_engine(
     onnx_sha256: str | None = None,
     extra: dict[str, Any] | None = None,
     onnx_info: OnnxInput | None = None,
+    verbose: bool = False,
 ) -> BuildResult:
     """Build, verify precision, then write the engine and its manifest atomically.
 
@@ -87,9 +115,11 @@ def build_engine(
     import tensorrt as trt
 
     info = onnx_info if onnx_info is not None else read_onnx_input(onnx_path)
+    env = runtime_env()
+    check_hardware_compat(cfg, env)
 
     start = time.perf_counter()
-    logger = _make_logger()
+    logger = make_logger(verbose=verbose)
     builder = trt.Builder(logger)
     network = builder.create_network(_network_flags())
     parser = trt.OnnxParser(network, logger)
@@ -100,13 +130,7 @@ def build_engine(
         raise ArtifactError(f"{onnx_path}: expected one input, found {network.num_inputs}")
     inp = network.get_input(0)
     shape = dims_tuple(inp.shape)
-    if len(shape) != 4 or (shape[0] > 0 and not cfg.min_batch == cfg.max_batch == shape[0]):
-        raise UsageError(
-            f"{onnx_path}: input {inp.name} has shape {shape}; the batch range "
-            f"{cfg.min_batch}-{cfg.max_batch} needs a dynamic (or equal) batch dimension"
-        )
-    if shape[2] > 0 and shape[2] != cfg.input_size:
-        raise UsageError(f"{onnx_path}: input is {shape[2]}x{shape[3]}, not {cfg.input_size}")
+    _check_input(onnx_path, inp.name, shape, cfg)
 
     config = builder.create_builder_config()
     if any(d < 0 for d in shape):  # a static input needs no profile (and trtexec takes no shapes)
@@ -121,6 +145,8 @@ def build_engine(
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, cfg.workspace_bytes)
     config.builder_optimization_level = cfg.opt_level
     config.profiling_verbosity = trt.ProfilingVerbosity.DETAILED
+    if hasattr(config, "progress_monitor"):
+        config.progress_monitor = make_progress_monitor()
     # Float32 layers stay float32 (trtexec --noTF32); TF32 would round their inputs to 10 bits.
     config.clear_flag(trt.BuilderFlag.TF32)
     if cfg.hardware_compat == "ampere+":
@@ -161,24 +187,20 @@ def build_engine(
         cache_sha = file_sha256(cfg.timing_cache)
 
     engine_sha = hashlib.sha256(data).hexdigest()
-    env = runtime_env()
     outputs = [network.get_output(i).name for i in range(network.num_outputs)]
     manifest: dict[str, Any] = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "model": model,
         "engine": {"file": engine_path.name, "sha256": engine_sha, "bytes": len(data)},
-        "tensorrt_version": env.tensorrt_version,
-        "cuda_version": env.cuda_version,
-        "gpu": {
-            "name": env.gpu_name,
-            "compute_capability": f"{env.compute_capability[0]}.{env.compute_capability[1]}",
-        },
+        **env_fields(env),
         "precision": cfg.precision,
         "strongly_typed": True,
         "input_name": inp.name,
         "output_names": outputs,
         "input_size": cfg.input_size,
+        "input_layout": cfg.layout,
+        "input_dtype": info.dtype,
         "profiles": [
             {
                 "input": inp.name,

@@ -10,6 +10,7 @@ from ..errors import UsageError
 
 HARDWARE_COMPAT = ("none", "ampere+")
 PRECISIONS = ("fp16", "fp32")
+LAYOUTS = ("NCHW", "NHWC")
 MAX_OPT_LEVEL = 5
 
 
@@ -24,6 +25,8 @@ class EngineConfig:
     opt_level: int = 3
     timing_cache: Path | None = None
     hardware_compat: str = "none"
+    # The ONNX input's layout: NCHW float, or NHWC for a graph with embedded preprocessing (uint8 pixels).
+    layout: str = "NCHW"
 
     def validate(self) -> None:
         if self.precision not in PRECISIONS:
@@ -43,6 +46,8 @@ class EngineConfig:
             raise UsageError(
                 f"--hardware-compat must be one of {', '.join(HARDWARE_COMPAT)}, got {self.hardware_compat!r}"
             )
+        if self.layout not in LAYOUTS:
+            raise UsageError(f"input layout must be one of {', '.join(LAYOUTS)}, got {self.layout!r}")
         if self.input_size < 1:
             raise UsageError(f"input size must be positive, got {self.input_size}")
 
@@ -55,7 +60,12 @@ class EngineConfig:
         return max(1, round(self.workspace_gib * 1024))
 
     def shape(self, batch: int) -> tuple[int, int, int, int]:
-        return (batch, 3, self.input_size, self.input_size)
+        s = self.input_size
+        return (batch, s, s, 3) if self.layout == "NHWC" else (batch, 3, s, s)
+
+    @property
+    def spatial_axes(self) -> tuple[int, int]:
+        return (1, 2) if self.layout == "NHWC" else (2, 3)
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)

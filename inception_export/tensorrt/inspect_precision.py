@@ -105,8 +105,27 @@ class LayerPrecision:
         """Both sides listed and every type named (weights, when present, too)."""
         return bool(self.input_types) and bool(self.output_types) and UNREADABLE not in self.datatypes
 
+    @property
+    def compute_type(self) -> str:
+        """The type the layer computes in.
+
+        TensorRT fuses a Cast into the layer beside it (the stem's float32 input into an FP16
+        convolution, the border of a kept-float32 layer), so inputs and outputs may differ while
+        the computation has one type: the weights' where the report gives them, else the one type
+        of all its tensors, else that of its outputs (a fused input Cast).
+        """
+        if not self.readable:
+            return UNREADABLE
+        if self.weight_type is not None:
+            return self.weight_type
+        both = set(self.input_types) | set(self.output_types)
+        if len(both) == 1:
+            return both.pop()
+        outs = set(self.output_types)
+        return outs.pop() if len(outs) == 1 else "mixed"
+
     def runs_in(self, dtype: str) -> bool:
-        return self.readable and self.datatypes == {dtype}
+        return self.compute_type == dtype
 
     def describe(self) -> str:
         types = "/".join(sorted(self.datatypes)) or "no types"
@@ -221,12 +240,17 @@ def io_tensor_names(report: str | Mapping[str, Any]) -> tuple[str, ...]:
     return tuple(str(t.get("Name", "?")) if isinstance(t, Mapping) else str(t) for t in raw)
 
 
-def float32_convolutions(float32_nodes: Iterable[str]) -> tuple[str, ...]:
-    """ONNX Conv node names from the metadata's ``float32_nodes`` (``"Conv:node_conv2d_3"``)."""
+# ONNX ops TensorRT may run as a convolution: a Gemm/MatMul classifier becomes a 1x1
+# CaskConvolution, so a kept-float32 classifier must be expected in float32 there too.
+CONV_LIKE_OPS = ("Conv", "Gemm", "MatMul")
+
+
+def float32_convolutions(float32_nodes: Iterable[str], ops: tuple[str, ...] = ("Conv",)) -> tuple[str, ...]:
+    """ONNX node names of ``ops`` from the metadata's ``float32_nodes`` (``"Conv:node_conv2d_3"``)."""
     out = []
     for entry in float32_nodes:
         op, sep, name = str(entry).partition(":")
-        if sep and op == "Conv" and name:
+        if sep and op in ops and name:
             out.append(name)
     return tuple(sorted(set(out)))
 
@@ -236,17 +260,23 @@ def summarize(
     precision: str = "fp16",
     float32_convs: Iterable[str] = (),
     io_tensors: tuple[str, ...] = (),
+    float32_other: Iterable[str] = (),
 ) -> PrecisionReport:
-    """Each convolution against the type it must run in (see the module docstring)."""
+    """Each convolution against the type it must run in (see the module docstring).
+
+    ``float32_convs`` must each be found in a convolution layer; ``float32_other`` (kept
+    Gemm/MatMul nodes) set the expectation of a convolution that runs them, when there is one.
+    """
     keep = frozenset(float32_convs) if precision == "fp16" else frozenset()
+    keep_any = keep | (frozenset(float32_other) if precision == "fp16" else frozenset())
     convs = [la for la in layers if la.is_convolution]
     mismatched, unreadable = [], []
     for la in convs:
-        want = "fp32" if precision == "fp32" or la.onnx_nodes & keep else "fp16"
+        want = "fp32" if precision == "fp32" or la.onnx_nodes & keep_any else "fp16"
         if not la.readable:
             unreadable.append(la.describe())
         elif not la.runs_in(want):
-            mismatched.append(f"{la.describe()[:-1]}, expected {want})")
+            mismatched.append(f"{la.describe()[:-1]}, computes in {la.compute_type}, expected {want})")
     named = frozenset().union(*(la.onnx_nodes for la in convs)) if convs else frozenset()
     return PrecisionReport(
         layers=len(layers),
@@ -275,8 +305,13 @@ def verify_precision(
     entries matter here.
     """
     doc = load_report(report)
+    nodes = list(float32_nodes)
     summary = summarize(
-        parse_layers(doc), precision, float32_convolutions(float32_nodes), io_tensor_names(doc)
+        parse_layers(doc),
+        precision,
+        float32_convolutions(nodes),
+        io_tensor_names(doc),
+        float32_convolutions(nodes, CONV_LIKE_OPS),
     )
     if summary.convolutions == 0:
         raise GateFailure(

@@ -7,6 +7,7 @@ plain TensorRT plan that trtexec, Triton and DeepStream load unchanged.
 from __future__ import annotations
 
 import json
+import platform
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,11 @@ def _version_key(version: str) -> tuple[str, ...]:
     return tuple(str(version).split(".")[:3])
 
 
+def current_platform() -> str:
+    """OS and CPU architecture ("Linux-aarch64"): a serialized engine runs on its own platform only."""
+    return f"{platform.system() or 'unknown'}-{platform.machine() or 'unknown'}"
+
+
 @dataclass(frozen=True)
 class RuntimeEnv:
     """What is here at load time: the running TensorRT and GPU, and the engine file's hash."""
@@ -49,7 +55,57 @@ class RuntimeEnv:
     gpu_name: str
     compute_capability: tuple[int, int]
     engine_sha256: str | None = None
-    cuda_version: str | None = None
+    cuda_version: str | None = None  # the CUDA TensorRT was built for, where it can be told
+    platform: str | None = None  # current_platform()
+    integrated: bool | None = None  # an integrated GPU (Jetson)
+    cuda_driver_version: str | None = None
+
+    def platform_dict(self) -> dict[str, Any]:
+        """The manifest's record of where the engine was built (see check_manifest)."""
+        system, _, machine = (self.platform or "unknown-unknown").partition("-")
+        return {"os": system, "arch": machine, "integrated_gpu": self.integrated}
+
+
+def env_fields(env: RuntimeEnv) -> dict[str, Any]:
+    """The manifest's record of the TensorRT, CUDA, platform and GPU an engine was built on."""
+    cc = env.compute_capability
+    return {
+        "tensorrt_version": env.tensorrt_version,  # the full version, build number included
+        # The CUDA TensorRT runs on: its own build's (wheel name) and the driver's.
+        "cuda_version": env.cuda_version,
+        "cuda_driver_version": env.cuda_driver_version,
+        "platform": env.platform_dict(),
+        "gpu": {"name": env.gpu_name, "compute_capability": f"{cc[0]}.{cc[1]}", "integrated": env.integrated},
+    }
+
+
+def _gpu_kind(integrated: Any) -> str:
+    return {True: "an integrated (Jetson) GPU", False: "a discrete GPU"}.get(integrated, "an unknown GPU")
+
+
+def check_platform(manifest: dict[str, Any], env: RuntimeEnv) -> None:
+    """Refuse, before deserialising, an engine built on another OS, CPU architecture or GPU kind.
+
+    ``--hardware-compat ampere+`` does not lift this: it covers GPU generations on one platform.
+    A manifest without the record (built before it was kept) is not refused on it.
+    """
+    built = manifest.get("platform")
+    if not isinstance(built, dict) or env.platform is None:
+        return
+    name = manifest.get("engine", {}).get("file", "the engine")
+    there = f"{built.get('os', '?')}-{built.get('arch', '?')}"
+    here = env.platform
+    if there != here:
+        raise ArtifactError(
+            f"{name} was built on {there} but this is {here}; serialized engines do not move across "
+            "platforms (not even with --hardware-compat): rebuild it here"
+        )
+    there_int, here_int = built.get("integrated_gpu"), env.integrated
+    if there_int is not None and here_int is not None and bool(there_int) != bool(here_int):
+        raise ArtifactError(
+            f"{name} was built for {_gpu_kind(there_int)} but {env.gpu_name} is {_gpu_kind(here_int)}; "
+            "rebuild it here"
+        )
 
 
 def check_manifest(manifest: dict[str, Any], env: RuntimeEnv) -> None:
@@ -63,6 +119,7 @@ def check_manifest(manifest: dict[str, Any], env: RuntimeEnv) -> None:
             f"{name} does not match its manifest (sha256 {env.engine_sha256[:12]}..., manifest says "
             f"{str(want_sha)[:12]}...): the engine was replaced or corrupted; rebuild it"
         )
+    check_platform(manifest, env)
     built_trt = str(manifest.get("tensorrt_version", "?"))
     if _version_key(built_trt) != _version_key(env.tensorrt_version):
         raise ArtifactError(
@@ -74,6 +131,12 @@ def check_manifest(manifest: dict[str, Any], env: RuntimeEnv) -> None:
     here = env.compute_capability
     compat = manifest.get("hardware_compatibility", "none")
     if compat == "ampere+":
+        if env.integrated:
+            raise ArtifactError(
+                f"{name} was built with --hardware-compat ampere+, which TensorRT does not support on "
+                f"an integrated (Jetson) GPU such as {env.gpu_name}; rebuild it here with "
+                "--hardware-compat none"
+            )
         if here < AMPERE:
             raise ArtifactError(
                 f"{name} was built for Ampere and newer GPUs (compute capability >= 8.0) but "

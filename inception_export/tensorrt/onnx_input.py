@@ -21,6 +21,14 @@ class OnnxInput:
     # This package's metadata record (export/metadata.py); empty for a foreign ONNX.
     metadata: dict[str, Any] = field(default_factory=dict)
     graph_precision: str | None = None  # "fp16"/"fp32" when every float initializer is that type
+    dtype: str = "float32"  # the input's element type, numpy's name ("uint8" for embedded preprocessing)
+
+    @property
+    def layout(self) -> str:
+        """NCHW, or NHWC for a graph that takes pixels (``--embed-preprocessing``: uint8 [N, S, S, 3])."""
+        if len(self.shape) == 4 and self.shape[3] == 3 and self.shape[1] != 3:
+            return "NHWC"
+        return "NCHW"
 
     @property
     def fixed_batch(self) -> int | None:
@@ -31,7 +39,7 @@ class OnnxInput:
     def fixed_size(self) -> int | None:
         if len(self.shape) != 4:
             return None
-        h, w = self.shape[2], self.shape[3]
+        h, w = (self.shape[1], self.shape[2]) if self.layout == "NHWC" else (self.shape[2], self.shape[3])
         return h if isinstance(h, int) and h > 0 and h == w else None
 
     @property
@@ -90,9 +98,15 @@ def read_onnx_input(path: Path) -> OnnxInput:
         frozenset({onnx.TensorProto.FLOAT16}): "fp16",
         frozenset({onnx.TensorProto.FLOAT}): "fp32",
     }
+    elem = inputs[0].type.tensor_type.elem_type
+    try:
+        dtype = str(onnx.helper.tensor_dtype_to_np_dtype(elem)) if elem else "float32"
+    except (KeyError, ValueError, TypeError):
+        dtype = f"onnx type {elem}"
     return OnnxInput(
         inputs[0].name,
         tuple(dims),
         metadata=meta,
         graph_precision=graph_precision.get(frozenset(float_types)),
+        dtype=dtype,
     )

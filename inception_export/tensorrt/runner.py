@@ -20,6 +20,7 @@ from ..runners.base import Runner, RunnerInfo
 from .availability import require_tensorrt, runtime_env
 from .dims import dims_tuple
 from .manifest import check_manifest, read_manifest
+from .trt_log import first_error, make_logger
 
 if TYPE_CHECKING:
     import tensorrt as trt
@@ -42,46 +43,77 @@ def _np_dtype(dtype: Any) -> np.dtype[Any]:
     return np.dtype(table[dtype])
 
 
-class _CudaPythonIO:
-    """Buffers and stream from cuda-python: what the torch-free device role uses."""
+def _bind(context: trt.IExecutionContext, name: str, ptr: int) -> None:
+    # set_tensor_address returns False (and logs) for an unknown name or a misaligned address.
+    if not context.set_tensor_address(name, ptr):
+        raise ArtifactError(f"TensorRT refused the device address of tensor {name}")
 
-    def __init__(self) -> None:
+
+class _CudaPythonIO:
+    """Buffers, stream and CUDA graph from cuda-python: what the torch-free device role uses.
+
+    Buffers live as long as the runner; a shape change re-binds them (and re-captures the graph).
+    """
+
+    def __init__(self, cuda_graph: bool = False) -> None:
         from .cuda import CudaStream
 
         self.stream = CudaStream()
-        self.name = "cuda-python"
+        self.name = "cuda-python" + (", CUDA graph" if cuda_graph else "")
+        self.cuda_graph = cuda_graph
+        self._shapes: dict[str, tuple[int, ...]] = {}
 
     def run(
         self, context: trt.IExecutionContext, inputs: dict[str, np.ndarray], outputs: dict[str, np.ndarray]
     ) -> None:
-        try:
-            for name, host in inputs.items():
-                ptr = self.stream.alloc(host.nbytes)
-                self.stream.to_device(ptr, host)
-                context.set_tensor_address(name, ptr)
-            dev = {name: self.stream.alloc(host.nbytes) for name, host in outputs.items()}
-            for name, ptr in dev.items():
-                context.set_tensor_address(name, ptr)
+        shapes = {n: a.shape for n, a in (inputs | outputs).items()}
+        rebound = shapes != self._shapes
+        ptrs = {}
+        for name, host in (inputs | outputs).items():
+            ptr, new = self.stream.buffer(name, host.nbytes)
+            ptrs[name] = ptr
+            if new or rebound:
+                _bind(context, name, ptr)
+                rebound = True
+        if rebound:
+            self.stream.drop_graph()
+            self._shapes = shapes
+        for name, host in inputs.items():
+            self.stream.to_device(ptrs[name], host)
+
+        def enqueue() -> None:
             if not context.execute_async_v3(self.stream.handle):
                 raise ArtifactError("TensorRT execution failed")
-            for name, host in outputs.items():
-                self.stream.to_host(host, dev[name])
+
+        if not self.cuda_graph:
+            enqueue()
+        elif self.stream.has_graph:
+            self.stream.launch()
+        else:
+            # TensorRT allocates lazily on the first run after a shape change: run once, then capture.
+            enqueue()
             self.stream.synchronize()
-        finally:
-            self.stream.free_buffers()
+            self.stream.capture(enqueue)
+            self.stream.launch()
+        for name, host in outputs.items():
+            self.stream.to_host(host, ptrs[name])
+        self.stream.synchronize()
 
     def close(self) -> None:
         self.stream.close()
 
 
 class _TorchIO:
-    """Buffers and stream from torch's CUDA allocator, where cuda-python is not installed."""
+    """Buffers and stream from torch's CUDA allocator, where cuda-python is not usable."""
 
-    def __init__(self) -> None:
+    def __init__(self, cuda_graph: bool = False) -> None:
         import torch
 
+        if cuda_graph:
+            raise UsageError("CUDA graph capture of a TensorRT engine needs cuda-python (cuda-bindings)")
         self.stream = torch.cuda.Stream()
         self.name = "torch"
+        self._dev: dict[str, Any] = {}
 
     def run(
         self, context: trt.IExecutionContext, inputs: dict[str, np.ndarray], outputs: dict[str, np.ndarray]
@@ -89,35 +121,43 @@ class _TorchIO:
         import torch
 
         with torch.cuda.stream(self.stream):
-            keep = []
+            for name, host in (inputs | outputs).items():
+                dev = self._dev.get(name)
+                if dev is None or tuple(dev.shape) != host.shape:
+                    # Reused while the shape holds: allocation is not part of what bench times.
+                    dev = torch.empty(host.shape, dtype=torch.from_numpy(host[:0]).dtype, device="cuda")
+                    self._dev[name] = dev
+                    _bind(context, name, int(dev.data_ptr()))
             for name, host in inputs.items():
-                dev = torch.from_numpy(host).to("cuda")
-                keep.append(dev)
-                context.set_tensor_address(name, int(dev.data_ptr()))
-            devs = {}
-            for name, host in outputs.items():
-                devs[name] = torch.from_numpy(np.empty_like(host)).to("cuda")
-                context.set_tensor_address(name, int(devs[name].data_ptr()))
+                self._dev[name].copy_(torch.from_numpy(host), non_blocking=False)
             if not context.execute_async_v3(self.stream.cuda_stream):
                 raise ArtifactError("TensorRT execution failed")
         self.stream.synchronize()
         for name, host in outputs.items():
-            host[...] = devs[name].cpu().numpy()
+            host[...] = self._dev[name].cpu().numpy()
 
     def close(self) -> None:
-        pass
+        self._dev.clear()
 
 
-def _device_io() -> _CudaPythonIO | _TorchIO:
-    from .cuda import cudart
+def _device_io(cuda_graph: bool = False) -> _CudaPythonIO | _TorchIO:
+    from .availability import cuda_python_usable
 
-    return _CudaPythonIO() if cudart() is not None else _TorchIO()
+    # Bindings too new for the driver see no GPU: torch's CUDA (where installed) still works.
+    return _CudaPythonIO(cuda_graph) if cuda_python_usable() else _TorchIO(cuda_graph)
 
 
 class TensorRTRunner(Runner):
     """Run a serialized engine; the manifest beside it (if any) must match this TensorRT and GPU."""
 
-    def __init__(self, path: str | Path, device: str = "cuda", *, verify_manifest: bool = True) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        device: str = "cuda",
+        *,
+        verify_manifest: bool = True,
+        cuda_graph: bool = False,
+    ) -> None:
         if device != "cuda":
             raise UsageError("TensorRT engines run on a CUDA device only (device='cuda')")
         require_tensorrt()
@@ -134,12 +174,14 @@ class TensorRTRunner(Runner):
                 f"{self.path.name} has no manifest beside it; loading without version/GPU checks",
                 stacklevel=2,
             )
-        self._logger = trt.Logger(trt.Logger.ERROR)
+        # TensorRT's errors are kept for the messages below, not printed as they come.
+        self._logger = make_logger(show=False)
         self._runtime = trt.Runtime(self._logger)
         self.engine = self._runtime.deserialize_cuda_engine(self.path.read_bytes())
         if self.engine is None:
             raise ArtifactError(
-                f"{self.path}: TensorRT cannot deserialize it (not an engine for this TensorRT version)"
+                f"{self.path}: TensorRT {trt.__version__} cannot deserialize it: "
+                f"{first_error(self._logger.errors)}"
             )
         names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
         inputs = [n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
@@ -153,11 +195,20 @@ class TensorRTRunner(Runner):
         else:
             lo, _opt, hi = self.engine.get_tensor_profile_shape(self.input_name, 0)
             min_batch, max_batch = int(lo[0]), int(hi[0])
-        size = int(shape[2]) if shape[2] > 0 else int((manifest or {}).get("input_size", 0))
         self._in_dtype = _np_dtype(self.engine.get_tensor_dtype(self.input_name))
+        # uint8 pixels NHWC (embedded preprocessing) or float NCHW, as the ONNX was.
+        default_layout = "NHWC" if self._in_dtype == np.uint8 else "NCHW"
+        layout = str((manifest or {}).get("input_layout", default_layout))
+        h_axis = 1 if layout == "NHWC" else 2
+        size = int(shape[h_axis]) if shape[h_axis] > 0 else int((manifest or {}).get("input_size", 0))
         self._out_dtypes = {n: _np_dtype(self.engine.get_tensor_dtype(n)) for n in self.output_names}
         self.context = self.engine.create_execution_context()
-        self._io = _device_io()
+        if self.context is None:  # out of device memory, mostly: TensorRT logs why
+            raise ArtifactError(
+                f"{self.path}: TensorRT cannot create an execution context "
+                f"({first_error(self._logger.errors)})"
+            )
+        self._io = _device_io(cuda_graph)
         default_precision = "fp16" if self._in_dtype == np.float16 else "fp32"
         precision = str((manifest or {}).get("precision", default_precision))
         self.info = RunnerInfo(
