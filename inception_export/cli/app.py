@@ -31,7 +31,7 @@ except ImportError:  # pragma: no cover - older typer on real click
 from .. import __version__
 from ..console import err
 from ..errors import InceptionExportError
-from ..text import clip, first_line
+from ..text import clip, first_line, printable
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -171,7 +171,7 @@ def command(*args: Any, **kwargs: Any) -> Callable[[F], F]:
 
 
 def _show_warning(message: Warning | str, category: type[Warning], *_: Any, **__: Any) -> None:
-    err.print(f"[yellow]note:[/] {escape(str(message))}", soft_wrap=True)
+    err.print(f"[yellow]note:[/] {escape(printable(message))}", soft_wrap=True)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -220,7 +220,8 @@ def _print_error(message: str) -> None:
         if _Interrupt.reported:
             return
         _Interrupt.reported = True
-    err.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
+    # Messages quote file names and bundle text: escaped, so they cannot forge lines or colours.
+    err.print(f"[bold red]error:[/] {escape(printable(message))}", soft_wrap=True)
 
 
 def _version(value: bool) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 
 from ..console import emit_json, err, out, progress_steps
 from ..errors import UsageError
@@ -29,7 +30,7 @@ def show_report(report: GateReport, json_out: bool, junit: Path | None, *, emit:
     result = err if json_out else out
     result.print(table(report))
     for line in failure_lines(report):
-        err.print(f"[red]FAIL[/] {line}", soft_wrap=True)
+        err.print(f"[red]FAIL[/] {escape(line)}", soft_wrap=True)
     if junit is not None:
         write_junit(report, junit)
     if json_out and emit:

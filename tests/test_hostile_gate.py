@@ -1,0 +1,293 @@
+"""Issue 17, "the gate cannot be fooled": crafted golden bundles and artifacts, built small.
+
+The artifact is a hand-made ONNX classifier (flatten + linear, 8x8 input, 10 classes: what
+"another tool" would produce), the bundle holds its exact logits; neither needs torch, so
+most cases run the CLI in-process.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from inception_export.parity.bundle import BUNDLE_FORMAT, BUNDLE_SCHEMA, encode_bundle, npz_bytes
+from inception_export.parity.reference import ReferenceSet
+from inception_export.parity.tolerances import PROFILES
+
+SIZE, CLASSES, N = 8, 10, 5
+
+
+def tiny_onnx(path: Path, scale: float = 1.0, seed: int = 0) -> tuple[Path, np.ndarray, np.ndarray]:
+    """A linear classifier as ONNX; returns the path and its weights (W, b)."""
+    rng = np.random.default_rng(seed)
+    w = rng.standard_normal((3 * SIZE * SIZE, CLASSES)).astype(np.float32) * 0.1
+    b = rng.standard_normal(CLASSES).astype(np.float32)
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 3, SIZE, SIZE])
+    y = helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", CLASSES])
+    graph = helper.make_graph(
+        [
+            helper.make_node("Flatten", ["x"], ["flat"], axis=1),
+            helper.make_node("MatMul", ["flat", "W"], ["mm"]),
+            helper.make_node("Add", ["mm", "b"], ["logits"]),
+        ],
+        "tiny",
+        [x],
+        [y],
+        [numpy_helper.from_array(w * scale, "W"), numpy_helper.from_array(b, "b")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return path, w, b
+
+
+def bundle_parts(w: np.ndarray, b: np.ndarray, n: int = N) -> tuple[dict[str, Any], dict[str, ReferenceSet]]:
+    rng = np.random.default_rng(1)
+    feed = rng.uniform(-1, 1, (n, 3, SIZE, SIZE)).astype(np.float32)
+    logits = (feed.reshape(n, -1).astype(np.float64) @ w + b).astype(np.float32)
+    names = [f"random-{i}" for i in range(n)]
+    inputs = [{"name": nm, "kind": "random", "sha256": "0" * 16} for nm in names]
+    meta: dict[str, Any] = {
+        "format": BUNDLE_FORMAT,
+        "schema": BUNDLE_SCHEMA,
+        "tool": "inception-export test",
+        "versions": {},
+        "model": "tiny",
+        "aliases": [],
+        "num_classes": CLASSES,
+        "input_size": SIZE,
+        "preprocessing": {},
+        "transform_input": False,
+        "weights": {},
+        "tolerance_profile": {
+            "name": "default",
+            "limits": {p: lim.to_dict() for p, lim in PROFILES["default"].items()},
+        },
+        "reference": "test",
+    }
+    return meta, {"float": ReferenceSet(names, ["random"] * n, feed, logits, inputs)}
+
+
+def write_bundle(path: Path, meta: dict[str, Any], sets: dict[str, ReferenceSet]) -> Path:
+    path.write_bytes(encode_bundle(meta, sets))
+    return path
+
+
+@pytest.fixture()
+def case(tmp_path: Path) -> dict[str, Any]:
+    good, w, b = tiny_onnx(tmp_path / "tiny.onnx")
+    broken, _, _ = tiny_onnx(tmp_path / "broken.onnx", scale=1.5)
+    meta, sets = bundle_parts(w, b)
+    bundle = write_bundle(tmp_path / "golden.npz", meta, sets)
+    return {"dir": tmp_path, "good": good, "broken": broken, "meta": meta, "sets": sets, "bundle": bundle}
+
+
+def cli(*args: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    """The CLI in this process (no torch import per call): exit code, stdout, stderr."""
+    from inception_export.cli.app import main
+
+    with pytest.raises(SystemExit) as exc:
+        main([str(a) for a in args])
+    got = capsys.readouterr()
+    code = exc.value.code
+    return int(code) if isinstance(code, int) else 1, got.out, got.err
+
+
+def one_error(stderr: str) -> str:
+    assert "Traceback" not in stderr, stderr
+    errors = [ln for ln in stderr.splitlines() if ln.startswith("error:")]
+    assert len(errors) == 1, stderr
+    return errors[0]
+
+
+def test_the_tiny_gate_passes_and_fails_as_it_should(case: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = cli("parity", "--golden", case["bundle"], case["good"], "--json", capsys=capsys)
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["limits_from"] == "golden bundle golden.npz"
+    code, _, err = cli("parity", "--golden", case["bundle"], case["broken"], capsys=capsys)
+    assert code == 1, err
+
+
+# --- item 8: the bundle's own limits -------------------------------------------------------
+
+
+@pytest.mark.parametrize("bad", [float("inf"), float("nan"), -1.0, 2.0, "1e9", None])
+def test_bundle_limits_are_validated_like_a_profile_file(
+    case: dict[str, Any], capsys: pytest.CaptureFixture[str], bad: Any
+) -> None:
+    meta = json.loads(json.dumps(case["meta"]))
+    # min_cosine is a fraction: 2.0 is out of range there; the rest are wrong anywhere.
+    key = "min_cosine" if bad == 2.0 else "rel_l2"
+    for precision in ("fp32", "fp16"):
+        meta["tolerance_profile"]["limits"][precision][key] = bad
+        meta["tolerance_profile"]["limits"][precision]["max_abs_rel"] = float("inf")
+    bundle = write_bundle(case["dir"] / "inf.npz", meta, case["sets"])
+    code, _, err = cli("parity", "--golden", bundle, case["broken"], capsys=capsys)
+    assert code == 2, err
+    assert "tolerance limit recorded in the golden bundle" in one_error(err) or "tolerance" in err
+
+
+def test_report_says_where_the_limits_came_from(case: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = cli("parity", "--golden", case["bundle"], case["good"], capsys=capsys)
+    assert code == 0
+    assert "default tolerances from golden bundle golden.npz" in " ".join(out.split())
+    prof = case["dir"] / "loose.toml"
+    prof.write_text("[fp32]\nrel_l2 = 1e-3\n")
+    code, out, _ = cli("parity", "--golden", case["bundle"], case["good"], "--tolerance-profile", prof, "--json", capsys=capsys)
+    assert code == 0 and json.loads(out)["limits_from"] == "file loose.toml"
+    code, out, _ = cli("parity", "--golden", case["bundle"], case["good"], "--tolerance-profile", "strict", "--json", capsys=capsys)
+    assert code == 0 and json.loads(out)["limits_from"] == "built-in profile"
+
+
+def test_manifest_holds_through_a_symlink(case: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    release = case["dir"] / "release"
+    release.mkdir()
+    real = release / "golden.npz"
+    real.write_bytes(case["bundle"].read_bytes())
+    (release / "manifest.json").write_text(json.dumps({"golden": {"file": "golden.npz", "sha256": "0" * 64}}))
+    elsewhere = case["dir"] / "gate"
+    elsewhere.mkdir()
+    (elsewhere / "golden.npz").symlink_to(real)
+    code, _, err = cli("parity", "--golden", elsewhere / "golden.npz", case["good"], capsys=capsys)
+    assert code == 2
+    assert "differs from" in one_error(err)
+
+
+# --- item 9: sizes checked before anything is decompressed --------------------------------
+
+
+def _zip_with(members: dict[str, bytes | tuple[int, bytes]]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for name, data in members.items():
+            zf.writestr(name, data if isinstance(data, bytes) else data[1])
+    return buf.getvalue()
+
+
+def _npy(a: np.ndarray) -> bytes:
+    out = io.BytesIO()
+    np.lib.format.write_array(out, a, allow_pickle=False)
+    return out.getvalue()
+
+
+def _bomb_member(rows: int) -> bytes:
+    """A .npy of ``rows`` float32 inputs of zeros, written without holding it in memory."""
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        header, {"descr": "<f4", "fortran_order": False, "shape": (rows, 3, SIZE, SIZE)}
+    )
+    return header.getvalue()
+
+
+def _streamed_bomb(path: Path, meta_bytes: bytes, logits: bytes, inputs_gib: float, listed: bool) -> None:
+    """A bundle whose ``float_inputs`` (or an unlisted member) inflates to ``inputs_gib`` of zeros."""
+    total = int(inputs_gib * (1 << 30))
+    rows = total // (3 * SIZE * SIZE * 4)
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("meta.npy", meta_bytes)
+        zf.writestr("float_logits.npy", logits)
+        name = "float_inputs.npy" if listed else "extra.npy"
+        with zf.open(name, "w", force_zip64=True) as fh:
+            fh.write(_bomb_member(rows))
+            zero = bytes(1 << 24)
+            left = rows * 3 * SIZE * SIZE * 4
+            while left > 0:
+                fh.write(zero[: min(left, len(zero))])
+                left -= len(zero)
+        if not listed:
+            zf.writestr("float_inputs.npy", _npy(np.zeros((N, 3, SIZE, SIZE), np.float32)))
+
+
+GUARD = """
+import resource, sys
+resource.setrlimit(resource.RLIMIT_AS, ({limit}, {limit}))
+from inception_export.cli.app import main
+main(sys.argv[1:])
+"""
+
+
+def _run_limited(args: list[str], limit_bytes: int) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
+    return subprocess.run(
+        [sys.executable, "-c", GUARD.format(limit=limit_bytes), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+
+
+@pytest.fixture(scope="module")
+def bombs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("bombs")
+    onnx_path, w, b = tiny_onnx(d / "tiny.onnx")
+    meta, sets = bundle_parts(w, b)
+    # The record of a genuine 5-input bundle, with hashes: the bomb passes every name check.
+    with zipfile.ZipFile(io.BytesIO(encode_bundle(meta, sets))) as zf:
+        meta_bytes, logits = zf.read("meta.npy"), zf.read("float_logits.npy")
+    out = {"onnx": onnx_path}
+    for name, listed in (("listed", True), ("unlisted", False)):
+        _streamed_bomb(d / f"{name}.npz", meta_bytes, logits, 1.5, listed)
+        out[name] = d / f"{name}.npz"
+    return out
+
+
+@pytest.mark.parametrize("which", ["listed", "unlisted"])
+def test_a_zip_bomb_is_refused_under_a_memory_limit(bombs: dict[str, Path], which: str) -> None:
+    bundle = bombs[which]
+    assert bundle.stat().st_size < 4 << 20  # megabytes on disk, 1.5 GiB inflated
+    # 1.5 GiB of address space: the interpreter with numpy and onnx fits, the bomb does not.
+    res = _run_limited(["parity", "--golden", str(bundle), str(bombs["onnx"])], 3 << 29)
+    assert res.returncode == 2, res.stderr[-2000:]
+    line = one_error(res.stderr)
+    assert ("declares" in line) if which == "listed" else ("unexpected member extra.npy" in line)
+
+
+def test_npy_header_must_match_the_record(case: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    with zipfile.ZipFile(case["bundle"]) as zf:
+        members = {n: zf.read(n) for n in zf.namelist()}
+    # Same byte count, another shape: the header is checked, not just the size.
+    members["float_inputs.npy"] = _npy(np.zeros((N * SIZE, 3, 1, SIZE), np.float32))
+    bad = case["dir"] / "shape.npz"
+    bad.write_bytes(_zip_with(dict(members)))
+    code, _, err = cli("parity", "--golden", bad, case["good"], capsys=capsys)
+    assert code == 2 and "the record says" in one_error(err)
+
+
+def test_too_many_inputs_are_refused_before_reading(case: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    meta = json.loads(json.dumps(case["meta"]))
+    from inception_export.parity.bundle import MAX_INPUTS
+
+    names = [f"n{i}" for i in range(MAX_INPUTS + 1)]
+    meta["sets"] = {"float": {"names": names, "kinds": ["random"] * len(names), "inputs": [{}] * len(names)}}
+    meta["arrays"] = {"float_inputs": "x", "float_logits": "x"}
+    raw = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    bad = case["dir"] / "many.npz"
+    bad.write_bytes(npz_bytes({"meta": raw, "float_inputs": np.zeros(1, np.float32), "float_logits": np.zeros(1, np.float32)}))
+    code, _, err = cli("parity", "--golden", bad, case["good"], capsys=capsys)
+    assert code == 2 and f"at most {MAX_INPUTS}" in one_error(err)
+
+
+def test_inputs_run_in_bounded_batches(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from inception_export.parity.gate import MAX_GATE_BATCH
+
+    good, w, b = tiny_onnx(tmp_path / "tiny.onnx")
+    meta, sets = bundle_parts(w, b, n=MAX_GATE_BATCH * 2 + 3)
+    bundle = write_bundle(tmp_path / "golden.npz", meta, sets)
+    code, out, err = cli("parity", "--golden", bundle, good, "--json", capsys=capsys)
+    assert code == 0, err
+    assert json.loads(out)["artifacts"][0]["batch_sizes"] == [1, MAX_GATE_BATCH]
+
+
