@@ -291,3 +291,29 @@ def test_inputs_run_in_bounded_batches(tmp_path: Path, capsys: pytest.CaptureFix
     assert json.loads(out)["artifacts"][0]["batch_sizes"] == [1, MAX_GATE_BATCH]
 
 
+
+
+# --- item 10: text from a bundle never reaches the terminal raw ------------------------------
+
+EVIL = "tiny\x1b[32m gate passed\nall artifacts OK\x1b[0m"
+
+
+def test_control_characters_are_escaped_in_errors_tables_and_junit(
+    case: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    meta = dict(case["meta"], model=EVIL)
+    bundle = write_bundle(case["dir"] / "evil.npz", meta, case["sets"])
+    code, _, err = cli("parity", "--golden", bundle, case["good"], "-m", "v3", capsys=capsys)
+    assert code == 2
+    line = one_error(err)
+    assert "\x1b" not in err and "\\x1b[32m gate passed\\nall artifacts OK" in line
+    junit = case["dir"] / "junit.xml"
+    code, out, err = cli("parity", "--golden", bundle, case["broken"], "--junit", junit, capsys=capsys)
+    assert code == 1
+    for text in (out, err, junit.read_text()):
+        assert "\x1b" not in text
+        assert not any(ln.lstrip().startswith("all artifacts OK") for ln in text.splitlines()), text
+    assert "\\x1b[32m" in out and "\\x1b[32m" in junit.read_text()
+    import xml.etree.ElementTree as ET
+
+    ET.fromstring(junit.read_text().split("\n", 1)[1])  # well-formed XML
