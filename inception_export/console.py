@@ -34,6 +34,60 @@ def emit_json(obj: Any) -> None:
     sys.stdout.flush()
 
 
+def _flush_c_stdio() -> None:
+    # C++ code (TorchScript's print) writes through C stdio, fully buffered on a pipe: flush it
+    # while fd 1 still points where the text belongs.
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).fflush(None)
+    except (OSError, AttributeError):  # no C library to ask (not glibc/musl/macOS)
+        pass
+
+
+@contextlib.contextmanager
+def stdout_to_stderr() -> Iterator[None]:
+    """Send everything written to stdout (``sys.stdout``, and file descriptor 1 for C and
+    C++) to stderr meanwhile.
+
+    For code the tool does not control (a TorchScript archive's ``print``, which torch routes
+    to ``sys.stdout``), so that stdout carries only the command's result.
+    """
+    with contextlib.redirect_stdout(sys.stderr), _fd1_to_fd2():
+        yield
+
+
+@contextlib.contextmanager
+def _fd1_to_fd2() -> Iterator[None]:
+    for stream in (sys.stdout, sys.__stdout__):
+        try:
+            if stream is not None:
+                stream.flush()
+        except (OSError, ValueError):
+            pass
+    try:
+        saved = os.dup(1)
+    except OSError:  # stdout closed: nothing to protect
+        yield
+        return
+    try:
+        os.dup2(2, 1)
+    except OSError:  # stderr closed: keep stdout as it is rather than lose it
+        os.close(saved)
+        yield
+        return
+    try:
+        yield
+    finally:
+        try:
+            sys.stderr.flush()
+        except (OSError, ValueError):
+            pass
+        _flush_c_stdio()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
 @contextlib.contextmanager
 def progress_steps(label: str, total: int) -> Iterator[Callable[[str], None]]:
     """A progress bar advanced one step per call of the yielded function (with a message)."""

@@ -317,3 +317,46 @@ def test_control_characters_are_escaped_in_errors_tables_and_junit(
     import xml.etree.ElementTree as ET
 
     ET.fromstring(junit.read_text().split("\n", 1)[1])  # well-formed XML
+
+
+# --- item 11: TorchScript archives are code ------------------------------------------------
+
+
+def _printing_torchscript(path: Path, w: np.ndarray, b: np.ndarray) -> Path:
+    import torch
+
+    class Linear(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.from_numpy(w.copy()))
+            self.b = torch.nn.Parameter(torch.from_numpy(b.copy()))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            print("an archive printing to stdout")
+            return x.flatten(1) @ self.w + self.b
+
+    torch.jit.save(torch.jit.script(Linear()), str(path))
+    return path
+
+
+def test_torchscript_output_keeps_stdout_json_only(case: dict[str, Any], capfd: pytest.CaptureFixture[str]) -> None:
+    _, w, b = tiny_onnx(case["dir"] / "w.onnx")
+    ts = _printing_torchscript(case["dir"] / "tiny.pt", w, b)
+    code, out, err = cli("parity", "--golden", case["bundle"], ts, "--json", capsys=capfd)  # type: ignore[arg-type]
+    assert code == 0, err
+    assert out.lstrip().startswith("{"), (out[:300], err[-500:])
+    json.loads(out)  # nothing but the report
+    assert "an archive printing to stdout" in err
+
+
+def test_content_contradicting_the_extension_is_refused(case: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    _, w, b = tiny_onnx(case["dir"] / "w.onnx")
+    disguised = _printing_torchscript(case["dir"] / "model.onnx", w, b)
+    code, out, err = cli("parity", "--golden", case["bundle"], disguised, capsys=capsys)
+    assert code == 2 and out == ""
+    assert "the content is torchscript but the name says onnx" in one_error(err)
+    assert "an archive printing" not in err
+    onnx_as_engine = case["dir"] / "tiny.engine"
+    onnx_as_engine.write_bytes(case["good"].read_bytes())
+    code, _, err = cli("parity", "--golden", case["bundle"], onnx_as_engine, capsys=capsys)
+    assert code == 2 and "the name says tensorrt" in one_error(err)
