@@ -102,6 +102,8 @@ def bench(
     from ..bench.timing import noise_warnings
     from ..registry import get_spec
 
+    from .options import check_threads
+
     get_spec(model)  # unknown model: one line, before anything slow
     cfg = BenchConfig(
         model=model,
@@ -113,7 +115,7 @@ def bench(
         weights=weights,
         transform_input=transform_input,
         device=device.strip().lower(),
-        threads=threads if threads is not None else default_threads(),
+        threads=check_threads(threads) or default_threads(),
         gemm_n=gemm,
     )
     if weights is not None and weights.is_dir():

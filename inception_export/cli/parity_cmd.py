@@ -88,6 +88,10 @@ def parity(
     junit: Annotated[Path | None, typer.Option("--junit", help="Write a JUnit XML report here.")] = None,
 ) -> None:
     """Compare artifacts with eager PyTorch or a golden bundle; exit 0 pass, 1 parity failure, 2 bad input."""
+    if junit is not None and (junit.is_dir() or not junit.parent.is_dir()):
+        # Before the gate runs, not after it: the report would have nowhere to go.
+        where = "is a directory" if junit.is_dir() else f"has no directory {junit.parent}"
+        raise UsageError(f"--junit {junit} {where}; give a file name for the XML report")
     if golden is not None:
         _no_effect_with_golden(
             weights=weights, samples=samples, images=images, **{"transform-input": transform_input}

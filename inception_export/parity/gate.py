@@ -214,6 +214,11 @@ def check_artifacts(
             probe = [gold.kinds.index(k) for k in dict.fromkeys(gold.kinds)]
             step(f"{path.name}: batch {low}")
             single = run_batched(runner, feed[probe], low)
+        if out.shape[1] != ref.shape[1]:
+            raise ArtifactError(
+                f"{path}: artifact gives {out.shape[1]} classes, the reference {ref.shape[1]} "
+                f"({reference.model})"
+            )
         scale = max(float(np.abs(single.astype(np.float64)).max()), 1e-30)
         with np.errstate(invalid="ignore"):
             consistency = float(np.abs(out[probe].astype(np.float64) - single).max() / scale)
