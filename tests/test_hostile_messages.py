@@ -39,8 +39,8 @@ def _raw_bundle(path: Path, meta_text: str, arrays: dict[str, np.ndarray] | None
 
 
 def _proc(args: list[str], **kw: Any) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "NO_COLOR": "1", **kw.pop("env", {})}
-    env.pop("COLUMNS", None)
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    env.update({"NO_COLOR": "1", **kw.pop("env", {})})
     return subprocess.run(
         [sys.executable, "-m", "inception_export", *args], capture_output=True, text=True, env=env, timeout=120, **kw
     )
@@ -227,6 +227,7 @@ def test_columns_0_and_20_still_print_errors_and_whole_numbers(case: dict[str, A
         assert "exceeds limit 1e-05" in res.stderr
         rel = next(ln for ln in res.stdout.splitlines() if ln.strip().startswith("rel L2"))
         assert float(rel.split()[-1]) > 0.1  # the whole number, not cut mid-exponent
+        assert "…" not in res.stdout and "min cosine" in res.stdout
         res = _proc(["parity", "--golden", str(case["dir"] / "none.npz"), str(case["good"])], env={"COLUMNS": columns})
         assert res.returncode == 2 and "golden bundle not found" in one_error(res.stderr)
 
