@@ -116,9 +116,9 @@ class GuardedStream:
 def guard_streams() -> None:
     """Wrap ``sys.stdout`` and ``sys.stderr`` in :class:`GuardedStream` (the CLI's ``main``)."""
     if not isinstance(sys.stdout, GuardedStream):
-        sys.stdout = GuardedStream(sys.stdout, 1)  # type: ignore[assignment]
+        sys.stdout = GuardedStream(sys.stdout, 1)
     if not isinstance(sys.stderr, GuardedStream):
-        sys.stderr = GuardedStream(sys.stderr, 2)  # type: ignore[assignment]
+        sys.stderr = GuardedStream(sys.stderr, 2)
 
 
 def stdout_lost() -> bool:
@@ -177,10 +177,8 @@ def _fd1_to_fd2() -> Iterator[None]:
     try:
         yield
     finally:
-        try:
+        with contextlib.suppress(OSError, ValueError):
             sys.stderr.flush()
-        except (OSError, ValueError):
-            pass
         _flush_c_stdio()
         os.dup2(saved, 1)
         os.close(saved)

@@ -111,7 +111,9 @@ def one_error(stderr: str) -> str:
     return errors[0]
 
 
-def test_the_tiny_gate_passes_and_fails_as_it_should(case: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_tiny_gate_passes_and_fails_as_it_should(
+    case: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
     code, out, err = cli("parity", "--golden", case["bundle"], case["good"], "--json", capsys=capsys)
     assert code == 0, err
     report = json.loads(out)
@@ -139,15 +141,35 @@ def test_bundle_limits_are_validated_like_a_profile_file(
     assert "tolerance limit recorded in the golden bundle" in one_error(err) or "tolerance" in err
 
 
-def test_report_says_where_the_limits_came_from(case: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+def test_report_says_where_the_limits_came_from(
+    case: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
     code, out, _ = cli("parity", "--golden", case["bundle"], case["good"], capsys=capsys)
     assert code == 0
     assert "default tolerances from golden bundle golden.npz" in " ".join(out.split())
     prof = case["dir"] / "loose.toml"
     prof.write_text("[fp32]\nrel_l2 = 1e-3\n")
-    code, out, _ = cli("parity", "--golden", case["bundle"], case["good"], "--tolerance-profile", prof, "--json", capsys=capsys)
+    code, out, _ = cli(
+        "parity",
+        "--golden",
+        case["bundle"],
+        case["good"],
+        "--tolerance-profile",
+        prof,
+        "--json",
+        capsys=capsys,
+    )
     assert code == 0 and json.loads(out)["limits_from"] == "file loose.toml"
-    code, out, _ = cli("parity", "--golden", case["bundle"], case["good"], "--tolerance-profile", "strict", "--json", capsys=capsys)
+    code, out, _ = cli(
+        "parity",
+        "--golden",
+        case["bundle"],
+        case["good"],
+        "--tolerance-profile",
+        "strict",
+        "--json",
+        capsys=capsys,
+    )
     assert code == 0 and json.loads(out)["limits_from"] == "built-in profile"
 
 
@@ -266,7 +288,9 @@ def test_npy_header_must_match_the_record(case: dict[str, Any], capsys: pytest.C
     assert code == 2 and "the record says" in one_error(err)
 
 
-def test_too_many_inputs_are_refused_before_reading(case: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+def test_too_many_inputs_are_refused_before_reading(
+    case: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
     meta = json.loads(json.dumps(case["meta"]))
     from inception_export.parity.bundle import MAX_INPUTS
 
@@ -275,7 +299,11 @@ def test_too_many_inputs_are_refused_before_reading(case: dict[str, Any], capsys
     meta["arrays"] = {"float_inputs": "x", "float_logits": "x"}
     raw = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
     bad = case["dir"] / "many.npz"
-    bad.write_bytes(npz_bytes({"meta": raw, "float_inputs": np.zeros(1, np.float32), "float_logits": np.zeros(1, np.float32)}))
+    bad.write_bytes(
+        npz_bytes(
+            {"meta": raw, "float_inputs": np.zeros(1, np.float32), "float_logits": np.zeros(1, np.float32)}
+        )
+    )
     code, _, err = cli("parity", "--golden", bad, case["good"], capsys=capsys)
     assert code == 2 and f"at most {MAX_INPUTS}" in one_error(err)
 
@@ -289,8 +317,6 @@ def test_inputs_run_in_bounded_batches(tmp_path: Path, capsys: pytest.CaptureFix
     code, out, err = cli("parity", "--golden", bundle, good, "--json", capsys=capsys)
     assert code == 0, err
     assert json.loads(out)["artifacts"][0]["batch_sizes"] == [1, MAX_GATE_BATCH]
-
-
 
 
 # --- item 10: text from a bundle never reaches the terminal raw ------------------------------
@@ -339,7 +365,9 @@ def _printing_torchscript(path: Path, w: np.ndarray, b: np.ndarray) -> Path:
     return path
 
 
-def test_torchscript_output_keeps_stdout_json_only(case: dict[str, Any], capfd: pytest.CaptureFixture[str]) -> None:
+def test_torchscript_output_keeps_stdout_json_only(
+    case: dict[str, Any], capfd: pytest.CaptureFixture[str]
+) -> None:
     _, w, b = tiny_onnx(case["dir"] / "w.onnx")
     ts = _printing_torchscript(case["dir"] / "tiny.pt", w, b)
     code, out, err = cli("parity", "--golden", case["bundle"], ts, "--json", capsys=capfd)  # type: ignore[arg-type]
@@ -349,7 +377,9 @@ def test_torchscript_output_keeps_stdout_json_only(case: dict[str, Any], capfd: 
     assert "an archive printing to stdout" in err
 
 
-def test_content_contradicting_the_extension_is_refused(case: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+def test_content_contradicting_the_extension_is_refused(
+    case: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
     _, w, b = tiny_onnx(case["dir"] / "w.onnx")
     disguised = _printing_torchscript(case["dir"] / "model.onnx", w, b)
     code, out, err = cli("parity", "--golden", case["bundle"], disguised, capsys=capsys)

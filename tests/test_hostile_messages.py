@@ -42,7 +42,12 @@ def _proc(args: list[str], **kw: Any) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
     env.update({"NO_COLOR": "1", **kw.pop("env", {})})
     return subprocess.run(
-        [sys.executable, "-m", "inception_export", *args], capture_output=True, text=True, env=env, timeout=120, **kw
+        [sys.executable, "-m", "inception_export", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        **kw,
     )
 
 
@@ -57,7 +62,10 @@ def _bad_records(meta: dict[str, Any]) -> dict[str, tuple[str, str]]:
         "deeply nested": (header + "[" * 100_000 + "]" * 100_000 + "}", "unreadable metadata"),
         "num_classes a string": (json.dumps(dict(meta, num_classes="ten")), "num_classes"),
         "sets a list": (json.dumps(dict(meta, sets=[1, 2])), "no golden inputs"),
-        "limits a string": (json.dumps(dict(meta, tolerance_profile={"name": "x", "limits": "loose"})), "tolerance"),
+        "limits a string": (
+            json.dumps(dict(meta, tolerance_profile={"name": "x", "limits": "loose"})),
+            "tolerance",
+        ),
         "no tool": (json.dumps(no_tool), "no tool"),
         "model null": (json.dumps(dict(meta, model=None)), "no model"),
         "empty set": (
@@ -67,8 +75,12 @@ def _bad_records(meta: dict[str, Any]) -> dict[str, tuple[str, str]]:
     }
 
 
-def test_malformed_bundle_metadata_is_exit_2(case: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
-    meta = dict(case["meta"], sets={"float": {"names": ["a"], "kinds": ["random"], "inputs": [{}]}}, arrays={})
+def test_malformed_bundle_metadata_is_exit_2(
+    case: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    meta = dict(
+        case["meta"], sets={"float": {"names": ["a"], "kinds": ["random"], "inputs": [{}]}}, arrays={}
+    )
     for name, (text, word) in _bad_records(meta).items():
         bundle = _raw_bundle(case["dir"] / "bad.npz", text)
         code, _, err = cli("parity", "--golden", bundle, case["good"], capsys=capsys)
@@ -78,21 +90,30 @@ def test_malformed_bundle_metadata_is_exit_2(case: dict[str, Any], capsys: pytes
         assert "None" not in line, (name, line)
 
 
-def _onnx_graph(path: Path, nodes: list[Any], inits: list[np.ndarray], names: list[str], out_shape: list[Any]) -> Path:
+def _onnx_graph(
+    path: Path, nodes: list[Any], inits: list[np.ndarray], names: list[str], out_shape: list[Any]
+) -> Path:
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 3, SIZE, SIZE])
     y = helper.make_tensor_value_info("logits", TensorProto.FLOAT, out_shape)
     tensors = [numpy_helper.from_array(a, n) for a, n in zip(inits, names, strict=True)]
-    model = helper.make_model(helper.make_graph(nodes, "g", [x], [y], tensors), opset_imports=[helper.make_opsetid("", 17)])
+    model = helper.make_model(
+        helper.make_graph(nodes, "g", [x], [y], tensors), opset_imports=[helper.make_opsetid("", 17)]
+    )
     model.ir_version = 8
     onnx.save(model, str(path))
     return path
 
 
-def test_artifacts_of_another_shape_are_exit_2(case: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+def test_artifacts_of_another_shape_are_exit_2(
+    case: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
     w7 = np.ones((3 * SIZE * SIZE, 7), np.float32)
     seven = _onnx_graph(
         case["dir"] / "seven.onnx",
-        [helper.make_node("Flatten", ["x"], ["f"], axis=1), helper.make_node("MatMul", ["f", "W"], ["logits"])],
+        [
+            helper.make_node("Flatten", ["x"], ["f"], axis=1),
+            helper.make_node("MatMul", ["f", "W"], ["logits"]),
+        ],
         [w7],
         ["W"],
         ["batch", 7],
@@ -116,17 +137,23 @@ def test_artifacts_of_another_shape_are_exit_2(case: dict[str, Any], capsys: pyt
     assert code == 2 and "for a batch of" in one_error(err)
 
 
-def test_sizes_and_outputs_are_refused_before_work(case: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+def test_sizes_and_outputs_are_refused_before_work(
+    case: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
     code, _, err = cli("parity", "-m", "v1", "--samples", "100000", case["good"], capsys=capsys)
     assert code == 2 and "--samples 100000" in one_error(err)
     code, _, err = cli("bench", "-m", "v1", "--batch", "100000", capsys=capsys)
     assert code == 2 and "--batch: 100000" in one_error(err)
-    code, out, err = cli("parity", "--golden", case["bundle"], case["good"], "--junit", case["dir"], capsys=capsys)
+    code, out, err = cli(
+        "parity", "--golden", case["bundle"], case["good"], "--junit", case["dir"], capsys=capsys
+    )
     assert code == 2 and "is a directory" in one_error(err) and out == ""
     assert "parity gate" not in err  # refused before the gate ran
 
 
-def test_refused_external_data_in_localize_is_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_refused_external_data_in_localize_is_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     model_dir = tmp_path / "m"
     model_dir.mkdir()
     (tmp_path / "secret.bin").write_bytes(bytes(4 * 3 * SIZE * SIZE * 10))
@@ -143,7 +170,11 @@ def test_refused_external_data_in_localize_is_exit_2(tmp_path: Path, capsys: pyt
         w = proto.graph.initializer[0]
         w.ClearField("raw_data")
         w.data_location = TensorProto.EXTERNAL
-        for key, value in (("location", location), ("offset", "0"), ("length", str(4 * 3 * SIZE * SIZE * 10))):
+        for key, value in (
+            ("location", location),
+            ("offset", "0"),
+            ("length", str(4 * 3 * SIZE * SIZE * 10)),
+        ):
             w.external_data.add(key=key, value=value)
         proto.metadata_props.add(key="inception_export", value=meta)
         onnx.save(proto, str(path))
@@ -175,7 +206,16 @@ def test_grayscale_alpha_16_bit_and_cmyk_images(tmp_path: Path) -> None:
 
 
 def _shell(case: dict[str, Any], artifact: str, redirect: str, *extra: str) -> int:
-    cmd = [sys.executable, "-m", "inception_export", "parity", "--golden", str(case["bundle"]), str(case[artifact]), *extra]
+    cmd = [
+        sys.executable,
+        "-m",
+        "inception_export",
+        "parity",
+        "--golden",
+        str(case["bundle"]),
+        str(case[artifact]),
+        *extra,
+    ]
     line = " ".join(f"'{c}'" for c in cmd) + " " + redirect
     return subprocess.run(["bash", "-c", line], capture_output=True, text=True, timeout=120).returncode
 
@@ -188,7 +228,16 @@ def test_closed_streams_keep_the_verdict(case: dict[str, Any]) -> None:
 
 
 def _with_closed_reader(case: dict[str, Any], artifact: str, *extra: str) -> subprocess.CompletedProcess[str]:
-    cmd = [sys.executable, "-m", "inception_export", "parity", "--golden", str(case["bundle"]), str(case[artifact]), *extra]
+    cmd = [
+        sys.executable,
+        "-m",
+        "inception_export",
+        "parity",
+        "--golden",
+        str(case["bundle"]),
+        str(case[artifact]),
+        *extra,
+    ]
     read, write = os.pipe()
     os.close(read)  # the reader is gone before anything is written: every write is EPIPE
     try:
@@ -221,14 +270,18 @@ def test_ascii_stdout_escapes_what_it_cannot_encode(case: dict[str, Any]) -> Non
 
 def test_columns_0_and_20_still_print_errors_and_whole_numbers(case: dict[str, Any]) -> None:
     for columns in ("0", "20"):
-        res = _proc(["parity", "--golden", str(case["bundle"]), str(case["broken"])], env={"COLUMNS": columns})
+        res = _proc(
+            ["parity", "--golden", str(case["bundle"]), str(case["broken"])], env={"COLUMNS": columns}
+        )
         assert res.returncode == 1
         assert "gate FAILED" in res.stdout and "FAIL broken.onnx: rel_l2 = " in res.stderr, columns
         assert "exceeds limit 1e-05" in res.stderr
         rel = next(ln for ln in res.stdout.splitlines() if ln.strip().startswith("rel L2"))
         assert float(rel.split()[-1]) > 0.1  # the whole number, not cut mid-exponent
         assert "…" not in res.stdout and "min cosine" in res.stdout
-        res = _proc(["parity", "--golden", str(case["dir"] / "none.npz"), str(case["good"])], env={"COLUMNS": columns})
+        res = _proc(
+            ["parity", "--golden", str(case["dir"] / "none.npz"), str(case["good"])], env={"COLUMNS": columns}
+        )
         assert res.returncode == 2 and "golden bundle not found" in one_error(res.stderr)
 
 
@@ -243,7 +296,9 @@ def test_threads_are_capped_at_the_cores(capsys: pytest.CaptureFixture[str]) -> 
     assert check_threads(1) == 1 and check_threads(None) is None
 
 
-def test_images_dir_is_bounded_and_fifos_refused(case: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+def test_images_dir_is_bounded_and_fifos_refused(
+    case: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
     from inception_export.parity.golden import MAX_IMAGES
 
     many = case["dir"] / "many"
@@ -272,7 +327,7 @@ def test_keep_fp32_maps_a_bn_to_its_unit_or_refuses(capsys: pytest.CaptureFixtur
     assert resolve_modules(net, ["conv1.bn", "conv2.conv"], "googlenet") == ["conv1", "conv2"]
     assert "kept as its unit conv1" in capsys.readouterr().err
     assert resolve_modules(net, ["inception3a"], "googlenet") == ["inception3a"]  # a block of units
-    with pytest.raises(UsageError, match="holds no layer that can stay float32.*conv"):
+    with pytest.raises(UsageError, match=r"holds no layer that can stay float32.*conv"):
         resolve_modules(net, ["maxpool1"], "googlenet")
 
 
@@ -295,7 +350,9 @@ def test_thread_start_failure_is_a_resource_error_not_the_artifact() -> None:
     assert isinstance(exc, ResourceError)
     assert "cannot load" not in str(exc)
     assert "pthread_create failed, error code: 11 error msg: Resource temporarily unavailable" in str(exc)
-    other = load_error("m.onnx", RuntimeError("[ONNXRuntimeError] : 7 : INVALID_PROTOBUF : Load model failed"))
+    other = load_error(
+        "m.onnx", RuntimeError("[ONNXRuntimeError] : 7 : INVALID_PROTOBUF : Load model failed")
+    )
     assert "onnxruntime cannot load it" in str(other)
 
 
@@ -315,7 +372,9 @@ def test_wording(case: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> No
     os.mkfifo(fifo_art)
     code, _, err = cli("parity", "--golden", case["bundle"], fifo_art, capsys=capsys)
     assert code == 2 and "a FIFO (named pipe), not a regular file" in one_error(err)
-    code, _, err = cli("parity", "--golden", case["bundle"], case["broken"], "--tolerance-profile", "strict", capsys=capsys)
+    code, _, err = cli(
+        "parity", "--golden", case["bundle"], case["broken"], "--tolerance-profile", "strict", capsys=capsys
+    )
     assert code == 1 and "is below limit 0.999999" in err  # the limit as configured, not "1"
     from inception_export.parity.numfmt import failure_message
 
@@ -327,5 +386,3 @@ def test_wording(case: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> No
 
     with pytest.raises(ArtifactError, match="an empty file, not an ONNX model"):
         read_onnx_input(empty)
-
-

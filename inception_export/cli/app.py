@@ -270,7 +270,9 @@ def main(argv: list[str] | None = None) -> None:
     elif code in (0, 1) and "--json" in args and stdout_lost():
         # With --json the result is the JSON itself: a caller that got none (or half of it)
         # must not read the verdict as delivered.
-        _print_error("stdout was closed before the JSON result was written (broken pipe or closed descriptor)")
+        _print_error(
+            "stdout was closed before the JSON result was written (broken pipe or closed descriptor)"
+        )
         code = 2
     sys.exit(code)
 

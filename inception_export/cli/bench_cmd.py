@@ -101,7 +101,6 @@ def bench(
     from ..bench.run import run_bench
     from ..bench.timing import noise_warnings
     from ..registry import get_spec
-
     from .options import check_threads
 
     get_spec(model)  # unknown model: one line, before anything slow

@@ -136,7 +136,8 @@ def check_external_data(path: Path) -> None:
     try:
         proto = onnx.load(str(path), load_external_data=False)
     except Exception as exc:  # protobuf raises DecodeError and friends
-        raise ArtifactError(f"{path}: not a readable ONNX file ({first_line(str(exc)) or type(exc).__name__})") from None
+        why = first_line(str(exc)) or type(exc).__name__
+        raise ArtifactError(f"{path}: not a readable ONNX file ({why})") from None
     base = path.resolve().parent
     for tensor in _get_all_tensors(proto):
         if not uses_external_data(tensor):
@@ -152,8 +153,11 @@ def check_external_data(path: Path) -> None:
             raise ArtifactError(f"{where}: {what}")
         offset, length = int(info.offset or 0), info.length
         size = target.stat().st_size
-        if offset < 0 or (length is not None and (length < 0 or offset + int(length) > size)) or offset > size:
-            raise ArtifactError(f"{where} at offset {offset}, length {length}: past the end of the file ({size} bytes)")
+        end = offset + int(length) if length is not None else offset
+        if offset < 0 or (length is not None and int(length) < 0) or end > size:
+            raise ArtifactError(
+                f"{where} at offset {offset}, length {length}: past the end of the file ({size} bytes)"
+            )
 
 
 def _session(path: Path, tensors: list[str], threads: int | None) -> Any:
@@ -163,7 +167,8 @@ def _session(path: Path, tensors: list[str], threads: int | None) -> Any:
     try:
         proto = onnx.load(str(path))
     except Exception as exc:  # onnx refuses bad external data with several exception types
-        raise ArtifactError(f"{path}: cannot read it with its external data ({first_line(str(exc))})") from None
+        why = first_line(str(exc)) or type(exc).__name__
+        raise ArtifactError(f"{path}: cannot read it with its external data ({why})") from None
     types = {v.name: v.type.tensor_type.elem_type for v in proto.graph.value_info}
     types.update({v.name: v.type.tensor_type.elem_type for v in proto.graph.output})
     missing = [t for t in tensors if t not in types]

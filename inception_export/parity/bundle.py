@@ -239,11 +239,13 @@ def _str_list(x: Any) -> bool:
 def _check_record(path: Path, meta: dict[str, Any]) -> dict[str, tuple[tuple[int, ...], np.dtype[Any]]]:
     """Type-check the metadata record; returns each array's shape and dtype it allows."""
     _need(path, isinstance(meta.get("tool"), str), "the record names no tool")
-    _need(path, isinstance(meta.get("model"), str) and bool(meta["model"].strip()), "the record names no model")
+    model = meta.get("model")
+    _need(path, isinstance(model, str) and bool(model.strip()), "the record names no model")
     _need(path, _str_list(meta.get("aliases", [])), "aliases are not a list of names")
     for key in ("versions", "weights", "preprocessing"):
         _need(path, isinstance(meta.get(key, {}), dict), f"{key} is not a table")
-    classes, size = meta.get("num_classes"), meta.get("input_size")
+    classes: Any = meta.get("num_classes")
+    size: Any = meta.get("input_size")
     _need(
         path,
         _is_int(classes) and 1 <= classes <= MAX_CLASSES,
@@ -256,7 +258,8 @@ def _check_record(path: Path, meta: dict[str, Any]) -> dict[str, tuple[tuple[int
     )
     _need(path, isinstance(meta.get("transform_input"), bool), "transform_input is not true or false")
     _check_tolerances(path, meta.get("tolerance_profile"))
-    hashes, sets = meta.get("arrays"), meta.get("sets")
+    hashes: Any = meta.get("arrays")
+    sets: Any = meta.get("sets")
     _need(
         path,
         isinstance(hashes, dict) and all(isinstance(v, str) for v in hashes.values()),
@@ -269,12 +272,18 @@ def _check_record(path: Path, meta: dict[str, Any]) -> dict[str, tuple[tuple[int
         _need(path, form in FORMS, f"unknown input form {printable(form)!r}")
         _need(path, isinstance(rec, dict), f"{form} set is not a table")
         names = rec.get("names")
-        _need(path, _str_list(names) and _str_list(rec.get("kinds")), f"{form} names or kinds are not lists of names")
+        _need(
+            path,
+            _str_list(names) and _str_list(rec.get("kinds")),
+            f"{form} names or kinds are not lists of names",
+        )
         _need(path, isinstance(rec.get("inputs"), list), f"{form} inputs are not a list")
         n = len(names)
         _need(path, n >= 1, f"the {form} set holds no golden inputs")
         if n > MAX_INPUTS:
-            raise ArtifactError(f"{path}: {n} golden inputs in the {form} set; the gate reads at most {MAX_INPUTS}")
+            raise ArtifactError(
+                f"{path}: {n} golden inputs in the {form} set; the gate reads at most {MAX_INPUTS}"
+            )
         feed = (n, 3, size, size) if form == "float" else (n, size, size, 3)
         shapes[f"{form}_inputs"] = (feed, np.dtype(np.float32 if form == "float" else np.uint8))
         shapes[f"{form}_logits"] = ((n, classes), np.dtype(np.float32))
@@ -309,7 +318,11 @@ def _check_tolerances(path: Path, profile: Any) -> None:
 
 
 def _read_member(
-    path: Path, zf: zipfile.ZipFile, info: zipfile.ZipInfo, shape: tuple[int, ...] | None, dtype: np.dtype[Any]
+    path: Path,
+    zf: zipfile.ZipFile,
+    info: zipfile.ZipInfo,
+    shape: tuple[int, ...] | None,
+    dtype: np.dtype[Any],
 ) -> np.ndarray:
     """One ``.npy`` member, its declared size and header checked before its data is read.
 
@@ -322,7 +335,7 @@ def _read_member(
         raise _corrupt(path, f"{printable(name)} declares {info.file_size} bytes, the record allows {nbytes}")
     buf = bytearray(limit + 1)
     with zf.open(info) as fh:
-        got = fh.readinto(buf)
+        got = fh.readinto(buf)  # type: ignore[attr-defined]  # ZipExtFile is a BufferedIOBase
     if got > limit:
         raise _corrupt(path, f"{printable(name)} holds more than its declared size")
     data = memoryview(buf)[:got]
@@ -335,13 +348,15 @@ def _read_member(
     else:
         raise _corrupt(path, f"{printable(name)}: npy format {version}")
     got_shape, fortran, got_dtype = header
-    ok_shape = (len(got_shape) == 1 and got_shape[0] <= MAX_META_BYTES) if shape is None else got_shape == shape
+    meta_ok = len(got_shape) == 1 and got_shape[0] <= MAX_META_BYTES
+    ok_shape = meta_ok if shape is None else got_shape == shape
     if got_dtype != dtype or fortran or not ok_shape:
         want = "1-D" if shape is None else str(shape)
         raise _corrupt(path, f"{printable(name)} is {got_dtype} {got_shape}, the record says {dtype} {want}")
     count = int(np.prod(got_shape))
     if got - fp.tell() != count * dtype.itemsize:
-        raise _corrupt(path, f"{printable(name)} holds {got - fp.tell()} bytes of data, its header {count * dtype.itemsize}")
+        held, header_says = got - fp.tell(), count * dtype.itemsize
+        raise _corrupt(path, f"{printable(name)} holds {held} bytes of data, its header {header_says}")
     return np.frombuffer(buf, dtype=dtype, count=count, offset=fp.tell()).reshape(got_shape)
 
 
@@ -377,7 +392,8 @@ def load_bundle(path: Path) -> GoldenBundle:
         bundle = GoldenBundle(meta, sets, path, sha256, size)
         bundle.limits  # noqa: B018 - builds the recorded tolerance profile
     except (KeyError, TypeError, ValueError) as exc:
-        raise _corrupt(path, f"incomplete metadata: {type(exc).__name__} {first_line(str(exc), 80)}") from None
+        why = f"{type(exc).__name__} {first_line(str(exc), 80)}"
+        raise _corrupt(path, f"incomplete metadata: {why}") from None
     return bundle
 
 

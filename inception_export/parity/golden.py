@@ -121,7 +121,8 @@ def read_image(path: Path) -> np.ndarray:
     except UsageError:
         raise
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        raise UsageError(f"{path}: cannot read image ({first_line(str(exc)) or type(exc).__name__})") from None
+        why = first_line(str(exc)) or type(exc).__name__
+        raise UsageError(f"{path}: cannot read image ({why})") from None
 
 
 def golden_inputs(spec: ModelSpec, size: int, samples: int = 6, images: Path | None = None) -> GoldenSet:

@@ -10,7 +10,6 @@ from ..errors import ArtifactError, BackendUnavailable, ResourceError
 from ..text import clip, first_line
 from .base import Runner, RunnerInfo
 
-
 # What onnxruntime says when the machine, not the model, is the problem: its thread pool could
 # not start threads (memory pressure, a thread limit) or an allocation failed.
 RESOURCE_MARKERS = ("pthread_create", "Resource temporarily unavailable", "bad_alloc", "Failed to allocate")
