@@ -117,7 +117,8 @@ def read_image(path: Path) -> np.ndarray:
                 return np.ascontiguousarray(np.repeat(u8[..., None], 3, axis=2))
             if mode == "F":
                 raise UsageError(f"{path}: a floating-point image; save it as 8-bit RGB first")
-            return np.ascontiguousarray(np.asarray(im.convert("RGB"), dtype=np.uint8))
+            # A writable copy: PIL's buffer is read-only, and torch warns about those.
+            return np.array(im.convert("RGB"), dtype=np.uint8)
     except UsageError:
         raise
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
