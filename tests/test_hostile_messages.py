@@ -151,6 +151,28 @@ def test_sizes_and_outputs_are_refused_before_work(
     assert "parity gate" not in err  # refused before the gate ran
 
 
+MEMORY_GUARD = """
+import resource, sys
+import torch  # imported before the limit: its own mappings are not what is tested
+from inception_export.cli.app import main
+vm = next(int(ln.split()[1]) * 1024 for ln in open("/proc/self/status") if ln.startswith("VmSize"))
+resource.setrlimit(resource.RLIMIT_AS, (vm + (2 << 30),) * 2)
+main(sys.argv[1:])
+"""
+
+
+def test_out_of_memory_is_exit_2_not_internal_error(tmp_path: Path) -> None:
+    # 500 inputs at 896x896 need ~10 GB of float64 random draws: more than the 2 GiB allowed.
+    args = ["golden", "-m", "v1", "--samples", "500", "--input-size", "896", "-o", str(tmp_path / "g.npz")]
+    env = {**os.environ, "NO_COLOR": "1"}
+    res = subprocess.run(
+        [sys.executable, "-c", MEMORY_GUARD, *args], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert res.returncode == 2, res.stderr[-2000:]
+    assert "out of memory" in one_error(res.stderr)
+    assert not (tmp_path / "g.npz").exists()
+
+
 def test_refused_external_data_in_localize_is_exit_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
