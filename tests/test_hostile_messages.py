@@ -151,7 +151,9 @@ def test_sizes_and_outputs_are_refused_before_work(
     assert "parity gate" not in err  # refused before the gate ran
 
 
-def test_file_errors_of_named_paths_are_exit_2(case: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+def test_file_errors_of_named_paths_are_exit_2(
+    case: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
     # Path.exists() raises (not False) for a name longer than the file system allows.
     long_name = case["dir"] / ("a" * 300 + ".onnx")
     code, _, err = cli("parity", "--golden", case["bundle"], long_name, capsys=capsys)
