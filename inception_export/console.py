@@ -4,6 +4,7 @@ progress, notes and warnings on stderr (``err``)."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import shutil
@@ -132,15 +133,23 @@ def emit_json(obj: Any) -> None:
     sys.stdout.flush()
 
 
+@functools.cache
+def _libc() -> Any:
+    import ctypes
+
+    try:
+        return ctypes.CDLL(None)
+    except OSError:  # no C library to ask (not glibc/musl/macOS)
+        return None
+
+
 def _flush_c_stdio() -> None:
     # C++ code (TorchScript's print) writes through C stdio, fully buffered on a pipe: flush it
     # while fd 1 still points where the text belongs.
-    try:
-        import ctypes
-
-        ctypes.CDLL(None).fflush(None)
-    except (OSError, AttributeError):  # no C library to ask (not glibc/musl/macOS)
-        pass
+    libc = _libc()
+    with contextlib.suppress(AttributeError, OSError):
+        if libc is not None:
+            libc.fflush(None)
 
 
 @contextlib.contextmanager
