@@ -419,3 +419,14 @@ def test_wording(case: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> No
 
     with pytest.raises(ArtifactError, match="an empty file, not an ONNX model"):
         read_onnx_input(empty)
+
+
+def test_inspect_table_escapes_a_weights_path(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import torch
+    from conftest import synthetic_model
+
+    weights = tmp_path / "w\x1b[31m[bold]red\n.pth"
+    torch.save(synthetic_model("googlenet").state_dict(), weights)
+    code, out, err = cli("inspect", "-m", "v1", "--weights", weights, capsys=capsys)
+    assert code == 0, err
+    assert "\x1b" not in out and "w\\x1b[31m[bold]red\\n.pth" in "".join(out.split())
