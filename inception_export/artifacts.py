@@ -13,8 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .console import stdout_to_stderr
 from .errors import ArtifactError, BackendUnavailable
 from .runners.base import Runner
+from .text import describe_kind
 
 FORMATS = ("torchscript", "onnx", "tensorrt")
 
@@ -71,10 +73,39 @@ def onnx_summary(path: Path) -> OnnxSummary | None:
     return _onnx_summary(str(path), st.st_mtime_ns, st.st_size)
 
 
+# What a file name promises. A TorchScript archive is code (its hooks run on load, its
+# forward may read files): one named ``model.onnx`` must not be run as TorchScript.
+EXTENSIONS = {
+    ".onnx": "onnx",
+    ".pt": "torchscript",
+    ".pth": "torchscript",
+    ".ts": "torchscript",
+    ".torchscript": "torchscript",
+    ".jit": "torchscript",
+    ".engine": "tensorrt",
+    ".plan": "tensorrt",
+    ".trt": "tensorrt",
+}
+
+
 def detect_format(path: Path) -> str:
-    """``torchscript``, ``onnx`` or ``tensorrt``, judged from the bytes, not the file name."""
-    if not path.is_file():
+    """``torchscript``, ``onnx`` or ``tensorrt``, judged from the bytes; refused when the
+    file name's extension promises another format."""
+    fmt = _format_by_content(path)
+    named = EXTENSIONS.get(path.suffix.lower())
+    if named is not None and named != fmt:
+        raise ArtifactError(
+            f"{path}: the content is {fmt} but the name says {named}; refusing to run it "
+            "(rename the file if it really is what its content says)"
+        )
+    return fmt
+
+
+def _format_by_content(path: Path) -> str:
+    if not path.exists():
         raise ArtifactError(f"artifact not found: {path}")
+    if not path.is_file():
+        raise ArtifactError(f"artifact {path} is {describe_kind(path)}, not a regular file")
     if zipfile.is_zipfile(path):
         try:
             with zipfile.ZipFile(path) as zf:
@@ -196,7 +227,8 @@ def aux_nodes(path: Path, fmt: str) -> list[str]:
     elif fmt == "torchscript":
         import torch
 
-        module = torch.jit.load(str(path), map_location="cpu")
+        with stdout_to_stderr():
+            module = torch.jit.load(str(path), map_location="cpu")
         names = [n for n, _ in module.named_modules()] + [n for n, _ in module.named_parameters()]
     else:
         return []

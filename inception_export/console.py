@@ -4,8 +4,10 @@ progress, notes and warnings on stderr (``err``)."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
+import shutil
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -17,11 +19,47 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 # Every table is laid out to read at 80 columns, so that is the width when the stream is
 # not a terminal (a CI log, a pipe) and COLUMNS does not say otherwise.
 DEFAULT_WIDTH = 80
+# Below this a table cannot be laid out without cutting numbers (COLUMNS=20) or printing
+# nothing at all (COLUMNS=0): the 80-column layout is printed and the terminal wraps it.
+MIN_WIDTH = 60
+
+
+def _ensure_std_fds() -> None:
+    """Give a closed fd 0, 1 or 2 (``cmd >&-``) /dev/null, before anything opens a file.
+
+    Otherwise the next file opened would get that number, and "stdout" would write into it;
+    with fd 1 closed, Python also starts with ``sys.stdout = None``.
+    """
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            null = os.open(os.devnull, os.O_RDWR)
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
+            _CLOSED_AT_START.add(fd)
+    if sys.stdout is None:
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process
+    if sys.stderr is None:
+        sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process
+
+
+_CLOSED_AT_START: set[int] = set()
+_ensure_std_fds()
 
 
 def _width(stream: TextIO) -> int | None:
-    if stream.isatty() or os.environ.get("COLUMNS", "").isdigit():
-        return None  # rich asks the terminal, or reads COLUMNS
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit():
+        return int(columns) if int(columns) >= MIN_WIDTH else DEFAULT_WIDTH
+    try:
+        tty = stream.isatty()
+    except (OSError, ValueError):
+        tty = False
+    if tty:
+        size = shutil.get_terminal_size((DEFAULT_WIDTH, 24)).columns
+        return None if size >= MIN_WIDTH else DEFAULT_WIDTH  # None: rich follows resizes
     return DEFAULT_WIDTH
 
 
@@ -29,9 +67,130 @@ err = Console(stderr=True, highlight=False, width=_width(sys.stderr))
 out = Console(highlight=False, width=_width(sys.stdout))
 
 
+class GuardedStream:
+    """``sys.stdout``/``sys.stderr`` for the CLI: a closed pipe (``| head``, ``| true``) or a
+    closed descriptor loses the text, never the command's exit code.
+
+    On the first failed write the descriptor is pointed at /dev/null, so the interpreter's
+    final flush and C code writing to it succeed quietly; ``lost`` records that it happened.
+    Characters the stream's encoding cannot hold are written as escapes.
+    """
+
+    def __init__(self, inner: TextIO, fd: int) -> None:
+        self._inner = inner
+        self._fd = fd
+        self.lost = fd in _CLOSED_AT_START
+        with contextlib.suppress(AttributeError, ValueError, OSError):
+            inner.reconfigure(errors="backslashreplace")  # type: ignore[attr-defined]
+
+    def write(self, text: str) -> int:
+        if not self.lost:
+            try:
+                return self._inner.write(text)
+            except UnicodeEncodeError:
+                enc = getattr(self._inner, "encoding", None) or "ascii"
+                return self._inner.write(text.encode(enc, "backslashreplace").decode(enc))
+            except (OSError, ValueError):
+                self._lose()
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.lost:
+            try:
+                self._inner.flush()
+            except (OSError, ValueError):
+                self._lose()
+
+    def _lose(self) -> None:
+        self.lost = True
+        with contextlib.suppress(OSError):
+            null = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(null, self._fd)
+            os.close(null)
+        with contextlib.suppress(OSError, ValueError):
+            self._inner.flush()  # what the failed write left buffered now goes to /dev/null
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+def guard_streams() -> None:
+    """Wrap ``sys.stdout`` and ``sys.stderr`` in :class:`GuardedStream` (the CLI's ``main``)."""
+    if not isinstance(sys.stdout, GuardedStream):
+        sys.stdout = GuardedStream(sys.stdout, 1)
+    if not isinstance(sys.stderr, GuardedStream):
+        sys.stderr = GuardedStream(sys.stderr, 2)
+
+
+def stdout_lost() -> bool:
+    """Whether something written to stdout did not reach it (closed, or a broken pipe)."""
+    sys.stdout.flush()
+    return bool(getattr(sys.stdout, "lost", False))
+
+
 def emit_json(obj: Any) -> None:
     sys.stdout.write(json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
     sys.stdout.flush()
+
+
+@functools.cache
+def _libc() -> Any:
+    import ctypes
+
+    try:
+        return ctypes.CDLL(None)
+    except OSError:  # no C library to ask (not glibc/musl/macOS)
+        return None
+
+
+def _flush_c_stdio() -> None:
+    # C++ code (TorchScript's print) writes through C stdio, fully buffered on a pipe: flush it
+    # while fd 1 still points where the text belongs.
+    libc = _libc()
+    with contextlib.suppress(AttributeError, OSError):
+        if libc is not None:
+            libc.fflush(None)
+
+
+@contextlib.contextmanager
+def stdout_to_stderr() -> Iterator[None]:
+    """Send everything written to stdout (``sys.stdout``, and file descriptor 1 for C and
+    C++) to stderr meanwhile.
+
+    For code the tool does not control (a TorchScript archive's ``print``, which torch routes
+    to ``sys.stdout``), so that stdout carries only the command's result.
+    """
+    with contextlib.redirect_stdout(sys.stderr), _fd1_to_fd2():
+        yield
+
+
+@contextlib.contextmanager
+def _fd1_to_fd2() -> Iterator[None]:
+    for stream in (sys.stdout, sys.__stdout__):
+        try:
+            if stream is not None:
+                stream.flush()
+        except (OSError, ValueError):
+            pass
+    try:
+        saved = os.dup(1)
+    except OSError:  # stdout closed: nothing to protect
+        yield
+        return
+    try:
+        os.dup2(2, 1)
+    except OSError:  # stderr closed: keep stdout as it is rather than lose it
+        os.close(saved)
+        yield
+        return
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError, ValueError):
+            sys.stderr.flush()
+        _flush_c_stdio()
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 @contextlib.contextmanager

@@ -25,6 +25,10 @@ class BackendUnavailable(UsageError):
     """An optional backend (TensorRT, a GPU) is not installed or not present."""
 
 
+class ResourceError(InceptionExportError):
+    """The machine, not the input, fell short (memory, threads): exit 2, named as such."""
+
+
 class GateFailure(InceptionExportError):
     """An artifact failed a parity or precision check: exit 1."""
 

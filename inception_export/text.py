@@ -5,6 +5,18 @@ from __future__ import annotations
 import re
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
+# C0 and C1 controls, DEL, and the Unicode line/paragraph separators: each can move the
+# cursor, recolour, or start a new line that reads like the tool's own output.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def printable(text: object) -> str:
+    """``text`` with every control character shown as an escape (``\\x1b``, ``\\n``).
+
+    For anything that came from a file, a bundle or a name and is printed for people:
+    a model name holding ``ESC[32m`` or a newline must not colour or forge a line.
+    """
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], str(text))
 
 
 def clip(text: str, limit: int = 200) -> str:
@@ -30,3 +42,24 @@ def first_line(text: str, limit: int = 200) -> str:
         if line.strip():
             return clip(line, limit)
     return ""
+
+
+def describe_kind(path: object) -> str:
+    """What a path that is not a regular file is, in words ("a directory", "a FIFO (named pipe)")."""
+    import os
+    import stat
+
+    try:
+        mode = os.stat(str(path)).st_mode
+    except OSError:
+        return "missing or unreadable"
+    for test, words in (
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISFIFO, "a FIFO (named pipe)"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+    ):
+        if test(mode):
+            return words
+    return "not a regular file"

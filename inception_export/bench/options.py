@@ -30,6 +30,11 @@ def parse_list(text: str, what: str, allowed: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(items))
 
 
+# Larger batches than this are not a latency benchmark, and 100,000 inputs at 299x299 would
+# need 100 GB before the first run.
+MAX_BATCH = 1024
+
+
 def parse_batches(text: str) -> list[int]:
     out: list[int] = []
     for tok in (t.strip() for t in text.split(",")):
@@ -41,6 +46,8 @@ def parse_batches(text: str) -> list[int]:
             raise UsageError(f"--batch: {tok!r} is not an integer") from None
         if b < 1:
             raise UsageError(f"--batch: batch size must be >= 1, got {b}")
+        if b > MAX_BATCH:
+            raise UsageError(f"--batch: {b} is larger than the largest batch bench runs ({MAX_BATCH})")
         out.append(b)
     if not out:
         raise UsageError("--batch is empty; give sizes like 1,8")

@@ -29,9 +29,9 @@ except ImportError:  # pragma: no cover - older typer on real click
     from click import exceptions as click_exc  # type: ignore[no-redef,unused-ignore]
 
 from .. import __version__
-from ..console import err
+from ..console import err, guard_streams, stdout_lost
 from ..errors import InceptionExportError
-from ..text import clip, first_line
+from ..text import clip, first_line, printable
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -114,6 +114,48 @@ def _disk_full(exc: BaseException) -> OSError | None:
     return None
 
 
+# A file the user named that cannot be opened, created or replaced as asked: the user's to fix.
+ENVIRONMENT = frozenset(
+    {
+        errno.EACCES,
+        errno.EPERM,
+        errno.EROFS,
+        errno.EISDIR,
+        errno.ENOTDIR,
+        errno.ENOENT,
+        errno.ENAMETOOLONG,
+        errno.ELOOP,
+        errno.EBUSY,
+        errno.EXDEV,
+        errno.ETXTBSY,
+        errno.ENXIO,
+    }
+)
+
+
+def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
+    cur: BaseException | None = exc
+    for _ in range(8):
+        if cur is None:
+            return False
+        if isinstance(cur, kind):
+            return True
+        cur = cur.__cause__ or cur.__context__
+    return False
+
+
+def _environment_error(exc: BaseException) -> OSError | None:
+    """An OSError about a named file (permissions, a directory where a file belongs, ...)."""
+    cur: BaseException | None = exc
+    for _ in range(8):
+        if cur is None:
+            break
+        if isinstance(cur, OSError) and cur.errno in ENVIRONMENT and cur.filename:
+            return cur
+        cur = cur.__cause__ or cur.__context__
+    return None
+
+
 def fail(message: str, code: int = 2) -> None:
     _print_error(message)
     raise typer.Exit(code)
@@ -132,6 +174,16 @@ def error_line(exc: BaseException) -> tuple[str, int]:
     if full is not None:
         where = f" writing {full.filename}" if full.filename else ""
         return f"{os.strerror(full.errno or errno.ENOSPC).lower()}{where}", 2
+    if _caused_by(exc, MemoryError):
+        return (
+            "out of memory: the inputs or sizes asked for do not fit in this machine's memory "
+            "(fewer --samples, a smaller --batch or fewer images)",
+            2,
+        )
+    env = _environment_error(exc)
+    if env is not None:
+        what = f"{env.filename}: " if env.filename else ""
+        return f"{what}{os.strerror(env.errno or 0)}", 2
     first = first_line(str(exc), 300)
     return (
         f"internal error: {type(exc).__name__}: {first} (set INCEPTION_EXPORT_DEBUG=1 for the traceback)",
@@ -171,11 +223,14 @@ def command(*args: Any, **kwargs: Any) -> Callable[[F], F]:
 
 
 def _show_warning(message: Warning | str, category: type[Warning], *_: Any, **__: Any) -> None:
-    err.print(f"[yellow]note:[/] {escape(str(message))}", soft_wrap=True)
+    err.print(f"[yellow]note:[/] {escape(printable(message))}", soft_wrap=True)
 
 
 def main(argv: list[str] | None = None) -> None:
     _Interrupt.install()
+    # A reader that went away (`| head`, `| true`, `>&-`) costs the text, not the exit code.
+    guard_streams()
+    args = sys.argv[1:] if argv is None else argv
     code = 0
     try:
         # Library warnings (dropped aux keys, ...) become one readable stderr line each.
@@ -212,6 +267,13 @@ def main(argv: list[str] | None = None) -> None:
         code = EXIT_INTERRUPTED
         if not _Interrupt.reported:
             _print_error("interrupted")
+    elif code in (0, 1) and "--json" in args and stdout_lost():
+        # With --json the result is the JSON itself: a caller that got none (or half of it)
+        # must not read the verdict as delivered.
+        _print_error(
+            "stdout was closed before the JSON result was written (broken pipe or closed descriptor)"
+        )
+        code = 2
     sys.exit(code)
 
 
@@ -220,7 +282,8 @@ def _print_error(message: str) -> None:
         if _Interrupt.reported:
             return
         _Interrupt.reported = True
-    err.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
+    # Messages quote file names and bundle text: escaped, so they cannot forge lines or colours.
+    err.print(f"[bold red]error:[/] {escape(printable(message))}", soft_wrap=True)
 
 
 def _version(value: bool) -> None:

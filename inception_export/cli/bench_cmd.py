@@ -108,6 +108,7 @@ def bench(
     from ..bench.run import run_bench
     from ..bench.timing import noise_warnings
     from ..registry import get_spec
+    from .options import check_threads
 
     get_spec(model)  # unknown model: one line, before anything slow
     cfg = BenchConfig(
@@ -120,7 +121,7 @@ def bench(
         weights=weights,
         transform_input=transform_input,
         device=device.strip().lower(),
-        threads=threads if threads is not None else default_threads(),
+        threads=check_threads(threads) or default_threads(),
         gemm_n=gemm,
         trt_cuda_graph=trt_cuda_graph,
     )

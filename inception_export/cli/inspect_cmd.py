@@ -7,9 +7,11 @@ from typing import Annotated
 import typer
 from rich import box
 from rich.table import Table
+from rich.text import Text
 
 from ..console import emit_json, out
 from ..registry import get_spec
+from ..text import printable
 from .app import command
 from .options import JsonOpt, ModelOpt, SeedOpt, TransformInputOpt, WeightsOpt
 
@@ -59,7 +61,7 @@ def inspect(
         table.add_column("field", no_wrap=True)
         table.add_column("value", overflow="fold")
         for k, v in info.items():
-            table.add_row(k, str(v))
+            table.add_row(k, Text(printable(v)))  # a path is text, not markup or escapes
         out.print(table)
     if not finite:
         raise typer.Exit(1)

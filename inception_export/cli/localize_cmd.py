@@ -32,7 +32,11 @@ def localize_cmd(
     """Per-layer error against eager PyTorch; exit 0 none diverges, 1 one does, 2 bad input."""
     from ..localize.core import localize
     from ..localize.table import table
+    from ..parity.golden import check_samples
+    from .options import check_threads
 
+    check_samples(samples)  # before the progress bar sized by it
+    threads = check_threads(threads)
     # reference model + golden inputs + artifact load + one step per input
     with progress_steps("localize", 3 + samples + 7) as step:
         report = localize(

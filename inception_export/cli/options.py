@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
 import typer
+
+from ..errors import UsageError
 
 ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Model name or alias (see `models`).")]
 WeightsOpt = Annotated[
@@ -29,3 +32,27 @@ KeepFp32Opt = Annotated[
         help="FP16: 'auto' (measured) or LAYER[,LAYER...] module paths kept float32 in the graph.",
     ),
 ]
+
+
+def usable_cores() -> int:
+    """Cores this process may use (the affinity mask, not the host's total)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def check_threads(threads: int | None) -> int | None:
+    """``--threads``: at least 1, and capped at the cores there are (more threads than cores
+    only add contention; thousands would fail to start under memory pressure)."""
+    if threads is None:
+        return None
+    if threads < 1:
+        raise UsageError(f"--threads must be at least 1, got {threads}")
+    cores = usable_cores()
+    if threads > cores:
+        from ..console import err
+
+        err.print(f"[yellow]note:[/] --threads {threads} capped at the {cores} cores this process may use")
+        return cores
+    return threads

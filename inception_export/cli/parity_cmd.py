@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 
 from ..console import emit_json, err, out, progress_steps
 from ..errors import UsageError
@@ -29,7 +30,7 @@ def show_report(report: GateReport, json_out: bool, junit: Path | None, *, emit:
     result = err if json_out else out
     result.print(table(report))
     for line in failure_lines(report):
-        err.print(f"[red]FAIL[/] {line}", soft_wrap=True)
+        err.print(f"[red]FAIL[/] {escape(line)}", soft_wrap=True)
     if junit is not None:
         write_junit(report, junit)
     if json_out and emit:
@@ -87,6 +88,10 @@ def parity(
     junit: Annotated[Path | None, typer.Option("--junit", help="Write a JUnit XML report here.")] = None,
 ) -> None:
     """Compare artifacts with eager PyTorch or a golden bundle; exit 0 pass, 1 parity failure, 2 bad input."""
+    if junit is not None and (junit.is_dir() or not junit.parent.is_dir()):
+        # Before the gate runs, not after it: the report would have nowhere to go.
+        where = "is a directory" if junit.is_dir() else f"has no directory {junit.parent}"
+        raise UsageError(f"--junit {junit} {where}; give a file name for the XML report")
     if golden is not None:
         _no_effect_with_golden(
             weights=weights, samples=samples, images=images, **{"transform-input": transform_input}

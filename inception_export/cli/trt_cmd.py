@@ -25,6 +25,7 @@ from ..tensorrt.config import EngineConfig
 from ..tensorrt.manifest import manifest_path
 from ..tensorrt.onnx_input import OnnxInput, read_onnx_input
 from ..tensorrt.trtexec import trtexec_command
+from ..text import printable
 from .app import command
 from .options import ForceOpt, JsonOpt, KeepFp32Opt, TransformInputOpt, WeightsOpt
 
@@ -135,15 +136,15 @@ def trt(
             )
         else:
             err.print("build it on the target with:", highlight=False)
-            err.print(escape(command_line), highlight=False, soft_wrap=True)
+            err.print(escape(printable(command_line)), highlight=False, soft_wrap=True)
             err.print("then verify it and write its manifest (for parity) there with:", highlight=False)
-            err.print(escape(adopt_line), highlight=False, soft_wrap=True)
+            err.print(escape(printable(adopt_line)), highlight=False, soft_wrap=True)
         raise BackendUnavailable(reason)
 
     from ..tensorrt.builder import build_engine
 
     if not json_out:
-        err.print(f"building {escape(str(output))} with TensorRT (this takes minutes)...")
+        err.print(f"building {escape(printable(output))} with TensorRT (this takes minutes)...")
     with err.status(f"building {output.name} with TensorRT"):
         result = build_engine(
             onnx_path, output, cfg, model=name, onnx_sha256=onnx_sha, onnx_info=info, verbose=verbose
@@ -275,7 +276,7 @@ def _export(
             keep_fp32=keep_fp32,
         )
     if not quiet:
-        err.print(f"wrote {escape(str(res.path))} ({precision} ONNX)")
+        err.print(f"wrote {escape(printable(res.path))} ({precision} ONNX)")
     return Path(res.path), res.sha256
 
 

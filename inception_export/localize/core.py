@@ -26,7 +26,7 @@ import numpy as np
 
 from ..errors import ArtifactError, UsageError
 from ..registry import get_spec
-from ..text import first_line
+from ..text import describe_kind, first_line
 
 FP16_MAX = 65504.0
 Progress = Callable[[str], None]
@@ -112,6 +112,7 @@ def _open_onnx(path: Path) -> tuple[dict[str, Any], list[tuple[str, str]]]:
             f"{path}: localize takes ONNX artifacts (FP32 or FP16, from inception-export onnx); "
             f"this is {word}"
         )
+    check_external_data(path)
     try:
         meta = read_metadata(path)
     except ArtifactError:
@@ -125,11 +126,49 @@ def _open_onnx(path: Path) -> tuple[dict[str, Any], list[tuple[str, str]]]:
     return meta, [(str(a), str(b)) for a, b in pairs]
 
 
+def check_external_data(path: Path) -> None:
+    """Refuse (exit 2) external-data references that onnx would refuse or that leave the
+    model's directory, before anything slow: a relative path below the directory, a
+    regular file, the range inside it."""
+    import onnx
+    from onnx.external_data_helper import ExternalDataInfo, _get_all_tensors, uses_external_data
+
+    try:
+        proto = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # protobuf raises DecodeError and friends
+        why = first_line(str(exc)) or type(exc).__name__
+        raise ArtifactError(f"{path}: not a readable ONNX file ({why})") from None
+    base = path.resolve().parent
+    for tensor in _get_all_tensors(proto):
+        if not uses_external_data(tensor):
+            continue
+        info = ExternalDataInfo(tensor)
+        where = f"{path}: tensor {tensor.name!r} keeps its data in {info.location!r}"
+        loc = Path(info.location)
+        target = (base / loc).resolve()
+        if not info.location or loc.is_absolute() or ".." in loc.parts or not target.is_relative_to(base):
+            raise ArtifactError(f"{where}, outside the model's directory; refusing to read it")
+        if not target.is_file():
+            what = "not found" if not target.exists() else describe_kind(target)
+            raise ArtifactError(f"{where}: {what}")
+        offset, length = int(info.offset or 0), info.length
+        size = target.stat().st_size
+        end = offset + int(length) if length is not None else offset
+        if offset < 0 or (length is not None and int(length) < 0) or end > size:
+            raise ArtifactError(
+                f"{where} at offset {offset}, length {length}: past the end of the file ({size} bytes)"
+            )
+
+
 def _session(path: Path, tensors: list[str], threads: int | None) -> Any:
     import onnx
     import onnxruntime as ort
 
-    proto = onnx.load(str(path))
+    try:
+        proto = onnx.load(str(path))
+    except Exception as exc:  # onnx refuses bad external data with several exception types
+        why = first_line(str(exc)) or type(exc).__name__
+        raise ArtifactError(f"{path}: cannot read it with its external data ({why})") from None
     types = {v.name: v.type.tensor_type.elem_type for v in proto.graph.value_info}
     types.update({v.name: v.type.tensor_type.elem_type for v in proto.graph.output})
     missing = [t for t in tensors if t not in types]
@@ -156,8 +195,9 @@ def _session(path: Path, tensors: list[str], threads: int | None) -> Any:
             proto.SerializeToString(), sess_options=opts, providers=["CPUExecutionProvider"]
         )
     except Exception as exc:  # onnxruntime raises several unrelated exception types
-        msg = first_line(str(exc)) or type(exc).__name__
-        raise ArtifactError(f"{path}: onnxruntime cannot load it ({msg})") from None
+        from ..runners.onnxruntime_runner import load_error
+
+        raise load_error(path, exc) from None
 
 
 class _Acc:
@@ -213,7 +253,7 @@ def localize(
     import torch
 
     from ..build import build_model, load_report
-    from ..parity.golden import golden_inputs, golden_pixels
+    from ..parity.golden import check_inputs, golden_inputs, golden_pixels
     from ..parity.tolerances import load_profile
 
     t0 = time.perf_counter()
@@ -221,6 +261,7 @@ def localize(
     spec = get_spec(model)
     artifact = Path(artifact)
     limits = load_profile(profile)
+    check_inputs(samples, images)
     meta, pairs = _open_onnx(artifact)
     precision = str(meta.get("precision", "fp32"))
     if precision not in limits:

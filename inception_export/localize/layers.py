@@ -71,6 +71,27 @@ def layer_graph(model: nn.Module) -> LayerGraph:
     return LayerGraph(order, consumers)
 
 
+def _unit_of(name: str, layers: list[str], model_name: str) -> str:
+    """The unit that stays float32 for ``name``: a BN is folded into its conv, so ``conv1.bn``
+    (or ``conv1.conv``) means the ``conv1`` unit; a module that holds no unit is refused."""
+    if name in layers or any(layer.startswith(name + ".") for layer in layers):
+        return name  # a unit, or a block of units
+    outer = [layer for layer in layers if name.startswith(layer + ".")]
+    if outer:
+        from ..console import err
+
+        err.print(
+            f"[yellow]note:[/] --keep-fp32 {name}: kept as its unit {outer[-1]} "
+            "(a batch norm is folded into its conv; the unit is what stays float32)"
+        )
+        return outer[-1]
+    near = difflib.get_close_matches(name, layers, n=3, cutoff=0.5) or layers[:3]
+    raise UsageError(
+        f"--keep-fp32: {name!r} in {model_name} holds no layer that can stay float32 "
+        f"(conv+bn units, Linear layers, bare convs), e.g. {', '.join(near)}"
+    )
+
+
 def resolve_modules(model: nn.Module, names: list[str], model_name: str) -> list[str]:
     """Check user-given module paths (``--keep-fp32 A,B``); unknown ones -> UsageError with near matches."""
     known = [n for n, _ in model.named_modules() if n]
@@ -89,6 +110,7 @@ def resolve_modules(model: nn.Module, names: list[str], model_name: str) -> list
                 f"; did you mean {', '.join(near)}?" if near else f"; layers are e.g. {', '.join(layers[:3])}"
             )
             raise UsageError(f"--keep-fp32: no layer {name!r} in {model_name}{hint}")
+        name = _unit_of(name, layers, model_name)
         if name not in out:
             out.append(name)
     # A path inside another kept path is already covered by the outer one.

@@ -29,9 +29,10 @@ import numpy as np
 from .. import __version__
 from ..atomic import write_bytes_atomic
 from ..errors import ArtifactError, UsageError
-from ..text import first_line
+from ..hashing import file_sha256
+from ..text import describe_kind, first_line, printable
 from .reference import Progress, Reference, ReferenceSet
-from .tolerances import CHECKS, PROFILES, Limits
+from .tolerances import CHECKS, PROFILES, Limits, check_limit
 
 if TYPE_CHECKING:
     from .reference import EagerReference
@@ -176,13 +177,24 @@ def write_bundle(path: Path, meta: dict[str, Any], sets: dict[str, ReferenceSet]
 
 
 def _check_manifest(path: Path, sha256: str) -> None:
-    """Refuse a bundle that differs from what the ``manifest.json`` beside it recorded."""
+    """Refuse a bundle that differs from what the ``manifest.json`` beside it recorded.
+
+    Beside the path given and beside the file it resolves to: a symlink from elsewhere
+    (``/opt/gate/golden.npz -> releases/7/golden.npz``) must not step around the release's
+    record.
+    """
+    real = path.resolve()
+    for where in dict.fromkeys([path, real]):
+        _check_one_manifest(where, sha256)
+
+
+def _check_one_manifest(path: Path, sha256: str) -> None:
     manifest = path.parent / MANIFEST
     if not manifest.is_file():
         return
     try:
         doc = json.loads(manifest.read_text())
-    except (OSError, UnicodeDecodeError, ValueError):
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
         return  # not ours to judge: only a manifest that names this bundle is checked
     entry = doc.get("golden") if isinstance(doc, dict) else None
     if not isinstance(entry, dict) or entry.get("file") != path.name:
@@ -199,73 +211,242 @@ def _corrupt(path: Path, why: str) -> ArtifactError:
     return ArtifactError(f"{path}: corrupt or truncated golden bundle ({why})")
 
 
-def load_bundle(path: Path) -> GoldenBundle:
-    """Read and verify a bundle; ArtifactError (exit 2, one line) for anything that is not intact."""
-    path = Path(path)
+# What a bundle may ask of the machine that reads it, checked against the metadata and each
+# zip member's declared size before anything is decompressed: a small file must not expand
+# into gigabytes (an edge device has 8 GB). The gate's own bundles hold 13 inputs (~14 MB
+# of float32 for v3 at 299x299).
+MAX_INPUTS = 1000
+MAX_INPUT_SIZE = 1024
+MAX_CLASSES = 100_000
+MAX_ARRAY_BYTES = 1 << 30  # all arrays together, decompressed
+MAX_META_BYTES = 16 << 20
+_NPY_HEADER = 1 << 16  # numpy's header, padded; a larger one is not numpy's
+
+
+def _need(path: Path, ok: bool, why: str) -> None:
+    if not ok:
+        raise _corrupt(path, why)
+
+
+def _is_int(x: Any) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _str_list(x: Any) -> bool:
+    return isinstance(x, list) and all(isinstance(v, str) for v in x)
+
+
+def _check_record(path: Path, meta: dict[str, Any]) -> dict[str, tuple[tuple[int, ...], np.dtype[Any]]]:
+    """Type-check the metadata record; returns each array's shape and dtype it allows."""
+    _need(path, isinstance(meta.get("tool"), str), "the record names no tool")
+    model = meta.get("model")
+    _need(path, isinstance(model, str) and bool(model.strip()), "the record names no model")
+    _need(path, _str_list(meta.get("aliases", [])), "aliases are not a list of names")
+    for key in ("versions", "weights", "preprocessing"):
+        _need(path, isinstance(meta.get(key, {}), dict), f"{key} is not a table")
+    classes: Any = meta.get("num_classes")
+    size: Any = meta.get("input_size")
+    _need(
+        path,
+        _is_int(classes) and 1 <= classes <= MAX_CLASSES,
+        f"num_classes {classes!r} is not a whole number from 1 to {MAX_CLASSES}",
+    )
+    _need(
+        path,
+        _is_int(size) and 1 <= size <= MAX_INPUT_SIZE,
+        f"input_size {size!r} is not a whole number from 1 to {MAX_INPUT_SIZE}",
+    )
+    _need(path, isinstance(meta.get("transform_input"), bool), "transform_input is not true or false")
+    _check_tolerances(path, meta.get("tolerance_profile"))
+    hashes: Any = meta.get("arrays")
+    sets: Any = meta.get("sets")
+    _need(
+        path,
+        isinstance(hashes, dict) and all(isinstance(v, str) for v in hashes.values()),
+        "no table of array hashes",
+    )
+    _need(path, isinstance(sets, dict) and bool(sets), "no golden inputs")
+    shapes: dict[str, tuple[tuple[int, ...], np.dtype[Any]]] = {}
+    total = 0
+    for form, rec in sets.items():
+        _need(path, form in FORMS, f"unknown input form {printable(form)!r}")
+        _need(path, isinstance(rec, dict), f"{form} set is not a table")
+        names = rec.get("names")
+        _need(
+            path,
+            _str_list(names) and _str_list(rec.get("kinds")),
+            f"{form} names or kinds are not lists of names",
+        )
+        _need(path, isinstance(rec.get("inputs"), list), f"{form} inputs are not a list")
+        n = len(names)
+        _need(path, n >= 1, f"the {form} set holds no golden inputs")
+        if n > MAX_INPUTS:
+            raise ArtifactError(
+                f"{path}: {n} golden inputs in the {form} set; the gate reads at most {MAX_INPUTS}"
+            )
+        feed = (n, 3, size, size) if form == "float" else (n, size, size, 3)
+        shapes[f"{form}_inputs"] = (feed, np.dtype(np.float32 if form == "float" else np.uint8))
+        shapes[f"{form}_logits"] = ((n, classes), np.dtype(np.float32))
+        total += int(np.prod(feed)) * shapes[f"{form}_inputs"][1].itemsize + n * classes * 4
+    if total > MAX_ARRAY_BYTES:
+        raise ArtifactError(
+            f"{path}: the bundle's arrays would take {total / 2**20:.0f} MiB; "
+            f"the gate reads at most {MAX_ARRAY_BYTES >> 20} MiB"
+        )
+    return shapes
+
+
+def _check_tolerances(path: Path, profile: Any) -> None:
+    """The recorded limits, validated exactly as a ``--tolerance-profile`` file is: an
+    ``Infinity`` limit would pass any artifact."""
+    _need(path, isinstance(profile, dict), "no tolerance profile")
+    _need(path, isinstance(profile.get("name"), str), "the tolerance profile has no name")
+    limits = profile.get("limits")
+    _need(
+        path,
+        isinstance(limits, dict)
+        and set(limits) == {"fp32", "fp16"}
+        and all(isinstance(v, dict) and set(v) == set(CHECKS) for v in limits.values()),
+        "incomplete tolerance profile",
+    )
+    for precision, values in limits.items():
+        for key, value in values.items():
+            try:
+                check_limit(path, precision, key, value)
+            except UsageError as exc:
+                raise ArtifactError(f"{exc} (a tolerance limit recorded in the golden bundle)") from None
+
+
+def _read_member(
+    path: Path,
+    zf: zipfile.ZipFile,
+    info: zipfile.ZipInfo,
+    shape: tuple[int, ...] | None,
+    dtype: np.dtype[Any],
+) -> np.ndarray:
+    """One ``.npy`` member, its declared size and header checked before its data is read.
+
+    ``shape=None``: any 1-D length up to :data:`MAX_META_BYTES` (the metadata record).
+    """
+    name = info.filename
+    nbytes = MAX_META_BYTES if shape is None else int(np.prod(shape)) * dtype.itemsize
+    limit = nbytes + _NPY_HEADER
+    if info.file_size > limit:
+        raise _corrupt(path, f"{printable(name)} declares {info.file_size} bytes, the record allows {nbytes}")
+    buf = bytearray(limit + 1)
+    with zf.open(info) as fh:
+        got = fh.readinto(buf)  # type: ignore[attr-defined]  # ZipExtFile is a BufferedIOBase
+    if got > limit:
+        raise _corrupt(path, f"{printable(name)} holds more than its declared size")
+    data = memoryview(buf)[:got]
+    fp = io.BytesIO(data)
+    version = np.lib.format.read_magic(fp)
+    if version == (1, 0):
+        header = np.lib.format.read_array_header_1_0(fp)
+    elif version == (2, 0):
+        header = np.lib.format.read_array_header_2_0(fp)
+    else:
+        raise _corrupt(path, f"{printable(name)}: npy format {version}")
+    got_shape, fortran, got_dtype = header
+    meta_ok = len(got_shape) == 1 and got_shape[0] <= MAX_META_BYTES
+    ok_shape = meta_ok if shape is None else got_shape == shape
+    if got_dtype != dtype or fortran or not ok_shape:
+        want = "1-D" if shape is None else str(shape)
+        raise _corrupt(path, f"{printable(name)} is {got_dtype} {got_shape}, the record says {dtype} {want}")
+    count = int(np.prod(got_shape))
+    if got - fp.tell() != count * dtype.itemsize:
+        held, header_says = got - fp.tell(), count * dtype.itemsize
+        raise _corrupt(path, f"{printable(name)} holds {held} bytes of data, its header {header_says}")
+    return np.frombuffer(buf, dtype=dtype, count=count, offset=fp.tell()).reshape(got_shape)
+
+
+def _require_regular(path: Path, what: str) -> None:
+    if not path.exists():
+        raise ArtifactError(f"{what} not found: {path}")
     if not path.is_file():
-        raise ArtifactError(f"golden bundle not found: {path}")
-    data = path.read_bytes()
-    sha256 = hashlib.sha256(data).hexdigest()
+        raise ArtifactError(f"{what} {path} is {describe_kind(path)}, not a regular file")
+
+
+def load_bundle(path: Path) -> GoldenBundle:
+    """Read and verify a bundle; ArtifactError (exit 2, one line) for anything that is not intact.
+
+    Nothing is decompressed before the metadata says how large it may be: each member's
+    declared size and ``.npy`` header must match the record, and the record's sizes are capped.
+    """
+    path = Path(path)
+    _require_regular(path, "golden bundle")
+    size = path.stat().st_size
+    if size > MAX_ARRAY_BYTES + MAX_META_BYTES + (1 << 20):
+        raise ArtifactError(f"{path}: {size >> 20} MiB is larger than any golden bundle the gate reads")
+    sha256 = file_sha256(path)
     _check_manifest(path, sha256)
     try:
-        with np.load(io.BytesIO(data), allow_pickle=False) as z:
-            arrays = {name: z[name] for name in z.files}
+        with zipfile.ZipFile(path) as zf:
+            meta, arrays = _read_bundle(path, zf)
+    except ArtifactError:
+        raise
     except Exception as exc:  # zipfile, zlib and numpy raise many unrelated types for bad bytes
         raise _corrupt(path, f"{type(exc).__name__}: {first_line(str(exc), 80)}") from None
-    raw = arrays.pop("meta", None)
-    if raw is None or raw.dtype != np.uint8 or raw.ndim != 1:
+    try:
+        sets = _read_sets(path, meta, arrays)
+        bundle = GoldenBundle(meta, sets, path, sha256, size)
+        bundle.limits  # noqa: B018 - builds the recorded tolerance profile
+    except (KeyError, TypeError, ValueError) as exc:
+        why = f"{type(exc).__name__} {first_line(str(exc), 80)}"
+        raise _corrupt(path, f"incomplete metadata: {why}") from None
+    return bundle
+
+
+def _read_bundle(path: Path, zf: zipfile.ZipFile) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    infos = zf.infolist()
+    names = [i.filename for i in infos]
+    _need(path, len(set(names)) == len(names), "a member name appears twice")
+    allowed = {"meta.npy"} | {f"{form}_{kind}.npy" for form in FORMS for kind in ("inputs", "logits")}
+    unknown = sorted(set(names) - allowed)
+    _need(path, not unknown, f"unexpected member {printable(unknown[0]) if unknown else ''}")
+    members = {i.filename[: -len(".npy")]: i for i in infos}
+    if "meta" not in members:
         raise _corrupt(path, "no metadata record")
+    raw = _read_member(path, zf, members.pop("meta"), None, np.dtype(np.uint8))
     try:
         meta = json.loads(raw.tobytes().decode())
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         raise _corrupt(path, "unreadable metadata record") from None
     if not isinstance(meta, dict) or meta.get("format") != BUNDLE_FORMAT:
         raise ArtifactError(f"{path}: not an inception-export golden bundle")
     schema = meta.get("schema")
     if schema != BUNDLE_SCHEMA:
         raise ArtifactError(
-            f"{path}: golden bundle schema {schema} from {meta.get('tool', '?')}; "
+            f"{path}: golden bundle schema {printable(schema)} from {printable(meta.get('tool', '?'))}; "
             f"inception-export {__version__} reads schema {BUNDLE_SCHEMA}"
         )
-    try:
-        sets = _read_sets(path, meta, arrays)
-        bundle = GoldenBundle(meta, sets, path, sha256, len(data))
-        bundle.limits  # noqa: B018 - validates the recorded tolerance profile
-        _ = (bundle.model, bundle.num_classes, bundle.input_size, bundle.transform_input, bundle.profile)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise _corrupt(path, f"incomplete metadata: {type(exc).__name__} {exc}") from None
-    if set(bundle.limits) != {"fp32", "fp16"} or any(
-        set(lim.to_dict()) != set(CHECKS) for lim in bundle.limits.values()
-    ):
-        raise _corrupt(path, "incomplete tolerance profile")
-    return bundle
+    shapes = _check_record(path, meta)
+    hashes = meta["arrays"]
+    if set(hashes) != set(members) or set(members) != set(shapes):
+        raise _corrupt(
+            path, f"arrays {sorted(members)} but the record lists {printable(sorted(hashes))}"
+        )
+    arrays = {}
+    for name, info in members.items():
+        shape, dtype = shapes[name]
+        arrays[name] = _read_member(path, zf, info, shape, dtype)
+    return meta, arrays
 
 
 def _read_sets(path: Path, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> dict[str, ReferenceSet]:
     hashes = meta["arrays"]
-    if set(hashes) != set(arrays):
-        raise _corrupt(path, f"arrays {sorted(arrays)} but the record lists {sorted(hashes)}")
     for name, a in arrays.items():
         if _array_sha256(a) != hashes[name]:
             raise _corrupt(path, f"{name} does not match its recorded sha256")
-    size, classes = int(meta["input_size"]), int(meta["num_classes"])
     sets: dict[str, ReferenceSet] = {}
     for form, rec in meta["sets"].items():
-        if form not in FORMS:
-            raise _corrupt(path, f"unknown input form {form!r}")
         feed, logits = arrays[f"{form}_inputs"], arrays[f"{form}_logits"]
-        n = len(rec["names"])
-        want = (n, 3, size, size) if form == "float" else (n, size, size, 3)
-        dtype = np.float32 if form == "float" else np.uint8
-        if feed.shape != want or feed.dtype != dtype or logits.shape != (n, classes):
-            raise _corrupt(path, f"{form} arrays {feed.shape}/{logits.shape} do not match the record")
-        if logits.dtype != np.float32 or not np.isfinite(logits).all():
+        if not np.isfinite(logits).all():
             raise _corrupt(path, f"{form} logits are not finite float32")
+        n = len(rec["names"])
         if len(rec["kinds"]) != n or len(rec["inputs"]) != n:
             raise _corrupt(path, f"{form} names, kinds and inputs differ in length")
         sets[form] = ReferenceSet(list(rec["names"]), list(rec["kinds"]), feed, logits, list(rec["inputs"]))
-    if not sets:
-        raise _corrupt(path, "no golden inputs")
     return sets
 
 

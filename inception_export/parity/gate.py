@@ -24,9 +24,13 @@ from ..errors import ArtifactError, UsageError
 from .metrics import Metrics, compare
 from .numfmt import failure_message
 from .reference import EAGER, EagerReference, Reference, ReferenceSet, run_batched
-from .tolerances import CHECKS, Limits, load_profile
+from .tolerances import CHECKS, PROFILES, Limits, load_profile
 
 Progress = Callable[[str], None]
+
+# Inputs per inference call when an artifact takes any batch: activations of a batch grow
+# with it, and a bundle may hold hundreds of inputs (an edge device has 8 GB).
+MAX_GATE_BATCH = 16
 
 
 @dataclass
@@ -98,6 +102,7 @@ class GateReport:
     seconds: float = 0.0
     reference: str = EAGER
     golden_bundle: dict[str, Any] | None = None
+    limits_from: str = ""  # "built-in profile", "file NAME", "golden bundle NAME"
 
     @property
     def passed(self) -> bool:
@@ -112,6 +117,7 @@ class GateReport:
             "passed": self.passed,
             "exit_code": 0 if self.passed else 1,
             "tolerance_profile": self.profile,
+            "limits_from": self.limits_from,
             "limits": {p: lim.to_dict() for p, lim in self.limits.items()},
             "reference": self.reference,
             "golden_bundle": self.golden_bundle,
@@ -168,6 +174,7 @@ def check_artifacts(
     profile: str,
     device: str = "cpu",
     progress: Progress | None = None,
+    limits_from: str = "",
 ) -> GateReport:
     """Every check on every artifact against ``reference``; UsageError/ArtifactError on bad input."""
     t_start = time.perf_counter()
@@ -199,7 +206,7 @@ def check_artifacts(
         with open_runner(path, fmt, size, precision, device) as runner:
             info = runner.info
             low = max(1, info.min_batch)
-            high = info.max_batch if info.max_batch is not None else len(feed)
+            high = info.max_batch if info.max_batch is not None else min(len(feed), MAX_GATE_BATCH)
             # Metrics come from the largest batch the artifact takes; the smallest batch is
             # run on one input of each kind and must reproduce those rows.
             step(f"{path.name}: batch {high}")
@@ -207,6 +214,11 @@ def check_artifacts(
             probe = [gold.kinds.index(k) for k in dict.fromkeys(gold.kinds)]
             step(f"{path.name}: batch {low}")
             single = run_batched(runner, feed[probe], low)
+        if out.shape[1] != ref.shape[1]:
+            raise ArtifactError(
+                f"{path}: artifact gives {out.shape[1]} classes, the reference {ref.shape[1]} "
+                f"({reference.model})"
+            )
         scale = max(float(np.abs(single.astype(np.float64)).max()), 1e-30)
         with np.errstate(invalid="ignore"):
             consistency = float(np.abs(out[probe].astype(np.float64) - single).max() / scale)
@@ -243,6 +255,7 @@ def check_artifacts(
         seconds=time.perf_counter() - t_start,
         reference=reference.description,
         golden_bundle=reference.info(),
+        limits_from=limits_from,
     )
 
 
@@ -273,7 +286,13 @@ def run_gate(
     limits = load_profile(profile)
     check_device(device, torch_visible=True)
     return check_artifacts(
-        reference, artifacts, limits=limits, profile=profile, device=device, progress=progress
+        reference,
+        artifacts,
+        limits=limits,
+        profile=profile,
+        device=device,
+        progress=progress,
+        limits_from=limits_source(profile),
     )
 
 
@@ -304,11 +323,25 @@ def run_golden_gate(
     if model is not None and model.strip().lower().replace("-", "_") not in {golden.model, *golden.aliases}:
         raise UsageError(f"--model {model}: the golden bundle {bundle} is for {golden.model}")
     reference = GoldenReference(golden)
-    if limits is None:
-        limits, profile = golden.limits, golden.profile
+    if limits is None or profile is None:
+        limits, label = golden.limits, golden.profile
+        source = f"golden bundle {golden.path.name}"
+    else:
+        label, source = profile, limits_source(profile)
     return check_artifacts(
-        reference, artifacts, limits=limits, profile=str(profile), device=device, progress=progress
+        reference,
+        artifacts,
+        limits=limits,
+        profile=label,
+        device=device,
+        progress=progress,
+        limits_from=source,
     )
+
+
+def limits_source(profile: str) -> str:
+    """Where a ``--tolerance-profile`` value takes its limits from, for the report."""
+    return "built-in profile" if profile in PROFILES else f"file {Path(profile).name}"
 
 
 def check_device(device: str, *, torch_visible: bool) -> None:

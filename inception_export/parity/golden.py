@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import UsageError
-from ..text import first_line
+from ..text import describe_kind, first_line
 
 if TYPE_CHECKING:
     from ..registry import ModelSpec
@@ -36,33 +36,101 @@ class GoldenSet:
         ]
 
 
+# `--images` files are read whole into memory (photos of a few MB each) and each becomes one
+# golden input: more than this is refused rather than streamed (the bundle holds at most
+# 1,000 inputs, parity/bundle.py: MAX_INPUTS).
+MAX_IMAGES = 500
+MAX_IMAGE_BYTES = 64 << 20
+MAX_IMAGE_PIXELS = 64_000_000
+
+
+MAX_SAMPLES = 500
+
+
+def check_samples(samples: int) -> None:
+    """``--samples``, refused before any work when it cannot be right (memory: N x 3 x S x S floats)."""
+    if samples < 1:
+        raise UsageError(f"--samples must be at least 1, got {samples}")
+    if samples > MAX_SAMPLES:
+        raise UsageError(f"--samples {samples}: at most {MAX_SAMPLES} seeded random inputs")
+
+
+def check_inputs(samples: int, images: Path | None) -> None:
+    """Everything about the golden inputs that can be refused before the model is built."""
+    check_samples(samples)
+    if images is not None:
+        list_images(images)
+
+
 def _photos(images: Path | None) -> list[tuple[str, np.ndarray]]:
     if images is None:
         import skimage.data
 
         return [(f"skimage:{name}", getattr(skimage.data, name)()) for name in SAMPLE_PHOTOS]
+    return [(p.name, read_image(p)) for p in list_images(images)]
+
+
+def list_images(images: Path) -> list[Path]:
+    """The image files of ``--images DIR``, each a regular file, at most :data:`MAX_IMAGES`."""
     if not images.is_dir():
-        raise UsageError(f"--images {images}: not a directory")
+        what = "not found" if not images.exists() else f"{describe_kind(images)}, not a directory"
+        raise UsageError(f"--images {images}: {what}")
     files = sorted(p for p in images.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
         raise UsageError(f"--images {images}: no image files ({', '.join(sorted(IMAGE_SUFFIXES))})")
-    import skimage.io
-
-    out = []
+    if len(files) > MAX_IMAGES:
+        raise UsageError(
+            f"--images {images}: {len(files)} image files; the gate takes at most {MAX_IMAGES} "
+            "(each becomes a golden input held in memory): pick a representative subset"
+        )
     for p in files:
-        try:
-            out.append((p.name, np.asarray(skimage.io.imread(str(p)))))
-        except Exception as exc:  # imageio raises format-specific errors
-            raise UsageError(f"{p}: cannot read image ({first_line(str(exc))})") from None
-    return out
+        # Checked before any is read: a FIFO would block the read, a device never end.
+        if not p.is_file():
+            raise UsageError(f"--images: {p} is {describe_kind(p)}, not a regular file")
+        if p.stat().st_size > MAX_IMAGE_BYTES:
+            raise UsageError(f"--images: {p} is larger than {MAX_IMAGE_BYTES >> 20} MiB")
+    return files
+
+
+def read_image(path: Path) -> np.ndarray:
+    """An image file as uint8 RGB (H, W, 3), converted the way torchvision's loader does
+    (``PIL.Image.convert("RGB")``: palette, grey and grey+alpha expand, alpha is dropped);
+    16-bit images are scaled to 8 bits, not clipped; CMYK and other colour spaces that need
+    a colour profile to convert are refused."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            if im.width * im.height > MAX_IMAGE_PIXELS:
+                raise UsageError(f"{path}: {im.width}x{im.height} is larger than {MAX_IMAGE_PIXELS:,} pixels")
+            mode = im.mode
+            if mode in ("CMYK", "LAB", "HSV"):
+                raise UsageError(
+                    f"{path}: a {mode} image; convert it to RGB first (its colours cannot be "
+                    "converted correctly without its colour profile)"
+                )
+            if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+                grey = np.asarray(im).astype(np.float64)
+                # 16-bit samples span 0..65535: scale to 0..255 (taking them as 8-bit would
+                # saturate the whole image to white).
+                u8 = np.clip(np.round(grey / 257.0), 0, 255).astype(np.uint8)
+                return np.ascontiguousarray(np.repeat(u8[..., None], 3, axis=2))
+            if mode == "F":
+                raise UsageError(f"{path}: a floating-point image; save it as 8-bit RGB first")
+            # A writable copy: PIL's buffer is read-only, and torch warns about those.
+            return np.array(im.convert("RGB"), dtype=np.uint8)
+    except UsageError:
+        raise
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        why = first_line(str(exc)) or type(exc).__name__
+        raise UsageError(f"{path}: cannot read image ({why})") from None
 
 
 def golden_inputs(spec: ModelSpec, size: int, samples: int = 6, images: Path | None = None) -> GoldenSet:
     """Seeded random tensors in the normalised range, edge cases, and real photographs."""
     from ..preprocess import preprocess_image  # torch (resizing): not needed to read a bundle
 
-    if samples < 1:
-        raise UsageError("--samples must be at least 1")
+    check_samples(samples)
     low, high = (
         np.asarray(b, dtype=np.float32).reshape(1, 3, 1, 1) for b in spec.preprocessing.normalised_bounds()
     )
@@ -92,8 +160,7 @@ def golden_pixels(spec: ModelSpec, size: int, samples: int = 6, images: Path | N
     black / mid-grey / white images, and the photographs resized and cropped to uint8."""
     from ..preprocess import normalise, resize_crop
 
-    if samples < 1:
-        raise UsageError("--samples must be at least 1")
+    check_samples(samples)
     rng = np.random.default_rng(GOLDEN_SEED)
     pixels = [rng.integers(0, 256, (samples, size, size, 3), dtype=np.uint8)]
     names = [f"random-{i}" for i in range(samples)]

@@ -14,14 +14,23 @@ def _fmt(x: float, digits: int) -> str:
 def value_vs_limit(value: float, limit: float, min_digits: int = 3, max_digits: int = 17) -> tuple[str, str]:
     """``value`` and ``limit`` as short strings that differ whenever the numbers differ.
 
-    Starts at ``min_digits`` significant digits and adds one until the two strings are
-    not equal, so ``0.9999665`` against ``0.99999`` reads ``0.99997`` vs ``0.99999``,
-    never ``1`` vs ``1``.
+    The limit is written exactly as configured (``0.99999``, never rounded to ``1``); the
+    value starts at ``min_digits`` significant digits, at least the limit's, and gains one
+    until the two strings are not equal, so ``0.9999665`` against ``0.99999`` reads
+    ``0.99997`` vs ``0.99999``, and ``0`` against ``0.99999`` reads ``0`` vs ``0.99999``.
     """
+    start = min_digits
     for digits in range(min_digits, max_digits + 1):
-        a, b = _fmt(value, digits), _fmt(limit, digits)
-        if a != b or value == limit:
-            return a, b
+        if not math.isfinite(limit) or float(_fmt(limit, digits)) == limit:
+            start = digits
+            break
+    else:
+        start = max_digits
+    bound = _fmt(limit, start)
+    for digits in range(start, max_digits + 1):
+        shown = _fmt(value, digits)
+        if shown != bound or value == limit:
+            return shown, bound
     return repr(value), repr(limit)
 
 

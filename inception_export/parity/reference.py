@@ -51,7 +51,14 @@ def run_batched(runner: Runner, x: np.ndarray, batch: int) -> np.ndarray:
         pad = batch - len(chunk)
         if pad:
             chunk = np.concatenate([chunk, np.repeat(chunk[-1:], pad, axis=0)])
-        outs.append(runner.infer(chunk)[: batch - pad])
+        got = runner.infer(chunk)
+        if got.ndim != 2 or got.shape[0] != batch:
+            # An output whose batch does not follow the input's cannot be matched row by row.
+            raise ArtifactError(
+                f"{runner.info.artifact or 'artifact'}: gives output of shape {tuple(got.shape)} for a batch "
+                f"of {batch}; the gate needs (batch, classes) logits"
+            )
+        outs.append(got[: batch - pad])
     return np.concatenate(outs)
 
 
@@ -99,8 +106,10 @@ class EagerReference(Reference):
         seed: int | None = None,
     ) -> None:
         from ..registry import get_spec
+        from .golden import check_inputs
 
         self.spec: ModelSpec = get_spec(model)
+        check_inputs(samples, images)
         self.model = self.spec.name
         self.weights_path = weights
         self.transform_input = transform_input

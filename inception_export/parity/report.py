@@ -11,6 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..atomic import write_text_atomic
+from ..text import printable
 from .gate import GateReport
 
 
@@ -27,9 +28,13 @@ def artifact_label(path: str, cwd: Path | None = None) -> str:
     p = Path(path)
     base = cwd or Path.cwd()
     try:
-        return str(p.resolve().relative_to(base.resolve()))
+        return printable(p.resolve().relative_to(base.resolve()))
     except ValueError:
-        return p.name
+        return printable(p.name)
+
+
+def _source(report: GateReport) -> str:
+    return f" from {printable(report.limits_from)}" if report.limits_from else ""
 
 
 def table(report: GateReport) -> Group:
@@ -38,7 +43,10 @@ def table(report: GateReport) -> Group:
     One row per artifact (number, file, format, verdict), then the metrics with one column
     per artifact number: twelve columns side by side would not fit a terminal.
     """
-    title = f"parity gate: {report.model} ({report.profile} tolerances, {len(report.inputs)} inputs)"
+    title = (
+        f"parity gate: {printable(report.model)} ({printable(report.profile)} tolerances"
+        f"{_source(report)}, {len(report.inputs)} inputs)"
+    )
     verdicts = Table(box=box.SIMPLE_HEAD)
     verdicts.add_column("#", justify="right", no_wrap=True)
     # Format under the name and one failed check per line keep this to three narrow
@@ -53,6 +61,7 @@ def table(report: GateReport) -> Group:
         if ran_on:  # the backend and provider that really ran it (onnxruntime may fall back)
             name.append(f"\n{ran_on}", style="dim")
         failed = "\n".join(c.name for c in a.failures)
+        kind = printable(kind)
         verdict = "[green]PASS[/]" if a.passed else f"[bold red]FAIL[/]\n{failed}"
         verdicts.add_row(str(i), name, verdict)
     parts: list[Table | Text] = [Text(title), verdicts]
@@ -81,13 +90,15 @@ def table(report: GateReport) -> Group:
 
 def junit_xml(report: GateReport) -> str:
     """One testsuite per artifact, one testcase per check; failures carry metric, value and limit."""
+    # Control characters are not even legal in XML 1.0: escaped like in every human output.
     root = ET.Element("testsuites", name="inception-export parity")
     total = failures = 0
     for a in report.artifacts:
+        suite_name = printable(f"parity.{report.model}.{Path(a.path).name}")
         suite = ET.SubElement(
             root,
             "testsuite",
-            name=f"parity.{report.model}.{Path(a.path).name}",
+            name=suite_name,
             tests=str(len(a.checks)),
             failures=str(len(a.failures)),
             errors="0",
@@ -97,12 +108,13 @@ def junit_xml(report: GateReport) -> str:
             case = ET.SubElement(
                 suite,
                 "testcase",
-                classname=f"parity.{report.model}.{Path(a.path).name}",
+                classname=suite_name,
                 name=c.name,
                 time="0",
             )
             if not c.passed:
-                fail = ET.SubElement(case, "failure", message=c.message or f"{c.name} failed", type=c.name)
+                message = printable(c.message or f"{c.name} failed")
+                fail = ET.SubElement(case, "failure", message=message, type=c.name)
                 fail.text = f"metric={c.name} value={c.value} limit={c.limit} direction={c.direction}"
         total += len(a.checks)
         failures += len(a.failures)
@@ -118,4 +130,6 @@ def write_junit(report: GateReport, path: Path) -> None:
 
 
 def failure_lines(report: GateReport) -> list[str]:
-    return [f"{Path(a.path).name}: {c.message or c.name}" for a in report.artifacts for c in a.failures]
+    return [
+        printable(f"{Path(a.path).name}: {c.message or c.name}") for a in report.artifacts for c in a.failures
+    ]

@@ -18,11 +18,30 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ArtifactError, BackendUnavailable
-from ..text import clip
+from ..errors import ArtifactError, BackendUnavailable, ResourceError
+from ..text import clip, first_line
 from .base import Runner, RunnerInfo
 
 PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
+
+# What onnxruntime says when the machine, not the model, is the problem: its thread pool could
+# not start threads (memory pressure, a thread limit) or an allocation failed.
+RESOURCE_MARKERS = ("pthread_create", "Resource temporarily unavailable", "bad_alloc", "Failed to allocate")
+
+
+def load_error(path: str | Path, exc: BaseException) -> Exception:
+    """The error for an InferenceSession that did not start: the artifact's fault, or the machine's."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    for marker in RESOURCE_MARKERS:
+        at = text.find(marker)
+        if at >= 0:
+            # Quote from the failing call on: the useful part sits after ~200 characters of
+            # onnxruntime's source locations.
+            return ResourceError(
+                f"onnxruntime could not start for {path}: the machine is short of memory or threads "
+                f"({clip(text[at:])}); free memory or pass fewer --threads, then retry"
+            )
+    return ArtifactError(f"{path}: onnxruntime cannot load it ({first_line(str(exc)) or type(exc).__name__})")
 
 
 def _dim_bound(dim: object) -> int | None:
@@ -103,8 +122,7 @@ class OnnxRuntimeRunner(Runner):
             with _captured_output() as log:
                 self.session = ort.InferenceSession(str(path), sess_options=opts, providers=providers)
         except Exception as exc:  # onnxruntime raises several unrelated exception types
-            msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ArtifactError(f"{path}: onnxruntime cannot load it ({clip(msg)})") from None
+            raise load_error(path, exc) from None
         got = list(self.session.get_providers())
         if wanted not in got:
             why = _provider_failure("".join(log), wanted)

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..console import stdout_to_stderr
 from ..errors import ArtifactError
 from ..text import clip
 from .base import Runner, RunnerInfo
@@ -57,9 +58,16 @@ class TorchScriptRunner(TorchRunner):
 
     def __init__(self, path: str | Path, input_size: int, device: str = "cpu", precision: str = "fp32"):
         try:
-            module = torch.jit.load(str(path), map_location=device)
+            # An archive is code: whatever it prints while loading or running goes to stderr,
+            # so stdout stays the command's result (pure JSON with --json).
+            with stdout_to_stderr():
+                module = torch.jit.load(str(path), map_location=device)
         except Exception as exc:  # torch raises RuntimeError/ValueError variants for bad archives
             msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ArtifactError(f"{path}: not a loadable TorchScript archive ({clip(msg)})") from None
         super().__init__(module, input_size, device, precision)
         self.info = RunnerInfo(self.backend, precision, self.device.type, input_size, artifact=str(path))
+
+    def infer(self, x: np.ndarray) -> np.ndarray:
+        with stdout_to_stderr():
+            return super().infer(x)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ArtifactError
+from ..text import describe_kind
 
 
 @dataclass(frozen=True)
@@ -69,10 +70,18 @@ METADATA_KEY = "inception_export"
 def read_onnx_input(path: Path) -> OnnxInput:
     import onnx
 
+    if not path.is_file():
+        what = "not found" if not path.exists() else f"{describe_kind(path)}, not a regular file"
+        raise ArtifactError(f"--onnx {path}: {what}")
+    if path.stat().st_size == 0:
+        raise ArtifactError(f"{path}: an empty file, not an ONNX model")
     try:
         model = onnx.load(str(path), load_external_data=False)
     except Exception as exc:  # protobuf DecodeError, OSError...
         raise ArtifactError(f"{path}: not a readable ONNX model ({type(exc).__name__})") from None
+    if not model.graph.node:
+        # Protobuf parses many non-ONNX byte strings as an empty model.
+        raise ArtifactError(f"{path}: not an ONNX model (no graph nodes), or it is corrupt")
     initializers = {i.name for i in model.graph.initializer}
     inputs = [i for i in model.graph.input if i.name not in initializers]
     if len(inputs) != 1:

@@ -1,0 +1,411 @@
+"""Issue 17, "the gate cannot be fooled": crafted golden bundles and artifacts, built small.
+
+The artifact is a hand-made ONNX classifier (flatten + linear, 8x8 input, 10 classes: what
+"another tool" would produce), the bundle holds its exact logits; neither needs torch, so
+most cases run the CLI in-process.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import struct
+import subprocess
+import sys
+import zipfile
+import zlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from inception_export.parity.bundle import BUNDLE_FORMAT, BUNDLE_SCHEMA, encode_bundle, npz_bytes
+from inception_export.parity.reference import ReferenceSet
+from inception_export.parity.tolerances import PROFILES
+
+SIZE, CLASSES, N = 8, 10, 5
+
+
+def tiny_onnx(path: Path, scale: float = 1.0, seed: int = 0) -> tuple[Path, np.ndarray, np.ndarray]:
+    """A linear classifier as ONNX; returns the path and its weights (W, b)."""
+    rng = np.random.default_rng(seed)
+    w = rng.standard_normal((3 * SIZE * SIZE, CLASSES)).astype(np.float32) * 0.1
+    b = rng.standard_normal(CLASSES).astype(np.float32)
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 3, SIZE, SIZE])
+    y = helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", CLASSES])
+    graph = helper.make_graph(
+        [
+            helper.make_node("Flatten", ["x"], ["flat"], axis=1),
+            helper.make_node("MatMul", ["flat", "W"], ["mm"]),
+            helper.make_node("Add", ["mm", "b"], ["logits"]),
+        ],
+        "tiny",
+        [x],
+        [y],
+        [numpy_helper.from_array(w * scale, "W"), numpy_helper.from_array(b, "b")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return path, w, b
+
+
+def bundle_parts(w: np.ndarray, b: np.ndarray, n: int = N) -> tuple[dict[str, Any], dict[str, ReferenceSet]]:
+    rng = np.random.default_rng(1)
+    feed = rng.uniform(-1, 1, (n, 3, SIZE, SIZE)).astype(np.float32)
+    logits = (feed.reshape(n, -1).astype(np.float64) @ w + b).astype(np.float32)
+    names = [f"random-{i}" for i in range(n)]
+    inputs = [{"name": nm, "kind": "random", "sha256": "0" * 16} for nm in names]
+    meta: dict[str, Any] = {
+        "format": BUNDLE_FORMAT,
+        "schema": BUNDLE_SCHEMA,
+        "tool": "inception-export test",
+        "versions": {},
+        "model": "tiny",
+        "aliases": [],
+        "num_classes": CLASSES,
+        "input_size": SIZE,
+        "preprocessing": {},
+        "transform_input": False,
+        "weights": {},
+        "tolerance_profile": {
+            "name": "default",
+            "limits": {p: lim.to_dict() for p, lim in PROFILES["default"].items()},
+        },
+        "reference": "test",
+    }
+    return meta, {"float": ReferenceSet(names, ["random"] * n, feed, logits, inputs)}
+
+
+def write_bundle(path: Path, meta: dict[str, Any], sets: dict[str, ReferenceSet]) -> Path:
+    path.write_bytes(encode_bundle(meta, sets))
+    return path
+
+
+@pytest.fixture()
+def case(tmp_path: Path) -> dict[str, Any]:
+    good, w, b = tiny_onnx(tmp_path / "tiny.onnx")
+    broken, _, _ = tiny_onnx(tmp_path / "broken.onnx", scale=1.5)
+    meta, sets = bundle_parts(w, b)
+    bundle = write_bundle(tmp_path / "golden.npz", meta, sets)
+    return {"dir": tmp_path, "good": good, "broken": broken, "meta": meta, "sets": sets, "bundle": bundle}
+
+
+def cli(*args: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    """The CLI in this process (no torch import per call): exit code, stdout, stderr."""
+    from inception_export.cli.app import main
+
+    with pytest.raises(SystemExit) as exc:
+        main([str(a) for a in args])
+    got = capsys.readouterr()
+    code = exc.value.code
+    return int(code) if isinstance(code, int) else 1, got.out, got.err
+
+
+def one_error(stderr: str) -> str:
+    assert "Traceback" not in stderr, stderr
+    errors = [ln for ln in stderr.splitlines() if ln.startswith("error:")]
+    assert len(errors) == 1, stderr
+    return errors[0]
+
+
+def test_the_tiny_gate_passes_and_fails_as_it_should(
+    case: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = cli("parity", "--golden", case["bundle"], case["good"], "--json", capsys=capsys)
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["limits_from"] == "golden bundle golden.npz"
+    code, _, err = cli("parity", "--golden", case["bundle"], case["broken"], capsys=capsys)
+    assert code == 1, err
+
+
+# --- item 8: the bundle's own limits -------------------------------------------------------
+
+
+@pytest.mark.parametrize("bad", [float("inf"), float("nan"), -1.0, 2.0, "1e9", None])
+def test_bundle_limits_are_validated_like_a_profile_file(
+    case: dict[str, Any], capsys: pytest.CaptureFixture[str], bad: Any
+) -> None:
+    meta = json.loads(json.dumps(case["meta"]))
+    # min_cosine is a fraction: 2.0 is out of range there; the rest are wrong anywhere.
+    key = "min_cosine" if bad == 2.0 else "rel_l2"
+    for precision in ("fp32", "fp16"):
+        meta["tolerance_profile"]["limits"][precision][key] = bad
+        meta["tolerance_profile"]["limits"][precision]["max_abs_rel"] = float("inf")
+    bundle = write_bundle(case["dir"] / "inf.npz", meta, case["sets"])
+    code, _, err = cli("parity", "--golden", bundle, case["broken"], capsys=capsys)
+    assert code == 2, err
+    assert "tolerance limit recorded in the golden bundle" in one_error(err) or "tolerance" in err
+
+
+def test_report_says_where_the_limits_came_from(
+    case: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = cli("parity", "--golden", case["bundle"], case["good"], capsys=capsys)
+    assert code == 0
+    assert "default tolerances from golden bundle golden.npz" in " ".join(out.split())
+    prof = case["dir"] / "loose.toml"
+    prof.write_text("[fp32]\nrel_l2 = 1e-3\n")
+    code, out, _ = cli(
+        "parity",
+        "--golden",
+        case["bundle"],
+        case["good"],
+        "--tolerance-profile",
+        prof,
+        "--json",
+        capsys=capsys,
+    )
+    assert code == 0 and json.loads(out)["limits_from"] == "file loose.toml"
+    code, out, _ = cli(
+        "parity",
+        "--golden",
+        case["bundle"],
+        case["good"],
+        "--tolerance-profile",
+        "strict",
+        "--json",
+        capsys=capsys,
+    )
+    assert code == 0 and json.loads(out)["limits_from"] == "built-in profile"
+
+
+def test_manifest_holds_through_a_symlink(case: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    release = case["dir"] / "release"
+    release.mkdir()
+    real = release / "golden.npz"
+    real.write_bytes(case["bundle"].read_bytes())
+    (release / "manifest.json").write_text(json.dumps({"golden": {"file": "golden.npz", "sha256": "0" * 64}}))
+    elsewhere = case["dir"] / "gate"
+    elsewhere.mkdir()
+    (elsewhere / "golden.npz").symlink_to(real)
+    code, _, err = cli("parity", "--golden", elsewhere / "golden.npz", case["good"], capsys=capsys)
+    assert code == 2
+    assert "differs from" in one_error(err)
+
+
+# --- item 9: sizes checked before anything is decompressed --------------------------------
+
+
+def _zip_with(members: dict[str, bytes | tuple[int, bytes]]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for name, data in members.items():
+            zf.writestr(name, data if isinstance(data, bytes) else data[1])
+    return buf.getvalue()
+
+
+def _npy(a: np.ndarray) -> bytes:
+    out = io.BytesIO()
+    np.lib.format.write_array(out, a, allow_pickle=False)
+    return out.getvalue()
+
+
+def _bomb_zip(path: Path, small: dict[str, bytes], bomb_name: str, repeats: int) -> None:
+    """A zip whose ``bomb_name`` is a .npy of float32 zeros inflating to ``repeats`` x 12 MiB.
+
+    Written by hand in a second: one 12 MiB block of zeros is deflated once after a full
+    flush (no back-references), and that compressed segment is repeated.
+    """
+    chunk = bytes(3 * SIZE * SIZE * 4 << 14)  # 16384 rows of zeros, 12 MiB
+    rows = repeats << 14
+    head = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        head, {"descr": "<f4", "fortran_order": False, "shape": (rows, 3, SIZE, SIZE)}
+    )
+    c = zlib.compressobj(9, zlib.DEFLATED, -15)
+    first = c.compress(head.getvalue()) + c.flush(zlib.Z_FULL_FLUSH)
+    seg = zlib.compressobj(9, zlib.DEFLATED, -15)
+    segment = seg.compress(chunk) + seg.flush(zlib.Z_FULL_FLUSH)
+    data = first + segment * repeats + zlib.compressobj(9, zlib.DEFLATED, -15).flush(zlib.Z_FINISH)
+    crc = zlib.crc32(head.getvalue())
+    for _ in range(repeats):
+        crc = zlib.crc32(chunk, crc)
+    usize = len(head.getvalue()) + repeats * len(chunk)
+    entries = [(n, zlib.compress(b)[2:-4], zlib.crc32(b), len(b)) for n, b in small.items()]
+    entries.append((bomb_name, data, crc, usize))
+    out, central = io.BytesIO(), io.BytesIO()
+    for name, body, crc32, size in entries:
+        fields = struct.pack("<HHHHHIII", 20, 0, 8, 0, 0x21, crc32, len(body), size)
+        offset = out.tell()
+        out.write(b"PK\x03\x04" + fields + struct.pack("<HH", len(name), 0) + name.encode() + body)
+        central.write(
+            b"PK\x01\x02"
+            + struct.pack("<H", 20)
+            + fields
+            + struct.pack("<HHHHHII", len(name), 0, 0, 0, 0, 0o644 << 16, offset)
+            + name.encode()
+        )
+    cd = central.getvalue()
+    eocd = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, len(entries), len(entries), len(cd), out.tell(), 0)
+    path.write_bytes(out.getvalue() + cd + eocd)
+
+
+GUARD = """
+import resource, sys
+from inception_export.cli.app import main
+from inception_export.cli import commands  # every import done: the limit is for the bundle
+vm = next(int(ln.split()[1]) * 1024 for ln in open("/proc/self/status") if ln.startswith("VmSize"))
+resource.setrlimit(resource.RLIMIT_AS, (vm + {margin}, vm + {margin}))
+main(sys.argv[1:])
+"""
+
+
+def _run_limited(args: list[str], margin: int) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
+    return subprocess.run(
+        [sys.executable, "-c", GUARD.format(margin=margin), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+
+
+@pytest.fixture(scope="module")
+def bombs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("bombs")
+    onnx_path, w, b = tiny_onnx(d / "tiny.onnx")
+    meta, sets = bundle_parts(w, b)
+    # The record of a genuine 5-input bundle, with hashes: the bomb passes every name check.
+    with zipfile.ZipFile(io.BytesIO(encode_bundle(meta, sets))) as zf:
+        small = {n: zf.read(n) for n in ("meta.npy", "float_logits.npy")}
+        inputs = zf.read("float_inputs.npy")
+    out = {"onnx": onnx_path}
+    _bomb_zip(d / "listed.npz", small, "float_inputs.npy", 128)  # 1.5 GiB of zeros
+    _bomb_zip(d / "unlisted.npz", dict(small, **{"float_inputs.npy": inputs}), "extra.npy", 128)
+    out.update(listed=d / "listed.npz", unlisted=d / "unlisted.npz")
+    with zipfile.ZipFile(out["listed"]) as zf:  # a well-formed zip, just a large member
+        assert zf.getinfo("float_inputs.npy").file_size > 1 << 30
+    return out
+
+
+@pytest.mark.parametrize("which", ["listed", "unlisted"])
+def test_a_zip_bomb_is_refused_under_a_memory_limit(bombs: dict[str, Path], which: str) -> None:
+    bundle = bombs[which]
+    assert bundle.stat().st_size < 4 << 20  # megabytes on disk, 1.5 GiB inflated
+    # 512 MiB of address space beyond what the imports took: the bomb would need 1.5 GiB.
+    res = _run_limited(["parity", "--golden", str(bundle), str(bombs["onnx"])], 1 << 29)
+    assert res.returncode == 2, res.stderr[-2000:]
+    line = one_error(res.stderr)
+    assert ("declares" in line) if which == "listed" else ("unexpected member extra.npy" in line)
+
+
+def test_npy_header_must_match_the_record(case: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    with zipfile.ZipFile(case["bundle"]) as zf:
+        members = {n: zf.read(n) for n in zf.namelist()}
+    # Same byte count, another shape: the header is checked, not just the size.
+    members["float_inputs.npy"] = _npy(np.zeros((N * SIZE, 3, 1, SIZE), np.float32))
+    bad = case["dir"] / "shape.npz"
+    bad.write_bytes(_zip_with(dict(members)))
+    code, _, err = cli("parity", "--golden", bad, case["good"], capsys=capsys)
+    assert code == 2 and "the record says" in one_error(err)
+
+
+def test_too_many_inputs_are_refused_before_reading(
+    case: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    meta = json.loads(json.dumps(case["meta"]))
+    from inception_export.parity.bundle import MAX_INPUTS
+
+    names = [f"n{i}" for i in range(MAX_INPUTS + 1)]
+    meta["sets"] = {"float": {"names": names, "kinds": ["random"] * len(names), "inputs": [{}] * len(names)}}
+    meta["arrays"] = {"float_inputs": "x", "float_logits": "x"}
+    raw = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    bad = case["dir"] / "many.npz"
+    bad.write_bytes(
+        npz_bytes(
+            {"meta": raw, "float_inputs": np.zeros(1, np.float32), "float_logits": np.zeros(1, np.float32)}
+        )
+    )
+    code, _, err = cli("parity", "--golden", bad, case["good"], capsys=capsys)
+    assert code == 2 and f"at most {MAX_INPUTS}" in one_error(err)
+
+
+def test_inputs_run_in_bounded_batches(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from inception_export.parity.gate import MAX_GATE_BATCH
+
+    good, w, b = tiny_onnx(tmp_path / "tiny.onnx")
+    meta, sets = bundle_parts(w, b, n=MAX_GATE_BATCH * 2 + 3)
+    bundle = write_bundle(tmp_path / "golden.npz", meta, sets)
+    code, out, err = cli("parity", "--golden", bundle, good, "--json", capsys=capsys)
+    assert code == 0, err
+    assert json.loads(out)["artifacts"][0]["batch_sizes"] == [1, MAX_GATE_BATCH]
+
+
+# --- item 10: text from a bundle never reaches the terminal raw ------------------------------
+
+EVIL = "tiny\x1b[32m gate passed\nall artifacts OK\x1b[0m"
+
+
+def test_control_characters_are_escaped_in_errors_tables_and_junit(
+    case: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    meta = dict(case["meta"], model=EVIL)
+    bundle = write_bundle(case["dir"] / "evil.npz", meta, case["sets"])
+    code, _, err = cli("parity", "--golden", bundle, case["good"], "-m", "v3", capsys=capsys)
+    assert code == 2
+    line = one_error(err)
+    assert "\x1b" not in err and "\\x1b[32m gate passed\\nall artifacts OK" in line
+    junit = case["dir"] / "junit.xml"
+    code, out, err = cli("parity", "--golden", bundle, case["broken"], "--junit", junit, capsys=capsys)
+    assert code == 1
+    for text in (out, err, junit.read_text()):
+        assert "\x1b" not in text
+        assert not any(ln.lstrip().startswith("all artifacts OK") for ln in text.splitlines()), text
+    assert "\\x1b[32m" in out and "\\x1b[32m" in junit.read_text()
+    import xml.etree.ElementTree as ET
+
+    ET.fromstring(junit.read_text().split("\n", 1)[1])  # well-formed XML
+
+
+# --- item 11: TorchScript archives are code ------------------------------------------------
+
+
+def _printing_torchscript(path: Path, w: np.ndarray, b: np.ndarray) -> Path:
+    import torch
+
+    class Linear(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.from_numpy(w.copy()))
+            self.b = torch.nn.Parameter(torch.from_numpy(b.copy()))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            print("an archive printing to stdout")
+            return x.flatten(1) @ self.w + self.b
+
+    torch.jit.save(torch.jit.script(Linear()), str(path))
+    return path
+
+
+def test_torchscript_output_keeps_stdout_json_only(
+    case: dict[str, Any], capfd: pytest.CaptureFixture[str]
+) -> None:
+    _, w, b = tiny_onnx(case["dir"] / "w.onnx")
+    ts = _printing_torchscript(case["dir"] / "tiny.pt", w, b)
+    code, out, err = cli("parity", "--golden", case["bundle"], ts, "--json", capsys=capfd)  # type: ignore[arg-type]
+    assert code == 0, err
+    assert out.lstrip().startswith("{"), (out[:300], err[-500:])
+    json.loads(out)  # nothing but the report
+    assert "an archive printing to stdout" in err
+
+
+def test_content_contradicting_the_extension_is_refused(
+    case: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, w, b = tiny_onnx(case["dir"] / "w.onnx")
+    disguised = _printing_torchscript(case["dir"] / "model.onnx", w, b)
+    code, out, err = cli("parity", "--golden", case["bundle"], disguised, capsys=capsys)
+    assert code == 2 and out == ""
+    assert "the content is torchscript but the name says onnx" in one_error(err)
+    assert "an archive printing" not in err
+    onnx_as_engine = case["dir"] / "tiny.engine"
+    onnx_as_engine.write_bytes(case["good"].read_bytes())
+    code, _, err = cli("parity", "--golden", case["bundle"], onnx_as_engine, capsys=capsys)
+    assert code == 2 and "the name says tensorrt" in one_error(err)
