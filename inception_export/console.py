@@ -4,11 +4,11 @@ progress, notes and warnings on stderr (``err``)."""
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import sys
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any, TextIO
 
 from rich.console import Console
@@ -30,8 +30,33 @@ out = Console(highlight=False, width=_width(sys.stdout))
 
 
 def emit_json(obj: Any) -> None:
-    sys.stdout.write(json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
-    sys.stdout.flush()
+    from . import jsonout
+    from .atomic import DISK_FULL, disk_full
+
+    text = jsonout.dumps(obj, indent=2, sort_keys=False) + "\n"
+    try:
+        sys.stdout.flush()
+        try:
+            fd = sys.stdout.fileno()
+        except (AttributeError, OSError, ValueError):
+            sys.stdout.write(text)  # not a real stream (a test's capture)
+            return
+        # Not sys.stdout.write: on a nearly full disk its buffer drops what one short write
+        # left over and reports success (exit 0 with the JSON cut at 8,192 bytes).
+        data = memoryview(text.encode("ascii"))
+        while data:
+            data = data[os.write(fd, data) :]
+    except OSError as exc:
+        if exc.errno in DISK_FULL:
+            raise disk_full(exc, _stdout_name()) from None
+        raise
+
+
+def _stdout_name() -> Path:
+    try:
+        return Path(os.readlink("/proc/self/fd/1"))
+    except OSError:
+        return Path("stdout")
 
 
 @contextlib.contextmanager
