@@ -47,7 +47,7 @@ def check_output(path: Path, force: bool) -> None:
     if path.is_dir():
         raise UsageError(f"{path} is a directory; give a file name for the output")
     # A FIFO or device (-o /dev/null) is written into, which destroys no file.
-    if path.exists() and not force and not _write_into(path):
+    if path.exists() and not force and not writes_into(path):
         raise UsageError(f"{path} already exists; pass --force to overwrite it")
     parent = path.parent if str(path.parent) else Path(".")
     if parent.exists() and not parent.is_dir():
@@ -67,7 +67,7 @@ def _device_path(path: Path) -> bool:
     return os.path.abspath(path).startswith(("/dev/", "/proc/"))
 
 
-def _write_into(path: Path) -> bool:
+def writes_into(path: Path) -> bool:
     """Whether ``path`` is a FIFO, device or socket (or one through /dev): written into, never
     replaced by a regular file."""
     if _device_path(path):
@@ -92,7 +92,7 @@ def atomic_path(path: Path) -> Iterator[Path]:
     path it never saw, only what was already there at the start); anything that appears at
     ``path`` meanwhile is kept and the write fails. A FIFO or device is written into.
     """
-    into = _write_into(path)
+    into = writes_into(path)
     target = path if into else _final_target(path)
     replace = _MAY_REPLACE.get(os.path.abspath(path))
     if replace is None:

@@ -107,10 +107,10 @@ def _in_thread(fn: Any) -> None:
 def test_file_created_meanwhile_is_never_replaced(tmp_path: Path) -> None:
     target = tmp_path / "report.xml"
     check_output(target, force=False)  # absent at the start
-    with pytest.raises(UsageError, match="created by something else while this command ran"):
-        with atomic_path(target) as tmp:
-            tmp.write_text("<new/>")
-            _in_thread(lambda: target.write_text("the user's"))
+    refused = pytest.raises(UsageError, match="created by something else while this command ran")
+    with refused, atomic_path(target) as tmp:
+        tmp.write_text("<new/>")
+        _in_thread(lambda: target.write_text("the user's"))
     assert target.read_text() == "the user's"
     assert _junk(tmp_path) == []
     # With --force the same race ends with the new file.
@@ -129,10 +129,10 @@ def test_directory_created_meanwhile_is_never_replaced(tmp_path: Path, force: bo
         out.mkdir()
         (out / "notes.txt").write_text("the user's")
 
-    with pytest.raises(UsageError, match="created or changed by something else"):
-        with staged_directory(out, force=force, ours=is_release) as stage:
-            (stage / MANIFEST).write_text("{}")
-            _in_thread(user_makes_it)
+    refused = pytest.raises(UsageError, match="created or changed by something else")
+    with refused, staged_directory(out, force=force, ours=is_release) as stage:
+        (stage / MANIFEST).write_text("{}")
+        _in_thread(user_makes_it)
     assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
     assert (out / "notes.txt").read_text() == "the user's"
     assert _junk(tmp_path) == []
@@ -303,7 +303,7 @@ def test_sigterm_and_sighup_clean_up_like_ctrl_c(tmp_path: Path, sig: signal.Sig
     assert stderr == f"error: interrupted by {sig.name}\n", stderr
     assert stdout == ""
     assert list(tmp_path.iterdir()) == []
-    assert f"| 143, 129 | stopped by SIGTERM" in README.read_text()
+    assert "| 143, 129 | stopped by SIGTERM" in README.read_text()
 
 
 def test_stale_staging_of_a_killed_run_is_removed(tmp_path: Path) -> None:
@@ -334,7 +334,7 @@ def test_concurrent_force_swaps_never_fail(tmp_path: Path) -> None:
             try:
                 with staged_directory(out, force=True, ours=is_release) as stage:
                     _write_release(stage, f"{n}-{i}")
-            except BaseException as exc:  # noqa: BLE001 - the test counts every failure
+            except BaseException as exc:  # the test counts every failure
                 errors.append(exc)
 
     threads = [threading.Thread(target=releaser, args=(n,)) for n in range(6)]
@@ -361,3 +361,43 @@ def test_swap_without_renameat2_is_still_safe(tmp_path: Path, monkeypatch: pytes
             _write_release(stage, tag)
     assert json.loads((out / MANIFEST).read_text())["tag"] == "two"
     assert _junk(out.parent) == []
+
+
+# -- item 12 ----------------------------------------------------------------------------
+
+
+def _reject(constant: str) -> None:
+    raise ValueError(f"bare {constant} in JSON")
+
+
+def test_json_is_strict_when_an_artifact_gives_nan(release: Path, tmp_path: Path) -> None:
+    import numpy as np
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(str(release / "googlenet-fp32.onnx"))
+    fc = max(model.graph.initializer, key=lambda t: t.dims[0] if len(t.dims) == 2 else 0)
+    nan = np.full(tuple(fc.dims), np.nan, dtype=np.float32)
+    fc.CopyFrom(numpy_helper.from_array(nan, fc.name))
+    broken = tmp_path / "broken.onnx"
+    onnx.save(model, str(broken))
+    junit = tmp_path / "j.xml"
+    golden = str(release / "golden.npz")
+    res = run_cli("parity", "--golden", golden, str(broken), "--json", "--junit", str(junit))
+    assert res.code == 1, res.stderr
+    report = json.loads(res.stdout, parse_constant=_reject)
+    metrics = report["artifacts"][0]["metrics"]
+    assert metrics["nonfinite"] > 0 and metrics["max_abs"] is None
+    assert "NaN" not in res.stdout and "Infinity" not in res.stdout
+    # Every JSON the release wrote is strict too.
+    for path in [*release.glob("*.json")]:
+        json.loads(path.read_text(), parse_constant=_reject)
+
+
+def test_strict_json_writer() -> None:
+    import numpy as np
+
+    from inception_export import jsonout
+
+    text = jsonout.dumps({"a": float("nan"), "b": [np.float32("inf"), -np.inf, np.int64(3)], "c": 1.5})
+    assert json.loads(text, parse_constant=_reject) == {"a": None, "b": [None, None, 3], "c": 1.5}

@@ -259,9 +259,11 @@ def _export(
     earlier = not force and onnx_path.is_file() and _written_by_us(onnx_path)
     if not earlier:
         check_output(onnx_path, force)
-    side = Path(tempfile.mkdtemp(prefix=f".{onnx_path.name}.", suffix=".partial", dir=onnx_path.parent))
+    side = None
+    if earlier:
+        side = Path(tempfile.mkdtemp(prefix=f".{onnx_path.name}.", suffix=".partial", dir=onnx_path.parent))
     try:
-        target = side / onnx_path.name if earlier else onnx_path
+        target = onnx_path if side is None else side / onnx_path.name
         with err.status(f"exporting {name} to ONNX {precision}"):
             res = export_onnx(
                 name,
@@ -283,7 +285,8 @@ def _export(
             with contextlib.suppress(FileExistsError):
                 rename_noreplace(res.sidecar, onnx_path.parent / res.sidecar.name)
     finally:
-        shutil.rmtree(side, ignore_errors=True)
+        if side is not None:
+            shutil.rmtree(side, ignore_errors=True)
     if not quiet:
         done = "kept the identical" if earlier else "wrote"
         err.print(f"{done} {escape(str(onnx_path))} ({precision} ONNX)")
