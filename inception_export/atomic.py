@@ -123,6 +123,10 @@ def atomic_path(path: Path) -> Iterator[Path]:
                 f"{path} was created by something else while this command ran; it is left as it is "
                 "(pass --force to overwrite it)"
             ) from None
+        except IsADirectoryError:
+            raise UsageError(
+                f"{path} became a directory while this command ran; it is left as it is"
+            ) from None
         except OSError as exc:
             if exc.errno in DISK_FULL:
                 raise disk_full(exc, path) from None
