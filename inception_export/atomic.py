@@ -64,7 +64,8 @@ def check_output(path: Path, force: bool) -> None:
 def _device_path(path: Path) -> bool:
     # /dev/stdout and /proc/self/fd/N resolve to whatever the descriptor is (often a regular
     # file the shell opened): renaming over that would cut the shell's file off.
-    return os.path.abspath(path).startswith(("/dev/", "/proc/"))
+    name = os.path.abspath(path)
+    return name in ("/dev/stdout", "/dev/stderr") or name.startswith(("/dev/fd/", "/proc/"))
 
 
 def writes_into(path: Path) -> bool:
@@ -110,8 +111,7 @@ def atomic_path(path: Path) -> Iterator[Path]:
         try:
             yield tmp
             if into:
-                with open(tmp, "rb") as src, open(path, "wb") as dst:
-                    shutil.copyfileobj(src, dst)
+                _copy_into(tmp, path)
             else:
                 os.chmod(tmp, 0o644)
                 if replace:
@@ -134,6 +134,16 @@ def atomic_path(path: Path) -> Iterator[Path]:
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def _copy_into(tmp: Path, path: Path) -> None:
+    try:
+        with open(tmp, "rb") as src, open(path, "wb") as dst:
+            shutil.copyfileobj(src, dst)
+    except OSError as exc:
+        if exc.errno in DISK_FULL:
+            raise
+        raise UsageError(f"cannot write to {path}: {exc.strerror}") from None
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:
@@ -320,8 +330,12 @@ def _swap_in(stage: Path, path: Path, force: bool, ours: Callable[[Path], bool])
                 return
             continue
         if path.is_dir() and not path.is_symlink() and not any(path.iterdir()):
-            with contextlib.suppress(FileNotFoundError, OSError):
+            try:
                 path.rmdir()
+            except OSError as exc:
+                if exc.errno not in (errno.ENOENT, errno.ENOTEMPTY, errno.EEXIST):
+                    # A mount point (EBUSY), a directory we may not remove: say so.
+                    raise UsageError(f"cannot replace the empty directory {path}: {exc.strerror}") from None
             continue
         if not (force and _replaceable(path, ours)):
             break
