@@ -257,6 +257,14 @@ def test_trt_keeps_a_release_onnx_and_reruns(release: Path, tmp_path: Path) -> N
         assert_one_line_error(res, 2, "TensorRT")
         assert f"{done} {engine.with_suffix('.onnx')}" in res.stderr, res.stderr
     assert _junk(engine.parent) == []
+    # The engine's manifest of an earlier build is not replaced without --force either.
+    stale = tmp_path / "y" / "m.engine.json"
+    stale.parent.mkdir()
+    stale.write_text('{"engine": "the user\'s"}')
+    res = run_cli("trt", "-m", "v1", "--fp32", "-o", str(stale.with_suffix("")))
+    assert_one_line_error(res, 2, str(stale), "already exists", "--force")
+    assert stale.read_text() == '{"engine": "the user\'s"}'
+    assert sorted(p.name for p in stale.parent.iterdir()) == ["m.engine.json"]  # refused before the export
 
 
 # -- item 6 -----------------------------------------------------------------------------

@@ -104,6 +104,7 @@ def trt(
     if output.suffix.lower() == ".onnx":
         raise UsageError(f"{output}: the engine output must not end in .onnx (the ONNX is written beside it)")
     check_output(output, force)
+    check_output(manifest_path(output), force)  # written beside the engine
     if given is not None and onnx is not None:
         _check_graph_precision(onnx, given, precision, name)
         onnx_path, onnx_sha, info = onnx, None, given
