@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -45,7 +46,10 @@ def emit_json(obj: Any) -> None:
         # left over and reports success (exit 0 with the JSON cut at 8,192 bytes).
         data = memoryview(text.encode("ascii"))
         while data:
-            data = data[os.write(fd, data) :]
+            try:
+                data = data[os.write(fd, data) :]
+            except BlockingIOError:  # a non-blocking pipe that is full: wait for the reader
+                select.select([], [fd], [])
     except OSError as exc:
         if exc.errno in DISK_FULL:
             raise disk_full(exc, _stdout_name()) from None
