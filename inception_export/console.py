@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import json
 import os
+import select
 import shutil
 import sys
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any, TextIO
 
 from rich.console import Console
@@ -129,8 +130,42 @@ def stdout_lost() -> bool:
 
 
 def emit_json(obj: Any) -> None:
-    sys.stdout.write(json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
-    sys.stdout.flush()
+    from . import jsonout
+    from .atomic import DISK_FULL, disk_full
+
+    text = jsonout.dumps(obj, indent=2, sort_keys=False) + "\n"
+    try:
+        sys.stdout.flush()
+        try:
+            fd = sys.stdout.fileno()
+        except (AttributeError, OSError, ValueError):
+            sys.stdout.write(text)  # not a real stream (a test's capture)
+            return
+        # Not sys.stdout.write: on a nearly full disk its buffer drops what one short write
+        # left over and reports success (exit 0 with the JSON cut at 8,192 bytes).
+        data = memoryview(text.encode("ascii"))
+        while data:
+            try:
+                data = data[os.write(fd, data) :]
+            except BlockingIOError:  # a non-blocking pipe that is full: wait for the reader
+                select.select([], [fd], [])
+    except BrokenPipeError:
+        # The reader left: the text is lost, not the exit code (main() then reports that the
+        # JSON result never arrived).
+        lose = getattr(sys.stdout, "_lose", None)
+        if lose is not None:
+            lose()
+    except OSError as exc:
+        if exc.errno in DISK_FULL:
+            raise disk_full(exc, _stdout_name()) from None
+        raise
+
+
+def _stdout_name() -> Path:
+    try:
+        return Path(os.readlink("/proc/self/fd/1"))
+    except OSError:
+        return Path("stdout")
 
 
 @functools.cache

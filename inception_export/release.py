@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from . import __version__
+from . import __version__, jsonout
 from .atomic import check_output_dir, staged_directory, write_text_atomic
 from .build import build_model, load_report
 from .errors import BackendUnavailable, UsageError
@@ -59,6 +59,27 @@ def _versions() -> dict[str, str]:
     }
 
 
+def is_release(directory: Path) -> bool:
+    """Whether ``directory/manifest.json`` is a release manifest of this tool: only such a
+    directory is ever replaced (with --force); a web app's manifest.json is not one."""
+    manifest = directory / MANIFEST
+    try:
+        if manifest.stat().st_size > 64 << 20:
+            return False
+        data = json.loads(manifest.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    if not isinstance(data, dict):
+        return False
+    versions = data.get("versions")
+    return (
+        data.get("schema") == 1
+        and isinstance(versions, dict)
+        and "inception_export" in versions
+        and isinstance(data.get("artifacts"), list)
+    )
+
+
 def run_release(
     model: str,
     out_dir: Path,
@@ -98,7 +119,7 @@ def run_release(
     )
     trt_missing = missing_reason()
     build_trt = trt is not False and not trt_missing
-    with staged_directory(out_dir) as stage:
+    with staged_directory(out_dir, force=force, ours=is_release) as stage:
         result = _release_into(
             stage,
             out_dir,
@@ -146,7 +167,7 @@ def check_release_options(
         raise BackendUnavailable(f"--trt: {trt_missing}")
     if keep_fp32 and not fp16:
         raise UsageError("--keep-fp32 applies to the FP16 export (drop --no-fp16)")
-    check_output_dir(out_dir, force, MANIFEST)
+    check_output_dir(out_dir, force, MANIFEST, ours=is_release)
     return spec
 
 
@@ -287,7 +308,7 @@ def _release_into(
             "junit": REPORT_JUNIT,
         },
     }
-    write_text_atomic(stage / REPORT_JSON, json.dumps(gate.to_dict(), indent=2, default=str) + "\n")
+    write_text_atomic(stage / REPORT_JSON, jsonout.dumps(gate.to_dict(), indent=2) + "\n")
     write_text_atomic(stage / REPORT_JUNIT, junit_xml(gate))
-    write_text_atomic(stage / MANIFEST, json.dumps(manifest, indent=2, default=str) + "\n")
+    write_text_atomic(stage / MANIFEST, jsonout.dumps(manifest, indent=2) + "\n")
     return ReleaseResult(out_dir, manifest, gate)

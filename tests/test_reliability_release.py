@@ -97,7 +97,9 @@ def test_interrupt_during_tracing_leaves_nothing(tmp_path: Path) -> None:
 def test_interrupt_during_gate_keeps_earlier_release(tmp_path: Path) -> None:
     out = tmp_path / "rel"
     out.mkdir()
-    (out / "manifest.json").write_text(json.dumps({"schema": 1, "artifacts": []}))
+    # An earlier release's manifest (only one of this tool's is ever replaced: test_hostile_files.py).
+    earlier = {"schema": 1, "versions": {"inception_export": "0.1.0"}, "artifacts": []}
+    (out / "manifest.json").write_text(json.dumps(earlier))
     (out / "googlenet.pt").write_bytes(b"earlier release")
     before = {p.name: p.read_bytes() for p in out.iterdir()}
     # The ONNX sidecar is the last file the exports write: the gate runs now. With one

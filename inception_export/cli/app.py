@@ -71,23 +71,39 @@ app = typer.Typer(
 
 class _Interrupt:
     """Whether Ctrl-C was pressed: torch's exporters catch KeyboardInterrupt and re-raise it
-    wrapped in their own error types, so the exception alone cannot tell an interrupt."""
+    wrapped in their own error types, so the exception alone cannot tell an interrupt.
+
+    SIGTERM (a CI timeout, ``kill``) and SIGHUP (a closed terminal) are handled the same way:
+    staging and partial files are removed, one ``error:`` line, exit 128 + the signal."""
 
     seen = False
     reported = False
+    signum = int(signal.SIGINT)
 
     @classmethod
     def handler(cls, signum: int, frame: FrameType | None) -> None:
         if cls.seen:
-            return  # a second Ctrl-C must not cut the clean-up of the first one short
+            return  # a second signal must not cut the clean-up of the first one short
         cls.seen = True
+        cls.signum = signum
         raise KeyboardInterrupt
 
     @classmethod
     def install(cls) -> None:
-        # Respect an inherited "ignore" (a background job of a script).
-        if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
-            signal.signal(signal.SIGINT, cls.handler)
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            # Respect an inherited "ignore" (a background job of a script, nohup).
+            if signal.getsignal(sig) is not signal.SIG_IGN:
+                signal.signal(sig, cls.handler)
+
+    @classmethod
+    def message(cls) -> str:
+        if cls.signum == signal.SIGINT:
+            return "interrupted"
+        return f"interrupted by {signal.Signals(cls.signum).name}"
+
+    @classmethod
+    def exit_code(cls) -> int:
+        return 128 + cls.signum
 
 
 def _interrupted(exc: BaseException) -> bool:
@@ -164,7 +180,7 @@ def fail(message: str, code: int = 2) -> None:
 def error_line(exc: BaseException) -> tuple[str, int]:
     """The one line and exit code for any exception that reaches the boundary."""
     if _interrupted(exc):
-        return "interrupted", EXIT_INTERRUPTED
+        return _Interrupt.message(), _Interrupt.exit_code()
     if isinstance(exc, InceptionExportError):
         return str(exc), exc.exit_code
     if isinstance(exc, ModuleNotFoundError) and (exc.name or "").split(".")[0] in FULL_ROLE:
@@ -201,7 +217,7 @@ def command(*args: Any, **kwargs: Any) -> Callable[[F], F]:
                 return fn(*a, **k)
             except typer.Exit:
                 if _Interrupt.seen and not _Interrupt.reported:
-                    fail("interrupted", EXIT_INTERRUPTED)
+                    fail(_Interrupt.message(), _Interrupt.exit_code())
                 raise
             except BaseException as exc:
                 if isinstance(exc, SystemExit):
@@ -261,12 +277,12 @@ def main(argv: list[str] | None = None) -> None:
         if isinstance(exc, SystemExit):
             raise
         message, code = error_line(exc)
-        if code != EXIT_INTERRUPTED:
+        if not _interrupted(exc):
             _print_error(message)
     if _Interrupt.seen or code == EXIT_INTERRUPTED:
-        code = EXIT_INTERRUPTED
+        code = _Interrupt.exit_code()
         if not _Interrupt.reported:
-            _print_error("interrupted")
+            _print_error(_Interrupt.message())
     elif code in (0, 1) and "--json" in args and stdout_lost():
         # With --json the result is the JSON itself: a caller that got none (or half of it)
         # must not read the verdict as delivered.
@@ -278,7 +294,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _print_error(message: str) -> None:
-    if message == "interrupted":
+    if message == _Interrupt.message():
         if _Interrupt.reported:
             return
         _Interrupt.reported = True

@@ -41,9 +41,10 @@ def _report(result: ExportResult, json_out: bool) -> None:
         emit_json(result.to_dict())
         return
     meta = result.metadata
+    sidecar = f" and {result.sidecar.name}" if result.sidecar.is_file() else ""  # none beside /dev/null
     err.print(
         f"wrote {result.path} ({result.format} {result.precision}, {meta['model']} "
-        f"{meta['input_size']}x{meta['input_size']}, sha256 {result.sha256[:16]}) and {result.sidecar.name}"
+        f"{meta['input_size']}x{meta['input_size']}, sha256 {result.sha256[:16]}){sidecar}"
     )
 
 

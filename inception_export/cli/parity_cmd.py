@@ -7,6 +7,7 @@ second path never loads torch.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -16,7 +17,7 @@ from rich.markup import escape
 from ..console import emit_json, err, out, progress_steps
 from ..errors import UsageError
 from .app import command
-from .options import JsonOpt, WeightsOpt
+from .options import ForceOpt, JsonOpt, WeightsOpt
 
 if TYPE_CHECKING:
     from ..parity.gate import GateReport
@@ -37,6 +38,24 @@ def show_report(report: GateReport, json_out: bool, junit: Path | None, *, emit:
         emit_json(report.to_dict())
     verdict = "[green]gate passed[/]" if report.passed else "[bold red]gate FAILED[/]"
     result.print(f"{verdict} in {report.seconds:.1f}s")
+
+
+def check_junit(junit: Path, force: bool, inputs: dict[str, Path | str | None]) -> None:
+    """Refuse a --junit path that would overwrite one of this command's inputs (never, even
+    with --force) or an existing file (without --force), before any work."""
+    from ..atomic import check_output
+
+    for option, given in inputs.items():
+        if given is None:
+            continue
+        source = Path(given)
+        try:
+            same = source.exists() and junit.exists() and junit.samefile(source)
+        except OSError:
+            same = False
+        if same or Path(os.path.realpath(junit)) == Path(os.path.realpath(source)):
+            raise UsageError(f"--junit {junit} is this command's {option}; give another file for the report")
+    check_output(junit, force)
 
 
 def _no_effect_with_golden(**given: object) -> None:
@@ -86,12 +105,19 @@ def parity(
     device: Annotated[str, typer.Option("--device", help="Where artifacts run: cpu or cuda.")] = "cpu",
     json_out: JsonOpt = False,
     junit: Annotated[Path | None, typer.Option("--junit", help="Write a JUnit XML report here.")] = None,
+    force: ForceOpt = False,
 ) -> None:
     """Compare artifacts with eager PyTorch or a golden bundle; exit 0 pass, 1 parity failure, 2 bad input."""
     if junit is not None and (junit.is_dir() or not junit.parent.is_dir()):
         # Before the gate runs, not after it: the report would have nowhere to go.
         where = "is a directory" if junit.is_dir() else f"has no directory {junit.parent}"
         raise UsageError(f"--junit {junit} {where}; give a file name for the XML report")
+    if junit is not None:
+        given: dict[str, Path | str | None] = {f"artifact {a}": a for a in artifacts}
+        given.update({"--golden": golden, "--weights": weights, "--images": images})
+        if tolerance_profile is not None and Path(tolerance_profile).is_file():
+            given["--tolerance-profile"] = tolerance_profile
+        check_junit(junit, force, given)
     if golden is not None:
         _no_effect_with_golden(
             weights=weights, samples=samples, images=images, **{"transform-input": transform_input}

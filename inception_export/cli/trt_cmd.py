@@ -10,7 +10,9 @@ the ONNX's metadata and imports neither torch nor the model code; only exporting
 
 from __future__ import annotations
 
+import contextlib
 import shlex
+import shutil
 from pathlib import Path
 from typing import Annotated
 
@@ -108,6 +110,7 @@ def trt(
     if output.suffix.lower() == ".onnx":
         raise UsageError(f"{output}: the engine output must not end in .onnx (the ONNX is written beside it)")
     check_output(output, force)
+    check_output(manifest_path(output), force)  # written beside the engine
     if given is not None and onnx is not None:
         _check_graph_precision(onnx, given, precision, name)
         onnx_path, onnx_sha, info = onnx, None, given
@@ -256,28 +259,51 @@ def _export(
     quiet: bool,
     keep_fp32: str | None = None,
 ) -> tuple[Path, str]:
+    import tempfile
+
+    from ..atomic import rename_noreplace
     from ..export import export_onnx
+    from ..hashing import file_sha256
 
     onnx_path = output.with_suffix(".onnx")
-    # The intermediate ONNX this command wrote before is ours to replace: re-running the same
-    # command must work. Anything else at that path is the user's and needs --force.
-    if not (onnx_path.is_file() and _written_by_us(onnx_path)):
+    # An ONNX of this tool already there (this command's own from an earlier run, or a release's
+    # artifact that its manifest hashes) is kept unless --force: it is exported beside it and
+    # only an identical one is accepted, so re-running the same command still works.
+    earlier = not force and onnx_path.is_file() and _written_by_us(onnx_path)
+    if not earlier:
         check_output(onnx_path, force)
-    with err.status(f"exporting {name} to ONNX {precision}"):
-        res = export_onnx(
-            name,
-            onnx_path,
-            weights=weights,
-            transform_input=transform_input,
-            precision=precision,
-            batch=None,
-            input_size=None,
-            force=True,
-            keep_fp32=keep_fp32,
-        )
+    side = None
+    if earlier:
+        side = Path(tempfile.mkdtemp(prefix=f".{onnx_path.name}.", suffix=".partial", dir=onnx_path.parent))
+    try:
+        target = onnx_path if side is None else side / onnx_path.name
+        with err.status(f"exporting {name} to ONNX {precision}"):
+            res = export_onnx(
+                name,
+                target,
+                weights=weights,
+                transform_input=transform_input,
+                precision=precision,
+                batch=None,
+                input_size=None,
+                force=force,
+                keep_fp32=keep_fp32,
+            )
+        if earlier:
+            if file_sha256(onnx_path) != res.sha256:
+                raise UsageError(
+                    f"{onnx_path} already exists and is not this export (another run's or a release's "
+                    "artifact); it is left as it is: pass --force to overwrite it, or choose another -o"
+                )
+            with contextlib.suppress(FileExistsError):
+                rename_noreplace(res.sidecar, onnx_path.parent / res.sidecar.name)
+    finally:
+        if side is not None:
+            shutil.rmtree(side, ignore_errors=True)
     if not quiet:
-        err.print(f"wrote {escape(printable(res.path))} ({precision} ONNX)")
-    return Path(res.path), res.sha256
+        done = "kept the identical" if earlier else "wrote"
+        err.print(f"{done} {escape(printable(onnx_path))} ({precision} ONNX)")
+    return onnx_path, res.sha256
 
 
 def _written_by_us(path: Path) -> bool:

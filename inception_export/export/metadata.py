@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .. import __version__
+from .. import __version__, jsonout
 from ..build import load_report
 from ..errors import ArtifactError
 from ..registry import ModelSpec
@@ -33,7 +33,7 @@ def sidecar_path(artifact: Path) -> Path:
 
 
 def to_json(meta: dict[str, Any]) -> str:
-    return json.dumps(meta, indent=2, sort_keys=True) + "\n"
+    return jsonout.dumps(meta, indent=2, sort_keys=True) + "\n"
 
 
 def build_metadata(
@@ -80,9 +80,9 @@ def build_metadata(
 
 def flat_props(meta: dict[str, Any]) -> dict[str, str]:
     """String key/values for ONNX ``metadata_props``: the full record plus top-level keys."""
-    props = {METADATA_KEY: json.dumps(meta, sort_keys=True)}
+    props = {METADATA_KEY: jsonout.dumps(meta, sort_keys=True)}
     for key, value in meta.items():
-        props[key] = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+        props[key] = value if isinstance(value, str) else jsonout.dumps(value, sort_keys=True)
     return props
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..atomic import atomic_path, check_output
+from ..atomic import atomic_path, check_output, writes_into
 from .metadata import sidecar_path, to_json
 
 
@@ -37,7 +37,8 @@ class ExportResult:
 def check_outputs(path: Path, force: bool) -> None:
     """Refuse before any work if the artifact or its sidecar must not be written."""
     check_output(path, force)
-    check_output(sidecar_path(path), force)
+    if not writes_into(path):
+        check_output(sidecar_path(path), force)
 
 
 def write_artifact(path: Path, data: bytes, meta: dict[str, Any]) -> str:
@@ -48,6 +49,11 @@ def write_artifact(path: Path, data: bytes, meta: dict[str, Any]) -> str:
     export never leaves one without the other.
     """
     digest = hashlib.sha256(data).hexdigest()
+    if writes_into(path):
+        # -o /dev/null or a FIFO: no sidecar beside it (that would be /dev/null.json).
+        with atomic_path(path) as tmp:
+            tmp.write_bytes(data)
+        return digest
     side = dict(meta, artifact=path.name, artifact_sha256=digest)
     placed = False
     try:

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .. import __version__
+from .. import __version__, jsonout
 from ..atomic import write_bytes_atomic
 from ..errors import ArtifactError, UsageError
 from ..hashing import file_sha256
@@ -165,7 +165,7 @@ def encode_bundle(meta: dict[str, Any], sets: dict[str, ReferenceSet]) -> bytes:
         arrays[f"{form}_logits"] = np.asarray(s.logits, dtype=np.float32)
         record["sets"][form] = {"names": s.names, "kinds": s.kinds, "inputs": s.inputs}
     record["arrays"] = {name: _array_sha256(a) for name, a in sorted(arrays.items())}
-    arrays["meta"] = np.frombuffer(json.dumps(record, sort_keys=True).encode(), dtype=np.uint8)
+    arrays["meta"] = np.frombuffer(jsonout.dumps(record, sort_keys=True).encode(), dtype=np.uint8)
     return npz_bytes(arrays)
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .. import jsonout
 from ..atomic import write_text_atomic
 from ..errors import ArtifactError
 from .inspect_precision import PrecisionReport, float32_convolutions, verify_precision
@@ -178,7 +179,7 @@ def verify_engine_report(report: str | dict[str, Any], manifest: dict[str, Any])
 
 def write_manifest(engine: Path, manifest: dict[str, Any]) -> Path:
     path = manifest_path(engine)
-    write_text_atomic(path, json.dumps(manifest, indent=2) + "\n")
+    write_text_atomic(path, jsonout.dumps(manifest, indent=2) + "\n")
     return path
 
 
