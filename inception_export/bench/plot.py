@@ -19,7 +19,8 @@ def provenance_line(records: Sequence[dict[str, Any]]) -> str:
     load_end = "/".join(f"{v:g}" for v in end) if end else "?"
     return (
         f"{p.get('cpu')} · {p.get('usable_cores')} of {p.get('cores')} cores · load {load} at start, "
-        f"{load_end} at end · {p.get('time_utc')} · torch {p.get('torch')}, onnxruntime {p.get('onnxruntime')}, "
+        f"{load_end} at end · {p.get('time_utc')} · torch {p.get('torch')}, "
+        f"onnxruntime {p.get('onnxruntime')}, "
         f"numpy {p.get('numpy')}, Python {p.get('python')}, inception-export {p.get('inception_export')}"
     )
 

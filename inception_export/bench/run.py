@@ -234,7 +234,8 @@ def run_bench(
                             "interleaved_with": sorted(fns),
                             # Each timed run started only once the previous contender's
                             # threads had gone quiet (bench.timing.settle), checked per run.
-                            "isolation": f"settled: process CPU under {SETTLE_IDLE_FRACTION} core before each run",
+                            "isolation": f"settled: process CPU under {SETTLE_IDLE_FRACTION} core "
+                            "before each run",
                             **settle_log.summary(c.label),
                             "gemm_n": cfg.gemm_n or None,
                             "gemm_gmacs_per_s": gemm_rate,
