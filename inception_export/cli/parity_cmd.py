@@ -15,7 +15,7 @@ import typer
 from ..console import emit_json, err, out, progress_steps
 from ..errors import UsageError
 from .app import command
-from .options import JsonOpt, WeightsOpt
+from .options import JsonOpt, WeightsOpt, checkpoint_transform_input
 
 if TYPE_CHECKING:
     from ..parity.gate import GateReport
@@ -107,7 +107,7 @@ def parity(
                 model,
                 artifacts,
                 weights=weights,
-                transform_input=bool(transform_input),
+                transform_input=checkpoint_transform_input(model, weights, transform_input),
                 images=images,
                 samples=6 if samples is None else samples,
                 profile=tolerance_profile or "default",
