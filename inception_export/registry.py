@@ -180,6 +180,28 @@ def list_specs() -> list[ModelSpec]:
     return list(_REGISTRY.values())
 
 
+# Every spec's to_dict(), in list order, for the device role: the model files define torch
+# modules, so without torch they cannot be imported. tests/test_models_catalogue.py keeps it
+# equal to the specs; `python tools/models_catalogue.py` rewrites it.
+CATALOGUE = Path(__file__).parent / "models" / "catalogue.json"
+
+
+def torch_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("torch") is not None
+
+
+def spec_dicts() -> list[dict[str, Any]]:
+    """What ``models`` shows: from the specs, or from the catalogue where torch is absent."""
+    if torch_available():
+        return [s.to_dict() for s in list_specs()]
+    import json
+
+    rows: list[dict[str, Any]] = json.loads(CATALOGUE.read_text(encoding="utf-8"))
+    return rows
+
+
 # Checkpoints added at run time (a site's own published weights; the tests' generated ones),
 # looked up exactly like the ones the model files declare.
 _EXTRA_CHECKPOINTS: dict[str, list[KnownCheckpoint]] = {}
