@@ -256,7 +256,7 @@ def resolve_transform_input(
         return bool(transform_input), None
     name = Path(weights).name if weights is not None else ""
     if transform_input is not None and transform_input != known.transform_input:
-        flag = "--transform-input" if transform_input else "--no-transform-input"
+        flag = f"transform_input={transform_input} (--{'' if transform_input else 'no-'}transform-input)"
         raise UsageError(
             f"{flag} contradicts {name}: it is {known.source}'s {known.file_name} (sha256 "
             f"{known.sha256_prefix}...), trained with transform_input={known.transform_input}; "
