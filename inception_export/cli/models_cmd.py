@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from rich import box
 from rich.table import Table
 from rich.text import Text
-
-from collections.abc import Sequence
-from typing import Any
 
 from ..console import emit_json, out
 from ..registry import ModelSpec, spec_dicts

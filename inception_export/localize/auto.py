@@ -197,8 +197,8 @@ def describe_auto_plan(plan: KeepPlan) -> str:
     if not plan.layers:
         return (
             "--keep-fp32 auto kept nothing in float32: no layer's folded weights fall outside "
-            f"float16's range or precision, and no activation on the golden inputs reaches {ACTIVATION_LIMIT:g} "
-            "(float16 max / 4)"
+            "float16's range or precision, and no activation on the golden inputs reaches "
+            f"{ACTIVATION_LIMIT:g} (float16 max / 4)"
         )
     kept = "; ".join(f"{name} ({plan.reasons[name]})" for name in plan.layers)
     return f"--keep-fp32 auto kept {len(plan.layers)} layer(s) in float32: {kept}"
