@@ -32,7 +32,7 @@ from inception_export.bench.gemm import measure_gemm
 from inception_export.bench.options import BenchConfig, default_threads, tensorrt_available
 from inception_export.bench.plan import Combo
 from inception_export.bench.plot import plot_records
-from inception_export.bench.run import run_bench
+from inception_export.bench.run import cpu_model, provenance, run_bench
 from inception_export.console import err, progress
 from inception_export.registry import get_spec, list_specs
 
@@ -232,9 +232,10 @@ def main() -> int:
         "command": " ".join(["python", "benchmarks/run_suite.py", *sys.argv[1:]]),
         "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
         "duration_s": time.time() - started,
+        "provenance_at_end": provenance(),
         "machine": {
             "host_kind": host_kind,
-            "cpu": platform.processor() or platform.machine(),
+            "cpu": cpu_model(),
             "usable_cores": default_threads(),
             "memory_gb": psutil.virtual_memory().total / 2**30,
             "loadavg_before": load_before,

@@ -10,8 +10,7 @@ from torch import nn
 
 from .checkpoint import LoadReport, fit_state_dict, infer_num_classes, read_state_dict
 from .errors import UsageError, WeightsError
-from .hashing import file_sha256
-from .registry import ModelSpec, get_spec
+from .registry import ModelSpec, checkpoint_sha256, get_spec, resolve_transform_input
 from .synthetic import DEFAULT_SEED, synthetic_state_dict
 
 # Attribute set on every built model so exporters can record where weights came from.
@@ -41,11 +40,14 @@ def build_model(
     ``weights`` is a checkpoint path (``.pth``/``.pt``/``.bin`` or ``.safetensors``) in the
     layout the spec names; ``None`` gives the deterministic synthetic weights for ``seed``.
     ``num_classes`` defaults to the checkpoint's classifier size (1000 without weights).
-    ``transform_input`` defaults to False: pass True for torchvision's published v1/v3
-    checkpoints fed ImageNet-normalised input.
+    ``transform_input`` ``None`` (the default) takes it from a recognised published
+    checkpoint (torchvision's v1/v3, by content hash, see ``ModelSpec.known_checkpoints``)
+    and is False otherwise; an explicit value that contradicts such a checkpoint is refused.
     """
     spec = get_spec(name)
-    ti = bool(transform_input)
+    # A recognised published checkpoint decides transform_input (note: when not given;
+    # refused when contradicted), as torchvision's weight enums do.
+    ti, _known = resolve_transform_input(spec, weights, transform_input)
     if weights is None:
         model = _instantiate(spec, num_classes or 1000, ti)
         layout = [(k, tuple(v.shape)) for k, v in model.state_dict().items()]
@@ -64,7 +66,7 @@ def build_model(
         model = _instantiate(spec, inferred, ti)
         dropped = fit_state_dict(spec, model, state, path)
         report = LoadReport(
-            path=str(path), sha256=file_sha256(path), dropped_aux=dropped, num_classes=inferred
+            path=str(path), sha256=checkpoint_sha256(path), dropped_aux=dropped, num_classes=inferred
         )
         if dropped:
             warnings.warn(

@@ -8,8 +8,10 @@ model names.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from .errors import UsageError
@@ -50,6 +52,27 @@ class Preprocessing:
 
 
 @dataclass(frozen=True)
+class KnownCheckpoint:
+    """A published checkpoint recognised by content, with the recipe it was trained for.
+
+    ``sha256_prefix`` is what the publisher's file name carries (torchvision names files
+    ``NAME-<first 8 hex digits of the sha256>.pth`` and checks downloads against it), so the
+    file is recognised whatever it is called now. As torchvision's weight enums do, the
+    recipe sets ``transform_input`` and the preprocessing.
+    """
+
+    sha256_prefix: str
+    file_name: str
+    source: str
+    transform_input: bool
+    preprocessing: Preprocessing
+
+    def __post_init__(self) -> None:
+        if len(self.sha256_prefix) < 8 or any(c not in "0123456789abcdef" for c in self.sha256_prefix):
+            raise ValueError(f"sha256 prefix {self.sha256_prefix!r}: at least 8 lower-case hex digits")
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     """Static description of one architecture (shared by every checkpoint of it)."""
 
@@ -71,6 +94,8 @@ class ModelSpec:
     notes: str = ""
     # Largest input side accepted; 0 means MAX_SIZE_FACTOR x default_size (see max_input_size).
     max_size: int = 0
+    # Published checkpoints recognised by content hash, with their recipe (see KnownCheckpoint).
+    known_checkpoints: tuple[KnownCheckpoint, ...] = ()
 
     @property
     def max_input_size(self) -> int:
@@ -108,6 +133,15 @@ class ModelSpec:
             "aux_prefixes": list(self.aux_prefixes),
             "supports_transform_input": self.supports_transform_input,
             "notes": self.notes,
+            "known_checkpoints": [
+                {
+                    "sha256_prefix": k.sha256_prefix,
+                    "file_name": k.file_name,
+                    "source": k.source,
+                    "transform_input": k.transform_input,
+                }
+                for k in self.known_checkpoints
+            ],
         }
 
 
@@ -144,3 +178,96 @@ def get_spec(name: str) -> ModelSpec:
 def list_specs() -> list[ModelSpec]:
     _ensure_loaded()
     return list(_REGISTRY.values())
+
+
+# Every spec's to_dict(), in list order, for the device role: the model files define torch
+# modules, so without torch they cannot be imported. tests/test_models_catalogue.py keeps it
+# equal to the specs; `python tools/models_catalogue.py` rewrites it.
+CATALOGUE = Path(__file__).parent / "models" / "catalogue.json"
+
+
+def torch_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("torch") is not None
+
+
+def spec_dicts() -> list[dict[str, Any]]:
+    """What ``models`` shows: from the specs, or from the catalogue where torch is absent."""
+    if torch_available():
+        return [s.to_dict() for s in list_specs()]
+    import json
+
+    rows: list[dict[str, Any]] = json.loads(CATALOGUE.read_text(encoding="utf-8"))
+    return rows
+
+
+# Checkpoints added at run time (a site's own published weights; the tests' generated ones),
+# looked up exactly like the ones the model files declare.
+_EXTRA_CHECKPOINTS: dict[str, list[KnownCheckpoint]] = {}
+
+
+def register_checkpoint(model: str, known: KnownCheckpoint) -> None:
+    spec = get_spec(model)
+    if known.transform_input and not spec.supports_transform_input:
+        raise ValueError(f"{spec.name} has no transform_input")
+    _EXTRA_CHECKPOINTS.setdefault(spec.name, []).append(known)
+
+
+def known_checkpoints(spec: ModelSpec) -> tuple[KnownCheckpoint, ...]:
+    return (*spec.known_checkpoints, *_EXTRA_CHECKPOINTS.get(spec.name, ()))
+
+
+def recognise_checkpoint(spec: ModelSpec, sha256: str) -> KnownCheckpoint | None:
+    """The published checkpoint of ``spec`` whose hash ``sha256`` (full hex digest) is, if any."""
+    digest = sha256.lower()
+    return next((k for k in known_checkpoints(spec) if digest.startswith(k.sha256_prefix)), None)
+
+
+# Hashing a 100 MB checkpoint takes a quarter of a second; the CLI resolves the recipe before
+# building the model, which hashes the file again for its load report.
+_HASHES: dict[tuple[str, int, int, int], str] = {}
+
+
+def checkpoint_sha256(path: Path) -> str:
+    from .hashing import file_sha256
+
+    st = path.stat()
+    key = (str(path.resolve()), st.st_ino, st.st_size, st.st_mtime_ns)
+    if key not in _HASHES:
+        _HASHES[key] = file_sha256(path)
+    return _HASHES[key]
+
+
+def resolve_transform_input(
+    spec: ModelSpec, weights: str | Path | None, transform_input: bool | None
+) -> tuple[bool, KnownCheckpoint | None]:
+    """``transform_input`` for these weights: a recognised published checkpoint decides it.
+
+    ``None`` means the caller did not say: a recognised checkpoint's recipe applies (with a
+    ``note:``, as a warning), anything else gets False. An explicit value that contradicts a
+    recognised checkpoint is refused: the gate would still pass (it compares with the same
+    wrong model) while every prediction would be off.
+    """
+    known = None
+    if weights is not None and Path(weights).is_file():
+        known = recognise_checkpoint(spec, checkpoint_sha256(Path(weights)))
+    if known is None:
+        return bool(transform_input), None
+    name = Path(weights).name if weights is not None else ""
+    if transform_input is not None and transform_input != known.transform_input:
+        flag = f"transform_input={transform_input} (--{'' if transform_input else 'no-'}transform-input)"
+        raise UsageError(
+            f"{flag} contradicts {name}: it is {known.source}'s {known.file_name} (sha256 "
+            f"{known.sha256_prefix}...), trained with transform_input={known.transform_input}; "
+            f"leave the flag out to use the checkpoint's recipe"
+        )
+    if transform_input is None:
+        pre = known.preprocessing
+        warnings.warn(
+            f"{name} is {known.source}'s {known.file_name} (sha256 {known.sha256_prefix}...): "
+            f"transform_input={known.transform_input}, preprocessing RGB mean {pre.mean} std {pre.std}, "
+            f"resize {pre.resize} crop {pre.crop} {pre.interpolation}, as its weights were published",
+            stacklevel=2,
+        )
+    return known.transform_input, known

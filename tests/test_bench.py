@@ -136,3 +136,20 @@ def test_bad_arguments_one_line_exit_2(args: list[str], needle: str) -> None:
 
 def test_unknown_model_subprocess() -> None:
     assert_one_line_error(run_cli("bench", "--model", "v9", "--iters", "1"), 2, "unknown model")
+
+
+def test_real_v1_records_carry_provenance_and_isolation(v1_run: CliResult) -> None:
+    assert v1_run.code == 0, v1_run.stderr
+    records = json.loads(v1_run.stdout)
+    for r in records:
+        p = r["provenance"]
+        assert p["cpu"] and p["cores"] >= 1 and 1 <= p["usable_cores"] <= p["cores"]
+        assert len(p["loadavg_1_5_15"]) == 3 and len(p["ended"]["loadavg_1_5_15"]) == 3
+        assert p["time_utc"].endswith("Z") and p["torch"] and p["onnxruntime"] and p["numpy"]
+    for r in (r for r in records if r["status"] == "ok"):
+        assert r["p10_ms"] <= r["median_ms"] <= r["p90_ms"]
+        # Every timed run waited for the previous contender's threads to go quiet (checked).
+        assert r["isolation"].startswith("settled")
+        assert r["settle_median_ms"] >= 50 and r["settle_max_ms"] >= r["settle_median_ms"]
+        busy = "timed runs started while the process was still busy"
+        assert r["unsettled_runs"] == 0 or busy in v1_run.stderr

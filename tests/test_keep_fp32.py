@@ -14,7 +14,7 @@ from conftest import assert_one_line_error, rel_l2, run_cli
 from inception_export import build_model
 from inception_export.export import export_onnx
 from inception_export.export.fold import fold_batchnorm
-from inception_export.localize.auto import auto_keep
+from inception_export.localize.auto import auto_keep, describe_auto_plan
 from inception_export.localize.core import localize
 from inception_export.parity import run_gate
 from inception_export.parity.golden import golden_inputs
@@ -53,7 +53,8 @@ def overflow(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "--keep-fp32", "auto", "-o", str(auto), "--json",
     )  # fmt: skip
     assert res.code == 0, res.stderr
-    return {"ckpt": ckpt, "plain": plain, "auto": auto}
+    (d / "auto.stderr").write_text(res.stderr)
+    return {"ckpt": ckpt, "plain": plain, "auto": auto, "auto_stderr": d / "auto.stderr"}
 
 
 def test_overflow_checkpoint_is_the_same_function() -> None:
@@ -131,6 +132,7 @@ def test_healthy_models_auto_keeps_nothing(model: str) -> None:
     spec = get_spec(model)
     plan = auto_keep(net, folded, spec, spec.default_size, samples=1)
     assert plan.layers == []
+    assert describe_auto_plan(plan).startswith("--keep-fp32 auto kept nothing in float32")
 
 
 def test_keep_fp32_bad_input_one_line(tmp_path: Path) -> None:
@@ -173,3 +175,10 @@ def test_trt_passes_keep_fp32_to_the_onnx_it_exports(overflow: dict[str, Path], 
     assert _graph(written) == _graph(overflow["auto"])
     if res.code != 0:  # no TensorRT here: one line naming what is missing
         assert_one_line_error(res, 2)
+
+
+def test_auto_says_what_it_kept_and_why(overflow: dict[str, Path]) -> None:
+    notes = [ln for ln in overflow["auto_stderr"].read_text().splitlines() if ln.startswith("note:")]
+    said = [n for n in notes if "--keep-fp32 auto kept 2 layer(s) in float32" in n]
+    assert len(said) == 1, notes
+    assert f"{A} (" in said[0] and f"{B} (weights" in said[0] and "activations reach" in said[0]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import os
+import platform
 import resource
 import sys
 import tempfile
@@ -21,7 +23,7 @@ from .gemm import gemm_callable
 from .options import BenchConfig
 from .plan import Combo, plan
 from .runner_factory import make_runner
-from .timing import is_noisy, run_interleaved, summarize
+from .timing import SETTLE_IDLE_FRACTION, SettleLog, is_noisy, run_interleaved, summarize
 
 # Fields every record carries, measured or skipped (the --json contract).
 RECORD_FIELDS = (
@@ -45,6 +47,49 @@ def peak_rss_mb() -> float:
 
 
 _ARTIFACT_KIND = {"torchscript": "torchscript", "onnxruntime": "onnx-{p}", "tensorrt": "onnx-fp32"}
+
+
+def cpu_model() -> str:
+    """The CPU's marketing name (``platform.processor()`` only says x86_64 on Linux)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                if line.lower().startswith(("model name", "hardware", "cpu model")):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def provenance() -> dict[str, Any]:
+    """Where and when a figure was measured: without it a median cannot be compared or trusted."""
+    import numpy as np
+
+    from .. import __version__
+
+    try:
+        import onnxruntime
+
+        ort: str | None = str(onnxruntime.__version__)
+    except ImportError:
+        ort = None
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS has no affinity call
+        usable = os.cpu_count() or 1
+    return {
+        "time_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "cpu": cpu_model(),
+        "machine": platform.machine(),
+        "cores": os.cpu_count(),
+        "usable_cores": usable,
+        "loadavg_1_5_15": [round(v, 2) for v in os.getloadavg()],
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "onnxruntime": ort,
+        "numpy": np.__version__,
+        "inception_export": __version__,
+    }
 
 
 def thread_settings(cfg: BenchConfig) -> dict[str, Any]:
@@ -79,6 +124,7 @@ def run_bench(
     spec: ModelSpec = model.spec  # type: ignore[assignment]
     threads = thread_settings(cfg)
     live = [c for c in combos if not c.skip]
+    started = provenance()
 
     with tempfile.TemporaryDirectory(prefix="inception-bench-") as tmp:
         exporter = ArtifactExporter(cfg, model, cfg.artifact_dir or Path(tmp))
@@ -133,7 +179,10 @@ def run_bench(
                             f"{spec.name} batch {batch}: timing {n} backends interleaved", done, total
                         )
 
-                times = run_interleaved(fns, warmup, iters, on_step=step) if fns else {}
+                settle_log = SettleLog({}, {})
+                times = (
+                    run_interleaved(fns, warmup, iters, on_step=step, settle_log=settle_log) if fns else {}
+                )
                 gemm_rates = {
                     k.split("-", 1)[1]: float(cfg.gemm_n) ** 3
                     / (summarize(times.pop(k)).median_ms / 1e3)
@@ -167,6 +216,7 @@ def run_bench(
                             "status": "ok",
                             "median_ms": st.median_ms,
                             "p90_ms": st.p90_ms,
+                            "p10_ms": st.p10_ms,
                             "noisy": is_noisy(st),
                             "mean_ms": st.mean_ms,
                             "min_ms": st.min_ms,
@@ -182,6 +232,11 @@ def run_bench(
                             "threads": threads,
                             "artifact": infos[c.label].artifact,
                             "interleaved_with": sorted(fns),
+                            # Each timed run started only once the previous contender's
+                            # threads had gone quiet (bench.timing.settle), checked per run.
+                            "isolation": f"settled: process CPU under {SETTLE_IDLE_FRACTION} core "
+                            "before each run",
+                            **settle_log.summary(c.label),
                             "gemm_n": cfg.gemm_n or None,
                             "gemm_gmacs_per_s": gemm_rate,
                             "gemm_gmacs_per_s_by_lib": gemm_rates or None,
@@ -194,7 +249,11 @@ def run_bench(
         finally:
             for r in runners.values():
                 r.close()
+        # The load average at the end too: a figure taken while it rose is suspect.
+        ended = {"time_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                 "loadavg_1_5_15": [round(v, 2) for v in os.getloadavg()]}
         for rec in records:
+            rec["provenance"] = {**started, "ended": ended}
             kind = _ARTIFACT_KIND.get(rec["backend"], "").format(p=rec["precision"])
             rec["export_s"] = exporter.seconds.get(kind) if rec["status"] == "ok" else None
     return records

@@ -13,7 +13,7 @@ from ..atomic import check_output
 from ..console import emit_json, err, out, progress
 from ..errors import UsageError
 from .app import command
-from .options import ForceOpt, JsonOpt, ModelOpt, TransformInputOpt, WeightsOpt
+from .options import ForceOpt, JsonOpt, ModelOpt, TransformInputOpt, WeightsOpt, checkpoint_transform_input
 
 
 def _fmt(v: Any, spec: str = ".2f") -> str:
@@ -62,7 +62,7 @@ def _table(records: list[dict[str, Any]]) -> Table:
 def bench(
     model: ModelOpt,
     weights: WeightsOpt = None,
-    transform_input: TransformInputOpt = False,
+    transform_input: TransformInputOpt = None,
     backends: Annotated[
         str, typer.Option("--backends", help="Comma list: torch,torchscript,onnxruntime,tensorrt,cudagraph.")
     ] = "torch,torchscript,onnxruntime",
@@ -111,6 +111,11 @@ def bench(
     from .options import check_threads
 
     get_spec(model)  # unknown model: one line, before anything slow
+    if weights is not None and weights.is_dir():
+        raise UsageError(f"--weights {weights} is a directory; give a checkpoint file")
+    if weights is not None and not weights.is_file():
+        raise UsageError(f"--weights {weights}: no such file")
+    ti = checkpoint_transform_input(model, weights, transform_input)
     cfg = BenchConfig(
         model=model,
         backends=parse_list(backends, "backends", BACKENDS),
@@ -119,16 +124,12 @@ def bench(
         warmup=warmup,
         iters=iters,
         weights=weights,
-        transform_input=transform_input,
+        transform_input=ti,
         device=device.strip().lower(),
         threads=check_threads(threads) or default_threads(),
         gemm_n=gemm,
         trt_cuda_graph=trt_cuda_graph,
     )
-    if weights is not None and weights.is_dir():
-        raise UsageError(f"--weights {weights} is a directory; give a checkpoint file")
-    if weights is not None and not weights.is_file():
-        raise UsageError(f"--weights {weights}: no such file")
     if plot is not None:
         if plot.suffix.lower() != ".png":
             raise UsageError(f"--plot {plot}: the chart is a PNG; give a .png file name")

@@ -11,7 +11,16 @@ from ..console import emit_json, err
 from ..errors import UsageError
 from ..registry import get_spec
 from .app import command
-from .options import ForceOpt, JsonOpt, KeepFp32Opt, ModelOpt, SeedOpt, TransformInputOpt, WeightsOpt
+from .options import (
+    ForceOpt,
+    JsonOpt,
+    KeepFp32Opt,
+    ModelOpt,
+    SeedOpt,
+    TransformInputOpt,
+    WeightsOpt,
+    checkpoint_transform_input,
+)
 
 if TYPE_CHECKING:  # the exporters import torch: only inside the commands (the device role has none)
     from ..export import ExportResult
@@ -53,7 +62,7 @@ def onnx_cmd(
     model: ModelOpt,
     output: OutputOpt = None,
     weights: WeightsOpt = None,
-    transform_input: TransformInputOpt = False,
+    transform_input: TransformInputOpt = None,
     precision: Annotated[
         str, typer.Option("--precision", help="fp32, or fp16 compute with float32 input/output.")
     ] = "fp32",
@@ -79,6 +88,7 @@ def onnx_cmd(
 
     precision = precision.strip().lower()
     fixed = _parse_batch(batch)
+    ti = checkpoint_transform_input(model, weights, transform_input)
     if output is None:
         output = Path(f"{get_spec(model).name}-{precision}.onnx")
     with err.status(f"exporting {model} to ONNX {precision}"):
@@ -86,7 +96,7 @@ def onnx_cmd(
             model,
             output,
             weights=weights,
-            transform_input=transform_input,
+            transform_input=ti,
             precision=precision,
             opset=opset,
             batch=fixed,
@@ -105,7 +115,7 @@ def torchscript_cmd(
     model: ModelOpt,
     output: OutputOpt = None,
     weights: WeightsOpt = None,
-    transform_input: TransformInputOpt = False,
+    transform_input: TransformInputOpt = None,
     input_size: Annotated[
         int | None, typer.Option("--input-size", help="Input size recorded in the metadata.")
     ] = None,
@@ -118,12 +128,13 @@ def torchscript_cmd(
 
     if output is None:
         output = Path(f"{get_spec(model).name}-fp32.torchscript.pt")
+    ti = checkpoint_transform_input(model, weights, transform_input)
     with err.status(f"exporting {model} to TorchScript"):
         result = export_torchscript(
             model,
             output,
             weights=weights,
-            transform_input=transform_input,
+            transform_input=ti,
             input_size=input_size,
             force=force,
             seed=seed,

@@ -10,7 +10,15 @@ from rich.markup import escape
 
 from ..console import emit_json, err, progress_steps
 from .app import command
-from .options import ForceOpt, JsonOpt, ModelOpt, SeedOpt, TransformInputOpt, WeightsOpt
+from .options import (
+    ForceOpt,
+    JsonOpt,
+    ModelOpt,
+    SeedOpt,
+    TransformInputOpt,
+    WeightsOpt,
+    checkpoint_transform_input,
+)
 
 
 @command("golden")
@@ -18,7 +26,7 @@ def golden(
     model: ModelOpt,
     output: Annotated[Path, typer.Option("--output", "-o", help="Bundle to write (e.g. golden.npz).")],
     weights: WeightsOpt = None,
-    transform_input: TransformInputOpt = False,
+    transform_input: TransformInputOpt = None,
     embed_preprocessing: Annotated[
         bool,
         typer.Option(
@@ -42,13 +50,14 @@ def golden(
     """Write golden inputs + eager PyTorch logits, for `parity --golden FILE` where torch is absent."""
     from ..parity.bundle import make_bundle
 
+    ti = checkpoint_transform_input(model, weights, transform_input)
     forms = 2 if embed_preprocessing else 1
     with progress_steps("golden", 2 + forms) as step:
         result = make_bundle(
             model,
             output,
             weights=weights,
-            transform_input=transform_input,
+            transform_input=ti,
             input_size=input_size,
             pixels=embed_preprocessing,
             samples=samples,

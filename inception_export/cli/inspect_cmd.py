@@ -13,14 +13,14 @@ from ..console import emit_json, out
 from ..registry import get_spec
 from ..text import printable
 from .app import command
-from .options import JsonOpt, ModelOpt, SeedOpt, TransformInputOpt, WeightsOpt
+from .options import JsonOpt, ModelOpt, SeedOpt, TransformInputOpt, WeightsOpt, checkpoint_transform_input
 
 
 @command("inspect")
 def inspect(
     model: ModelOpt,
     weights: WeightsOpt = None,
-    transform_input: TransformInputOpt = False,
+    transform_input: TransformInputOpt = None,
     input_size: Annotated[int | None, typer.Option("--input-size", help="Square input size.")] = None,
     seed: SeedOpt = 20261123,
     json_out: JsonOpt = False,
@@ -34,7 +34,8 @@ def inspect(
     spec = get_spec(model)
     size = input_size or spec.default_size
     spec.check_size(size)
-    net = build_model(spec.name, weights, transform_input=transform_input, seed=seed)
+    ti = checkpoint_transform_input(spec.name, weights, transform_input)
+    net = build_model(spec.name, weights, transform_input=ti, seed=seed)
     report = load_report(net)
     with torch.inference_mode():
         logits = net(example_input(spec, batch=1, size=size))
@@ -45,7 +46,7 @@ def inspect(
         "weights_sha256": report.sha256,
         "num_classes": report.num_classes,
         "dropped_aux_keys": len(report.dropped_aux),
-        "transform_input": transform_input,
+        "transform_input": ti,
         "input_size": size,
         "params": count_params(net),
         "gmacs": round(count_macs(net, size) / 1e9, 4),

@@ -10,7 +10,7 @@ import typer
 
 from ..console import emit_json, progress_steps
 from .app import command
-from .options import JsonOpt, ModelOpt, TransformInputOpt, WeightsOpt
+from .options import JsonOpt, ModelOpt, TransformInputOpt, WeightsOpt, checkpoint_transform_input
 
 
 @command("localize")
@@ -18,7 +18,7 @@ def localize_cmd(
     model: ModelOpt,
     artifact: Annotated[Path, typer.Argument(help="An ONNX artifact (FP32 or FP16) from `onnx`.")],
     weights: WeightsOpt = None,
-    transform_input: TransformInputOpt = False,
+    transform_input: TransformInputOpt = None,
     images: Annotated[Path | None, typer.Option("--images", help="Directory of extra photographs.")] = None,
     samples: Annotated[int, typer.Option("--samples", help="Seeded random inputs.")] = 6,
     tolerance_profile: Annotated[
@@ -37,13 +37,14 @@ def localize_cmd(
 
     check_samples(samples)  # before the progress bar sized by it
     threads = check_threads(threads)
+    ti = checkpoint_transform_input(model, weights, transform_input)
     # reference model + golden inputs + artifact load + one step per input
     with progress_steps("localize", 3 + samples + 7) as step:
         report = localize(
             model,
             artifact,
             weights=weights,
-            transform_input=transform_input,
+            transform_input=ti,
             images=images,
             samples=samples,
             profile=tolerance_profile,

@@ -16,12 +16,21 @@ WeightsOpt = Annotated[
     typer.Option("--weights", "-w", help="Checkpoint (.pth/.pt/.safetensors); default: synthetic weights."),
 ]
 TransformInputOpt = Annotated[
-    bool,
+    bool | None,
     typer.Option(
         "--transform-input/--no-transform-input",
-        help="torchvision's input re-normalisation (for its published v1/v3 checkpoints).",
+        help="torchvision's input re-normalisation (for its published v1/v3 checkpoints; "
+        "default: set by a recognised published checkpoint, else off).",
     ),
 ]
+
+
+def checkpoint_transform_input(model: str, weights: Path | None, flag: bool | None) -> bool:
+    """``--transform-input`` as the weights decide it: a recognised published checkpoint sets it
+    (with a note) and refuses a contradicting flag; otherwise the flag, off when not given."""
+    from ..registry import get_spec, resolve_transform_input
+
+    return resolve_transform_input(get_spec(model), weights, flag)[0]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of the synthetic weights.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
 ForceOpt = Annotated[bool, typer.Option("--force", "-f", help="Overwrite an existing output.")]

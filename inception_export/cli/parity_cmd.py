@@ -17,7 +17,7 @@ from rich.markup import escape
 from ..console import emit_json, err, out, progress_steps
 from ..errors import UsageError
 from .app import command
-from .options import ForceOpt, JsonOpt, WeightsOpt
+from .options import ForceOpt, JsonOpt, WeightsOpt, checkpoint_transform_input
 
 if TYPE_CHECKING:
     from ..parity.gate import GateReport
@@ -138,7 +138,7 @@ def parity(
                 model,
                 artifacts,
                 weights=weights,
-                transform_input=bool(transform_input),
+                transform_input=checkpoint_transform_input(model, weights, transform_input),
                 images=images,
                 samples=6 if samples is None else samples,
                 profile=tolerance_profile or "default",

@@ -10,7 +10,15 @@ import typer
 from .. import console
 from ..console import emit_json, err, progress_steps
 from .app import command
-from .options import JsonOpt, KeepFp32Opt, ModelOpt, SeedOpt, TransformInputOpt, WeightsOpt
+from .options import (
+    JsonOpt,
+    KeepFp32Opt,
+    ModelOpt,
+    SeedOpt,
+    TransformInputOpt,
+    WeightsOpt,
+    checkpoint_transform_input,
+)
 from .parity_cmd import show_report
 
 
@@ -19,7 +27,7 @@ def release(
     model: ModelOpt,
     out: Annotated[Path, typer.Option("--out", "-o", help="Output directory.")],
     weights: WeightsOpt = None,
-    transform_input: TransformInputOpt = False,
+    transform_input: TransformInputOpt = None,
     fp16: Annotated[bool, typer.Option("--fp16/--no-fp16", help="Also export and gate ONNX FP16.")] = True,
     trt: Annotated[
         bool | None,
@@ -55,6 +63,7 @@ def release(
         fp16=fp16,
         keep_fp32=keep_fp32,
     )
+    ti = checkpoint_transform_input(model, weights, transform_input)
     artifacts = 2 + int(fp16) + int(trt is not False and missing_reason() is None)
     # build + one export each + gate start + reference + golden + three gate steps each
     with progress_steps("release", 4 + 4 * artifacts) as step:
@@ -62,7 +71,7 @@ def release(
             model,
             out,
             weights=weights,
-            transform_input=transform_input,
+            transform_input=ti,
             fp16=fp16,
             trt=trt,
             force=force,

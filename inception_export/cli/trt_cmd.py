@@ -29,7 +29,7 @@ from ..tensorrt.onnx_input import OnnxInput, read_onnx_input
 from ..tensorrt.trtexec import trtexec_command
 from ..text import printable
 from .app import command
-from .options import ForceOpt, JsonOpt, KeepFp32Opt, TransformInputOpt, WeightsOpt
+from .options import ForceOpt, JsonOpt, KeepFp32Opt, TransformInputOpt, WeightsOpt, checkpoint_transform_input
 
 BatchOpt = int | None
 
@@ -68,7 +68,7 @@ def trt(
     hardware_compat: Annotated[
         str, typer.Option("--hardware-compat", help="none, or ampere+ to run on any GPU from Ampere on.")
     ] = "none",
-    transform_input: TransformInputOpt = False,
+    transform_input: TransformInputOpt = None,
     keep_fp32: KeepFp32Opt = None,
     force: ForceOpt = False,
     json_out: JsonOpt = False,
@@ -84,7 +84,7 @@ def trt(
     if onnx is not None:
         if not onnx.is_file():
             raise UsageError(f"{onnx}: no such ONNX file")
-        if weights is not None or transform_input:
+        if weights is not None or transform_input is not None:
             raise UsageError(
                 "--weights and --transform-input shape an export; the --onnx graph already has them"
             )
@@ -115,9 +115,8 @@ def trt(
         _check_graph_precision(onnx, given, precision, name)
         onnx_path, onnx_sha, info = onnx, None, given
     else:
-        onnx_path, onnx_sha = _export(
-            name, output, weights, transform_input, precision, force, json_out, keep_fp32
-        )
+        ti = checkpoint_transform_input(name, weights, transform_input)
+        onnx_path, onnx_sha = _export(name, output, weights, ti, precision, force, json_out, keep_fp32)
         info = read_onnx_input(onnx_path)
     command_line = trtexec_command(onnx_path, output, cfg, info.name, dynamic_batch=info.fixed_batch is None)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import ArtifactError, UsageError
-from ..localize.auto import KeepPlan, auto_keep, plan_keep
+from ..localize.auto import KeepPlan, auto_keep, describe_auto_plan, plan_keep
 from ..localize.layers import layer_paths, resolve_modules
 from ..localize.onnx_map import layer_outputs
 from ..synthetic import DEFAULT_SEED
@@ -80,7 +81,10 @@ def _keep_plan(
 ) -> KeepPlan:
     if names == ["auto"]:
         folded64, _ = fold_batchnorm(net, torch.float64)
-        return auto_keep(net, folded64, spec, size, images=images)
+        plan = auto_keep(net, folded64, spec, size, images=images)
+        # Say what was decided: a silent "auto" left users guessing whether it did anything.
+        warnings.warn(describe_auto_plan(plan), stacklevel=2)
+        return plan
     if "auto" in names:
         raise UsageError("--keep-fp32 takes 'auto' or a list of layers, not both")
     return plan_keep(net, resolve_modules(net, names, spec.name))

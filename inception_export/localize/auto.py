@@ -190,3 +190,15 @@ def auto_keep(
             plan.float32_out[name] = name in big_out or (bool(users) and all(u in reasons for u in users))
             plan.reasons[name] = reasons[name]
     return plan
+
+
+def describe_auto_plan(plan: KeepPlan) -> str:
+    """One line: what ``--keep-fp32 auto`` kept in float32 and why, or that it kept nothing."""
+    if not plan.layers:
+        return (
+            "--keep-fp32 auto kept nothing in float32: no layer's folded weights fall outside "
+            "float16's range or precision, and no activation on the golden inputs reaches "
+            f"{ACTIVATION_LIMIT:g} (float16 max / 4)"
+        )
+    kept = "; ".join(f"{name} ({plan.reasons[name]})" for name in plan.layers)
+    return f"--keep-fp32 auto kept {len(plan.layers)} layer(s) in float32: {kept}"

@@ -39,3 +39,17 @@ def failure_message(name: str, value: float, limit: float, direction: str) -> st
     shown, bound = value_vs_limit(value, limit)
     word = "exceeds" if direction == "max" else "is below"
     return f"{name} = {shown} {word} limit {bound}"
+
+
+def near_one(x: float, min_decimals: int = 6, max_decimals: int = 12) -> str:
+    """A value close to 1 (a cosine) with the decimals its distance from 1 needs.
+
+    Six fixed decimals showed 0.9999998 as ``1.000000``, hiding that the artifact is not
+    exact; this keeps one significant digit of ``1 - x``: ``0.9999998``, ``0.99999``.
+    """
+    if not math.isfinite(x):
+        return f"{x:g}"
+    gap = abs(1.0 - x)
+    need = math.ceil(-math.log10(gap)) if gap > 0 else min_decimals
+    decimals = min(max(min_decimals, need), max_decimals)
+    return f"{x:.{decimals}f}"

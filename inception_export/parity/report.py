@@ -13,6 +13,7 @@ from rich.text import Text
 from ..atomic import write_text_atomic
 from ..text import printable
 from .gate import GateReport
+from .numfmt import near_one
 
 
 def _fmt(value: float) -> str:
@@ -69,7 +70,7 @@ def table(report: GateReport) -> Group:
         ("rel L2", lambda a: _fmt(a.metrics.rel_l2)),
         ("max abs", lambda a: _fmt(a.metrics.max_abs)),
         ("p99 abs", lambda a: _fmt(a.metrics.p99_abs)),
-        ("min cosine", lambda a: f"{a.metrics.min_cosine:.6f}"),
+        ("min cosine", lambda a: near_one(a.metrics.min_cosine)),
         ("top-1", lambda a: f"{a.metrics.top1_agreement:.0%}"),
         ("top-5", lambda a: f"{a.metrics.top5_overlap:.0%}"),
         ("max KL", lambda a: _fmt(a.metrics.max_kl)),
