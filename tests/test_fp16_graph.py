@@ -14,10 +14,10 @@ import onnx
 import onnxruntime as ort
 import pytest
 import torch
+from conftest import synthetic_model
 from onnx import helper, numpy_helper
 from torch import nn
 
-from conftest import synthetic_model
 from inception_export import build_model, get_spec
 from inception_export.export import export_onnx, export_onnx_pair
 from inception_export.export.fp16 import HalfCompute, float32_nodes

@@ -70,7 +70,7 @@ def heavy_modules(modules: list[str]) -> list[str]:
 @pytest.fixture(scope="module")
 def release(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("golden") / "rel"
-    res = run_cli("release", "--model", "v1", "--out", str(out), "--samples", "2")
+    res = run_cli("release", "--model", "v1", "--out", str(out), "--samples", "2", "--torchscript")
     assert res.code == 0, res.stderr
     return out
 

@@ -212,7 +212,24 @@ def main(argv: list[str] | None = None) -> None:
         code = EXIT_INTERRUPTED
         if not _Interrupt.reported:
             _print_error("interrupted")
+    if argv is None:  # the program itself, not a caller that expects SystemExit
+        _exit_now(code)
     sys.exit(code)
+
+
+def _exit_now(code: int) -> None:
+    """End the process with ``code`` without the interpreter's teardown.
+
+    Freeing torch's and onnxruntime's modules at exit costs a release about 1.7 s on two cores.
+    Nothing is left to clean up by then: every output was renamed into place or removed by
+    its context manager before the command returned, so only the stream buffers need flushing.
+    """
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except Exception:  # e.g. a closed pipe: the normal exit reports it, as it always did
+        return
+    os._exit(code)
 
 
 def _print_error(message: str) -> None:

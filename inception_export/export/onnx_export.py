@@ -78,9 +78,7 @@ def _keep_names(keep_fp32: str | Sequence[str] | None) -> list[str]:
     return [i.strip() for i in items if i.strip()]
 
 
-def _keep_plan(
-    net: nn.Module, spec: Any, size: int, names: list[str], images: Path | None
-) -> KeepPlan:
+def _keep_plan(net: nn.Module, spec: Any, size: int, names: list[str], images: Path | None) -> KeepPlan:
     if names == ["auto"]:
         folded64, _ = fold_batchnorm(net, torch.float64)
         return auto_keep(net, folded64, spec, size, images=images)
