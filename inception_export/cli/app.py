@@ -224,6 +224,8 @@ def _exit_now(code: int) -> None:
     Nothing is left to clean up by then: every output was renamed into place or removed by
     its context manager before the command returned, so only the stream buffers need flushing.
     """
+    if sys.getprofile() is not None or sys.gettrace() is not None or "coverage" in sys.modules:
+        return  # a profiler or coverage tool writes its results at the normal exit
     try:
         sys.stdout.flush()
         sys.stderr.flush()
