@@ -313,7 +313,7 @@ def _release_into(
             onnx_sha256=digests[paths["fp16"]],
         )
         digests[paths["tensorrt"]] = built.engine_sha256
-    step("parity gate")
+    step("gate")
     reference = EagerReference(
         spec.name,
         weights=weights,

@@ -51,6 +51,17 @@ def test_release_writes_artifacts_manifest_and_reports(released: tuple[Path, Cli
     assert ET.parse(out / "parity.junit.xml").getroot().get("failures") == "0"
 
 
+def test_release_says_each_phase_in_a_log(released: tuple[Path, CliResult]) -> None:
+    _, res = released
+    # stderr is a pipe here, as in CI: a plain line per phase, not silence until the end.
+    lines = res.stderr.splitlines()
+    for phase in ("build model", "export googlenet-fp32.onnx and googlenet-fp16.onnx", "gate"):
+        assert any(ln.startswith(f"release: {phase} [") for ln in lines), res.stderr
+    assert any(ln.startswith("release: googlenet-fp16.onnx: batch ") for ln in lines), res.stderr
+    assert any(ln.startswith("release: done in ") for ln in lines)
+    assert "\x1b" not in res.stderr
+
+
 def test_release_refuses_to_overwrite_before_work(released: tuple[Path, CliResult]) -> None:
     out, _ = released
     before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}

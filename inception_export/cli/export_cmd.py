@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ..console import emit_json, err
+from ..console import emit_json, err, status
 from ..errors import UsageError
 from ..registry import get_spec
 from .app import command
@@ -80,7 +80,7 @@ def onnx_cmd(
     fixed = _parse_batch(batch)
     if output is None:
         output = Path(f"{get_spec(model).name}-{precision}.onnx")
-    with err.status(f"exporting {model} to ONNX {precision}"):
+    with status(f"exporting {model} to ONNX {precision}"):
         result = export_onnx(
             model,
             output,
@@ -117,7 +117,7 @@ def torchscript_cmd(
 
     if output is None:
         output = Path(f"{get_spec(model).name}-fp32.torchscript.pt")
-    with err.status(f"exporting {model} to TorchScript"):
+    with status(f"exporting {model} to TorchScript"):
         result = export_torchscript(
             model,
             output,

@@ -18,7 +18,7 @@ import typer
 from rich.markup import escape
 
 from ..atomic import check_output
-from ..console import emit_json, err
+from ..console import emit_json, err, status
 from ..errors import ArtifactError, BackendUnavailable, UsageError
 from ..tensorrt.availability import missing_reason
 from ..tensorrt.config import EngineConfig
@@ -135,7 +135,7 @@ def trt(
 
     if not json_out:
         err.print(f"building {escape(str(output))} with TensorRT (this takes minutes)...")
-    with err.status(f"building {output.name} with TensorRT"):
+    with status(f"building {output.name} with TensorRT"):
         result = build_engine(onnx_path, output, cfg, model=name, onnx_sha256=onnx_sha, onnx_info=info)
     if json_out:
         emit_json(
@@ -251,7 +251,7 @@ def _export(
     # command must work. Anything else at that path is the user's and needs --force.
     if not (onnx_path.is_file() and _written_by_us(onnx_path)):
         check_output(onnx_path, force)
-    with err.status(f"exporting {name} to ONNX {precision}"):
+    with status(f"exporting {name} to ONNX {precision}"):
         res = export_onnx(
             name,
             onnx_path,
