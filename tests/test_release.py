@@ -160,11 +160,11 @@ def test_release_keep_fp32_traces_the_fp16_graph(tmp_path: Path) -> None:
         (["--max-batch", "4", "--no-trt"], "--no-trt builds none"),
         (["--batch", "2", "--min-batch", "1"], "fixes the ONNX's batch"),
         (["--min-batch", "4", "--max-batch", "2"], "min <= opt <= max"),
-        (["--batch", "0"], "--batch"),
+        (["--batch", "0"], "--batch must be 'dynamic' or a positive integer"),
         (["--opset", "17"], "opset 17"),
-        (["--input-size", "12"], "12"),
+        (["--input-size", "12"], "minimum"),
         (["--images", "no-such-dir"], "not a directory"),
-        (["--trt", "--embed-preprocessing"], "--embed-preprocessing"),
+        (["--trt", "--embed-preprocessing"], "no engine from --embed-preprocessing"),
     ],
 )
 def test_release_refuses_bad_deployment_options_before_work(
