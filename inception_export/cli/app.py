@@ -175,6 +175,8 @@ def _show_warning(message: Warning | str, category: type[Warning], *_: Any, **__
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Run the CLI. ``main(argv)`` raises SystemExit with the exit code, for callers that run it
+    in-process; ``main()``, the program itself, ends the process after flushing its streams."""
     _Interrupt.install()
     code = 0
     try:
