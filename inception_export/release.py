@@ -34,6 +34,77 @@ REPORT_JSON = "parity.json"
 REPORT_JUNIT = "parity.junit.xml"
 
 
+# The engine's batch range when none is given: a release serves batches up to 8 and is
+# tuned for 1 (`trt` alone builds 1..1 unless told otherwise: it makes one engine for one use).
+ENGINE_MIN_BATCH = 1
+ENGINE_OPT_BATCH = 1
+ENGINE_MAX_BATCH = 8
+
+
+@dataclass(frozen=True)
+class ReleaseOptions:
+    """How a deployment wants its artifacts shaped; the defaults give the model's own."""
+
+    input_size: int | None = None  # default: the model's
+    batch: int | None = None  # ONNX batch dimension: None is dynamic
+    opset: int | None = None
+    embed_preprocessing: bool = False
+    images: Path | None = None  # photographs added to the gate's inputs (and --keep-fp32 auto's)
+    min_batch: int | None = None  # the TensorRT engine's profile
+    opt_batch: int | None = None
+    max_batch: int | None = None
+    torchscript: bool = False  # TorchScript is one flag away: Triton's libtorch backend needs it
+
+    def engine_batches(self) -> tuple[int, int, int]:
+        """The engine's (min, opt, max) batch: the ONNX's fixed batch, or the range asked for."""
+        asked = (self.min_batch, self.opt_batch, self.max_batch)
+        if self.batch is not None:
+            if {b for b in asked if b is not None} - {self.batch}:
+                raise UsageError(
+                    f"--batch {self.batch} fixes the ONNX's batch, so its engine takes batch {self.batch} "
+                    "only; drop --min/--opt/--max-batch or use --batch dynamic"
+                )
+            return self.batch, self.batch, self.batch
+        lo = ENGINE_MIN_BATCH if self.min_batch is None else self.min_batch
+        opt = max(lo, ENGINE_OPT_BATCH) if self.opt_batch is None else self.opt_batch
+        hi = max(opt, ENGINE_MAX_BATCH) if self.max_batch is None else self.max_batch
+        return lo, opt, hi
+
+    def engine_config(self, size: int) -> Any:
+        from .tensorrt.config import EngineConfig
+
+        lo, opt, hi = self.engine_batches()
+        return EngineConfig(precision="fp16", input_size=size, min_batch=lo, opt_batch=opt, max_batch=hi)
+
+    def engine_unsupported(self) -> str | None:
+        """Why no engine can be built from these artifacts, if none can."""
+        if self.embed_preprocessing:
+            return "--embed-preprocessing (the engine builder takes float32 NCHW input)"
+        return None
+
+    def check(self, spec: ModelSpec, trt: bool | None) -> None:
+        from .export.onnx_export import check_opset
+
+        if self.input_size is not None:
+            spec.check_size(self.input_size)
+        if self.batch is not None and self.batch < 1:
+            raise UsageError(f"--batch must be 'dynamic' or a positive integer, got {self.batch}")
+        if self.opset is not None:
+            check_opset(self.opset)
+        if self.images is not None and not Path(self.images).is_dir():
+            raise UsageError(f"--images {self.images}: not a directory")
+        engine_flags = [
+            f"--{name}-batch"
+            for name, value in (("min", self.min_batch), ("opt", self.opt_batch), ("max", self.max_batch))
+            if value is not None
+        ]
+        if engine_flags and trt is False:
+            raise UsageError(f"{', '.join(engine_flags)} shape the TensorRT engine; --no-trt builds none")
+        if trt is True and self.engine_unsupported():
+            raise UsageError(f"--trt: no engine from {self.engine_unsupported()}; drop --trt")
+        self.engine_config(self.input_size or spec.default_size).validate()
+
+
 @dataclass
 class ReleaseResult:
     out_dir: Path
@@ -94,18 +165,24 @@ def run_release(
     profile: str = "default",
     progress: Callable[[str], None] | None = None,
     keep_fp32: str | None = None,
+    options: ReleaseOptions | None = None,
 ) -> ReleaseResult:
-    """Export TorchScript, ONNX FP32, ONNX FP16 (and a TensorRT engine where possible), then gate.
+    """Export ONNX FP32, ONNX FP16 (TorchScript with ``options.torchscript``, and a TensorRT
+    engine where possible), then gate.
 
     ``trt=None`` builds an engine only where TensorRT and a GPU are present; ``trt=True``
     makes their absence an error (exit 2). The release is built in a staging directory
     beside ``out_dir`` and renamed into place at the end, so ``out_dir`` either holds a
     complete release or is left as it was (an earlier release is replaced only with
     ``force``).
+
+    ``options`` carries the deployment's shape of the artifacts (input size, batch, opset,
+    in-graph preprocessing, the engine's batch range) and whether TorchScript is wanted.
     """
     from .tensorrt import missing_reason
 
     step = progress or (lambda _msg: None)
+    opts = options or ReleaseOptions()
     spec = check_release_options(
         model,
         out_dir,
@@ -116,8 +193,9 @@ def run_release(
         profile=profile,
         fp16=fp16,
         keep_fp32=keep_fp32,
+        options=opts,
     )
-    trt_missing = missing_reason()
+    trt_missing = missing_reason() or opts.engine_unsupported()
     build_trt = trt is not False and not trt_missing
     with staged_directory(out_dir, force=force, ours=is_release) as stage:
         result = _release_into(
@@ -134,6 +212,7 @@ def run_release(
             profile=profile,
             step=step,
             keep_fp32=keep_fp32,
+            opts=opts,
         )
     return result
 
@@ -149,11 +228,13 @@ def check_release_options(
     profile: str = "default",
     fp16: bool = True,
     keep_fp32: str | None = None,
+    options: ReleaseOptions | None = None,
 ) -> ModelSpec:
     """Every check that needs no slow work, so bad input is refused in a second (exit 2)."""
     from .tensorrt import missing_reason
 
     spec = get_spec(model)
+    (options or ReleaseOptions()).check(spec, trt)
     if samples < 1:
         raise UsageError(f"--samples must be at least 1, got {samples}")
     load_profile(profile)  # a malformed or out-of-range profile fails here, not after the exports
@@ -186,19 +267,23 @@ def _release_into(
     profile: str,
     step: Callable[[str], None],
     keep_fp32: str | None,
+    opts: ReleaseOptions,
 ) -> ReleaseResult:
     """Export, gate and write the manifest into the empty directory ``stage``."""
-    from .export import export_onnx, export_torchscript
+    from .export import export_onnx, export_onnx_pair, export_torchscript
 
     stem = spec.name
-    plan: list[tuple[str, Path]] = [
-        ("torchscript", stage / f"{stem}.pt"),
-        ("fp32", stage / f"{stem}-fp32.onnx"),
-    ]
-    if fp16:
-        plan.append(("fp16", stage / f"{stem}-fp16.onnx"))
-    if build_trt:
-        plan.append(("tensorrt", stage / f"{stem}-fp16.engine"))
+    size = opts.input_size or spec.default_size
+    paths = {
+        "torchscript": stage / f"{stem}.pt",
+        "fp32": stage / f"{stem}-fp32.onnx",
+        "fp16": stage / f"{stem}-fp16.onnx",
+        "tensorrt": stage / f"{stem}-fp16.engine",
+    }
+    kinds = ["torchscript"] if opts.torchscript else []
+    kinds += ["fp32", "fp16"] if fp16 else ["fp32"]
+    kinds += ["tensorrt"] if build_trt else []
+    artifacts = [paths[k] for k in kinds]
     golden_path = stage / BUNDLE_NAME
     step("build model")
     net = build_model(spec.name, weights, transform_input=transform_input, seed=seed)
@@ -208,26 +293,55 @@ def _release_into(
         "force": False,
         "seed": seed,
         "model_obj": net,
+        "input_size": size,
     }
-    artifacts: list[Path] = []
-    for kind, path in plan:
-        step(f"export {path.name}")
-        if kind == "torchscript":
-            export_torchscript(spec.name, path, **common)
-        elif kind in ("fp32", "fp16"):
-            keep = keep_fp32 if kind == "fp16" else None
-            export_onnx(spec.name, path, precision=kind, keep_fp32=keep, **common)
-        else:
-            from .tensorrt.builder import build_engine
-            from .tensorrt.config import EngineConfig
+    onnx_options: dict[str, Any] = {
+        **common,
+        "opset": opts.opset,
+        "batch": opts.batch,
+        "embed_preprocessing": opts.embed_preprocessing,
+    }
+    # The sha256 of each file as it was written: the manifest does not read them again.
+    digests: dict[Path, str] = {}
+    if opts.torchscript:
+        step(f"export {paths['torchscript'].name}")
+        digests[paths["torchscript"]] = export_torchscript(spec.name, paths["torchscript"], **common).sha256
+    if fp16:
+        step(f"export {paths['fp32'].name} and {paths['fp16'].name}")
+        pair = export_onnx_pair(
+            spec.name,
+            paths["fp32"],
+            paths["fp16"],
+            keep_fp32=keep_fp32,
+            keep_fp32_images=opts.images,
+            **onnx_options,
+        )
+        for res in pair:
+            digests[res.path] = res.sha256
+    else:
+        step(f"export {paths['fp32'].name}")
+        fp32 = export_onnx(spec.name, paths["fp32"], precision="fp32", **onnx_options)
+        digests[fp32.path] = fp32.sha256
+    if build_trt:
+        from .tensorrt.builder import build_engine
 
-            onnx_fp16 = stage / f"{stem}-fp16.onnx"
-            cfg = EngineConfig(precision="fp16", input_size=spec.default_size, max_batch=8, opt_batch=1)
-            build_engine(onnx_fp16, path, cfg, model=spec.name)
-        artifacts.append(path)
-    step("parity gate")
+        step(f"build {paths['tensorrt'].name}")
+        built = build_engine(
+            paths["fp16"],
+            paths["tensorrt"],
+            opts.engine_config(size),
+            model=spec.name,
+            onnx_sha256=digests[paths["fp16"]],
+        )
+        digests[paths["tensorrt"]] = built.engine_sha256
+    step("gate")
     reference = EagerReference(
-        spec.name, weights=weights, transform_input=transform_input, samples=samples, reference_model=net
+        spec.name,
+        weights=weights,
+        transform_input=transform_input,
+        samples=samples,
+        images=opts.images,
+        reference_model=net,
     )
     limits = load_profile(profile)
     gate = check_artifacts(reference, artifacts, limits=limits, profile=profile, progress=step)
@@ -236,7 +350,7 @@ def _release_into(
     golden = bundle_from_reference(
         reference,
         golden_path,
-        input_size=spec.default_size,
+        input_size=size,
         pixels=any(a.metadata.get("embedded_preprocessing") for a in gate.artifacts),
         profile=profile,
         limits=limits,
@@ -250,23 +364,29 @@ def _release_into(
     for path in artifacts:
         result = by_path[str(path)]
         meta = result.metadata
-        size = int(meta.get("input_size") or spec.default_size)
+        art_size = int(meta.get("input_size") or size)
         batch = (
             "dynamic"
             if result.runner.get("max_batch") is None
             else [result.runner["min_batch"], result.runner["max_batch"]]
         )
+        pixels = bool(meta.get("embedded_preprocessing"))
+        dim0: Any = opts.batch if opts.batch and result.format == "onnx" else "batch"
         entries.append(
             {
                 "file": path.name,
-                "sha256": meta.get("artifact_sha256") or meta.get("engine_sha256") or file_sha256(path),
+                "sha256": digests.get(path)
+                or meta.get("artifact_sha256")
+                or meta.get("engine_sha256")
+                or file_sha256(path),
                 "format": result.format,
                 "precision": result.precision,
                 "input": {
                     "name": "input",
-                    "shape": ["batch", 3, size, size],
+                    "shape": [dim0, art_size, art_size, 3] if pixels else [dim0, 3, art_size, art_size],
+                    "layout": "NHWC" if pixels else "NCHW",
                     "batch": batch,
-                    "dtype": "float32",
+                    "dtype": "uint8" if pixels else "float32",
                 },
                 "output": {"name": "logits", "shape": ["batch", report.num_classes], "dtype": "float32"},
                 "opset": meta.get("opset"),
@@ -280,7 +400,7 @@ def _release_into(
     manifest = {
         "schema": 1,
         "model": spec.name,
-        "input_size": spec.default_size,
+        "input_size": size,
         "num_classes": report.num_classes,
         "preprocessing": dict(spec.to_dict()["preprocessing"], transform_input=transform_input),
         "weights": {
@@ -293,6 +413,9 @@ def _release_into(
         else f"skipped: {trt_missing}"
         if trt_missing
         else "skipped: --no-trt",
+        "engine_batch": dict(zip(("min", "opt", "max"), opts.engine_batches(), strict=True))
+        if build_trt
+        else None,
         "artifacts": entries,
         "golden": {
             "file": golden_path.name,

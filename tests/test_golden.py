@@ -31,13 +31,15 @@ DEVICE_PYTHON = ROOT / ".venv-device" / "bin" / "python"
 HEAVY = ("torch", "skimage", "onnxscript", "safetensors", "matplotlib")
 MODEL_CODE = ("inception_export.models", "inception_export.build", "inception_export.checkpoint")
 
-# Runs the CLI in-process, then records what it imported (for the torch-free checks).
+# Runs the CLI in-process, then records what it imported (for the torch-free checks). main()
+# with argv raises SystemExit; as the program (no argv) it ends the process without teardown.
 PROBE = """
-import json, os, runpy, sys
+import json, os, sys
+from inception_export.cli import main
 sys.argv = ["inception-export", *sys.argv[1:]]
 code = 0
 try:
-    runpy.run_module("inception_export", run_name="__main__", alter_sys=True)
+    main(sys.argv[1:])
 except SystemExit as exc:
     code = exc.code if isinstance(exc.code, int) else 1
 with open(os.environ["PROBE_OUT"], "w") as fh:
@@ -70,7 +72,7 @@ def heavy_modules(modules: list[str]) -> list[str]:
 @pytest.fixture(scope="module")
 def release(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("golden") / "rel"
-    res = run_cli("release", "--model", "v1", "--out", str(out), "--samples", "2")
+    res = run_cli("release", "--model", "v1", "--out", str(out), "--samples", "2", "--torchscript")
     assert res.code == 0, res.stderr
     return out
 

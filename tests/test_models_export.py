@@ -45,7 +45,7 @@ def test_resnet50_release_all_artifacts_pass(resnet_release: tuple[Path, CliResu
     manifest = json.loads(res.stdout)
     assert manifest["model"] == "resnet50" and manifest["gate"]["passed"]
     kinds = {(a["format"], a["precision"]): a for a in manifest["artifacts"]}
-    assert set(kinds) == {("torchscript", "fp32"), ("onnx", "fp32"), ("onnx", "fp16")}
+    assert set(kinds) == {("onnx", "fp32"), ("onnx", "fp16")}
     for entry in kinds.values():
         assert entry["input"]["shape"] == ["batch", 3, 224, 224] and entry["input"]["batch"] == "dynamic"
         assert entry["gate"]["passed"] and entry["gate"]["metrics"]["nonfinite"] == 0

@@ -27,8 +27,9 @@ def test_release_writes_artifacts_manifest_and_reports(released: tuple[Path, Cli
     assert manifest["weights"]["sha256"] == "synthetic-20261123"
     assert set(manifest["versions"]) >= {"inception_export", "torch", "onnx", "onnxruntime"}
     assert manifest["tensorrt"].startswith("skipped: TensorRT")
+    # TorchScript is one flag away (--torchscript), not in the default release.
     kinds = {(a["format"], a["precision"]) for a in manifest["artifacts"]}
-    assert kinds == {("torchscript", "fp32"), ("onnx", "fp32"), ("onnx", "fp16")}
+    assert kinds == {("onnx", "fp32"), ("onnx", "fp16")}
     for entry in manifest["artifacts"]:
         assert entry["sha256"] == file_sha256(out / entry["file"])
         assert entry["input"]["shape"] == ["batch", 3, 224, 224] and entry["input"]["batch"] == "dynamic"
@@ -43,8 +44,22 @@ def test_release_writes_artifacts_manifest_and_reports(released: tuple[Path, Cli
         "junit": "parity.junit.xml",
     }
     report = json.loads((out / "parity.json").read_text())
-    assert report["passed"] and len(report["artifacts"]) == 3
+    assert report["passed"] and len(report["artifacts"]) == 2
+    # The FP16 graph comes from the FP32 one, not from a second trace.
+    meta = json.loads((out / "googlenet-fp16.onnx.json").read_text())
+    assert meta["float16_from"].startswith("derived from the FP32 graph")
     assert ET.parse(out / "parity.junit.xml").getroot().get("failures") == "0"
+
+
+def test_release_says_each_phase_in_a_log(released: tuple[Path, CliResult]) -> None:
+    _, res = released
+    # stderr is a pipe here, as in CI: a plain line per phase, not silence until the end.
+    lines = res.stderr.splitlines()
+    for phase in ("build model", "export googlenet-fp32.onnx and googlenet-fp16.onnx", "gate"):
+        assert any(ln.startswith(f"release: {phase} [") for ln in lines), res.stderr
+    assert any(ln.startswith("release: googlenet-fp16.onnx: batch ") for ln in lines), res.stderr
+    assert any(ln.startswith("release: done in ") for ln in lines)
+    assert "\x1b" not in res.stderr
 
 
 def test_release_refuses_to_overwrite_before_work(released: tuple[Path, CliResult]) -> None:
@@ -73,6 +88,7 @@ def test_release_failing_gate_exits_1(tmp_path: Path) -> None:
         "--out",
         str(out),
         "--no-fp16",
+        "--torchscript",
         "--samples",
         "1",
         "--tolerance-profile",
@@ -84,3 +100,87 @@ def test_release_failing_gate_exits_1(tmp_path: Path) -> None:
     assert not manifest["gate"]["passed"]
     failed = {c["name"] for a in manifest["artifacts"] for c in a["gate"]["failed_checks"]}
     assert failed == {"rel_l2"}
+
+
+def test_release_takes_the_deployment_options(tmp_path: Path) -> None:
+    import numpy as np
+    import onnx
+    import skimage.io
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    rng = np.random.default_rng(5)
+    for name in ("shelf.png", "street.png"):
+        skimage.io.imsave(
+            str(photos / name), rng.integers(0, 256, (120, 150, 3), np.uint8), check_contrast=False
+        )
+    out = tmp_path / "r"
+    res = run_cli(
+        "release",
+        *("-m", "v1", "--out", str(out), "--samples", "1", "--json", "--torchscript"),
+        *("--input-size", "96", "--batch", "3", "--opset", "20", "--embed-preprocessing"),
+        *("--images", str(photos)),
+    )
+    assert res.code == 0, res.stderr
+    manifest = json.loads(res.stdout)
+    assert manifest["input_size"] == 96 and manifest["gate"]["passed"]
+    # No engine from a uint8 NHWC graph: said in the manifest, not silently.
+    assert manifest["tensorrt"].startswith("skipped:") and manifest["engine_batch"] is None
+    by_kind = {(a["format"], a["precision"]): a for a in manifest["artifacts"]}
+    assert set(by_kind) == {("torchscript", "fp32"), ("onnx", "fp32"), ("onnx", "fp16")}
+    assert by_kind["torchscript", "fp32"]["input"]["shape"] == ["batch", 3, 96, 96]
+    for precision in ("fp32", "fp16"):
+        entry = by_kind["onnx", precision]
+        assert entry["input"]["shape"] == [3, 96, 96, 3] and entry["input"]["dtype"] == "uint8"
+        assert entry["input"]["batch"] == [3, 3] and entry["opset"] == 20
+        graph = onnx.load(str(out / entry["file"]))
+        assert next(o.version for o in graph.opset_import if o.domain in ("", "ai.onnx")) == 20
+        dims = [d.dim_value for d in graph.graph.input[0].type.tensor_type.shape.dim]
+        assert dims == [3, 96, 96, 3]
+    report = json.loads((out / "parity.json").read_text())
+    names = [i["name"] for i in report["inputs"]]
+    assert "shelf.png" in names and "street.png" in names and not any("skimage" in n for n in names)
+
+
+def test_release_keep_fp32_traces_the_fp16_graph(tmp_path: Path) -> None:
+    out = tmp_path / "r"
+    res = run_cli(
+        "release",
+        *("-m", "v1", "--out", str(out), "--samples", "1", "--input-size", "96"),
+        *("--keep-fp32", "inception5b.branch1"),
+    )
+    assert res.code == 0, res.stderr
+    meta = json.loads((out / "googlenet-fp16.onnx.json").read_text())
+    assert meta["keep_fp32"] == ["inception5b.branch1"] and meta["float16_from"] == "traced model.half()"
+
+
+@pytest.mark.parametrize(
+    ("extra", "needle"),
+    [
+        (["--max-batch", "4", "--no-trt"], "--no-trt builds none"),
+        (["--batch", "2", "--min-batch", "1"], "fixes the ONNX's batch"),
+        (["--min-batch", "4", "--max-batch", "2"], "min <= opt <= max"),
+        (["--batch", "0"], "--batch must be 'dynamic' or a positive integer"),
+        (["--opset", "17"], "opset 17"),
+        (["--input-size", "12"], "minimum"),
+        (["--images", "no-such-dir"], "not a directory"),
+        (["--trt", "--embed-preprocessing"], "no engine from --embed-preprocessing"),
+    ],
+)
+def test_release_refuses_bad_deployment_options_before_work(
+    extra: list[str], needle: str, tmp_path: Path
+) -> None:
+    out = tmp_path / "r"
+    res = run_cli("release", "-m", "v1", "--out", str(out), *extra, cwd=tmp_path)
+    assert_one_line_error(res, 2, needle)
+    assert not out.exists()
+
+
+def test_release_engine_batch_range_defaults() -> None:
+    from inception_export.release import ReleaseOptions
+
+    # Documented in the README: 1..8 tuned for 1 (trt alone: 1..1).
+    assert ReleaseOptions().engine_batches() == (1, 1, 8)
+    assert ReleaseOptions(batch=4).engine_batches() == (4, 4, 4)
+    assert ReleaseOptions(min_batch=16).engine_batches() == (16, 16, 16)
+    assert ReleaseOptions(opt_batch=4, max_batch=32).engine_batches() == (1, 4, 32)

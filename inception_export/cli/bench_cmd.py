@@ -10,7 +10,7 @@ from rich import box
 from rich.table import Table
 
 from ..atomic import check_output
-from ..console import emit_json, err, out, progress
+from ..console import LogLines, emit_json, err, out, progress
 from ..errors import UsageError
 from .app import command
 from .options import ForceOpt, JsonOpt, ModelOpt, TransformInputOpt, WeightsOpt, checkpoint_transform_input
@@ -142,13 +142,23 @@ def bench(
         plan_skips.append(c)
         err.print(f"[yellow]skip[/] {c.label}: {c.skip}")
 
-    with progress() as bar:
-        task = bar.add_task(f"{model}: building", total=None)
+    # In a log: a line per phase and a heartbeat instead of the live bar.
+    log = None if err.is_terminal else LogLines("bench")
+    try:
+        with progress() as bar:
+            task = bar.add_task(f"{model}: building", total=None)
+            if log is not None:
+                log.phase(f"{model}: building")
 
-        def on_progress(desc: str, done: int, total: int) -> None:
-            bar.update(task, description=desc, completed=done, total=total or None)
+            def on_progress(desc: str, done: int, total: int) -> None:
+                bar.update(task, description=desc, completed=done, total=total or None, count=bool(total))
+                if log is not None:
+                    log.phase(desc, f"{done}/{total} runs" if total else "")
 
-        records = run_bench(cfg, on_progress=on_progress, on_skip=skipped)
+            records = run_bench(cfg, on_progress=on_progress, on_skip=skipped)
+    finally:
+        if log is not None:
+            log.close()
 
     planned = {(c.backend, c.precision) for c in plan_skips}
     for r in records:

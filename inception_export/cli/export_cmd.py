@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ..console import emit_json, err
+from ..console import emit_json, err, status
 from ..errors import UsageError
 from ..registry import get_spec
 from .app import command
@@ -91,7 +91,7 @@ def onnx_cmd(
     ti = checkpoint_transform_input(model, weights, transform_input)
     if output is None:
         output = Path(f"{get_spec(model).name}-{precision}.onnx")
-    with err.status(f"exporting {model} to ONNX {precision}"):
+    with status(f"exporting {model} to ONNX {precision}"):
         result = export_onnx(
             model,
             output,
@@ -129,7 +129,7 @@ def torchscript_cmd(
     if output is None:
         output = Path(f"{get_spec(model).name}-fp32.torchscript.pt")
     ti = checkpoint_transform_input(model, weights, transform_input)
-    with err.status(f"exporting {model} to TorchScript"):
+    with status(f"exporting {model} to TorchScript"):
         result = export_torchscript(
             model,
             output,

@@ -10,6 +10,7 @@ import typer
 from .. import console
 from ..console import emit_json, err, progress_steps
 from .app import command
+from .export_cmd import _parse_batch
 from .options import (
     JsonOpt,
     KeepFp32Opt,
@@ -20,6 +21,8 @@ from .options import (
     checkpoint_transform_input,
 )
 from .parity_cmd import show_report
+
+EngineBatchOpt = int | None
 
 
 @command("release")
@@ -42,15 +45,61 @@ def release(
     ] = "default",
     seed: SeedOpt = 20261123,
     keep_fp32: KeepFp32Opt = None,
+    input_size: Annotated[
+        int | None, typer.Option("--input-size", help="Square input size (default: the model's).")
+    ] = None,
+    batch: Annotated[
+        str, typer.Option("--batch", help="ONNX batch: 'dynamic' or a fixed size (the engine's too).")
+    ] = "dynamic",
+    opset: Annotated[int | None, typer.Option("--opset", help="ONNX opset (18-22; default 18).")] = None,
+    embed_preprocessing: Annotated[
+        bool,
+        typer.Option(
+            "--embed-preprocessing",
+            help="ONNX takes uint8 NHWC images and normalises in the graph (no engine).",
+        ),
+    ] = False,
+    images: Annotated[
+        Path | None,
+        typer.Option(
+            "--images", help="Directory of photographs added to the gate's inputs and --keep-fp32 auto's."
+        ),
+    ] = None,
+    min_batch: Annotated[
+        EngineBatchOpt, typer.Option("--min-batch", help="Engine: smallest batch (1).")
+    ] = None,
+    opt_batch: Annotated[
+        EngineBatchOpt, typer.Option("--opt-batch", help="Engine: batch the kernels are tuned for (1).")
+    ] = None,
+    max_batch: Annotated[
+        EngineBatchOpt, typer.Option("--max-batch", help="Engine: largest batch (8).")
+    ] = None,
+    torchscript: Annotated[
+        bool,
+        typer.Option(
+            "--torchscript/--no-torchscript", help="Also export and gate TorchScript (Triton's libtorch)."
+        ),
+    ] = False,
     force: Annotated[
         bool, typer.Option("--force", "-f", help="Replace an earlier release in DIR (atomically).")
     ] = False,
     json_out: JsonOpt = False,
 ) -> None:
-    """Export TorchScript + ONNX FP32/FP16 (+ TensorRT), gate them, write DIR/manifest.json."""
-    from ..release import check_release_options, run_release  # imports torch: only when run
+    """Export ONNX FP32/FP16 (+ TensorRT, + TorchScript), gate them, write DIR/manifest.json."""
+    from ..release import ReleaseOptions, check_release_options, run_release  # imports torch: only when run
     from ..tensorrt import missing_reason
 
+    options = ReleaseOptions(
+        input_size=input_size,
+        batch=_parse_batch(batch),
+        opset=opset,
+        embed_preprocessing=embed_preprocessing,
+        images=images,
+        min_batch=min_batch,
+        opt_batch=opt_batch,
+        max_batch=max_batch,
+        torchscript=torchscript,
+    )
     # Refuse bad options before the progress display starts and before any slow work.
     check_release_options(
         model,
@@ -62,11 +111,14 @@ def release(
         profile=tolerance_profile,
         fp16=fp16,
         keep_fp32=keep_fp32,
+        options=options,
     )
     ti = checkpoint_transform_input(model, weights, transform_input)
-    artifacts = 2 + int(fp16) + int(trt is not False and missing_reason() is None)
-    # build + one export each + gate start + reference + golden + three gate steps each
-    with progress_steps("release", 4 + 4 * artifacts) as step:
+    engine = trt is not False and missing_reason() is None and options.engine_unsupported() is None
+    artifacts = int(torchscript) + 1 + int(fp16) + int(engine)
+    # build + the exports (FP32 and FP16 together) + the engine + gate start + reference +
+    # golden inputs + three gate steps each
+    with progress_steps("release", 5 + int(engine) + 3 * artifacts) as step:
         result = run_release(
             model,
             out,
@@ -80,6 +132,7 @@ def release(
             profile=tolerance_profile,
             progress=step,
             keep_fp32=keep_fp32,
+            options=options,
         )
     # The manifest is this command's JSON; the gate's table then goes to stderr.
     show_report(result.gate, json_out=json_out, junit=None, emit=False)

@@ -20,7 +20,7 @@ import typer
 from rich.markup import escape
 
 from ..atomic import check_output
-from ..console import emit_json, err
+from ..console import emit_json, err, status
 from ..errors import ArtifactError, BackendUnavailable, UsageError
 from ..tensorrt.availability import missing_reason
 from ..tensorrt.config import EngineConfig
@@ -147,7 +147,7 @@ def trt(
 
     if not json_out:
         err.print(f"building {escape(printable(output))} with TensorRT (this takes minutes)...")
-    with err.status(f"building {output.name} with TensorRT"):
+    with status(f"building {output.name} with TensorRT"):
         result = build_engine(
             onnx_path, output, cfg, model=name, onnx_sha256=onnx_sha, onnx_info=info, verbose=verbose
         )
@@ -276,7 +276,7 @@ def _export(
         side = Path(tempfile.mkdtemp(prefix=f".{onnx_path.name}.", suffix=".partial", dir=onnx_path.parent))
     try:
         target = onnx_path if side is None else side / onnx_path.name
-        with err.status(f"exporting {name} to ONNX {precision}"):
+        with status(f"exporting {name} to ONNX {precision}"):
             res = export_onnx(
                 name,
                 target,

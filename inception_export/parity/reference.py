@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 Progress = Callable[[str], None]
 EAGER = "eager PyTorch, float32, CPU; metrics computed in float64"
+EAGER_BATCH = 16
 
 
 @dataclass(frozen=True)
@@ -167,7 +168,9 @@ class EagerReference(Reference):
             # Artifacts with in-graph preprocessing take uint8 pixels; eager PyTorch gets the
             # same pixels normalised by the float pipeline.
             gold = (golden_pixels if pixels else golden_inputs)(self.spec, size, self.samples, self.images)
-            logits = run_batched(self._runner, gold.batch, min(8, len(gold.batch)))
+            # One pass for the default 13 inputs; chunks of EAGER_BATCH bound the memory when
+            # --images brings many photographs.
+            logits = run_batched(self._runner, gold.batch, min(EAGER_BATCH, len(gold.batch)))
             feed = gold.pixels if gold.pixels is not None else gold.batch
             self._sets[size, pixels] = ReferenceSet(gold.names, gold.kinds, feed, logits, gold.describe())
         return self._sets[size, pixels]

@@ -1,0 +1,175 @@
+"""The FP16 graph derived from the FP32 graph, instead of a second trace of ``model.half()``.
+
+Tracing the half model again costs a full ``torch.export`` (3.8 s of a v3 release); the
+float16 graph torch writes for these networks is the FP32 graph with every weight rounded
+to float16, a Cast to float16 where the network's input enters and a Cast back to float32
+after the logits. This module makes exactly that graph from the FP32 one:
+
+* weights are rounded the way ``nn.Module.half()`` rounds them: torch converts float64
+  through float32 (``c10::Half`` is constructed from a float), so rounding the FP32 graph's
+  float32 initializers once to float16 gives the same bits (``tests/test_fp16_graph.py``
+  checks every weight against the traced export, and onnxruntime's outputs);
+* only graphs made of ops whose float16 form torch exports as the same op are derived
+  (:data:`SAFE_OPS`). Where torch decomposes an op and computes part of it in float32 (the
+  adaptive pools of AlexNet and VGG at sizes other than 224), :func:`derive_fp16` returns
+  ``None`` and the caller traces the half model as before; so do ``--keep-fp32`` exports,
+  whose kept layers need their own Casts.
+
+Nodes outside the network (the embedded preprocessing, ``pre``) stay float32 as in the
+traced graph; the network is every node the exporter scoped under ``net``.
+"""
+
+from __future__ import annotations
+
+import ast
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+# Ops that torch exports with the same node in float16 as in float32 (no upcast inside).
+SAFE_OPS = frozenset(
+    {
+        "Conv",
+        "Relu",
+        "MaxPool",
+        "AveragePool",
+        "GlobalAveragePool",
+        "Concat",
+        "Gemm",
+        "MatMul",
+        "Reshape",
+        "Flatten",
+        "Gather",
+        "Mul",
+        "Add",
+        "ReduceMean",
+    }
+)
+NET_SCOPE = "net"
+FLOAT = TensorProto.FLOAT
+FLOAT16 = TensorProto.FLOAT16
+
+
+def _scope(node: onnx.NodeProto) -> str:
+    for prop in node.metadata_props:
+        if prop.key == "pkg.torch.onnx.name_scopes":
+            try:
+                scopes = ast.literal_eval(prop.value)
+            except (ValueError, SyntaxError):
+                return ""
+            return str(scopes[1]).split(".", 1)[0] if len(scopes) > 1 else ""
+    return ""
+
+
+def _float_tensors(model: onnx.ModelProto) -> set[str]:
+    graph = model.graph
+    typed = [*graph.value_info, *graph.input, *graph.output]
+    out = {v.name for v in typed if v.type.tensor_type.elem_type == FLOAT}
+    out |= {i.name for i in graph.initializer if i.data_type == FLOAT}
+    return out
+
+
+def _unique(name: str, taken: set[str]) -> str:
+    candidate, i = name, 0
+    while candidate in taken:
+        i += 1
+        candidate = f"{name}_{i}"
+    taken.add(candidate)
+    return candidate
+
+
+def derive_fp16(fp32: onnx.ModelProto) -> onnx.ModelProto | None:
+    """The float16-compute graph of ``fp32`` (float32 input and output), or ``None`` where
+    torch's own half export would differ from a plain rounding of this graph."""
+    graph = fp32.graph
+    if len(graph.output) != 1 or graph.output[0].type.tensor_type.elem_type != FLOAT:
+        return None
+    floats = _float_tensors(fp32)
+    in_net = [_scope(n) == NET_SCOPE for n in graph.node]
+    net_float_out: set[str] = set()
+    for node, net in zip(graph.node, in_net, strict=True):
+        makes_float = any(o in floats for o in node.output)
+        if not makes_float:
+            continue  # integer shape arithmetic: unchanged by the precision
+        if not net:
+            continue  # the embedded preprocessing stays float32
+        if node.op_type not in SAFE_OPS:
+            return None
+        net_float_out.update(o for o in node.output if o in floats)
+    if not net_float_out:
+        return None
+    inits = {i.name: i for i in graph.initializer}
+    consumers: dict[str, list[bool]] = {}
+    for node, net in zip(graph.node, in_net, strict=True):
+        for name in node.input:
+            consumers.setdefault(name, []).append(net)
+    half_inits = {n for n, i in inits.items() if i.data_type == FLOAT and any(consumers.get(n, []))}
+    if any(not all(consumers[n]) for n in half_inits):
+        return None  # a weight shared by the float32 preprocessing and the network
+    output = graph.output[0].name
+    if output not in net_float_out:
+        return None
+
+    model = onnx.ModelProto()
+    model.CopyFrom(fp32)
+    g = model.graph
+    taken = {o for n in g.node for o in n.output} | {i.name for i in g.input} | set(inits)
+    taken |= {n.name for n in g.node}
+    for init in g.initializer:
+        if init.name in half_inits:
+            # float32 -> float16 with round-to-nearest-even, as torch's .half() does.
+            init.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(init).astype(np.float16), init.name))
+    for vi in g.value_info:
+        # The exporter types the initializers in value_info too.
+        if vi.name in net_float_out or vi.name in half_inits:
+            vi.type.tensor_type.elem_type = FLOAT16
+
+    # Float32 tensors entering the network (the graph input, or the preprocessing's result)
+    # get one Cast to float16 each, placed right after they are produced.
+    entering: dict[str, str] = {}
+    for node, net in zip(g.node, in_net, strict=True):
+        if not net:
+            continue
+        for name in node.input:
+            if name in floats and name not in net_float_out and name not in half_inits:
+                entering.setdefault(name, "")
+    produced_at = {o: i for i, n in enumerate(g.node) for o in n.output}
+    casts_after: dict[int, list[onnx.NodeProto]] = {}
+    for src in entering:
+        dst = _unique(f"{src}_float16", taken)
+        entering[src] = dst
+        cast = helper.make_node("Cast", [src], [dst], name=_unique(f"node_{dst}", taken), to=FLOAT16)
+        casts_after.setdefault(produced_at.get(src, -1), []).append(cast)
+        g.value_info.append(helper.make_tensor_value_info(dst, FLOAT16, None))
+    for node, net in zip(g.node, in_net, strict=True):
+        if net:
+            for k, name in enumerate(node.input):
+                if name in entering:
+                    node.input[k] = entering[name]
+
+    # The logits leave the network in float16 and are cast back to float32 under their name.
+    # Named as torch names it in its half export (the producing node's name less "node_"),
+    # so the layer map in the metadata (``layer_outputs``) is the traced export's too.
+    producer = next(n for n in g.node if output in n.output)
+    base = producer.name.removeprefix("node_") if producer.name.startswith("node_") else ""
+    logits16 = _unique(base or f"{output}_float16", taken)
+    for node in g.node:
+        for k, name in enumerate(node.output):
+            if name == output:
+                node.output[k] = logits16
+        for k, name in enumerate(node.input):
+            if name == output:
+                node.input[k] = logits16
+    g.value_info.append(helper.make_tensor_value_info(logits16, FLOAT16, None))
+    back = helper.make_node("Cast", [logits16], [output], name=_unique(f"node_{output}", taken), to=FLOAT)
+
+    nodes = list(g.node)
+    ordered = list(casts_after.get(-1, []))
+    for i, node in enumerate(nodes):
+        ordered.append(node)
+        ordered.extend(casts_after.get(i, []))
+    ordered.append(back)
+    del g.node[:]
+    g.node.extend(ordered)
+    return model

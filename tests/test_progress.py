@@ -1,0 +1,52 @@
+"""Progress a user sees: plain lines and a heartbeat in a log, a bar that never freezes or
+shows ``0/None`` on a terminal (issue 21 item 5)."""
+
+from __future__ import annotations
+
+import io
+import re
+import time
+
+from rich.console import Console
+from rich.progress import Progress
+
+from inception_export.console import Count, Elapsed, LogLines
+
+
+def test_log_lines_name_each_phase_and_beat_while_one_lasts() -> None:
+    buf = io.StringIO()
+    log = LogLines("release", interval=0.3, console=Console(file=buf, width=200))
+    try:
+        log.phase("build model")
+        log.phase("build model")  # the same phase again: no second line
+        log.phase("export v1.onnx", "3/9 runs")
+        time.sleep(1.6)
+    finally:
+        log.close()
+    lines = buf.getvalue().splitlines()
+    assert lines[0] == "release: build model [0s]"
+    assert lines[1] == "release: export v1.onnx [0s]"
+    beats = lines[2:]
+    # A silent phase still writes a line every interval (here 0.3 s; 10 s in the CLI).
+    assert len(beats) >= 2, lines
+    beat = re.compile(r"release: export v1\.onnx: still running \(3/9 runs\) \[\d+s\]")
+    assert all(beat.fullmatch(b) for b in beats), beats
+    count = len(lines)
+    time.sleep(0.5)
+    assert len(buf.getvalue().splitlines()) == count  # closed: no more lines
+
+
+def test_progress_columns_keep_time_moving_and_never_show_none() -> None:
+    bar = Progress(console=Console(file=io.StringIO()), disable=True)
+    task_id = bar.add_task("v1: building", total=None)
+    task = bar.tasks[0]
+    count, elapsed = Count(), Elapsed()
+    assert str(count.render(task)) == ""  # the total is unknown: no "0/None"
+    bar.update(task_id, total=4, completed=4)  # the first batch size is done
+    assert str(count.render(task)) == "4/4"
+    first = str(elapsed.render(task))
+    time.sleep(1.1)
+    # What bench does between batch sizes: no count while the next one is prepared.
+    bar.update(task_id, description="v1 b8: preparing torch", completed=0, count=False)
+    # The task completed once; the elapsed time still moves on.
+    assert str(elapsed.render(task)) != first and str(count.render(task)) == ""
