@@ -15,6 +15,7 @@ from conftest import (
     reference_logits,
     rel_l2,
     run_cli,
+    run_cli_here,
 )
 from safetensors.torch import save_file
 
@@ -102,35 +103,37 @@ def test_cli_unknown_model() -> None:
 
 
 def test_cli_missing_file(tmp_path: Path) -> None:
-    assert_one_line_error(run_cli("inspect", "-m", "v1", "-w", str(tmp_path / "nope.pth")), 2, "not found")
+    assert_one_line_error(
+        run_cli_here("inspect", "-m", "v1", "-w", str(tmp_path / "nope.pth")), 2, "not found"
+    )
 
 
 def test_cli_corrupt_files(tmp_path: Path) -> None:
     junk = tmp_path / "junk.pth"
     junk.write_bytes(b"this is not a checkpoint" * 10)
-    assert_one_line_error(run_cli("inspect", "-m", "v1", "-w", str(junk)), 2, "corrupt")
+    assert_one_line_error(run_cli_here("inspect", "-m", "v1", "-w", str(junk)), 2, "corrupt")
     good = tmp_path / "good.pth"
     torch.save(build_model("v1").state_dict(), good)
     truncated = tmp_path / "truncated.pth"
     truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
-    assert_one_line_error(run_cli("inspect", "-m", "v1", "-w", str(truncated)), 2, "corrupt")
+    assert_one_line_error(run_cli_here("inspect", "-m", "v1", "-w", str(truncated)), 2, "corrupt")
     bad_st = tmp_path / "bad.safetensors"
     bad_st.write_bytes(b"\x00" * 64)
-    assert_one_line_error(run_cli("inspect", "-m", "v1", "-w", str(bad_st)), 2, "corrupt")
+    assert_one_line_error(run_cli_here("inspect", "-m", "v1", "-w", str(bad_st)), 2, "corrupt")
 
 
 def test_cli_other_architecture_names_keys(tmp_path: Path) -> None:
     path = tmp_path / "v1.pth"
     torch.save(build_model("v1").state_dict(), path)
     # googlenet weights offered to v3: the shared 'fc' key exists but the trunk does not.
-    res = run_cli("inspect", "-m", "v3", "-w", str(path))
+    res = run_cli_here("inspect", "-m", "v3", "-w", str(path))
     assert_one_line_error(
         res, 2, "not a checkpoint for inception_v3", "missing Conv2d_1a_3x3", "unexpected conv1"
     )
     state = build_model("v3").state_dict()
     state["Mixed_5b.branch1x1.conv.weight"] = torch.zeros(3, 3, 1, 1)
     torch.save(state, path)
-    res = run_cli("inspect", "-m", "v3", "-w", str(path))
+    res = run_cli_here("inspect", "-m", "v3", "-w", str(path))
     assert_one_line_error(res, 2, "mis-shaped Mixed_5b.branch1x1.conv.weight (3, 3, 1, 1) vs (64, 192, 1, 1)")
 
 
@@ -141,12 +144,12 @@ class Payload:
 def test_cli_pickle_refused_by_weights_only(tmp_path: Path) -> None:
     path = tmp_path / "evil.pth"
     torch.save({"fc.weight": torch.zeros(2, 2), "payload": Payload()}, path)
-    assert_one_line_error(run_cli("inspect", "-m", "v1", "-w", str(path)), 2, "weights_only", "Payload")
+    assert_one_line_error(run_cli_here("inspect", "-m", "v1", "-w", str(path)), 2, "weights_only", "Payload")
 
 
 def test_cli_input_too_small() -> None:
-    assert_one_line_error(run_cli("inspect", "-m", "v3", "--input-size", "74"), 2, "minimum of 75x75")
-    assert_one_line_error(run_cli("inspect", "-m", "v2", "--input-size", "231"), 2, "even feature map")
+    assert_one_line_error(run_cli_here("inspect", "-m", "v3", "--input-size", "74"), 2, "minimum of 75x75")
+    assert_one_line_error(run_cli_here("inspect", "-m", "v2", "--input-size", "231"), 2, "even feature map")
 
 
 def test_cli_models_json_and_aux_note(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ import onnx
 import onnxruntime as ort
 import pytest
 import torch
-from conftest import rel_l2
+from conftest import ExportFn, rel_l2, synthetic_model
 from torch import nn
 
 from inception_export.build import build_model
@@ -44,19 +44,14 @@ def run_ort(path: Path, x: np.ndarray) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def models() -> dict[str, nn.Module]:
-    return {name: build_model(name) for name in MODELS}
+    # The session's models (conftest.synthetic_model): the same weights build_model gives.
+    return {name: synthetic_model(name) for name in MODELS}
 
 
 @pytest.fixture(scope="module")
-def artifacts(
-    models: dict[str, nn.Module], tmp_path_factory: pytest.TempPathFactory
-) -> dict[tuple[str, str], ExportResult]:
-    out = tmp_path_factory.mktemp("onnx")
-    return {
-        (name, prec): export_onnx(name, out / f"{name}-{prec}.onnx", precision=prec, model_obj=models[name])
-        for name in MODELS
-        for prec in PRECISIONS
-    }
+def artifacts(shared_exports: ExportFn) -> dict[tuple[str, str], ExportResult]:
+    # export_onnx(name, f"{name}-{prec}.onnx", precision=prec) of each, once per session.
+    return {(name, prec): shared_exports(name, "onnx", prec) for name in MODELS for prec in PRECISIONS}
 
 
 @pytest.mark.parametrize("name", MODELS)

@@ -10,10 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import rel_l2
+from conftest import ExportFn, rel_l2, synthetic_model
 from torch import nn
 
-from inception_export.build import build_model
 from inception_export.errors import UsageError
 from inception_export.export import ExportResult, export_torchscript, read_metadata, sidecar_path
 from inception_export.registry import get_spec
@@ -38,15 +37,14 @@ assert not any(k.startswith("inception_export") for k in sys.modules), "imported
 
 @pytest.fixture(scope="module")
 def models() -> dict[str, nn.Module]:
-    return {name: build_model(name) for name in MODELS}
+    # The session's models (conftest.synthetic_model): the same weights build_model gives.
+    return {name: synthetic_model(name) for name in MODELS}
 
 
 @pytest.fixture(scope="module")
-def artifacts(
-    models: dict[str, nn.Module], tmp_path_factory: pytest.TempPathFactory
-) -> dict[str, ExportResult]:
-    out = tmp_path_factory.mktemp("ts")
-    return {name: export_torchscript(name, out / f"{name}.pt", model_obj=models[name]) for name in MODELS}
+def artifacts(shared_exports: ExportFn) -> dict[str, ExportResult]:
+    # export_torchscript(name, f"{name}.pt") of each, once per session.
+    return {name: shared_exports(name, "torchscript") for name in MODELS}
 
 
 def test_loads_standalone_and_matches_eager(

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import onnx
 import pytest
-from conftest import CliResult, assert_one_line_error, rel_l2, run_cli
+from conftest import CliResult, assert_one_line_error, rel_l2, run_cli, run_cli_here
 from onnx import numpy_helper
 
 from inception_export.parity.bundle import encode_bundle, load_bundle
@@ -68,29 +68,30 @@ def heavy_modules(modules: list[str]) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def release(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("golden") / "rel"
-    res = run_cli("release", "--model", "v1", "--out", str(out), "--samples", "2")
+def release(v1_release: tuple[Path, CliResult]) -> Path:
+    # `release --model v1 --samples 2`, made once per session and shared (conftest.py): read
+    # only; what the tests derive from it goes in their own directories.
+    out, res = v1_release
     assert res.code == 0, res.stderr
     return out
 
 
 @pytest.fixture(scope="module")
-def scaled_conv(release: Path) -> Path:
+def scaled_conv(release: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The FP32 ONNX with one conv's weights scaled by 3 % (metadata kept, as a real bug would)."""
     model = onnx.load(str(release / "googlenet-fp32.onnx"))
     inits = {i.name: i for i in model.graph.initializer}
     name = [n.input[1] for n in model.graph.node if n.op_type == "Conv"][10]
     inits[name].CopyFrom(numpy_helper.from_array(numpy_helper.to_array(inits[name]) * np.float32(1.03), name))
-    dst = release.parent / "scaled-conv.onnx"
+    dst = tmp_path_factory.mktemp("scaled") / "scaled-conv.onnx"
     onnx.save(model, str(dst))
     return dst
 
 
 @pytest.fixture(scope="module")
-def pixel_bundle(release: Path) -> tuple[Path, Path]:
+def pixel_bundle(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A uint8-in (--embed-preprocessing) ONNX and a bundle holding pixels for it, from the CLI."""
-    d = release.parent
+    d = tmp_path_factory.mktemp("pixels")
     u8 = d / "googlenet-u8.onnx"
     assert run_cli("onnx", "-m", "v1", "--embed-preprocessing", "-o", str(u8)).code == 0
     bundle = d / "pixels.npz"
@@ -236,33 +237,41 @@ def test_golden_gate_refuses_mismatches_with_exit_2(release: Path, tmp_path: Pat
     fp32 = release / "googlenet-fp32.onnx"
     other = _with_meta(fp32, tmp_path / "v2.onnx", model="bn_inception")
     assert_one_line_error(
-        run_cli("parity", "--golden", bundle, str(other)), 2, "artifact is for model bn_inception"
+        run_cli_here("parity", "--golden", bundle, str(other)), 2, "artifact is for model bn_inception"
     )
     classes = _with_meta(fp32, tmp_path / "ten.onnx", num_classes=10)
-    assert_one_line_error(run_cli("parity", "--golden", bundle, str(classes)), 2, "10 classes", "1000")
+    assert_one_line_error(run_cli_here("parity", "--golden", bundle, str(classes)), 2, "10 classes", "1000")
     size = _with_meta(fp32, tmp_path / "s256.onnx", input_size=256)
-    assert_one_line_error(run_cli("parity", "--golden", bundle, str(size)), 2, "256x256", "224x224")
+    assert_one_line_error(run_cli_here("parity", "--golden", bundle, str(size)), 2, "256x256", "224x224")
     # What the eager gate needs has no place here, and the eager gate needs a model.
-    assert_one_line_error(run_cli("parity", "--golden", bundle, str(fp32), "--samples", "3"), 2, "--samples")
-    assert_one_line_error(run_cli("parity", "--golden", bundle, str(fp32), "-m", "v3"), 2, "is for googlenet")
-    assert_one_line_error(run_cli("parity", str(fp32)), 2, "--model is required")
+    assert_one_line_error(
+        run_cli_here("parity", "--golden", bundle, str(fp32), "--samples", "3"), 2, "--samples"
+    )
+    assert_one_line_error(
+        run_cli_here("parity", "--golden", bundle, str(fp32), "-m", "v3"), 2, "is for googlenet"
+    )
+    assert_one_line_error(run_cli_here("parity", str(fp32)), 2, "--model is required")
 
 
 def test_corrupt_or_replaced_bundles_exit_2(release: Path, tmp_path: Path) -> None:
     fp32 = str(release / "googlenet-fp32.onnx")
     data = (release / "golden.npz").read_bytes()
-    assert_one_line_error(run_cli("parity", "--golden", str(tmp_path / "none.npz"), fp32), 2, "not found")
+    assert_one_line_error(
+        run_cli_here("parity", "--golden", str(tmp_path / "none.npz"), fp32), 2, "not found"
+    )
     truncated = tmp_path / "truncated.npz"
     truncated.write_bytes(data[: len(data) // 2])
-    assert_one_line_error(run_cli("parity", "--golden", str(truncated), fp32), 2, "corrupt or truncated")
+    assert_one_line_error(run_cli_here("parity", "--golden", str(truncated), fp32), 2, "corrupt or truncated")
     flipped = bytearray(data)
     flipped[len(data) // 3] ^= 0xFF
     (tmp_path / "flipped.npz").write_bytes(bytes(flipped))
-    assert_one_line_error(run_cli("parity", "--golden", str(tmp_path / "flipped.npz"), fp32), 2, "corrupt")
+    assert_one_line_error(
+        run_cli_here("parity", "--golden", str(tmp_path / "flipped.npz"), fp32), 2, "corrupt"
+    )
     # A pickle is refused unread (allow_pickle=False), not executed.
     pickled = tmp_path / "pickled.npz"
     np.savez(pickled, meta=np.array([{"format": "x"}], dtype=object))
-    assert_one_line_error(run_cli("parity", "--golden", str(pickled), fp32), 2, "corrupt")
+    assert_one_line_error(run_cli_here("parity", "--golden", str(pickled), fp32), 2, "corrupt")
     # A bundle that is not the one its release recorded: replaced or damaged after CI.
     moved = tmp_path / "rel"
     moved.mkdir()
@@ -271,7 +280,10 @@ def test_corrupt_or_replaced_bundles_exit_2(release: Path, tmp_path: Path) -> No
     manifest["golden"]["sha256"] = hashlib.sha256(b"another bundle").hexdigest()
     (moved / "manifest.json").write_text(json.dumps(manifest))
     assert_one_line_error(
-        run_cli("parity", "--golden", str(moved / "golden.npz"), fp32), 2, "differs from", "manifest.json"
+        run_cli_here("parity", "--golden", str(moved / "golden.npz"), fp32),
+        2,
+        "differs from",
+        "manifest.json",
     )
 
 

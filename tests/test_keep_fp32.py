@@ -9,7 +9,7 @@ import numpy as np
 import onnx
 import pytest
 import torch
-from conftest import assert_one_line_error, rel_l2, run_cli
+from conftest import assert_one_line_error, rel_l2, run_cli, run_cli_here
 
 from inception_export import build_model
 from inception_export.export import export_onnx
@@ -136,14 +136,14 @@ def test_healthy_models_auto_keeps_nothing(model: str) -> None:
 def test_keep_fp32_bad_input_one_line(tmp_path: Path) -> None:
     out = str(tmp_path / "x.onnx")
     typo = "inception4a.branch2.O"
-    res = run_cli("onnx", "--model", "v1", "--precision", "fp16", "--keep-fp32", typo, "-o", out)
+    res = run_cli_here("onnx", "--model", "v1", "--precision", "fp16", "--keep-fp32", typo, "-o", out)
     assert_one_line_error(res, 2, f"no layer {typo!r}", "did you mean", "inception4a.branch2.0")
-    res = run_cli("onnx", "--model", "v1", "--keep-fp32", "fc", "-o", out)
+    res = run_cli_here("onnx", "--model", "v1", "--keep-fp32", "fc", "-o", out)
     assert_one_line_error(res, 2, "FP16")
     release = ("release", "--model", "v1", "--out", str(tmp_path / "r"), "--no-fp16")
-    assert_one_line_error(run_cli(*release, "--keep-fp32", "auto"), 2, "--keep-fp32")
+    assert_one_line_error(run_cli_here(*release, "--keep-fp32", "auto"), 2, "--keep-fp32")
     trt = ("trt", "--model", "v1", "-o", str(tmp_path / "e.engine"), "--onnx", out)
-    assert_one_line_error(run_cli(*trt, "--keep-fp32", "fc"), 2, "--keep-fp32")
+    assert_one_line_error(run_cli_here(*trt, "--keep-fp32", "fc"), 2, "--keep-fp32")
     assert not list(tmp_path.iterdir())
 
 
