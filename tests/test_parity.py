@@ -312,3 +312,15 @@ def test_uint8_artifacts_with_embedded_preprocessing(tmp_path: Path) -> None:
     broken.with_name(broken.name + ".json").write_text(fp32.with_name(fp32.name + ".json").read_text())
     failed = run_gate("v2", [broken], samples=1)
     assert not failed.passed and "rel_l2" in {c.name for c in failed.artifacts[0].failures}
+
+
+def test_p99_is_numpys_percentile() -> None:
+    # metrics.percentile stands in for np.percentile (which imports numpy.ma: start-up time of
+    # the device gate); the p99 in every report must not move by a bit.
+    from inception_export.parity.metrics import percentile
+
+    rng = np.random.default_rng(0)
+    for n in (1, 2, 7, 100, 13_000):
+        for q in (0, 1, 50, 99, 99.9, 100):
+            a = np.abs(rng.standard_normal(n))
+            assert percentile(a, q) == float(np.percentile(a, q)), (n, q)
