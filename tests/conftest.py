@@ -66,6 +66,24 @@ def synthetic_model(name: str) -> Any:
     return _SYNTHETIC[key]
 
 
+class Lazy(dict):  # type: ignore[type-arg]
+    """A dict that makes each value on first use (``make(key)``): a test of one model then
+    pays for that model only, so the fast tier (``-m "not slow"``) runs v1 alone."""
+
+    def __init__(self, make: Callable[[Any], Any]) -> None:
+        super().__init__()
+        self.make = make
+
+    def __missing__(self, key: Any) -> Any:
+        self[key] = value = self.make(key)
+        return value
+
+
+def v1_fast(names: list[str]) -> list[Any]:
+    """Parameters for a per-model test: v1 (googlenet) in the fast tier, the others marked slow."""
+    return [n if n == "googlenet" else pytest.param(n, marks=pytest.mark.slow) for n in names]
+
+
 def rel_l2(a: np.ndarray, b: np.ndarray) -> float:
     a64, b64 = np.asarray(a, np.float64), np.asarray(b, np.float64)
     return float(np.linalg.norm(a64 - b64) / np.linalg.norm(b64))

@@ -32,6 +32,10 @@ from inception_export.build import example_input
 from inception_export.errors import WeightsError
 from inception_export.synthetic import synthetic_state_dict
 
+# Left to the full suite (not in `-m "not slow"`): every test builds or saves one of the
+# big models (VGG-16: 528 MB).
+pytestmark = pytest.mark.slow
+
 NEW = ["inception_v4", "inception_resnet_v2", "alexnet", "vgg16", "resnet50"]
 
 
