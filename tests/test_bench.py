@@ -79,6 +79,7 @@ def v1_run() -> CliResult:
     )  # fmt: skip
 
 
+@pytest.mark.slow
 def test_real_v1_bench_records(v1_run: CliResult) -> None:
     assert v1_run.code == 0, v1_run.stderr
     records = json.loads(v1_run.stdout)

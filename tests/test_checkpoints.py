@@ -36,7 +36,12 @@ def _run(model: torch.nn.Module) -> np.ndarray:
 
 
 @pytest.mark.parametrize(
-    ("name", "aux"), [("googlenet", ("aux1", "aux2")), ("inception_v3", ("AuxLogits",)), ("bn_inception", ())]
+    ("name", "aux"),
+    [
+        ("googlenet", ("aux1", "aux2")),
+        pytest.param("inception_v3", ("AuxLogits",), marks=pytest.mark.slow),
+        pytest.param("bn_inception", (), marks=pytest.mark.slow),
+    ],
 )
 def test_peer_layout_loads_and_matches(name: str, aux: tuple[str, ...], tmp_path: Path) -> None:
     state = peer_checkpoint(name)
@@ -53,7 +58,16 @@ def test_peer_layout_loads_and_matches(name: str, aux: tuple[str, ...], tmp_path
     assert rel_l2(_run(model), reference_logits(name)["logits"]) <= 1e-5
 
 
-@pytest.mark.parametrize("wrapper", ["bare", "state_dict", "model", "module_prefix", "safetensors"])
+@pytest.mark.parametrize(
+    "wrapper",
+    [
+        "bare",
+        *(
+            pytest.param(w, marks=pytest.mark.slow)
+            for w in ("state_dict", "model", "module_prefix", "safetensors")
+        ),
+    ],
+)
 def test_training_script_shapes(wrapper: str, tmp_path: Path) -> None:
     state = peer_checkpoint("bn_inception")
     path = tmp_path / ("w.safetensors" if wrapper == "safetensors" else "w.pt")
@@ -84,6 +98,7 @@ def test_num_classes_inferred_from_a_fine_tuned_checkpoint(tmp_path: Path) -> No
         build_model("v1", path, num_classes=1000)
 
 
+@pytest.mark.slow
 def test_state_dict_round_trip_uses_checkpoint_names() -> None:
     model = build_model("v2")
     keys = [k for k, _ in reference_layout("bn_inception")]
@@ -152,6 +167,7 @@ def test_cli_input_too_small() -> None:
     assert_one_line_error(run_cli_here("inspect", "-m", "v2", "--input-size", "231"), 2, "even feature map")
 
 
+@pytest.mark.slow
 def test_cli_models_json_and_aux_note(tmp_path: Path) -> None:
     import json
 
