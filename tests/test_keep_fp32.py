@@ -9,7 +9,7 @@ import numpy as np
 import onnx
 import pytest
 import torch
-from conftest import assert_one_line_error, rel_l2, run_cli, run_cli_here
+from conftest import assert_one_line_error, rel_l2, run_cli, run_cli_here, v1_fast
 
 from inception_export import build_model
 from inception_export.export import export_onnx
@@ -123,7 +123,7 @@ def _graph(path: Path) -> bytes:
     return model.SerializeToString(deterministic=True)
 
 
-@pytest.mark.parametrize("model", ["googlenet", "bn_inception", "inception_v3"])
+@pytest.mark.parametrize("model", v1_fast(["googlenet", "bn_inception", "inception_v3"]))
 def test_healthy_models_auto_keeps_nothing(model: str) -> None:
     # (tests/test_localize.py exports v1 FP16 with --keep-fp32 auto: an all-float16 graph.)
     net = build_model(model)

@@ -47,6 +47,7 @@ def v1_scaled(v1_fp32: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return scale_conv(v1_fp32, dst, TARGETS["googlenet"], 1.05)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", ["bn_inception", "inception_v3"])
 def test_scaled_conv_is_named_v2_v3(model: str, tmp_path: Path) -> None:
     net = build_model(model)

@@ -380,6 +380,7 @@ def test_noisy_measurement_flagged() -> None:
 # --- Ctrl-C outside release (item 3) --------------------------------------------------
 
 
+@pytest.mark.slow
 def test_interrupt_during_export_exits_130(tmp_path: Path) -> None:
     """SIGINT while `onnx` traces the model: torch wraps the KeyboardInterrupt; still 130."""
     import signal
