@@ -135,5 +135,6 @@ def test_bad_arguments_one_line_exit_2(args: list[str], needle: str) -> None:
     assert_one_line_error(result, 2, needle)
 
 
+@pytest.mark.slow
 def test_unknown_model_subprocess() -> None:
     assert_one_line_error(run_cli("bench", "--model", "v9", "--iters", "1"), 2, "unknown model")

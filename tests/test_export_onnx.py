@@ -146,6 +146,7 @@ def test_metadata_round_trip(name: str, prec: str, artifacts: dict[tuple[str, st
     assert props["precision"] == prec and props["input_size"] == str(spec.default_size)
 
 
+@pytest.mark.slow
 def test_export_is_byte_reproducible(
     models: dict[str, nn.Module], artifacts: dict[tuple[str, str], ExportResult], tmp_path: Path
 ) -> None:
@@ -158,6 +159,7 @@ def test_export_is_byte_reproducible(
     )
 
 
+@pytest.mark.slow
 def test_fixed_batch_and_size(models: dict[str, nn.Module], tmp_path: Path) -> None:
     res = export_onnx(
         "googlenet", tmp_path / "b3.onnx", batch=3, input_size=96, model_obj=models["googlenet"]

@@ -25,6 +25,10 @@ from onnx import numpy_helper
 from inception_export.parity.bundle import encode_bundle, load_bundle
 from inception_export.parity.tolerances import PROFILES
 
+# Left to the full suite (not in `-m "not slow"`): one whole v1 `release` (shared with
+# tests/test_release.py) and the torch-free venv.
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[1]
 DEVICE_PYTHON = ROOT / ".venv-device" / "bin" / "python"
 # Imported by the full role only; none may load on the device path.

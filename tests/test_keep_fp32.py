@@ -62,6 +62,7 @@ def test_overflow_checkpoint_is_the_same_function() -> None:
         assert rel_l2(overflow_model()(x).numpy(), build_model("v1")(x).numpy()) < 1e-5
 
 
+@pytest.mark.slow
 def test_plain_fp16_fails_the_gate_and_auto_passes(overflow: dict[str, Path]) -> None:
     net = build_model("v1", overflow["ckpt"])
     report = run_gate("v1", [overflow["plain"], overflow["auto"]], samples=1, reference_model=net)
@@ -99,6 +100,7 @@ def test_auto_keeps_just_the_two_layers_rest_float16(overflow: dict[str, Path]) 
     assert types[b_conv.input[0]] == onnx.TensorProto.FLOAT
 
 
+@pytest.mark.slow
 def test_plain_fp16_localizes_to_the_overflowing_layer(overflow: dict[str, Path]) -> None:
     net = build_model("v1", overflow["ckpt"])
     report = localize("v1", overflow["plain"], samples=1, reference_model=net)
@@ -107,6 +109,7 @@ def test_plain_fp16_localizes_to_the_overflowing_layer(overflow: dict[str, Path]
     assert first.max_activation > 65504
 
 
+@pytest.mark.slow
 def test_explicit_list_gives_the_same_graph(overflow: dict[str, Path], tmp_path: Path) -> None:
     net = build_model("v1", overflow["ckpt"])
     res = export_onnx("v1", tmp_path / "list.onnx", precision="fp16", model_obj=net, keep_fp32=f"{A},{B}")
@@ -159,6 +162,7 @@ def test_weight_findings_flag_subnormal_weights() -> None:
     assert list(found) == ["fc"] and np.isfinite(float(found["fc"].split("(rounding error ")[1][:-1]))
 
 
+@pytest.mark.slow
 def test_trt_passes_keep_fp32_to_the_onnx_it_exports(overflow: dict[str, Path], tmp_path: Path) -> None:
     # Without TensorRT, `trt` still writes the ONNX the engine would be built from (then exits 2).
     engine = tmp_path / "v1.engine"

@@ -97,6 +97,7 @@ def v1_fp16(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_healthy_fp16_exits_0_and_error_grows_smoothly(v1_fp16: Path) -> None:
     res = run_cli("localize", "--model", "v1", str(v1_fp16), "--samples", "1", "--json")
     assert res.code == 0, res.stderr
@@ -113,6 +114,7 @@ def test_healthy_fp16_exits_0_and_error_grows_smoothly(v1_fp16: Path) -> None:
     assert all(r["fp16_headroom"] > 100 for r in doc["layers"])
 
 
+@pytest.mark.slow
 def test_cli_table_reads_at_80_columns_exit_1(v1_scaled: Path) -> None:
     res = run_cli("localize", "--model", "v1", str(v1_scaled), "--samples", "1")
     assert res.code == 1, res.stderr

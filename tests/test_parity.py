@@ -296,6 +296,7 @@ def test_foreign_artifact_without_metadata_is_gated(v1_artifacts: dict[str, Path
     assert all(a.metadata["inferred"] for a in report.artifacts)
 
 
+@pytest.mark.slow
 def test_uint8_artifacts_with_embedded_preprocessing(tmp_path: Path) -> None:
     # What ships to the edge takes uint8 pixels; the gate feeds it pixels and gives eager
     # PyTorch the same pixels through the float pipeline (BGR 0-255 for BN-Inception).

@@ -11,6 +11,9 @@ from conftest import CliResult, assert_one_line_error, run_cli
 
 from inception_export.hashing import file_sha256
 
+# Left to the full suite (not in `-m "not slow"`): whole `release` runs through the CLI.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def released(v1_release: tuple[Path, CliResult]) -> tuple[Path, CliResult]:
