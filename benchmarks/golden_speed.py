@@ -13,6 +13,20 @@ first in odd ones), so load from other jobs on a shared machine hits both alike:
     inception-export parity --model M  M-fp32.onnx M-fp16.onnx      # eager PyTorch reference
     inception-export parity --golden golden.npz M-fp32.onnx M-fp16.onnx
 
+Polygraphy (``pip install polygraphy``, in the dev extra) is the third contender, on the same
+artifacts, inputs and reference logits: the bundle's float inputs saved with
+``--save-inputs``'s JSON layout (one iteration per input, batch 1) and eager PyTorch's logits
+as a saved ``RunResults``, then one process per artifact, as its documentation has it:
+
+    polygraphy run M-fp32.onnx --onnxrt --load-inputs inputs.json --load-outputs eager.json
+    polygraphy run M-fp16.onnx --onnxrt --load-inputs inputs.json --load-outputs eager.json
+
+once with Polygraphy's default tolerances (atol = rtol = 1e-5, element-wise, which FP16
+cannot meet: its verdict is recorded, not required) and once with ours: our ``max_abs_rel``
+limit of the artifact's precision times the reference's largest |logit| as ``--atol``,
+``--rtol 0`` (the element-wise form of our max-abs check; our other checks have no
+Polygraphy counterpart). Its time is the sum of its processes, one per artifact.
+
 Wall time includes interpreter start-up and imports, as a CI job or a device sees them. Where
 ``.venv-device`` (the torch-free venv `./dev test` builds) exists, the golden command is also
 timed with its interpreter. Medians of the rounds, the ratio of the medians, every round's
@@ -56,6 +70,57 @@ def _run(python: Path | str, args: list[str]) -> tuple[float, float, dict[str, A
     if proc.returncode != 0:
         sys.exit(f"{' '.join(args)} exited {proc.returncode}:\n{proc.stderr[-2000:]}")
     return wall, cpu, json.loads(proc.stdout)
+
+
+def _run_polygraphy(args: list[str]) -> tuple[float, float, bool]:
+    """Wall and CPU seconds of one ``polygraphy run``, and whether it passed (exit 0)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "polygraphy"), "run", *args], capture_output=True, text=True
+    )
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    if proc.returncode not in (0, 1) or "Traceback" in proc.stderr:
+        sys.exit(
+            f"polygraphy {' '.join(args)} exited {proc.returncode}:\n{(proc.stdout + proc.stderr)[-2000:]}"
+        )
+    return wall, cpu, proc.returncode == 0
+
+
+def _polygraphy_files(work: Path, bundle: Path, artifacts: list[str]) -> dict[str, list[str]]:
+    """Polygraphy's inputs and reference outputs from the bundle, and its command lines."""
+    import onnx
+    from polygraphy.comparator import IterationResult, RunResults
+    from polygraphy.json import save_json
+
+    from inception_export.parity.bundle import load_bundle
+
+    gold = load_bundle(bundle)
+    ref = gold.sets["float"]
+    graph = onnx.load(artifacts[0], load_external_data=False).graph
+    inp, outp = graph.input[0].name, graph.output[0].name
+    inputs = work / "polygraphy-inputs.json"
+    save_json([{inp: ref.feed[i : i + 1]} for i in range(len(ref.feed))], str(inputs))
+    outputs = work / "polygraphy-eager.json"
+    results = RunResults()
+    iterations = [
+        IterationResult(outputs={outp: ref.logits[i : i + 1]}, runner_name="eager-pytorch")
+        for i in range(len(ref.logits))
+    ]
+    results.append(("eager-pytorch", iterations))
+    results.save(str(outputs))
+    peak = float(abs(ref.logits.astype("float64")).max())
+    default: list[str] = []
+    ours: list[str] = []
+    for a in artifacts:
+        precision = "fp16" if "fp16" in Path(a).name else "fp32"
+        atol = gold.limits[precision].max_abs_rel * peak
+        common = [a, "--onnxrt", "--load-inputs", str(inputs), "--load-outputs", str(outputs)]
+        default.append(json.dumps(common))
+        ours.append(json.dumps([*common, "--atol", f"{atol:.6g}", "--rtol", "0"]))
+    return {"polygraphy_default": default, "polygraphy_ours": ours}
 
 
 def _setup(model: str, work: Path) -> dict[str, Any]:
@@ -103,6 +168,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", default="v3")
     ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--no-polygraphy", dest="polygraphy", action="store_false", help="leave Polygraphy out")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "golden-speed.json")
     args = ap.parse_args()
 
@@ -120,14 +186,26 @@ def main() -> None:
                 DEVICE_PYTHON,
                 ["parity", "--golden", setup["bundle"], *artifacts],
             )
+        polygraphy = _polygraphy_files(work, Path(setup["bundle"]), artifacts) if args.polygraphy else {}
+        contenders = [*commands, *polygraphy]
         load_before = os.getloadavg()
-        walls: dict[str, list[float]] = {k: [] for k in commands}
+        walls: dict[str, list[float]] = {k: [] for k in contenders}
         gate_s: dict[str, list[float]] = {k: [] for k in commands}
-        cpu_s: dict[str, list[float]] = {k: [] for k in commands}
+        cpu_s: dict[str, list[float]] = {k: [] for k in contenders}
         metrics: dict[str, Any] = {}
         for r in range(args.rounds):
-            order = list(commands) if r % 2 == 0 else list(reversed(commands))
+            order = contenders if r % 2 == 0 else contenders[::-1]
             for key in order:
+                if key in polygraphy:
+                    runs = [_run_polygraphy(json.loads(line)) for line in polygraphy[key]]
+                    walls[key].append(sum(w for w, _, _ in runs))
+                    cpu_s[key].append(sum(c for _, c, _ in runs))
+                    metrics[key] = [
+                        {"artifact": Path(a).name, "passed": ok}
+                        for a, (_, _, ok) in zip(artifacts, runs, strict=True)
+                    ]
+                    print(f"round {r + 1}/{args.rounds} {key}: {walls[key][-1]:.2f}s", file=sys.stderr)
+                    continue
                 python, cli = commands[key]
                 wall, cpu, report = _run(python, cli)
                 walls[key].append(wall)
@@ -163,17 +241,30 @@ def main() -> None:
             if k != "eager"
         },
         "ratio_of_medians": {k: statistics.median(v) / eager_med for k, v in walls.items() if k != "eager"},
+        # The device gate against Polygraphy on the same artifacts, inputs and reference logits.
+        "golden_over_polygraphy": {
+            f"{g}/{p}": statistics.median(walls[g]) / statistics.median(walls[p])
+            for g in walls
+            if g.startswith("golden")
+            for p in walls
+            if p.startswith("polygraphy")
+        },
         "ratio_per_round": {
             k: [g / e for g, e in zip(v, walls["eager"], strict=True)]
             for k, v in walls.items()
             if k != "eager"
         },
         "metrics": metrics,
+        "polygraphy_commands": {
+            k: [f"polygraphy run {' '.join(json.loads(line))}" for line in v] for k, v in polygraphy.items()
+        },
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(
-        json.dumps({k: result[k] for k in ("wall_seconds", "ratio_of_medians", "ratio_per_round")}, indent=2)
+        json.dumps(
+            {k: result[k] for k in ("wall_seconds", "ratio_of_medians", "golden_over_polygraphy")}, indent=2
+        )
     )
 
 

@@ -244,7 +244,8 @@ def open_runner(path: Path, fmt: str, input_size: int, precision: str, device: s
     if fmt == "onnx":
         from .runners.onnxruntime_runner import OnnxRuntimeRunner
 
-        return OnnxRuntimeRunner(path, device=device, precision=precision)
+        # The gate runs each artifact a few times, not a timed loop: no spinning workers.
+        return OnnxRuntimeRunner(path, device=device, precision=precision, spin=False)
     from .tensorrt.runner import TensorRTRunner
 
     return TensorRTRunner(path)

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,24 @@ def synthetic_model(name: str) -> Any:
     return _SYNTHETIC[key]
 
 
+class Lazy(dict):  # type: ignore[type-arg]
+    """A dict that makes each value on first use (``make(key)``): a test of one model then
+    pays for that model only, so the fast tier (``-m "not slow"``) runs v1 alone."""
+
+    def __init__(self, make: Callable[[Any], Any]) -> None:
+        super().__init__()
+        self.make = make
+
+    def __missing__(self, key: Any) -> Any:
+        self[key] = value = self.make(key)
+        return value
+
+
+def v1_fast(names: list[str]) -> list[Any]:
+    """Parameters for a per-model test: v1 (googlenet) in the fast tier, the others marked slow."""
+    return [n if n == "googlenet" else pytest.param(n, marks=pytest.mark.slow) for n in names]
+
+
 def rel_l2(a: np.ndarray, b: np.ndarray) -> float:
     a64, b64 = np.asarray(a, np.float64), np.asarray(b, np.float64)
     return float(np.linalg.norm(a64 - b64) / np.linalg.norm(b64))
@@ -93,6 +112,46 @@ def run_cli(
     return CliResult(proc.returncode, proc.stdout, proc.stderr)
 
 
+def run_cli_here(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> CliResult:
+    """The CLI's entry point (``cli.main``) in this process, for what the process boundary does
+    not change: argument checks, error lines and exit codes. A subprocess pays a fresh
+    interpreter's imports (torch: seconds on 2 cores) for every line; use :func:`run_cli`
+    where the boundary is the point (imports, signals, start-up, real streams)."""
+    import contextlib
+    import importlib
+    import io
+    import signal
+    import warnings
+
+    cli_app = importlib.import_module("inception_export.cli.app")
+
+    stdout, stderr = io.StringIO(), io.StringIO()
+    saved_env, saved_cwd = dict(os.environ), Path.cwd()
+    saved_sigint, saved_showwarning = signal.getsignal(signal.SIGINT), warnings.showwarning
+    os.environ.update({"COLUMNS": "200", "NO_COLOR": "1", **(env or {})})
+    code = 0
+    try:
+        if cwd is not None:
+            os.chdir(cwd)
+        with (
+            warnings.catch_warnings(),
+            contextlib.redirect_stdout(stdout),
+            contextlib.redirect_stderr(stderr),
+        ):
+            try:
+                cli_app.main(list(args))
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    finally:
+        os.chdir(saved_cwd)
+        os.environ.clear()
+        os.environ.update(saved_env)
+        signal.signal(signal.SIGINT, saved_sigint)
+        warnings.showwarning = saved_showwarning
+        cli_app._Interrupt.seen = cli_app._Interrupt.reported = False
+    return CliResult(code, stdout.getvalue(), stderr.getvalue())
+
+
 def assert_one_line_error(result: CliResult, code: int = 2, *needles: str) -> None:
     assert result.code == code, (result.code, result.stderr)
     assert "Traceback" not in result.stderr, result.stderr
@@ -106,3 +165,74 @@ def assert_one_line_error(result: CliResult, code: int = 2, *needles: str) -> No
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     return DATA
+
+
+# --- files shared by the whole session ---------------------------------------------------
+# An export costs seconds and a `release` tens of seconds on 2 cores, and many modules gate,
+# break or inspect the same v1 artifacts: they are made once per session and read by all.
+# Tests write what they derive from them into their own directories. Root ignores file
+# modes, so instead of read-only files each shared directory is checked at the end of the
+# session to be exactly as it was made: a test that changed one would make the others
+# depend on the order they run in.
+
+
+def _snapshot(root: Path) -> dict[str, tuple[int, int]]:
+    stats = {p: p.stat() for p in sorted(root.rglob("*"))}
+    return {str(p.relative_to(root)): (st.st_size, st.st_mtime_ns) for p, st in stats.items()}
+
+
+class SharedDir:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.made: dict[str, tuple[int, int]] | None = None
+
+    def seal(self) -> None:
+        self.made = _snapshot(self.root)
+
+    def check_untouched(self) -> None:
+        if self.made is not None:
+            assert _snapshot(self.root) == self.made, f"a test changed the shared files in {self.root}"
+
+
+ExportFn = Callable[..., Any]
+
+
+@pytest.fixture(scope="session")
+def shared_exports(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ExportFn]:
+    """``shared_exports(name, "onnx"|"torchscript", precision="fp32")``: the ExportResult of the
+    reference-weights model at its default size, exported once per session (``{name}.pt``,
+    ``{name}-{precision}.onnx``)."""
+    from inception_export import get_spec
+    from inception_export.export import export_onnx, export_torchscript
+
+    shared = SharedDir(tmp_path_factory.mktemp("shared-exports"))
+    made: dict[tuple[str, str, str], Any] = {}
+
+    def export(name: str, fmt: str, precision: str = "fp32") -> Any:
+        name = get_spec(name).name
+        key = (name, fmt, precision)
+        if key not in made:
+            model = synthetic_model(name)
+            if fmt == "torchscript":
+                assert precision == "fp32", precision
+                made[key] = export_torchscript(name, shared.root / f"{name}.pt", model_obj=model)
+            else:
+                path = shared.root / f"{name}-{precision}.onnx"
+                made[key] = export_onnx(name, path, precision=precision, model_obj=model)
+            shared.seal()
+        return made[key]
+
+    yield export
+    shared.check_untouched()
+
+
+@pytest.fixture(scope="session")
+def v1_release(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, CliResult]]:
+    """One real ``release --model v1 --samples 2 --json`` through the CLI (TorchScript, FP32 and
+    FP16 ONNX, the gate, the golden bundle, the manifest), shared by the release and golden tests."""
+    shared = SharedDir(tmp_path_factory.mktemp("shared-release"))
+    out = shared.root / "v1"
+    res = run_cli("release", "--model", "v1", "--out", str(out), "--samples", "2", "--json")
+    shared.seal()
+    yield out, res
+    shared.check_untouched()

@@ -79,6 +79,7 @@ def v1_run() -> CliResult:
     )  # fmt: skip
 
 
+@pytest.mark.slow
 def test_real_v1_bench_records(v1_run: CliResult) -> None:
     assert v1_run.code == 0, v1_run.stderr
     records = json.loads(v1_run.stdout)
@@ -137,6 +138,7 @@ def test_bad_arguments_one_line_exit_2(args: list[str], needle: str) -> None:
     assert_one_line_error(result, 2, needle)
 
 
+@pytest.mark.slow
 def test_unknown_model_subprocess() -> None:
     assert_one_line_error(run_cli("bench", "--model", "v9", "--iters", "1"), 2, "unknown model")
 

@@ -15,6 +15,7 @@ from conftest import (
     reference_logits,
     rel_l2,
     run_cli,
+    run_cli_here,
 )
 from safetensors.torch import save_file
 
@@ -35,7 +36,12 @@ def _run(model: torch.nn.Module) -> np.ndarray:
 
 
 @pytest.mark.parametrize(
-    ("name", "aux"), [("googlenet", ("aux1", "aux2")), ("inception_v3", ("AuxLogits",)), ("bn_inception", ())]
+    ("name", "aux"),
+    [
+        ("googlenet", ("aux1", "aux2")),
+        pytest.param("inception_v3", ("AuxLogits",), marks=pytest.mark.slow),
+        pytest.param("bn_inception", (), marks=pytest.mark.slow),
+    ],
 )
 def test_peer_layout_loads_and_matches(name: str, aux: tuple[str, ...], tmp_path: Path) -> None:
     state = peer_checkpoint(name)
@@ -52,7 +58,16 @@ def test_peer_layout_loads_and_matches(name: str, aux: tuple[str, ...], tmp_path
     assert rel_l2(_run(model), reference_logits(name)["logits"]) <= 1e-5
 
 
-@pytest.mark.parametrize("wrapper", ["bare", "state_dict", "model", "module_prefix", "safetensors"])
+@pytest.mark.parametrize(
+    "wrapper",
+    [
+        "bare",
+        *(
+            pytest.param(w, marks=pytest.mark.slow)
+            for w in ("state_dict", "model", "module_prefix", "safetensors")
+        ),
+    ],
+)
 def test_training_script_shapes(wrapper: str, tmp_path: Path) -> None:
     state = peer_checkpoint("bn_inception")
     path = tmp_path / ("w.safetensors" if wrapper == "safetensors" else "w.pt")
@@ -83,6 +98,7 @@ def test_num_classes_inferred_from_a_fine_tuned_checkpoint(tmp_path: Path) -> No
         build_model("v1", path, num_classes=1000)
 
 
+@pytest.mark.slow
 def test_state_dict_round_trip_uses_checkpoint_names() -> None:
     model = build_model("v2")
     keys = [k for k, _ in reference_layout("bn_inception")]
@@ -102,35 +118,37 @@ def test_cli_unknown_model() -> None:
 
 
 def test_cli_missing_file(tmp_path: Path) -> None:
-    assert_one_line_error(run_cli("inspect", "-m", "v1", "-w", str(tmp_path / "nope.pth")), 2, "not found")
+    assert_one_line_error(
+        run_cli_here("inspect", "-m", "v1", "-w", str(tmp_path / "nope.pth")), 2, "not found"
+    )
 
 
 def test_cli_corrupt_files(tmp_path: Path) -> None:
     junk = tmp_path / "junk.pth"
     junk.write_bytes(b"this is not a checkpoint" * 10)
-    assert_one_line_error(run_cli("inspect", "-m", "v1", "-w", str(junk)), 2, "corrupt")
+    assert_one_line_error(run_cli_here("inspect", "-m", "v1", "-w", str(junk)), 2, "corrupt")
     good = tmp_path / "good.pth"
     torch.save(build_model("v1").state_dict(), good)
     truncated = tmp_path / "truncated.pth"
     truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
-    assert_one_line_error(run_cli("inspect", "-m", "v1", "-w", str(truncated)), 2, "corrupt")
+    assert_one_line_error(run_cli_here("inspect", "-m", "v1", "-w", str(truncated)), 2, "corrupt")
     bad_st = tmp_path / "bad.safetensors"
     bad_st.write_bytes(b"\x00" * 64)
-    assert_one_line_error(run_cli("inspect", "-m", "v1", "-w", str(bad_st)), 2, "corrupt")
+    assert_one_line_error(run_cli_here("inspect", "-m", "v1", "-w", str(bad_st)), 2, "corrupt")
 
 
 def test_cli_other_architecture_names_keys(tmp_path: Path) -> None:
     path = tmp_path / "v1.pth"
     torch.save(build_model("v1").state_dict(), path)
     # googlenet weights offered to v3: the shared 'fc' key exists but the trunk does not.
-    res = run_cli("inspect", "-m", "v3", "-w", str(path))
+    res = run_cli_here("inspect", "-m", "v3", "-w", str(path))
     assert_one_line_error(
         res, 2, "not a checkpoint for inception_v3", "missing Conv2d_1a_3x3", "unexpected conv1"
     )
     state = build_model("v3").state_dict()
     state["Mixed_5b.branch1x1.conv.weight"] = torch.zeros(3, 3, 1, 1)
     torch.save(state, path)
-    res = run_cli("inspect", "-m", "v3", "-w", str(path))
+    res = run_cli_here("inspect", "-m", "v3", "-w", str(path))
     assert_one_line_error(res, 2, "mis-shaped Mixed_5b.branch1x1.conv.weight (3, 3, 1, 1) vs (64, 192, 1, 1)")
 
 
@@ -141,14 +159,15 @@ class Payload:
 def test_cli_pickle_refused_by_weights_only(tmp_path: Path) -> None:
     path = tmp_path / "evil.pth"
     torch.save({"fc.weight": torch.zeros(2, 2), "payload": Payload()}, path)
-    assert_one_line_error(run_cli("inspect", "-m", "v1", "-w", str(path)), 2, "weights_only", "Payload")
+    assert_one_line_error(run_cli_here("inspect", "-m", "v1", "-w", str(path)), 2, "weights_only", "Payload")
 
 
 def test_cli_input_too_small() -> None:
-    assert_one_line_error(run_cli("inspect", "-m", "v3", "--input-size", "74"), 2, "minimum of 75x75")
-    assert_one_line_error(run_cli("inspect", "-m", "v2", "--input-size", "231"), 2, "even feature map")
+    assert_one_line_error(run_cli_here("inspect", "-m", "v3", "--input-size", "74"), 2, "minimum of 75x75")
+    assert_one_line_error(run_cli_here("inspect", "-m", "v2", "--input-size", "231"), 2, "even feature map")
 
 
+@pytest.mark.slow
 def test_cli_models_json_and_aux_note(tmp_path: Path) -> None:
     import json
 

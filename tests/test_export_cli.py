@@ -23,6 +23,7 @@ def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_onnx_json_with_default_name(tmp_path: Path) -> None:
     proc = run_cli("onnx", "--model", "v1", "--input-size", "96", "--json", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr

@@ -11,7 +11,7 @@ import onnx
 import onnxruntime as ort
 import pytest
 import torch
-from conftest import rel_l2
+from conftest import ExportFn, Lazy, rel_l2, synthetic_model, v1_fast
 from torch import nn
 
 from inception_export.build import build_model
@@ -44,22 +44,17 @@ def run_ort(path: Path, x: np.ndarray) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def models() -> dict[str, nn.Module]:
-    return {name: build_model(name) for name in MODELS}
+    # The session's models (conftest.synthetic_model): the same weights build_model gives.
+    return Lazy(synthetic_model)
 
 
 @pytest.fixture(scope="module")
-def artifacts(
-    models: dict[str, nn.Module], tmp_path_factory: pytest.TempPathFactory
-) -> dict[tuple[str, str], ExportResult]:
-    out = tmp_path_factory.mktemp("onnx")
-    return {
-        (name, prec): export_onnx(name, out / f"{name}-{prec}.onnx", precision=prec, model_obj=models[name])
-        for name in MODELS
-        for prec in PRECISIONS
-    }
+def artifacts(shared_exports: ExportFn) -> dict[tuple[str, str], ExportResult]:
+    # export_onnx(name, f"{name}-{prec}.onnx", precision=prec) of each, once per session.
+    return Lazy(lambda key: shared_exports(key[0], "onnx", key[1]))
 
 
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("name", v1_fast(MODELS))
 def test_fp32_graph_is_clean(name: str, artifacts: dict[tuple[str, str], ExportResult]) -> None:
     res = artifacts[name, "fp32"]
     proto = onnx.load(str(res.path))
@@ -77,7 +72,7 @@ def test_fp32_graph_is_clean(name: str, artifacts: dict[tuple[str, str], ExportR
     assert proto.opset_import[0].version == 18
 
 
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("name", v1_fast(MODELS))
 def test_fp32_matches_eager_at_dynamic_batches(
     name: str, models: dict[str, nn.Module], artifacts: dict[tuple[str, str], ExportResult]
 ) -> None:
@@ -92,7 +87,7 @@ def test_fp32_matches_eager_at_dynamic_batches(
         assert rel_l2(got, eager(models[name], xb)) <= 1e-5
 
 
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("name", v1_fast(MODELS))
 def test_fp16_computes_in_half_with_float_io(
     name: str, models: dict[str, nn.Module], artifacts: dict[tuple[str, str], ExportResult]
 ) -> None:
@@ -124,7 +119,7 @@ def test_fp16_computes_in_half_with_float_io(
 
 
 @pytest.mark.parametrize("prec", PRECISIONS)
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("name", v1_fast(MODELS))
 def test_metadata_round_trip(name: str, prec: str, artifacts: dict[tuple[str, str], ExportResult]) -> None:
     res = artifacts[name, prec]
     spec = get_spec(name)
@@ -151,6 +146,7 @@ def test_metadata_round_trip(name: str, prec: str, artifacts: dict[tuple[str, st
     assert props["precision"] == prec and props["input_size"] == str(spec.default_size)
 
 
+@pytest.mark.slow
 def test_export_is_byte_reproducible(
     models: dict[str, nn.Module], artifacts: dict[tuple[str, str], ExportResult], tmp_path: Path
 ) -> None:
@@ -163,6 +159,7 @@ def test_export_is_byte_reproducible(
     )
 
 
+@pytest.mark.slow
 def test_fixed_batch_and_size(models: dict[str, nn.Module], tmp_path: Path) -> None:
     res = export_onnx(
         "googlenet", tmp_path / "b3.onnx", batch=3, input_size=96, model_obj=models["googlenet"]
@@ -176,7 +173,11 @@ def test_fixed_batch_and_size(models: dict[str, nn.Module], tmp_path: Path) -> N
 
 @pytest.mark.parametrize(
     ("name", "transform_input", "precision"),
-    [("googlenet", True, "fp32"), ("bn_inception", False, "fp32"), ("inception_v3", False, "fp16")],
+    [
+        ("googlenet", True, "fp32"),
+        pytest.param("bn_inception", False, "fp32", marks=pytest.mark.slow),
+        pytest.param("inception_v3", False, "fp16", marks=pytest.mark.slow),
+    ],
 )
 def test_embedded_preprocessing(name: str, transform_input: bool, precision: str, tmp_path: Path) -> None:
     model = build_model(name, transform_input=transform_input)

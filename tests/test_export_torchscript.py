@@ -10,10 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import rel_l2
+from conftest import ExportFn, Lazy, rel_l2, synthetic_model, v1_fast
 from torch import nn
 
-from inception_export.build import build_model
 from inception_export.errors import UsageError
 from inception_export.export import ExportResult, export_torchscript, read_metadata, sidecar_path
 from inception_export.registry import get_spec
@@ -38,17 +37,17 @@ assert not any(k.startswith("inception_export") for k in sys.modules), "imported
 
 @pytest.fixture(scope="module")
 def models() -> dict[str, nn.Module]:
-    return {name: build_model(name) for name in MODELS}
+    # The session's models (conftest.synthetic_model): the same weights build_model gives.
+    return Lazy(synthetic_model)
 
 
 @pytest.fixture(scope="module")
-def artifacts(
-    models: dict[str, nn.Module], tmp_path_factory: pytest.TempPathFactory
-) -> dict[str, ExportResult]:
-    out = tmp_path_factory.mktemp("ts")
-    return {name: export_torchscript(name, out / f"{name}.pt", model_obj=models[name]) for name in MODELS}
+def artifacts(shared_exports: ExportFn) -> dict[str, ExportResult]:
+    # export_torchscript(name, f"{name}.pt") of each, once per session.
+    return Lazy(lambda name: shared_exports(name, "torchscript"))
 
 
+@pytest.mark.slow
 def test_loads_standalone_and_matches_eager(
     models: dict[str, nn.Module], artifacts: dict[str, ExportResult], tmp_path: Path
 ) -> None:
@@ -74,7 +73,7 @@ def test_loads_standalone_and_matches_eager(
         assert rel_l2(np.load(tmp_path / f"{name}.out.npy"), refs[name]) <= 1e-5, name
 
 
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("name", v1_fast(MODELS))
 def test_metadata_round_trip(name: str, artifacts: dict[str, ExportResult]) -> None:
     res = artifacts[name]
     embedded = read_metadata(res.path)
@@ -90,6 +89,7 @@ def test_metadata_round_trip(name: str, artifacts: dict[str, ExportResult]) -> N
     assert "timestamp" not in json.dumps(embedded)
 
 
+@pytest.mark.slow
 def test_byte_reproducible_across_processes(tmp_path: Path) -> None:
     # One export per process, as the CLI does: TorchScript mangles class names with a
     # per-process counter, so two exports inside one process differ in those names only.

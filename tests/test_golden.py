@@ -19,11 +19,15 @@ from typing import Any
 import numpy as np
 import onnx
 import pytest
-from conftest import CliResult, assert_one_line_error, rel_l2, run_cli
+from conftest import CliResult, assert_one_line_error, rel_l2, run_cli, run_cli_here
 from onnx import numpy_helper
 
 from inception_export.parity.bundle import encode_bundle, load_bundle
 from inception_export.parity.tolerances import PROFILES
+
+# Left to the full suite (not in `-m "not slow"`): one whole v1 `release` (shared with
+# tests/test_release.py) and the torch-free venv.
+pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
 DEVICE_PYTHON = ROOT / ".venv-device" / "bin" / "python"
@@ -70,29 +74,30 @@ def heavy_modules(modules: list[str]) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def release(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("golden") / "rel"
-    res = run_cli("release", "--model", "v1", "--out", str(out), "--samples", "2", "--torchscript")
+def release(v1_release: tuple[Path, CliResult]) -> Path:
+    # `release --model v1 --samples 2`, made once per session and shared (conftest.py): read
+    # only; what the tests derive from it goes in their own directories.
+    out, res = v1_release
     assert res.code == 0, res.stderr
     return out
 
 
 @pytest.fixture(scope="module")
-def scaled_conv(release: Path) -> Path:
+def scaled_conv(release: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The FP32 ONNX with one conv's weights scaled by 3 % (metadata kept, as a real bug would)."""
     model = onnx.load(str(release / "googlenet-fp32.onnx"))
     inits = {i.name: i for i in model.graph.initializer}
     name = [n.input[1] for n in model.graph.node if n.op_type == "Conv"][10]
     inits[name].CopyFrom(numpy_helper.from_array(numpy_helper.to_array(inits[name]) * np.float32(1.03), name))
-    dst = release.parent / "scaled-conv.onnx"
+    dst = tmp_path_factory.mktemp("scaled") / "scaled-conv.onnx"
     onnx.save(model, str(dst))
     return dst
 
 
 @pytest.fixture(scope="module")
-def pixel_bundle(release: Path) -> tuple[Path, Path]:
+def pixel_bundle(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A uint8-in (--embed-preprocessing) ONNX and a bundle holding pixels for it, from the CLI."""
-    d = release.parent
+    d = tmp_path_factory.mktemp("pixels")
     u8 = d / "googlenet-u8.onnx"
     assert run_cli("onnx", "-m", "v1", "--embed-preprocessing", "-o", str(u8)).code == 0
     bundle = d / "pixels.npz"
@@ -105,8 +110,15 @@ def pixel_bundle(release: Path) -> tuple[Path, Path]:
     return u8, bundle
 
 
-def gate_artifacts(release: Path) -> list[str]:
-    return [str(release / f) for f in ("googlenet.pt", "googlenet-fp32.onnx", "googlenet-fp16.onnx")]
+@pytest.fixture(scope="module")
+def v1_torchscript(shared_exports: Any) -> Path:
+    # The default release carries no TorchScript (`--torchscript` adds it): the same reference
+    # weights' TorchScript export, shared per session, is gated against the release's bundle.
+    return Path(shared_exports("v1", "torchscript").path)
+
+
+def gate_artifacts(release: Path, torchscript: Path) -> list[str]:
+    return [str(torchscript), *(str(release / f) for f in ("googlenet-fp32.onnx", "googlenet-fp16.onnx"))]
 
 
 def test_release_writes_the_bundle_and_its_hash(release: Path) -> None:
@@ -159,13 +171,13 @@ def test_bundle_round_trip(release: Path) -> None:
     assert path.stat().st_size < 5e6
 
 
-def test_golden_gate_equals_the_eager_gate(release: Path, tmp_path: Path) -> None:
+def test_golden_gate_equals_the_eager_gate(release: Path, v1_torchscript: Path, tmp_path: Path) -> None:
     junit = tmp_path / "device.xml"
     res = run_cli(
         "parity",
         "--golden",
         str(release / "golden.npz"),
-        *gate_artifacts(release),
+        *gate_artifacts(release, v1_torchscript),
         "--json",
         "--junit",
         str(junit),
@@ -280,33 +292,41 @@ def test_golden_gate_refuses_mismatches_with_exit_2(release: Path, tmp_path: Pat
     fp32 = release / "googlenet-fp32.onnx"
     other = _with_meta(fp32, tmp_path / "v2.onnx", model="bn_inception")
     assert_one_line_error(
-        run_cli("parity", "--golden", bundle, str(other)), 2, "artifact is for model bn_inception"
+        run_cli_here("parity", "--golden", bundle, str(other)), 2, "artifact is for model bn_inception"
     )
     classes = _with_meta(fp32, tmp_path / "ten.onnx", num_classes=10)
-    assert_one_line_error(run_cli("parity", "--golden", bundle, str(classes)), 2, "10 classes", "1000")
+    assert_one_line_error(run_cli_here("parity", "--golden", bundle, str(classes)), 2, "10 classes", "1000")
     size = _with_meta(fp32, tmp_path / "s256.onnx", input_size=256)
-    assert_one_line_error(run_cli("parity", "--golden", bundle, str(size)), 2, "256x256", "224x224")
+    assert_one_line_error(run_cli_here("parity", "--golden", bundle, str(size)), 2, "256x256", "224x224")
     # What the eager gate needs has no place here, and the eager gate needs a model.
-    assert_one_line_error(run_cli("parity", "--golden", bundle, str(fp32), "--samples", "3"), 2, "--samples")
-    assert_one_line_error(run_cli("parity", "--golden", bundle, str(fp32), "-m", "v3"), 2, "is for googlenet")
-    assert_one_line_error(run_cli("parity", str(fp32)), 2, "--model is required")
+    assert_one_line_error(
+        run_cli_here("parity", "--golden", bundle, str(fp32), "--samples", "3"), 2, "--samples"
+    )
+    assert_one_line_error(
+        run_cli_here("parity", "--golden", bundle, str(fp32), "-m", "v3"), 2, "is for googlenet"
+    )
+    assert_one_line_error(run_cli_here("parity", str(fp32)), 2, "--model is required")
 
 
 def test_corrupt_or_replaced_bundles_exit_2(release: Path, tmp_path: Path) -> None:
     fp32 = str(release / "googlenet-fp32.onnx")
     data = (release / "golden.npz").read_bytes()
-    assert_one_line_error(run_cli("parity", "--golden", str(tmp_path / "none.npz"), fp32), 2, "not found")
+    assert_one_line_error(
+        run_cli_here("parity", "--golden", str(tmp_path / "none.npz"), fp32), 2, "not found"
+    )
     truncated = tmp_path / "truncated.npz"
     truncated.write_bytes(data[: len(data) // 2])
-    assert_one_line_error(run_cli("parity", "--golden", str(truncated), fp32), 2, "corrupt or truncated")
+    assert_one_line_error(run_cli_here("parity", "--golden", str(truncated), fp32), 2, "corrupt or truncated")
     flipped = bytearray(data)
     flipped[len(data) // 3] ^= 0xFF
     (tmp_path / "flipped.npz").write_bytes(bytes(flipped))
-    assert_one_line_error(run_cli("parity", "--golden", str(tmp_path / "flipped.npz"), fp32), 2, "corrupt")
+    assert_one_line_error(
+        run_cli_here("parity", "--golden", str(tmp_path / "flipped.npz"), fp32), 2, "corrupt"
+    )
     # A pickle is refused unread (allow_pickle=False), not executed.
     pickled = tmp_path / "pickled.npz"
     np.savez(pickled, meta=np.array([{"format": "x"}], dtype=object))
-    assert_one_line_error(run_cli("parity", "--golden", str(pickled), fp32), 2, "corrupt")
+    assert_one_line_error(run_cli_here("parity", "--golden", str(pickled), fp32), 2, "corrupt")
     # A bundle that is not the one its release recorded: replaced or damaged after CI.
     moved = tmp_path / "rel"
     moved.mkdir()
@@ -315,11 +335,14 @@ def test_corrupt_or_replaced_bundles_exit_2(release: Path, tmp_path: Path) -> No
     manifest["golden"]["sha256"] = hashlib.sha256(b"another bundle").hexdigest()
     (moved / "manifest.json").write_text(json.dumps(manifest))
     assert_one_line_error(
-        run_cli("parity", "--golden", str(moved / "golden.npz"), fp32), 2, "differs from", "manifest.json"
+        run_cli_here("parity", "--golden", str(moved / "golden.npz"), fp32),
+        2,
+        "differs from",
+        "manifest.json",
     )
 
 
-def test_golden_gate_without_torch_on_the_path(release: Path, tmp_path: Path) -> None:
+def test_golden_gate_without_torch_on_the_path(release: Path, v1_torchscript: Path, tmp_path: Path) -> None:
     # A torch that refuses to import, first on the path, and records that anybody tried.
     fake = tmp_path / "site" / "torch"
     fake.mkdir(parents=True)
@@ -340,7 +363,7 @@ def test_golden_gate_without_torch_on_the_path(release: Path, tmp_path: Path) ->
         "parity",
         "--golden",
         str(release / "golden.npz"),
-        str(release / "googlenet.pt"),
+        str(v1_torchscript),
         tmp=tmp_path,
         env=env,
     )

@@ -9,7 +9,7 @@ import numpy as np
 import onnx
 import pytest
 import torch
-from conftest import assert_one_line_error, rel_l2, run_cli
+from conftest import assert_one_line_error, rel_l2, run_cli, run_cli_here, v1_fast
 
 from inception_export import build_model
 from inception_export.export import export_onnx
@@ -63,6 +63,7 @@ def test_overflow_checkpoint_is_the_same_function() -> None:
         assert rel_l2(overflow_model()(x).numpy(), build_model("v1")(x).numpy()) < 1e-5
 
 
+@pytest.mark.slow
 def test_plain_fp16_fails_the_gate_and_auto_passes(overflow: dict[str, Path]) -> None:
     net = build_model("v1", overflow["ckpt"])
     report = run_gate("v1", [overflow["plain"], overflow["auto"]], samples=1, reference_model=net)
@@ -100,6 +101,7 @@ def test_auto_keeps_just_the_two_layers_rest_float16(overflow: dict[str, Path]) 
     assert types[b_conv.input[0]] == onnx.TensorProto.FLOAT
 
 
+@pytest.mark.slow
 def test_plain_fp16_localizes_to_the_overflowing_layer(overflow: dict[str, Path]) -> None:
     net = build_model("v1", overflow["ckpt"])
     report = localize("v1", overflow["plain"], samples=1, reference_model=net)
@@ -108,6 +110,7 @@ def test_plain_fp16_localizes_to_the_overflowing_layer(overflow: dict[str, Path]
     assert first.max_activation > 65504
 
 
+@pytest.mark.slow
 def test_explicit_list_gives_the_same_graph(overflow: dict[str, Path], tmp_path: Path) -> None:
     net = build_model("v1", overflow["ckpt"])
     res = export_onnx("v1", tmp_path / "list.onnx", precision="fp16", model_obj=net, keep_fp32=f"{A},{B}")
@@ -124,7 +127,7 @@ def _graph(path: Path) -> bytes:
     return model.SerializeToString(deterministic=True)
 
 
-@pytest.mark.parametrize("model", ["googlenet", "bn_inception", "inception_v3"])
+@pytest.mark.parametrize("model", v1_fast(["googlenet", "bn_inception", "inception_v3"]))
 def test_healthy_models_auto_keeps_nothing(model: str) -> None:
     # (tests/test_localize.py exports v1 FP16 with --keep-fp32 auto: an all-float16 graph.)
     net = build_model(model)
@@ -138,14 +141,14 @@ def test_healthy_models_auto_keeps_nothing(model: str) -> None:
 def test_keep_fp32_bad_input_one_line(tmp_path: Path) -> None:
     out = str(tmp_path / "x.onnx")
     typo = "inception4a.branch2.O"
-    res = run_cli("onnx", "--model", "v1", "--precision", "fp16", "--keep-fp32", typo, "-o", out)
+    res = run_cli_here("onnx", "--model", "v1", "--precision", "fp16", "--keep-fp32", typo, "-o", out)
     assert_one_line_error(res, 2, f"no layer {typo!r}", "did you mean", "inception4a.branch2.0")
-    res = run_cli("onnx", "--model", "v1", "--keep-fp32", "fc", "-o", out)
+    res = run_cli_here("onnx", "--model", "v1", "--keep-fp32", "fc", "-o", out)
     assert_one_line_error(res, 2, "FP16")
     release = ("release", "--model", "v1", "--out", str(tmp_path / "r"), "--no-fp16")
-    assert_one_line_error(run_cli(*release, "--keep-fp32", "auto"), 2, "--keep-fp32")
+    assert_one_line_error(run_cli_here(*release, "--keep-fp32", "auto"), 2, "--keep-fp32")
     trt = ("trt", "--model", "v1", "-o", str(tmp_path / "e.engine"), "--onnx", out)
-    assert_one_line_error(run_cli(*trt, "--keep-fp32", "fc"), 2, "--keep-fp32")
+    assert_one_line_error(run_cli_here(*trt, "--keep-fp32", "fc"), 2, "--keep-fp32")
     assert not list(tmp_path.iterdir())
 
 
@@ -161,6 +164,7 @@ def test_weight_findings_flag_subnormal_weights() -> None:
     assert list(found) == ["fc"] and np.isfinite(float(found["fc"].split("(rounding error ")[1][:-1]))
 
 
+@pytest.mark.slow
 def test_trt_passes_keep_fp32_to_the_onnx_it_exports(overflow: dict[str, Path], tmp_path: Path) -> None:
     # Without TensorRT, `trt` still writes the ONNX the engine would be built from (then exits 2).
     engine = tmp_path / "v1.engine"

@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-from conftest import assert_one_line_error, run_cli
+from conftest import ExportFn, assert_one_line_error, run_cli, run_cli_here
 from onnx import numpy_helper
 
 from inception_export import build_model
-from inception_export.export import export_onnx, export_torchscript
+from inception_export.export import export_onnx
 from inception_export.localize.core import localize
 from inception_export.parity.tolerances import PROFILES
 
@@ -37,16 +37,17 @@ def scale_conv(src: Path, dst: Path, layer: str, factor: float) -> Path:
 
 
 @pytest.fixture(scope="module")
-def v1_fp32(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    d = tmp_path_factory.mktemp("v1")
-    return export_onnx("v1", d / "v1-fp32.onnx").path
+def v1_fp32(shared_exports: ExportFn) -> Path:
+    return Path(shared_exports("v1", "onnx").path)  # exported once per session (conftest.py)
 
 
 @pytest.fixture(scope="module")
-def v1_scaled(v1_fp32: Path) -> Path:
-    return scale_conv(v1_fp32, v1_fp32.with_name("v1-scaled.onnx"), TARGETS["googlenet"], 1.05)
+def v1_scaled(v1_fp32: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    dst = tmp_path_factory.mktemp("scaled") / "v1-scaled.onnx"
+    return scale_conv(v1_fp32, dst, TARGETS["googlenet"], 1.05)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", ["bn_inception", "inception_v3"])
 def test_scaled_conv_is_named_v2_v3(model: str, tmp_path: Path) -> None:
     net = build_model(model)
@@ -96,6 +97,7 @@ def v1_fp16(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_healthy_fp16_exits_0_and_error_grows_smoothly(v1_fp16: Path) -> None:
     res = run_cli("localize", "--model", "v1", str(v1_fp16), "--samples", "1", "--json")
     assert res.code == 0, res.stderr
@@ -112,6 +114,7 @@ def test_healthy_fp16_exits_0_and_error_grows_smoothly(v1_fp16: Path) -> None:
     assert all(r["fp16_headroom"] > 100 for r in doc["layers"])
 
 
+@pytest.mark.slow
 def test_cli_table_reads_at_80_columns_exit_1(v1_scaled: Path) -> None:
     res = run_cli("localize", "--model", "v1", str(v1_scaled), "--samples", "1")
     assert res.code == 1, res.stderr
@@ -125,19 +128,19 @@ def test_cli_table_reads_at_80_columns_exit_1(v1_scaled: Path) -> None:
     assert "Traceback" not in res.stderr
 
 
-def test_bad_inputs_one_line_exit_2(v1_fp32: Path, tmp_path: Path) -> None:
-    ts = export_torchscript("v1", tmp_path / "v1.pt").path
-    res = run_cli("localize", "--model", "v1", str(ts))
+def test_bad_inputs_one_line_exit_2(v1_fp32: Path, shared_exports: ExportFn, tmp_path: Path) -> None:
+    ts = shared_exports("v1", "torchscript").path
+    res = run_cli_here("localize", "--model", "v1", str(ts))
     assert_one_line_error(res, 2, "localize takes ONNX", "TorchScript")
     engine = tmp_path / "v1.engine"
     engine.write_bytes(b"ftrt" + bytes(64))
-    assert_one_line_error(run_cli("localize", "--model", "v1", str(engine)), 2, "TensorRT engine")
+    assert_one_line_error(run_cli_here("localize", "--model", "v1", str(engine)), 2, "TensorRT engine")
     # An artifact of another model.
-    assert_one_line_error(run_cli("localize", "--model", "v3", str(v1_fp32)), 2, "googlenet")
+    assert_one_line_error(run_cli_here("localize", "--model", "v3", str(v1_fp32)), 2, "googlenet")
     # A foreign ONNX (no inception-export metadata, hence no layer map).
     foreign = onnx.load(str(v1_fp32))
     del foreign.metadata_props[:]
     onnx.save(foreign, str(tmp_path / "foreign.onnx"))
-    res = run_cli("localize", "--model", "v1", str(tmp_path / "foreign.onnx"))
+    res = run_cli_here("localize", "--model", "v1", str(tmp_path / "foreign.onnx"))
     assert_one_line_error(res, 2, "no layer map")
-    assert_one_line_error(run_cli("localize", "--model", "v1", str(tmp_path / "missing.onnx")), 2)
+    assert_one_line_error(run_cli_here("localize", "--model", "v1", str(tmp_path / "missing.onnx")), 2)

@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import REFERENCE_SECOND_SIZE, reference_input, reference_logits, rel_l2, synthetic_model
+from conftest import (
+    REFERENCE_SECOND_SIZE,
+    reference_input,
+    reference_logits,
+    rel_l2,
+    synthetic_model,
+    v1_fast,
+)
 
 from inception_export import build_model, get_spec, list_specs
 from inception_export.errors import UsageError
@@ -23,7 +30,7 @@ MODELS = [
 ]
 
 
-@pytest.fixture(scope="module", params=MODELS)
+@pytest.fixture(scope="module", params=v1_fast(MODELS))
 def model_name(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
@@ -35,7 +42,7 @@ def _logits(name: str, transform_input: bool = False, size: int | None = None) -
         return model(x).numpy()
 
 
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("name", v1_fast(MODELS))
 def test_reference_logits(name: str) -> None:
     ref = reference_logits(name)["logits"]
     out = _logits(name)
@@ -45,6 +52,7 @@ def test_reference_logits(name: str) -> None:
     assert (out.argmax(1) == ref.argmax(1)).all()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(REFERENCE_SECOND_SIZE))
 def test_reference_logits_second_size(name: str) -> None:
     size = REFERENCE_SECOND_SIZE[name]
@@ -55,7 +63,7 @@ def test_reference_logits_second_size(name: str) -> None:
     assert (out.argmax(1) == ref.argmax(1)).all()
 
 
-@pytest.mark.parametrize("name", ["googlenet", "inception_v3"])
+@pytest.mark.parametrize("name", v1_fast(["googlenet", "inception_v3"]))
 def test_reference_logits_transform_input(name: str) -> None:
     ref = reference_logits(name)
     out = _logits(name, transform_input=True)
@@ -116,7 +124,7 @@ def test_eval_tensor_scriptable_traceable(model_name: str) -> None:
         assert torch.equal(traced(x), eager)
 
 
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("name", v1_fast(MODELS))
 def test_minimum_size_runs_and_below_is_refused(name: str) -> None:
     spec = get_spec(name)
     model = synthetic_model(name)
@@ -131,6 +139,7 @@ def test_minimum_size_runs_and_below_is_refused(name: str) -> None:
         spec.check_size(spec.min_size - 1)
 
 
+@pytest.mark.slow
 def test_bn_inception_odd_feature_maps_refused_with_working_sizes() -> None:
     spec = get_spec("v2")
     model = build_model("v2")
@@ -145,6 +154,7 @@ def test_bn_inception_odd_feature_maps_refused_with_working_sizes() -> None:
         spec.check_size(231)
 
 
+@pytest.mark.slow
 def test_bn_inception_global_pool_is_size_agnostic() -> None:
     # At 256 Caffe's fixed 7x7 window would average only part of the 8x8 map.
     model = build_model("v2")

@@ -22,6 +22,7 @@ from conftest import (
     reference_logits,
     rel_l2,
     run_cli,
+    run_cli_here,
     synthetic_model,
 )
 from safetensors.torch import save_file
@@ -30,6 +31,10 @@ from inception_export import build_model, get_spec
 from inception_export.build import example_input
 from inception_export.errors import WeightsError
 from inception_export.synthetic import synthetic_state_dict
+
+# Left to the full suite (not in `-m "not slow"`): every test builds or saves one of the
+# big models (VGG-16: 528 MB).
+pytestmark = pytest.mark.slow
 
 NEW = ["inception_v4", "inception_resnet_v2", "alexnet", "vgg16", "resnet50"]
 
@@ -171,7 +176,7 @@ def test_other_architecture_refused_naming_keys(tmp_path: Path) -> None:
     # ResNet-50 offered to Inception-ResNet-v2 through the CLI: one line, exit 2, keys named.
     r50 = tmp_path / "resnet50-0676ba61.pth"
     torch.save(peer_state("resnet50"), r50)
-    res = run_cli("inspect", "-m", "irv2", "-w", str(r50))
+    res = run_cli_here("inspect", "-m", "irv2", "-w", str(r50))
     assert_one_line_error(
         res, 2, "not a checkpoint for inception_resnet_v2", "'classif.weight' is missing", "bn1."
     )

@@ -39,6 +39,7 @@ def resnet_release(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, CliR
     return out, run_cli("release", "--model", "resnet50", "--out", str(out), "--samples", "2", "--json")
 
 
+@pytest.mark.slow
 def test_resnet50_release_all_artifacts_pass(resnet_release: tuple[Path, CliResult]) -> None:
     out, res = resnet_release
     assert res.code == 0, res.stderr
@@ -58,6 +59,7 @@ def test_resnet50_release_all_artifacts_pass(resnet_release: tuple[Path, CliResu
     assert manifest["preprocessing"]["mean"] == [0.485, 0.456, 0.406]
 
 
+@pytest.mark.slow
 def test_trt_refuses_honestly_without_tensorrt(resnet_release: tuple[Path, CliResult]) -> None:
     out, _ = resnet_release
     engine = out / "resnet50.engine"
@@ -74,6 +76,7 @@ def irv2_fp16(tmp_path_factory: pytest.TempPathFactory) -> Path:
     ).path
 
 
+@pytest.mark.slow
 def test_inception_resnet_v2_fp16_passes_on_the_golden_inputs(irv2_fp16: Path) -> None:
     # The full default golden set (6 random, 4 edge, 3 photographs) at 299, batch 1 and 13.
     report = run_gate("irv2", [irv2_fp16], reference_model=synthetic_model("irv2"))
@@ -104,6 +107,7 @@ EVERY_FORMAT = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(EVERY_FORMAT))
 def test_every_format_and_precision(name: str, tmp_path: Path) -> None:
     size, folded, precisions = EVERY_FORMAT[name]

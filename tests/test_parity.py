@@ -9,26 +9,24 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-from conftest import assert_one_line_error, run_cli
+from conftest import ExportFn, assert_one_line_error, run_cli, run_cli_here
 from onnx import numpy_helper
 
 from inception_export import build_model
-from inception_export.export import export_onnx, export_torchscript
+from inception_export.export import export_onnx
 from inception_export.parity import compare, load_profile, run_gate
 from inception_export.parity.golden import golden_inputs
 from inception_export.registry import get_spec
 
 
 @pytest.fixture(scope="module")
-def v1_artifacts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    d = tmp_path_factory.mktemp("v1")
-    net = build_model("v1")
-    out = {
-        "ts": export_torchscript("v1", d / "v1.pt", model_obj=net).path,
-        "fp32": export_onnx("v1", d / "v1-fp32.onnx", model_obj=net).path,
-        "fp16": export_onnx("v1", d / "v1-fp16.onnx", precision="fp16", model_obj=net).path,
+def v1_artifacts(shared_exports: ExportFn) -> dict[str, Path]:
+    # v1's TorchScript, FP32 and FP16 ONNX, exported once per session (conftest.py).
+    return {
+        "ts": shared_exports("v1", "torchscript").path,
+        "fp32": shared_exports("v1", "onnx").path,
+        "fp16": shared_exports("v1", "onnx", "fp16").path,
     }
-    return out
 
 
 def _edit_onnx(src: Path, dst: Path, edit: object) -> Path:
@@ -224,37 +222,41 @@ def test_tolerance_profile_file_overrides(broken: dict[str, Path], tmp_path: Pat
     bad = tmp_path / "bad.toml"
     bad.write_text("[fp32]\nrel_l3 = 1\n")
     assert_one_line_error(
-        run_cli("parity", "-m", "v1", str(broken["scaled_conv"]), "--tolerance-profile", str(bad)),
+        run_cli_here("parity", "-m", "v1", str(broken["scaled_conv"]), "--tolerance-profile", str(bad)),
         2,
         "rel_l3",
     )
 
 
 def test_bad_inputs_exit_2(v1_artifacts: dict[str, Path], tmp_path: Path) -> None:
-    assert_one_line_error(run_cli("parity", "-m", "v1", str(tmp_path / "missing.onnx")), 2, "not found")
+    assert_one_line_error(run_cli_here("parity", "-m", "v1", str(tmp_path / "missing.onnx")), 2, "not found")
     junk = tmp_path / "junk.onnx"
     junk.write_bytes(b"\x00garbage" * 100)
-    assert_one_line_error(run_cli("parity", "-m", "v1", str(junk)), 2, "not a TorchScript, ONNX or TensorRT")
     assert_one_line_error(
-        run_cli("parity", "-m", "v3", str(v1_artifacts["fp32"])), 2, "artifact is for model googlenet"
+        run_cli_here("parity", "-m", "v1", str(junk)), 2, "not a TorchScript, ONNX or TensorRT"
+    )
+    assert_one_line_error(
+        run_cli_here("parity", "-m", "v3", str(v1_artifacts["fp32"])), 2, "artifact is for model googlenet"
     )
     # An engine is recognised by content; without TensorRT it is a clear input error, not a crash.
     engine = tmp_path / "v1.plan"
     engine.write_bytes(b"ftrt" + bytes(256))
     assert_one_line_error(
-        run_cli("parity", "-m", "v1", str(engine)), 2, "TensorRT engine without its manifest"
+        run_cli_here("parity", "-m", "v1", str(engine)), 2, "TensorRT engine without its manifest"
     )
     engine.with_name("v1.plan.json").write_text(
         json.dumps({"format": "inception-export/tensorrt-engine", "model": "googlenet", "precision": "fp16"})
     )
-    assert_one_line_error(run_cli("parity", "-m", "v1", str(engine)), 2, "cannot run a TensorRT engine here")
     assert_one_line_error(
-        run_cli("parity", "-m", "v1", str(v1_artifacts["fp32"]), "--device", "cuda"), 2, "CUDA"
+        run_cli_here("parity", "-m", "v1", str(engine)), 2, "cannot run a TensorRT engine here"
+    )
+    assert_one_line_error(
+        run_cli_here("parity", "-m", "v1", str(v1_artifacts["fp32"]), "--device", "cuda"), 2, "CUDA"
     )
     bad_w = tmp_path / "w.pth"
     bad_w.write_bytes(b"not a checkpoint")
     assert_one_line_error(
-        run_cli("parity", "-m", "v1", str(v1_artifacts["fp32"]), "-w", str(bad_w)), 2, "corrupt"
+        run_cli_here("parity", "-m", "v1", str(v1_artifacts["fp32"]), "-w", str(bad_w)), 2, "corrupt"
     )
 
 
@@ -294,6 +296,7 @@ def test_foreign_artifact_without_metadata_is_gated(v1_artifacts: dict[str, Path
     assert all(a.metadata["inferred"] for a in report.artifacts)
 
 
+@pytest.mark.slow
 def test_uint8_artifacts_with_embedded_preprocessing(tmp_path: Path) -> None:
     # What ships to the edge takes uint8 pixels; the gate feeds it pixels and gives eager
     # PyTorch the same pixels through the float pipeline (BGR 0-255 for BN-Inception).
@@ -310,3 +313,15 @@ def test_uint8_artifacts_with_embedded_preprocessing(tmp_path: Path) -> None:
     broken.with_name(broken.name + ".json").write_text(fp32.with_name(fp32.name + ".json").read_text())
     failed = run_gate("v2", [broken], samples=1)
     assert not failed.passed and "rel_l2" in {c.name for c in failed.artifacts[0].failures}
+
+
+def test_p99_is_numpys_percentile() -> None:
+    # metrics.percentile stands in for np.percentile (which imports numpy.ma: start-up time of
+    # the device gate); the p99 in every report must not move by a bit.
+    from inception_export.parity.metrics import percentile
+
+    rng = np.random.default_rng(0)
+    for n in (1, 2, 7, 100, 13_000):
+        for q in (0, 1, 50, 99, 99.9, 100):
+            a = np.abs(rng.standard_normal(n))
+            assert percentile(a, q) == float(np.percentile(a, q)), (n, q)

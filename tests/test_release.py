@@ -11,11 +11,14 @@ from conftest import CliResult, assert_one_line_error, run_cli
 
 from inception_export.hashing import file_sha256
 
+# Left to the full suite (not in `-m "not slow"`): whole `release` runs through the CLI.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
-def released(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, CliResult]:
-    out = tmp_path_factory.mktemp("rel") / "v1"
-    return out, run_cli("release", "--model", "v1", "--out", str(out), "--samples", "2", "--json")
+def released(v1_release: tuple[Path, CliResult]) -> tuple[Path, CliResult]:
+    # `release --model v1 --samples 2 --json`, made once per session (conftest.py).
+    return v1_release
 
 
 def test_release_writes_artifacts_manifest_and_reports(released: tuple[Path, CliResult]) -> None:

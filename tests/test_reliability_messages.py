@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 import torch
-from conftest import assert_one_line_error, run_cli
+from conftest import assert_one_line_error, run_cli, run_cli_here
 from rich.console import Console
 from safetensors.torch import save_file
 from typer.testing import CliRunner
@@ -52,7 +52,7 @@ def test_integer_weights_refused(v1_state: dict[str, torch.Tensor], tmp_path: Pa
     torch.save(state, path)
     with pytest.raises(WeightsError, match=r"integer or boolean tensors.*conv1\.conv\.weight \(int64\)"):
         build_model("v1", path)
-    res = run_cli("inspect", "-m", "v1", "--weights", str(path))
+    res = run_cli_here("inspect", "-m", "v1", "--weights", str(path))
     assert_one_line_error(res, 2, "integer or boolean", "fc.bias (bool)")
 
 
@@ -118,7 +118,7 @@ def test_maximum_input_size_named() -> None:
         spec.check_size(spec.max_input_size)
         with pytest.raises(UsageError, match=f"maximum of {spec.max_input_size}x{spec.max_input_size}"):
             spec.check_size(spec.max_input_size + 1)
-    res = run_cli("inspect", "-m", "v3", "--input-size", "10000")
+    res = run_cli_here("inspect", "-m", "v3", "--input-size", "10000")
     assert_one_line_error(res, 2, "above inception_v3's maximum of 1196x1196")
 
 
@@ -340,7 +340,7 @@ def test_version_help_and_command_order() -> None:
     ],
 )
 def test_misspelt_option_one_line(args: list[str], needle: str, tmp_path: Path) -> None:
-    res = run_cli(*args, cwd=tmp_path)
+    res = run_cli_here(*args, cwd=tmp_path)
     assert_one_line_error(res, 2, needle)
     assert len(res.stderr.splitlines()) == 1 and res.stdout == ""
     assert "╭" not in res.stderr and list(tmp_path.iterdir()) == []
@@ -380,6 +380,7 @@ def test_noisy_measurement_flagged() -> None:
 # --- Ctrl-C outside release (item 3) --------------------------------------------------
 
 
+@pytest.mark.slow
 def test_interrupt_during_export_exits_130(tmp_path: Path) -> None:
     """SIGINT while `onnx` traces the model: torch wraps the KeyboardInterrupt; still 130."""
     import signal

@@ -18,7 +18,11 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from conftest import CliResult, assert_one_line_error, run_cli
+
+# Left to the full suite (not in `-m "not slow"`): each test runs real releases in subprocesses.
+pytestmark = pytest.mark.slow
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 FAST = ("--no-fp16", "--samples", "1")

@@ -17,6 +17,8 @@ from pathlib import Path
 import onnx
 import pytest
 
+# Left to the full suite (not in `-m "not slow"`): exports from two checkouts in subprocesses.
+pytestmark = pytest.mark.slow
 PACKAGE = Path(__file__).resolve().parents[1] / "inception_export"
 
 _EXPORT = """

@@ -563,6 +563,7 @@ def _assert_unavailable(proc: subprocess.CompletedProcess[str], onnx_path: str, 
     assert "--stronglyTyped" in trtexec[0] and "--minShapes=" in trtexec[0]
 
 
+@pytest.mark.slow
 @without_trt
 def test_cli_without_tensorrt_exports_onnx_and_prints_trtexec(tmp_path: Path) -> None:
     proc = _run_cli("trt", "--model", "v1", "-o", "tmp/x.engine", cwd=tmp_path)

@@ -26,6 +26,19 @@ class Metrics:
         return asdict(self)
 
 
+def percentile(a: np.ndarray, q: float) -> float:
+    """``np.percentile(a, q)`` (its default, linear method), without the ``numpy.ma`` import
+    that ``np.percentile`` triggers: 0.1-0.25 s of the device gate's start-up on 2 cores."""
+    flat = np.asarray(a, dtype=np.float64).ravel()
+    pos = q / 100 * (flat.size - 1)
+    lo = int(np.floor(pos))
+    hi = min(lo + 1, flat.size - 1)
+    part = np.partition(flat, [lo, hi])
+    low, high, t = part[lo], part[hi], pos - lo
+    # numpy's _lerp: from the nearer end, so that t = 1 gives ``high`` exactly.
+    return float(high - (high - low) * (1 - t) if t >= 0.5 else low + (high - low) * t)
+
+
 def _log_softmax(z: np.ndarray) -> np.ndarray:
     z = z - z.max(axis=1, keepdims=True)
     return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
@@ -58,7 +71,7 @@ def compare(reference: np.ndarray, candidate: np.ndarray) -> Metrics:
     kl = (np.exp(lp) * (lp - lq)).sum(1)
     return Metrics(
         max_abs=float(diff.max()),
-        p99_abs=float(np.percentile(diff, 99)),
+        p99_abs=percentile(diff, 99),
         mean_abs=float(diff.mean()),
         max_abs_rel=float(diff.max()) / ref_peak,
         rel_l2=float(np.linalg.norm(out - ref)) / ref_norm,

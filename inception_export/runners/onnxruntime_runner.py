@@ -98,6 +98,7 @@ class OnnxRuntimeRunner(Runner):
         device: str = "cpu",
         threads: int | None = None,
         precision: str | None = None,
+        spin: bool = True,
     ) -> None:
         import onnxruntime as ort
 
@@ -118,6 +119,12 @@ class OnnxRuntimeRunner(Runner):
         if threads:
             opts.intra_op_num_threads = threads
             opts.inter_op_num_threads = 1
+        if not spin:
+            # Idle workers sleep instead of spinning between runs: the same arithmetic, but a
+            # few runs on a shared 2-core machine no longer burn the cores the next one needs
+            # (the device gate on v3: ~27 % less CPU time under load).
+            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+            opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
         try:
             with _captured_output() as log:
                 self.session = ort.InferenceSession(str(path), sess_options=opts, providers=providers)
