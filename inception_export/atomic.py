@@ -255,6 +255,13 @@ def check_output_dir(
     resolved = path.resolve()
     if resolved == Path.cwd().resolve() or resolved in Path.cwd().resolve().parents:
         raise UsageError(f"{path} is the working directory or above it; give a new directory")
+    if path.is_dir() and os.path.ismount(path):
+        # The new directory is built beside it and renamed over it: a mount point cannot be
+        # renamed (EBUSY), and that would surface only after minutes of exports.
+        raise UsageError(
+            f"{path} is a mount point: the output is built beside it and swapped in, which a mount "
+            "point cannot be; give a directory inside it"
+        )
     if path.is_dir() and any(path.iterdir()):
         if not (path / marker).is_file():
             raise UsageError(

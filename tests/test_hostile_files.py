@@ -410,3 +410,24 @@ def test_strict_json_writer() -> None:
 
     text = jsonout.dumps({"a": float("nan"), "b": [np.float32("inf"), -np.inf, np.int64(3)], "c": 1.5})
     assert json.loads(text, parse_constant=_reject) == {"a": None, "b": [None, None, 3], "c": 1.5}
+
+
+def test_release_out_a_mount_point_is_refused_before_work(tmp_path: Path) -> None:
+    # Item 13: the final swap renames over the output directory, which a mount point refuses
+    # (EBUSY); that used to surface as exit 3 after all the exports.
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    cmd = ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)]
+    mounted = subprocess.run(cmd, capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        assert os.path.ismount(mnt)
+        with pytest.raises(UsageError, match="is a mount point"):
+            check_output_dir(mnt, True, MANIFEST, is_release)
+        res = run_cli("release", "-m", "v1", "--out", str(mnt), "--force")
+        assert_one_line_error(res, 2, "is a mount point", "give a directory inside it")
+        assert "release: build model" not in res.stderr  # refused before any export
+        assert list(mnt.iterdir()) == []
+    finally:
+        subprocess.run(["umount", str(mnt)], capture_output=True)
