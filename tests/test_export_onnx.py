@@ -226,6 +226,7 @@ def test_failed_sidecar_leaves_nothing(tmp_path: Path) -> None:
     # artifact is already in place: the artifact must be taken back out.
     sidecar_path(art).mkdir()
     (sidecar_path(art) / "keep").write_text("x")
-    with pytest.raises(OSError):
+    # A usage error (exit 2) naming the path: the directory is the user's and is kept.
+    with pytest.raises(UsageError, match="became a directory"):
         write_artifact(art, b"payload", {"model": "x"})
     assert sorted(p.name for p in tmp_path.iterdir()) == [sidecar_path(art).name]

@@ -190,7 +190,10 @@ def test_golden_gate_equals_the_eager_gate(release: Path, v1_torchscript: Path, 
         "forms"
     ] == ["float"]
     assert golden["inputs"] == eager["inputs"] and golden["limits"] == eager["limits"]
-    for g, e in zip(golden["artifacts"], eager["artifacts"], strict=True):
+    # The release's own gate covered its two ONNX; the shared TorchScript only has to pass here.
+    onnx = [g for g in golden["artifacts"] if g["format"] == "onnx"]
+    assert all(g["passed"] for g in golden["artifacts"]) and len(onnx) == 2
+    for g, e in zip(onnx, eager["artifacts"], strict=True):
         assert [c["name"] for c in g["checks"]] == [c["name"] for c in e["checks"]]
         assert g["batch_sizes"] == e["batch_sizes"] == [1, 9]
         # Same reference logits, same artifact: the same numbers.
