@@ -58,6 +58,7 @@ def test_timed_runs_start_on_an_idle_process(isolate: bool) -> None:
     assert not log.unsettled, log
 
 
+@pytest.mark.slow
 def test_order_of_contenders_does_not_move_a_median() -> None:
     """Eager v1 timed right after the numpy GEMM and after a trivial contender, in one rotation
     (both orders share the same load), has the same median within its measured noise."""

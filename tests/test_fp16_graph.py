@@ -25,6 +25,9 @@ from inception_export.export.fp16_graph import derive_fp16
 from inception_export.export.onnx_export import FLOAT16_DERIVED, FLOAT16_TRACED, _Float32, _trace
 from inception_export.parity.golden import golden_inputs, golden_pixels
 
+# Full suite only: two traced exports per case to compare the derived FP16 graph with.
+pytestmark = pytest.mark.slow
+
 SMALL = 96
 
 

@@ -32,6 +32,9 @@ from inception_export.atomic import atomic_path, check_output, check_output_dir,
 from inception_export.errors import UsageError
 from inception_export.release import MANIFEST, is_release
 
+# Full suite only (not `./dev test-fast`): real releases, races and signals through the CLI.
+pytestmark = pytest.mark.slow
+
 README = Path(__file__).resolve().parents[1] / "README.md"
 # TorchScript: the signal and race tests wait for its file in the staging directory.
 FAST = ("--no-fp16", "--samples", "1", "--torchscript")

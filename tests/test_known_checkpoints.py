@@ -117,6 +117,7 @@ def _cli(prefix: str, *args: str) -> CliResult:
     return CliResult(proc.returncode, proc.stdout, proc.stderr)
 
 
+@pytest.mark.slow
 def test_cli_sets_the_recipe_with_a_note_and_refuses_a_contradicting_flag(v1_checkpoint: Path) -> None:
     import json
 

@@ -9,6 +9,9 @@ from pathlib import Path
 
 import pytest
 
+# Full suite only: runs the README's Python blocks as written (model builds and exports).
+pytestmark = pytest.mark.slow
+
 README = Path(__file__).resolve().parent.parent / "README.md"
 
 
