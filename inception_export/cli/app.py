@@ -13,7 +13,7 @@ import os
 import signal
 import sys
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from types import FrameType
 from typing import Any, TypeVar
 
@@ -106,28 +106,24 @@ class _Interrupt:
         return 128 + cls.signum
 
 
-def _interrupted(exc: BaseException) -> bool:
-    if _Interrupt.seen:
-        return True
+def _chain(exc: BaseException, limit: int | None = 8) -> Iterator[BaseException]:
+    """``exc`` and what caused it (``__cause__``, else ``__context__``): at most ``limit`` links,
+    each once (a chain can loop)."""
     seen: set[int] = set()
     cur: BaseException | None = exc
-    while cur is not None and id(cur) not in seen:
-        if isinstance(cur, KeyboardInterrupt | typer.Abort):
-            return True
+    while cur is not None and id(cur) not in seen and (limit is None or len(seen) < limit):
+        yield cur
         seen.add(id(cur))
         cur = cur.__cause__ or cur.__context__
-    return False
+
+
+def _interrupted(exc: BaseException) -> bool:
+    interrupts = (e for e in _chain(exc, None) if isinstance(e, KeyboardInterrupt | typer.Abort))
+    return bool(_Interrupt.seen) or any(True for _ in interrupts)
 
 
 def _disk_full(exc: BaseException) -> OSError | None:
-    cur: BaseException | None = exc
-    for _ in range(8):
-        if cur is None:
-            break
-        if isinstance(cur, OSError) and cur.errno in DISK_FULL:
-            return cur
-        cur = cur.__cause__ or cur.__context__
-    return None
+    return next((e for e in _chain(exc) if isinstance(e, OSError) and e.errno in DISK_FULL), None)
 
 
 # A file the user named that cannot be opened, created or replaced as asked: the user's to fix.
@@ -150,26 +146,14 @@ ENVIRONMENT = frozenset(
 
 
 def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
-    cur: BaseException | None = exc
-    for _ in range(8):
-        if cur is None:
-            return False
-        if isinstance(cur, kind):
-            return True
-        cur = cur.__cause__ or cur.__context__
-    return False
+    return any(isinstance(e, kind) for e in _chain(exc))
 
 
 def _environment_error(exc: BaseException) -> OSError | None:
     """An OSError about a named file (permissions, a directory where a file belongs, ...)."""
-    cur: BaseException | None = exc
-    for _ in range(8):
-        if cur is None:
-            break
-        if isinstance(cur, OSError) and cur.errno in ENVIRONMENT and cur.filename:
-            return cur
-        cur = cur.__cause__ or cur.__context__
-    return None
+    return next(
+        (e for e in _chain(exc) if isinstance(e, OSError) and e.errno in ENVIRONMENT and e.filename), None
+    )
 
 
 def fail(message: str, code: int = 2) -> None:
