@@ -21,9 +21,9 @@ from .atomic import check_output_dir, staged_directory, write_text_atomic
 from .build import build_model, load_report
 from .errors import BackendUnavailable, UsageError
 from .hashing import file_sha256
-from .parity.bundle import BUNDLE_NAME, bundle_from_reference
+from .parity.bundle import BUNDLE_NAME
+from .parity.eager import EagerReference, bundle_from_reference
 from .parity.gate import GateReport, check_artifacts
-from .parity.reference import EagerReference
 from .parity.report import junit_xml
 from .parity.tolerances import load_profile
 from .registry import ModelSpec, get_spec
@@ -351,7 +351,7 @@ def _release_into(
         reference,
         golden_path,
         input_size=size,
-        pixels=any(a.metadata.get("embedded_preprocessing") for a in gate.artifacts),
+        pixels=any(a.metadata.embedded_preprocessing for a in gate.artifacts),
         profile=profile,
         limits=limits,
     )
@@ -364,20 +364,20 @@ def _release_into(
     for path in artifacts:
         result = by_path[str(path)]
         meta = result.metadata
-        art_size = int(meta.get("input_size") or size)
+        art_size = meta.input_size or size
         batch = (
             "dynamic"
             if result.runner.get("max_batch") is None
             else [result.runner["min_batch"], result.runner["max_batch"]]
         )
-        pixels = bool(meta.get("embedded_preprocessing"))
+        pixels = meta.embedded_preprocessing
         dim0: Any = opts.batch if opts.batch and result.format == "onnx" else "batch"
         entries.append(
             {
                 "file": path.name,
                 "sha256": digests.get(path)
-                or meta.get("artifact_sha256")
-                or meta.get("engine_sha256")
+                or meta.artifact_sha256
+                or meta.engine_sha256
                 or file_sha256(path),
                 "format": result.format,
                 "precision": result.precision,
@@ -389,7 +389,7 @@ def _release_into(
                     "dtype": "uint8" if pixels else "float32",
                 },
                 "output": {"name": "logits", "shape": ["batch", report.num_classes], "dtype": "float32"},
-                "opset": meta.get("opset"),
+                "opset": meta.opset,
                 "gate": {
                     "passed": result.passed,
                     "metrics": result.metrics.to_dict(),

@@ -131,7 +131,7 @@ def parity(
     else:
         if model is None:
             raise UsageError("--model is required (or --golden FILE to compare with a golden bundle)")
-        from ..parity.gate import run_gate
+        from ..parity.eager import run_gate
 
         with progress_steps("parity", 2 + 3 * len(artifacts)) as step:
             report = run_gate(

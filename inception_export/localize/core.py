@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ArtifactError, UsageError
+from ..metadata import NO_METADATA, ArtifactMeta, read_metadata
 from ..registry import get_spec
 from ..text import describe_kind, first_line
 
@@ -101,9 +102,8 @@ class LocalizeReport:
         }
 
 
-def _open_onnx(path: Path) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+def _open_onnx(path: Path) -> tuple[ArtifactMeta, list[tuple[str, str]]]:
     from ..artifacts import detect_format
-    from ..export.metadata import read_metadata
 
     fmt = detect_format(path)
     if fmt != "onnx":
@@ -116,14 +116,14 @@ def _open_onnx(path: Path) -> tuple[dict[str, Any], list[tuple[str, str]]]:
     try:
         meta = read_metadata(path)
     except ArtifactError:
-        meta = {}
-    pairs = meta.get("layer_outputs")
+        meta = NO_METADATA
+    pairs = meta.layer_outputs
     if not pairs:
         raise ArtifactError(
             f"{path}: no layer map in its metadata (an ONNX not exported by this version of "
             "inception-export); re-export it with `inception-export onnx` to localize"
         )
-    return meta, [(str(a), str(b)) for a, b in pairs]
+    return meta, list(pairs)
 
 
 def check_external_data(path: Path) -> None:
@@ -263,24 +263,24 @@ def localize(
     limits = load_profile(profile)
     check_inputs(samples, images)
     meta, pairs = _open_onnx(artifact)
-    precision = str(meta.get("precision", "fp32"))
+    precision = "fp32" if meta.precision is None else meta.precision
     if precision not in limits:
         raise ArtifactError(f"{artifact}: unknown precision {precision!r} in its metadata")
-    if meta.get("model") is not None and get_spec(str(meta["model"])).name != spec.name:
+    if meta.model is not None and get_spec(meta.model).name != spec.name:
         # Before building the reference model: a wrong --model fails in a second.
-        raise ArtifactError(f"{artifact}: artifact is for model {meta['model']}, not {spec.name}")
+        raise ArtifactError(f"{artifact}: artifact is for model {meta.model}, not {spec.name}")
     step("reference model")
     net = reference_model or build_model(spec.name, weights, transform_input=transform_input)
-    classes, num_classes = meta.get("num_classes"), load_report(net).num_classes
-    if classes is not None and int(classes) != num_classes:
+    classes, num_classes = meta.num_classes, load_report(net).num_classes
+    if classes is not None and classes != num_classes:
         raise ArtifactError(f"{artifact}: artifact has {classes} classes, the weights have {num_classes}")
-    size = int(meta.get("input_size") or spec.default_size)
+    size = meta.input_size or spec.default_size
     spec.check_size(size)
     modules = dict(net.named_modules())
     unknown = [layer for layer, _ in pairs if layer not in modules]
     if unknown:
         raise ArtifactError(f"{artifact}: layers {', '.join(unknown[:3])} are not in {spec.name}")
-    pixels = bool(meta.get("embedded_preprocessing"))
+    pixels = meta.embedded_preprocessing
     step("golden inputs")
     gold = (golden_pixels if pixels else golden_inputs)(spec, size, samples, images)
     feed = gold.pixels if gold.pixels is not None else gold.batch

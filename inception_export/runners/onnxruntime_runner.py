@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ArtifactError, BackendUnavailable, ResourceError
+from ..metadata import record_from_props
 from ..text import clip, first_line
 from .base import Runner, RunnerInfo
 
@@ -148,13 +149,13 @@ class OnnxRuntimeRunner(Runner):
         self.channels_last = inputs[0].type == "tensor(uint8)"
         size_dim = shape[2] if not self.channels_last else shape[1]
         fixed_batch = _dim_bound(shape[0])
-        meta = self.session.get_modelmeta().custom_metadata_map
-        prec = precision or meta.get("precision", "fp32")
+        meta = record_from_props(self.session.get_modelmeta().custom_metadata_map, path)
+        prec = precision or meta.precision or "fp32"
         self.info = RunnerInfo(
             backend="onnxruntime",
             precision=prec,
             device=device,
-            input_size=int(size_dim) if isinstance(size_dim, int) else int(meta.get("input_size", 0)),
+            input_size=int(size_dim) if isinstance(size_dim, int) else (meta.input_size or 0),
             min_batch=fixed_batch or 1,
             max_batch=fixed_batch,
             artifact=str(path),

@@ -226,7 +226,7 @@ def build_engine(
         "precision_check": precision.to_dict(),
         # What the model expects, carried over from the ONNX so the gate and deployments can
         # check an engine without its ONNX at hand.
-        **{k: info.metadata[k] for k in ("num_classes", "preprocessing", "weights") if k in info.metadata},
+        **info.metadata.pick("num_classes", "preprocessing", "weights"),
         **(extra or {}),
     }
     write_bytes_atomic(engine_path, data)
