@@ -295,3 +295,17 @@ def test_cycle_finder(source: dict[str, str], in_functions: bool, cycle: bool, t
         (root / rel).write_text(text)
     found = cycles(import_graph(root, in_functions=in_functions))
     assert bool(found) == cycle, found
+
+
+def test_export_never_imports_localize() -> None:
+    # Issue 18 item 3: the layer map and the --keep-fp32 planning are the exporter's; the
+    # diagnostic (localize/) reads what the exporter stored, so arrows run localize -> export only.
+    graph = import_graph()
+    back = sorted(
+        f"{mod} -> {dep}"
+        for mod, deps in graph.items()
+        if mod.startswith("inception_export.export")
+        for dep in deps
+        if dep.startswith("inception_export.localize")
+    )
+    assert back == []

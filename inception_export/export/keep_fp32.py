@@ -152,7 +152,7 @@ def auto_keep(
     images: Path | None = None,
 ) -> KeepPlan:
     """Measure on the golden inputs which layers must stay float32 (see the module doc)."""
-    from ..export.fold import fold_batchnorm
+    from .fold import fold_batchnorm
     from ..parity.golden import golden_inputs
 
     layers = layer_paths(model)

@@ -12,15 +12,15 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import ArtifactError, UsageError
-from ..localize.auto import KeepPlan, auto_keep, describe_auto_plan, plan_keep
-from ..localize.layers import layer_paths, resolve_modules
-from ..localize.onnx_map import layer_outputs
 from ..synthetic import DEFAULT_SEED
 from ..text import first_line
 from .common import get_model, quiet_tracing, resolve, strip_build_attrs, uses_transform_input
 from .fold import fold_batchnorm
 from .fp16 import HalfCompute, float32_nodes
+from .keep_fp32 import KeepPlan, auto_keep, describe_auto_plan, plan_keep
+from .layers import layer_paths, resolve_modules
 from .metadata import build_metadata, flat_props
+from .onnx_map import layer_outputs
 from .preprocess_graph import UInt8Preprocess
 from .sanitize import sanitize_onnx
 from .write import ExportResult, check_outputs, write_artifact
