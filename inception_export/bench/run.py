@@ -16,13 +16,14 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..errors import UsageError
 from ..registry import ModelSpec
 from ..runners.base import Runner, RunnerInfo
+from ..runners.factory import model_runner, open_runner
 from .artifacts import ArtifactExporter
 from .gemm import gemm_callable
 from .options import BenchConfig
 from .plan import Combo, plan
-from .runner_factory import make_runner
 from .timing import SETTLE_IDLE_FRACTION, SettleLog, is_noisy, run_interleaved, summarize
 
 # Fields every record carries, measured or skipped (the --json contract).
@@ -47,6 +48,33 @@ def peak_rss_mb() -> float:
 
 
 _ARTIFACT_KIND = {"torchscript": "torchscript", "onnxruntime": "onnx-{p}", "tensorrt": "onnx-fp32"}
+# What each artifact backend runs, as ArtifactExporter kinds and artifacts.detect_format formats.
+_RUNS = {"torchscript": ("torchscript", "torchscript"), "onnxruntime": ("onnx-{p}", "onnx"),
+         "tensorrt": ("engine-{p}", "tensorrt")}  # fmt: skip
+
+
+def open_combo(
+    c: Combo, cfg: BenchConfig, spec: ModelSpec, model: nn.Module, exporter: ArtifactExporter, batch: int
+) -> Runner:
+    """The runner of one combination: the shared model itself (the runners never change it),
+    or the artifact ``exporter`` makes for it (exported on first need, then reused)."""
+    size = spec.default_size
+    if c.backend in ("torch", "cudagraph"):
+        return model_runner(model, c.backend, size, c.precision, cfg.device, batch=batch)
+    if c.backend not in _RUNS:
+        raise UsageError(f"unknown backend {c.backend!r}")
+    kind, fmt = _RUNS[c.backend]
+    path, _ = exporter.get(kind.format(p=c.precision))
+    return open_runner(
+        path,
+        fmt,
+        size,
+        c.precision,
+        cfg.device,
+        threads=cfg.threads,
+        spin=True,  # onnxruntime's default: what a user's timed loop of it gets
+        cuda_graph=cfg.trt_cuda_graph,
+    )
 
 
 def cpu_model() -> str:
@@ -136,7 +164,7 @@ def run_bench(
             key = (c.backend, c.precision, batch if c.backend == "cudagraph" else 0)
             if key not in runners:
                 t0 = time.perf_counter()
-                runners[key], _ = make_runner(c, cfg, spec, model, exporter, batch)
+                runners[key] = open_combo(c, cfg, spec, model, exporter, batch)
                 # Includes exporting its artifact, if this runner was the first to need it.
                 setup_s[key] = time.perf_counter() - t0
             return runners[key], key
