@@ -93,34 +93,9 @@ def _check_input(onnx_path: Path, name: str, shape: tuple[int, ...], cfg: Engine
         )
 
 
-def build_engine(
-    onnx_path: Path,
-    engine_path: Path,
-    cfg: EngineConfig,
-    *,
-    model: str,
-    onnx_sha256: str | None = None,
-    extra: dict[str, Any] | None = None,
-    onnx_info: OnnxInput | None = None,
-    verbose: bool = False,
-) -> BuildResult:
-    """Build, verify precision, then write the engine and its manifest atomically.
-
-    Raises BackendUnavailable without TensorRT or a GPU, ArtifactError when the ONNX cannot be
-    parsed or built, GateFailure when an fp16 engine does not run its convolutions in FP16.
-    Nothing is written unless every check passed.
-    """
-    cfg.validate()
-    require_tensorrt()
-    import tensorrt as trt
-
-    info = onnx_info if onnx_info is not None else read_onnx_input(onnx_path)
-    env = runtime_env()
-    check_hardware_compat(cfg, env)
-
-    start = time.perf_counter()
-    logger = make_logger(verbose=verbose)
-    builder = trt.Builder(logger)
+def _parse(trt: Any, builder: Any, logger: Any, onnx_path: Path, cfg: EngineConfig) -> tuple[Any, Any, Any]:
+    """The strongly typed network of ``onnx_path`` (and its parser, which must outlive it) and
+    its one input, checked against ``cfg``."""
     network = builder.create_network(_network_flags())
     parser = trt.OnnxParser(network, logger)
     if not parser.parse_from_file(str(onnx_path)):
@@ -129,11 +104,15 @@ def build_engine(
     if network.num_inputs != 1:
         raise ArtifactError(f"{onnx_path}: expected one input, found {network.num_inputs}")
     inp = network.get_input(0)
-    shape = dims_tuple(inp.shape)
-    _check_input(onnx_path, inp.name, shape, cfg)
+    _check_input(onnx_path, inp.name, dims_tuple(inp.shape), cfg)
+    return network, parser, inp
 
+
+def _builder_config(trt: Any, builder: Any, inp: Any, cfg: EngineConfig) -> Any:
+    """The optimisation profile, memory, flags and timing cache of the build."""
     config = builder.create_builder_config()
-    if any(d < 0 for d in shape):  # a static input needs no profile (and trtexec takes no shapes)
+    # A static input needs no profile (and trtexec takes no shapes).
+    if any(d < 0 for d in dims_tuple(inp.shape)):
         profile = builder.create_optimization_profile()
         profile.set_shape(
             inp.name,
@@ -159,12 +138,14 @@ def build_engine(
     if not config.set_timing_cache(cache, False):
         cache = config.create_timing_cache(b"")
         config.set_timing_cache(cache, False)
+    return config
 
-    serialized = builder.build_serialized_network(network, config)
-    if serialized is None:
-        raise ArtifactError(f"TensorRT could not build an engine from {onnx_path} ({_first(logger.errors)})")
-    data = bytes(memoryview(serialized))
 
+def _verify(
+    trt: Any, logger: Any, data: bytes, inp: Any, cfg: EngineConfig, info: OnnxInput
+) -> tuple[PrecisionReport, dict[str, Any]]:
+    """Deserialize the engine just built and check the precision each layer runs in; returns the
+    check and the expectation it was held to."""
     runtime = trt.Runtime(logger)
     engine = runtime.deserialize_cuda_engine(data)
     if engine is None:
@@ -179,20 +160,42 @@ def build_engine(
     report_json = inspector.get_engine_information(trt.LayerInformationFormat.JSON)
     expectation = precision_expectation(cfg.precision, info.float32_nodes, info.keep_fp32)
     precision = verify_precision(report_json, cfg.precision, expectation["float32_nodes"])
-    del inspector, context
+    # Inspector and context before the engine, the engine before its runtime: TensorRT's order.
+    del inspector, context, engine, runtime
+    return precision, expectation
 
-    cache_sha = None
-    if cfg.timing_cache is not None:
-        write_bytes_atomic(cfg.timing_cache, bytes(memoryview(config.get_timing_cache().serialize())))
-        cache_sha = file_sha256(cfg.timing_cache)
 
-    engine_sha = hashlib.sha256(data).hexdigest()
-    outputs = [network.get_output(i).name for i in range(network.num_outputs)]
-    manifest: dict[str, Any] = {
+def _save_timing_cache(config: Any, cfg: EngineConfig) -> str | None:
+    """Write the timing cache back (atomically) if one was asked for; its sha256."""
+    if cfg.timing_cache is None:
+        return None
+    write_bytes_atomic(cfg.timing_cache, bytes(memoryview(config.get_timing_cache().serialize())))
+    return file_sha256(cfg.timing_cache)
+
+
+def _manifest(
+    *,
+    model: str,
+    engine_path: Path,
+    data: bytes,
+    env: RuntimeEnv,
+    cfg: EngineConfig,
+    inp: Any,
+    outputs: list[str],
+    info: OnnxInput,
+    onnx_path: Path,
+    onnx_sha256: str | None,
+    cache_sha: str | None,
+    expectation: dict[str, Any],
+    precision: PrecisionReport,
+    extra: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """The manifest written beside the engine: what it is, where it runs, what it was checked for."""
+    return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "model": model,
-        "engine": {"file": engine_path.name, "sha256": engine_sha, "bytes": len(data)},
+        "engine": {"file": engine_path.name, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)},
         **env_fields(env),
         "precision": cfg.precision,
         "strongly_typed": True,
@@ -229,12 +232,72 @@ def build_engine(
         **{k: info.metadata[k] for k in ("num_classes", "preprocessing", "weights") if k in info.metadata},
         **(extra or {}),
     }
+
+
+def _write(engine_path: Path, data: bytes, manifest: dict[str, Any]) -> Path:
+    """The engine, then its manifest; the engine goes again if the manifest cannot be written."""
     write_bytes_atomic(engine_path, data)
     try:
-        mpath = write_manifest(engine_path, manifest)
+        return write_manifest(engine_path, manifest)
     except BaseException:
         engine_path.unlink(missing_ok=True)
         raise
+
+
+def build_engine(
+    onnx_path: Path,
+    engine_path: Path,
+    cfg: EngineConfig,
+    *,
+    model: str,
+    onnx_sha256: str | None = None,
+    extra: dict[str, Any] | None = None,
+    onnx_info: OnnxInput | None = None,
+    verbose: bool = False,
+) -> BuildResult:
+    """Build, verify precision, then write the engine and its manifest atomically.
+
+    Raises BackendUnavailable without TensorRT or a GPU, ArtifactError when the ONNX cannot be
+    parsed or built, GateFailure when an fp16 engine does not run its convolutions in FP16.
+    Nothing is written unless every check passed.
+    """
+    cfg.validate()
+    require_tensorrt()
+    import tensorrt as trt
+
+    info = onnx_info if onnx_info is not None else read_onnx_input(onnx_path)
+    env = runtime_env()
+    check_hardware_compat(cfg, env)
+
+    start = time.perf_counter()
+    logger = make_logger(verbose=verbose)
+    builder = trt.Builder(logger)
+    network, _parser, inp = _parse(trt, builder, logger, onnx_path, cfg)
+    config = _builder_config(trt, builder, inp, cfg)
+    serialized = builder.build_serialized_network(network, config)
+    if serialized is None:
+        raise ArtifactError(f"TensorRT could not build an engine from {onnx_path} ({_first(logger.errors)})")
+    data = bytes(memoryview(serialized))
+    precision, expectation = _verify(trt, logger, data, inp, cfg, info)
+    cache_sha = _save_timing_cache(config, cfg)
+    manifest = _manifest(
+        model=model,
+        engine_path=engine_path,
+        data=data,
+        env=env,
+        cfg=cfg,
+        inp=inp,
+        outputs=[network.get_output(i).name for i in range(network.num_outputs)],
+        info=info,
+        onnx_path=onnx_path,
+        onnx_sha256=onnx_sha256,
+        cache_sha=cache_sha,
+        expectation=expectation,
+        precision=precision,
+        extra=extra,
+    )
+    mpath = _write(engine_path, data, manifest)
+    engine_sha = manifest["engine"]["sha256"]
     return BuildResult(engine_path, mpath, engine_sha, precision, manifest, time.perf_counter() - start)
 
 
