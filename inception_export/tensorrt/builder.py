@@ -13,7 +13,7 @@ import hashlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..atomic import write_bytes_atomic
 from ..errors import ArtifactError, UsageError
@@ -34,6 +34,9 @@ from .manifest import (
 )
 from .onnx_input import OnnxInput, read_onnx_input
 from .trt_log import first_error, make_logger, make_progress_monitor
+
+if TYPE_CHECKING:
+    import tensorrt as trt
 
 
 @dataclass(frozen=True)
@@ -93,9 +96,13 @@ def _check_input(onnx_path: Path, name: str, shape: tuple[int, ...], cfg: Engine
         )
 
 
-def _parse(trt: Any, builder: Any, logger: Any, onnx_path: Path, cfg: EngineConfig) -> tuple[Any, Any, Any]:
+def _parse(
+    builder: trt.Builder, logger: Any, onnx_path: Path, cfg: EngineConfig
+) -> tuple[trt.INetworkDefinition, trt.OnnxParser, trt.ITensor]:
     """The strongly typed network of ``onnx_path`` (and its parser, which must outlive it) and
     its one input, checked against ``cfg``."""
+    import tensorrt as trt
+
     network = builder.create_network(_network_flags())
     parser = trt.OnnxParser(network, logger)
     if not parser.parse_from_file(str(onnx_path)):
@@ -108,8 +115,10 @@ def _parse(trt: Any, builder: Any, logger: Any, onnx_path: Path, cfg: EngineConf
     return network, parser, inp
 
 
-def _builder_config(trt: Any, builder: Any, inp: Any, cfg: EngineConfig) -> Any:
+def _builder_config(builder: trt.Builder, inp: trt.ITensor, cfg: EngineConfig) -> trt.IBuilderConfig:
     """The optimisation profile, memory, flags and timing cache of the build."""
+    import tensorrt as trt
+
     config = builder.create_builder_config()
     # A static input needs no profile (and trtexec takes no shapes).
     if any(d < 0 for d in dims_tuple(inp.shape)):
@@ -142,10 +151,12 @@ def _builder_config(trt: Any, builder: Any, inp: Any, cfg: EngineConfig) -> Any:
 
 
 def _verify(
-    trt: Any, logger: Any, data: bytes, inp: Any, cfg: EngineConfig, info: OnnxInput
+    logger: Any, data: bytes, inp: trt.ITensor, cfg: EngineConfig, info: OnnxInput
 ) -> tuple[PrecisionReport, dict[str, Any]]:
     """Deserialize the engine just built and check the precision each layer runs in; returns the
     check and the expectation it was held to."""
+    import tensorrt as trt
+
     runtime = trt.Runtime(logger)
     engine = runtime.deserialize_cuda_engine(data)
     if engine is None:
@@ -165,7 +176,7 @@ def _verify(
     return precision, expectation
 
 
-def _save_timing_cache(config: Any, cfg: EngineConfig) -> str | None:
+def _save_timing_cache(config: trt.IBuilderConfig, cfg: EngineConfig) -> str | None:
     """Write the timing cache back (atomically) if one was asked for; its sha256."""
     if cfg.timing_cache is None:
         return None
@@ -180,7 +191,7 @@ def _manifest(
     data: bytes,
     env: RuntimeEnv,
     cfg: EngineConfig,
-    inp: Any,
+    inp: trt.ITensor,
     outputs: list[str],
     info: OnnxInput,
     onnx_path: Path,
@@ -272,13 +283,13 @@ def build_engine(
     start = time.perf_counter()
     logger = make_logger(verbose=verbose)
     builder = trt.Builder(logger)
-    network, _parser, inp = _parse(trt, builder, logger, onnx_path, cfg)
-    config = _builder_config(trt, builder, inp, cfg)
+    network, _parser, inp = _parse(builder, logger, onnx_path, cfg)
+    config = _builder_config(builder, inp, cfg)
     serialized = builder.build_serialized_network(network, config)
     if serialized is None:
         raise ArtifactError(f"TensorRT could not build an engine from {onnx_path} ({_first(logger.errors)})")
     data = bytes(memoryview(serialized))
-    precision, expectation = _verify(trt, logger, data, inp, cfg, info)
+    precision, expectation = _verify(logger, data, inp, cfg, info)
     cache_sha = _save_timing_cache(config, cfg)
     manifest = _manifest(
         model=model,
