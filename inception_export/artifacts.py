@@ -1,4 +1,4 @@
-"""Recognise an artifact by its content, read its metadata, and open the matching runner.
+"""Recognise an artifact by its content and read its metadata (``runners/factory.py`` opens its runner).
 
 Nothing here imports torch unless a TorchScript artifact is actually opened: the device
 role (golden bundle + ONNX/TensorRT) uses this module where PyTorch is not installed.
@@ -13,7 +13,6 @@ from typing import Any
 from .console import stdout_to_stderr
 from .errors import ArtifactError, BackendUnavailable
 from .metadata import ArtifactMeta, MissingMetadata, onnx_summary, read_metadata
-from .runners.base import Runner
 from .text import describe_kind
 
 NEEDS_TORCH = "PyTorch is not installed here; gate the ONNX or TensorRT artifacts, or install the full role"
@@ -134,19 +133,3 @@ def aux_nodes(path: Path, fmt: str) -> list[str]:
     else:
         return []
     return [n for n in names if "aux" in n.lower()]
-
-
-def open_runner(path: Path, fmt: str, input_size: int, precision: str, device: str = "cpu") -> Runner:
-    require_backend(path, fmt)
-    if fmt == "torchscript":
-        from .runners.torch_runner import TorchScriptRunner
-
-        return TorchScriptRunner(path, input_size, device=device, precision=precision)
-    if fmt == "onnx":
-        from .runners.onnxruntime_runner import OnnxRuntimeRunner
-
-        # The gate runs each artifact a few times, not a timed loop: no spinning workers.
-        return OnnxRuntimeRunner(path, device=device, precision=precision, spin=False)
-    from .tensorrt.runner import TensorRTRunner
-
-    return TensorRTRunner(path)

@@ -19,10 +19,11 @@ from typing import Any
 import numpy as np
 
 from .. import __version__
-from ..artifacts import artifact_metadata, aux_nodes, detect_format, open_runner, require_backend
+from ..artifacts import artifact_metadata, aux_nodes, detect_format, require_backend
 from ..errors import ArtifactError, UsageError
 from ..metadata import ArtifactMeta
 from ..runners.base import RunnerInfo
+from ..runners.factory import open_runner
 from .metrics import Metrics, compare
 from .numfmt import failure_message
 from .reference import EAGER, Reference, ReferenceSet, run_batched

@@ -100,7 +100,7 @@ def adopt_engine(
         raise ArtifactError(f"{onnx_path}: cannot tell whether it is an FP16 or an FP32 graph")
     check_output(manifest_path(engine_path), force)
     trt = require_tensorrt()
-    from .runner import _np_dtype
+    from ..runners.tensorrt_runner import _np_dtype
 
     data = engine_path.read_bytes()
     env = runtime_env(hashlib.sha256(data).hexdigest())
