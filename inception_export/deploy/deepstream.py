@@ -19,6 +19,7 @@ from ..atomic import write_text_atomic
 from ..errors import ArtifactError, GateFailure, UsageError, WeightsError
 from ..text import printable
 from .labels import check_names, imagenet_names
+from .deepstream_gate import DeepStreamGate
 from .nvinfer import NvinferConfig, engine_file_name, labels_text, render_config, scaling_for
 
 MANIFEST = "manifest.json"
@@ -168,10 +169,8 @@ def write_deepstream(
     import torch
 
     from ..build import build_model
-    from ..parity.reference import EagerReference
     from ..parity.tolerances import load_profile
     from ..registry import get_spec
-    from .deepstream_gate import gate_deepstream
     from .deepstream_onnx import export_deepstream_onnx
 
     facts = read_release(release_dir)
@@ -232,11 +231,50 @@ def write_deepstream(
         "paths are relative to this file, as nvinfer resolves them",
     ]
     write_text_atomic(config, render_config(cfg, header))
-    reference = EagerReference(spec.name, samples=GATE_SAMPLES, reference_model=net)
-    reference.load(lambda _msg: None)
-    result = gate_deepstream(config, reference, pre, limits)
+    result = _gate(config, spec.name, net, profile)
     doc = {"tool": f"inception-export {__version__}", "model": spec.name, "profile": profile, **result.to_dict()}
     write_text_atomic(report, jsonout.dumps(doc, indent=2) + "\n")
     if not result.passed:
         raise GateFailure(result.summary())
     return [config, labels, artifact, exported.sidecar, report]
+
+
+def _gate(config: Path, model: str, net: Any, profile: str) -> DeepStreamGate:
+    from ..parity.reference import EagerReference
+    from ..parity.tolerances import load_profile
+    from ..registry import get_spec
+    from .deepstream_gate import gate_deepstream
+
+    reference = EagerReference(model, samples=GATE_SAMPLES, reference_model=net)
+    reference.load(lambda _msg: None)
+    return gate_deepstream(config, reference, get_spec(model).preprocessing, load_profile(profile))
+
+
+def check_deepstream(
+    config: Path,
+    release_dir: Path,
+    *,
+    weights: Path | None = None,
+    profile: str = "default",
+) -> DeepStreamGate:
+    """Gate an nvinfer config (one written here, or edited since) against the release's model:
+    its artifact fed through the config's own scaling. GateFailure (exit 1) naming the failed
+    metrics when it does not compute the model's probabilities; exit 2 for bad input."""
+    from ..build import build_model
+    from ..parity.tolerances import load_profile
+    from ..registry import get_spec
+    from .nvinfer import read_config
+
+    facts = read_release(release_dir)
+    spec = get_spec(facts.model)
+    check_weights(facts, weights, Path(release_dir))
+    load_profile(profile)
+    read_config(config)  # a malformed file is refused before the model is built
+    seed = {} if facts.seed is None else {"seed": facts.seed}
+    net = build_model(
+        spec.name, weights, transform_input=facts.transform_input, num_classes=facts.num_classes, **seed
+    )
+    result = _gate(Path(config), spec.name, net, profile)
+    if not result.passed:
+        raise GateFailure(result.summary())
+    return result
