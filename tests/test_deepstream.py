@@ -191,30 +191,32 @@ def test_gate_passes_within_the_fp32_profile(ds_dir: Path) -> None:
     assert m["samples"] == 8  # 2 random, black/grey/white, 3 photographs
     assert m["rel_l2"] <= lim.rel_l2 and m["max_abs_rel"] <= lim.max_abs_rel
     assert m["top1_agreement"] == 1.0
-    assert {c["name"] for c in report["checks"]} >= {"rel_l2", "max_abs_rel", "min_cosine", "batch_consistency"}
+    assert {c["name"] for c in report["checks"]} >= {
+        "rel_l2",
+        "max_abs_rel",
+        "min_cosine",
+        "batch_consistency",
+    }
+
+
+def _tampered(ds: Path, old: str, new: str) -> Path:
+    text = _config(ds).read_text()
+    assert old in text
+    bad = ds / f"tampered-{abs(hash(new))}.txt"  # beside the original: same relative paths
+    bad.write_text(text.replace(old, new))
+    return bad
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    ("edit", "metric"),
-    [
-        # one grey level off on the red channel's offset
-        (("offsets=123.675;", "offsets=124.675;"), "rel_l2"),
-        # BGR where the model was trained on RGB
-        (("model-color-format=0", "model-color-format=1"), "rel_l2"),
-    ],
-    ids=["offset", "colour-order"],
-)
-def test_wrong_config_fails_the_gate_with_the_metric_named(
-    ds_dir: Path, v1_release: tuple[Path, Any], edit: tuple[str, str], metric: str
+def test_wrong_offset_fails_with_exit_1_and_the_metric_named(
+    ds_dir: Path, v1_release: tuple[Path, Any]
 ) -> None:
+    """One grey level off on the red channel's offset: ``check_deepstream`` (the release's model
+    rebuilt, the config read back) raises GateFailure, which the CLI boundary makes exit 1."""
     from inception_export.cli.app import error_line
     from inception_export.deploy.deepstream import check_deepstream
 
-    text = _config(ds_dir).read_text()
-    assert edit[0] in text
-    bad = ds_dir / f"bad-{metric}-{edit[1][:6]}.txt"
-    bad.write_text(text.replace(edit[0], edit[1]))
+    bad = _tampered(ds_dir, "offsets=123.675;", "offsets=124.675;")
     try:
         with pytest.raises(GateFailure) as info:
             check_deepstream(bad, v1_release[0])
@@ -222,15 +224,36 @@ def test_wrong_config_fails_the_gate_with_the_metric_named(
         bad.unlink()
     line, code = error_line(info.value)
     assert code == 1
-    assert "\n" not in line and f"{metric} = " in line and "exceeds limit" in line
+    assert "\n" not in line and "DeepStream gate failed" in line
+    assert "rel_l2 = " in line and "exceeds limit 1e-05" in line
 
 
 @pytest.mark.slow
-def test_the_written_config_passes_check_deepstream(ds_dir: Path, v1_release: tuple[Path, Any]) -> None:
-    from inception_export.deploy.deepstream import check_deepstream
+def test_wrong_colour_order_fails_and_the_written_config_passes(ds_dir: Path) -> None:
+    """BGR where the model was trained on RGB fails; the file as written passes (the same
+    reference: the shared v1 model with the release's synthetic weights)."""
+    from conftest import synthetic_model
 
-    result = check_deepstream(_config(ds_dir), v1_release[0])
-    assert result.passed and result.batch_sizes == [1]
+    from inception_export.deploy.deepstream_gate import gate_deepstream
+    from inception_export.parity.reference import EagerReference
+    from inception_export.parity.tolerances import load_profile
+
+    net = synthetic_model("v1")
+    reference = EagerReference("v1", samples=2, reference_model=net)
+    reference.load(lambda _msg: None)
+    limits = load_profile("default")
+    good = gate_deepstream(_config(ds_dir), reference, net.spec.preprocessing, limits)
+    assert good.passed and good.batch_sizes == [1]
+    bad = _tampered(ds_dir, "model-color-format=0", "model-color-format=1")
+    try:
+        result = gate_deepstream(bad, reference, net.spec.preprocessing, limits)
+    finally:
+        bad.unlink()
+    assert not result.passed
+    failed = {c.name for c in result.failures}
+    assert {"rel_l2", "max_abs_rel", "min_cosine"} <= failed
+    assert result.metrics.rel_l2 > 1e-2  # a thousand times the FP32 limit
+    assert "rel_l2 = " in result.summary()
 
 
 # --- the scaling: exact for every recipe, without exporting anything -------------------------
@@ -255,12 +278,17 @@ def test_nvinfer_scaling_reproduces_every_recipe(transform_input: bool) -> None:
             continue
         s = scaling_for(pre.mean, pre.std, pre.value_range, pre.colour_order, transform_input)
         assert s.color_format == (1 if pre.colour_order == "BGR" else 0)
-        y = s.net_scale_factor * (pixels.astype(np.float64).transpose(0, 3, 1, 2) - np.reshape(s.offsets, (1, 3, 1, 1)))
+        y = s.net_scale_factor * (
+            pixels.astype(np.float64).transpose(0, 3, 1, 2) - np.reshape(s.offsets, (1, 3, 1, 1))
+        )
         if s.first_conv_scale is not None:
             y = y * np.reshape(s.first_conv_scale, (1, 3, 1, 1))
         want = normalise(pixels, pre).astype(np.float64)
         if transform_input:  # what TorchvisionTransformInput then makes of it
-            mean, std = np.reshape((0.485, 0.456, 0.406), (1, 3, 1, 1)), np.reshape((0.229, 0.224, 0.225), (1, 3, 1, 1))
+            mean, std = (
+                np.reshape((0.485, 0.456, 0.406), (1, 3, 1, 1)),
+                np.reshape((0.229, 0.224, 0.225), (1, 3, 1, 1)),
+            )
             want = want * std / 0.5 + (mean - 0.5) / 0.5
             assert s.drops_transform_input and s.first_conv_scale is None
         np.testing.assert_allclose(y, want, rtol=0, atol=2e-6)  # float32 rounding of normalise()
@@ -277,7 +305,12 @@ def test_scaling_numbers_per_recipe_family() -> None:
         return scaling_for(pre.mean, pre.std, pre.value_range, pre.colour_order, ti)
 
     bn = of("v2")  # Caffe: BGR 0..255 minus the mean, std 1
-    assert (bn.net_scale_factor, bn.offsets, bn.color_format, bn.first_conv_scale) == (1.0, (104.0, 117.0, 128.0), 1, None)
+    assert (bn.net_scale_factor, bn.offsets, bn.color_format, bn.first_conv_scale) == (
+        1.0,
+        (104.0, 117.0, 128.0),
+        1,
+        None,
+    )
     for name in ("v4", "irv2"):  # timm: mean = std = 0.5
         s = of(name)
         assert s.net_scale_factor == pytest.approx(2 / 255, rel=1e-11)
@@ -285,7 +318,9 @@ def test_scaling_numbers_per_recipe_family() -> None:
     ti = of("v1", True)
     assert ti.drops_transform_input and ti.offsets == (127.5, 127.5, 127.5)
     folded = of("resnet50")
-    assert folded.first_conv_scale is not None and folded.net_scale_factor == pytest.approx(1 / 255, rel=1e-11)
+    assert folded.first_conv_scale is not None and folded.net_scale_factor == pytest.approx(
+        1 / 255, rel=1e-11
+    )
     with pytest.raises(UsageError, match="transform_input"):
         scaling_for((0.5,) * 3, (0.5,) * 3, (0.0, 1.0), "RGB", True)
 
@@ -297,15 +332,13 @@ def test_deepstream_module_matches_eager_softmax_on_nvinfer_input(transform_inpu
     import copy
 
     import torch
+    from conftest import synthetic_model
 
     from inception_export.deploy.deepstream_gate import nvinfer_input
     from inception_export.deploy.deepstream_onnx import deepstream_module
     from inception_export.deploy.nvinfer import scaling_for
-    from inception_export.preprocess import normalise
-
     from inception_export.models.layers import TorchvisionTransformInput
-
-    from conftest import synthetic_model
+    from inception_export.preprocess import normalise
 
     net = synthetic_model("v1")
     if transform_input:  # what build_model("v1", transform_input=True) makes: the module is not a weight
@@ -317,7 +350,9 @@ def test_deepstream_module_matches_eager_softmax_on_nvinfer_input(transform_inpu
     pixels = np.random.default_rng(1).integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
     with torch.no_grad():
         want = torch.softmax(net(torch.from_numpy(normalise(pixels, pre))).double(), 1).numpy()
-        got = module(torch.from_numpy(nvinfer_input(pixels, s.net_scale_factor, list(s.offsets), s.color_format)))
+        got = module(
+            torch.from_numpy(nvinfer_input(pixels, s.net_scale_factor, list(s.offsets), s.color_format))
+        )
     assert ("std_folded_into" in facts) is not transform_input
     rel = np.linalg.norm(got.numpy() - want) / np.linalg.norm(want)
     assert rel < 1e-5, rel
@@ -381,8 +416,13 @@ def _manifest(tmp_path: Path, **changes: Any) -> Path:
         "weights": {"source": "synthetic:seed=20261123", "sha256": "synthetic-20261123"},
         "versions": {"inception_export": "0"},
         "artifacts": [
-            {"file": "googlenet-fp32.onnx", "format": "onnx", "precision": "fp32", "opset": 18,
-             "input": {"shape": ["batch", 3, 32, 32]}},
+            {
+                "file": "googlenet-fp32.onnx",
+                "format": "onnx",
+                "precision": "fp32",
+                "opset": 18,
+                "input": {"shape": ["batch", 3, 32, 32]},
+            },
         ],
     }
     manifest.update(changes)
@@ -427,7 +467,7 @@ def test_missing_release_and_wrong_weights(tmp_path: Path) -> None:
 
     out = tmp_path / "out"
     out.mkdir()
-    with pytest.raises(ArtifactError, match="no manifest.json"):
+    with pytest.raises(ArtifactError, match=r"no manifest\.json"):
         write_deepstream(out, out, weights=None, class_names=None)
     release = _manifest(tmp_path)
     weights = tmp_path / "w.pth"

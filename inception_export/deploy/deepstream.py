@@ -18,8 +18,8 @@ from .. import __version__, jsonout
 from ..atomic import write_text_atomic
 from ..errors import ArtifactError, GateFailure, UsageError, WeightsError
 from ..text import printable
-from .labels import check_names, imagenet_names
 from .deepstream_gate import DeepStreamGate
+from .labels import check_names, imagenet_names
 from .nvinfer import NvinferConfig, engine_file_name, labels_text, render_config, scaling_for
 
 MANIFEST = "manifest.json"
@@ -49,7 +49,7 @@ class ReleaseFacts:
 
 def _need(data: dict[str, Any], key: str, kind: type, where: Path) -> Any:
     value = data.get(key)
-    if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
         raise ArtifactError(f"{where}: no valid {key!r}; not a release manifest of this tool")
     return value
 
@@ -83,7 +83,9 @@ def read_release(release_dir: Path) -> ReleaseFacts:
         try:
             seed = int(source.removeprefix("synthetic:seed="))
         except ValueError:
-            raise ArtifactError(f"{path}: weights source {printable(source)!r} is not a synthetic seed") from None
+            raise ArtifactError(
+                f"{path}: weights source {printable(source)!r} is not a synthetic seed"
+            ) from None
     fp32 = [
         a
         for a in artifacts
@@ -178,7 +180,7 @@ def write_deepstream(
     spec.check_size(facts.input_size)
     check_weights(facts, weights, Path(release_dir))
     names = _class_names(facts, class_names)
-    limits = load_profile(profile)
+    load_profile(profile)  # a bad profile is refused before the export
     if process_mode not in (1, 2):
         raise UsageError(f"process-mode {process_mode}: 1 (whole frame) or 2 (objects)")
     batch = batch_size if batch_size is not None else facts.batch or 1
@@ -226,13 +228,18 @@ def write_deepstream(
     )
     header = [
         f"nvinfer classifier config for {spec.name}, written by inception-export {__version__}",
-        f"from the release's weights (sha256 {facts.weights_sha256[:16]}); artifact sha256 {exported.sha256[:16]}",
+        f"weights sha256 {facts.weights_sha256[:16]} (the release's); artifact sha256 {exported.sha256[:16]}",
         f"scaling: {scaling.describe()}",
         "paths are relative to this file, as nvinfer resolves them",
     ]
     write_text_atomic(config, render_config(cfg, header))
     result = _gate(config, spec.name, net, profile)
-    doc = {"tool": f"inception-export {__version__}", "model": spec.name, "profile": profile, **result.to_dict()}
+    doc = {
+        "tool": f"inception-export {__version__}",
+        "model": spec.name,
+        "profile": profile,
+        **result.to_dict(),
+    }
     write_text_atomic(report, jsonout.dumps(doc, indent=2) + "\n")
     if not result.passed:
         raise GateFailure(result.summary())

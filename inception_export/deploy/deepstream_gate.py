@@ -97,7 +97,9 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
-def nvinfer_input(frames_rgb: np.ndarray, net_scale_factor: float, offsets: list[float], color: int) -> np.ndarray:
+def nvinfer_input(
+    frames_rgb: np.ndarray, net_scale_factor: float, offsets: list[float], color: int
+) -> np.ndarray:
     """uint8 RGB NHWC frames -> what nvinfer hands TensorRT: float32 planar NCHW."""
     if color not in COLOR_FORMATS.values():
         raise ArtifactError(f"model-color-format={color}: a 3-channel classifier takes 0 (RGB) or 1 (BGR)")
@@ -127,7 +129,9 @@ def check_config_agrees(cfg: KeyFile, num_classes: int) -> tuple[Path, dict[str,
         raise ArtifactError(f"{cfg.path}: batch-size={batch} but the artifact's batch is {shape[0]}")
     output = meta.get("output", {}).get("name")
     if cfg.get("output-blob-names") != output:
-        raise ArtifactError(f"{cfg.path}: output-blob-names={cfg.get('output-blob-names')}, the artifact's is {output}")
+        raise ArtifactError(
+            f"{cfg.path}: output-blob-names={cfg.get('output-blob-names')}, the artifact's is {output}"
+        )
     labels = cfg.resolve("labelfile-path")
     try:
         layers = parse_labels(labels.read_text(encoding="utf-8"))

@@ -67,7 +67,9 @@ def _first_conv(net: nn.Module, size: int) -> tuple[str, nn.Conv2d]:
         for h in handles:
             h.remove()
     if not seen or seen[0][1] is not x or not isinstance(seen[0][0], nn.Conv2d):
-        raise ArtifactError("cannot fold 1/std into the first convolution: no convolution reads the input itself")
+        raise ArtifactError(
+            "cannot fold 1/std into the first convolution: no convolution reads the input itself"
+        )
     conv = seen[0][0]
     assert isinstance(conv, nn.Conv2d)
     if conv.in_channels != 3 or conv.groups != 1 or conv.padding_mode != "zeros":

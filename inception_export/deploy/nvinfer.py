@@ -82,12 +82,15 @@ def scaling_for(
         if tuple(mean) != IMAGENET_MEAN or tuple(std) != IMAGENET_STD or (lo, hi) != (0.0, 1.0):
             raise UsageError("transform_input undoes ImageNet's RGB mean/std; this recipe is another")
         return NvinferScaling(2.0 / 255.0, (127.5, 127.5, 127.5), color, None, True)
-    offsets = tuple(float(_fmt(255.0 * (m - lo) / (hi - lo))) for m in mean)
+    if len(mean) != 3 or len(std) != 3:
+        raise UsageError(f"mean {mean} / std {std}: nvinfer's offsets take 3 channels")
+    m0, m1, m2 = (float(_fmt(255.0 * (m - lo) / (hi - lo))) for m in mean)
+    offsets = (m0, m1, m2)
     factors = [(hi - lo) / (255.0 * s) for s in std]
     if all(math.isclose(f, factors[0], rel_tol=1e-12) for f in factors):
-        return NvinferScaling(float(_fmt(factors[0])), offsets, color, None, False)  # type: ignore[arg-type]
-    inv = tuple(1.0 / s for s in std)
-    return NvinferScaling(float(_fmt((hi - lo) / 255.0)), offsets, color, inv, False)  # type: ignore[arg-type]
+        return NvinferScaling(float(_fmt(factors[0])), offsets, color, None, False)
+    inv = (1.0 / std[0], 1.0 / std[1], 1.0 / std[2])
+    return NvinferScaling(float(_fmt((hi - lo) / 255.0)), offsets, color, inv, False)
 
 
 @dataclass(frozen=True)
@@ -215,7 +218,9 @@ def read_config(path: Path) -> KeyFile:
     path = Path(path)
     try:
         if not path.is_file():
-            raise ArtifactError(f"{path}: no such config file" if not path.exists() else f"{path}: not a file")
+            raise ArtifactError(
+                f"{path}: no such config file" if not path.exists() else f"{path}: not a file"
+            )
         if path.stat().st_size > MAX_CONFIG_BYTES:
             raise ArtifactError(f"{path}: larger than {MAX_CONFIG_BYTES} bytes; not an nvinfer config")
         text = path.read_text(encoding="utf-8")
