@@ -175,6 +175,8 @@ def write_deepstream(
     from ..registry import get_spec
     from .deepstream_onnx import export_deepstream_onnx
 
+    if not Path(out_dir).is_dir():
+        raise UsageError(f"{out_dir}: not a directory (the caller stages it)")
     facts = read_release(release_dir)
     spec = get_spec(facts.model)
     spec.check_size(facts.input_size)
