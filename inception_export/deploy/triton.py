@@ -81,7 +81,14 @@ def parse_platforms(text: str | None) -> set[str] | None:
 
 
 def _batching(
-    what: str, lo: int | None, opt: int | None, hi: int | None, asked: int | None, *, engine: bool
+    what: str,
+    lo: int | None,
+    opt: int | None,
+    hi: int | None,
+    asked: int | None,
+    *,
+    engine: bool,
+    default: int = DEFAULT_MAX_BATCH,
 ) -> tuple[int, tuple[int, ...]]:
     """(max_batch_size, preferred batch sizes) for a model serving batches ``lo..hi``
     (None: any batch). Triton sends every batch from 1 to max_batch_size."""
@@ -106,7 +113,7 @@ def _batching(
             f"--max-batch {asked}: {what} serves batches up to {hi} (its optimization profile); "
             f"ask for at most {hi} or rebuild it with --max-batch {asked}"
         )
-    size = asked if asked is not None else (hi if hi is not None else DEFAULT_MAX_BATCH)
+    size = asked if asked is not None else (hi if hi is not None else default)
     preferred = {b for b in (2, 4, 8, 16, 32, 64, 128, 256) if b <= size} | ({size} if size > 1 else set())
     if engine and opt is not None and 1 < opt <= size:
         preferred.add(opt)  # the batch the engine's kernels were tuned for
@@ -160,7 +167,9 @@ def _image(entry: dict[str, Any], path: Path) -> tuple[str, str, int]:
     return _DTYPES[dtype], f"FORMAT_{layout}", size
 
 
-def _onnx_model(name: str, entry: dict[str, Any], path: Path, classes: int, asked: int | None) -> TritonModel:
+def _onnx_model(
+    name: str, entry: dict[str, Any], path: Path, classes: int, asked: int | None, default: int
+) -> TritonModel:
     (in_name, in_elem, in_dims), (out_name, out_elem, out_dims) = _onnx_io(path)
     dtype, fmt, size = _image(entry, path)
     image = [size, size, 3] if fmt == "FORMAT_NHWC" else [3, size, size]
@@ -172,7 +181,7 @@ def _onnx_model(name: str, entry: dict[str, Any], path: Path, classes: int, aske
     if out_dims[1:] != [classes]:
         raise ArtifactError(f"{path}: output {out_dims} does not end in the manifest's {classes} classes")
     batch = in_dims[0]
-    mbs, preferred = _batching(path.name, batch, None, batch, asked, engine=False)
+    mbs, preferred = _batching(path.name, batch, None, batch, asked, engine=False, default=default)
     keep = 1 if mbs else 0  # a batching model's dims leave the batch dimension out
     return TritonModel(
         name=name,
@@ -189,7 +198,7 @@ def _onnx_model(name: str, entry: dict[str, Any], path: Path, classes: int, aske
 
 
 def _engine_model(
-    name: str, entry: dict[str, Any], path: Path, classes: int, asked: int | None
+    name: str, entry: dict[str, Any], path: Path, classes: int, asked: int | None, default: int
 ) -> TritonModel:
     from ..tensorrt.manifest import read_manifest
 
@@ -241,7 +250,7 @@ def _engine_model(
 
 
 def _torchscript_model(
-    name: str, entry: dict[str, Any], path: Path, classes: int, asked: int | None
+    name: str, entry: dict[str, Any], path: Path, classes: int, asked: int | None, default: int
 ) -> TritonModel:
     from ..artifacts import read_metadata
 
@@ -252,7 +261,7 @@ def _torchscript_model(
             f"{path}: TorchScript metadata (input size {printable(meta.get('input_size'))}) disagrees "
             "with the release manifest's float32 NCHW input"
         )
-    mbs, preferred = _batching(path.name, None, None, None, asked, engine=False)
+    mbs, preferred = _batching(path.name, None, None, None, asked, engine=False, default=default)
     return TritonModel(
         name=name,
         fmt="torchscript",
@@ -265,6 +274,15 @@ def _torchscript_model(
         output=Tensor(LIBTORCH_OUTPUT, "TYPE_FP32", (classes,)),
         preferred_batch_sizes=preferred,
     )
+
+
+def _engine_max_batch(manifest: dict[str, Any]) -> int | None:
+    """The largest batch of the release's engine, as its manifest records it (None: no engine)."""
+    for entry in artifacts(manifest, "tensorrt"):
+        batch = entry.get("batch")
+        if isinstance(batch, list) and len(batch) == 2 and all(isinstance(b, int) and b >= 1 for b in batch):
+            return int(batch[1]) if batch[0] != batch[1] else None
+    return None
 
 
 _BUILDERS = {"onnx": _onnx_model, "tensorrt": _engine_model, "torchscript": _torchscript_model}
@@ -281,6 +299,9 @@ def plan_models(
     before anything is written."""
     wanted = set(CHOICES) if platforms is None else platforms
     classes = int(manifest["num_classes"])
+    # A model that takes any batch is given the engine's largest, so every model of the
+    # repository takes the requests the engine takes.
+    default = _engine_max_batch(manifest) or DEFAULT_MAX_BATCH
     models = []
     for fmt, (short, _platform, _file) in PLATFORMS.items():
         entries = artifacts(manifest, fmt)
@@ -301,7 +322,7 @@ def plan_models(
                     f"{entry['file']}: precision {printable(precision)!r} is not a plain name"
                 )
             path = artifact_path(release_dir, entry)
-            models.append(_BUILDERS[fmt](name, entry, path, classes, max_batch))
+            models.append(_BUILDERS[fmt](name, entry, path, classes, max_batch, default))
     if not models:
         raise ArtifactError(f"--release {release_dir}: no artifact Triton can serve")
     names = [m.name for m in models]
