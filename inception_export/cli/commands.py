@@ -9,6 +9,7 @@ runs ``parity --golden`` and ``trt --onnx`` where PyTorch is not installed.
 
 from . import (  # noqa: F401
     bench_cmd,
+    deploy_cmd,
     export_cmd,
     golden_cmd,
     inspect_cmd,
@@ -28,6 +29,7 @@ ORDER = (
     "trt",
     "trt-manifest",
     "release",
+    "deploy",
     "golden",
     "parity",
     "localize",
