@@ -117,13 +117,17 @@ REQUIRED_KEYS = (
 
 @pytest.fixture(scope="module")
 def ds_dir(v1_release: tuple[Path, Any], tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The DeepStream files of the shared v1 release (synthetic weights, dynamic batch, 224 px)."""
-    from inception_export.deploy.deepstream import write_deepstream
+    """``deploy deepstream`` of the shared v1 release (synthetic weights, dynamic batch, 224 px),
+    through the CLI in this process (it calls ``write_deepstream`` into a staged directory)."""
+    from conftest import run_cli_here
 
     release, _ = v1_release
-    out = tmp_path_factory.mktemp("deepstream")
-    written = write_deepstream(release, out, weights=None, class_names=None)
-    assert sorted(p.name for p in written) == sorted(p.name for p in out.iterdir())
+    out = tmp_path_factory.mktemp("deepstream") / "ds"
+    res = run_cli_here("deploy", "deepstream", "--release", str(release), "-o", str(out))
+    assert res.code == 0, res.stderr
+    written = {p.name for p in out.iterdir()}
+    assert {"config_infer_googlenet.txt", "labels.txt", "googlenet-deepstream.onnx"} <= written
+    assert {"googlenet-deepstream.onnx.json", "deepstream-parity.json"} <= written
     return out
 
 

@@ -114,7 +114,7 @@ def read_release(release_dir: Path) -> ReleaseFacts:
 
 def check_weights(facts: ReleaseFacts, weights: Path | None, release_dir: Path) -> None:
     """The weights must be the release's: by sha256, or none for a synthetic release."""
-    from ..hashing import file_sha256
+    from ..registry import checkpoint_sha256  # cached: release hashed it already
 
     if facts.seed is not None:
         if weights is not None:
@@ -130,7 +130,7 @@ def check_weights(facts: ReleaseFacts, weights: Path | None, release_dir: Path) 
         )
     if not Path(weights).is_file():
         raise WeightsError(f"--weights {weights}: no such file")
-    digest = file_sha256(Path(weights))
+    digest = checkpoint_sha256(Path(weights))
     if digest != facts.weights_sha256:
         raise WeightsError(
             f"--weights {weights}: sha256 {digest[:12]}… is not the release's {facts.weights_sha256[:12]}…"
