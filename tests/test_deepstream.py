@@ -487,3 +487,17 @@ def test_missing_release_and_wrong_weights(tmp_path: Path) -> None:
         write_deepstream(release, out, weights=None, class_names=["a;b"] * 1000)
     assert list(out.iterdir()) == []
     shutil.rmtree(release)
+
+
+def test_deploy_deepstream_cli_refuses_a_release_without_an_fp32_onnx(tmp_path: Path) -> None:
+    """Through the command: one ``error:`` line, exit 2, and no output directory left behind."""
+    from conftest import run_cli_here
+
+    release = _manifest(tmp_path, artifacts=[])
+    out = tmp_path / "ds"
+    res = run_cli_here("deploy", "deepstream", "--release", str(release), "-o", str(out))
+    assert res.code == 2, res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and "no FP32 ONNX artifact" in lines[0]
+    assert not out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["release"]  # no staging left either
