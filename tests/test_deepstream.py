@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from inception_export.errors import ArtifactError, GateFailure, UsageError, WeightsError
+from inception_export.errors import ArtifactError, UsageError, WeightsError
 
 # The keys nvinfer's [property] group reads: the CONFIG_GROUP_INFER_* defines of DeepStream's
 # sources/gst-plugins/gst-nvinfer/gstnvinfer_property_parser.h (DeepStream 6.0, Copyright
@@ -215,21 +215,22 @@ def _tampered(ds: Path, old: str, new: str) -> Path:
 def test_wrong_offset_fails_with_exit_1_and_the_metric_named(
     ds_dir: Path, v1_release: tuple[Path, Any]
 ) -> None:
-    """One grey level off on the red channel's offset: ``check_deepstream`` (the release's model
-    rebuilt, the config read back) raises GateFailure, which the CLI boundary makes exit 1."""
-    from inception_export.cli.app import error_line
-    from inception_export.deploy.deepstream import check_deepstream
+    """One grey level off on the red channel's offset: ``deepstream-check`` (the release's model
+    rebuilt, the config read back) exits 1 with the metric, its value and limit on one line."""
+    from conftest import run_cli_here
 
     bad = _tampered(ds_dir, "offsets=123.675;", "offsets=124.675;")
     try:
-        with pytest.raises(GateFailure) as info:
-            check_deepstream(bad, v1_release[0])
+        res = run_cli_here("deepstream-check", str(bad), "--release", str(v1_release[0]), "--json")
     finally:
         bad.unlink()
-    line, code = error_line(info.value)
-    assert code == 1
-    assert "\n" not in line and "DeepStream gate failed" in line
-    assert "rel_l2 = " in line and "exceeds limit 1e-05" in line
+    assert res.code == 1, res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and "DeepStream gate failed" in lines[0]
+    assert "rel_l2 = " in lines[0] and "exceeds limit 1e-05" in lines[0]
+    report = json.loads(res.stdout)  # --json: the result on stdout, failed or not
+    assert report["passed"] is False and report["nvinfer_input"]["offsets"] == [124.675, 116.28, 103.53]
+    assert report["metrics"]["rel_l2"] > 1e-3
 
 
 @pytest.mark.slow

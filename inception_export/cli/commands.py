@@ -9,6 +9,7 @@ runs ``parity --golden`` and ``trt --onnx`` where PyTorch is not installed.
 
 from . import (  # noqa: F401
     bench_cmd,
+    deepstream_check_cmd,
     deploy_cmd,
     export_cmd,
     golden_cmd,
@@ -30,6 +31,7 @@ ORDER = (
     "trt-manifest",
     "release",
     "deploy",
+    "deepstream-check",
     "golden",
     "parity",
     "localize",
