@@ -502,3 +502,28 @@ def test_deploy_deepstream_cli_refuses_a_release_without_an_fp32_onnx(tmp_path: 
     assert len(lines) == 1 and lines[0].startswith("error:") and "no FP32 ONNX artifact" in lines[0]
     assert not out.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["release"]  # no staging left either
+
+
+@pytest.mark.parametrize("what", ["missing", "fifo-labels"])
+def test_deepstream_check_refuses_what_is_not_a_config_in_one_line(tmp_path: Path, what: str) -> None:
+    import os
+
+    from conftest import run_cli_here
+
+    release = _manifest(tmp_path)
+    config = tmp_path / "config.txt"
+    if what == "fifo-labels":
+        # Everything else in order up to the labels, which are a FIFO: refused, never read.
+        meta = {"input": {"shape": ["batch", 3, 32, 32]}, "output": {"name": "probabilities"}}
+        (tmp_path / "m.onnx").write_bytes(b"not read")
+        (tmp_path / "m.onnx.json").write_text(json.dumps(meta))
+        os.mkfifo(tmp_path / "labels.txt")
+        config.write_text(
+            "[property]\nnetwork-type=1\nonnx-file=m.onnx\ninfer-dims=3;32;32\nbatch-size=1\n"
+            "output-blob-names=probabilities\nlabelfile-path=labels.txt\n"
+        )
+    res = run_cli_here("deepstream-check", str(config), "--release", str(release))
+    assert res.code == 2, res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:")
+    assert ("no such config file" if what == "missing" else "is not a label file") in lines[0]

@@ -274,13 +274,15 @@ def check_deepstream(
     from ..build import build_model
     from ..parity.tolerances import load_profile
     from ..registry import get_spec
+    from .deepstream_gate import check_config_agrees
     from .nvinfer import read_config
 
     facts = read_release(release_dir)
     spec = get_spec(facts.model)
     check_weights(facts, weights, Path(release_dir))
     load_profile(profile)
-    read_config(config)  # a malformed file is refused before the model is built
+    # A malformed file, or one that disagrees with its artifact, is refused before the build.
+    check_config_agrees(read_config(config), facts.num_classes)
     seed = {} if facts.seed is None else {"seed": facts.seed}
     net = build_model(
         spec.name, weights, transform_input=facts.transform_input, num_classes=facts.num_classes, **seed

@@ -25,6 +25,7 @@ from ..registry import Preprocessing
 from .nvinfer import COLOR_FORMATS, NETWORK_TYPE_CLASSIFIER, KeyFile, parse_labels, read_config
 
 PRECISION = "fp32"
+MAX_LABELS_BYTES = 16 << 20  # deploy/labels.py: MAX_LABEL_FILE_BYTES
 
 
 @dataclass
@@ -133,6 +134,12 @@ def check_config_agrees(cfg: KeyFile, num_classes: int) -> tuple[Path, dict[str,
             f"{cfg.path}: output-blob-names={cfg.get('output-blob-names')}, the artifact's is {output}"
         )
     labels = cfg.resolve("labelfile-path")
+    # Checked before reading: a FIFO would block the read, a device never end.
+    if not labels.is_file() or labels.stat().st_size > MAX_LABELS_BYTES:
+        raise ArtifactError(
+            f"{cfg.path}: labelfile-path {cfg.get('labelfile-path')} is not a label file "
+            f"(a regular file of at most {MAX_LABELS_BYTES >> 20} MiB)"
+        )
     try:
         layers = parse_labels(labels.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
