@@ -317,7 +317,14 @@ def test_deploy_triton_bad_input(v1_release: tuple[Path, Any], tmp_path: Path) -
 
     # A release without the artifact a platform needs.
     assert_one_line_error(deploy("--platform", "plan"), 2, "no tensorrt artifact")
-    assert_one_line_error(deploy("--platform", "libtorch"), 2, "--torchscript")
+    # TorchScript can be exported for the deployment, but only from the release's own weights.
+    made = tmp_path / "made-from-a-checkpoint"
+    manifest = _derived_release(release, made, ["googlenet-fp32.onnx"])
+    manifest["weights"] = {"source": "w.pth", "sha256": "ab" * 32}
+    (made / "manifest.json").write_text(json.dumps(manifest))
+    assert_one_line_error(
+        deploy("--platform", "libtorch", rel=made), 2, "no TorchScript artifact", "--weights W"
+    )
     assert_one_line_error(deploy("--platform", "onnx,tflite"), 2, "--platform")
     assert_one_line_error(deploy("--max-batch", "0"), 2, "--max-batch must be at least 1")
     assert_one_line_error(
@@ -442,3 +449,33 @@ def test_release_deploy_triton(tmp_path: Path) -> None:
     assert enum("format", config.input[0], config.input[0].format) == "FORMAT_NHWC"
     assert list(config.input[0].dims) == [64, 64, 3] and config.max_batch_size == 8
     run_config(config, out / "triton" / "googlenet-onnx-fp32", batch=3)
+
+
+@pytest.mark.slow
+def test_deploy_triton_exports_torchscript_from_weights(v1_release: tuple[Path, Any], tmp_path: Path) -> None:
+    """A release without TorchScript: ``--platform libtorch --weights W`` exports and gates one
+    from the release's own weights (sha256 checked), and its config serves the ONNX's logits."""
+    import torch
+    from conftest import synthetic_model
+
+    release, _ = v1_release
+    weights = tmp_path / "w.pth"
+    torch.save(synthetic_model("googlenet").state_dict(), weights)  # the weights the release's artifacts have
+    rel = tmp_path / "rel"
+    manifest = _derived_release(release, rel, ["googlenet-fp32.onnx"])
+    manifest["weights"] = {"source": "w.pth", "sha256": sha256(weights)}
+    (rel / "manifest.json").write_text(json.dumps(manifest))
+    other = tmp_path / "other.pth"
+    other.write_bytes(weights.read_bytes()[:-1] + b"x")
+    out = tmp_path / "repo"
+    args = ["deploy", "triton", "--release", str(rel), "-o", str(out), "--platform", "libtorch,onnx"]
+    assert_one_line_error(run_cli_here(*args, "--weights", str(other)), 2, "is not the release's weights")
+    assert not out.exists()
+    res = run_cli_here(*args, "--weights", str(weights), "--json")
+    assert res.code == 0, res.stderr
+    assert not (out / ".export").exists()
+    configs = {c.name: c for c in (parse_config(p) for p in out.glob("*/config.pbtxt"))}
+    assert set(configs) == {"googlenet-libtorch-fp32", "googlenet-onnx-fp32"}
+    y = run_config(configs["googlenet-libtorch-fp32"], out / "googlenet-libtorch-fp32", batch=2)
+    y_onnx = run_config(configs["googlenet-onnx-fp32"], out / "googlenet-onnx-fp32", batch=2)
+    np.testing.assert_allclose(y, y_onnx, rtol=1e-3, atol=1e-3)
