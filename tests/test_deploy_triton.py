@@ -13,11 +13,12 @@ from typing import Any
 import numpy as np
 import pytest
 from conftest import assert_one_line_error, run_cli_here
+from google.protobuf import text_format
+
+# Triton's schema as tritonclient ships it (the dev extra): imported, not skipped when missing.
+from tritonclient.grpc import model_config_pb2
 
 from inception_export.deploy.labels import imagenet_names
-
-model_config_pb2 = pytest.importorskip("tritonclient.grpc.model_config_pb2")
-text_format = pytest.importorskip("google.protobuf.text_format")
 
 NUMPY = {"TYPE_FP32": np.float32, "TYPE_UINT8": np.uint8, "TYPE_FP16": np.float16}
 
