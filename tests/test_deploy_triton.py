@@ -13,11 +13,12 @@ from typing import Any
 import numpy as np
 import pytest
 from conftest import assert_one_line_error, run_cli_here
+from google.protobuf import text_format
+
+# Triton's schema as tritonclient ships it (the dev extra): imported, not skipped when missing.
+from tritonclient.grpc import model_config_pb2
 
 from inception_export.deploy.labels import imagenet_names
-
-model_config_pb2 = pytest.importorskip("tritonclient.grpc.model_config_pb2")
-text_format = pytest.importorskip("google.protobuf.text_format")
 
 NUMPY = {"TYPE_FP32": np.float32, "TYPE_UINT8": np.uint8, "TYPE_FP16": np.float16}
 
@@ -317,7 +318,14 @@ def test_deploy_triton_bad_input(v1_release: tuple[Path, Any], tmp_path: Path) -
 
     # A release without the artifact a platform needs.
     assert_one_line_error(deploy("--platform", "plan"), 2, "no tensorrt artifact")
-    assert_one_line_error(deploy("--platform", "libtorch"), 2, "--torchscript")
+    # TorchScript can be exported for the deployment, but only from the release's own weights.
+    made = tmp_path / "made-from-a-checkpoint"
+    manifest = _derived_release(release, made, ["googlenet-fp32.onnx"])
+    manifest["weights"] = {"source": "w.pth", "sha256": "ab" * 32}
+    (made / "manifest.json").write_text(json.dumps(manifest))
+    assert_one_line_error(
+        deploy("--platform", "libtorch", rel=made), 2, "no TorchScript artifact", "--weights W"
+    )
     assert_one_line_error(deploy("--platform", "onnx,tflite"), 2, "--platform")
     assert_one_line_error(deploy("--max-batch", "0"), 2, "--max-batch must be at least 1")
     assert_one_line_error(
@@ -374,61 +382,39 @@ def test_deploy_triton_class_names_file(v1_release: tuple[Path, Any], tmp_path: 
     assert labels[0] == "klasse 0 é" and labels[999] == "klasse 999 é" and len(labels) == 1000
 
 
-@pytest.mark.slow
-def test_deploy_triton_nhwc_and_fixed_batch(v1_release: tuple[Path, Any], tmp_path: Path) -> None:
-    """Both input layouts: uint8 NHWC pixels (preprocessing in the graph) and float32 NCHW with
-    a fixed batch (a non-batching model), each run through onnxruntime with the config's dims."""
-    from conftest import synthetic_model
-
-    from inception_export.export import export_onnx
+def test_deploy_triton_fixed_batch(v1_release: tuple[Path, Any], tmp_path: Path) -> None:
+    """An ONNX with a fixed batch (``release --batch 2``) cannot batch in Triton: non-batching,
+    its batch in the dims, run through onnxruntime with them."""
+    import onnx
 
     release, _ = v1_release
-    model = synthetic_model("googlenet")
-    configs = {}
-    for form, kwargs, shape in (
-        ("nhwc", {"embed_preprocessing": True}, ["batch", 64, 64, 3]),
-        ("fixed", {"batch": 2}, [2, 3, 64, 64]),
-    ):
-        rel = tmp_path / f"rel-{form}"
-        manifest = _derived_release(release, rel, [])
-        manifest["input_size"] = 64
-        onnx_file = rel / "googlenet-fp32.onnx"
-        export_onnx("googlenet", onnx_file, input_size=64, model_obj=model, **kwargs)
-        layout, dtype = ("NHWC", "uint8") if form == "nhwc" else ("NCHW", "float32")
-        inp = {"name": "input", "shape": shape, "layout": layout, "batch": "dynamic", "dtype": dtype}
-        _add(
-            rel, manifest, onnx_file, {"format": "onnx", "precision": "fp32", "input": inp, "output": LOGITS}
-        )
-        out = tmp_path / f"repo-{form}"
-        res = run_cli_here("deploy", "triton", "--release", str(rel), "-o", str(out))
-        assert res.code == 0, res.stderr
-        (configs[form],) = check_repository(out, rel).values()
-        run_config(configs[form], out / "googlenet-onnx-fp32", batch=3)
-    px = configs["nhwc"]
-    assert enum("data_type", px.input[0], px.input[0].data_type) == "TYPE_UINT8"
-    assert enum("format", px.input[0], px.input[0].format) == "FORMAT_NHWC"
-    assert list(px.input[0].dims) == [64, 64, 3] and px.max_batch_size == 8
-    b2 = configs["fixed"]
-    assert b2.max_batch_size == 0 and list(b2.input[0].dims) == [2, 3, 64, 64]
-    assert list(b2.output[0].dims) == [2, 1000] and not b2.HasField("dynamic_batching")
+    rel = tmp_path / "rel"
+    manifest = _derived_release(release, rel, [])
+    model = onnx.load(str(release / "googlenet-fp32.onnx"))
+    for value in (model.graph.input[0], model.graph.output[0]):
+        value.type.tensor_type.shape.dim[0].dim_value = 2
+    onnx.save(model, str(rel / "googlenet-fp32.onnx"))
+    entry = {"format": "onnx", "precision": "fp32", "input": _nchw(224, 2), "output": LOGITS}
+    _add(rel, manifest, rel / "googlenet-fp32.onnx", entry)
+    out = tmp_path / "repo"
+    res = run_cli_here("deploy", "triton", "--release", str(rel), "-o", str(out))
+    assert res.code == 0, res.stderr
+    (config,) = check_repository(out, rel).values()
+    assert config.max_batch_size == 0 and list(config.input[0].dims) == [2, 3, 224, 224]
+    assert list(config.output[0].dims) == [2, 1000] and not config.HasField("dynamic_batching")
+    run_config(config, out / "googlenet-onnx-fp32", batch=2)
     res = run_cli_here(
-        "deploy",
-        "triton",
-        "--release",
-        str(tmp_path / "rel-fixed"),
-        "-o",
-        str(tmp_path / "x"),
-        "--max-batch",
-        "4",
+        "deploy", "triton", "--release", str(rel), "-o", str(tmp_path / "x"), "--max-batch", "4"
     )
     assert_one_line_error(res, 2, "googlenet-fp32.onnx takes batch 2 only")
+    assert not (tmp_path / "x").exists()
 
 
 def test_release_deploy_refused_early(tmp_path: Path) -> None:
     out = tmp_path / "rel"
 
     def release(*extra: str) -> Any:
-        return run_cli_here("release", "-m", "v1", "-o", str(out), "--no-trt", *extra)
+        return run_cli_here("release", "-m", "v1", "-o", str(out), *extra)
 
     assert_one_line_error(release("--deploy", "triton,k8s"), 2, "--deploy")
     names = tmp_path / "names.txt"
@@ -443,11 +429,12 @@ def test_release_deploy_refused_early(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_release_deploy_triton(tmp_path: Path) -> None:
-    """A real ``release --deploy triton``: the repository is in the release and its manifest."""
+    """A real ``release --deploy triton``: the repository is in the release and its manifest;
+    with preprocessing in the graph, the model takes uint8 NHWC pixels."""
     out = tmp_path / "rel"
     res = run_cli_here(
         "release", "-m", "v1", "-o", str(out), "--samples", "1", "--no-fp16", "--no-trt",
-        "--input-size", "64", "--deploy", "triton", "--json",
+        "--input-size", "64", "--embed-preprocessing", "--deploy", "triton", "--json",
     )  # fmt: skip
     assert res.code == 0, res.stderr
     manifest = json.loads((out / "manifest.json").read_text())
@@ -459,5 +446,37 @@ def test_release_deploy_triton(tmp_path: Path) -> None:
     assert all(sha256(out / f["file"]) == f["sha256"] for f in files)
     configs = check_repository(out / "triton", out)
     config = configs["googlenet-onnx-fp32"]
-    assert list(config.input[0].dims) == [3, 64, 64]
-    run_config(config, out / "triton" / "googlenet-onnx-fp32", batch=2)
+    assert enum("data_type", config.input[0], config.input[0].data_type) == "TYPE_UINT8"
+    assert enum("format", config.input[0], config.input[0].format) == "FORMAT_NHWC"
+    assert list(config.input[0].dims) == [64, 64, 3] and config.max_batch_size == 8
+    run_config(config, out / "triton" / "googlenet-onnx-fp32", batch=3)
+
+
+@pytest.mark.slow
+def test_deploy_triton_exports_torchscript_from_weights(v1_release: tuple[Path, Any], tmp_path: Path) -> None:
+    """A release without TorchScript: ``--platform libtorch --weights W`` exports and gates one
+    from the release's own weights (sha256 checked), and its config serves the ONNX's logits."""
+    import torch
+    from conftest import synthetic_model
+
+    release, _ = v1_release
+    weights = tmp_path / "w.pth"
+    torch.save(synthetic_model("googlenet").state_dict(), weights)  # the weights the release's artifacts have
+    rel = tmp_path / "rel"
+    manifest = _derived_release(release, rel, ["googlenet-fp32.onnx"])
+    manifest["weights"] = {"source": "w.pth", "sha256": sha256(weights)}
+    (rel / "manifest.json").write_text(json.dumps(manifest))
+    other = tmp_path / "other.pth"
+    other.write_bytes(weights.read_bytes()[:-1] + b"x")
+    out = tmp_path / "repo"
+    args = ["deploy", "triton", "--release", str(rel), "-o", str(out), "--platform", "libtorch,onnx"]
+    assert_one_line_error(run_cli_here(*args, "--weights", str(other)), 2, "is not the release's weights")
+    assert not out.exists()
+    res = run_cli_here(*args, "--weights", str(weights), "--json")
+    assert res.code == 0, res.stderr
+    assert not (out / ".export").exists()
+    configs = {c.name: c for c in (parse_config(p) for p in out.glob("*/config.pbtxt"))}
+    assert set(configs) == {"googlenet-libtorch-fp32", "googlenet-onnx-fp32"}
+    y = run_config(configs["googlenet-libtorch-fp32"], out / "googlenet-libtorch-fp32", batch=2)
+    y_onnx = run_config(configs["googlenet-onnx-fp32"], out / "googlenet-onnx-fp32", batch=2)
+    np.testing.assert_allclose(y, y_onnx, rtol=1e-3, atol=1e-3)

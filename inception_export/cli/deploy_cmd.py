@@ -9,6 +9,7 @@ import typer
 
 from .. import console
 from ..console import emit_json
+from ..text import printable
 from .app import command
 from .options import JsonOpt
 
@@ -70,5 +71,7 @@ def deploy(
         emit_json(record)
         return
     for f in record["files"]:
-        console.out.print(f"{out / f['file']}", soft_wrap=True)
-    console.err.print(f"{target}: {len(record['files'])} files in {out}", soft_wrap=True)
+        console.out.print(printable(out / f["file"]), soft_wrap=True, markup=False)
+    console.err.print(
+        f"{target}: {len(record['files'])} files in {printable(out)}", soft_wrap=True, markup=False
+    )

@@ -94,7 +94,13 @@ def write_target(
         from .triton import write_triton
 
         return write_triton(
-            release_dir, out_dir, manifest, class_names=class_names, platforms=platforms, max_batch=max_batch
+            release_dir,
+            out_dir,
+            manifest,
+            class_names=class_names,
+            platforms=platforms,
+            max_batch=max_batch,
+            weights=weights,
         )
     if platforms is not None or max_batch is not None:
         raise UsageError("--platform and --max-batch shape the Triton repository; drop them for deepstream")

@@ -10,6 +10,7 @@ Triton's ``model_config.proto`` (``inference.ModelConfig``), written as protobuf
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -294,9 +295,11 @@ def plan_models(
     *,
     platforms: set[str] | None = None,
     max_batch: int | None = None,
+    exported: dict[str, Path] | None = None,
 ) -> list[TritonModel]:
     """One model per artifact of the asked platforms (all when None), every check done
-    before anything is written."""
+    before anything is written. ``exported``: TorchScript made for this deployment (file name
+    -> path outside the release)."""
     wanted = set(CHOICES) if platforms is None else platforms
     classes = int(manifest["num_classes"])
     # A model that takes any batch is given the engine's largest, so every model of the
@@ -308,7 +311,7 @@ def plan_models(
         if short in wanted and not entries and platforms is not None:
             hint = {
                 "tensorrt": "build one where TensorRT and a GPU exist (release --trt)",
-                "torchscript": "make the release with --torchscript",
+                "torchscript": "make the release with --torchscript, or pass --weights W to export one",
                 "onnx": "make the release again",
             }[fmt]
             raise ArtifactError(f"--release {release_dir}: no {fmt} artifact for Triton's {short}; {hint}")
@@ -321,7 +324,8 @@ def plan_models(
                 raise ArtifactError(
                     f"{entry['file']}: precision {printable(precision)!r} is not a plain name"
                 )
-            path = artifact_path(release_dir, entry)
+            made = (exported or {}).get(entry["file"]) if fmt == "torchscript" else None
+            path = made or artifact_path(release_dir, entry)
             models.append(_BUILDERS[fmt](name, entry, path, classes, max_batch, default))
     if not models:
         raise ArtifactError(f"--release {release_dir}: no artifact Triton can serve")
@@ -382,13 +386,38 @@ def write_triton(
     class_names: list[str],
     platforms: set[str] | None = None,
     max_batch: int | None = None,
+    weights: Path | None = None,
 ) -> list[Path]:
-    """Write the model repository into the (staged, empty) ``out_dir``; the files written."""
+    """Write the model repository into the (staged, empty) ``out_dir``; the files written.
+
+    ``--platform libtorch`` for a release without TorchScript exports and gates one from
+    ``weights`` (checked against the manifest by the caller) or the release's synthetic seed."""
     if len(class_names) != int(manifest["num_classes"]):
         raise UsageError(f"{len(class_names)} class names for a model of {manifest['num_classes']} classes")
-    models = plan_models(release_dir, manifest, platforms=platforms, max_batch=max_batch)
+    exported: dict[str, Path] = {}
+    scratch = out_dir / ".export"
+    if platforms is not None and "libtorch" in platforms and not artifacts(manifest, "torchscript"):
+        if platforms - {"libtorch"}:  # refuse the other platforms' problems before the slow export
+            plan_models(release_dir, manifest, platforms=platforms - {"libtorch"}, max_batch=max_batch)
+        from .extra import export_torchscript_for
+
+        scratch.mkdir()
+        what = f"--release {release_dir}: no TorchScript artifact for Triton's libtorch"
+        path, entry = export_torchscript_for(manifest, scratch, weights, what)
+        manifest = {**manifest, "artifacts": [*manifest["artifacts"], entry]}
+        exported[entry["file"]] = path
+    try:
+        return _write_models(
+            out_dir,
+            plan_models(release_dir, manifest, platforms=platforms, max_batch=max_batch, exported=exported),
+            labels_text(class_names),
+        )
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _write_models(out_dir: Path, models: list[TritonModel], labels: str) -> list[Path]:
     written = []
-    labels = labels_text(class_names)
     for model in models:
         version = out_dir / model.name / VERSION
         version.mkdir(parents=True)
