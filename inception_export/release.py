@@ -54,6 +54,8 @@ class ReleaseOptions:
     opt_batch: int | None = None
     max_batch: int | None = None
     torchscript: bool = False  # TorchScript is one flag away: Triton's libtorch backend needs it
+    deploy: tuple[str, ...] = ()  # deployment packages written into the release (deploy/package.py)
+    class_names: Path | None = None  # their label files' names (default: ImageNet-1k's)
 
     def engine_batches(self) -> tuple[int, int, int]:
         """The engine's (min, opt, max) batch: the ONNX's fixed batch, or the range asked for."""
@@ -214,6 +216,13 @@ def run_release(
             keep_fp32=keep_fp32,
             opts=opts,
         )
+        if opts.deploy:
+            from .deploy.package import deploy_into_release
+
+            step(f"deploy {', '.join(opts.deploy)}")
+            result.manifest = deploy_into_release(
+                stage, result.manifest, opts.deploy, weights=weights, class_names=opts.class_names
+            )
     return result
 
 
@@ -234,7 +243,8 @@ def check_release_options(
     from .tensorrt import missing_reason
 
     spec = get_spec(model)
-    (options or ReleaseOptions()).check(spec, trt)
+    opts = options or ReleaseOptions()
+    opts.check(spec, trt)
     if samples < 1:
         raise UsageError(f"--samples must be at least 1, got {samples}")
     load_profile(profile)  # a malformed or out-of-range profile fails here, not after the exports
@@ -248,6 +258,13 @@ def check_release_options(
         raise BackendUnavailable(f"--trt: {trt_missing}")
     if keep_fp32 and not fp16:
         raise UsageError("--keep-fp32 applies to the FP16 export (drop --no-fp16)")
+    if opts.deploy or opts.class_names is not None:
+        from .deploy.package import check_release_deploy
+
+        # Synthetic weights have ImageNet's 1000 classes; a checkpoint's count is known only
+        # once it is loaded, and is checked then (before anything is written).
+        classes = None if weights is not None else 1000
+        check_release_deploy(opts.deploy, opts.class_names, classes, opts.engine_batches())
     check_output_dir(out_dir, force, MANIFEST, ours=is_release)
     return spec
 

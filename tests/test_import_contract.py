@@ -37,6 +37,12 @@ DEVICE_GLOBS = (
     "text.py",
     "parity/*.py",
     "tensorrt/*.py",
+    # deploy triton needs no torch; deepstream.py exports and is not listed
+    "deploy/__init__.py",
+    "deploy/labels.py",
+    "deploy/source.py",
+    "deploy/triton.py",
+    "deploy/package.py",
     "cli/*.py",
     "runners/__init__.py",
     "runners/base.py",
