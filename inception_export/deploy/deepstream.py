@@ -249,7 +249,7 @@ def write_deepstream(
 
 
 def _gate(config: Path, model: str, net: Any, profile: str) -> DeepStreamGate:
-    from ..parity.reference import EagerReference
+    from ..parity.eager import EagerReference
     from ..parity.tolerances import load_profile
     from ..registry import get_spec
     from .deepstream_gate import gate_deepstream

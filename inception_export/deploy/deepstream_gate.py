@@ -110,9 +110,9 @@ def nvinfer_input(
     return np.ascontiguousarray(np.float32(net_scale_factor) * (x - mean), dtype=np.float32)
 
 
-def check_config_agrees(cfg: KeyFile, num_classes: int) -> tuple[Path, dict[str, Any]]:
+def check_config_agrees(cfg: KeyFile, num_classes: int) -> tuple[Path, list[Any]]:
     """Everything in the config that must agree with its artifact and labels (ArtifactError,
-    exit 2, on the first disagreement); returns the ONNX path and its metadata."""
+    exit 2, on the first disagreement); returns the ONNX path and its input shape."""
     from ..artifacts import read_metadata
 
     if cfg.integer("network-type") != NETWORK_TYPE_CLASSIFIER:
@@ -122,13 +122,14 @@ def check_config_agrees(cfg: KeyFile, num_classes: int) -> tuple[Path, dict[str,
         raise ArtifactError(f"{cfg.path}: onnx-file {cfg.get('onnx-file')} is not there")
     meta = read_metadata(onnx_path)
     dims = [int(v) for v in cfg.numbers("infer-dims", 3)]
-    shape = meta.get("input", {}).get("shape")
+    inp, out = meta.record.get("input"), meta.record.get("output")
+    shape = inp.get("shape") if isinstance(inp, dict) else None
     if not isinstance(shape, list) or len(shape) != 4 or dims != shape[1:]:
         raise ArtifactError(f"{cfg.path}: infer-dims={cfg.get('infer-dims')} but the artifact takes {shape}")
     batch = cfg.integer("batch-size")
     if batch < 1 or (isinstance(shape[0], int) and shape[0] != batch):
         raise ArtifactError(f"{cfg.path}: batch-size={batch} but the artifact's batch is {shape[0]}")
-    output = meta.get("output", {}).get("name")
+    output = out.get("name") if isinstance(out, dict) else None
     if cfg.get("output-blob-names") != output:
         raise ArtifactError(
             f"{cfg.path}: output-blob-names={cfg.get('output-blob-names')}, the artifact's is {output}"
@@ -149,7 +150,7 @@ def check_config_agrees(cfg: KeyFile, num_classes: int) -> tuple[Path, dict[str,
         raise ArtifactError(
             f"{labels}: labels per output layer {counts}; the artifact has one layer of {num_classes}"
         )
-    return onnx_path, meta
+    return onnx_path, shape
 
 
 def _checks(metrics: Metrics, consistency: float, limits: Limits) -> list[DeepStreamCheck]:
@@ -187,11 +188,11 @@ def gate_deepstream(
     from ..runners.onnxruntime_runner import OnnxRuntimeRunner
 
     cfg = read_config(config)
-    onnx_path, meta = check_config_agrees(cfg, reference.num_classes)
+    onnx_path, shape = check_config_agrees(cfg, reference.num_classes)
     nsf = cfg.number("net-scale-factor")
     offsets = cfg.numbers("offsets", 3)
     color = cfg.integer("model-color-format")
-    size = int(meta["input"]["shape"][2])
+    size = int(shape[2])
     gold = reference.inputs(size, True, lambda _msg: None)
     pixels = gold.feed  # uint8 NHWC in the checkpoint's colour order
     frames_rgb = pixels if pre.colour_order == "RGB" else pixels[..., ::-1]
@@ -201,7 +202,7 @@ def gate_deepstream(
     try:
         out = run_batched(runner, feed, batch)
         probe = [gold.kinds.index(k) for k in dict.fromkeys(gold.kinds)]
-        low = 1 if not isinstance(meta["input"]["shape"][0], int) else batch
+        low = 1 if not isinstance(shape[0], int) else batch
         single = run_batched(runner, feed[probe], low)
     finally:
         runner.close()

@@ -19,9 +19,10 @@ from torch import Tensor, nn
 from ..errors import ArtifactError
 from ..export.common import quiet_tracing, strip_build_attrs
 from ..export.fold import fold_batchnorm
-from ..export.metadata import build_metadata, flat_props
+from ..export.metadata import build_metadata
 from ..export.sanitize import sanitize_onnx
 from ..export.write import ExportResult, write_artifact
+from ..metadata import flat_props
 from ..models.layers import TorchvisionTransformInput
 from ..registry import ModelSpec
 from ..text import first_line

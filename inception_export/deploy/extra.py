@@ -37,8 +37,8 @@ def export_torchscript_for(
     seed = release_seed(manifest, weights, what)  # refused before torch is imported
     from ..build import build_model, load_report
     from ..export import export_torchscript
+    from ..parity.eager import EagerReference
     from ..parity.gate import check_artifacts
-    from ..parity.reference import EagerReference
     from ..parity.tolerances import load_profile
 
     model = str(manifest["model"])

@@ -257,9 +257,9 @@ def _torchscript_model(
 
     dtype, fmt, size = _image(entry, path)
     meta = read_metadata(path)
-    if meta.get("input_size") not in (None, size) or fmt != "FORMAT_NCHW" or dtype != "TYPE_FP32":
+    if meta.input_size not in (None, size) or fmt != "FORMAT_NCHW" or dtype != "TYPE_FP32":
         raise ArtifactError(
-            f"{path}: TorchScript metadata (input size {printable(meta.get('input_size'))}) disagrees "
+            f"{path}: TorchScript metadata (input size {printable(meta.input_size)}) disagrees "
             "with the release manifest's float32 NCHW input"
         )
     mbs, preferred = _batching(path.name, None, None, None, asked, engine=False, default=default)
