@@ -515,7 +515,17 @@ def test_deepstream_check_refuses_what_is_not_a_config_in_one_line(tmp_path: Pat
     if what == "fifo-labels":
         # Everything else in order up to the labels, which are a FIFO: refused, never read.
         meta = {"input": {"shape": ["batch", 3, 32, 32]}, "output": {"name": "probabilities"}}
-        (tmp_path / "m.onnx").write_bytes(b"not read")
+        import onnx
+        from onnx import TensorProto, helper
+
+        # A real (tiny) ONNX: the metadata reader parses the graph before trusting a sidecar.
+        graph = helper.make_graph(
+            [helper.make_node("Identity", ["x"], ["probabilities"])],
+            "m",
+            [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 3, 32, 32])],
+            [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["batch", 3, 32, 32])],
+        )
+        onnx.save(helper.make_model(graph), tmp_path / "m.onnx")
         (tmp_path / "m.onnx.json").write_text(json.dumps(meta))
         os.mkfifo(tmp_path / "labels.txt")
         config.write_text(
