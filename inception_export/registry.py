@@ -164,7 +164,11 @@ def _ensure_loaded() -> None:
     from . import models  # noqa: F401
 
 
-def get_spec(name: str) -> ModelSpec:
+def get_spec(name: str | ModelSpec) -> ModelSpec:
+    """The spec of a model name or alias; a spec already resolved (at the CLI or API edge) is
+    passed through, so functions down the line take either without looking it up again."""
+    if isinstance(name, ModelSpec):
+        return name
     _ensure_loaded()
     key = name.strip().lower().replace("-", "_")
     if key not in _ALIASES:

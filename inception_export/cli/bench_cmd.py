@@ -12,7 +12,7 @@ from rich.table import Table
 from ..atomic import check_output
 from ..console import LogLines, emit_json, err, out, progress
 from ..errors import UsageError
-from .app import command
+from .boundary import command
 from .options import ForceOpt, JsonOpt, ModelOpt, TransformInputOpt, WeightsOpt, checkpoint_transform_input
 
 

@@ -9,7 +9,8 @@ import typer
 from rich.markup import escape
 
 from ..console import emit_json, err, progress_steps
-from .app import command
+from ..synthetic import DEFAULT_SEED
+from .boundary import command
 from .options import (
     ForceOpt,
     JsonOpt,
@@ -18,13 +19,14 @@ from .options import (
     TransformInputOpt,
     WeightsOpt,
     checkpoint_transform_input,
+    output_option,
 )
 
 
 @command("golden")
 def golden(
     model: ModelOpt,
-    output: Annotated[Path, typer.Option("--output", "-o", help="Bundle to write (e.g. golden.npz).")],
+    output: Annotated[Path, output_option("Bundle to write (e.g. golden.npz).")],
     weights: WeightsOpt = None,
     transform_input: TransformInputOpt = None,
     embed_preprocessing: Annotated[
@@ -43,7 +45,7 @@ def golden(
         str,
         typer.Option("--tolerance-profile", help="Limits the device applies: strict, default, or a file."),
     ] = "default",
-    seed: SeedOpt = 20261123,
+    seed: SeedOpt = DEFAULT_SEED,
     force: ForceOpt = False,
     json_out: JsonOpt = False,
 ) -> None:

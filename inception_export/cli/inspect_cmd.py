@@ -11,8 +11,9 @@ from rich.text import Text
 
 from ..console import emit_json, out
 from ..registry import get_spec
+from ..synthetic import DEFAULT_SEED
 from ..text import printable
-from .app import command
+from .boundary import command
 from .options import JsonOpt, ModelOpt, SeedOpt, TransformInputOpt, WeightsOpt, checkpoint_transform_input
 
 
@@ -22,7 +23,7 @@ def inspect(
     weights: WeightsOpt = None,
     transform_input: TransformInputOpt = None,
     input_size: Annotated[int | None, typer.Option("--input-size", help="Square input size.")] = None,
-    seed: SeedOpt = 20261123,
+    seed: SeedOpt = DEFAULT_SEED,
     json_out: JsonOpt = False,
 ) -> None:
     """Load a model and its checkpoint, run one seeded input, and report what was loaded."""

@@ -15,6 +15,7 @@ from ..errors import ArtifactError, UsageError
 from ..localize.auto import KeepPlan, auto_keep, describe_auto_plan, plan_keep
 from ..localize.layers import layer_paths, resolve_modules
 from ..localize.onnx_map import layer_outputs
+from ..registry import ModelSpec
 from ..synthetic import DEFAULT_SEED
 from ..text import first_line
 from .common import get_model, quiet_tracing, resolve, strip_build_attrs, uses_transform_input
@@ -92,7 +93,7 @@ def _keep_plan(net: nn.Module, spec: Any, size: int, names: list[str], images: P
 
 
 def _check_args(
-    model: str,
+    model: str | ModelSpec,
     output: Path,
     precision: str,
     keep_names: list[str],
@@ -210,7 +211,7 @@ def _finish(
 
 
 def export_onnx(
-    model: str,
+    model: str | ModelSpec,
     output: Path,
     *,
     weights: Path | None = None,
@@ -264,7 +265,7 @@ def export_onnx(
 
 
 def export_onnx_pair(
-    model: str,
+    model: str | ModelSpec,
     fp32_output: Path,
     fp16_output: Path,
     *,

@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..registry import ModelSpec
 from ..synthetic import DEFAULT_SEED
 from .common import get_model, quiet_tracing, resolve, strip_build_attrs, uses_transform_input
 from .fold import fold_batchnorm
@@ -17,7 +18,7 @@ from .write import ExportResult, check_outputs, write_artifact
 
 
 def export_torchscript(
-    model: str,
+    model: str | ModelSpec,
     output: Path,
     *,
     weights: Path | None = None,

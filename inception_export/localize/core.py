@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from ..console import expect_steps
 from ..errors import ArtifactError, UsageError
 from ..registry import get_spec
 from ..text import describe_kind, first_line
@@ -283,6 +284,7 @@ def localize(
     pixels = bool(meta.get("embedded_preprocessing"))
     step("golden inputs")
     gold = (golden_pixels if pixels else golden_inputs)(spec, size, samples, images)
+    expect_steps(progress, 1 + len(gold.batch))  # load artifact + one per input (--images counts)
     feed = gold.pixels if gold.pixels is not None else gold.batch
     step("load artifact")
     tensors = [t for _, t in pairs]
