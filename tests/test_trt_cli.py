@@ -208,4 +208,4 @@ def test_trt_command_modules_import_no_torch_at_import_time() -> None:
                 pytest.fail(f"{mod} (via {via}) imports {dep} at import time")
             if dep.startswith("inception_export."):
                 todo.append((dep, mod))
-    assert "inception_export.tensorrt.onnx_input" in seen and "inception_export.cli.app" in seen
+    assert "inception_export.tensorrt.onnx_input" in seen and "inception_export.cli.boundary" in seen
