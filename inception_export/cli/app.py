@@ -6,6 +6,7 @@ module: it imports them).
 
 from __future__ import annotations
 
+import inspect
 import os
 import sys
 import warnings
@@ -72,6 +73,14 @@ class _Command(TyperCommand):
                 param.__class__ = _Argument
             elif isinstance(param, TyperOption) and param.metavar is None and not param.is_flag:
                 param.metavar = (param.name or "value").upper()
+
+    def get_short_help_str(self, limit: int = 45) -> str:
+        """The command's whole summary (its docstring's first paragraph) for the command list,
+        which wraps it: click would cut it at ``limit`` characters with "..."."""
+        if self.short_help:
+            return self.short_help
+        first = inspect.cleandoc(self.help or "").split("\n\n")[0]
+        return " ".join(first.split())
 
 
 # Typer lists commands in the order they were added: the table's, the order a user meets them.

@@ -13,8 +13,11 @@ from ..synthetic import DEFAULT_SEED
 from .boundary import command
 from .options import (
     ForceOpt,
+    ImagesOpt,
+    InputSizeOpt,
     JsonOpt,
     ModelOpt,
+    SamplesOpt,
     SeedOpt,
     TransformInputOpt,
     WeightsOpt,
@@ -36,14 +39,16 @@ def golden(
             help="Also hold uint8 NHWC pixels, for artifacts exported with --embed-preprocessing.",
         ),
     ] = False,
-    input_size: Annotated[
-        int | None, typer.Option("--input-size", help="Input size of the artifacts (default: the model's).")
-    ] = None,
-    samples: Annotated[int, typer.Option("--samples", help="Seeded random inputs.")] = 6,
-    images: Annotated[Path | None, typer.Option("--images", help="Directory of extra photographs.")] = None,
+    input_size: InputSizeOpt = None,
+    samples: SamplesOpt = 6,
+    images: ImagesOpt = None,
     tolerance_profile: Annotated[
         str,
-        typer.Option("--tolerance-profile", help="Limits the device applies: strict, default, or a file."),
+        typer.Option(
+            "--tolerance-profile",
+            metavar="PROFILE",
+            help="Limits the device applies: strict, default, or a file.",
+        ),
     ] = "default",
     seed: SeedOpt = DEFAULT_SEED,
     force: ForceOpt = False,

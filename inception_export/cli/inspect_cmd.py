@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 import typer
 from rich import box
 from rich.table import Table
@@ -14,7 +12,15 @@ from ..registry import get_spec
 from ..synthetic import DEFAULT_SEED
 from ..text import printable
 from .boundary import command
-from .options import JsonOpt, ModelOpt, SeedOpt, TransformInputOpt, WeightsOpt, checkpoint_transform_input
+from .options import (
+    InputSizeOpt,
+    JsonOpt,
+    ModelOpt,
+    SeedOpt,
+    TransformInputOpt,
+    WeightsOpt,
+    checkpoint_transform_input,
+)
 
 
 @command("inspect")
@@ -22,7 +28,7 @@ def inspect(
     model: ModelOpt,
     weights: WeightsOpt = None,
     transform_input: TransformInputOpt = None,
-    input_size: Annotated[int | None, typer.Option("--input-size", help="Square input size.")] = None,
+    input_size: InputSizeOpt = None,
     seed: SeedOpt = DEFAULT_SEED,
     json_out: JsonOpt = False,
 ) -> None:

@@ -10,7 +10,17 @@ import typer
 
 from ..console import emit_json, progress_steps
 from .boundary import command
-from .options import JsonOpt, ModelOpt, TransformInputOpt, WeightsOpt, checkpoint_transform_input
+from .options import (
+    ImagesOpt,
+    JsonOpt,
+    ModelOpt,
+    SamplesOpt,
+    ThreadsOpt,
+    ToleranceProfileOpt,
+    TransformInputOpt,
+    WeightsOpt,
+    checkpoint_transform_input,
+)
 
 
 @command("localize")
@@ -21,14 +31,10 @@ def localize_cmd(
     ],
     weights: WeightsOpt = None,
     transform_input: TransformInputOpt = None,
-    images: Annotated[Path | None, typer.Option("--images", help="Directory of extra photographs.")] = None,
-    samples: Annotated[int, typer.Option("--samples", help="Seeded random inputs.")] = 6,
-    tolerance_profile: Annotated[
-        str, typer.Option("--tolerance-profile", help="strict, default, or a TOML/JSON file of limits.")
-    ] = "default",
-    threads: Annotated[
-        int | None, typer.Option("--threads", help="CPU threads for torch and onnxruntime (default: all).")
-    ] = None,
+    images: ImagesOpt = None,
+    samples: SamplesOpt = 6,
+    tolerance_profile: ToleranceProfileOpt = "default",
+    threads: ThreadsOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Per-layer error against eager PyTorch; exit 0 none diverges, 1 one does, 2 bad input."""

@@ -10,7 +10,6 @@ import typer
 
 from ..errors import UsageError
 from ..precision import PRECISIONS, parse_precision, parse_precisions
-from ..synthetic import DEFAULT_SEED
 
 if TYPE_CHECKING:
     from ..registry import ModelSpec
@@ -46,7 +45,7 @@ def checkpoint_transform_input(model: str | ModelSpec, weights: Path | None, fla
 
 
 SeedOpt = Annotated[
-    int, typer.Option("--seed", metavar="N", help=f"Seed of the synthetic weights (default {DEFAULT_SEED}).")
+    int, typer.Option("--seed", metavar="N", help="Seed of the synthetic weights.")
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
 ForceOpt = Annotated[bool, typer.Option("--force", "-f", help="Overwrite an existing output.")]
