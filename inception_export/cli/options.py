@@ -44,9 +44,7 @@ def checkpoint_transform_input(model: str | ModelSpec, weights: Path | None, fla
     return resolve_transform_input(get_spec(model), weights, flag)[0]
 
 
-SeedOpt = Annotated[
-    int, typer.Option("--seed", metavar="N", help="Seed of the synthetic weights.")
-]
+SeedOpt = Annotated[int, typer.Option("--seed", metavar="N", help="Seed of the synthetic weights.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
 ForceOpt = Annotated[bool, typer.Option("--force", "-f", help="Overwrite an existing output.")]
 KeepFp32Opt = Annotated[
