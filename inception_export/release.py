@@ -285,7 +285,7 @@ def check_release_options(
     if trt is True and trt_missing:
         raise BackendUnavailable(f"--trt: {trt_missing}")
     if keep_fp32 and not fp16:
-        raise UsageError("--keep-fp32 applies to the FP16 export (drop --no-fp16)")
+        raise UsageError("--keep-fp32 applies to the FP16 export (--precision fp32,fp16)")
     check_output_dir(out_dir, force, MANIFEST, ours=is_release)
     missing = trt_missing or opts.engine_unsupported()
     return ReleasePlan(spec, limits, fp16, opts, trt is not False and not missing, missing)
