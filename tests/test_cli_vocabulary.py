@@ -113,3 +113,19 @@ def test_localize_progress_total_comes_from_the_core(shared_exports: Any, tmp_pa
     localize("v1", onnx, samples=1, images=images, progress=steps, reference_model=synthetic_model("v1"))
     # reference model, golden inputs, load artifact, then 1 random + 4 edge + 2 photo inputs
     assert (steps.done, steps.total) == (10, 10)
+
+
+@pytest.mark.slow
+def test_release_progress_total_comes_from_the_core(tmp_path: Path) -> None:
+    """The CLI's guess (5 + engine + 3 per artifact) left out the TorchScript export's step."""
+    from inception_export.console import Steps
+    from inception_export.release import ReleaseOptions, run_release
+
+    steps = Steps()
+    options = ReleaseOptions(input_size=96, torchscript=True)
+    result = run_release(
+        "v1", tmp_path / "r", trt=False, fp16=False, samples=1, progress=steps, options=options
+    )
+    assert result.exit_code == 0
+    # build, TorchScript, ONNX FP32, gate, reference, golden inputs, then 3 per artifact
+    assert (steps.done, steps.total) == (12, 12)
