@@ -28,7 +28,7 @@ def _instantiate(spec: ModelSpec, num_classes: int, transform_input: bool) -> nn
 
 
 def build_model(
-    name: str,
+    name: str | ModelSpec,
     weights: str | Path | None = None,
     *,
     transform_input: bool | None = None,

@@ -302,15 +302,53 @@ def _fd1_to_fd2() -> Iterator[None]:
         os.close(saved)
 
 
+class Steps:
+    """The step function a command hands its core: call it once per step with a message.
+
+    The core, which knows how much work it was given (how many inputs, which artifacts), says
+    how many steps there will be with :func:`expect_steps`; the command does not guess.
+    ``done`` and ``total`` are kept for a test to compare.
+    """
+
+    def __init__(
+        self,
+        on_step: Callable[[str], None] = lambda _msg: None,
+        on_total: Callable[[int], None] = lambda _n: None,
+    ) -> None:
+        self._on_step, self._on_total = on_step, on_total
+        self.done = 0
+        self.total: int | None = None
+
+    def __call__(self, msg: str) -> None:
+        self.done += 1
+        self._on_step(msg)
+
+    def expect(self, total: int) -> None:
+        self.total = total
+        self._on_total(total)
+
+
+def expect_steps(progress: Callable[[str], None] | None, remaining: int) -> None:
+    """Tell a :class:`Steps` how many more steps the work takes (its total: those made so far
+    plus ``remaining``), so each phase of a core counts its own; a plain callable (an API
+    caller's) has no use for it."""
+    if isinstance(progress, Steps):
+        progress.expect(progress.done + remaining)
+
+
 @contextlib.contextmanager
-def progress_steps(label: str, total: int) -> Iterator[Callable[[str], None]]:
-    """A progress bar advanced one step per call of the yielded function (with a message)."""
+def progress_steps(label: str, total: int | None = None) -> Iterator[Steps]:
+    """A progress bar advanced one step per call of the yielded :class:`Steps` (with a message);
+    its total comes from the core (:func:`expect_steps`), or ``total`` where the command knows it."""
     t0 = time.perf_counter()
     if not err.is_terminal:
         # A log gets a plain line per step (and a heartbeat), then one when the work is done.
         log = LogLines(label)
         try:
-            yield log.phase
+            steps = Steps(log.phase)
+            if total is not None:
+                steps.expect(total)
+            yield steps
         finally:
             log.close()
         err.print(f"{label}: done in {time.perf_counter() - t0:.1f}s")
@@ -321,8 +359,11 @@ def progress_steps(label: str, total: int) -> Iterator[Callable[[str], None]]:
         def step(msg: str) -> None:
             bar.update(task, advance=1, description=f"{label}: {msg}")
 
-        yield step
-        bar.update(task, completed=total, description=f"{label}: done")
+        steps = Steps(step, lambda n: bar.update(task, total=n))
+        if total is not None:
+            steps.expect(total)
+        yield steps
+        bar.update(task, completed=steps.total or steps.done, description=f"{label}: done")
 
 
 class Count(ProgressColumn):

@@ -169,7 +169,11 @@ def model_key(name: str) -> str:
     return name.strip().lower().replace("-", "_")
 
 
-def get_spec(name: str) -> ModelSpec:
+def get_spec(name: str | ModelSpec) -> ModelSpec:
+    """The spec of a model name or alias; a spec already resolved (at the CLI or API edge) is
+    passed through, so functions down the line take either without looking it up again."""
+    if isinstance(name, ModelSpec):
+        return name
     _ensure_loaded()
     key = model_key(name)
     if key not in _ALIASES:

@@ -19,13 +19,14 @@ import torch
 from . import __version__, jsonout
 from .atomic import check_output_dir, staged_directory, write_text_atomic
 from .build import build_model, load_report
+from .console import expect_steps
 from .errors import BackendUnavailable, UsageError
 from .hashing import file_sha256
 from .parity.bundle import BUNDLE_NAME
 from .parity.eager import EagerReference, bundle_from_reference
 from .parity.gate import GateReport, check_artifacts
 from .parity.report import junit_xml
-from .parity.tolerances import load_profile
+from .parity.tolerances import ToleranceProfile
 from .registry import ModelSpec, get_spec
 from .synthetic import DEFAULT_SEED
 
@@ -153,8 +154,52 @@ def is_release(directory: Path) -> bool:
     )
 
 
+@dataclass
+class ReleaseArtifact:
+    """One file a release makes: which one, where it is staged, and its sha256 as written (the
+    manifest does not read the file again)."""
+
+    kind: str  # "torchscript", "fp32", "fp16" (ONNX) or "tensorrt"
+    path: Path
+    sha256: str | None = None
+
+
+@dataclass(frozen=True)
+class ReleasePlan:
+    """A release's inputs, checked and resolved once: the model, the tolerance profile, the
+    ONNX precisions, and whether (else why not) a TensorRT engine is built."""
+
+    spec: ModelSpec
+    profile: ToleranceProfile
+    fp16: bool
+    options: ReleaseOptions
+    build_trt: bool
+    trt_missing: str | None  # why no engine can be built here, if none can
+
+    def artifacts(self, stage: Path) -> list[ReleaseArtifact]:
+        """The files, in the order they are made and listed in the manifest."""
+        stem = self.spec.name
+        names = {
+            "torchscript": f"{stem}.pt",
+            "fp32": f"{stem}-fp32.onnx",
+            "fp16": f"{stem}-fp16.onnx",
+            "tensorrt": f"{stem}-fp16.engine",
+        }
+        kinds = ["torchscript"] if self.options.torchscript else []
+        kinds += ["fp32", "fp16"] if self.fp16 else ["fp32"]
+        kinds += ["tensorrt"] if self.build_trt else []
+        return [ReleaseArtifact(k, stage / names[k]) for k in kinds]
+
+    def steps(self) -> int:
+        """Progress steps: build, each export (FP32 and FP16 together), the engine, the gate's
+        start, its reference and golden inputs, three gate steps per artifact, and the deployment
+        packages (one step for all)."""
+        exports = int(self.options.torchscript) + 1 + int(self.build_trt)
+        return 1 + exports + 3 + 3 * len(self.artifacts(Path())) + int(bool(self.options.deploy))
+
+
 def run_release(
-    model: str,
+    model: str | ModelSpec,
     out_dir: Path,
     *,
     weights: Path | None = None,
@@ -164,7 +209,7 @@ def run_release(
     force: bool = False,
     seed: int = DEFAULT_SEED,
     samples: int = 6,
-    profile: str = "default",
+    profile: str | ToleranceProfile = "default",
     progress: Callable[[str], None] | None = None,
     keep_fp32: str | None = None,
     options: ReleaseOptions | None = None,
@@ -181,11 +226,8 @@ def run_release(
     ``options`` carries the deployment's shape of the artifacts (input size, batch, opset,
     in-graph preprocessing, the engine's batch range) and whether TorchScript is wanted.
     """
-    from .tensorrt import missing_reason
-
     step = progress or (lambda _msg: None)
-    opts = options or ReleaseOptions()
-    spec = check_release_options(
+    plan = check_release_options(
         model,
         out_dir,
         weights=weights,
@@ -195,51 +237,47 @@ def run_release(
         profile=profile,
         fp16=fp16,
         keep_fp32=keep_fp32,
-        options=opts,
+        options=options,
     )
-    trt_missing = missing_reason() or opts.engine_unsupported()
-    build_trt = trt is not False and not trt_missing
+    expect_steps(progress, plan.steps())
     with staged_directory(out_dir, force=force, ours=is_release) as stage:
         result = _release_into(
             stage,
             out_dir,
-            spec,
+            plan,
             weights=weights,
             transform_input=transform_input,
-            fp16=fp16,
-            build_trt=build_trt,
-            trt_missing=trt_missing,
             seed=seed,
             samples=samples,
-            profile=profile,
             step=step,
             keep_fp32=keep_fp32,
-            opts=opts,
         )
-        if opts.deploy:
+        deploy = plan.options.deploy
+        if deploy:
             from .deploy.package import deploy_into_release
 
-            step(f"deploy {', '.join(opts.deploy)}")
+            step(f"deploy {', '.join(deploy)}")
             result.manifest = deploy_into_release(
-                stage, result.manifest, opts.deploy, weights=weights, class_names=opts.class_names
+                stage, result.manifest, deploy, weights=weights, class_names=plan.options.class_names
             )
     return result
 
 
 def check_release_options(
-    model: str,
+    model: str | ModelSpec,
     out_dir: Path,
     *,
     weights: Path | None = None,
     trt: bool | None = None,
     force: bool = False,
     samples: int = 6,
-    profile: str = "default",
+    profile: str | ToleranceProfile = "default",
     fp16: bool = True,
     keep_fp32: str | None = None,
     options: ReleaseOptions | None = None,
-) -> ModelSpec:
-    """Every check that needs no slow work, so bad input is refused in a second (exit 2)."""
+) -> ReleasePlan:
+    """Every check that needs no slow work, so bad input is refused in a second (exit 2); the
+    values it resolves (the spec, the profile) are the plan :func:`run_release` follows."""
     from .tensorrt import missing_reason
 
     spec = get_spec(model)
@@ -247,7 +285,8 @@ def check_release_options(
     opts.check(spec, trt)
     if samples < 1:
         raise UsageError(f"--samples must be at least 1, got {samples}")
-    load_profile(profile)  # a malformed or out-of-range profile fails here, not after the exports
+    # A malformed or out-of-range profile fails here, not after the exports.
+    limits = ToleranceProfile.parse(profile)
     if weights is not None:
         if Path(weights).is_dir():
             raise UsageError(f"--weights {weights} is a directory; give a checkpoint file")
@@ -257,7 +296,7 @@ def check_release_options(
     if trt is True and trt_missing:
         raise BackendUnavailable(f"--trt: {trt_missing}")
     if keep_fp32 and not fp16:
-        raise UsageError("--keep-fp32 applies to the FP16 export (drop --no-fp16)")
+        raise UsageError("--keep-fp32 applies to the FP16 export (--precision fp32,fp16)")
     if opts.deploy or opts.class_names is not None:
         from .deploy.package import check_release_deploy
 
@@ -266,44 +305,94 @@ def check_release_options(
         classes = None if weights is not None else 1000
         check_release_deploy(opts.deploy, opts.class_names, classes, opts.engine_batches())
     check_output_dir(out_dir, force, MANIFEST, ours=is_release)
-    return spec
+    missing = trt_missing or opts.engine_unsupported()
+    return ReleasePlan(spec, limits, fp16, opts, trt is not False and not missing, missing)
 
 
 def _release_into(
     stage: Path,
     out_dir: Path,
-    spec: ModelSpec,
+    plan: ReleasePlan,
     *,
     weights: Path | None,
     transform_input: bool,
-    fp16: bool,
-    build_trt: bool,
-    trt_missing: str | None,
     seed: int,
     samples: int,
-    profile: str,
     step: Callable[[str], None],
     keep_fp32: str | None,
-    opts: ReleaseOptions,
 ) -> ReleaseResult:
     """Export, gate and write the manifest into the empty directory ``stage``."""
+    spec, opts = plan.spec, plan.options
+    size = opts.input_size or spec.default_size
+    artifacts = plan.artifacts(stage)
+    step("build model")
+    net = build_model(spec, weights, transform_input=transform_input, seed=seed)
+    _export(
+        artifacts,
+        plan,
+        net,
+        size,
+        weights=weights,
+        transform_input=transform_input,
+        seed=seed,
+        keep_fp32=keep_fp32,
+        step=step,
+    )
+    if plan.build_trt:
+        _build_engine(artifacts, plan, size, step)
+    step("gate")
+    reference = EagerReference(
+        spec.name,
+        weights=weights,
+        transform_input=transform_input,
+        samples=samples,
+        images=opts.images,
+        reference_model=net,
+    )
+    gate = check_artifacts(
+        reference,
+        [a.path for a in artifacts],
+        limits=plan.profile.limits,
+        profile=plan.profile.name,
+        progress=step,
+    )
+    # The gate's inputs and eager logits, for checking on the device where the engine is built
+    # (`parity --golden`): the sets the gate just computed are reused, not recomputed.
+    golden = bundle_from_reference(
+        reference,
+        stage / BUNDLE_NAME,
+        input_size=size,
+        pixels=any(a.metadata.embedded_preprocessing for a in gate.artifacts),
+        profile=plan.profile.name,
+        limits=plan.profile.limits,
+    )
+    manifest = _manifest(plan, artifacts, gate, golden, load_report(net), size, transform_input)
+    # The reports name the artifacts where they will live, not in the staging directory.
+    for a in gate.artifacts:
+        a.path = str(out_dir / Path(a.path).name)
+    write_text_atomic(stage / REPORT_JSON, jsonout.dumps(gate.to_dict(), indent=2) + "\n")
+    write_text_atomic(stage / REPORT_JUNIT, junit_xml(gate))
+    write_text_atomic(stage / MANIFEST, jsonout.dumps(manifest, indent=2) + "\n")
+    return ReleaseResult(out_dir, manifest, gate)
+
+
+def _export(
+    artifacts: list[ReleaseArtifact],
+    plan: ReleasePlan,
+    net: Any,
+    size: int,
+    *,
+    weights: Path | None,
+    transform_input: bool,
+    seed: int,
+    keep_fp32: str | None,
+    step: Callable[[str], None],
+) -> None:
+    """TorchScript (if asked for) and the ONNX: FP32 and FP16 from one trace, or FP32 alone."""
     from .export import export_onnx, export_onnx_pair, export_torchscript
 
-    stem = spec.name
-    size = opts.input_size or spec.default_size
-    paths = {
-        "torchscript": stage / f"{stem}.pt",
-        "fp32": stage / f"{stem}-fp32.onnx",
-        "fp16": stage / f"{stem}-fp16.onnx",
-        "tensorrt": stage / f"{stem}-fp16.engine",
-    }
-    kinds = ["torchscript"] if opts.torchscript else []
-    kinds += ["fp32", "fp16"] if fp16 else ["fp32"]
-    kinds += ["tensorrt"] if build_trt else []
-    artifacts = [paths[k] for k in kinds]
-    golden_path = stage / BUNDLE_NAME
-    step("build model")
-    net = build_model(spec.name, weights, transform_input=transform_input, seed=seed)
+    spec, opts = plan.spec, plan.options
+    by_kind = {a.kind: a for a in artifacts}
     common: dict[str, Any] = {
         "weights": weights,
         "transform_input": transform_input,
@@ -318,103 +407,98 @@ def _release_into(
         "batch": opts.batch,
         "embed_preprocessing": opts.embed_preprocessing,
     }
-    # The sha256 of each file as it was written: the manifest does not read them again.
-    digests: dict[Path, str] = {}
-    if opts.torchscript:
-        step(f"export {paths['torchscript'].name}")
-        digests[paths["torchscript"]] = export_torchscript(spec.name, paths["torchscript"], **common).sha256
-    if fp16:
-        step(f"export {paths['fp32'].name} and {paths['fp16'].name}")
+    if "torchscript" in by_kind:
+        ts = by_kind["torchscript"]
+        step(f"export {ts.path.name}")
+        ts.sha256 = export_torchscript(spec, ts.path, **common).sha256
+    fp32 = by_kind["fp32"]
+    if "fp16" in by_kind:
+        fp16 = by_kind["fp16"]
+        step(f"export {fp32.path.name} and {fp16.path.name}")
         pair = export_onnx_pair(
-            spec.name,
-            paths["fp32"],
-            paths["fp16"],
-            keep_fp32=keep_fp32,
-            keep_fp32_images=opts.images,
-            **onnx_options,
+            spec, fp32.path, fp16.path, keep_fp32=keep_fp32, keep_fp32_images=opts.images, **onnx_options
         )
-        for res in pair:
-            digests[res.path] = res.sha256
+        fp32.sha256, fp16.sha256 = (res.sha256 for res in pair)
     else:
-        step(f"export {paths['fp32'].name}")
-        fp32 = export_onnx(spec.name, paths["fp32"], precision="fp32", **onnx_options)
-        digests[fp32.path] = fp32.sha256
-    if build_trt:
-        from .tensorrt.builder import build_engine
+        step(f"export {fp32.path.name}")
+        fp32.sha256 = export_onnx(spec, fp32.path, precision="fp32", **onnx_options).sha256
 
-        step(f"build {paths['tensorrt'].name}")
-        built = build_engine(
-            paths["fp16"],
-            paths["tensorrt"],
-            opts.engine_config(size),
-            model=spec.name,
-            onnx_sha256=digests[paths["fp16"]],
-        )
-        digests[paths["tensorrt"]] = built.engine_sha256
-    step("gate")
-    reference = EagerReference(
-        spec.name,
-        weights=weights,
-        transform_input=transform_input,
-        samples=samples,
-        images=opts.images,
-        reference_model=net,
+
+def _build_engine(
+    artifacts: list[ReleaseArtifact], plan: ReleasePlan, size: int, step: Callable[[str], None]
+) -> None:
+    """The TensorRT engine from the FP16 ONNX just written (its sha256 goes into the manifest)."""
+    from .tensorrt.builder import build_engine
+
+    by_kind = {a.kind: a for a in artifacts}
+    onnx, engine = by_kind["fp16"], by_kind["tensorrt"]
+    step(f"build {engine.path.name}")
+    built = build_engine(
+        onnx.path,
+        engine.path,
+        plan.options.engine_config(size),
+        model=plan.spec.name,
+        onnx_sha256=onnx.sha256,
     )
-    limits = load_profile(profile)
-    gate = check_artifacts(reference, artifacts, limits=limits, profile=profile, progress=step)
-    # The gate's inputs and eager logits, for checking on the device where the engine is built
-    # (`parity --golden`): the sets the gate just computed are reused, not recomputed.
-    golden = bundle_from_reference(
-        reference,
-        golden_path,
-        input_size=size,
-        pixels=any(a.metadata.embedded_preprocessing for a in gate.artifacts),
-        profile=profile,
-        limits=limits,
+    engine.sha256 = built.engine_sha256
+
+
+def _manifest_entry(
+    art: ReleaseArtifact, result: Any, opts: ReleaseOptions, size: int, num_classes: int
+) -> dict[str, Any]:
+    """One artifact in the manifest: file, hash, input/output contract, and its gate verdict."""
+    meta = result.metadata
+    art_size = meta.input_size or size
+    batch = (
+        "dynamic"
+        if result.runner.get("max_batch") is None
+        else [result.runner["min_batch"], result.runner["max_batch"]]
     )
-    report = load_report(net)
+    pixels = meta.embedded_preprocessing
+    dim0: Any = opts.batch if opts.batch and result.format == "onnx" else "batch"
+    return {
+        "file": art.path.name,
+        "sha256": art.sha256
+        or meta.artifact_sha256
+        or meta.engine_sha256
+        or file_sha256(art.path),
+        "format": result.format,
+        "precision": result.precision,
+        "input": {
+            "name": "input",
+            "shape": [dim0, art_size, art_size, 3] if pixels else [dim0, 3, art_size, art_size],
+            "layout": "NHWC" if pixels else "NCHW",
+            "batch": batch,
+            "dtype": "uint8" if pixels else "float32",
+        },
+        "output": {"name": "logits", "shape": ["batch", num_classes], "dtype": "float32"},
+        "opset": meta.opset,
+        "gate": {
+            "passed": result.passed,
+            "metrics": result.metrics.to_dict(),
+            "failed_checks": [c.to_dict() for c in result.failures],
+        },
+    }
+
+
+def _manifest(
+    plan: ReleasePlan,
+    artifacts: list[ReleaseArtifact],
+    gate: GateReport,
+    golden: Any,
+    report: Any,
+    size: int,
+    transform_input: bool,
+) -> dict[str, Any]:
+    """What a deployment pipeline reads: the model, the weights' hash, the tool versions, each
+    artifact (read before the gate's paths are renamed to ``out_dir``), the golden bundle, the verdict."""
+    spec, opts = plan.spec, plan.options
     by_path = {a.path: a for a in gate.artifacts}
-    # The reports name the artifacts where they will live, not in the staging directory.
-    for a in gate.artifacts:
-        a.path = str(out_dir / Path(a.path).name)
-    entries = []
-    for path in artifacts:
-        result = by_path[str(path)]
-        meta = result.metadata
-        art_size = meta.input_size or size
-        batch = (
-            "dynamic"
-            if result.runner.get("max_batch") is None
-            else [result.runner["min_batch"], result.runner["max_batch"]]
-        )
-        pixels = meta.embedded_preprocessing
-        dim0: Any = opts.batch if opts.batch and result.format == "onnx" else "batch"
-        entries.append(
-            {
-                "file": path.name,
-                "sha256": digests.get(path)
-                or meta.artifact_sha256
-                or meta.engine_sha256
-                or file_sha256(path),
-                "format": result.format,
-                "precision": result.precision,
-                "input": {
-                    "name": "input",
-                    "shape": [dim0, art_size, art_size, 3] if pixels else [dim0, 3, art_size, art_size],
-                    "layout": "NHWC" if pixels else "NCHW",
-                    "batch": batch,
-                    "dtype": "uint8" if pixels else "float32",
-                },
-                "output": {"name": "logits", "shape": ["batch", report.num_classes], "dtype": "float32"},
-                "opset": meta.opset,
-                "gate": {
-                    "passed": result.passed,
-                    "metrics": result.metrics.to_dict(),
-                    "failed_checks": [c.to_dict() for c in result.failures],
-                },
-            }
-        )
-    manifest = {
+    if plan.build_trt:
+        tensorrt = "built"
+    else:
+        tensorrt = f"skipped: {plan.trt_missing}" if plan.trt_missing else "skipped: --no-trt"
+    return {
         "schema": 1,
         "model": spec.name,
         "input_size": size,
@@ -425,17 +509,15 @@ def _release_into(
             "sha256": report.sha256,
         },
         "versions": _versions(),
-        "tensorrt": "built"
-        if build_trt
-        else f"skipped: {trt_missing}"
-        if trt_missing
-        else "skipped: --no-trt",
+        "tensorrt": tensorrt,
         "engine_batch": dict(zip(("min", "opt", "max"), opts.engine_batches(), strict=True))
-        if build_trt
+        if plan.build_trt
         else None,
-        "artifacts": entries,
+        "artifacts": [
+            _manifest_entry(a, by_path[str(a.path)], opts, size, report.num_classes) for a in artifacts
+        ],
         "golden": {
-            "file": golden_path.name,
+            "file": BUNDLE_NAME,
             "sha256": golden.sha256,
             "bytes": golden.size_bytes,
             "inputs": {form: len(rec["names"]) for form, rec in golden.meta["sets"].items()},
@@ -443,12 +525,8 @@ def _release_into(
         "gate": {
             "passed": gate.passed,
             "exit_code": 0 if gate.passed else 1,
-            "profile": profile,
+            "profile": plan.profile.name,
             "report": REPORT_JSON,
             "junit": REPORT_JUNIT,
         },
     }
-    write_text_atomic(stage / REPORT_JSON, jsonout.dumps(gate.to_dict(), indent=2) + "\n")
-    write_text_atomic(stage / REPORT_JUNIT, junit_xml(gate))
-    write_text_atomic(stage / MANIFEST, jsonout.dumps(manifest, indent=2) + "\n")
-    return ReleaseResult(out_dir, manifest, gate)

@@ -9,14 +9,21 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
+if TYPE_CHECKING:  # torch only where tensors are made: the CLI reads DEFAULT_SEED without it
+    import torch
+
+# The one seed of the synthetic weights: every command's and function's default (the shared
+# reference data was made with it).
 DEFAULT_SEED = 20261123
 
 
 def synthetic_tensor(key: str, shape: tuple[int, ...], is_bn: bool, seed: int) -> torch.Tensor:
+    import torch
+
     rng = np.random.default_rng(zlib.crc32(key.encode()) ^ seed)
     leaf = key.rsplit(".", 1)[-1]
     if leaf == "num_batches_tracked":

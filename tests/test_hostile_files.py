@@ -37,7 +37,7 @@ pytestmark = pytest.mark.slow
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 # TorchScript: the signal and race tests wait for its file in the staging directory.
-FAST = ("--no-fp16", "--samples", "1", "--torchscript")
+FAST = ("--precision", "fp32", "--samples", "1", "--torchscript")
 
 
 def _sha(path: Path) -> str:
@@ -226,7 +226,9 @@ def test_release_through_a_symlink_updates_its_target(release: Path, tmp_path: P
         d.mkdir()
         (d / "googlenet.pt").write_bytes(b"half")
     inputs = json.loads((releases / "7" / MANIFEST).read_text())["golden"]["inputs"]["float"]
-    res = run_cli("release", "-m", "v1", "--out", str(current), "--force", "--no-fp16", "--samples", "2")
+    res = run_cli(
+        "release", "-m", "v1", "--out", str(current), "--force", "--precision", "fp32", "--samples", "2"
+    )
     assert res.code == 0, res.stderr
     assert current.is_symlink() and os.readlink(current) == str(Path("releases") / "7")
     manifest = json.loads((releases / "7" / MANIFEST).read_text())
@@ -250,14 +252,23 @@ def test_trt_keeps_a_release_onnx_and_reruns(release: Path, tmp_path: Path) -> N
     onnx = rel / "googlenet-fp32.onnx"
     sha = _sha(onnx)
     assert json.loads((rel / MANIFEST).read_text())["artifacts"][1]["sha256"] == sha
-    res = run_cli("trt", "-m", "v1", "--fp32", "--transform-input", "-o", str(rel / "googlenet-fp32.engine"))
+    res = run_cli(
+        "trt",
+        "-m",
+        "v1",
+        "--precision",
+        "fp32",
+        "--transform-input",
+        "-o",
+        str(rel / "googlenet-fp32.engine"),
+    )
     assert_one_line_error(res, 2, str(onnx), "not this export", "--force")
     assert _sha(onnx) == sha
     assert _junk(rel) == []
     # The same command twice: the second finds its own identical ONNX and goes on.
     engine = tmp_path / "x" / "m.engine"
     for done in ("wrote", "kept the identical"):
-        res = run_cli("trt", "-m", "v1", "--fp32", "-o", str(engine))
+        res = run_cli("trt", "-m", "v1", "--precision", "fp32", "-o", str(engine))
         assert_one_line_error(res, 2, "TensorRT")
         assert f"{done} {engine.with_suffix('.onnx')}" in res.stderr, res.stderr
     assert _junk(engine.parent) == []
@@ -265,7 +276,7 @@ def test_trt_keeps_a_release_onnx_and_reruns(release: Path, tmp_path: Path) -> N
     stale = tmp_path / "y" / "m.engine.json"
     stale.parent.mkdir()
     stale.write_text('{"engine": "the user\'s"}')
-    res = run_cli("trt", "-m", "v1", "--fp32", "-o", str(stale.with_suffix("")))
+    res = run_cli("trt", "-m", "v1", "--precision", "fp32", "-o", str(stale.with_suffix("")))
     assert_one_line_error(res, 2, str(stale), "already exists", "--force")
     assert stale.read_text() == '{"engine": "the user\'s"}'
     assert sorted(p.name for p in stale.parent.iterdir()) == ["m.engine.json"]  # refused before the export

@@ -145,7 +145,7 @@ def test_keep_fp32_bad_input_one_line(tmp_path: Path) -> None:
     assert_one_line_error(res, 2, f"no layer {typo!r}", "did you mean", "inception4a.branch2.0")
     res = run_cli_here("onnx", "--model", "v1", "--keep-fp32", "fc", "-o", out)
     assert_one_line_error(res, 2, "FP16")
-    release = ("release", "--model", "v1", "--out", str(tmp_path / "r"), "--no-fp16")
+    release = ("release", "--model", "v1", "--out", str(tmp_path / "r"), "--precision", "fp32")
     assert_one_line_error(run_cli_here(*release, "--keep-fp32", "auto"), 2, "--keep-fp32")
     trt = ("trt", "--model", "v1", "-o", str(tmp_path / "e.engine"), "--onnx", out)
     assert_one_line_error(run_cli_here(*trt, "--keep-fp32", "fc"), 2, "--keep-fp32")

@@ -325,9 +325,9 @@ def test_version_help_and_command_order() -> None:
     assert (res.code, res.stdout.strip()) == (0, f"inception-export {__version__}")
     res = run_cli("-h", env={"COLUMNS": "80"})
     assert res.code == 0, res.stderr
-    listed = [
-        line.split()[0] for line in res.stdout.split("Commands:")[1].splitlines() if line.startswith("  ")
-    ]
+    # A summary wraps onto indented lines of its own (never cut with "..."): names start at column 2.
+    rows = res.stdout.split("Commands:")[1].splitlines()
+    listed = [line.split()[0] for line in rows if line.startswith("  ") and not line.startswith("   ")]
     assert listed[: len(ORDER)] == list(ORDER)
     assert ORDER[:2] == ("models", "inspect") and ORDER.index("release") < ORDER.index("parity")
 

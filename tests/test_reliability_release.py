@@ -25,7 +25,7 @@ from conftest import CliResult, assert_one_line_error, run_cli
 pytestmark = pytest.mark.slow
 
 README = Path(__file__).resolve().parents[1] / "README.md"
-FAST = ("--no-fp16", "--samples", "1")
+FAST = ("--precision", "fp32", "--samples", "1")
 
 
 def _leftovers(parent: Path) -> list[str]:
@@ -115,7 +115,7 @@ def test_interrupt_during_gate_keeps_earlier_release(tmp_path: Path) -> None:
     # input the gate is over in well under a second, so this run gates 48 (several
     # seconds) and the signal comes one second in.
     res = _interrupt_when(
-        ["release", "-m", "v1", "--out", str(out), "--force", "--no-fp16", "--samples", "48"],
+        ["release", "-m", "v1", "--out", str(out), "--force", "--precision", "fp32", "--samples", "48"],
         tmp_path,
         "googlenet-fp32.onnx",
         delay=1.0,

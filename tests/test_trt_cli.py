@@ -76,12 +76,14 @@ def test_onnx_for_another_model_is_refused(onnx_files: dict[str, Path], tmp_path
 
 def test_fp32_graph_for_an_fp16_engine_is_refused(onnx_files: dict[str, Path], tmp_path: Path) -> None:
     src = onnx_files["fp32_b2"]
-    res = run_cli("trt", "--onnx", str(src), "--fp16", "-o", "x.engine", cwd=tmp_path)
+    res = run_cli("trt", "--onnx", str(src), "--precision", "fp16", "-o", "x.engine", cwd=tmp_path)
     fp16_name = src.with_name("googlenet-fp16.onnx")
     want = f"inception-export onnx --model googlenet --precision fp16 --batch 2 -o {fp16_name}"
     assert_one_line_error(res, 2, "strongly typed FP16 engine needs the FP16 graph", want)
     # And the other way round.
-    res = run_cli("trt", "--onnx", str(onnx_files["fp16"]), "--fp32", "-o", "x.engine", cwd=tmp_path)
+    res = run_cli(
+        "trt", "--onnx", str(onnx_files["fp16"]), "--precision", "fp32", "-o", "x.engine", cwd=tmp_path
+    )
     assert_one_line_error(res, 2, "is an FP16 graph", "strongly typed FP32 engine needs the FP32 graph")
 
 
@@ -208,4 +210,4 @@ def test_trt_command_modules_import_no_torch_at_import_time() -> None:
                 pytest.fail(f"{mod} (via {via}) imports {dep} at import time")
             if dep.startswith("inception_export."):
                 todo.append((dep, mod))
-    assert "inception_export.tensorrt.onnx_input" in seen and "inception_export.cli.app" in seen
+    assert "inception_export.tensorrt.onnx_input" in seen and "inception_export.cli.boundary" in seen

@@ -12,8 +12,16 @@ from rich.table import Table
 from ..atomic import check_output
 from ..console import LogLines, emit_json, err, out, progress
 from ..errors import UsageError
-from .app import command
-from .options import ForceOpt, JsonOpt, ModelOpt, TransformInputOpt, WeightsOpt, checkpoint_transform_input
+from .boundary import command
+from .options import (
+    ForceOpt,
+    JsonOpt,
+    ModelOpt,
+    TransformInputOpt,
+    WeightsOpt,
+    checkpoint_transform_input,
+    precision_option,
+)
 
 
 def _fmt(v: Any, spec: str = ".2f") -> str:
@@ -66,7 +74,7 @@ def bench(
     backends: Annotated[
         str, typer.Option("--backends", help="Comma list: torch,torchscript,onnxruntime,tensorrt,cudagraph.")
     ] = "torch,torchscript,onnxruntime",
-    precision: Annotated[str, typer.Option("--precision", help="Comma list: fp32,fp16.")] = "fp32",
+    precision: Annotated[str, precision_option("Comma list of precisions to time.", many=True)] = "fp32",
     batch: Annotated[str, typer.Option("--batch", help="Comma list of batch sizes, e.g. 1,8.")] = "1",
     warmup: Annotated[int, typer.Option("--warmup", help="Untimed runs per backend (interleaved).")] = 3,
     iters: Annotated[int, typer.Option("--iters", help="Timed runs per backend (interleaved).")] = 15,

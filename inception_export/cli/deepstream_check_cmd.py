@@ -17,7 +17,7 @@ from .. import console
 from ..console import emit_json
 from ..errors import GateFailure
 from ..text import printable
-from .app import command
+from .boundary import command
 from .options import JsonOpt
 
 

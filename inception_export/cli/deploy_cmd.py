@@ -10,7 +10,7 @@ import typer
 from .. import console
 from ..console import emit_json
 from ..text import printable
-from .app import command
+from .boundary import command
 from .options import JsonOpt
 
 ClassNamesOpt = Annotated[

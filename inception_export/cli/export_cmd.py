@@ -9,27 +9,32 @@ import typer
 
 from ..console import emit_json, err, status
 from ..errors import UsageError
+from ..precision import parse_precision
 from ..registry import get_spec
-from .app import command
+from ..synthetic import DEFAULT_SEED
+from .boundary import command
 from .options import (
+    EmbedPreprocessingOpt,
     ForceOpt,
+    InputSizeOpt,
     JsonOpt,
     KeepFp32Opt,
     ModelOpt,
+    OnnxBatchOpt,
+    OpsetOpt,
     SeedOpt,
     TransformInputOpt,
     WeightsOpt,
     checkpoint_transform_input,
+    output_option,
+    precision_option,
 )
 
 if TYPE_CHECKING:  # the exporters import torch: only inside the commands (the device role has none)
     from ..export import ExportResult
 
-DEFAULT_SEED = 20261123  # synthetic.DEFAULT_SEED, repeated so that importing this module needs no torch
-
 OutputOpt = Annotated[
-    Path | None,
-    typer.Option("--output", "-o", help="Artifact path (default: {model}-{precision}.{ext} here)."),
+    Path | None, output_option("Artifact path (default: MODEL-PRECISION.EXT in this directory).")
 ]
 
 
@@ -64,20 +69,16 @@ def onnx_cmd(
     weights: WeightsOpt = None,
     transform_input: TransformInputOpt = None,
     precision: Annotated[
-        str, typer.Option("--precision", help="fp32, or fp16 compute with float32 input/output.")
+        str, precision_option("fp32, or fp16: FP16 compute with float32 input/output.")
     ] = "fp32",
-    opset: Annotated[int | None, typer.Option("--opset", help="ONNX opset (18-22; default 18).")] = None,
-    batch: Annotated[str, typer.Option("--batch", help="'dynamic' or a fixed batch size.")] = "dynamic",
-    input_size: Annotated[
-        int | None, typer.Option("--input-size", help="Square input size (default: the model's).")
-    ] = None,
-    embed_preprocessing: Annotated[
-        bool,
-        typer.Option("--embed-preprocessing", help="Take uint8 NHWC images and normalise in the graph."),
-    ] = False,
+    opset: OpsetOpt = None,
+    batch: OnnxBatchOpt = "dynamic",
+    input_size: InputSizeOpt = None,
+    embed_preprocessing: EmbedPreprocessingOpt = False,
     keep_fp32: KeepFp32Opt = None,
     images: Annotated[
-        Path | None, typer.Option("--images", help="Photographs added to what --keep-fp32 auto measures.")
+        Path | None,
+        typer.Option("--images", metavar="DIR", help="Photographs added to what --keep-fp32 auto measures."),
     ] = None,
     force: ForceOpt = False,
     seed: SeedOpt = DEFAULT_SEED,
@@ -86,14 +87,15 @@ def onnx_cmd(
     """Export to ONNX: BN folded, dynamic batch, metadata embedded and in a sidecar."""
     from ..export import export_onnx
 
-    precision = precision.strip().lower()
+    precision = parse_precision(precision)
     fixed = _parse_batch(batch)
-    ti = checkpoint_transform_input(model, weights, transform_input)
+    spec = get_spec(model)  # resolved once: the functions below take the spec
+    ti = checkpoint_transform_input(spec, weights, transform_input)
     if output is None:
-        output = Path(f"{get_spec(model).name}-{precision}.onnx")
-    with status(f"exporting {model} to ONNX {precision}"):
+        output = Path(f"{spec.name}-{precision}.onnx")
+    with status(f"exporting {spec.name} to ONNX {precision}"):
         result = export_onnx(
-            model,
+            spec,
             output,
             weights=weights,
             transform_input=ti,
@@ -117,7 +119,7 @@ def torchscript_cmd(
     weights: WeightsOpt = None,
     transform_input: TransformInputOpt = None,
     input_size: Annotated[
-        int | None, typer.Option("--input-size", help="Input size recorded in the metadata.")
+        int | None, typer.Option("--input-size", metavar="S", help="Input size recorded in the metadata.")
     ] = None,
     force: ForceOpt = False,
     seed: SeedOpt = DEFAULT_SEED,
@@ -126,12 +128,13 @@ def torchscript_cmd(
     """Export a frozen TorchScript module (loads with plain torch.jit.load)."""
     from ..export import export_torchscript
 
+    spec = get_spec(model)  # resolved once: the functions below take the spec
     if output is None:
-        output = Path(f"{get_spec(model).name}-fp32.torchscript.pt")
-    ti = checkpoint_transform_input(model, weights, transform_input)
-    with status(f"exporting {model} to TorchScript"):
+        output = Path(f"{spec.name}-fp32.torchscript.pt")
+    ti = checkpoint_transform_input(spec, weights, transform_input)
+    with status(f"exporting {spec.name} to TorchScript"):
         result = export_torchscript(
-            model,
+            spec,
             output,
             weights=weights,
             transform_input=ti,

@@ -9,22 +9,27 @@ import typer
 from rich.markup import escape
 
 from ..console import emit_json, err, progress_steps
-from .app import command
+from ..synthetic import DEFAULT_SEED
+from .boundary import command
 from .options import (
     ForceOpt,
+    ImagesOpt,
+    InputSizeOpt,
     JsonOpt,
     ModelOpt,
+    SamplesOpt,
     SeedOpt,
     TransformInputOpt,
     WeightsOpt,
     checkpoint_transform_input,
+    output_option,
 )
 
 
 @command("golden")
 def golden(
     model: ModelOpt,
-    output: Annotated[Path, typer.Option("--output", "-o", help="Bundle to write (e.g. golden.npz).")],
+    output: Annotated[Path, output_option("Bundle to write (e.g. golden.npz).")],
     weights: WeightsOpt = None,
     transform_input: TransformInputOpt = None,
     embed_preprocessing: Annotated[
@@ -34,16 +39,18 @@ def golden(
             help="Also hold uint8 NHWC pixels, for artifacts exported with --embed-preprocessing.",
         ),
     ] = False,
-    input_size: Annotated[
-        int | None, typer.Option("--input-size", help="Input size of the artifacts (default: the model's).")
-    ] = None,
-    samples: Annotated[int, typer.Option("--samples", help="Seeded random inputs.")] = 6,
-    images: Annotated[Path | None, typer.Option("--images", help="Directory of extra photographs.")] = None,
+    input_size: InputSizeOpt = None,
+    samples: SamplesOpt = 6,
+    images: ImagesOpt = None,
     tolerance_profile: Annotated[
         str,
-        typer.Option("--tolerance-profile", help="Limits the device applies: strict, default, or a file."),
+        typer.Option(
+            "--tolerance-profile",
+            metavar="PROFILE",
+            help="Limits the device applies: strict, default, or a file.",
+        ),
     ] = "default",
-    seed: SeedOpt = 20261123,
+    seed: SeedOpt = DEFAULT_SEED,
     force: ForceOpt = False,
     json_out: JsonOpt = False,
 ) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 import typer
 from rich import box
 from rich.table import Table
@@ -11,9 +9,18 @@ from rich.text import Text
 
 from ..console import emit_json, out
 from ..registry import get_spec
+from ..synthetic import DEFAULT_SEED
 from ..text import printable
-from .app import command
-from .options import JsonOpt, ModelOpt, SeedOpt, TransformInputOpt, WeightsOpt, checkpoint_transform_input
+from .boundary import command
+from .options import (
+    InputSizeOpt,
+    JsonOpt,
+    ModelOpt,
+    SeedOpt,
+    TransformInputOpt,
+    WeightsOpt,
+    checkpoint_transform_input,
+)
 
 
 @command("inspect")
@@ -21,8 +28,8 @@ def inspect(
     model: ModelOpt,
     weights: WeightsOpt = None,
     transform_input: TransformInputOpt = None,
-    input_size: Annotated[int | None, typer.Option("--input-size", help="Square input size.")] = None,
-    seed: SeedOpt = 20261123,
+    input_size: InputSizeOpt = None,
+    seed: SeedOpt = DEFAULT_SEED,
     json_out: JsonOpt = False,
 ) -> None:
     """Load a model and its checkpoint, run one seeded input, and report what was loaded."""

@@ -9,24 +9,32 @@ from typing import Annotated
 import typer
 
 from ..console import emit_json, progress_steps
-from .app import command
-from .options import JsonOpt, ModelOpt, TransformInputOpt, WeightsOpt, checkpoint_transform_input
+from .boundary import command
+from .options import (
+    ImagesOpt,
+    JsonOpt,
+    ModelOpt,
+    SamplesOpt,
+    ThreadsOpt,
+    ToleranceProfileOpt,
+    TransformInputOpt,
+    WeightsOpt,
+    checkpoint_transform_input,
+)
 
 
 @command("localize")
 def localize_cmd(
     model: ModelOpt,
-    artifact: Annotated[Path, typer.Argument(help="An ONNX artifact (FP32 or FP16) from `onnx`.")],
+    artifact: Annotated[
+        Path, typer.Argument(metavar="ARTIFACT", help="An ONNX artifact (FP32 or FP16) from `onnx`.")
+    ],
     weights: WeightsOpt = None,
     transform_input: TransformInputOpt = None,
-    images: Annotated[Path | None, typer.Option("--images", help="Directory of extra photographs.")] = None,
-    samples: Annotated[int, typer.Option("--samples", help="Seeded random inputs.")] = 6,
-    tolerance_profile: Annotated[
-        str, typer.Option("--tolerance-profile", help="strict, default, or a TOML/JSON file of limits.")
-    ] = "default",
-    threads: Annotated[
-        int | None, typer.Option("--threads", help="CPU threads for torch and onnxruntime (default: all).")
-    ] = None,
+    images: ImagesOpt = None,
+    samples: SamplesOpt = 6,
+    tolerance_profile: ToleranceProfileOpt = "default",
+    threads: ThreadsOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Per-layer error against eager PyTorch; exit 0 none diverges, 1 one does, 2 bad input."""
@@ -38,8 +46,8 @@ def localize_cmd(
     check_samples(samples)  # before the progress bar sized by it
     threads = check_threads(threads)
     ti = checkpoint_transform_input(model, weights, transform_input)
-    # reference model + golden inputs + artifact load + one step per input
-    with progress_steps("localize", 3 + samples + 7) as step:
+    # The total comes from the core, which knows how many inputs --images adds.
+    with progress_steps("localize") as step:
         report = localize(
             model,
             artifact,

@@ -11,7 +11,7 @@ from rich.text import Text
 
 from ..console import emit_json, out
 from ..registry import ModelSpec, spec_dicts
-from .app import command
+from .boundary import command
 from .options import JsonOpt
 
 

@@ -16,7 +16,7 @@ from rich.markup import escape
 
 from ..console import emit_json, err, out, progress_steps
 from ..errors import UsageError
-from .app import command
+from .boundary import command
 from .options import ForceOpt, JsonOpt, WeightsOpt, checkpoint_transform_input
 
 if TYPE_CHECKING:
@@ -69,7 +69,8 @@ def _no_effect_with_golden(**given: object) -> None:
 @command("parity")
 def parity(
     artifacts: Annotated[
-        list[Path], typer.Argument(help="TorchScript, ONNX or TensorRT files (by content).")
+        list[Path],
+        typer.Argument(metavar="ARTIFACT", help="TorchScript, ONNX or TensorRT files (by content)."),
     ],
     model: Annotated[
         str | None,
@@ -99,6 +100,7 @@ def parity(
         str | None,
         typer.Option(
             "--tolerance-profile",
+            metavar="PROFILE",
             help="strict, default, or a TOML/JSON file of limits (default: default, or the bundle's).",
         ),
     ] = None,

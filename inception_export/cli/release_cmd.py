@@ -9,30 +9,42 @@ import typer
 
 from .. import console
 from ..console import emit_json, err, progress_steps
-from .app import command
+from ..synthetic import DEFAULT_SEED
+from .boundary import command
 from .deploy_cmd import ClassNamesOpt
 from .export_cmd import _parse_batch
 from .options import (
+    AlsoFp16Alias,
+    InputSizeOpt,
     JsonOpt,
     KeepFp32Opt,
     ModelOpt,
+    OpsetOpt,
+    SamplesOpt,
     SeedOpt,
+    ToleranceProfileOpt,
     TransformInputOpt,
     WeightsOpt,
     checkpoint_transform_input,
+    output_option,
+    precision_option,
+    release_precisions,
 )
 from .parity_cmd import show_report
-
-EngineBatchOpt = int | None
 
 
 @command("release")
 def release(
     model: ModelOpt,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output directory.")],
+    out: Annotated[Path, output_option("Output directory (--out is the same option).", "DIR", "--out")],
     weights: WeightsOpt = None,
     transform_input: TransformInputOpt = None,
-    fp16: Annotated[bool, typer.Option("--fp16/--no-fp16", help="Also export and gate ONNX FP16.")] = True,
+    precision: Annotated[
+        str | None,
+        precision_option(
+            "The ONNX to export and gate, FP32 always among them (default fp32,fp16).", many=True
+        ),
+    ] = None,
     trt: Annotated[
         bool | None,
         typer.Option(
@@ -40,19 +52,18 @@ def release(
             help="TensorRT engine: default where TensorRT and a GPU exist; --trt requires it.",
         ),
     ] = None,
-    samples: Annotated[int, typer.Option("--samples", help="Seeded random gate inputs.")] = 6,
-    tolerance_profile: Annotated[
-        str, typer.Option("--tolerance-profile", help="strict, default, or a TOML/JSON file of limits.")
-    ] = "default",
-    seed: SeedOpt = 20261123,
+    samples: SamplesOpt = 6,
+    tolerance_profile: ToleranceProfileOpt = "default",
+    seed: SeedOpt = DEFAULT_SEED,
     keep_fp32: KeepFp32Opt = None,
-    input_size: Annotated[
-        int | None, typer.Option("--input-size", help="Square input size (default: the model's).")
-    ] = None,
+    input_size: InputSizeOpt = None,
     batch: Annotated[
-        str, typer.Option("--batch", help="ONNX batch: 'dynamic' or a fixed size (the engine's too).")
+        str,
+        typer.Option(
+            "--batch", metavar="dynamic|N", help="ONNX batch: 'dynamic' or a fixed size (the engine's too)."
+        ),
     ] = "dynamic",
-    opset: Annotated[int | None, typer.Option("--opset", help="ONNX opset (18-22; default 18).")] = None,
+    opset: OpsetOpt = None,
     embed_preprocessing: Annotated[
         bool,
         typer.Option(
@@ -63,17 +74,20 @@ def release(
     images: Annotated[
         Path | None,
         typer.Option(
-            "--images", help="Directory of photographs added to the gate's inputs and --keep-fp32 auto's."
+            "--images",
+            metavar="DIR",
+            help="Directory of photographs added to the gate's inputs and --keep-fp32 auto's.",
         ),
     ] = None,
     min_batch: Annotated[
-        EngineBatchOpt, typer.Option("--min-batch", help="Engine: smallest batch (1).")
+        int | None, typer.Option("--min-batch", metavar="N", help="Engine: smallest batch (1).")
     ] = None,
     opt_batch: Annotated[
-        EngineBatchOpt, typer.Option("--opt-batch", help="Engine: batch the kernels are tuned for (1).")
+        int | None,
+        typer.Option("--opt-batch", metavar="N", help="Engine: batch the kernels are tuned for (1)."),
     ] = None,
     max_batch: Annotated[
-        EngineBatchOpt, typer.Option("--max-batch", help="Engine: largest batch (8).")
+        int | None, typer.Option("--max-batch", metavar="N", help="Engine: largest batch (8).")
     ] = None,
     torchscript: Annotated[
         bool,
@@ -90,12 +104,14 @@ def release(
         bool, typer.Option("--force", "-f", help="Replace an earlier release in DIR (atomically).")
     ] = False,
     json_out: JsonOpt = False,
+    fp16: AlsoFp16Alias = None,
 ) -> None:
     """Export ONNX FP32/FP16 (+ TensorRT, + TorchScript), gate them, write DIR/manifest.json."""
     from ..deploy.package import parse_targets
+    from ..registry import get_spec
     from ..release import ReleaseOptions, check_release_options, run_release  # imports torch: only when run
-    from ..tensorrt import missing_reason
 
+    precisions = release_precisions(precision, fp16)
     options = ReleaseOptions(
         input_size=input_size,
         batch=_parse_batch(batch),
@@ -109,36 +125,33 @@ def release(
         deploy=parse_targets(deploy),
         class_names=class_names,
     )
-    # Refuse bad options before the progress display starts and before any slow work.
-    check_release_options(
-        model,
+    # Refuse bad options before the progress display starts and before any slow work; the
+    # model and the profile are resolved here once and passed on as values.
+    plan = check_release_options(
+        get_spec(model),
         out,
         weights=weights,
         trt=trt,
         force=force,
         samples=samples,
         profile=tolerance_profile,
-        fp16=fp16,
+        fp16="fp16" in precisions,
         keep_fp32=keep_fp32,
         options=options,
     )
-    ti = checkpoint_transform_input(model, weights, transform_input)
-    engine = trt is not False and missing_reason() is None and options.engine_unsupported() is None
-    artifacts = int(torchscript) + 1 + int(fp16) + int(engine)
-    # build + the exports (FP32 and FP16 together) + the engine + gate start + reference +
-    # golden inputs + three gate steps each
-    with progress_steps("release", 5 + int(engine) + 3 * artifacts + int(bool(options.deploy))) as step:
+    ti = checkpoint_transform_input(plan.spec, weights, transform_input)
+    with progress_steps("release") as step:  # run_release says how many steps
         result = run_release(
-            model,
+            plan.spec,
             out,
             weights=weights,
             transform_input=ti,
-            fp16=fp16,
+            fp16=plan.fp16,
             trt=trt,
             force=force,
             seed=seed,
             samples=samples,
-            profile=tolerance_profile,
+            profile=plan.profile,
             progress=step,
             keep_fp32=keep_fp32,
             options=options,

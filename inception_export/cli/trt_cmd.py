@@ -14,7 +14,7 @@ import contextlib
 import shlex
 import shutil
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -28,15 +28,28 @@ from ..tensorrt.manifest import manifest_path
 from ..tensorrt.onnx_input import OnnxInput, read_onnx_input
 from ..tensorrt.trtexec import trtexec_command
 from ..text import printable
-from .app import command
-from .options import ForceOpt, JsonOpt, KeepFp32Opt, TransformInputOpt, WeightsOpt, checkpoint_transform_input
+from .boundary import command
+from .options import (
+    ForceOpt,
+    Fp16Fp32Alias,
+    JsonOpt,
+    KeepFp32Opt,
+    MinBatchOpt,
+    TransformInputOpt,
+    WeightsOpt,
+    checkpoint_transform_input,
+    one_precision,
+    output_option,
+    precision_option,
+)
 
-BatchOpt = int | None
+if TYPE_CHECKING:
+    from ..tensorrt.builder import BuildResult
 
 
 @command("trt")
 def trt(
-    output: Annotated[Path, typer.Option("--output", "-o", help="Engine file to write (e.g. model.engine).")],
+    output: Annotated[Path, output_option("Engine file to write (e.g. model.engine).")],
     model: Annotated[
         str | None,
         typer.Option("--model", "-m", help="Model name or alias (see `models`); optional with --onnx."),
@@ -45,20 +58,16 @@ def trt(
     onnx: Annotated[
         Path | None, typer.Option("--onnx", help="Build from this ONNX (its metadata names the model).")
     ] = None,
-    fp16: Annotated[
-        bool | None,
-        typer.Option(
-            "--fp16/--fp32", help="FP16 or FP32 engine, as the graph is (default: the ONNX's, else fp16)."
-        ),
+    precision: Annotated[
+        str | None,
+        precision_option("The engine's, as the graph is (default: the ONNX's, else fp16)."),
     ] = None,
-    min_batch: Annotated[
-        BatchOpt, typer.Option("--min-batch", help="Smallest batch of the profile (1).")
-    ] = None,
+    min_batch: MinBatchOpt = None,
     opt_batch: Annotated[
-        BatchOpt, typer.Option("--opt-batch", help="Batch the kernels are tuned for (min).")
+        int | None, typer.Option("--opt-batch", metavar="N", help="Batch the kernels are tuned for (min).")
     ] = None,
     max_batch: Annotated[
-        BatchOpt, typer.Option("--max-batch", help="Largest batch of the profile (opt).")
+        int | None, typer.Option("--max-batch", metavar="N", help="Largest batch of the profile (opt).")
     ] = None,
     workspace: Annotated[float, typer.Option("--workspace", help="Workspace memory pool in GiB.")] = 2.0,
     timing_cache: Annotated[
@@ -76,29 +85,19 @@ def trt(
         bool,
         typer.Option("--verbose", help="Also show TensorRT's info messages (warnings and errors always)."),
     ] = False,
+    fp16: Fp16Fp32Alias = None,
 ) -> None:
     """Build a TensorRT engine (strongly typed; each convolution's type verified by the inspector)."""
-    if keep_fp32 and (onnx is not None or fp16 is False):
-        raise UsageError("--keep-fp32 applies when trt exports the FP16 ONNX itself (no --onnx, no --fp32)")
-    given: OnnxInput | None = None
-    if onnx is not None:
-        if not onnx.is_file():
-            raise UsageError(f"{onnx}: no such ONNX file")
-        if weights is not None or transform_input is not None:
-            raise UsageError(
-                "--weights and --transform-input shape an export; the --onnx graph already has them"
-            )
-        given = read_onnx_input(onnx)
-    elif model is None:
-        raise UsageError("give --model, or --onnx with an ONNX exported by inception-export")
+    asked = one_precision(precision, fp16)
+    # 1. What to build: the ONNX given (its metadata) or the model, refused before any work.
+    given = _given_onnx(onnx, model, weights, transform_input, keep_fp32, asked)
     name, size = _model_and_size(model, given)
-    precision = _precision(fp16, given)
-    batches = _batches(min_batch, opt_batch, max_batch, given)
+    lo, opt, hi = _batches(min_batch, opt_batch, max_batch, given)
     cfg = EngineConfig(
-        precision=precision,
-        min_batch=batches[0],
-        opt_batch=batches[1],
-        max_batch=batches[2],
+        precision=_precision(asked, given),
+        min_batch=lo,
+        opt_batch=opt,
+        max_batch=hi,
         input_size=size,
         workspace_gib=workspace,
         opt_level=opt_level,
@@ -107,42 +106,21 @@ def trt(
         layout=given.layout if given is not None else "NCHW",
     )
     cfg.validate()
-    if output.suffix.lower() == ".onnx":
-        raise UsageError(f"{output}: the engine output must not end in .onnx (the ONNX is written beside it)")
-    check_output(output, force)
-    check_output(manifest_path(output), force)  # written beside the engine
+    _check_outputs(output, force)
+    # 2. The ONNX: the one given (its precision checked), or exported here beside the engine.
     if given is not None and onnx is not None:
-        _check_graph_precision(onnx, given, precision, name)
+        _check_graph_precision(onnx, given, cfg.precision, name)
         onnx_path, onnx_sha, info = onnx, None, given
     else:
         ti = checkpoint_transform_input(name, weights, transform_input)
-        onnx_path, onnx_sha = _export(name, output, weights, ti, precision, force, json_out, keep_fp32)
+        onnx_path, onnx_sha = _export(name, output, weights, ti, cfg.precision, force, json_out, keep_fp32)
         info = read_onnx_input(onnx_path)
     command_line = trtexec_command(onnx_path, output, cfg, info.name, dynamic_batch=info.fixed_batch is None)
-
-    adopt_line = shlex.join(["inception-export", "trt-manifest", str(output), "--onnx", str(onnx_path)])
+    # 3. Without TensorRT here: the lines that build and adopt the same engine on the target.
     reason = missing_reason()
     if reason is not None:
-        if json_out:
-            emit_json(
-                {
-                    "status": "tensorrt-unavailable",
-                    "error": reason,
-                    "model": name,
-                    "onnx": str(onnx_path),
-                    "engine": None,
-                    "trtexec": command_line,
-                    "manifest_command": adopt_line,
-                    "config": cfg.to_dict(),
-                }
-            )
-        else:
-            err.print("build it on the target with:", highlight=False)
-            err.print(escape(printable(command_line)), highlight=False, soft_wrap=True)
-            err.print("then verify it and write its manifest (for parity) there with:", highlight=False)
-            err.print(escape(printable(adopt_line)), highlight=False, soft_wrap=True)
-        raise BackendUnavailable(reason)
-
+        _no_tensorrt(reason, name, output, onnx_path, command_line, cfg, json_out)
+    # 4. Build, verify each convolution's precision, and report.
     from ..tensorrt.builder import build_engine
 
     if not json_out:
@@ -151,6 +129,75 @@ def trt(
         result = build_engine(
             onnx_path, output, cfg, model=name, onnx_sha256=onnx_sha, onnx_info=info, verbose=verbose
         )
+    _report_built(result, output, onnx_path, command_line, json_out)
+
+
+def _given_onnx(
+    onnx: Path | None,
+    model: str | None,
+    weights: Path | None,
+    transform_input: bool | None,
+    keep_fp32: str | None,
+    precision: str | None,
+) -> OnnxInput | None:
+    """The ``--onnx`` graph's input and metadata, after refusing options that cannot apply."""
+    if keep_fp32 and (onnx is not None or precision == "fp32"):
+        raise UsageError(
+            "--keep-fp32 applies when trt exports the FP16 ONNX itself (no --onnx, no --precision fp32)"
+        )
+    if onnx is None:
+        if model is None:
+            raise UsageError("give --model, or --onnx with an ONNX exported by inception-export")
+        return None
+    if not onnx.is_file():
+        raise UsageError(f"{onnx}: no such ONNX file")
+    if weights is not None or transform_input is not None:
+        raise UsageError("--weights and --transform-input shape an export; the --onnx graph already has them")
+    return read_onnx_input(onnx)
+
+
+def _check_outputs(output: Path, force: bool) -> None:
+    if output.suffix.lower() == ".onnx":
+        raise UsageError(f"{output}: the engine output must not end in .onnx (the ONNX is written beside it)")
+    check_output(output, force)
+    check_output(manifest_path(output), force)  # written beside the engine
+
+
+def _no_tensorrt(
+    reason: str,
+    name: str,
+    output: Path,
+    onnx_path: Path,
+    command_line: str,
+    cfg: EngineConfig,
+    json_out: bool,
+) -> None:
+    """Say how to build and adopt the engine on the target, then fail (exit 2) with ``reason``."""
+    adopt_line = shlex.join(["inception-export", "trt-manifest", str(output), "--onnx", str(onnx_path)])
+    if json_out:
+        emit_json(
+            {
+                "status": "tensorrt-unavailable",
+                "error": reason,
+                "model": name,
+                "onnx": str(onnx_path),
+                "engine": None,
+                "trtexec": command_line,
+                "manifest_command": adopt_line,
+                "config": cfg.to_dict(),
+            }
+        )
+    else:
+        err.print("build it on the target with:", highlight=False)
+        err.print(escape(printable(command_line)), highlight=False, soft_wrap=True)
+        err.print("then verify it and write its manifest (for parity) there with:", highlight=False)
+        err.print(escape(printable(adopt_line)), highlight=False, soft_wrap=True)
+    raise BackendUnavailable(reason)
+
+
+def _report_built(
+    result: BuildResult, output: Path, onnx_path: Path, command_line: str, json_out: bool
+) -> None:
     if json_out:
         emit_json(
             {
@@ -200,9 +247,9 @@ def _model_and_size(model: str | None, given: OnnxInput | None) -> tuple[str, in
     return spec.name, size
 
 
-def _precision(fp16: bool | None, given: OnnxInput | None) -> str:
-    if fp16 is not None:
-        return "fp16" if fp16 else "fp32"
+def _precision(asked: str | None, given: OnnxInput | None) -> str:
+    if asked is not None:
+        return asked
     from_graph = given.precision if given is not None else None
     return from_graph if from_graph in ("fp16", "fp32") else "fp16"
 

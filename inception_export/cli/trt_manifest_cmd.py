@@ -14,7 +14,7 @@ import typer
 from rich.markup import escape
 
 from ..console import emit_json, err
-from .app import command
+from .boundary import command
 from .options import ForceOpt, JsonOpt
 
 

@@ -18,7 +18,7 @@ from ..registry import ModelSpec, get_spec
 
 
 def resolve(
-    model: str,
+    model: str | ModelSpec,
     model_obj: nn.Module | None,
     input_size: int | None,
 ) -> tuple[ModelSpec, int]:
@@ -32,7 +32,7 @@ def resolve(
 
 
 def get_model(
-    model: str,
+    model: str | ModelSpec,
     model_obj: nn.Module | None,
     weights: Path | None,
     transform_input: bool,

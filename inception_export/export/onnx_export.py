@@ -13,6 +13,7 @@ from torch import Tensor, nn
 
 from ..errors import ArtifactError, UsageError
 from ..metadata import flat_props
+from ..registry import ModelSpec
 from ..synthetic import DEFAULT_SEED
 from ..text import first_line
 from .common import get_model, quiet_tracing, resolve, strip_build_attrs, uses_transform_input
@@ -93,7 +94,7 @@ def _keep_plan(net: nn.Module, spec: Any, size: int, names: list[str], images: P
 
 
 def _check_args(
-    model: str,
+    model: str | ModelSpec,
     output: Path,
     precision: str,
     keep_names: list[str],
@@ -264,7 +265,7 @@ def _embed_and_write(
 
 
 def export_onnx(
-    model: str,
+    model: str | ModelSpec,
     output: Path,
     *,
     weights: Path | None = None,
@@ -314,7 +315,7 @@ def export_onnx(
 
 
 def export_onnx_pair(
-    model: str,
+    model: str | ModelSpec,
     fp32_output: Path,
     fp16_output: Path,
     *,

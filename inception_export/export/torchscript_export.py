@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from ..metadata import TORCHSCRIPT_EXTRA, to_json
+from ..registry import ModelSpec
 from ..synthetic import DEFAULT_SEED
 from .common import get_model, quiet_tracing, resolve, strip_build_attrs, uses_transform_input
 from .fold import fold_batchnorm
@@ -18,7 +19,7 @@ from .write import ExportResult, check_outputs, write_artifact
 
 
 def export_torchscript(
-    model: str,
+    model: str | ModelSpec,
     output: Path,
     *,
     weights: Path | None = None,

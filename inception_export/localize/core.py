@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from ..console import expect_steps
 from ..errors import ArtifactError, UsageError
 from ..metadata import NO_METADATA, ArtifactMeta, read_metadata
 from ..registry import ModelSpec, get_spec
@@ -382,6 +383,7 @@ def localize(
     pixels = meta.embedded_preprocessing
     step("golden inputs")
     gold = (golden_pixels if pixels else golden_inputs)(spec, size, samples, images)
+    expect_steps(progress, 1 + len(gold.batch))  # load artifact + one per input (--images counts)
     step("load artifact")
     if threads is not None:
         if threads < 1:

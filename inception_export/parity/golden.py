@@ -15,6 +15,8 @@ from ..text import describe_kind, first_line
 if TYPE_CHECKING:
     from ..registry import ModelSpec
 
+# The inputs' seed, not the weights' (synthetic.DEFAULT_SEED, the same number): --seed changes the
+# weights and never the golden inputs, so reports stay comparable across seeds.
 GOLDEN_SEED = 20261123
 # scikit-image ships these photographs inside the package: real images, no download.
 SAMPLE_PHOTOS = ("astronaut", "chelsea", "coffee")

@@ -88,6 +88,24 @@ PROFILES: dict[str, dict[str, Limits]] = {
 }
 
 
+@dataclass(frozen=True)
+class ToleranceProfile:
+    """A ``--tolerance-profile`` read once: its name as given (``default``, ``strict`` or the
+    file), its limits per precision, and where those came from (for the report)."""
+
+    name: str
+    limits: dict[str, Limits]
+    source: str  # "built-in profile" or "file NAME"
+
+    @classmethod
+    def parse(cls, spec: str | ToleranceProfile) -> ToleranceProfile:
+        """``spec`` read and checked (UsageError when malformed); a profile already read is kept."""
+        if isinstance(spec, ToleranceProfile):
+            return spec
+        source = "built-in profile" if spec in PROFILES else f"file {Path(spec).name}"
+        return cls(spec, load_profile(spec), source)
+
+
 def load_profile(spec: str) -> dict[str, Limits]:
     """``default``, ``strict``, or a TOML/JSON file overriding the default profile.
 
