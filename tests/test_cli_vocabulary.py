@@ -129,3 +129,24 @@ def test_release_progress_total_comes_from_the_core(tmp_path: Path) -> None:
     assert result.exit_code == 0
     # build, TorchScript, ONNX FP32, gate, reference, golden inputs, then 3 per artifact
     assert (steps.done, steps.total) == (12, 12)
+
+
+def test_gate_and_bundle_progress_totals_come_from_the_core(
+    v1_release: tuple[Path, Any], tmp_path: Path
+) -> None:
+    """`parity --golden` and `golden` no longer count steps in the CLI: the cores say how many
+    they take, and the count is exact (done == total when they return)."""
+    from inception_export.console import Steps
+    from inception_export.parity.eager import make_bundle
+    from inception_export.parity.gate import run_golden_gate
+
+    release, _ = v1_release
+    onnx = sorted(release.glob("*.onnx"))
+    steps = Steps()
+    report = run_golden_gate(release / "golden.npz", onnx, progress=steps)
+    assert report.passed and len(onnx) == 2
+    assert (steps.done, steps.total) == (7, 7)  # the bundle, then three per artifact
+
+    steps = Steps()
+    make_bundle("v1", tmp_path / "g.npz", input_size=75, samples=1, pixels=True, progress=steps)
+    assert (steps.done, steps.total) == (4, 4)  # the model, its inputs, two input forms

@@ -58,8 +58,7 @@ def golden(
     from ..parity.eager import make_bundle
 
     ti = checkpoint_transform_input(model, weights, transform_input)
-    forms = 2 if embed_preprocessing else 1
-    with progress_steps("golden", 2 + forms) as step:
+    with progress_steps("golden") as step:
         result = make_bundle(
             model,
             output,

@@ -126,7 +126,7 @@ def parity(
         )
         from ..parity.gate import run_golden_gate
 
-        with progress_steps("parity", 1 + 3 * len(artifacts)) as step:
+        with progress_steps("parity") as step:
             report = run_golden_gate(
                 golden, artifacts, profile=tolerance_profile, device=device, progress=step, model=model
             )
@@ -135,7 +135,7 @@ def parity(
             raise UsageError("--model is required (or --golden FILE to compare with a golden bundle)")
         from ..parity.eager import run_gate
 
-        with progress_steps("parity", 2 + 3 * len(artifacts)) as step:
+        with progress_steps("parity") as step:
             report = run_gate(
                 model,
                 artifacts,

@@ -18,6 +18,7 @@ import torch
 from .. import __version__
 from ..atomic import check_output
 from ..build import build_model, load_report
+from ..console import expect_steps
 from ..errors import UsageError
 from ..metadata import ArtifactMeta
 from ..registry import ModelSpec, get_spec
@@ -128,6 +129,7 @@ def run_gate(
     limits = load_profile(profile)
     check_device(device)
     check_cuda_visible(device)
+    expect_steps(progress, 2 + 3 * len(artifacts))  # reference, golden inputs, three per artifact
     return check_artifacts(
         reference,
         artifacts,
@@ -211,6 +213,7 @@ def make_bundle(
     if samples < 1:
         raise UsageError("--samples must be at least 1")
     check_output(path, force)
+    expect_steps(progress, 3 + int(pixels))  # the model, its inputs, one per input form
     step = progress or (lambda _msg: None)
     reference.load(step)
     return bundle_from_reference(

@@ -20,6 +20,7 @@ import numpy as np
 
 from .. import __version__
 from ..artifacts import artifact_metadata, aux_nodes, detect_format, require_backend
+from ..console import expect_steps
 from ..errors import ArtifactError, UsageError
 from ..metadata import ArtifactMeta
 from ..runners.base import RunnerInfo
@@ -327,6 +328,7 @@ def run_golden_gate(
         raise UsageError("no artifacts given")
     check_device(device)
     limits = load_profile(profile) if profile is not None else None
+    expect_steps(progress, 1 + 3 * len(artifacts))  # the bundle, then three per artifact
     step = progress or (lambda _msg: None)
     step("golden bundle")
     golden = load_bundle(bundle)
