@@ -66,7 +66,9 @@ def digits_onnx(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 def _parity(*args: str | Path) -> Any:
-    return run_cli_here("parity", "--model", "v1", "--weights", str(WEIGHTS), "--samples", "1", *map(str, args))
+    return run_cli_here(
+        "parity", "--model", "v1", "--weights", str(WEIGHTS), "--samples", "1", *map(str, args)
+    )
 
 
 def test_fp32_and_fp16_accuracy_against_eager(digits_onnx: dict[str, Path], held_out: Path) -> None:
@@ -187,7 +189,9 @@ def test_empty_class_folder_and_unreadable_image(digits_onnx: dict[str, Path], t
     root = _tiny(tmp_path / "empty", ["0", "1"])
     (root / "2").mkdir()
     assert_one_line_error(
-        _parity(digits_onnx["fp32"], "--labelled-images", root), 2, f"class folder {root / '2'} holds no image"
+        _parity(digits_onnx["fp32"], "--labelled-images", root),
+        2,
+        f"class folder {root / '2'} holds no image",
     )
     root = _tiny(tmp_path / "unreadable", ["0", "1"])
     (root / "1" / "zz.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")

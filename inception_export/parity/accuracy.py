@@ -364,12 +364,15 @@ def labelled_line(summary: dict[str, Any]) -> str:
 def _recipe_of(reference: Reference) -> Preprocessing:
     spec = getattr(reference, "spec", None)
     if spec is not None:
-        return spec.preprocessing  # type: ignore[no-any-return]
+        return spec.preprocessing
     from ..registry import Preprocessing
 
+    # The bundle records the recipe its inputs were made with (and transform_input beside it).
     recorded = dict(getattr(reference, "bundle").meta["preprocessing"])  # noqa: B009
     fields = set(Preprocessing.__dataclass_fields__)
-    kept = {k: tuple(v) if isinstance(v, list) else v for k, v in recorded.items() if k in fields}
+    kept: dict[str, Any] = {
+        k: tuple(v) if isinstance(v, list) else v for k, v in recorded.items() if k in fields
+    }
     return Preprocessing(**kept)
 
 
