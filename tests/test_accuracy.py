@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import onnx
 import pytest
-from conftest import DATA, assert_one_line_error, run_cli_here
+from conftest import DATA, assert_one_line_error, run_cli, run_cli_here
 from onnx import numpy_helper
 
 WEIGHTS = DATA / "digits_googlenet.safetensors"
@@ -144,6 +144,16 @@ def test_golden_reports_absolute_accuracy_only(
     assert acc["artifact"] == {"top1": 100.0, "top5": 100.0, "images": 60}
     assert not [c for c in report["artifacts"][0]["checks"] if "accuracy" in c["name"]]
     assert "drop not gated" in res.stderr
+    # The device role has no torch to resize images with: one line, exit 2. (A stand-in torch
+    # that refuses to import, first on the path, as tests/test_golden.py does.)
+    fake = tmp_path / "site" / "torch"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("raise ImportError('torch is not installed (stand-in)')\n")
+    res = run_cli(
+        "parity", "--golden", str(bundle), str(digits_onnx["fp32"]), "--labelled-images", str(held_out_few),
+        env={"PYTHONPATH": str(fake.parent)},
+    )  # fmt: skip
+    assert_one_line_error(res, 2, "--labelled-images needs PyTorch and Pillow", "inception-export[full]")
 
 
 # --- bad input: one line, exit 2 ------------------------------------------------------------

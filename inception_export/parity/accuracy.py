@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import UsageError
-from ..text import describe_kind, printable
+from ..text import describe_kind, first_line, printable
 from .golden import IMAGE_SUFFIXES, MAX_IMAGE_BYTES, read_image
 from .numfmt import failure_message
 from .reference import EAGER_BATCH, run_batched
@@ -246,7 +246,7 @@ class LabelledCheck:
             except ImportError as exc:
                 raise UsageError(
                     "--labelled-images needs PyTorch and Pillow to read and preprocess images "
-                    f"({exc.name} is not installed here: the device role); run it where the full role "
+                    f"({first_line(str(exc), 80)}: the device role); run it where the full role "
                     "is installed "
                     "(pip install 'inception-export[full]')"
                 ) from None
