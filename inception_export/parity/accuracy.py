@@ -261,8 +261,9 @@ class LabelledCheck:
         if self._eager is None:
             return None
         if size not in self._eager_acc:
+            pixels = self.pixels(size, progress)
             progress(f"eager PyTorch on {len(self.images.files)} labelled images")
-            logits = _run(self._eager, self.pixels(size, progress), False, EAGER_BATCH, self._recipe)
+            logits = _run(self._eager, pixels, False, EAGER_BATCH, self._recipe)
             self._eager_acc[size] = Accuracy.of(logits, self.images.labels)
         return self._eager_acc[size]
 
