@@ -10,6 +10,7 @@ import typer
 from .. import console
 from ..console import emit_json, err, progress_steps
 from .app import command
+from .deploy_cmd import ClassNamesOpt
 from .export_cmd import _parse_batch
 from .options import (
     JsonOpt,
@@ -80,12 +81,18 @@ def release(
             "--torchscript/--no-torchscript", help="Also export and gate TorchScript (Triton's libtorch)."
         ),
     ] = False,
+    deploy: Annotated[
+        str | None,
+        typer.Option("--deploy", help="Also write DIR/triton/ and/or DIR/deepstream/: triton,deepstream."),
+    ] = None,
+    class_names: ClassNamesOpt = None,
     force: Annotated[
         bool, typer.Option("--force", "-f", help="Replace an earlier release in DIR (atomically).")
     ] = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Export ONNX FP32/FP16 (+ TensorRT, + TorchScript), gate them, write DIR/manifest.json."""
+    from ..deploy.package import parse_targets
     from ..release import ReleaseOptions, check_release_options, run_release  # imports torch: only when run
     from ..tensorrt import missing_reason
 
@@ -99,6 +106,8 @@ def release(
         opt_batch=opt_batch,
         max_batch=max_batch,
         torchscript=torchscript,
+        deploy=parse_targets(deploy),
+        class_names=class_names,
     )
     # Refuse bad options before the progress display starts and before any slow work.
     check_release_options(
@@ -118,7 +127,7 @@ def release(
     artifacts = int(torchscript) + 1 + int(fp16) + int(engine)
     # build + the exports (FP32 and FP16 together) + the engine + gate start + reference +
     # golden inputs + three gate steps each
-    with progress_steps("release", 5 + int(engine) + 3 * artifacts) as step:
+    with progress_steps("release", 5 + int(engine) + 3 * artifacts + int(bool(options.deploy))) as step:
         result = run_release(
             model,
             out,
