@@ -255,3 +255,23 @@ def test_accuracy_drop_in_a_profile_file(tmp_path: Path) -> None:
     bad.write_text("[fp16]\naccuracy_drop = -1\n")
     with pytest.raises(UsageError, match="must not be negative"):
         load_profile(str(bad))
+
+
+def test_top1_top5_hits_and_points() -> None:
+    from inception_export.parity.accuracy import Accuracy
+
+    logits = np.array(
+        [
+            [0.0, 9.0, 1.0, 2.0, 3.0, 4.0, 5.0],  # label 1: top-1
+            [9.0, 0.0, 1.0, 2.0, 3.0, 4.0, 5.0],  # label 1: last, not in the top 5
+            [9.0, 5.0, 1.0, 2.0, 3.0, 4.0, 8.0],  # label 1: 3rd, in the top 5
+            [1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0],  # label 1: tied with class 0, which comes first
+        ],
+        np.float32,
+    )
+    acc = Accuracy.of(logits, np.array([1, 1, 1, 1]))
+    assert acc.top1_hits.tolist() == [True, False, False, False]
+    assert acc.top5_hits.tolist() == [True, False, True, True]
+    assert (acc.top1, acc.top5) == (25.0, 75.0)
+    # Fewer than five classes: top-5 is every class.
+    assert Accuracy.of(np.eye(3, dtype=np.float32), np.array([2, 1, 0])).top5 == 100.0
