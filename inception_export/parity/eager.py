@@ -25,7 +25,7 @@ from ..registry import ModelSpec, get_spec
 from ..runners.base import Runner
 from ..runners.torch_runner import TorchRunner
 from .bundle import BundleResult, bundle_metadata, write_bundle
-from .gate import GateReport, check_artifacts, check_device, limits_source
+from .gate import GateReport, check_artifacts, check_device, labelled_check, labelled_steps, limits_source
 from .golden import check_inputs, golden_inputs, golden_pixels
 from .reference import EAGER, Progress, Reference, ReferenceSet, run_batched
 from .tolerances import Limits, load_profile
@@ -114,8 +114,11 @@ def run_gate(
     device: str = "cpu",
     progress: Progress | None = None,
     reference_model: Any = None,
+    labelled_images: Path | None = None,
+    class_names: Path | None = None,
 ) -> GateReport:
     """Check every artifact against eager PyTorch; raise UsageError/ArtifactError on bad input."""
+    labelled = labelled_check(labelled_images, class_names)
     reference = EagerReference(
         model,
         weights=weights,
@@ -129,7 +132,8 @@ def run_gate(
     limits = load_profile(profile)
     check_device(device)
     check_cuda_visible(device)
-    expect_steps(progress, 2 + 3 * len(artifacts))  # reference, golden inputs, three per artifact
+    # reference, golden inputs, three per artifact (and the labelled images')
+    expect_steps(progress, 2 + 3 * len(artifacts) + labelled_steps(labelled_images, artifacts))
     return check_artifacts(
         reference,
         artifacts,
@@ -138,6 +142,7 @@ def run_gate(
         device=device,
         progress=progress,
         limits_from=limits_source(profile),
+        labelled=labelled,
     )
 
 

@@ -25,6 +25,7 @@ from ..errors import ArtifactError, UsageError
 from ..metadata import ArtifactMeta
 from ..runners.base import RunnerInfo
 from ..runners.factory import open_runner
+from .accuracy import LabelledCheck, list_labelled
 from .metrics import Metrics, compare
 from .numfmt import failure_message
 from .reference import EAGER, Reference, ReferenceSet, run_batched
@@ -69,6 +70,7 @@ class ArtifactResult:
     batch_sizes: list[int]
     checks: list[Check] = field(default_factory=list)
     seconds: float = 0.0
+    accuracy: dict[str, Any] | None = None  # --labelled-images (parity/accuracy.py)
 
     @property
     def passed(self) -> bool:
@@ -91,6 +93,7 @@ class ArtifactResult:
             "checks": [c.to_dict() for c in self.checks],
             "seconds": round(self.seconds, 3),
             "metadata": self.metadata.to_dict(),
+            **({"accuracy": self.accuracy} if self.accuracy is not None else {}),
         }
 
 
@@ -107,6 +110,7 @@ class GateReport:
     reference: str = EAGER
     golden_bundle: dict[str, Any] | None = None
     limits_from: str = ""  # "built-in profile", "file NAME", "golden bundle NAME"
+    labelled: dict[str, Any] | None = None  # the --labelled-images set and eager accuracy
 
     @property
     def passed(self) -> bool:
@@ -128,6 +132,7 @@ class GateReport:
             "inputs": self.inputs,
             "artifacts": [a.to_dict() for a in self.artifacts],
             "seconds": round(self.seconds, 3),
+            **({"labelled_images": self.labelled} if self.labelled is not None else {}),
         }
 
 
@@ -191,6 +196,8 @@ class _Outputs:
     single: np.ndarray
     probe: list[int]  # the rows ``single`` holds
     batches: tuple[int, int]  # smallest, largest
+    accuracy: dict[str, Any] | None = None  # on --labelled-images, with its checks' fields
+    accuracy_checks: tuple[dict[str, Any], ...] = ()
 
 
 def check_artifacts(
@@ -202,6 +209,7 @@ def check_artifacts(
     device: str = "cpu",
     progress: Progress | None = None,
     limits_from: str = "",
+    labelled: LabelledCheck | None = None,
 ) -> GateReport:
     """Every check on every artifact against ``reference``; UsageError/ArtifactError on bad input."""
     t_start = time.perf_counter()
@@ -210,6 +218,8 @@ def check_artifacts(
     step = progress or (lambda _msg: None)
     opened = _open_artifacts(artifacts)
     reference.load(step)
+    if labelled is not None:
+        labelled.start(reference)
     plans = [_plan(reference, path, fmt, meta, limits) for path, fmt, meta in opened]
     results: list[ArtifactResult] = []
     first: ReferenceSet | None = None
@@ -217,8 +227,10 @@ def check_artifacts(
         t0 = time.perf_counter()
         gold = reference.inputs(plan.size, plan.pixels, step)
         first = first or gold
-        outputs = _run(plan, gold, device, step)
+        outputs = _run(plan, gold, device, step, labelled, limits[plan.precision])
         result = _judge(plan, gold, outputs, reference, limits[plan.precision])
+        result.accuracy = outputs.accuracy
+        result.checks += [Check(**c) for c in outputs.accuracy_checks]
         result.seconds = time.perf_counter() - t0
         results.append(result)
     assert first is not None
@@ -234,6 +246,7 @@ def check_artifacts(
         reference=reference.description,
         golden_bundle=reference.info(),
         limits_from=limits_from,
+        labelled=labelled.summary() if labelled is not None else None,
     )
 
 
@@ -257,7 +270,14 @@ def _plan(reference: Reference, path: Path, fmt: str, meta: ArtifactMeta, limits
     return _Plan(path, fmt, meta, size, pixels, precision)
 
 
-def _run(plan: _Plan, gold: ReferenceSet, device: str, step: Progress) -> _Outputs:
+def _run(
+    plan: _Plan,
+    gold: ReferenceSet,
+    device: str,
+    step: Progress,
+    labelled: LabelledCheck | None = None,
+    limits: Limits | None = None,
+) -> _Outputs:
     path = plan.path
     step(f"{path.name}: load")
     with open_runner(path, plan.format, plan.size, plan.precision, device) as runner:
@@ -271,7 +291,11 @@ def _run(plan: _Plan, gold: ReferenceSet, device: str, step: Progress) -> _Outpu
         probe = [gold.kinds.index(k) for k in dict.fromkeys(gold.kinds)]
         step(f"{path.name}: batch {low}")
         single = run_batched(runner, gold.feed[probe], low)
-    return _Outputs(info, out, single, probe, (low, high))
+        accuracy: dict[str, Any] | None = None
+        checks: list[dict[str, Any]] = []
+        if labelled is not None and limits is not None:
+            accuracy, checks = labelled.measure(runner, plan.size, plan.pixels, high, limits, step)
+    return _Outputs(info, out, single, probe, (low, high), accuracy, tuple(checks))
 
 
 def _judge(
@@ -314,6 +338,8 @@ def run_golden_gate(
     device: str = "cpu",
     progress: Progress | None = None,
     model: str | None = None,
+    labelled_images: Path | None = None,
+    class_names: Path | None = None,
 ) -> GateReport:
     """Check every artifact against a golden bundle's logits: the same checks as :func:`.eager.run_gate`,
     without PyTorch, the model code or the checkpoint.
@@ -327,8 +353,10 @@ def run_golden_gate(
     if not artifacts:
         raise UsageError("no artifacts given")
     check_device(device)
+    labelled = labelled_check(labelled_images, class_names)
     limits = load_profile(profile) if profile is not None else None
-    expect_steps(progress, 1 + 3 * len(artifacts))  # the bundle, then three per artifact
+    # the bundle, then three per artifact (and the labelled images')
+    expect_steps(progress, 1 + 3 * len(artifacts) + labelled_steps(labelled_images, artifacts))
     step = progress or (lambda _msg: None)
     step("golden bundle")
     golden = load_bundle(bundle)
@@ -348,7 +376,22 @@ def run_golden_gate(
         device=device,
         progress=progress,
         limits_from=source,
+        labelled=labelled,
     )
+
+
+def labelled_steps(labelled_images: Path | None, artifacts: Sequence[Path]) -> int:
+    """Progress steps of --labelled-images: reading them, the reference's accuracy, one per artifact."""
+    return 0 if labelled_images is None else 2 + len(artifacts)
+
+
+def labelled_check(images: Path | None, class_names: Path | None) -> LabelledCheck | None:
+    """``--labelled-images`` checked for layout before the model is built (classes: after)."""
+    if images is None:
+        if class_names is not None:
+            raise UsageError("--class-names names the folders of --labelled-images; give that too")
+        return None
+    return LabelledCheck(list_labelled(images, class_names))
 
 
 def limits_source(profile: str) -> str:
