@@ -253,7 +253,9 @@ def test_trt_keeps_a_release_onnx_and_reruns(release: Path, tmp_path: Path) -> N
     artifacts = json.loads((rel / MANIFEST).read_text())["artifacts"]
     assert [a["sha256"] for a in artifacts if a["file"] == onnx.name] == [sha]
     # In this process: what is checked is the files and the error line, not start-up.
-    res = run_cli_here("trt", "-m", "v1", "--fp32", "--transform-input", "-o", str(rel / "googlenet-fp32.engine"))
+    res = run_cli_here(
+        "trt", "-m", "v1", "--fp32", "--transform-input", "-o", str(rel / "googlenet-fp32.engine")
+    )
     assert_one_line_error(res, 2, str(onnx), "not this export", "--force")
     assert _sha(onnx) == sha
     assert _junk(rel) == []

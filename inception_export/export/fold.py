@@ -22,7 +22,11 @@ def _fold_pair(conv: nn.Conv2d, bn: nn.BatchNorm2d, dtype: torch.dtype) -> None:
     # A float64 copy scaled in place: the same products as ``w * scale`` without a second
     # copy of the weights (the model's own tensors are only read).
     new_w = conv.weight.detach().to(torch.float64, copy=True)
-    b = conv.bias.detach().double() if conv.bias is not None else torch.zeros(new_w.shape[0], dtype=torch.float64)
+    b = (
+        conv.bias.detach().double()
+        if conv.bias is not None
+        else torch.zeros(new_w.shape[0], dtype=torch.float64)
+    )
     gamma = bn.weight.detach().double() if bn.weight is not None else torch.ones_like(b)
     beta = bn.bias.detach().double() if bn.bias is not None else torch.zeros_like(b)
     scale = gamma / torch.sqrt(bn.running_var.detach().double() + bn.eps)
