@@ -81,7 +81,7 @@ def test_bad_options_refused_before_any_work(tmp_path: Path) -> None:
         (["--weights", str(tmp_path)], "is a directory"),
     ]
     for extra, needle in cases:
-        res = run_cli("release", "-m", "v1", "--out", str(out), *extra)
+        res = run_cli_here("release", "-m", "v1", "--out", str(out), *extra)
         # One line and nothing else: no progress frame, no export ran, nothing written.
         assert_one_line_error(res, 2, needle)
         assert len(res.stderr.splitlines()) == 1, res.stderr
