@@ -433,7 +433,7 @@ def test_release_deploy_triton(tmp_path: Path) -> None:
     with preprocessing in the graph, the model takes uint8 NHWC pixels."""
     out = tmp_path / "rel"
     res = run_cli_here(
-        "release", "-m", "v1", "-o", str(out), "--samples", "1", "--no-fp16", "--no-trt",
+        "release", "-m", "v1", "-o", str(out), "--samples", "1", "--precision", "fp32", "--no-trt",
         "--input-size", "64", "--embed-preprocessing", "--deploy", "triton", "--json",
     )  # fmt: skip
     assert res.code == 0, res.stderr

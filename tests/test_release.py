@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from conftest import CliResult, assert_one_line_error, run_cli
+from conftest import CliResult, assert_one_line_error, run_cli, run_cli_here
 
 from inception_export.hashing import file_sha256
 
@@ -68,13 +68,14 @@ def test_release_says_each_phase_in_a_log(released: tuple[Path, CliResult]) -> N
 def test_release_refuses_to_overwrite_before_work(released: tuple[Path, CliResult]) -> None:
     out, _ = released
     before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
-    assert_one_line_error(run_cli("release", "-m", "v1", "--out", str(out)), 2, "already exists", "--force")
+    res = run_cli_here("release", "-m", "v1", "--out", str(out))
+    assert_one_line_error(res, 2, "already exists", "--force")
     assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == before
 
 
 def test_release_trt_required_without_tensorrt(tmp_path: Path) -> None:
     out = tmp_path / "r"
-    assert_one_line_error(run_cli("release", "-m", "v1", "--out", str(out), "--trt"), 2, "TensorRT")
+    assert_one_line_error(run_cli_here("release", "-m", "v1", "--out", str(out), "--trt"), 2, "TensorRT")
     assert not out.exists() or not any(out.iterdir())
 
 
@@ -175,7 +176,8 @@ def test_release_refuses_bad_deployment_options_before_work(
     extra: list[str], needle: str, tmp_path: Path
 ) -> None:
     out = tmp_path / "r"
-    res = run_cli("release", "-m", "v1", "--out", str(out), *extra, cwd=tmp_path)
+    # In this process: a refusal before work, where a subprocess would pay a torch import per case.
+    res = run_cli_here("release", "-m", "v1", "--out", str(out), *extra, cwd=tmp_path)
     assert_one_line_error(res, 2, needle)
     assert not out.exists()
 

@@ -552,6 +552,15 @@ def _run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+def _run_here(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """:func:`_run_cli` in this process (conftest's ``run_cli_here``), where start-up is not
+    what a test is about: a fresh interpreter costs seconds of imports per command."""
+    from conftest import run_cli_here
+
+    res = run_cli_here(*args, cwd=cwd, env={"COLUMNS": "400"})
+    return subprocess.CompletedProcess(list(args), res.code, res.stdout, res.stderr)
+
+
 def _assert_unavailable(proc: subprocess.CompletedProcess[str], onnx_path: str, engine: str) -> None:
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr
@@ -566,7 +575,7 @@ def _assert_unavailable(proc: subprocess.CompletedProcess[str], onnx_path: str, 
 @pytest.mark.slow
 @without_trt
 def test_cli_without_tensorrt_exports_onnx_and_prints_trtexec(tmp_path: Path) -> None:
-    proc = _run_cli("trt", "--model", "v1", "-o", "tmp/x.engine", cwd=tmp_path)
+    proc = _run_here("trt", "--model", "v1", "-o", "tmp/x.engine", cwd=tmp_path)
     _assert_unavailable(proc, "tmp/x.onnx", "tmp/x.engine")
     assert ":1x3x224x224 --optShapes=" in proc.stderr  # v1's default size, batch 1..1
     files = sorted(p.name for p in (tmp_path / "tmp").iterdir())
@@ -575,11 +584,11 @@ def test_cli_without_tensorrt_exports_onnx_and_prints_trtexec(tmp_path: Path) ->
     model = onnx.load(str(tmp_path / "tmp" / "x.onnx"))
     assert any(i.data_type == TensorProto.FLOAT16 for i in model.graph.initializer)
     # The same command again: the FP16 ONNX it wrote is its own intermediate, not a conflict.
-    again = _run_cli("trt", "--model", "v1", "-o", "tmp/x.engine", cwd=tmp_path)
+    again = _run_here("trt", "--model", "v1", "-o", "tmp/x.engine", cwd=tmp_path)
     _assert_unavailable(again, "tmp/x.onnx", "tmp/x.engine")
     # A file of the user's at that path is not overwritten without --force.
     (tmp_path / "tmp" / "y.onnx").write_bytes(b"not ours")
-    mine = _run_cli("trt", "--model", "v1", "-o", "tmp/y.engine", cwd=tmp_path)
+    mine = _run_here("trt", "--model", "v1", "-o", "tmp/y.engine", cwd=tmp_path)
     assert mine.returncode == 2 and "tmp/y.onnx already exists; pass --force" in mine.stderr, mine.stderr
     assert (tmp_path / "tmp" / "y.onnx").read_bytes() == b"not ours"
 

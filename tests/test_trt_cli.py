@@ -11,9 +11,10 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
-from conftest import assert_one_line_error, run_cli
+from conftest import assert_one_line_error, run_cli_here
 
 from inception_export.tensorrt import gpu_available, tensorrt_available
 
@@ -24,13 +25,15 @@ pytestmark = pytest.mark.skipif(
 
 
 @pytest.fixture(scope="module")
-def onnx_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Real v1 exports: FP16 with a dynamic batch, FP32 with a fixed batch of 2."""
+def onnx_files(tmp_path_factory: pytest.TempPathFactory, shared_exports: Any) -> dict[str, Path]:
+    """Real v1 exports: FP16 with a dynamic batch (the session's), FP32 with a fixed batch of 2.
+
+    The commands below run in this process (``run_cli_here``): they stop at argument checks or
+    at the TensorRT refusal; start-up without torch is ``test_torch_free_device_role``'s."""
     from inception_export.export import export_onnx
 
     d = tmp_path_factory.mktemp("onnx")
-    out = {"fp16": d / "googlenet-fp16.onnx", "fp32_b2": d / "googlenet-fp32.onnx"}
-    export_onnx("v1", out["fp16"], precision="fp16")
+    out = {"fp16": shared_exports("v1", "onnx", "fp16").path, "fp32_b2": d / "googlenet-fp32.onnx"}
     export_onnx("v1", out["fp32_b2"], precision="fp32", batch=2)
     return out
 
@@ -42,7 +45,7 @@ def _trtexec_line(stderr: str) -> str:
 
 
 def test_onnx_alone_names_the_model(onnx_files: dict[str, Path], tmp_path: Path) -> None:
-    res = run_cli(
+    res = run_cli_here(
         "trt",
         "--onnx",
         str(onnx_files["fp16"]),
@@ -63,41 +66,43 @@ def test_onnx_alone_names_the_model(onnx_files: dict[str, Path], tmp_path: Path)
 
 
 def test_onnx_for_another_model_is_refused(onnx_files: dict[str, Path], tmp_path: Path) -> None:
-    res = run_cli("trt", "--model", "v3", "--onnx", str(onnx_files["fp16"]), "-o", "x.engine", cwd=tmp_path)
+    res = run_cli_here(
+        "trt", "--model", "v3", "--onnx", str(onnx_files["fp16"]), "-o", "x.engine", cwd=tmp_path
+    )
     assert_one_line_error(res, 2, "googlenet", "inception_v3", "--model v3")
-    res = run_cli(
+    res = run_cli_here(
         "trt", "--onnx", str(onnx_files["fp16"]), "--weights", "w.pth", "-o", "x.engine", cwd=tmp_path
     )
     assert_one_line_error(res, 2, "--weights and --transform-input shape an export")
     # The same model by an alias is fine (and reaches the TensorRT refusal).
-    res = run_cli("trt", "--model", "v1", "--onnx", str(onnx_files["fp16"]), "-o", "x.engine", cwd=tmp_path)
+    res = run_cli_here(
+        "trt", "--model", "v1", "--onnx", str(onnx_files["fp16"]), "-o", "x.engine", cwd=tmp_path
+    )
     assert_one_line_error(res, 2, "TensorRT")
 
 
 def test_fp32_graph_for_an_fp16_engine_is_refused(onnx_files: dict[str, Path], tmp_path: Path) -> None:
     src = onnx_files["fp32_b2"]
-    res = run_cli("trt", "--onnx", str(src), "--precision", "fp16", "-o", "x.engine", cwd=tmp_path)
+    res = run_cli_here("trt", "--onnx", str(src), "--precision", "fp16", "-o", "x.engine", cwd=tmp_path)
     fp16_name = src.with_name("googlenet-fp16.onnx")
     want = f"inception-export onnx --model googlenet --precision fp16 --batch 2 -o {fp16_name}"
     assert_one_line_error(res, 2, "strongly typed FP16 engine needs the FP16 graph", want)
     # And the other way round.
-    res = run_cli(
-        "trt", "--onnx", str(onnx_files["fp16"]), "--precision", "fp32", "-o", "x.engine", cwd=tmp_path
-    )
+    res = run_cli_here("trt", "--onnx", str(onnx_files["fp16"]), "--precision", "fp32", "-o", "x.engine", cwd=tmp_path)
     assert_one_line_error(res, 2, "is an FP16 graph", "strongly typed FP32 engine needs the FP32 graph")
 
 
 def test_fixed_batch_onnx_gets_that_batch_and_no_shape_flags(
     onnx_files: dict[str, Path], tmp_path: Path
 ) -> None:
-    res = run_cli("trt", "--onnx", str(onnx_files["fp32_b2"]), "-o", "b2.engine", cwd=tmp_path)
+    res = run_cli_here("trt", "--onnx", str(onnx_files["fp32_b2"]), "-o", "b2.engine", cwd=tmp_path)
     assert_one_line_error(res, 2, "TensorRT")
     line = _trtexec_line(res.stderr)
     assert "Shapes" not in line and "--noTF32" in line and "--stronglyTyped" in line
-    res = run_cli("trt", "--onnx", str(onnx_files["fp32_b2"]), "-o", "b2.engine", "--json", cwd=tmp_path)
+    res = run_cli_here("trt", "--onnx", str(onnx_files["fp32_b2"]), "-o", "b2.engine", "--json", cwd=tmp_path)
     cfg = json.loads(res.stdout)["config"]
     assert (cfg["min_batch"], cfg["opt_batch"], cfg["max_batch"], cfg["precision"]) == (2, 2, 2, "fp32")
-    res = run_cli(
+    res = run_cli_here(
         "trt", "--onnx", str(onnx_files["fp32_b2"]), "-o", "b2.engine", "--max-batch", "8", cwd=tmp_path
     )
     assert_one_line_error(res, 2, "fixed batch of 2", "--batch dynamic")
@@ -114,9 +119,9 @@ def test_onnx_without_metadata_needs_model(tmp_path: Path) -> None:
         [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["n", 3, 224, 224])],
     )
     onnx.save(helper.make_model(graph), str(tmp_path / "foreign.onnx"))
-    res = run_cli("trt", "--onnx", "foreign.onnx", "-o", "f.engine", cwd=tmp_path)
+    res = run_cli_here("trt", "--onnx", "foreign.onnx", "-o", "f.engine", cwd=tmp_path)
     assert_one_line_error(res, 2, "no inception-export metadata", "--model")
-    res = run_cli("trt", "-o", "f.engine", cwd=tmp_path)
+    res = run_cli_here("trt", "-o", "f.engine", cwd=tmp_path)
     assert_one_line_error(res, 2, "give --model, or --onnx")
 
 

@@ -255,11 +255,12 @@ def _embed_and_write(
     del proto.metadata_props[:]
     for key, value in sorted(flat_props(meta).items()):
         proto.metadata_props.add(key=key, value=value)
+    data = proto.SerializeToString(deterministic=True)
     try:
-        onnx.checker.check_model(proto, full_check=True)
+        # The bytes that are written, not the proto: the checker would serialise it again.
+        onnx.checker.check_model(data, full_check=True)
     except onnx.checker.ValidationError as exc:
         raise ArtifactError(f"exported graph fails onnx.checker: {first_line(str(exc))}") from None
-    data = proto.SerializeToString(deterministic=True)
     digest = write_artifact(output, data, meta)
     return ExportResult(path=output, format="onnx", precision=precision, sha256=digest, metadata=meta)
 
