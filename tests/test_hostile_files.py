@@ -227,7 +227,9 @@ def test_release_through_a_symlink_updates_its_target(release: Path, tmp_path: P
         d.mkdir()
         (d / "googlenet.pt").write_bytes(b"half")
     inputs = json.loads((releases / "7" / MANIFEST).read_text())["golden"]["inputs"]["float"]
-    res = run_cli("release", "-m", "v1", "--out", str(current), "--force", "--precision", "fp32", "--samples", "3")
+    res = run_cli(
+        "release", "-m", "v1", "--out", str(current), "--force", "--precision", "fp32", "--samples", "3"
+    )
     assert res.code == 0, res.stderr
     assert current.is_symlink() and os.readlink(current) == str(Path("releases") / "7")
     manifest = json.loads((releases / "7" / MANIFEST).read_text())
@@ -254,7 +256,14 @@ def test_trt_keeps_a_release_onnx_and_reruns(release: Path, tmp_path: Path) -> N
     assert [a["sha256"] for a in artifacts if a["file"] == onnx.name] == [sha]
     # In this process: what is checked is the files and the error line, not start-up.
     res = run_cli_here(
-        "trt", "-m", "v1", "--precision", "fp32", "--transform-input", "-o", str(rel / "googlenet-fp32.engine")
+        "trt",
+        "-m",
+        "v1",
+        "--precision",
+        "fp32",
+        "--transform-input",
+        "-o",
+        str(rel / "googlenet-fp32.engine"),
     )
     assert_one_line_error(res, 2, str(onnx), "not this export", "--force")
     assert _sha(onnx) == sha

@@ -88,7 +88,9 @@ def test_fp32_graph_for_an_fp16_engine_is_refused(onnx_files: dict[str, Path], t
     want = f"inception-export onnx --model googlenet --precision fp16 --batch 2 -o {fp16_name}"
     assert_one_line_error(res, 2, "strongly typed FP16 engine needs the FP16 graph", want)
     # And the other way round.
-    res = run_cli_here("trt", "--onnx", str(onnx_files["fp16"]), "--precision", "fp32", "-o", "x.engine", cwd=tmp_path)
+    res = run_cli_here(
+        "trt", "--onnx", str(onnx_files["fp16"]), "--precision", "fp32", "-o", "x.engine", cwd=tmp_path
+    )
     assert_one_line_error(res, 2, "is an FP16 graph", "strongly typed FP32 engine needs the FP32 graph")
 
 
