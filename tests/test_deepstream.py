@@ -240,7 +240,7 @@ def test_wrong_colour_order_fails_and_the_written_config_passes(ds_dir: Path) ->
     from conftest import synthetic_model
 
     from inception_export.deploy.deepstream_gate import gate_deepstream
-    from inception_export.parity.reference import EagerReference
+    from inception_export.parity.eager import EagerReference
     from inception_export.parity.tolerances import load_profile
 
     net = synthetic_model("v1")

@@ -22,7 +22,7 @@ from inception_export import build_model, get_spec
 from inception_export.export import export_onnx, export_onnx_pair
 from inception_export.export.fp16 import HalfCompute, float32_nodes
 from inception_export.export.fp16_graph import derive_fp16
-from inception_export.export.onnx_export import FLOAT16_DERIVED, FLOAT16_TRACED, _Float32, _trace
+from inception_export.export.onnx_export import FLOAT16_DERIVED, FLOAT16_TRACED, _Float32, trace_onnx
 from inception_export.parity.golden import golden_inputs, golden_pixels
 
 # Full suite only: two traced exports per case to compare the derived FP16 graph with.
@@ -98,8 +98,8 @@ class _UpsamplingPool(nn.Module):
 def test_graphs_torch_keeps_partly_float32_are_traced_not_derived() -> None:
     torch.manual_seed(0)
     net = _UpsamplingPool().eval()
-    half = _trace(HalfCompute(_UpsamplingPool().eval()), 4, None, False, 18)
+    half = trace_onnx(HalfCompute(_UpsamplingPool().eval()), 4, None, False, 18)
     # torch computes the decomposed pool's mean in float32 inside the half graph...
     assert float32_nodes(half)
     # ...which a rounding of the FP32 graph would not reproduce: no derivation.
-    assert derive_fp16(_trace(_Float32(net, None), 4, None, False, 18)) is None
+    assert derive_fp16(trace_onnx(_Float32(net, None), 4, None, False, 18)) is None

@@ -17,35 +17,15 @@ from typing import Any
 import numpy as np
 
 from ..errors import ArtifactError
-from ..parity.metrics import Metrics, compare
-from ..parity.numfmt import failure_message
+from ..parity.gate import Check, batch_consistency, limit_checks
+from ..parity.metrics import Metrics, compare, log_softmax
 from ..parity.reference import Reference, run_batched
-from ..parity.tolerances import CHECKS, Limits
+from ..parity.tolerances import Limits
 from ..registry import Preprocessing
 from .nvinfer import COLOR_FORMATS, NETWORK_TYPE_CLASSIFIER, KeyFile, parse_labels, read_config
 
 PRECISION = "fp32"
 MAX_LABELS_BYTES = 16 << 20  # deploy/labels.py: MAX_LABEL_FILE_BYTES
-
-
-@dataclass
-class DeepStreamCheck:
-    name: str
-    passed: bool
-    value: float | None = None
-    limit: float | None = None
-    direction: str = ""
-    message: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "passed": self.passed,
-            "value": self.value,
-            "limit": self.limit,
-            "direction": self.direction,
-            "message": self.message,
-        }
 
 
 @dataclass
@@ -57,14 +37,14 @@ class DeepStreamGate:
     model_color_format: int
     batch_sizes: list[int]
     metrics: Metrics
-    checks: list[DeepStreamCheck] = field(default_factory=list)
+    checks: list[Check] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
         return all(c.passed for c in self.checks)
 
     @property
-    def failures(self) -> list[DeepStreamCheck]:
+    def failures(self) -> list[Check]:
         return [c for c in self.checks if not c.passed]
 
     def summary(self) -> str:
@@ -89,13 +69,6 @@ class DeepStreamGate:
             "metrics": self.metrics.to_dict(),
             "checks": [c.to_dict() for c in self.checks],
         }
-
-
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    z = logits.astype(np.float64)
-    z = z - z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
 
 
 def nvinfer_input(
@@ -153,27 +126,6 @@ def check_config_agrees(cfg: KeyFile, num_classes: int) -> tuple[Path, list[Any]
     return onnx_path, shape
 
 
-def _checks(metrics: Metrics, consistency: float, limits: Limits) -> list[DeepStreamCheck]:
-    values: dict[str, float] = {k: float(v) for k, v in metrics.to_dict().items()}
-    values["batch_consistency"] = consistency
-    checks = [
-        DeepStreamCheck(
-            "finite",
-            metrics.nonfinite == 0,
-            float(metrics.nonfinite),
-            0.0,
-            "max",
-            "" if metrics.nonfinite == 0 else f"{metrics.nonfinite} NaN/Inf values",
-        )
-    ]
-    for name, direction in CHECKS.items():
-        value, limit = values[name], float(getattr(limits, name))
-        ok = bool(np.isfinite(value)) and (value <= limit if direction == "max" else value >= limit)
-        message = "" if ok else failure_message(name, value, limit, direction)
-        checks.append(DeepStreamCheck(name, ok, value, limit, direction, message))
-    return checks
-
-
 def gate_deepstream(
     config: Path,
     reference: Reference,
@@ -208,10 +160,7 @@ def gate_deepstream(
         runner.close()
     if out.shape[1] != reference.num_classes:
         raise ArtifactError(f"{onnx_path}: gives {out.shape[1]} classes, the model {reference.num_classes}")
-    ref = _softmax(gold.logits)
-    scale = max(float(np.abs(single.astype(np.float64)).max()), 1e-30)
-    with np.errstate(invalid="ignore"):
-        consistency = float(np.abs(out[probe].astype(np.float64) - single).max() / scale)
+    ref = np.exp(log_softmax(gold.logits.astype(np.float64)))
     metrics = compare(ref, out)
     return DeepStreamGate(
         config=cfg.path.name,
@@ -221,5 +170,5 @@ def gate_deepstream(
         model_color_format=color,
         batch_sizes=sorted({low, batch}),
         metrics=metrics,
-        checks=_checks(metrics, consistency if np.isfinite(consistency) else float("inf"), limits[PRECISION]),
+        checks=limit_checks(metrics, batch_consistency(out, probe, single), limits[PRECISION]),
     )

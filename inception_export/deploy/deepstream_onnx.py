@@ -12,20 +12,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import onnx
 import torch
 from torch import Tensor, nn
 
 from ..errors import ArtifactError
-from ..export.common import quiet_tracing, strip_build_attrs
+from ..export.common import strip_build_attrs
 from ..export.fold import fold_batchnorm
 from ..export.metadata import build_metadata
-from ..export.sanitize import sanitize_onnx
-from ..export.write import ExportResult, write_artifact
-from ..metadata import flat_props
+from ..export.onnx_export import embed_and_write, trace_onnx
+from ..export.write import ExportResult
 from ..models.layers import TorchvisionTransformInput
 from ..registry import ModelSpec
-from ..text import first_line
 from .nvinfer import INPUT_NAME, OUTPUT_NAME, NvinferScaling
 
 EXPORTER = "torch.onnx.export(dynamo=True)"
@@ -115,29 +112,7 @@ def export_deepstream_onnx(
 ) -> ExportResult:
     """Trace the DeepStream module to ONNX at ``output`` (plus its sidecar)."""
     wrapper, facts = deepstream_module(net, size, scaling)
-    b = batch or 2  # batch 1 would let torch.export specialise a dynamic dimension
-    example = torch.zeros(b, 3, size, size)
-    dynamic = None if batch else ({0: torch.export.Dim("batch")},)
-    with quiet_tracing(), torch.no_grad():
-        program = torch.onnx.export(
-            wrapper,
-            (example,),
-            None,
-            input_names=[INPUT_NAME],
-            output_names=[OUTPUT_NAME],
-            opset_version=opset,
-            dynamic_shapes=dynamic,
-            dynamo=True,
-            external_data=False,
-            verbose=False,
-        )
-    if program is None:
-        raise ArtifactError("torch.onnx.export returned no program")
-    proto = program.model_proto
-    sanitize_onnx(proto)
-    names = ([i.name for i in proto.graph.input], [o.name for o in proto.graph.output])
-    if names != ([INPUT_NAME], [OUTPUT_NAME]):
-        raise ArtifactError(f"exported graph has inputs/outputs {names}, expected {INPUT_NAME}/{OUTPUT_NAME}")
+    proto = trace_onnx(wrapper, size, batch, False, opset, output_name=OUTPUT_NAME)
     if proto.graph.node[-1].op_type != "Softmax":
         raise ArtifactError(f"exported graph ends in {proto.graph.node[-1].op_type}, not Softmax")
     dim0: Any = batch if batch else "batch"
@@ -172,12 +147,4 @@ def export_deepstream_onnx(
         extra=extra,
     )
     meta["output"]["shape"][1] = meta["num_classes"]
-    del proto.metadata_props[:]
-    for key, value in sorted(flat_props(meta).items()):
-        proto.metadata_props.add(key=key, value=value)
-    try:
-        onnx.checker.check_model(proto, full_check=True)
-    except onnx.checker.ValidationError as exc:
-        raise ArtifactError(f"exported graph fails onnx.checker: {first_line(str(exc))}") from None
-    digest = write_artifact(output, proto.SerializeToString(deterministic=True), meta)
-    return ExportResult(path=output, format="onnx", precision="fp32", sha256=digest, metadata=meta)
+    return embed_and_write(proto, output, meta, "fp32")

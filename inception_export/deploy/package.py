@@ -8,9 +8,7 @@ final place and swapped in whole, so a refused input leaves nothing half-written
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -65,19 +63,6 @@ def check_release_deploy(
         load_class_names(path)
 
 
-def _deepstream_writer() -> Callable[..., list[Path]]:
-    try:
-        module = importlib.import_module("inception_export.deploy.deepstream")
-    except ModuleNotFoundError as exc:
-        if exc.name != "inception_export.deploy.deepstream":
-            raise
-        raise UsageError(
-            "deploy deepstream: this build has no DeepStream writer (deploy/deepstream.py)"
-        ) from None
-    writer: Callable[..., list[Path]] = module.write_deepstream
-    return writer
-
-
 def write_target(
     target: str,
     release_dir: Path,
@@ -104,7 +89,9 @@ def write_target(
         )
     if platforms is not None or max_batch is not None:
         raise UsageError("--platform and --max-batch shape the Triton repository; drop them for deepstream")
-    return _deepstream_writer()(release_dir, out_dir, weights=weights, class_names=class_names)
+    from .deepstream import write_deepstream  # imports torch: only when asked for
+
+    return write_deepstream(release_dir, out_dir, weights=weights, class_names=class_names)
 
 
 def _records(root: Path, files: list[Path]) -> list[dict[str, Any]]:

@@ -62,7 +62,7 @@ def check_opset(opset: int) -> None:
         )
 
 
-def _check_graph(proto: onnx.ModelProto, opset: int) -> None:
+def _check_graph(proto: onnx.ModelProto, opset: int, output_name: str = OUTPUT_NAME) -> None:
     written = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), None)
     if written != opset:
         raise ArtifactError(f"the exporter wrote opset {written}, not the {opset} asked for")
@@ -70,8 +70,8 @@ def _check_graph(proto: onnx.ModelProto, opset: int) -> None:
     if stray:
         raise ArtifactError(f"exported graph still has {', '.join(stray)} nodes")
     names = ([i.name for i in proto.graph.input], [o.name for o in proto.graph.output])
-    if names != ([INPUT_NAME], [OUTPUT_NAME]):
-        raise ArtifactError(f"exported graph has inputs/outputs {names}, expected input/logits")
+    if names != ([INPUT_NAME], [output_name]):
+        raise ArtifactError(f"exported graph has inputs/outputs {names}, expected {INPUT_NAME}/{output_name}")
 
 
 def _keep_names(keep_fp32: str | Sequence[str] | None) -> list[str]:
@@ -130,7 +130,10 @@ def _fold_and_wrap(
     return wrapper, n_folded
 
 
-def _trace(wrapper: nn.Module, size: int, batch: int | None, embed: bool, opset: int) -> onnx.ModelProto:
+def trace_onnx(
+    wrapper: nn.Module, size: int, batch: int | None, embed: bool, opset: int, output_name: str = OUTPUT_NAME
+) -> onnx.ModelProto:
+    """``wrapper`` traced to a sanitised, checked ONNX graph (one input, one output)."""
     wrapper.eval()
     # Trace at batch 2 when dynamic: batch 1 would let torch.export specialise the dimension.
     b = batch or 2
@@ -143,7 +146,7 @@ def _trace(wrapper: nn.Module, size: int, batch: int | None, embed: bool, opset:
             (example,),
             None,
             input_names=[INPUT_NAME],
-            output_names=[OUTPUT_NAME],
+            output_names=[output_name],
             opset_version=opset,
             dynamic_shapes=dynamic,
             dynamo=True,
@@ -154,42 +157,14 @@ def _trace(wrapper: nn.Module, size: int, batch: int | None, embed: bool, opset:
         raise ArtifactError("torch.onnx.export returned no program")
     proto = program.model_proto
     sanitize_onnx(proto)  # no stack traces with this machine's paths in a shipped artifact
-    _check_graph(proto, opset)
+    _check_graph(proto, opset, output_name)
     return proto
 
 
-def _finish(
-    proto: onnx.ModelProto,
-    output: Path,
-    *,
-    net: nn.Module,
-    spec: Any,
-    size: int,
-    precision: str,
-    opset: int,
-    batch: int | None,
-    embed: bool,
-    plan: KeepPlan,
-    n_folded: int,
-    seed: int,
-    float16_from: str | None,
-) -> ExportResult:
-    """Metadata, checks and the atomic write of a graph ``_trace`` (or ``derive_fp16``) made."""
-    meta = _metadata(
-        proto,
-        net=net,
-        spec=spec,
-        size=size,
-        precision=precision,
-        opset=opset,
-        batch=batch,
-        embed=embed,
-        plan=plan,
-        n_folded=n_folded,
-        seed=seed,
-        float16_from=float16_from,
-    )
-    return _embed_and_write(proto, output, meta, precision)
+def _finish(proto: onnx.ModelProto, output: Path, *, precision: str, **facts: Any) -> ExportResult:
+    """Metadata (:func:`_metadata`'s ``facts``), checks and the atomic write of a graph
+    ``trace_onnx`` (or ``derive_fp16``) made."""
+    return embed_and_write(proto, output, _metadata(proto, precision=precision, **facts), precision)
 
 
 def _metadata(
@@ -248,7 +223,7 @@ def _metadata(
     return meta
 
 
-def _embed_and_write(
+def embed_and_write(
     proto: onnx.ModelProto, output: Path, meta: dict[str, Any], precision: str
 ) -> ExportResult:
     """The metadata into ``metadata_props``, onnx's full check, then the atomic write."""
@@ -297,7 +272,7 @@ def export_onnx(
     half = precision == "fp16"
     plan = _keep_plan(net, spec, size, keep_names, keep_fp32_images) if keep_names else KeepPlan()
     wrapper, n_folded = _fold_and_wrap(net, spec, half=half, embed=embed_preprocessing, plan=plan)
-    proto = _trace(wrapper, size, batch, embed_preprocessing, opset)
+    proto = trace_onnx(wrapper, size, batch, embed_preprocessing, opset)
     return _finish(
         proto,
         output,
@@ -362,7 +337,7 @@ def export_onnx_pair(
         fp32 = export_onnx(model, fp32_output, precision="fp32", model_obj=net, **options)
         return fp32, export_onnx(model, fp16_output, precision="fp16", model_obj=net, **fp16_traced)
     wrapper, n_folded = _fold_and_wrap(net, spec, half=False, embed=embed_preprocessing, plan=KeepPlan())
-    proto32 = _trace(wrapper, size, batch, embed_preprocessing, opset)
+    proto32 = trace_onnx(wrapper, size, batch, embed_preprocessing, opset)
     proto16 = derive_fp16(proto32)
     if proto16 is not None:
         _check_graph(proto16, opset)

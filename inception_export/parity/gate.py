@@ -137,16 +137,22 @@ class GateReport:
 
 
 def _score(metrics: Metrics, consistency: float, limits: Limits, aux: list[str], outputs: int) -> list[Check]:
-    checks = [
-        Check(
-            "aux_heads",
-            outputs == 1 and not aux,
-            message=(
-                "one output, no auxiliary-head nodes"
-                if outputs == 1 and not aux
-                else f"{outputs} outputs; aux nodes: {', '.join(aux[:3]) or 'none'}"
-            ),
+    heads = Check(
+        "aux_heads",
+        outputs == 1 and not aux,
+        message=(
+            "one output, no auxiliary-head nodes"
+            if outputs == 1 and not aux
+            else f"{outputs} outputs; aux nodes: {', '.join(aux[:3]) or 'none'}"
         ),
+    )
+    return [heads, *limit_checks(metrics, consistency, limits)]
+
+
+def limit_checks(metrics: Metrics, consistency: float, limits: Limits) -> list[Check]:
+    """Finiteness and every metric of ``CHECKS`` against its limit (shared by every gate that
+    compares outputs with a reference: this one and the DeepStream gate)."""
+    checks = [
         Check(
             "finite",
             metrics.nonfinite == 0,
@@ -173,6 +179,14 @@ def _score(metrics: Metrics, consistency: float, limits: Limits, aux: list[str],
             )
         )
     return checks
+
+
+def batch_consistency(out: np.ndarray, probe: Sequence[int], single: np.ndarray) -> float:
+    """max |batched - single| / max |single| over the probe rows (inf when not finite)."""
+    scale = max(float(np.abs(single.astype(np.float64)).max()), 1e-30)
+    with np.errstate(invalid="ignore"):
+        value = float(np.abs(out[list(probe)].astype(np.float64) - single).max() / scale)
+    return value if np.isfinite(value) else float("inf")
 
 
 @dataclass(frozen=True)
@@ -308,11 +322,7 @@ def _judge(
             f"{path}: artifact gives {out.shape[1]} classes, the reference {ref.shape[1]} "
             f"({reference.model})"
         )
-    scale = max(float(np.abs(single.astype(np.float64)).max()), 1e-30)
-    with np.errstate(invalid="ignore"):
-        consistency = float(np.abs(out[outputs.probe].astype(np.float64) - single).max() / scale)
-    if not np.isfinite(consistency):
-        consistency = float("inf")
+    consistency = batch_consistency(out, outputs.probe, single)
     metrics = compare(ref, out)
     kinds = np.asarray(gold.kinds)
     by_kind = {k: compare(ref[kinds == k], out[kinds == k]) for k in dict.fromkeys(gold.kinds)}

@@ -39,7 +39,7 @@ def percentile(a: np.ndarray, q: float) -> float:
     return float(high - (high - low) * (1 - t) if t >= 0.5 else low + (high - low) * t)
 
 
-def _log_softmax(z: np.ndarray) -> np.ndarray:
+def log_softmax(z: np.ndarray) -> np.ndarray:
     z = z - z.max(axis=1, keepdims=True)
     return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
 
@@ -67,7 +67,7 @@ def compare(reference: np.ndarray, candidate: np.ndarray) -> Metrics:
     top_ref = np.argsort(-ref, axis=1)[:, :k]
     top_out = np.argsort(-out, axis=1)[:, :k]
     overlap = np.mean([len(set(a) & set(b)) / k for a, b in zip(top_ref, top_out, strict=True)])
-    lp, lq = _log_softmax(ref), _log_softmax(out)
+    lp, lq = log_softmax(ref), log_softmax(out)
     kl = (np.exp(lp) * (lp - lq)).sum(1)
     return Metrics(
         max_abs=float(diff.max()),
