@@ -144,7 +144,7 @@ def test_every_format_and_precision(name: str, tmp_path: Path) -> None:
     report = run_gate(name, paths, samples=1, reference_model=model)
     assert report.passed, [c.message for a in report.artifacts for c in a.checks if not c.passed]
     ts, *onnx_reports = report.artifacts
-    assert [a.metadata["input_size"] for a in report.artifacts] == [size] * len(paths)
+    assert [a.metadata.input_size for a in report.artifacts] == [size] * len(paths)
     assert ts.metrics.rel_l2 < 5e-6
     for precision, art in zip(precisions, onnx_reports, strict=True):
         # Dynamic batch: each artifact ran at batch 1 and with every input at once.
