@@ -11,6 +11,7 @@ from ..console import emit_json, err, status
 from ..errors import UsageError
 from ..registry import get_spec
 from .app import command
+from .int8_options import CalibrationMethodOpt, CalibrationOpt, CalibrationSamplesOpt, KeepFp16Opt
 from .options import (
     ForceOpt,
     JsonOpt,
@@ -64,7 +65,10 @@ def onnx_cmd(
     weights: WeightsOpt = None,
     transform_input: TransformInputOpt = None,
     precision: Annotated[
-        str, typer.Option("--precision", help="fp32, or fp16 compute with float32 input/output.")
+        str,
+        typer.Option(
+            "--precision", help="fp32; fp16 or int8 (QDQ, needs --calibration) with float32 input/output."
+        ),
     ] = "fp32",
     opset: Annotated[int | None, typer.Option("--opset", help="ONNX opset (18-22; default 18).")] = None,
     batch: Annotated[str, typer.Option("--batch", help="'dynamic' or a fixed batch size.")] = "dynamic",
@@ -79,6 +83,10 @@ def onnx_cmd(
     images: Annotated[
         Path | None, typer.Option("--images", help="Photographs added to what --keep-fp32 auto measures.")
     ] = None,
+    calibration: CalibrationOpt = None,
+    calibration_samples: CalibrationSamplesOpt = 64,
+    calibration_method: CalibrationMethodOpt = "minmax",
+    keep_fp16: KeepFp16Opt = None,
     force: ForceOpt = False,
     seed: SeedOpt = DEFAULT_SEED,
     json_out: JsonOpt = False,
@@ -91,6 +99,30 @@ def onnx_cmd(
     ti = checkpoint_transform_input(model, weights, transform_input)
     if output is None:
         output = Path(f"{get_spec(model).name}-{precision}.onnx")
+    if precision == "int8" or calibration is not None or keep_fp16 is not None:
+        from ..export.int8_cli import int8_onnx
+
+        result = int8_onnx(
+            model,
+            output,
+            precision=precision,
+            calibration=calibration,
+            calibration_samples=calibration_samples,
+            calibration_method=calibration_method,
+            keep_fp16=keep_fp16,
+            keep_fp32=keep_fp32,
+            weights=weights,
+            transform_input=ti,
+            opset=opset,
+            batch=fixed,
+            input_size=input_size,
+            embed_preprocessing=embed_preprocessing,
+            force=force,
+            seed=seed,
+            images=images,
+        )
+        _report(result, json_out)
+        return
     with status(f"exporting {model} to ONNX {precision}"):
         result = export_onnx(
             model,

@@ -158,8 +158,12 @@ def _finish(
     n_folded: int,
     seed: int,
     float16_from: str | None,
+    extra_meta: dict[str, Any] | None = None,
 ) -> ExportResult:
-    """Metadata, checks and the atomic write of a graph ``_trace`` (or ``derive_fp16``) made."""
+    """Metadata, checks and the atomic write of a graph ``_trace`` (or ``derive_fp16``) made.
+
+    ``extra_meta``: keys added to (or replacing) the record's, for the INT8 export (export/int8.py).
+    """
     half = precision == "fp16"
     # Before anything strips the exporter's per-node scopes: localize needs this map.
     outputs_map = layer_outputs(proto, layer_paths(net))
@@ -186,6 +190,7 @@ def _finish(
     }
     if float16_from is not None:
         extra["float16_from"] = float16_from
+    extra.update(extra_meta or {})
     meta = build_metadata(
         spec=spec,
         model=net,

@@ -44,6 +44,19 @@ CHECKS: dict[str, str] = {
     "batch_consistency": "max",
 }
 
+# INT8 (QDQ, docs/int8.md): measured on the synthetic-weight models with
+# benchmarks/int8_figures.py, see the README's "INT8" section.
+INT8_DEFAULT = Limits(
+    rel_l2=0.1,
+    max_abs_rel=0.2,
+    min_cosine=0.99,
+    top1_agreement=0.8,
+    top5_overlap=0.6,
+    max_kl=0.05,
+    batch_consistency=1e-2,
+)
+INT8_STRICT = INT8_DEFAULT
+
 PROFILES: dict[str, dict[str, Limits]] = {
     "default": {
         "fp32": Limits(
@@ -64,6 +77,7 @@ PROFILES: dict[str, dict[str, Limits]] = {
             max_kl=1e-3,
             batch_consistency=1e-2,
         ),
+        "int8": INT8_DEFAULT,
     },
     "strict": {
         "fp32": Limits(
@@ -84,6 +98,7 @@ PROFILES: dict[str, dict[str, Limits]] = {
             max_kl=2e-4,
             batch_consistency=5e-3,
         ),
+        "int8": INT8_STRICT,
     },
 }
 
@@ -110,7 +125,7 @@ def load_profile(spec: str) -> dict[str, Limits]:
     out = dict(PROFILES[base])
     for precision, overrides in data.items():
         if precision not in out or not isinstance(overrides, dict):
-            raise UsageError(f"{path}: unknown section {precision!r} (expected fp32 or fp16 tables)")
+            raise UsageError(f"{path}: unknown section {precision!r} (expected fp32, fp16 or int8 tables)")
         unknown = set(overrides) - set(CHECKS)
         if unknown:
             raise UsageError(
