@@ -89,8 +89,10 @@ def quantize(
     *,
     method: str = DEFAULT_METHOD,
     exclude_nodes: Sequence[str] = (),
+    op_types: Sequence[str] = QUANTIZED_OPS,
 ) -> onnx.ModelProto:
-    """The float32 QDQ graph of ``fp32`` (see the module docstring for the placement)."""
+    """The float32 QDQ graph of ``fp32`` (see the module docstring for the placement);
+    ``op_types`` other than the default only for measuring a policy (benchmarks/int8_figures.py)."""
     import logging
 
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
@@ -106,6 +108,10 @@ def quantize(
     }
     if method == "percentile":
         extra["CalibPercentile"] = 99.999
+    # quantize_static moves the weights of the model it is given to external data in its own
+    # temporary directory (gone when it returns): give it a copy, the caller's graph stays whole.
+    model = onnx.ModelProto()
+    model.CopyFrom(fp32)
     root = logging.getLogger()
     level = root.level
     root.setLevel(logging.ERROR)  # its "consider pre-processing" advice is for other graphs
@@ -113,11 +119,11 @@ def quantize(
         with tempfile.TemporaryDirectory(prefix="inception-export-int8-") as tmp:
             out = Path(tmp) / "qdq.onnx"
             quantize_static(
-                fp32,
+                model,
                 str(out),
                 _reader(calibration.batch, fp32.graph.input[0].name),
                 quant_format=QuantFormat.QDQ,
-                op_types_to_quantize=list(QUANTIZED_OPS),
+                op_types_to_quantize=list(op_types),
                 per_channel=True,
                 reduce_range=False,
                 activation_type=QuantType.QInt8,
