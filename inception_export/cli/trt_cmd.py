@@ -204,7 +204,7 @@ def _precision(fp16: bool | None, given: OnnxInput | None) -> str:
     if fp16 is not None:
         return "fp16" if fp16 else "fp32"
     from_graph = given.precision if given is not None else None
-    return from_graph if from_graph in ("fp16", "fp32") else "fp16"
+    return from_graph if from_graph in ("fp16", "fp32", "int8") else "fp16"
 
 
 def _batches(
