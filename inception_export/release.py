@@ -54,6 +54,7 @@ class ReleaseOptions:
     opt_batch: int | None = None
     max_batch: int | None = None
     torchscript: bool = False  # TorchScript is one flag away: Triton's libtorch backend needs it
+    int8_calibration: Path | None = None  # `--int8 --calibration DIR`: also the INT8 QDQ ONNX
 
     def engine_batches(self) -> tuple[int, int, int]:
         """The engine's (min, opt, max) batch: the ONNX's fixed batch, or the range asked for."""
@@ -93,6 +94,12 @@ class ReleaseOptions:
             check_opset(self.opset)
         if self.images is not None and not Path(self.images).is_dir():
             raise UsageError(f"--images {self.images}: not a directory")
+        if self.int8_calibration is not None:
+            from .export.calibration import list_calibration
+
+            if self.embed_preprocessing:
+                raise UsageError("--int8 is not available with --embed-preprocessing (float32 NCHW input only)")
+            list_calibration(Path(self.int8_calibration))
         engine_flags = [
             f"--{name}-batch"
             for name, value in (("min", self.min_batch), ("opt", self.opt_batch), ("max", self.max_batch))
@@ -279,9 +286,11 @@ def _release_into(
         "fp32": stage / f"{stem}-fp32.onnx",
         "fp16": stage / f"{stem}-fp16.onnx",
         "tensorrt": stage / f"{stem}-fp16.engine",
+        "int8": stage / f"{stem}-int8.onnx",
     }
     kinds = ["torchscript"] if opts.torchscript else []
     kinds += ["fp32", "fp16"] if fp16 else ["fp32"]
+    kinds += ["int8"] if opts.int8_calibration is not None else []
     kinds += ["tensorrt"] if build_trt else []
     artifacts = [paths[k] for k in kinds]
     golden_path = stage / BUNDLE_NAME
@@ -322,6 +331,20 @@ def _release_into(
         step(f"export {paths['fp32'].name}")
         fp32 = export_onnx(spec.name, paths["fp32"], precision="fp32", **onnx_options)
         digests[fp32.path] = fp32.sha256
+    if opts.int8_calibration is not None:
+        from .export.int8 import export_onnx_int8
+
+        step(f"export {paths['int8'].name}")
+        int8 = export_onnx_int8(
+            spec.name,
+            paths["int8"],
+            calibration=opts.int8_calibration,
+            opset=opts.opset if opts.opset is not None and opts.opset >= 19 else None,
+            batch=opts.batch,
+            images=opts.images,
+            **common,
+        )
+        digests[int8.path] = int8.sha256
     if build_trt:
         from .tensorrt.builder import build_engine
 

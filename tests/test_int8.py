@@ -110,7 +110,7 @@ def test_int8_passes_the_gate_and_localize_reads_it(int8_v1: Path) -> None:
     assert art.precision == "int8" and art.runner["backend"] == "onnxruntime"
     assert art.passed, [c.message for c in art.failures]
     # INT8 is not FP16: its error is real, and measured (tens of times FP16's 6e-4)
-    assert 3e-3 < art.metrics.rel_l2 < 0.1
+    assert 3e-3 < art.metrics.rel_l2 < 0.15
     loc = localize("v1", int8_v1, reference_model=model, samples=2)
     assert loc.precision == "int8" and len(loc.layers) == 58
     assert loc.first_divergent is None, loc.first_divergent
@@ -163,7 +163,9 @@ def _residual_graph() -> onnx.ModelProto:
         [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, 4, 1, 1])],
         weights,
     )
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19)])
+    model.ir_version = 10  # what torch's exporter writes; onnxruntime 1.31 reads up to 13
+    return model
 
 
 def test_residual_add_gets_qdq_on_both_inputs() -> None:
@@ -234,3 +236,55 @@ def test_bad_calibration_input_is_one_line_exit_2(
 def test_calibration_options_need_int8(tmp_path: Path, calibration_dir: Path) -> None:
     res = run_cli_here("onnx", "-m", "v1", "--calibration", str(calibration_dir), "-o", str(tmp_path / "o.onnx"))
     assert_one_line_error(res, 2, "--precision int8")
+
+
+@pytest.mark.slow
+def test_keep_fp16_named_layer_stays_float16(tmp_path: Path, calibration_dir: Path) -> None:
+    from inception_export.export.int8 import export_onnx_int8
+
+    out = tmp_path / "kept.onnx"
+    res = export_onnx_int8(
+        "v1",
+        out,
+        calibration=calibration_dir,
+        input_size=SIZE,
+        keep_fp16="inception3a.branch1.conv",  # a module inside the unit names the unit
+        model_obj=synthetic_model("googlenet"),
+    )
+    meta = res.metadata
+    assert meta["keep_fp16"] == ["inception3a.branch1"]
+    assert len(meta["int8_nodes"]) == 57 and len(meta["float16_nodes"]) == 1
+    model = onnx.load(str(out))
+    producers = {o: n for n in model.graph.node for o in n.output}
+    (kept,) = [n for n in model.graph.node if f"Conv:{n.name}" in meta["float16_nodes"]]
+    assert kept.input[1] not in producers  # a float16 weight, no DequantizeLinear
+    assert kept.input[0] not in producers or producers[kept.input[0]].op_type != "DequantizeLinear"
+    assert _inits(model)[kept.input[1]].data_type == TensorProto.FLOAT16
+
+
+@pytest.mark.slow
+def test_keep_fp16_auto_finds_the_layer_int8_cannot_carry(tmp_path: Path, calibration_dir: Path) -> None:
+    """One channel of inception3a.branch2.0 made a constant 1e4 (and unused by its only consumer,
+    inception3a.branch2.1, as a dead channel of a trained network would be): the per-tensor
+    activation scale then crushes the channels that matter where branch2.1 quantizes its
+    input. localize finds that layer, and auto leaves it in float16."""
+    import copy
+
+    import torch
+
+    from inception_export.export.int8 import export_onnx_int8
+    from inception_export.parity.gate import run_gate
+
+    net = copy.deepcopy(synthetic_model("googlenet"))
+    unit = net.get_submodule("inception3a.branch2.0")
+    with torch.no_grad():
+        unit.bn.bias[0] = 1e4
+        net.get_submodule("inception3a.branch2.1").conv.weight[:, 0] = 0.0
+    res = export_onnx_int8(
+        "v1", tmp_path / "auto.onnx", calibration=calibration_dir, input_size=SIZE, keep_fp16="auto", model_obj=net
+    )
+    meta = res.metadata
+    assert "inception3a.branch2.1" in meta["keep_fp16"], meta["keep_fp16_reasons"]
+    assert "rel_l2" in meta["keep_fp16_reasons"]["inception3a.branch2.1"]
+    report = run_gate("v1", [res.path], reference_model=net)
+    assert report.passed, [c.message for c in report.artifacts[0].failures]

@@ -9,8 +9,10 @@ import typer
 
 from .. import console
 from ..console import emit_json, err, progress_steps
+from ..errors import UsageError
 from .app import command
 from .export_cmd import _parse_batch
+from .int8_options import CalibrationOpt
 from .options import (
     JsonOpt,
     KeepFp32Opt,
@@ -80,6 +82,10 @@ def release(
             "--torchscript/--no-torchscript", help="Also export and gate TorchScript (Triton's libtorch)."
         ),
     ] = False,
+    int8: Annotated[
+        bool, typer.Option("--int8/--no-int8", help="Also export and gate the INT8 QDQ ONNX (--calibration).")
+    ] = False,
+    calibration: CalibrationOpt = None,
     force: Annotated[
         bool, typer.Option("--force", "-f", help="Replace an earlier release in DIR (atomically).")
     ] = False,
@@ -89,6 +95,10 @@ def release(
     from ..release import ReleaseOptions, check_release_options, run_release  # imports torch: only when run
     from ..tensorrt import missing_reason
 
+    if int8 and calibration is None:
+        raise UsageError("--int8 needs --calibration DIR (images the activation ranges are measured on)")
+    if calibration is not None and not int8:
+        raise UsageError("--calibration applies to the INT8 export: add --int8")
     options = ReleaseOptions(
         input_size=input_size,
         batch=_parse_batch(batch),
@@ -99,6 +109,7 @@ def release(
         opt_batch=opt_batch,
         max_batch=max_batch,
         torchscript=torchscript,
+        int8_calibration=calibration,
     )
     # Refuse bad options before the progress display starts and before any slow work.
     check_release_options(
@@ -115,10 +126,10 @@ def release(
     )
     ti = checkpoint_transform_input(model, weights, transform_input)
     engine = trt is not False and missing_reason() is None and options.engine_unsupported() is None
-    artifacts = int(torchscript) + 1 + int(fp16) + int(engine)
-    # build + the exports (FP32 and FP16 together) + the engine + gate start + reference +
+    artifacts = int(torchscript) + 1 + int(fp16) + int(engine) + int(int8)
+    # build + the exports (FP32 and FP16 together, INT8) + the engine + gate start + reference +
     # golden inputs + three gate steps each
-    with progress_steps("release", 5 + int(engine) + 3 * artifacts) as step:
+    with progress_steps("release", 5 + int(engine) + int(int8) + 3 * artifacts) as step:
         result = run_release(
             model,
             out,

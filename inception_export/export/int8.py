@@ -25,6 +25,8 @@ cannot carry are left out of quantization (``--keep-fp16``), found by measuremen
 
 from __future__ import annotations
 
+import contextlib
+import io
 import math
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -116,7 +118,11 @@ def quantize(
     level = root.level
     root.setLevel(logging.ERROR)  # its "consider pre-processing" advice is for other graphs
     try:
-        with tempfile.TemporaryDirectory(prefix="inception-export-int8-") as tmp:
+        # Its histogram calibrators print progress with print(): stdout belongs to --json.
+        with (
+            contextlib.redirect_stdout(io.StringIO()),
+            tempfile.TemporaryDirectory(prefix="inception-export-int8-") as tmp,
+        ):
             out = Path(tmp) / "qdq.onnx"
             quantize_static(
                 model,
@@ -132,9 +138,33 @@ def quantize(
                 calibrate_method=_method(method),
                 extra_options=extra,
             )
-            return onnx.load(str(out))
+            qdq = onnx.load(str(out))
     finally:
         root.setLevel(level)
+    _float_inputs_for(qdq, set(exclude_nodes))
+    return qdq
+
+
+def _float_inputs_for(model: onnx.ModelProto, excluded: set[str]) -> None:
+    """Give the excluded (kept float16) nodes their float inputs back.
+
+    onnxruntime shares one Q/DQ pair per tensor and rewires every consumer of a quantized
+    tensor to its DequantizeLinear, the excluded ones too: a kept Conv would then still read
+    an INT8-rounded activation. Its inputs are pointed back at the tensor the pair quantizes.
+    """
+    if not excluded:
+        return
+    producers = {o: n for n in model.graph.node for o in n.output}
+    for node in model.graph.node:
+        if node.name not in excluded:
+            continue
+        for k, name in enumerate(node.input):
+            dq = producers.get(name)
+            if dq is None or dq.op_type != "DequantizeLinear":
+                continue
+            q = producers.get(dq.input[0])
+            if q is not None and q.op_type == "QuantizeLinear":
+                node.input[k] = q.input[0]
 
 
 def _unique(name: str, taken: set[str]) -> str:

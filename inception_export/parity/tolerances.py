@@ -44,18 +44,31 @@ CHECKS: dict[str, str] = {
     "batch_consistency": "max",
 }
 
-# INT8 (QDQ, docs/int8.md): measured on the synthetic-weight models with
-# benchmarks/int8_figures.py, see the README's "INT8" section.
+# INT8 (QDQ, docs/int8.md): measured on the synthetic-weight models against eager FP32
+# (python benchmarks/int8_figures.py, results/int8-figures.json; minmax calibration on 12
+# scikit-image photographs): v1 at 224 px rel_l2 0.078, max_abs_rel 0.096, min cosine 0.983,
+# top-1 92 % (one of 13 inputs, whose top logits tie within INT8's step), top-5 94 %, max KL
+# 0.19; v1 at 64 px (the tests) rel_l2 0.10, cosine 0.975. One weight scale off by 2x (the
+# breakage the tests inject) gives rel_l2 0.30, max_abs_rel 0.32, top-5 66 %, max KL 1.0.
+# The default limits sit ~1.5-2x above the honest figures and ~2x below the broken ones.
 INT8_DEFAULT = Limits(
-    rel_l2=0.1,
+    rel_l2=0.15,
     max_abs_rel=0.2,
-    min_cosine=0.99,
-    top1_agreement=0.8,
-    top5_overlap=0.6,
-    max_kl=0.05,
+    min_cosine=0.95,
+    top1_agreement=0.75,
+    top5_overlap=0.8,
+    max_kl=0.4,
     batch_consistency=1e-2,
 )
-INT8_STRICT = INT8_DEFAULT
+INT8_STRICT = Limits(
+    rel_l2=0.12,
+    max_abs_rel=0.15,
+    min_cosine=0.97,
+    top1_agreement=0.9,
+    top5_overlap=0.9,
+    max_kl=0.25,
+    batch_consistency=5e-3,
+)
 
 PROFILES: dict[str, dict[str, Limits]] = {
     "default": {
