@@ -66,6 +66,11 @@ def _no_effect_with_golden(**given: object) -> None:
             )
 
 
+def _labelled_steps(labelled_images: Path | None, artifacts: list[Path]) -> int:
+    """Progress steps of --labelled-images: reading them, eager PyTorch, one per artifact."""
+    return 0 if labelled_images is None else 2 + len(artifacts)
+
+
 @command("parity")
 def parity(
     artifacts: Annotated[
@@ -95,6 +100,18 @@ def parity(
     samples: Annotated[
         int | None, typer.Option("--samples", help="Seeded random inputs (default 6).")
     ] = None,
+    labelled_images: Annotated[
+        Path | None,
+        typer.Option(
+            "--labelled-images",
+            help="One sub-folder per class (class index, or a --class-names name) of images: top-1/top-5 "
+            "accuracy of eager PyTorch and each artifact, the drop gated per precision.",
+        ),
+    ] = None,
+    class_names: Annotated[
+        Path | None,
+        typer.Option("--class-names", help="The model's class names, one per line in class order."),
+    ] = None,
     tolerance_profile: Annotated[
         str | None,
         typer.Option(
@@ -115,6 +132,7 @@ def parity(
     if junit is not None:
         given: dict[str, Path | str | None] = {f"artifact {a}": a for a in artifacts}
         given.update({"--golden": golden, "--weights": weights, "--images": images})
+        given.update({"--class-names": class_names})
         if tolerance_profile is not None and Path(tolerance_profile).is_file():
             given["--tolerance-profile"] = tolerance_profile
         check_junit(junit, force, given)
@@ -124,16 +142,25 @@ def parity(
         )
         from ..parity.gate import run_golden_gate
 
-        with progress_steps("parity", 1 + 3 * len(artifacts)) as step:
+        steps = 1 + 3 * len(artifacts) + _labelled_steps(labelled_images, artifacts)
+        with progress_steps("parity", steps) as step:
             report = run_golden_gate(
-                golden, artifacts, profile=tolerance_profile, device=device, progress=step, model=model
+                golden,
+                artifacts,
+                profile=tolerance_profile,
+                device=device,
+                progress=step,
+                model=model,
+                labelled_images=labelled_images,
+                class_names=class_names,
             )
     else:
         if model is None:
             raise UsageError("--model is required (or --golden FILE to compare with a golden bundle)")
         from ..parity.gate import run_gate
 
-        with progress_steps("parity", 2 + 3 * len(artifacts)) as step:
+        steps = 2 + 3 * len(artifacts) + _labelled_steps(labelled_images, artifacts)
+        with progress_steps("parity", steps) as step:
             report = run_gate(
                 model,
                 artifacts,
@@ -144,6 +171,8 @@ def parity(
                 profile=tolerance_profile or "default",
                 device=device,
                 progress=step,
+                labelled_images=labelled_images,
+                class_names=class_names,
             )
     show_report(report, json_out, junit)
     if not report.passed:

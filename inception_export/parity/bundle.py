@@ -32,7 +32,7 @@ from ..errors import ArtifactError, UsageError
 from ..hashing import file_sha256
 from ..text import describe_kind, first_line, printable
 from .reference import Progress, Reference, ReferenceSet
-from .tolerances import CHECKS, PROFILES, Limits, check_limit
+from .tolerances import CHECKS, LIMIT_NAMES, PROFILES, Limits, check_limit
 
 if TYPE_CHECKING:
     from .reference import EagerReference
@@ -306,7 +306,8 @@ def _check_tolerances(path: Path, profile: Any) -> None:
         path,
         isinstance(limits, dict)
         and set(limits) == {"fp32", "fp16"}
-        and all(isinstance(v, dict) and set(v) == set(CHECKS) for v in limits.values()),
+        # accuracy_drop is optional: bundles made before it existed lack it.
+        and all(isinstance(v, dict) and set(CHECKS) <= set(v) <= set(LIMIT_NAMES) for v in limits.values()),
         "incomplete tolerance profile",
     )
     for precision, values in limits.items():

@@ -21,6 +21,7 @@ import numpy as np
 from .. import __version__
 from ..artifacts import artifact_metadata, aux_nodes, detect_format, open_runner, require_backend
 from ..errors import ArtifactError, UsageError
+from .accuracy import LabelledCheck, list_labelled
 from .metrics import Metrics, compare
 from .numfmt import failure_message
 from .reference import EAGER, EagerReference, Reference, ReferenceSet, run_batched
@@ -65,6 +66,7 @@ class ArtifactResult:
     batch_sizes: list[int]
     checks: list[Check] = field(default_factory=list)
     seconds: float = 0.0
+    accuracy: dict[str, Any] | None = None  # --labelled-images (parity/accuracy.py)
 
     @property
     def passed(self) -> bool:
@@ -87,6 +89,7 @@ class ArtifactResult:
             "checks": [c.to_dict() for c in self.checks],
             "seconds": round(self.seconds, 3),
             "metadata": self.metadata,
+            **({"accuracy": self.accuracy} if self.accuracy is not None else {}),
         }
 
 
@@ -103,6 +106,7 @@ class GateReport:
     reference: str = EAGER
     golden_bundle: dict[str, Any] | None = None
     limits_from: str = ""  # "built-in profile", "file NAME", "golden bundle NAME"
+    labelled: dict[str, Any] | None = None  # the --labelled-images set and eager accuracy
 
     @property
     def passed(self) -> bool:
@@ -124,6 +128,7 @@ class GateReport:
             "inputs": self.inputs,
             "artifacts": [a.to_dict() for a in self.artifacts],
             "seconds": round(self.seconds, 3),
+            **({"labelled_images": self.labelled} if self.labelled is not None else {}),
         }
 
 
@@ -175,6 +180,7 @@ def check_artifacts(
     device: str = "cpu",
     progress: Progress | None = None,
     limits_from: str = "",
+    labelled: LabelledCheck | None = None,
 ) -> GateReport:
     """Every check on every artifact against ``reference``; UsageError/ArtifactError on bad input."""
     t_start = time.perf_counter()
@@ -187,6 +193,8 @@ def check_artifacts(
     for path, fmt in formats:
         require_backend(path, fmt)
     reference.load(step)
+    if labelled is not None:
+        labelled.start(reference)
     plans: list[tuple[Path, str, dict[str, Any], int, bool, str]] = []
     for (path, fmt), meta in zip(formats, metas, strict=True):
         reference.check_identity(path, meta)
@@ -214,6 +222,11 @@ def check_artifacts(
             probe = [gold.kinds.index(k) for k in dict.fromkeys(gold.kinds)]
             step(f"{path.name}: batch {low}")
             single = run_batched(runner, feed[probe], low)
+            accuracy, accuracy_checks = (
+                labelled.measure(runner, size, pixels, high, limits[precision], step)
+                if labelled is not None
+                else (None, [])
+            )
         if out.shape[1] != ref.shape[1]:
             raise ArtifactError(
                 f"{path}: artifact gives {out.shape[1]} classes, the reference {ref.shape[1]} "
@@ -228,7 +241,7 @@ def check_artifacts(
         kinds = np.asarray(gold.kinds)
         by_kind = {k: compare(ref[kinds == k], out[kinds == k]) for k in dict.fromkeys(gold.kinds)}
         aux = aux_nodes(path, fmt)
-        checks = _score(metrics, consistency, limits[precision], aux, info.num_outputs)
+        checks = _score(metrics, consistency, limits[precision], aux, info.num_outputs) + accuracy_checks
         results.append(
             ArtifactResult(
                 path=str(path),
@@ -241,6 +254,7 @@ def check_artifacts(
                 batch_sizes=sorted({low, high}),
                 checks=checks,
                 seconds=time.perf_counter() - t0,
+                accuracy=accuracy,
             )
         )
     assert first is not None
@@ -256,6 +270,7 @@ def check_artifacts(
         reference=reference.description,
         golden_bundle=reference.info(),
         limits_from=limits_from,
+        labelled=labelled.summary() if labelled is not None else None,
     )
 
 
@@ -271,8 +286,11 @@ def run_gate(
     device: str = "cpu",
     progress: Progress | None = None,
     reference_model: Any = None,
+    labelled_images: Path | None = None,
+    class_names: Path | None = None,
 ) -> GateReport:
     """Check every artifact against eager PyTorch; raise UsageError/ArtifactError on bad input."""
+    labelled = labelled_check(labelled_images, class_names)
     reference = EagerReference(
         model,
         weights=weights,
@@ -293,6 +311,7 @@ def run_gate(
         device=device,
         progress=progress,
         limits_from=limits_source(profile),
+        labelled=labelled,
     )
 
 
@@ -304,6 +323,8 @@ def run_golden_gate(
     device: str = "cpu",
     progress: Progress | None = None,
     model: str | None = None,
+    labelled_images: Path | None = None,
+    class_names: Path | None = None,
 ) -> GateReport:
     """Check every artifact against a golden bundle's logits: the same checks as :func:`run_gate`,
     without PyTorch, the model code or the checkpoint.
@@ -316,6 +337,7 @@ def run_golden_gate(
     if not artifacts:
         raise UsageError("no artifacts given")
     check_device(device, torch_visible=False)
+    labelled = labelled_check(labelled_images, class_names)
     limits = load_profile(profile) if profile is not None else None
     step = progress or (lambda _msg: None)
     step("golden bundle")
@@ -336,7 +358,17 @@ def run_golden_gate(
         device=device,
         progress=progress,
         limits_from=source,
+        labelled=labelled,
     )
+
+
+def labelled_check(images: Path | None, class_names: Path | None) -> LabelledCheck | None:
+    """``--labelled-images`` checked for layout before the model is built (classes: after)."""
+    if images is None:
+        if class_names is not None:
+            raise UsageError("--class-names names the folders of --labelled-images; give that too")
+        return None
+    return LabelledCheck(list_labelled(images, class_names))
 
 
 def limits_source(profile: str) -> str:

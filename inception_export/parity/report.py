@@ -12,6 +12,7 @@ from rich.text import Text
 
 from ..atomic import write_text_atomic
 from ..text import printable
+from .accuracy import accuracy_rows, labelled_line
 from .gate import GateReport
 from .numfmt import near_one
 
@@ -76,6 +77,9 @@ def table(report: GateReport) -> Group:
         ("max KL", lambda a: _fmt(a.metrics.max_kl)),
         ("batches", lambda a: ",".join(map(str, a.batch_sizes))),
     )
+    extra = accuracy_rows if report.labelled is not None else ()
+    if report.labelled is not None:
+        parts.append(Text(labelled_line(report.labelled)))
     numbered = list(enumerate(report.artifacts, 1))
     for start in range(0, len(numbered), _PER_TABLE):
         chunk = numbered[start : start + _PER_TABLE]
@@ -83,7 +87,7 @@ def table(report: GateReport) -> Group:
         metrics.add_column("metric", no_wrap=True)
         for i, _ in chunk:
             metrics.add_column(f"#{i}", justify="right", no_wrap=True)
-        for label, cell in rows:
+        for label, cell in (*rows, *extra):
             metrics.add_row(label, *(cell(a) for _, a in chunk))
         parts.append(metrics)
     return Group(*parts)
