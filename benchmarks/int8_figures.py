@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 import onnx
 import onnxruntime as ort
-from onnx import numpy_helper
 import torch
+from onnx import numpy_helper
 
 from inception_export.build import build_model
 from inception_export.export.calibration import CalibrationSet
@@ -75,7 +75,10 @@ def main() -> int:
         calib = CalibrationSet(
             list(CALIBRATION_PHOTOS),
             np.stack(
-                [preprocess_image(getattr(skimage.data, n)(), spec.preprocessing, size) for n in CALIBRATION_PHOTOS]
+                [
+                    preprocess_image(getattr(skimage.data, n)(), spec.preprocessing, size)
+                    for n in CALIBRATION_PHOTOS
+                ]
             ),
             "skimage",
         )
@@ -114,7 +117,10 @@ def main() -> int:
                 rows.append({"model": spec.name, "size": size, "method": "minmax, one weight scale x2",
                              "concat": policy, **{k: m[k] for k in COLUMNS}})  # fmt: skip
                 print(json.dumps(rows[-1]), flush=True)
-    print("| model | size | method | concat | rel L2 | max abs / max ref | min cosine | top-1 | top-5 | max KL |")
+    print(
+        "| model | size | method | concat | rel L2 | max abs / max ref | min cosine "
+        "| top-1 | top-5 | max KL |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(

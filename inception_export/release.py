@@ -98,7 +98,9 @@ class ReleaseOptions:
             from .export.calibration import list_calibration
 
             if self.embed_preprocessing:
-                raise UsageError("--int8 is not available with --embed-preprocessing (float32 NCHW input only)")
+                raise UsageError(
+                    "--int8 is not available with --embed-preprocessing (float32 NCHW input only)"
+                )
             list_calibration(Path(self.int8_calibration))
         engine_flags = [
             f"--{name}-batch"

@@ -146,7 +146,10 @@ def _residual_graph() -> onnx.ModelProto:
     weights = [
         numpy_helper.from_array(rng.normal(0, 0.2, (4, 4, 3, 3)).astype(np.float32), f"{n}.w")
         for n in ("c1", "c2", "c3")
-    ] + [numpy_helper.from_array(rng.normal(0, 0.1, 4).astype(np.float32), f"{n}.b") for n in ("c1", "c2", "c3")]
+    ] + [
+        numpy_helper.from_array(rng.normal(0, 0.1, 4).astype(np.float32), f"{n}.b")
+        for n in ("c1", "c2", "c3")
+    ]
     nodes = [
         *conv("c1", "input", "a"),
         helper.make_node("Relu", ["a"], ["ar"], name="r1"),
@@ -234,7 +237,9 @@ def test_bad_calibration_input_is_one_line_exit_2(
 
 
 def test_calibration_options_need_int8(tmp_path: Path, calibration_dir: Path) -> None:
-    res = run_cli_here("onnx", "-m", "v1", "--calibration", str(calibration_dir), "-o", str(tmp_path / "o.onnx"))
+    res = run_cli_here(
+        "onnx", "-m", "v1", "--calibration", str(calibration_dir), "-o", str(tmp_path / "o.onnx")
+    )
     assert_one_line_error(res, 2, "--precision int8")
 
 
@@ -281,7 +286,12 @@ def test_keep_fp16_auto_finds_the_layer_int8_cannot_carry(tmp_path: Path, calibr
         unit.bn.bias[0] = 1e4
         net.get_submodule("inception3a.branch2.1").conv.weight[:, 0] = 0.0
     res = export_onnx_int8(
-        "v1", tmp_path / "auto.onnx", calibration=calibration_dir, input_size=SIZE, keep_fp16="auto", model_obj=net
+        "v1",
+        tmp_path / "auto.onnx",
+        calibration=calibration_dir,
+        input_size=SIZE,
+        keep_fp16="auto",
+        model_obj=net,
     )
     meta = res.metadata
     assert "inception3a.branch2.1" in meta["keep_fp16"], meta["keep_fp16_reasons"]

@@ -76,8 +76,8 @@ def test_int8_engine_report_passes_when_qdq_layers_run_int8(conv: Any) -> None:
     ("layers", "needle"),
     [
         # a quantized convolution TensorRT ran in float16 (its QDQ not fused)
-        ([("node_conv2d", "Half", "Half"), ("node_conv2d_1", "Int8", "Int8"), ("node_linear", "Int8", "Int8")],
-         "node_conv2d (fp16, computes in fp16, expected int8)"),
+        ([("node_conv2d", "Half", "Half"), ("node_conv2d_1", "Int8", "Int8"),
+          ("node_linear", "Int8", "Int8")], "node_conv2d (fp16, computes in fp16, expected int8)"),
         # a kept layer quantized anyway
         ([("node_conv2d", "Int8", "Int8"), ("node_conv2d_1", "Int8", "Int8"), ("node_linear", "Int8", "Int8"),
           ("node_conv2d_2", "Int8", "Int8")], "expected fp16"),
@@ -87,7 +87,7 @@ def test_int8_engine_report_passes_when_qdq_layers_run_int8(conv: Any) -> None:
 )  # fmt: skip
 def test_int8_engine_report_fails_where_types_differ(layers: list[tuple[str, str, str]], needle: str) -> None:
     report = {"Layers": [_conv10(*la) for la in layers], "Bindings": ["input", "logits"]}
-    with pytest.raises(GateFailure, match="int8|quantizes") as exc:
+    with pytest.raises(GateFailure, match=r"int8|quantizes") as exc:
         verify_int8_precision(json.dumps(report), META["int8_nodes"])
     assert needle in str(exc.value)
 

@@ -117,7 +117,9 @@ class BenchConfig:
 
     def validate(self) -> None:
         if "int8" in self.precisions and self.calibration is None:
-            raise UsageError("--precision int8 needs --calibration DIR (the INT8 artifact is calibrated on it)")
+            raise UsageError(
+                "--precision int8 needs --calibration DIR (the INT8 artifact is calibrated on it)"
+            )
         if self.warmup < 0:
             raise UsageError(f"--warmup must be >= 0, got {self.warmup}")
         if self.iters < 1:

@@ -20,7 +20,9 @@ CalibrationSamplesOpt = Annotated[
 ]
 CalibrationMethodOpt = Annotated[
     str,
-    typer.Option("--calibration-method", help="INT8: minmax (default, see docs/int8.md), percentile or entropy."),
+    typer.Option(
+        "--calibration-method", help="INT8: minmax (default, see docs/int8.md), percentile or entropy."
+    ),
 ]
 KeepFp16Opt = Annotated[
     str | None,

@@ -74,7 +74,7 @@ def check_method(method: str) -> str:
 def _reader(batch: np.ndarray, input_name: str) -> Any:
     from onnxruntime.quantization import CalibrationDataReader
 
-    class _Reader(CalibrationDataReader):  # type: ignore[misc]
+    class _Reader(CalibrationDataReader):
         def __init__(self) -> None:
             self._rows: Iterator[np.ndarray] = iter(batch)
 
@@ -203,7 +203,9 @@ def to_float16(qdq: onnx.ModelProto) -> onnx.ModelProto:
     for vi in g.value_info:
         if vi.type.tensor_type.elem_type == FLOAT:
             vi.type.tensor_type.elem_type = FLOAT16
-    taken = {o for n in g.node for o in n.output} | {i.name for i in g.input} | {i.name for i in g.initializer}
+    taken = (
+        {o for n in g.node for o in n.output} | {i.name for i in g.input} | {i.name for i in g.initializer}
+    )
     taken |= {n.name for n in g.node}
     casts_in: list[onnx.NodeProto] = []
     for inp in g.input:
@@ -214,7 +216,9 @@ def to_float16(qdq: onnx.ModelProto) -> onnx.ModelProto:
             for k, name in enumerate(node.input):
                 if name == inp.name:
                     node.input[k] = half
-        casts_in.append(helper.make_node("Cast", [inp.name], [half], name=_unique(f"node_{half}", taken), to=FLOAT16))
+        casts_in.append(
+            helper.make_node("Cast", [inp.name], [half], name=_unique(f"node_{half}", taken), to=FLOAT16)
+        )
         g.value_info.append(helper.make_tensor_value_info(half, FLOAT16, None))
     casts_out: list[onnx.NodeProto] = []
     for out in g.output:
@@ -231,7 +235,9 @@ def to_float16(qdq: onnx.ModelProto) -> onnx.ModelProto:
                 if name == out.name:
                     node.input[k] = half
         g.value_info.append(helper.make_tensor_value_info(half, FLOAT16, None))
-        casts_out.append(helper.make_node("Cast", [half], [out.name], name=_unique(f"node_{out.name}", taken), to=FLOAT))
+        casts_out.append(
+            helper.make_node("Cast", [half], [out.name], name=_unique(f"node_{out.name}", taken), to=FLOAT)
+        )
     nodes = [*casts_in, *g.node, *casts_out]
     del g.node[:]
     g.node.extend(nodes)
@@ -451,18 +457,22 @@ def export_onnx_int8(
     from .calibration import check_samples, list_calibration, read_calibration
     from .common import get_model, resolve, strip_build_attrs
     from .fold import fold_batchnorm
-    from .onnx_export import _Float32, _finish, _trace, check_opset
+    from .onnx_export import _finish, _Float32, _trace, check_opset
     from .write import check_outputs
 
     if calibration is None:
-        raise UsageError("--precision int8 needs --calibration DIR (images the activation ranges are measured on)")
+        raise UsageError(
+            "--precision int8 needs --calibration DIR (images the activation ranges are measured on)"
+        )
     method = check_method(method)
     check_samples(calibration_samples)
     names = keep_names(keep_fp16)
     if "auto" in names and names != ["auto"]:
         raise UsageError("--keep-fp16 takes 'auto' or a list of layers, not both")
     if embed_preprocessing:
-        raise UsageError("--embed-preprocessing is not available with --precision int8 (float32 NCHW input only)")
+        raise UsageError(
+            "--embed-preprocessing is not available with --precision int8 (float32 NCHW input only)"
+        )
     opset = INT8_MIN_OPSET if opset is None else int(opset)
     check_opset(opset)
     if opset < INT8_MIN_OPSET:
@@ -489,7 +499,14 @@ def export_onnx_int8(
     reasons: dict[str, str] = {}
     if names == ["auto"]:
         reasons, proto = auto_keep_fp16(
-            net, proto32, calib, model=spec.name, size=size, method=method, outputs_map=outputs_map, images=images
+            net,
+            proto32,
+            calib,
+            model=spec.name,
+            size=size,
+            method=method,
+            outputs_map=outputs_map,
+            images=images,
         )
     else:
         by_layer = layer_nodes(proto32, layers)

@@ -16,6 +16,8 @@ def int8_onnx(model: str, output: Path, *, precision: str, keep_fp32: str | None
         flag = "--calibration" if options.get("calibration") is not None else "--keep-fp16"
         raise UsageError(f"{flag} applies to INT8 exports only (--precision int8)")
     if keep_fp32 is not None:
-        raise UsageError("--keep-fp32 applies to FP16 exports; INT8 leaves layers in float16 with --keep-fp16")
+        raise UsageError(
+            "--keep-fp32 applies to FP16 exports; INT8 leaves layers in float16 with --keep-fp16"
+        )
     method = options.pop("calibration_method")
     return export_onnx_int8(model, output, method=method, **options)
