@@ -175,6 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         stored = hashlib.sha256(WEIGHTS.read_bytes()).hexdigest()
         print(f"retrained sha256 {digest}\nstored    sha256 {stored}")
+        print(f"{record['train_seconds']} s wall, {time.process_time():.0f} s CPU; {record['accuracy_fp32']}")
         return 0 if digest == stored else 1
     record["weights"] = {"file": WEIGHTS.name, "bytes": len(blob), "sha256": digest}
     WEIGHTS.write_bytes(blob)

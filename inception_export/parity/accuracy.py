@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import UsageError
-from ..text import describe_kind, printable
+from ..text import describe_kind, first_line, printable
 from .golden import IMAGE_SUFFIXES, MAX_IMAGE_BYTES, read_image
 from .numfmt import failure_message
 from .reference import EAGER_BATCH, run_batched
@@ -38,7 +38,6 @@ from .reference import EAGER_BATCH, run_batched
 if TYPE_CHECKING:
     from ..registry import Preprocessing
     from ..runners.base import Runner
-    from .gate import ArtifactResult, Check
     from .reference import Reference
     from .tolerances import Limits
 
@@ -247,7 +246,7 @@ class LabelledCheck:
             except ImportError as exc:
                 raise UsageError(
                     "--labelled-images needs PyTorch and Pillow to read and preprocess images "
-                    f"({exc.name} is not installed here: the device role); run it where the full role "
+                    f"({first_line(str(exc), 80)}: the device role); run it where the full role "
                     "is installed "
                     "(pip install 'inception-export[full]')"
                 ) from None
@@ -262,17 +261,17 @@ class LabelledCheck:
         if self._eager is None:
             return None
         if size not in self._eager_acc:
+            pixels = self.pixels(size, progress)
             progress(f"eager PyTorch on {len(self.images.files)} labelled images")
-            logits = _run(self._eager, self.pixels(size, progress), False, EAGER_BATCH, self._recipe)
+            logits = _run(self._eager, pixels, False, EAGER_BATCH, self._recipe)
             self._eager_acc[size] = Accuracy.of(logits, self.images.labels)
         return self._eager_acc[size]
 
     def measure(
         self, runner: Runner, size: int, pixels: bool, batch: int, limits: Limits, progress: Progress
-    ) -> tuple[dict[str, Any], list[Check]]:
-        """The artifact's accuracy, eager's, the drops in points and their checks."""
-        from .gate import Check
-
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """The artifact's accuracy, eager's, the drops in points and their checks (the fields
+        of ``gate.Check``: this module does not import the gate, which imports it)."""
         eager = self.eager(size, progress)
         progress(f"{runner.info.artifact or 'artifact'}: labelled images")
         logits = _run(runner, self.pixels(size, progress), pixels, batch, self._recipe)
@@ -290,7 +289,7 @@ class LabelledCheck:
         }
         result["drop_points"] = {k: round(v, 4) for k, v in drops.items()}
         result["flipped_top1"] = int((eager.top1_hits != got.top1_hits).sum())
-        checks = []
+        checks: list[dict[str, Any]] = []
         for k, drop in drops.items():
             name = f"{k}_accuracy_drop"
             ok = drop <= limits.accuracy_drop + 1e-9
@@ -304,7 +303,14 @@ class LabelledCheck:
                 )
             )
             checks.append(
-                Check(name, ok, value=drop, limit=limits.accuracy_drop, direction="max", message=message)
+                {
+                    "name": name,
+                    "passed": ok,
+                    "value": drop,
+                    "limit": limits.accuracy_drop,
+                    "direction": "max",
+                    "message": message,
+                }
             )
         return result, checks
 
@@ -323,18 +329,18 @@ class LabelledCheck:
         return h.hexdigest()[:16]
 
 
-def _acc(a: ArtifactResult, key: str) -> str:
+def _acc(a: Any, key: str) -> str:  # a gate.ArtifactResult
     acc = a.accuracy["artifact"] if a.accuracy else None
     return f"{acc[key]:.2f}%" if acc else "-"
 
 
-def _drop(a: ArtifactResult, key: str) -> str:
+def _drop(a: Any, key: str) -> str:
     drops = a.accuracy.get("drop_points") if a.accuracy else None
     return f"{drops[key]:+.2f}" if drops else "n/a"
 
 
 # Rows of the report's metrics table (parity/report.py), one cell per artifact.
-accuracy_rows: tuple[tuple[str, Callable[[ArtifactResult], str]], ...] = (
+accuracy_rows: tuple[tuple[str, Callable[[Any], str]], ...] = (
     ("acc top-1", lambda a: _acc(a, "top1")),
     ("acc top-5", lambda a: _acc(a, "top5")),
     ("drop top-1 pt", lambda a: _drop(a, "top1")),
@@ -364,12 +370,15 @@ def labelled_line(summary: dict[str, Any]) -> str:
 def _recipe_of(reference: Reference) -> Preprocessing:
     spec = getattr(reference, "spec", None)
     if spec is not None:
-        return spec.preprocessing  # type: ignore[no-any-return]
+        return spec.preprocessing
     from ..registry import Preprocessing
 
+    # The bundle records the recipe its inputs were made with (and transform_input beside it).
     recorded = dict(getattr(reference, "bundle").meta["preprocessing"])  # noqa: B009
     fields = set(Preprocessing.__dataclass_fields__)
-    kept = {k: tuple(v) if isinstance(v, list) else v for k, v in recorded.items() if k in fields}
+    kept: dict[str, Any] = {
+        k: tuple(v) if isinstance(v, list) else v for k, v in recorded.items() if k in fields
+    }
     return Preprocessing(**kept)
 
 

@@ -241,7 +241,8 @@ def check_artifacts(
         kinds = np.asarray(gold.kinds)
         by_kind = {k: compare(ref[kinds == k], out[kinds == k]) for k in dict.fromkeys(gold.kinds)}
         aux = aux_nodes(path, fmt)
-        checks = _score(metrics, consistency, limits[precision], aux, info.num_outputs) + accuracy_checks
+        checks = _score(metrics, consistency, limits[precision], aux, info.num_outputs)
+        checks += [Check(**c) for c in accuracy_checks]
         results.append(
             ArtifactResult(
                 path=str(path),
