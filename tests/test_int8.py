@@ -100,6 +100,7 @@ def test_int8_metadata(int8_v1: Path, calibration_dir: Path) -> None:
     assert meta["layer_outputs"]
 
 
+@pytest.mark.slow
 def test_int8_passes_the_gate_and_localize_reads_it(int8_v1: Path) -> None:
     from inception_export.localize.core import localize
     from inception_export.parity.gate import run_gate
@@ -298,3 +299,33 @@ def test_keep_fp16_auto_finds_the_layer_int8_cannot_carry(tmp_path: Path, calibr
     assert "rel_l2" in meta["keep_fp16_reasons"]["inception3a.branch2.1"]
     report = run_gate("v1", [res.path], reference_model=net)
     assert report.passed, [c.message for c in report.artifacts[0].failures]
+
+
+@pytest.mark.slow
+def test_int8_artifact_gated_against_a_golden_bundle(int8_v1: Path, tmp_path: Path) -> None:
+    """The device role: a golden bundle (which now records the INT8 limits too) gates the INT8
+    artifact without PyTorch's reference model."""
+    from inception_export.parity.bundle import make_bundle
+    from inception_export.parity.gate import run_golden_gate
+
+    bundle = tmp_path / "golden.npz"
+    make_bundle("v1", bundle, input_size=SIZE, samples=2)
+    report = run_golden_gate(bundle, [int8_v1])
+    (art,) = report.artifacts
+    assert art.precision == "int8" and art.passed, [c.message for c in art.failures]
+    assert report.limits["int8"].rel_l2 == 0.15
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["release", "-m", "v1", "--out", "{d}/rel", "--int8"], "--int8 needs --calibration"),
+        (["release", "-m", "v1", "--out", "{d}/rel", "--calibration", "{d}"], "add --int8"),
+        (["release", "-m", "v1", "--out", "{d}/rel", "--int8", "--calibration", "{d}"], "no image files"),
+        (["bench", "-m", "v1", "--backends", "onnxruntime", "--precision", "int8"], "needs --calibration"),
+    ],
+)
+def test_release_and_bench_int8_bad_input(tmp_path: Path, argv: list[str], needle: str) -> None:
+    res = run_cli_here(*[a.format(d=tmp_path) for a in argv])
+    assert_one_line_error(res, 2, needle)
+    assert not (tmp_path / "rel").exists()
