@@ -107,6 +107,7 @@ def main() -> int:
                     **{k: m[k] for k in COLUMNS},
                     "quantize_seconds": round(seconds, 1),
                     "subnormal_scales": summary.subnormal_scales,
+                    "quantized_adds": summary.quantized_adds,
                 }
             )
             print(json.dumps(rows[-1]), flush=True)

@@ -182,7 +182,7 @@ def test_residual_add_gets_qdq_on_both_inputs() -> None:
     batch = np.random.default_rng(1).normal(0, 1, (4, 4, 8, 8)).astype(np.float32)
     proto = to_float16(quantize(fp32, CalibrationSet(["r"] * 4, batch, "x")))
     summary = check_qdq(proto)
-    assert len(summary.quantized_nodes) == 3
+    assert len(summary.quantized_nodes) == 3 and summary.quantized_adds == 1
     producers = {o: n for n in proto.graph.node for o in n.output}
     add = next(n for n in proto.graph.node if n.op_type == "Add")
     for x in add.input:

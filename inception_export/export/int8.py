@@ -255,6 +255,7 @@ class QdqSummary:
     dequantize_nodes: int = 0
     int8_weights: int = 0
     subnormal_scales: int = 0
+    quantized_adds: int = 0  # residual adds with QDQ on both inputs
     quantized_nodes: list[str] = field(default_factory=list)  # "Conv:node_conv2d" as float32_nodes
     float_nodes: list[str] = field(default_factory=list)  # Conv/Gemm left in float16
 
@@ -264,6 +265,7 @@ class QdqSummary:
             "dequantize_nodes": self.dequantize_nodes,
             "int8_weights": self.int8_weights,
             "subnormal_scales": self.subnormal_scales,
+            "quantized_adds": self.quantized_adds,
         }
 
 
@@ -321,6 +323,7 @@ def check_qdq(model: onnx.ModelProto, *, residual_adds: bool = True) -> QdqSumma
             ins = [_dq_source(x, producers) for x in node.input]
             if any(ins) and not all(ins):
                 raise ArtifactError(f"{node.name}: a residual add with QDQ on one input only")
+            summary.quantized_adds += all(ins)
     if not summary.quantized_nodes:
         raise ArtifactError("no Conv or Gemm of the graph is quantized")
     return summary
