@@ -329,3 +329,18 @@ def test_release_and_bench_int8_bad_input(tmp_path: Path, argv: list[str], needl
     res = run_cli_here(*[a.format(d=tmp_path) for a in argv])
     assert_one_line_error(res, 2, needle)
     assert not (tmp_path / "rel").exists()
+
+
+def test_trt_on_an_int8_onnx_takes_int8_from_the_graph(int8_v1: Path, tmp_path: Path) -> None:
+    """No TensorRT here: `trt` still reads precision int8 off the graph and prints the one
+    trtexec line both 10.3 and 11.x take (strongly typed, no precision flag)."""
+    from inception_export.tensorrt import missing_reason
+
+    if missing_reason() is None:
+        pytest.skip("TensorRT is present: the build itself is tested on the GPU")
+    res = run_cli_here("trt", "--onnx", str(int8_v1), "-o", str(tmp_path / "v1.engine"), "--json")
+    assert res.code == 2, res.stderr
+    doc = json.loads(res.stdout)
+    assert doc["config"]["precision"] == "int8"
+    line = doc["trtexec"].split()
+    assert "--stronglyTyped" in line and not {"--int8", "--fp16", "--best"} & set(line)
