@@ -344,3 +344,17 @@ def test_trt_on_an_int8_onnx_takes_int8_from_the_graph(int8_v1: Path, tmp_path: 
     assert doc["config"]["precision"] == "int8"
     line = doc["trtexec"].split()
     assert "--stronglyTyped" in line and not {"--int8", "--fp16", "--best"} & set(line)
+
+
+@pytest.mark.slow
+def test_release_int8_exports_gates_and_lists_it(tmp_path: Path, calibration_dir: Path) -> None:
+    res = run_cli_here(
+        "release", "-m", "v1", "--out", str(tmp_path / "rel"), "--int8",
+        "--calibration", str(calibration_dir), "--input-size", str(SIZE), "--samples", "1",
+        "--no-fp16", "--no-trt", "--json",
+    )  # fmt: skip
+    assert res.code == 0, res.stderr
+    manifest = json.loads(res.stdout)
+    entry = next(a for a in manifest["artifacts"] if a["precision"] == "int8")
+    assert entry["file"] == "googlenet-int8.onnx" and entry["gate"]["passed"]
+    assert (tmp_path / "rel" / "googlenet-int8.onnx.json").is_file()

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import math
 import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -353,23 +352,11 @@ def layer_nodes(fp32: onnx.ModelProto, layers: Sequence[str]) -> dict[str, list[
     return out
 
 
-@dataclass
-class Int8Plan:
-    method: str = DEFAULT_METHOD
-    samples: int = DEFAULT_SAMPLES
-    keep_fp16: list[str] = field(default_factory=list)
-    keep_reasons: dict[str, str] = field(default_factory=dict)
-
-
 def keep_names(keep_fp16: str | Sequence[str] | None) -> list[str]:
     if keep_fp16 is None:
         return []
     items = keep_fp16.split(",") if isinstance(keep_fp16, str) else list(keep_fp16)
     return [i.strip() for i in items if i.strip()]
-
-
-def finite_or_none(x: float) -> float | None:
-    return x if math.isfinite(x) else None
 
 
 # --keep-fp16 auto: at most this many rounds of (quantize, localize, keep the first divergent

@@ -60,13 +60,15 @@ LIMIT_NAMES = (*CHECKS, "accuracy_drop")
 # scikit-image photographs). Honest: v1 at 224 px rel_l2 0.078, max_abs_rel 0.096, cosine 0.983,
 # top-1 92 % (one of 13 inputs, whose top logits tie within INT8's step), top-5 94 %, max KL 0.19;
 # ResNet-50 at 128 px rel_l2 0.117, max_abs_rel 0.14, top-5 80 %; v1 at 64 px (the tests) rel_l2
-# 0.10, max_abs_rel 0.125, cosine 0.975. One weight scale off by 2x (the breakage the tests
-# inject): v1 rel_l2 0.30, max_abs_rel 0.32, top-5 66 %, KL 1.0; ResNet-50 rel_l2 0.20, top-5 71 %.
+# 0.10, max_abs_rel 0.125, cosine 0.975, and 0.939 on a constant input in a release calibrated
+# on 12 photographs (min_cosine is the worst single input: edge inputs sit lowest). One weight
+# scale off by 2x (the breakage the tests inject): v1 rel_l2 0.30, max_abs_rel 0.32, top-5 66 %,
+# KL 1.0; ResNet-50 rel_l2 0.20, top-5 71 %.
 # The default limits sit between the worst honest figure and the mildest breakage.
 INT8_DEFAULT = Limits(
     rel_l2=0.15,
     max_abs_rel=0.2,
-    min_cosine=0.95,
+    min_cosine=0.9,
     top1_agreement=0.75,
     top5_overlap=0.75,
     max_kl=0.4,
@@ -76,7 +78,7 @@ INT8_DEFAULT = Limits(
 INT8_STRICT = Limits(
     rel_l2=0.13,
     max_abs_rel=0.16,
-    min_cosine=0.97,
+    min_cosine=0.95,
     top1_agreement=0.9,
     top5_overlap=0.75,
     max_kl=0.25,
