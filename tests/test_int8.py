@@ -358,3 +358,44 @@ def test_release_int8_exports_gates_and_lists_it(tmp_path: Path, calibration_dir
     entry = next(a for a in manifest["artifacts"] if a["precision"] == "int8")
     assert entry["file"] == "googlenet-int8.onnx" and entry["gate"]["passed"]
     assert (tmp_path / "rel" / "googlenet-int8.onnx.json").is_file()
+
+
+def test_large_bias_survives_onnxruntime_on_the_float16_qdq_graph(tmp_path: Path) -> None:
+    """onnxruntime's WeightBiasQuantization would requantize the float16 bias to int32 in
+    float16 and overflow (a bias of 1e4 came out as 0): the runner turns it off for INT8."""
+    import onnxruntime as ort
+
+    from inception_export.export.calibration import CalibrationSet
+    from inception_export.export.int8 import quantize, to_float16
+    from inception_export.runners.onnxruntime_runner import OnnxRuntimeRunner
+
+    rng = np.random.default_rng(2)
+    w = numpy_helper.from_array(rng.normal(0, 0.05, (4, 4, 3, 3)).astype(np.float32), "w")
+    b = numpy_helper.from_array(np.array([1e4, 0.5, -0.5, 1.0], np.float32), "b")
+    # conv -> relu -> conv2: onnxruntime rewrites the bias of a Conv whose output is quantized
+    # again downstream; the relu's output is the graph's first output, the one checked.
+    graph = helper.make_graph(
+        [
+            helper.make_node("Conv", ["input", "w", "b"], ["y"], name="conv", pads=[1, 1, 1, 1]),
+            helper.make_node("Relu", ["y"], ["logits"], name="relu"),
+            helper.make_node("Conv", ["logits", "w", "b2"], ["z"], name="conv2", pads=[1, 1, 1, 1]),
+        ],
+        "bias",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [None, 4, 8, 8])],
+        [
+            helper.make_tensor_value_info("logits", TensorProto.FLOAT, [None, 4, 8, 8]),
+            helper.make_tensor_value_info("z", TensorProto.FLOAT, [None, 4, 8, 8]),
+        ],
+        [w, b, numpy_helper.from_array(np.zeros(4, np.float32), "b2")],
+    )
+    fp32 = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19)])
+    fp32.ir_version = 10
+    x = rng.normal(0, 1, (4, 4, 8, 8)).astype(np.float32)
+    path = tmp_path / "bias-int8.onnx"
+    path.write_bytes(to_float16(quantize(fp32, CalibrationSet(["x"] * 4, x, "x"))).SerializeToString())
+    session = ort.InferenceSession(fp32.SerializeToString(), providers=["CPUExecutionProvider"])
+    ref = session.run(None, {"input": x})[0]
+    with OnnxRuntimeRunner(path, precision="int8") as runner:
+        out = runner.infer(x)
+    assert np.abs(out[:, 0] - ref[:, 0]).max() < 50  # float16's step at 1e4 is 8
+    assert np.linalg.norm(out - ref) / np.linalg.norm(ref) < 0.01

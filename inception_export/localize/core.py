@@ -160,9 +160,11 @@ def check_external_data(path: Path) -> None:
             )
 
 
-def _session(path: Path, tensors: list[str], threads: int | None) -> Any:
+def _session(path: Path, tensors: list[str], threads: int | None, precision: str = "fp32") -> Any:
     import onnx
     import onnxruntime as ort
+
+    from ..runners.onnxruntime_runner import disabled_optimizers
 
     try:
         proto = onnx.load(str(path))
@@ -192,7 +194,10 @@ def _session(path: Path, tensors: list[str], threads: int | None) -> Any:
         opts.inter_op_num_threads = 1
     try:
         return ort.InferenceSession(
-            proto.SerializeToString(), sess_options=opts, providers=["CPUExecutionProvider"]
+            proto.SerializeToString(),
+            sess_options=opts,
+            providers=["CPUExecutionProvider"],
+            disabled_optimizers=disabled_optimizers(precision),
         )
     except Exception as exc:  # onnxruntime raises several unrelated exception types
         from ..runners.onnxruntime_runner import load_error
@@ -290,7 +295,7 @@ def localize(
         if threads < 1:
             raise UsageError(f"--threads must be at least 1, got {threads}")
         torch.set_num_threads(threads)
-    session = _session(artifact, tensors, threads)
+    session = _session(artifact, tensors, threads, precision)
     input_name = session.get_inputs()[0].name
     # A fixed-batch artifact (--batch N) gets the one input repeated N times; row 0 is used.
     dim0 = session.get_inputs()[0].shape[0]
