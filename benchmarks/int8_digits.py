@@ -28,6 +28,7 @@ from inception_export.export.fold import fold_batchnorm  # noqa: E402
 from inception_export.export.int8 import METHODS, quantize, to_float16  # noqa: E402
 from inception_export.export.onnx_export import _Float32, _trace  # noqa: E402
 from inception_export.preprocess import preprocess_image  # noqa: E402
+from inception_export.runners.onnxruntime_runner import INT8_DISABLED_OPTIMIZERS  # noqa: E402
 
 DATA = ROOT / "tests" / "data"
 
@@ -68,7 +69,11 @@ def main() -> int:
         methods = METHODS if cal_name.endswith("training digits") else ("minmax",)
         for method in methods:
             proto = to_float16(quantize(proto32, CalibrationSet(["x"] * len(cal), cal, "x"), method=method))
-            sess = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+            sess = ort.InferenceSession(
+                proto.SerializeToString(),
+                providers=["CPUExecutionProvider"],
+                disabled_optimizers=INT8_DISABLED_OPTIMIZERS,  # as the gate runs INT8 artifacts
+            )
             out = sess.run(None, {"input": x_held})[0]
             top1 = float((out.argmax(1) == y_held).mean() * 100)
             rows.append({"artifact": "INT8", "calibration": cal_name, "method": method, "top1": top1,

@@ -31,6 +31,7 @@ from inception_export.export.onnx_export import _Float32, _trace
 from inception_export.parity.golden import golden_inputs
 from inception_export.parity.metrics import compare
 from inception_export.preprocess import preprocess_image
+from inception_export.runners.onnxruntime_runner import INT8_DISABLED_OPTIMIZERS
 
 CALIBRATION_PHOTOS = (
     "rocket", "cat", "coins", "camera", "brick", "grass", "gravel", "horse",
@@ -42,7 +43,12 @@ COLUMNS = ("rel_l2", "max_abs_rel", "min_cosine", "top1_agreement", "top5_overla
 def _run(proto: onnx.ModelProto, batch: np.ndarray) -> np.ndarray:
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
-    s = ort.InferenceSession(proto.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+    s = ort.InferenceSession(
+        proto.SerializeToString(),
+        opts,
+        providers=["CPUExecutionProvider"],
+        disabled_optimizers=INT8_DISABLED_OPTIMIZERS,  # as the gate runs INT8 artifacts
+    )
     return np.concatenate([s.run(None, {"input": batch[i : i + 1]})[0] for i in range(len(batch))])
 
 
