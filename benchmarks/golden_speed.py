@@ -127,8 +127,7 @@ def _setup(model: str, work: Path) -> dict[str, Any]:
     """Export the artifacts and write the bundles through the Python API (one model build)."""
     from inception_export import build_model
     from inception_export.export import export_onnx
-    from inception_export.parity.bundle import bundle_from_reference
-    from inception_export.parity.reference import EagerReference
+    from inception_export.parity.eager import EagerReference, bundle_from_reference
     from inception_export.parity.tolerances import load_profile
 
     net = build_model(model)

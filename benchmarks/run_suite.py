@@ -29,12 +29,13 @@ import psutil
 import torch
 
 from inception_export.bench.gemm import measure_gemm
-from inception_export.bench.options import BenchConfig, default_threads, tensorrt_available
+from inception_export.bench.options import BenchConfig, default_threads
 from inception_export.bench.plan import Combo
 from inception_export.bench.plot import plot_records
 from inception_export.bench.run import cpu_model, provenance, run_bench
 from inception_export.console import err, progress
 from inception_export.registry import get_spec, list_specs
+from inception_export.tensorrt.availability import tensorrt_available
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -1,4 +1,4 @@
-"""Recognise an artifact by its content, read its metadata, and open the matching runner.
+"""Recognise an artifact by its content and read its metadata (``runners/factory.py`` opens its runner).
 
 Nothing here imports torch unless a TorchScript artifact is actually opened: the device
 role (golden bundle + ONNX/TensorRT) uses this module where PyTorch is not installed.
@@ -6,71 +6,16 @@ role (golden bundle + ONNX/TensorRT) uses this module where PyTorch is not insta
 
 from __future__ import annotations
 
-import functools
-import json
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .console import stdout_to_stderr
 from .errors import ArtifactError, BackendUnavailable
-from .runners.base import Runner
+from .metadata import ArtifactMeta, MissingMetadata, onnx_summary, read_metadata
 from .text import describe_kind
 
-FORMATS = ("torchscript", "onnx", "tensorrt")
-
-# Where export/metadata.py stores the record (kept equal to its constants; the export
-# package imports torch, so they are repeated here rather than imported).
-METADATA_KEY = "inception_export"
-TORCHSCRIPT_EXTRA = "inception_export.json"
 NEEDS_TORCH = "PyTorch is not installed here; gate the ONNX or TensorRT artifacts, or install the full role"
-
-
-@dataclass(frozen=True)
-class OnnxSummary:
-    """What the gate needs from an ONNX file, read from one parse of it."""
-
-    metadata_props: dict[str, str]
-    names: tuple[str, ...]  # node and initializer names
-    nodes: int
-    inputs: int
-    input_size: int | None  # a fixed spatial size of the single input, if declared
-    fp16_weights: bool
-
-
-@functools.lru_cache(maxsize=8)
-def _onnx_summary(path: str, _mtime_ns: int, _size: int) -> OnnxSummary | None:
-    import onnx
-
-    try:
-        model = onnx.load(path, load_external_data=False)
-    except Exception:  # protobuf raises DecodeError and friends
-        return None
-    graph = model.graph
-    size = None
-    if len(graph.input) == 1:
-        dims = graph.input[0].type.tensor_type.shape.dim
-        if len(dims) == 4:
-            # NCHW float input, or NHWC uint8 pixels for graphs that normalise in-graph.
-            uint8 = graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.UINT8
-            d = dims[1] if uint8 else dims[2]
-            size = int(d.dim_value) if d.HasField("dim_value") else None
-    return OnnxSummary(
-        metadata_props={p.key: p.value for p in model.metadata_props},
-        names=tuple([n.name for n in graph.node] + [i.name for i in graph.initializer]),
-        nodes=len(graph.node),
-        inputs=len(graph.input),
-        input_size=size,
-        # Float16 weights mean the graph computes in half, whatever its I/O types.
-        fp16_weights=any(i.data_type == onnx.TensorProto.FLOAT16 for i in graph.initializer),
-    )
-
-
-def onnx_summary(path: Path) -> OnnxSummary | None:
-    """The parsed summary of an ONNX file (None if it does not parse), parsed once per file version."""
-    st = path.stat()
-    return _onnx_summary(str(path), st.st_mtime_ns, st.st_size)
 
 
 # What a file name promises. A TorchScript archive is code (its hooks run on load, its
@@ -125,52 +70,7 @@ def _format_by_content(path: Path) -> str:
     return "onnx"
 
 
-def sidecar_path(artifact: Path) -> Path:
-    return artifact.with_name(artifact.name + ".json")
-
-
-def _from_torchscript(path: Path) -> dict[str, Any] | None:
-    # Read the zip directly: loading the module just for its metadata would be slow (and need torch).
-    with zipfile.ZipFile(path) as zf:
-        for name in zf.namelist():
-            if name.endswith(f"/extra/{TORCHSCRIPT_EXTRA}"):
-                return dict(json.loads(zf.read(name)))
-    return None
-
-
-def read_metadata(path: Path) -> dict[str, Any]:
-    """The metadata of an artifact (ONNX, TorchScript) or of a sidecar ``.json`` file.
-
-    Same reading as :func:`inception_export.export.read_metadata`, without importing torch.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise ArtifactError(f"{path}: no such file")
-    if path.suffix == ".json":
-        try:
-            return dict(json.loads(path.read_text()))
-        except (ValueError, UnicodeDecodeError):
-            raise ArtifactError(f"{path}: not a JSON metadata file") from None
-    if zipfile.is_zipfile(path):
-        meta = _from_torchscript(path)
-        if meta is not None:
-            return meta
-    else:
-        summary = onnx_summary(path)
-        if summary is not None and METADATA_KEY in summary.metadata_props:
-            try:
-                return dict(json.loads(summary.metadata_props[METADATA_KEY]))
-            except ValueError:
-                raise ArtifactError(
-                    f"{path}: unreadable inception_export metadata in the ONNX file"
-                ) from None
-    side = sidecar_path(path)
-    if side.is_file():
-        return read_metadata(side)
-    raise ArtifactError(f"{path}: no embedded inception_export metadata and no sidecar {side.name}")
-
-
-def artifact_metadata(path: Path, fmt: str) -> dict[str, Any]:
+def artifact_metadata(path: Path, fmt: str) -> ArtifactMeta:
     """The metadata an artifact carries (embedded, or the sidecar/manifest beside it).
 
     TorchScript and ONNX files made by other tools carry none; for them the facts the gate
@@ -185,14 +85,14 @@ def artifact_metadata(path: Path, fmt: str) -> dict[str, Any]:
                 f"{path}: TensorRT engine without its manifest {path.name}.json; for an engine trtexec "
                 f"built, verify it and write one with: inception-export trt-manifest {path} --onnx MODEL.onnx"
             )
-        return manifest
+        return ArtifactMeta.from_record(manifest, path)
     try:
         return read_metadata(path)
-    except ArtifactError:
+    except MissingMetadata:
         return _inferred_metadata(path, fmt)
 
 
-def _inferred_metadata(path: Path, fmt: str) -> dict[str, Any]:
+def _inferred_metadata(path: Path, fmt: str) -> ArtifactMeta:
     meta: dict[str, Any] = {"format": fmt, "precision": "fp32", "inferred": True}
     if fmt == "onnx":
         summary = onnx_summary(path)
@@ -201,7 +101,7 @@ def _inferred_metadata(path: Path, fmt: str) -> dict[str, Any]:
                 meta["input_size"] = summary.input_size
             if summary.fp16_weights:
                 meta["precision"] = "fp16"
-    return meta
+    return ArtifactMeta.from_record(meta, path)
 
 
 def require_backend(path: Path, fmt: str) -> None:
@@ -233,19 +133,3 @@ def aux_nodes(path: Path, fmt: str) -> list[str]:
     else:
         return []
     return [n for n in names if "aux" in n.lower()]
-
-
-def open_runner(path: Path, fmt: str, input_size: int, precision: str, device: str = "cpu") -> Runner:
-    require_backend(path, fmt)
-    if fmt == "torchscript":
-        from .runners.torch_runner import TorchScriptRunner
-
-        return TorchScriptRunner(path, input_size, device=device, precision=precision)
-    if fmt == "onnx":
-        from .runners.onnxruntime_runner import OnnxRuntimeRunner
-
-        # The gate runs each artifact a few times, not a timed loop: no spinning workers.
-        return OnnxRuntimeRunner(path, device=device, precision=precision, spin=False)
-    from .tensorrt.runner import TensorRTRunner
-
-    return TensorRTRunner(path)

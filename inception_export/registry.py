@@ -164,9 +164,14 @@ def _ensure_loaded() -> None:
     from . import models  # noqa: F401
 
 
+def model_key(name: str) -> str:
+    """How a model name is looked up: case, surrounding blanks and ``-``/``_`` do not matter."""
+    return name.strip().lower().replace("-", "_")
+
+
 def get_spec(name: str) -> ModelSpec:
     _ensure_loaded()
-    key = name.strip().lower().replace("-", "_")
+    key = model_key(name)
     if key not in _ALIASES:
         known = ", ".join(
             f"{s.name} ({'/'.join(s.aliases)})" if s.aliases else s.name for s in _REGISTRY.values()

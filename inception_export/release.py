@@ -21,9 +21,9 @@ from .atomic import check_output_dir, staged_directory, write_text_atomic
 from .build import build_model, load_report
 from .errors import BackendUnavailable, UsageError
 from .hashing import file_sha256
-from .parity.bundle import BUNDLE_NAME, bundle_from_reference
+from .parity.bundle import BUNDLE_NAME
+from .parity.eager import EagerReference, bundle_from_reference
 from .parity.gate import GateReport, check_artifacts
-from .parity.reference import EagerReference
 from .parity.report import junit_xml
 from .parity.tolerances import load_profile
 from .registry import ModelSpec, get_spec
@@ -55,6 +55,8 @@ class ReleaseOptions:
     max_batch: int | None = None
     torchscript: bool = False  # TorchScript is one flag away: Triton's libtorch backend needs it
     int8_calibration: Path | None = None  # `--int8 --calibration DIR`: also the INT8 QDQ ONNX
+    deploy: tuple[str, ...] = ()  # deployment packages written into the release (deploy/package.py)
+    class_names: Path | None = None  # their label files' names (default: ImageNet-1k's)
 
     def engine_batches(self) -> tuple[int, int, int]:
         """The engine's (min, opt, max) batch: the ONNX's fixed batch, or the range asked for."""
@@ -223,6 +225,13 @@ def run_release(
             keep_fp32=keep_fp32,
             opts=opts,
         )
+        if opts.deploy:
+            from .deploy.package import deploy_into_release
+
+            step(f"deploy {', '.join(opts.deploy)}")
+            result.manifest = deploy_into_release(
+                stage, result.manifest, opts.deploy, weights=weights, class_names=opts.class_names
+            )
     return result
 
 
@@ -243,7 +252,8 @@ def check_release_options(
     from .tensorrt import missing_reason
 
     spec = get_spec(model)
-    (options or ReleaseOptions()).check(spec, trt)
+    opts = options or ReleaseOptions()
+    opts.check(spec, trt)
     if samples < 1:
         raise UsageError(f"--samples must be at least 1, got {samples}")
     load_profile(profile)  # a malformed or out-of-range profile fails here, not after the exports
@@ -257,6 +267,13 @@ def check_release_options(
         raise BackendUnavailable(f"--trt: {trt_missing}")
     if keep_fp32 and not fp16:
         raise UsageError("--keep-fp32 applies to the FP16 export (drop --no-fp16)")
+    if opts.deploy or opts.class_names is not None:
+        from .deploy.package import check_release_deploy
+
+        # Synthetic weights have ImageNet's 1000 classes; a checkpoint's count is known only
+        # once it is loaded, and is checked then (before anything is written).
+        classes = None if weights is not None else 1000
+        check_release_deploy(opts.deploy, opts.class_names, classes, opts.engine_batches())
     check_output_dir(out_dir, force, MANIFEST, ours=is_release)
     return spec
 
@@ -376,7 +393,7 @@ def _release_into(
         reference,
         golden_path,
         input_size=size,
-        pixels=any(a.metadata.get("embedded_preprocessing") for a in gate.artifacts),
+        pixels=any(a.metadata.embedded_preprocessing for a in gate.artifacts),
         profile=profile,
         limits=limits,
     )
@@ -389,20 +406,20 @@ def _release_into(
     for path in artifacts:
         result = by_path[str(path)]
         meta = result.metadata
-        art_size = int(meta.get("input_size") or size)
+        art_size = meta.input_size or size
         batch = (
             "dynamic"
             if result.runner.get("max_batch") is None
             else [result.runner["min_batch"], result.runner["max_batch"]]
         )
-        pixels = bool(meta.get("embedded_preprocessing"))
+        pixels = meta.embedded_preprocessing
         dim0: Any = opts.batch if opts.batch and result.format == "onnx" else "batch"
         entries.append(
             {
                 "file": path.name,
                 "sha256": digests.get(path)
-                or meta.get("artifact_sha256")
-                or meta.get("engine_sha256")
+                or meta.artifact_sha256
+                or meta.engine_sha256
                 or file_sha256(path),
                 "format": result.format,
                 "precision": result.precision,
@@ -414,7 +431,7 @@ def _release_into(
                     "dtype": "uint8" if pixels else "float32",
                 },
                 "output": {"name": "logits", "shape": ["batch", report.num_classes], "dtype": "float32"},
-                "opset": meta.get("opset"),
+                "opset": meta.opset,
                 "gate": {
                     "passed": result.passed,
                     "metrics": result.metrics.to_dict(),

@@ -240,3 +240,18 @@ def test_labelled_argument_checks(tmp_path: Path) -> None:
     for args, needle in cases:
         res = _parity(tmp_path / "missing.onnx", *args)
         assert_one_line_error(res, 2, needle)
+
+
+def test_accuracy_drop_in_a_profile_file(tmp_path: Path) -> None:
+    from inception_export.errors import UsageError
+    from inception_export.parity.tolerances import load_profile
+
+    assert load_profile("default")["fp32"].accuracy_drop == 0.0
+    assert load_profile("default")["fp16"].accuracy_drop == 0.3
+    good = tmp_path / "p.toml"
+    good.write_text("[fp16]\naccuracy_drop = 0.5\n")
+    assert load_profile(str(good))["fp16"].accuracy_drop == 0.5
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[fp16]\naccuracy_drop = -1\n")
+    with pytest.raises(UsageError, match="must not be negative"):
+        load_profile(str(bad))

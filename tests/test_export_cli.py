@@ -31,7 +31,7 @@ def test_onnx_json_with_default_name(tmp_path: Path) -> None:
     out = json.loads(proc.stdout)  # stdout holds the JSON and nothing else
     assert out["path"] == "googlenet-fp32.onnx" and out["format"] == "onnx"
     assert (tmp_path / "googlenet-fp32.onnx").is_file() and (tmp_path / "googlenet-fp32.onnx.json").is_file()
-    assert read_metadata(tmp_path / "googlenet-fp32.onnx")["input_size"] == 96
+    assert read_metadata(tmp_path / "googlenet-fp32.onnx").input_size == 96
     assert sorted(p.name for p in tmp_path.iterdir()) == ["googlenet-fp32.onnx", "googlenet-fp32.onnx.json"]
 
 
@@ -107,5 +107,5 @@ def test_torchscript_force_overwrites(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["torchscript", "-m", "v1", "-o", str(target), "--force", "--json"])
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["sha256"]
-    assert read_metadata(target)["model"] == "googlenet"
+    assert read_metadata(target).model == "googlenet"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.pt", "m.pt.json"]

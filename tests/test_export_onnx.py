@@ -123,7 +123,7 @@ def test_fp16_computes_in_half_with_float_io(
 def test_metadata_round_trip(name: str, prec: str, artifacts: dict[tuple[str, str], ExportResult]) -> None:
     res = artifacts[name, prec]
     spec = get_spec(name)
-    embedded = read_metadata(res.path)
+    embedded = read_metadata(res.path).record
     side = json.loads(sidecar_path(res.path).read_text())
     assert side.pop("artifact") == res.path.name
     assert side.pop("artifact_sha256") == res.sha256 == hashlib.sha256(res.path.read_bytes()).hexdigest()

@@ -76,7 +76,7 @@ def test_loads_standalone_and_matches_eager(
 @pytest.mark.parametrize("name", v1_fast(MODELS))
 def test_metadata_round_trip(name: str, artifacts: dict[str, ExportResult]) -> None:
     res = artifacts[name]
-    embedded = read_metadata(res.path)
+    embedded = read_metadata(res.path).record
     side = json.loads(sidecar_path(res.path).read_text())
     assert side.pop("artifact") == res.path.name
     assert side.pop("artifact_sha256") == res.sha256

@@ -354,7 +354,7 @@ def test_keep_fp32_maps_a_bn_to_its_unit_or_refuses(capsys: pytest.CaptureFixtur
     from conftest import synthetic_model
 
     from inception_export.errors import UsageError
-    from inception_export.localize.layers import resolve_modules
+    from inception_export.export.layers import resolve_modules
 
     net = synthetic_model("googlenet")
     assert resolve_modules(net, ["conv1.bn", "conv2.conv"], "googlenet") == ["conv1", "conv2"]

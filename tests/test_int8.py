@@ -103,7 +103,7 @@ def test_int8_metadata(int8_v1: Path, calibration_dir: Path) -> None:
 @pytest.mark.slow
 def test_int8_passes_the_gate_and_localize_reads_it(int8_v1: Path) -> None:
     from inception_export.localize.core import localize
-    from inception_export.parity.gate import run_gate
+    from inception_export.parity.eager import run_gate
 
     model = synthetic_model("googlenet")
     report = run_gate("v1", [int8_v1], reference_model=model)
@@ -118,7 +118,7 @@ def test_int8_passes_the_gate_and_localize_reads_it(int8_v1: Path) -> None:
 
 
 def test_a_weight_scale_off_by_2x_fails_the_gate(int8_v1: Path, tmp_path: Path) -> None:
-    from inception_export.parity.gate import run_gate
+    from inception_export.parity.eager import run_gate
 
     model = onnx.load(str(int8_v1))
     inits = _inits(model)
@@ -279,7 +279,8 @@ def test_keep_fp16_auto_finds_the_layer_int8_cannot_carry(tmp_path: Path, calibr
     import torch
 
     from inception_export.export.int8 import export_onnx_int8
-    from inception_export.parity.gate import run_gate
+    from inception_export.localize.int8_auto import auto_keep_fp16
+    from inception_export.parity.eager import run_gate
 
     net = copy.deepcopy(synthetic_model("googlenet"))
     unit = net.get_submodule("inception3a.branch2.0")
@@ -293,6 +294,7 @@ def test_keep_fp16_auto_finds_the_layer_int8_cannot_carry(tmp_path: Path, calibr
         input_size=SIZE,
         keep_fp16="auto",
         model_obj=net,
+        auto_keep=auto_keep_fp16,
     )
     meta = res.metadata
     assert "inception3a.branch2.1" in meta["keep_fp16"], meta["keep_fp16_reasons"]
@@ -305,7 +307,7 @@ def test_keep_fp16_auto_finds_the_layer_int8_cannot_carry(tmp_path: Path, calibr
 def test_int8_artifact_gated_against_a_golden_bundle(int8_v1: Path, tmp_path: Path) -> None:
     """The device role: a golden bundle (which now records the INT8 limits too) gates the INT8
     artifact without PyTorch's reference model."""
-    from inception_export.parity.bundle import make_bundle
+    from inception_export.parity.eager import make_bundle
     from inception_export.parity.gate import run_golden_gate
 
     bundle = tmp_path / "golden.npz"

@@ -293,7 +293,7 @@ def test_foreign_artifact_without_metadata_is_gated(v1_artifacts: dict[str, Path
     report = run_gate("v1", paths, samples=1)
     assert report.passed
     assert [a.precision for a in report.artifacts] == ["fp32", "fp16"]
-    assert all(a.metadata["inferred"] for a in report.artifacts)
+    assert all(a.metadata.inferred for a in report.artifacts)
 
 
 @pytest.mark.slow

@@ -22,6 +22,7 @@ from inception_export.bench.timing import is_noisy, noise_warnings, summarize
 from inception_export.cli import commands  # noqa: F401  (registers the commands)
 from inception_export.cli.app import app
 from inception_export.errors import UsageError, WeightsError
+from inception_export.metadata import NO_METADATA
 from inception_export.parity.gate import ArtifactResult, Check, GateReport
 from inception_export.parity.metrics import Metrics
 from inception_export.parity.numfmt import failure_message, value_vs_limit
@@ -219,7 +220,7 @@ def _report(tmp_path: Path) -> GateReport:
                 format=fmt,
                 precision=prec,
                 runner={},
-                metadata={},
+                metadata=NO_METADATA,
                 metrics=_metrics(r),
                 by_kind={},
                 batch_sizes=[1, 13],

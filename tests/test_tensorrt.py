@@ -687,7 +687,7 @@ def test_runner_matches_torch(v1_engine: Path) -> None:
 
     from inception_export.build import build_model, example_input
     from inception_export.errors import UsageError
-    from inception_export.tensorrt.runner import TensorRTRunner
+    from inception_export.runners.tensorrt_runner import TensorRTRunner
 
     model = build_model("v1")
     x = example_input(model.spec, batch=2).numpy()
@@ -696,8 +696,14 @@ def test_runner_matches_torch(v1_engine: Path) -> None:
     with TensorRTRunner(v1_engine) as runner:
         assert (runner.info.min_batch, runner.info.max_batch) == (1, 2)
         got = runner.infer(x)
-        with pytest.raises(UsageError, match="batch"):
+        profile = r"^v1\.engine accepts batch 1-2 \(its optimisation profile\), got 4$"
+        with pytest.raises(UsageError, match=profile):
             runner.infer(np.concatenate([x, x]))
+        # Checked by the base class for every backend: float64 is refused, not cast.
+        with pytest.raises(UsageError, match=r"^v1\.engine takes float32 NCHW input, got float64$"):
+            runner.infer(x.astype(np.float64))
+        with pytest.raises(UsageError, match=r"shape \(N, 3, 224, 224\), got \(2, 3, 225, 225\)$"):
+            runner.infer(np.zeros((2, 3, 225, 225), np.float32))
     assert got.shape == ref.shape
     assert np.abs(got - ref).max() <= 0.05 * np.abs(ref).max() + 1e-2
     assert (got.argmax(1) == ref.argmax(1)).all()
@@ -709,7 +715,7 @@ def test_runner_matches_torch(v1_engine: Path) -> None:
 def test_runner_device_memory_paths_agree(v1_engine: Path, io: str) -> None:
     """The torch-free path (cuda-python) and torch's allocator give the same logits."""
     from inception_export.build import build_model, example_input
-    from inception_export.tensorrt import runner as trt_runner
+    from inception_export.runners import tensorrt_runner as trt_runner
     from inception_export.tensorrt.cuda import cudart
 
     if io == "cuda-python" and cudart() is None:
@@ -857,7 +863,7 @@ def test_trt_manifest_adopts_an_engine_built_elsewhere(v1_engine: Path, tmp_path
 @pytest.mark.tensorrt
 @requires_trt
 def test_runner_reuses_buffers_and_cuda_graph_agrees(v1_engine: Path) -> None:
-    from inception_export.tensorrt.runner import TensorRTRunner
+    from inception_export.runners.tensorrt_runner import TensorRTRunner
 
     x = np.random.default_rng(0).standard_normal((2, 3, 224, 224)).astype(np.float32)
     with TensorRTRunner(v1_engine) as plain, TensorRTRunner(v1_engine, cuda_graph=True) as graph:

@@ -1,4 +1,5 @@
-"""The artifacts a benchmark times: exported once per run, into a temporary directory."""
+"""The artifacts a benchmark times: exported (and built into TensorRT engines) once per run,
+into a temporary directory."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 
 from torch import nn
 
+from ..registry import ModelSpec
 from .options import BenchConfig
 
 
@@ -34,6 +36,9 @@ class ArtifactExporter:
     def _export(self, kind: str, name: str) -> None:
         from ..export import export_onnx, export_torchscript  # written alongside; import lazily
 
+        if kind.startswith("engine-"):
+            self.paths[kind] = self._engine(kind.split("-", 1)[1])
+            return
         if kind == "torchscript":
             out = self.dir / f"{name}.ts"
             export_torchscript(
@@ -70,3 +75,20 @@ class ArtifactExporter:
                 model_obj=self.model,
             )
         self.paths[kind] = out
+
+    def _engine(self, precision: str) -> Path:
+        """A TensorRT engine of the ONNX of ``precision`` (batch 1..the largest batch asked for),
+        built with the project's builder. Not exercised on the CPU-only development machine."""
+        from ..tensorrt.builder import build_engine
+        from ..tensorrt.config import EngineConfig
+
+        # Strongly typed engines take their precision from the ONNX graph's types.
+        onnx_path, _ = self.get(f"onnx-{precision}")
+        spec: ModelSpec = self.model.spec  # type: ignore[assignment]
+        top = max(self.cfg.batches)
+        engine_cfg = EngineConfig(
+            precision=precision, min_batch=1, opt_batch=top, max_batch=top, input_size=spec.default_size
+        )
+        engine = onnx_path.with_suffix(f".{precision}.engine")
+        build_engine(onnx_path, engine, engine_cfg, model=spec.name)
+        return engine

@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 
 from ..errors import BackendUnavailable, UsageError
+from ..tensorrt.availability import tensorrt_available
 
 BACKENDS = ("torch", "torchscript", "onnxruntime", "tensorrt", "cudagraph")
 PRECISIONS = ("fp32", "fp16", "int8")  # int8: the QDQ ONNX (export/int8.py), needs --calibration
@@ -60,15 +61,6 @@ def default_threads() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
-
-
-def tensorrt_available() -> bool:
-    try:
-        import tensorrt
-    except ImportError:
-        return False
-    # tensorrt-stubs installs an empty namespace package: only a real build has Builder.
-    return hasattr(tensorrt, "Builder")
 
 
 def check_available(backends: Sequence[str], device: str) -> None:

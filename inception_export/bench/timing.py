@@ -7,7 +7,6 @@ running, so the ratios between backends stay honest even when absolute times dri
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -176,10 +175,6 @@ def run_interleaved(
         if on_step:
             on_step()
     return times
-
-
-def finite_positive(value: float) -> bool:
-    return math.isfinite(value) and value > 0
 
 
 # A p90 this many times the median means the runs were disturbed (other load, frequency

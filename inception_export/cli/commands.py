@@ -9,6 +9,8 @@ runs ``parity --golden`` and ``trt --onnx`` where PyTorch is not installed.
 
 from . import (  # noqa: F401
     bench_cmd,
+    deepstream_check_cmd,
+    deploy_cmd,
     export_cmd,
     golden_cmd,
     inspect_cmd,
@@ -28,6 +30,8 @@ ORDER = (
     "trt",
     "trt-manifest",
     "release",
+    "deploy",
+    "deepstream-check",
     "golden",
     "parity",
     "localize",

@@ -100,7 +100,7 @@ def onnx_cmd(
     if output is None:
         output = Path(f"{get_spec(model).name}-{precision}.onnx")
     if precision == "int8" or calibration is not None or keep_fp16 is not None:
-        from ..export.int8_cli import int8_onnx
+        from .int8_export import int8_onnx
 
         result = int8_onnx(
             model,

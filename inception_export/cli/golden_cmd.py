@@ -48,7 +48,7 @@ def golden(
     json_out: JsonOpt = False,
 ) -> None:
     """Write golden inputs + eager PyTorch logits, for `parity --golden FILE` where torch is absent."""
-    from ..parity.bundle import make_bundle
+    from ..parity.eager import make_bundle
 
     ti = checkpoint_transform_input(model, weights, transform_input)
     forms = 2 if embed_preprocessing else 1

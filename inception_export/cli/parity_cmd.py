@@ -157,7 +157,7 @@ def parity(
     else:
         if model is None:
             raise UsageError("--model is required (or --golden FILE to compare with a golden bundle)")
-        from ..parity.gate import run_gate
+        from ..parity.eager import run_gate
 
         steps = 2 + 3 * len(artifacts) + _labelled_steps(labelled_images, artifacts)
         with progress_steps("parity", steps) as step:

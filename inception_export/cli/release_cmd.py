@@ -11,6 +11,7 @@ from .. import console
 from ..console import emit_json, err, progress_steps
 from ..errors import UsageError
 from .app import command
+from .deploy_cmd import ClassNamesOpt
 from .export_cmd import _parse_batch
 from .int8_options import CalibrationOpt
 from .options import (
@@ -86,12 +87,18 @@ def release(
         bool, typer.Option("--int8/--no-int8", help="Also export and gate the INT8 QDQ ONNX (--calibration).")
     ] = False,
     calibration: CalibrationOpt = None,
+    deploy: Annotated[
+        str | None,
+        typer.Option("--deploy", help="Also write DIR/triton/ and/or DIR/deepstream/: triton,deepstream."),
+    ] = None,
+    class_names: ClassNamesOpt = None,
     force: Annotated[
         bool, typer.Option("--force", "-f", help="Replace an earlier release in DIR (atomically).")
     ] = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Export ONNX FP32/FP16 (+ TensorRT, + TorchScript), gate them, write DIR/manifest.json."""
+    from ..deploy.package import parse_targets
     from ..release import ReleaseOptions, check_release_options, run_release  # imports torch: only when run
     from ..tensorrt import missing_reason
 
@@ -110,6 +117,8 @@ def release(
         max_batch=max_batch,
         torchscript=torchscript,
         int8_calibration=calibration,
+        deploy=parse_targets(deploy),
+        class_names=class_names,
     )
     # Refuse bad options before the progress display starts and before any slow work.
     check_release_options(
@@ -129,7 +138,9 @@ def release(
     artifacts = int(torchscript) + 1 + int(fp16) + int(engine) + int(int8)
     # build + the exports (FP32 and FP16 together, INT8) + the engine + gate start + reference +
     # golden inputs + three gate steps each
-    with progress_steps("release", 5 + int(engine) + int(int8) + 3 * artifacts) as step:
+    with progress_steps(
+        "release", 5 + int(engine) + int(int8) + 3 * artifacts + int(bool(options.deploy))
+    ) as step:
         result = run_release(
             model,
             out,

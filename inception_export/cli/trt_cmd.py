@@ -181,7 +181,7 @@ def _model_and_size(model: str | None, given: OnnxInput | None) -> tuple[str, in
                 f"{'the ONNX' if given is None else 'this ONNX'} has no inception-export metadata "
                 "naming its model: give --model"
             )
-        size = given.fixed_size or int(given.metadata.get("input_size") or 0)
+        size = given.fixed_size or given.metadata.input_size or 0
         if not size:
             raise ArtifactError(f"the ONNX for {made_for} states no input size (input shape {given.shape})")
         return made_for, size
@@ -232,13 +232,12 @@ def _check_graph_precision(onnx: Path, info: OnnxInput, precision: str, name: st
     flags = ["--model", name, "--precision", precision]
     if info.fixed_batch is not None:
         flags += ["--batch", str(info.fixed_batch)]
-    pre = info.metadata.get("preprocessing") or {}
-    if isinstance(pre, dict) and pre.get("transform_input"):
+    if info.metadata.preprocessing.get("transform_input"):
         flags.append("--transform-input")
-    if info.metadata.get("embedded_preprocessing"):
+    if info.metadata.embedded_preprocessing:
         flags.append("--embed-preprocessing")
-    weights = info.metadata.get("weights") or {}
-    if isinstance(weights, dict) and not str(weights.get("source", "synthetic")).startswith("synthetic"):
+    weights = info.metadata.weights
+    if not str(weights.get("source", "synthetic")).startswith("synthetic"):
         flags += ["--weights", "CHECKPOINT"]
     out = onnx.with_name(f"{onnx.stem.removesuffix('-' + graph)}-{precision}.onnx")
     make = shlex.join(["inception-export", "onnx", *flags, "-o", str(out)])

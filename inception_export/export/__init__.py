@@ -1,6 +1,6 @@
 """Exporters: TorchScript and ONNX (FP32/FP16), each with embedded and sidecar metadata."""
 
-from .metadata import read_metadata, sidecar_path
+from ..metadata import read_metadata, sidecar_path
 from .onnx_export import DEFAULT_OPSET, MAX_OPSET, MIN_OPSET, export_onnx, export_onnx_pair
 from .torchscript_export import export_torchscript
 from .write import ExportResult

@@ -28,7 +28,7 @@ from __future__ import annotations
 import contextlib
 import io
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -359,13 +359,13 @@ def keep_names(keep_fp16: str | Sequence[str] | None) -> list[str]:
     return [i.strip() for i in items if i.strip()]
 
 
-# --keep-fp16 auto: at most this many rounds of (quantize, localize, keep the first divergent
-# layer); each costs one calibration and one localize run.
-MAX_AUTO_ROUNDS = 4
+# --keep-fp16 auto (localize/int8_auto.py): (net, fp32 graph, calibration, model=, size=, method=,
+# outputs_map=, images=) -> (kept layer -> reason, the graph keeping them).
+AutoKeep = Callable[..., tuple[dict[str, str], onnx.ModelProto]]
 
 
-def _artifact_for_localize(proto: onnx.ModelProto, meta: dict[str, Any], directory: Path) -> Path:
-    from .metadata import METADATA_KEY, flat_props
+def artifact_for_localize(proto: onnx.ModelProto, meta: dict[str, Any], directory: Path) -> Path:
+    from ..metadata import METADATA_KEY, flat_props
 
     model = onnx.ModelProto()
     model.CopyFrom(proto)
@@ -374,47 +374,6 @@ def _artifact_for_localize(proto: onnx.ModelProto, meta: dict[str, Any], directo
     path = directory / "int8-candidate.onnx"
     path.write_bytes(model.SerializeToString())
     return path
-
-
-def auto_keep_fp16(
-    net: Any,
-    fp32: onnx.ModelProto,
-    calibration: CalibrationSet,
-    *,
-    model: str,
-    size: int,
-    method: str,
-    outputs_map: list[list[str]],
-    images: Path | None = None,
-) -> tuple[dict[str, str], onnx.ModelProto]:
-    """The layers INT8 cannot carry, with the reason, and the graph that keeps them float16.
-
-    As ``localize`` measures it (per-layer relative L2 against eager FP32 on the golden
-    inputs, limit: the INT8 profile's ``rel_l2``): while a layer diverges, the first divergent
-    one is left out of quantization and the graph is quantized again, at most
-    :data:`MAX_AUTO_ROUNDS` times (errors grow downstream of the first divergent layer, so
-    later layers are judged only once it is fixed).
-    """
-    from ..localize.core import localize
-
-    kept: dict[str, str] = {}
-    meta = {"model": model, "precision": "int8", "input_size": size, "layer_outputs": outputs_map}
-    with tempfile.TemporaryDirectory(prefix="inception-export-keep-fp16-") as tmp:
-        for round_no in range(1, MAX_AUTO_ROUNDS + 1):
-            nodes = [n for ns in layer_nodes(fp32, list(kept)).values() for n in ns]
-            proto = to_float16(quantize(fp32, calibration, method=method, exclude_nodes=nodes))
-            report = localize(
-                model, _artifact_for_localize(proto, meta, Path(tmp)), reference_model=net, images=images
-            )
-            first = report.first_divergent
-            if first is None or first.layer in kept or not layer_nodes(fp32, [first.layer])[first.layer]:
-                return kept, proto
-            kept[first.layer] = (
-                f"first divergent layer in round {round_no}: rel_l2 {first.rel_l2:.3g} against eager "
-                f"FP32 > {report.rel_l2_limit:g}"
-            )
-        nodes = [n for ns in layer_nodes(fp32, list(kept)).values() for n in ns]
-        return kept, to_float16(quantize(fp32, calibration, method=method, exclude_nodes=nodes))
 
 
 def export_onnx_int8(
@@ -435,19 +394,22 @@ def export_onnx_int8(
     seed: int | None = None,
     model_obj: Any = None,
     images: Path | None = None,
+    auto_keep: AutoKeep | None = None,
 ) -> Any:
     """Export ``model`` to an INT8 QDQ ONNX at ``output`` (plus ``<output>.json``); see docs/int8.md.
 
     ``calibration``: a directory of images (read with the model's preprocessing);
-    ``keep_fp16``: ``"auto"`` or module paths of layers left in float16.
+    ``keep_fp16``: ``"auto"`` or module paths of layers left in float16. ``"auto"`` measures with
+    ``localize``, which the exporter does not import (localize reads what the exporter makes):
+    the caller passes ``auto_keep`` (``localize.int8_auto.auto_keep_fp16``).
     """
-    from ..localize.layers import layer_paths, resolve_modules
-    from ..localize.onnx_map import layer_outputs
     from ..synthetic import DEFAULT_SEED
     from .calibration import check_samples, list_calibration, read_calibration
     from .common import get_model, resolve, strip_build_attrs
     from .fold import fold_batchnorm
+    from .layers import layer_paths, resolve_modules
     from .onnx_export import _finish, _Float32, _trace, check_opset
+    from .onnx_map import layer_outputs
     from .write import check_outputs
 
     if calibration is None:
@@ -488,7 +450,9 @@ def export_onnx_int8(
     outputs_map = layer_outputs(proto32, layer_paths(net))
     reasons: dict[str, str] = {}
     if names == ["auto"]:
-        reasons, proto = auto_keep_fp16(
+        if auto_keep is None:
+            raise UsageError("--keep-fp16 auto needs the localize measurement (auto_keep) from the caller")
+        reasons, proto = auto_keep(
             net,
             proto32,
             calib,
@@ -547,7 +511,7 @@ def export_onnx_int8(
 
 
 def _empty_plan() -> Any:
-    from ..localize.auto import KeepPlan
+    from .keep_fp32 import KeepPlan
 
     return KeepPlan()
 

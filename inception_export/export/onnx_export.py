@@ -12,15 +12,16 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import ArtifactError, UsageError
-from ..localize.auto import KeepPlan, auto_keep, describe_auto_plan, plan_keep
-from ..localize.layers import layer_paths, resolve_modules
-from ..localize.onnx_map import layer_outputs
+from ..metadata import flat_props
 from ..synthetic import DEFAULT_SEED
 from ..text import first_line
 from .common import get_model, quiet_tracing, resolve, strip_build_attrs, uses_transform_input
 from .fold import fold_batchnorm
 from .fp16 import HalfCompute, float32_nodes
-from .metadata import build_metadata, flat_props
+from .keep_fp32 import KeepPlan, auto_keep, describe_auto_plan, plan_keep
+from .layers import layer_paths, resolve_modules
+from .metadata import build_metadata
+from .onnx_map import layer_outputs
 from .preprocess_graph import UInt8Preprocess
 from .sanitize import sanitize_onnx
 from .write import ExportResult, check_outputs, write_artifact
@@ -115,6 +116,19 @@ def _check_args(
     return spec, size, opset
 
 
+def _fold_and_wrap(
+    net: nn.Module, spec: Any, *, half: bool, embed: bool, plan: KeepPlan
+) -> tuple[nn.Module, int]:
+    """The module torch traces, and how many batch norms were folded: BN folded into the convs,
+    the uint8 preprocessing in front if embedded, and for FP16 the float16 compute wrapper."""
+    # FP16: folded weights stay float64 here and are rounded once, to float16 or (kept) float32.
+    folded, n_folded = fold_batchnorm(net, torch.float64 if half else None)
+    strip_build_attrs(folded)
+    pre = UInt8Preprocess(spec.preprocessing) if embed else None
+    wrapper: nn.Module = HalfCompute(folded, pre, plan.float32_out) if half else _Float32(folded, pre)
+    return wrapper, n_folded
+
+
 def _trace(wrapper: nn.Module, size: int, batch: int | None, embed: bool, opset: int) -> onnx.ModelProto:
     wrapper.eval()
     # Trace at batch 2 when dynamic: batch 1 would let torch.export specialise the dimension.
@@ -164,6 +178,41 @@ def _finish(
 
     ``extra_meta``: keys added to (or replacing) the record's, for the INT8 export (export/int8.py).
     """
+    meta = _metadata(
+        proto,
+        net=net,
+        spec=spec,
+        size=size,
+        precision=precision,
+        opset=opset,
+        batch=batch,
+        embed=embed,
+        plan=plan,
+        n_folded=n_folded,
+        seed=seed,
+        float16_from=float16_from,
+        extra_meta=extra_meta,
+    )
+    return _embed_and_write(proto, output, meta, precision)
+
+
+def _metadata(
+    proto: onnx.ModelProto,
+    *,
+    net: nn.Module,
+    spec: Any,
+    size: int,
+    precision: str,
+    opset: int,
+    batch: int | None,
+    embed: bool,
+    plan: KeepPlan,
+    n_folded: int,
+    seed: int,
+    float16_from: str | None,
+    extra_meta: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The artifact's metadata record: the model's, plus what this graph is and how it was made."""
     half = precision == "fp16"
     # Before anything strips the exporter's per-node scopes: localize needs this map.
     outputs_map = layer_outputs(proto, layer_paths(net))
@@ -202,6 +251,13 @@ def _finish(
         extra=extra,
     )
     meta["output"]["shape"][1] = meta["num_classes"]
+    return meta
+
+
+def _embed_and_write(
+    proto: onnx.ModelProto, output: Path, meta: dict[str, Any], precision: str
+) -> ExportResult:
+    """The metadata into ``metadata_props``, onnx's full check, then the atomic write."""
     del proto.metadata_props[:]
     for key, value in sorted(flat_props(meta).items()):
         proto.metadata_props.add(key=key, value=value)
@@ -245,11 +301,7 @@ def export_onnx(
     net = get_model(model, model_obj, weights, transform_input, seed)
     half = precision == "fp16"
     plan = _keep_plan(net, spec, size, keep_names, keep_fp32_images) if keep_names else KeepPlan()
-    # FP16: folded weights stay float64 here and are rounded once, to float16 or (kept) float32.
-    folded, n_folded = fold_batchnorm(net, torch.float64 if half else None)
-    strip_build_attrs(folded)
-    pre = UInt8Preprocess(spec.preprocessing) if embed_preprocessing else None
-    wrapper: nn.Module = HalfCompute(folded, pre, plan.float32_out) if half else _Float32(folded, pre)
+    wrapper, n_folded = _fold_and_wrap(net, spec, half=half, embed=embed_preprocessing, plan=plan)
     proto = _trace(wrapper, size, batch, embed_preprocessing, opset)
     return _finish(
         proto,
@@ -314,10 +366,8 @@ def export_onnx_pair(
     if keep_names:
         fp32 = export_onnx(model, fp32_output, precision="fp32", model_obj=net, **options)
         return fp32, export_onnx(model, fp16_output, precision="fp16", model_obj=net, **fp16_traced)
-    folded, n_folded = fold_batchnorm(net)
-    strip_build_attrs(folded)
-    pre = UInt8Preprocess(spec.preprocessing) if embed_preprocessing else None
-    proto32 = _trace(_Float32(folded, pre), size, batch, embed_preprocessing, opset)
+    wrapper, n_folded = _fold_and_wrap(net, spec, half=False, embed=embed_preprocessing, plan=KeepPlan())
+    proto32 = _trace(wrapper, size, batch, embed_preprocessing, opset)
     proto16 = derive_fp16(proto32)
     if proto16 is not None:
         _check_graph(proto16, opset)

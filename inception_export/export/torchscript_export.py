@@ -8,10 +8,11 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..metadata import TORCHSCRIPT_EXTRA, to_json
 from ..synthetic import DEFAULT_SEED
 from .common import get_model, quiet_tracing, resolve, strip_build_attrs, uses_transform_input
 from .fold import fold_batchnorm
-from .metadata import TORCHSCRIPT_EXTRA, build_metadata, to_json
+from .metadata import build_metadata
 from .sanitize import sanitize_torchscript
 from .write import ExportResult, check_outputs, write_artifact
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ..atomic import atomic_path, check_output, writes_into
-from .metadata import sidecar_path, to_json
+from ..metadata import sidecar_path, to_json
 
 
 @dataclass

@@ -1,10 +1,10 @@
 """``localize``: which layer of an ONNX artifact first drifts from eager PyTorch.
 
 Eager PyTorch (float32, CPU) runs the golden inputs with a forward hook on every layer
-(see :mod:`.layers`); the artifact runs them in onnxruntime with every layer's output
+(see :mod:`inception_export.export.layers`); the artifact runs them in onnxruntime with every layer's output
 exposed as an extra graph output of an in-memory copy (the file is never changed). The
 tensor of each layer comes from the ``layer_outputs`` map the exporter stored in the
-artifact's metadata (:mod:`.onnx_map`). Inputs go one at a time, so only one input's
+artifact's metadata (:mod:`inception_export.export.onnx_map`). Inputs go one at a time, so only one input's
 intermediate tensors are ever held; per-layer sums are accumulated in float64.
 
 The first divergent layer is the first, in eager execution order, whose relative L2 error
@@ -25,7 +25,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import ArtifactError, UsageError
-from ..registry import get_spec
+from ..metadata import NO_METADATA, ArtifactMeta, read_metadata
+from ..registry import ModelSpec, get_spec
 from ..text import describe_kind, first_line
 
 FP16_MAX = 65504.0
@@ -101,9 +102,8 @@ class LocalizeReport:
         }
 
 
-def _open_onnx(path: Path) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+def _open_onnx(path: Path) -> tuple[ArtifactMeta, list[tuple[str, str]]]:
     from ..artifacts import detect_format
-    from ..export.metadata import read_metadata
 
     fmt = detect_format(path)
     if fmt != "onnx":
@@ -116,14 +116,14 @@ def _open_onnx(path: Path) -> tuple[dict[str, Any], list[tuple[str, str]]]:
     try:
         meta = read_metadata(path)
     except ArtifactError:
-        meta = {}
-    pairs = meta.get("layer_outputs")
+        meta = NO_METADATA
+    pairs = meta.layer_outputs
     if not pairs:
         raise ArtifactError(
             f"{path}: no layer map in its metadata (an ONNX not exported by this version of "
             "inception-export); re-export it with `inception-export onnx` to localize"
         )
-    return meta, [(str(a), str(b)) for a, b in pairs]
+    return meta, list(pairs)
 
 
 def check_external_data(path: Path) -> None:
@@ -237,70 +237,64 @@ class _Acc:
         return math.sqrt(self.diff2 / self.ref2)
 
 
-def localize(
-    model: str,
-    artifact: Path,
-    *,
-    weights: Path | None = None,
-    transform_input: bool = False,
-    images: Path | None = None,
-    samples: int = 6,
-    profile: str = "default",
-    progress: Progress | None = None,
-    reference_model: Any = None,
-    threads: int | None = None,
-) -> LocalizeReport:
-    """Per-layer error of an ONNX artifact against eager PyTorch, in execution order.
-
-    ``threads``: for torch and onnxruntime (default: their own, all cores). On a machine
-    other jobs already load, 1 can be several times faster (no spinning worker threads).
-    """
-    import torch
-
-    from ..build import build_model, load_report
-    from ..parity.golden import check_inputs, golden_inputs, golden_pixels
-    from ..parity.tolerances import load_profile
-
-    t0 = time.perf_counter()
-    step = progress or (lambda _msg: None)
-    spec = get_spec(model)
-    artifact = Path(artifact)
-    limits = load_profile(profile)
-    check_inputs(samples, images)
+def _checked_artifact(
+    artifact: Path, spec: ModelSpec, limits: dict[str, Any]
+) -> tuple[ArtifactMeta, list[tuple[str, str]], str]:
+    """The artifact's metadata, layer map and precision, refused before anything slow when they
+    cannot be compared with ``spec``."""
     meta, pairs = _open_onnx(artifact)
-    precision = str(meta.get("precision", "fp32"))
+    precision = "fp32" if meta.precision is None else meta.precision
     if precision not in limits:
         raise ArtifactError(f"{artifact}: unknown precision {precision!r} in its metadata")
-    if meta.get("model") is not None and get_spec(str(meta["model"])).name != spec.name:
+    if meta.model is not None and get_spec(meta.model).name != spec.name:
         # Before building the reference model: a wrong --model fails in a second.
-        raise ArtifactError(f"{artifact}: artifact is for model {meta['model']}, not {spec.name}")
-    step("reference model")
+        raise ArtifactError(f"{artifact}: artifact is for model {meta.model}, not {spec.name}")
+    return meta, pairs, precision
+
+
+def _reference_net(
+    artifact: Path,
+    spec: ModelSpec,
+    meta: ArtifactMeta,
+    pairs: list[tuple[str, str]],
+    weights: Path | None,
+    transform_input: bool,
+    reference_model: Any,
+) -> tuple[Any, dict[str, Any], int]:
+    """The eager model, its modules by path and the input size, checked against the artifact."""
+    from ..build import build_model, load_report
+
     net = reference_model or build_model(spec.name, weights, transform_input=transform_input)
-    classes, num_classes = meta.get("num_classes"), load_report(net).num_classes
-    if classes is not None and int(classes) != num_classes:
+    classes, num_classes = meta.num_classes, load_report(net).num_classes
+    if classes is not None and classes != num_classes:
         raise ArtifactError(f"{artifact}: artifact has {classes} classes, the weights have {num_classes}")
-    size = int(meta.get("input_size") or spec.default_size)
+    size = meta.input_size or spec.default_size
     spec.check_size(size)
     modules = dict(net.named_modules())
     unknown = [layer for layer, _ in pairs if layer not in modules]
     if unknown:
         raise ArtifactError(f"{artifact}: layers {', '.join(unknown[:3])} are not in {spec.name}")
-    pixels = bool(meta.get("embedded_preprocessing"))
-    step("golden inputs")
-    gold = (golden_pixels if pixels else golden_inputs)(spec, size, samples, images)
+    return net, modules, size
+
+
+def _accumulate(
+    net: Any,
+    modules: dict[str, Any],
+    pairs: list[tuple[str, str]],
+    gold: Any,
+    pixels: bool,
+    session: Any,
+    step: Progress,
+) -> tuple[dict[str, _Acc], list[str]]:
+    """Run the inputs one at a time through both sides; per-layer sums and the eager order."""
+    import torch
+
     feed = gold.pixels if gold.pixels is not None else gold.batch
-    step("load artifact")
-    tensors = [t for _, t in pairs]
-    if threads is not None:
-        if threads < 1:
-            raise UsageError(f"--threads must be at least 1, got {threads}")
-        torch.set_num_threads(threads)
-    session = _session(artifact, tensors, threads, precision)
     input_name = session.get_inputs()[0].name
     # A fixed-batch artifact (--batch N) gets the one input repeated N times; row 0 is used.
     dim0 = session.get_inputs()[0].shape[0]
     fixed_batch = dim0 if isinstance(dim0, int) and dim0 > 1 else 1
-    names = list(dict.fromkeys(tensors))
+    names = list(dict.fromkeys(t for _, t in pairs))
 
     captured: dict[str, np.ndarray] = {}
     order: list[str] = []
@@ -329,20 +323,19 @@ def localize(
     finally:
         for h in handles:
             h.remove()
+    return accs, order
+
+
+def _layer_errors(
+    accs: dict[str, _Acc], order: list[str], pairs: list[tuple[str, str]], limit: float
+) -> list[LayerError]:
+    """One row per layer that ran, in eager execution order; divergent above ``limit``."""
     tensor_of = dict(pairs)
-    limit = float(limits[precision].rel_l2)
-    report = LocalizeReport(
-        model=spec.name,
-        artifact=str(artifact),
-        precision=precision,
-        profile=profile,
-        rel_l2_limit=limit,
-        inputs=gold.describe(),
-    )
+    rows = []
     for layer in order:
         acc = accs[layer]
         rel = acc.rel_l2()
-        report.layers.append(
+        rows.append(
             LayerError(
                 layer=layer,
                 tensor=tensor_of[layer],
@@ -354,6 +347,63 @@ def localize(
                 diverges=not rel <= limit,
             )
         )
+    return rows
+
+
+def localize(
+    model: str,
+    artifact: Path,
+    *,
+    weights: Path | None = None,
+    transform_input: bool = False,
+    images: Path | None = None,
+    samples: int = 6,
+    profile: str = "default",
+    progress: Progress | None = None,
+    reference_model: Any = None,
+    threads: int | None = None,
+) -> LocalizeReport:
+    """Per-layer error of an ONNX artifact against eager PyTorch, in execution order.
+
+    ``threads``: for torch and onnxruntime (default: their own, all cores). On a machine
+    other jobs already load, 1 can be several times faster (no spinning worker threads).
+    """
+    import torch
+
+    from ..parity.golden import check_inputs, golden_inputs, golden_pixels
+    from ..parity.tolerances import load_profile
+
+    t0 = time.perf_counter()
+    step = progress or (lambda _msg: None)
+    spec = get_spec(model)
+    artifact = Path(artifact)
+    limits = load_profile(profile)
+    check_inputs(samples, images)
+    meta, pairs, precision = _checked_artifact(artifact, spec, limits)
+    step("reference model")
+    net, modules, size = _reference_net(
+        artifact, spec, meta, pairs, weights, transform_input, reference_model
+    )
+    pixels = meta.embedded_preprocessing
+    step("golden inputs")
+    gold = (golden_pixels if pixels else golden_inputs)(spec, size, samples, images)
+    step("load artifact")
+    if threads is not None:
+        if threads < 1:
+            raise UsageError(f"--threads must be at least 1, got {threads}")
+        torch.set_num_threads(threads)
+    session = _session(artifact, [t for _, t in pairs], threads, precision)
+    accs, order = _accumulate(net, modules, pairs, gold, pixels, session, step)
+    limit = float(limits[precision].rel_l2)
+    report = LocalizeReport(
+        model=spec.name,
+        artifact=str(artifact),
+        precision=precision,
+        profile=profile,
+        rel_l2_limit=limit,
+        inputs=gold.describe(),
+        layers=_layer_errors(accs, order, pairs, limit),
+    )
     if not report.layers:
         raise UsageError(f"{artifact}: none of its mapped layers ran in eager {spec.name}")
     report.seconds = time.perf_counter() - t0

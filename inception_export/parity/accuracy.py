@@ -33,7 +33,7 @@ from ..errors import UsageError
 from ..text import describe_kind, first_line, printable
 from .golden import IMAGE_SUFFIXES, MAX_IMAGE_BYTES, read_image
 from .numfmt import failure_message
-from .reference import EAGER_BATCH, run_batched
+from .reference import run_batched
 
 if TYPE_CHECKING:
     from ..registry import Preprocessing
@@ -49,6 +49,7 @@ MAX_LABELLED_IMAGES = 5000
 MAX_CLASS_NAMES_BYTES = 4 << 20
 CHUNK = 256
 TOP_K = 5
+EAGER_BATCH = 16  # eager.EAGER_BATCH (that module imports torch: the device role imports this one)
 
 
 @dataclass(frozen=True)

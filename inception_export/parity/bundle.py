@@ -11,7 +11,8 @@ Format: numpy's ``.npz`` layout (a zip of ``.npy`` arrays, read with
 ``np.load(allow_pickle=False)``), the metadata a JSON document in a uint8 array. The zip is
 written with fixed timestamps so the same inputs give the same bytes, and every array's
 sha256 is recorded in the metadata, so corruption is caught even where the zip's CRC is not
-checked. This module needs numpy only.
+checked. This module needs numpy only: the device reads bundles with it
+(:class:`~.golden_reference.GoldenReference`); CI makes them in :mod:`.eager`.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import json
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -31,11 +32,8 @@ from ..atomic import write_bytes_atomic
 from ..errors import ArtifactError, UsageError
 from ..hashing import file_sha256
 from ..text import describe_kind, first_line, printable
-from .reference import Progress, Reference, ReferenceSet
+from .reference import Reference, ReferenceSet
 from .tolerances import CHECKS, LIMIT_NAMES, PROFILES, Limits, check_limit
-
-if TYPE_CHECKING:
-    from .reference import EagerReference
 
 BUNDLE_FORMAT = "inception-export/golden-bundle"
 BUNDLE_SCHEMA = 1
@@ -452,58 +450,6 @@ def _read_sets(path: Path, meta: dict[str, Any], arrays: dict[str, np.ndarray]) 
     return sets
 
 
-class GoldenReference(Reference):
-    """Reference logits read from a bundle: no torch, no model code, no checkpoint."""
-
-    def __init__(self, bundle: GoldenBundle) -> None:
-        self.bundle = bundle
-        self.model = bundle.model
-        self.num_classes = bundle.num_classes
-        self.transform_input = bundle.transform_input
-        self.weights = dict(bundle.meta.get("weights", {}), num_classes=bundle.num_classes)
-        versions = bundle.meta.get("versions", {})
-        self.description = (
-            f"golden bundle {bundle.path.name} (sha256 {bundle.sha256[:16]}): eager PyTorch "
-            f"{versions.get('torch', '?')}, float32, CPU, computed by {bundle.meta['tool']}; "
-            "metrics computed in float64"
-        )
-
-    def check_identity(self, path: Path, meta: dict[str, Any]) -> None:
-        model = meta.get("model")
-        if model is not None and str(model) not in {self.model, *self.bundle.aliases}:
-            raise ArtifactError(f"{path}: artifact is for model {model}, the golden bundle for {self.model}")
-        classes = meta.get("num_classes")
-        if classes is not None and int(classes) != self.num_classes:
-            raise ArtifactError(
-                f"{path}: artifact has {classes} classes, the golden bundle {self.num_classes}"
-            )
-
-    def resolve(self, path: Path, meta: dict[str, Any]) -> tuple[int, bool]:
-        want = self.bundle.input_size
-        size = int(meta.get("input_size") or want)
-        if size != want:
-            raise ArtifactError(
-                f"{path}: artifact takes {size}x{size} input, the golden bundle holds {want}x{want} "
-                f"(make one with `inception-export golden --input-size {size}`)"
-            )
-        pixels = bool(meta.get("embedded_preprocessing"))
-        form = "pixels" if pixels else "float"
-        if form not in self.bundle.sets:
-            what = "uint8 pixels (embedded preprocessing)" if pixels else "float32 tensors"
-            flag = " --embed-preprocessing" if pixels else ""
-            raise ArtifactError(
-                f"{path}: artifact takes {what} but the golden bundle holds none "
-                f"(make one with `inception-export golden{flag}`)"
-            )
-        return size, pixels
-
-    def inputs(self, size: int, pixels: bool, progress: Progress) -> ReferenceSet:
-        return self.bundle.sets["pixels" if pixels else "float"]
-
-    def info(self) -> dict[str, Any]:
-        return self.bundle.info()
-
-
 @dataclass(frozen=True)
 class BundleResult:
     path: Path
@@ -526,85 +472,3 @@ class BundleResult:
             "tool": self.meta["tool"],
             "versions": self.meta["versions"],
         }
-
-
-def reference_versions() -> dict[str, str]:
-    import torch
-
-    return {"inception_export": __version__, "torch": str(torch.__version__), "numpy": np.__version__}
-
-
-def bundle_from_reference(
-    reference: EagerReference,
-    path: Path,
-    *,
-    input_size: int,
-    pixels: bool,
-    profile: str,
-    limits: dict[str, Limits],
-    progress: Progress | None = None,
-) -> BundleResult:
-    """Write the bundle of an :class:`~.reference.EagerReference` that is already loaded.
-
-    Sets the gate has computed already are reused (``release`` writes the bundle of the
-    reference it has just gated with).
-    """
-    step = progress or (lambda _msg: None)
-    sets = {"float": reference.inputs(input_size, False, step)}
-    if pixels:
-        sets["pixels"] = reference.inputs(input_size, True, step)
-    spec = reference.spec
-    meta = bundle_metadata(
-        reference,
-        input_size=input_size,
-        aliases=list(spec.aliases),
-        preprocessing=dict(spec.to_dict()["preprocessing"]),
-        profile=profile,
-        limits=limits,
-        versions=reference_versions(),
-    )
-    step(f"write {path.name}")
-    sha, size = write_bundle(path, meta, sets)
-    summary = {form: {"names": s.names, "kinds": s.kinds} for form, s in sets.items()}
-    return BundleResult(path, sha, size, dict(meta, sets=summary))
-
-
-def make_bundle(
-    model: str,
-    path: Path,
-    *,
-    weights: Path | None = None,
-    transform_input: bool = False,
-    input_size: int | None = None,
-    pixels: bool = False,
-    samples: int = 6,
-    images: Path | None = None,
-    profile: str = "default",
-    seed: int | None = None,
-    force: bool = False,
-    progress: Progress | None = None,
-) -> BundleResult:
-    """Run eager PyTorch on the golden inputs and write the bundle (CI side; needs torch)."""
-    from ..atomic import check_output
-    from .reference import EagerReference
-    from .tolerances import load_profile
-
-    reference = EagerReference(
-        model,
-        weights=weights,
-        transform_input=transform_input,
-        samples=samples,
-        images=images,
-        seed=seed,
-    )
-    size = input_size or reference.spec.default_size
-    reference.spec.check_size(size)
-    limits = load_profile(profile)
-    if samples < 1:
-        raise UsageError("--samples must be at least 1")
-    check_output(path, force)
-    step = progress or (lambda _msg: None)
-    reference.load(step)
-    return bundle_from_reference(
-        reference, path, input_size=size, pixels=pixels, profile=profile, limits=limits, progress=step
-    )

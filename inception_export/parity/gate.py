@@ -4,8 +4,8 @@ Export-then-validate (as Optimum does), but the verdict is binding: each artifac
 one result per check, and any failed check fails the gate. The gate only ever holds
 :class:`Runner` objects, so it never branches on the backend, and one
 :class:`~.reference.Reference`, so the checks are the same whether the reference logits
-come from eager PyTorch here (:func:`run_gate`) or from a golden bundle computed in CI
-(:func:`run_golden_gate`, no torch needed).
+come from eager PyTorch here (:func:`.eager.run_gate`, the full role) or from a golden
+bundle computed in CI (:func:`run_golden_gate`, no torch needed). This module imports no torch.
 """
 
 from __future__ import annotations
@@ -19,12 +19,15 @@ from typing import Any
 import numpy as np
 
 from .. import __version__
-from ..artifacts import artifact_metadata, aux_nodes, detect_format, open_runner, require_backend
+from ..artifacts import artifact_metadata, aux_nodes, detect_format, require_backend
 from ..errors import ArtifactError, UsageError
+from ..metadata import ArtifactMeta
+from ..runners.base import RunnerInfo
+from ..runners.factory import open_runner
 from .accuracy import LabelledCheck, list_labelled
 from .metrics import Metrics, compare
 from .numfmt import failure_message
-from .reference import EAGER, EagerReference, Reference, ReferenceSet, run_batched
+from .reference import EAGER, Reference, ReferenceSet, run_batched
 from .tolerances import CHECKS, PROFILES, Limits, load_profile
 
 Progress = Callable[[str], None]
@@ -60,7 +63,7 @@ class ArtifactResult:
     format: str
     precision: str
     runner: dict[str, Any]
-    metadata: dict[str, Any]
+    metadata: ArtifactMeta
     metrics: Metrics
     by_kind: dict[str, Metrics]
     batch_sizes: list[int]
@@ -88,7 +91,7 @@ class ArtifactResult:
             "metrics_by_input_kind": {k: m.to_dict() for k, m in self.by_kind.items()},
             "checks": [c.to_dict() for c in self.checks],
             "seconds": round(self.seconds, 3),
-            "metadata": self.metadata,
+            "metadata": self.metadata.to_dict(),
             **({"accuracy": self.accuracy} if self.accuracy is not None else {}),
         }
 
@@ -171,6 +174,31 @@ def _score(metrics: Metrics, consistency: float, limits: Limits, aux: list[str],
     return checks
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """One artifact, checked against the reference and ready to run."""
+
+    path: Path
+    format: str
+    meta: ArtifactMeta
+    size: int
+    pixels: bool
+    precision: str
+
+
+@dataclass(frozen=True)
+class _Outputs:
+    """An artifact's logits at its largest batch, and at its smallest on one input of each kind."""
+
+    info: RunnerInfo
+    out: np.ndarray
+    single: np.ndarray
+    probe: list[int]  # the rows ``single`` holds
+    batches: tuple[int, int]  # smallest, largest
+    accuracy: dict[str, Any] | None = None  # on --labelled-images, with its checks' fields
+    accuracy_checks: tuple[dict[str, Any], ...] = ()
+
+
 def check_artifacts(
     reference: Reference,
     artifacts: Sequence[Path],
@@ -187,77 +215,23 @@ def check_artifacts(
     if not artifacts:
         raise UsageError("no artifacts given")
     step = progress or (lambda _msg: None)
-    # Validate every artifact before the slow work, so a typo fails in a second.
-    formats = [(Path(p), detect_format(Path(p))) for p in artifacts]
-    metas = [artifact_metadata(p, fmt) for p, fmt in formats]
-    for path, fmt in formats:
-        require_backend(path, fmt)
+    opened = _open_artifacts(artifacts)
     reference.load(step)
     if labelled is not None:
         labelled.start(reference)
-    plans: list[tuple[Path, str, dict[str, Any], int, bool, str]] = []
-    for (path, fmt), meta in zip(formats, metas, strict=True):
-        reference.check_identity(path, meta)
-        size, pixels = reference.resolve(path, meta)
-        precision = str(meta.get("precision", "fp32"))
-        if precision not in limits:
-            raise ArtifactError(f"{path}: unknown precision {precision!r} in its metadata")
-        plans.append((path, fmt, meta, size, pixels, precision))
+    plans = [_plan(reference, path, fmt, meta, limits) for path, fmt, meta in opened]
     results: list[ArtifactResult] = []
     first: ReferenceSet | None = None
-    for path, fmt, meta, size, pixels, precision in plans:
+    for plan in plans:
         t0 = time.perf_counter()
-        gold = reference.inputs(size, pixels, step)
+        gold = reference.inputs(plan.size, plan.pixels, step)
         first = first or gold
-        feed, ref = gold.feed, gold.logits
-        step(f"{path.name}: load")
-        with open_runner(path, fmt, size, precision, device) as runner:
-            info = runner.info
-            low = max(1, info.min_batch)
-            high = info.max_batch if info.max_batch is not None else min(len(feed), MAX_GATE_BATCH)
-            # Metrics come from the largest batch the artifact takes; the smallest batch is
-            # run on one input of each kind and must reproduce those rows.
-            step(f"{path.name}: batch {high}")
-            out = run_batched(runner, feed, high)
-            probe = [gold.kinds.index(k) for k in dict.fromkeys(gold.kinds)]
-            step(f"{path.name}: batch {low}")
-            single = run_batched(runner, feed[probe], low)
-            accuracy, accuracy_checks = (
-                labelled.measure(runner, size, pixels, high, limits[precision], step)
-                if labelled is not None
-                else (None, [])
-            )
-        if out.shape[1] != ref.shape[1]:
-            raise ArtifactError(
-                f"{path}: artifact gives {out.shape[1]} classes, the reference {ref.shape[1]} "
-                f"({reference.model})"
-            )
-        scale = max(float(np.abs(single.astype(np.float64)).max()), 1e-30)
-        with np.errstate(invalid="ignore"):
-            consistency = float(np.abs(out[probe].astype(np.float64) - single).max() / scale)
-        if not np.isfinite(consistency):
-            consistency = float("inf")
-        metrics = compare(ref, out)
-        kinds = np.asarray(gold.kinds)
-        by_kind = {k: compare(ref[kinds == k], out[kinds == k]) for k in dict.fromkeys(gold.kinds)}
-        aux = aux_nodes(path, fmt)
-        checks = _score(metrics, consistency, limits[precision], aux, info.num_outputs)
-        checks += [Check(**c) for c in accuracy_checks]
-        results.append(
-            ArtifactResult(
-                path=str(path),
-                format=fmt,
-                precision=precision,
-                runner=info.to_dict(),
-                metadata=meta,
-                metrics=metrics,
-                by_kind=by_kind,
-                batch_sizes=sorted({low, high}),
-                checks=checks,
-                seconds=time.perf_counter() - t0,
-                accuracy=accuracy,
-            )
-        )
+        outputs = _run(plan, gold, device, step, labelled, limits[plan.precision])
+        result = _judge(plan, gold, outputs, reference, limits[plan.precision])
+        result.accuracy = outputs.accuracy
+        result.checks += [Check(**c) for c in outputs.accuracy_checks]
+        result.seconds = time.perf_counter() - t0
+        results.append(result)
     assert first is not None
     return GateReport(
         model=reference.model,
@@ -275,44 +249,83 @@ def check_artifacts(
     )
 
 
-def run_gate(
-    model: str,
-    artifacts: Sequence[Path],
-    *,
-    weights: Path | None = None,
-    transform_input: bool = False,
-    images: Path | None = None,
-    samples: int = 6,
-    profile: str = "default",
-    device: str = "cpu",
-    progress: Progress | None = None,
-    reference_model: Any = None,
-    labelled_images: Path | None = None,
-    class_names: Path | None = None,
-) -> GateReport:
-    """Check every artifact against eager PyTorch; raise UsageError/ArtifactError on bad input."""
-    labelled = labelled_check(labelled_images, class_names)
-    reference = EagerReference(
-        model,
-        weights=weights,
-        transform_input=transform_input,
-        samples=samples,
-        images=images,
-        reference_model=reference_model,
-    )
-    if not artifacts:
-        raise UsageError("no artifacts given")
-    limits = load_profile(profile)
-    check_device(device, torch_visible=True)
-    return check_artifacts(
-        reference,
-        artifacts,
-        limits=limits,
-        profile=profile,
-        device=device,
-        progress=progress,
-        limits_from=limits_source(profile),
-        labelled=labelled,
+def _open_artifacts(artifacts: Sequence[Path]) -> list[tuple[Path, str, ArtifactMeta]]:
+    """Every artifact's format, metadata and runtime, validated before the slow work (building
+    the reference model), so a typo fails in a second."""
+    formats = [(Path(p), detect_format(Path(p))) for p in artifacts]
+    opened = [(p, fmt, artifact_metadata(p, fmt)) for p, fmt in formats]
+    for path, fmt in formats:
+        require_backend(path, fmt)
+    return opened
+
+
+def _plan(reference: Reference, path: Path, fmt: str, meta: ArtifactMeta, limits: dict[str, Limits]) -> _Plan:
+    """What the artifact must match (model, classes) and what it takes (size, pixels, precision)."""
+    reference.check_identity(path, meta)
+    size, pixels = reference.resolve(path, meta)
+    precision = "fp32" if meta.precision is None else meta.precision
+    if precision not in limits:
+        raise ArtifactError(f"{path}: unknown precision {precision!r} in its metadata")
+    return _Plan(path, fmt, meta, size, pixels, precision)
+
+
+def _run(
+    plan: _Plan,
+    gold: ReferenceSet,
+    device: str,
+    step: Progress,
+    labelled: LabelledCheck | None = None,
+    limits: Limits | None = None,
+) -> _Outputs:
+    path = plan.path
+    step(f"{path.name}: load")
+    with open_runner(path, plan.format, plan.size, plan.precision, device) as runner:
+        info = runner.info
+        low = max(1, info.min_batch)
+        high = info.max_batch if info.max_batch is not None else min(len(gold.feed), MAX_GATE_BATCH)
+        # Metrics come from the largest batch the artifact takes; the smallest batch is
+        # run on one input of each kind and must reproduce those rows.
+        step(f"{path.name}: batch {high}")
+        out = run_batched(runner, gold.feed, high)
+        probe = [gold.kinds.index(k) for k in dict.fromkeys(gold.kinds)]
+        step(f"{path.name}: batch {low}")
+        single = run_batched(runner, gold.feed[probe], low)
+        accuracy: dict[str, Any] | None = None
+        checks: list[dict[str, Any]] = []
+        if labelled is not None and limits is not None:
+            accuracy, checks = labelled.measure(runner, plan.size, plan.pixels, high, limits, step)
+    return _Outputs(info, out, single, probe, (low, high), accuracy, tuple(checks))
+
+
+def _judge(
+    plan: _Plan, gold: ReferenceSet, outputs: _Outputs, reference: Reference, limits: Limits
+) -> ArtifactResult:
+    """The artifact's metrics against the reference logits, and every check scored."""
+    path, ref, out, single = plan.path, gold.logits, outputs.out, outputs.single
+    if out.shape[1] != ref.shape[1]:
+        raise ArtifactError(
+            f"{path}: artifact gives {out.shape[1]} classes, the reference {ref.shape[1]} "
+            f"({reference.model})"
+        )
+    scale = max(float(np.abs(single.astype(np.float64)).max()), 1e-30)
+    with np.errstate(invalid="ignore"):
+        consistency = float(np.abs(out[outputs.probe].astype(np.float64) - single).max() / scale)
+    if not np.isfinite(consistency):
+        consistency = float("inf")
+    metrics = compare(ref, out)
+    kinds = np.asarray(gold.kinds)
+    by_kind = {k: compare(ref[kinds == k], out[kinds == k]) for k in dict.fromkeys(gold.kinds)}
+    aux = aux_nodes(path, plan.format)
+    return ArtifactResult(
+        path=str(path),
+        format=plan.format,
+        precision=plan.precision,
+        runner=outputs.info.to_dict(),
+        metadata=plan.meta,
+        metrics=metrics,
+        by_kind=by_kind,
+        batch_sizes=sorted(set(outputs.batches)),
+        checks=_score(metrics, consistency, limits, aux, outputs.info.num_outputs),
     )
 
 
@@ -327,25 +340,26 @@ def run_golden_gate(
     labelled_images: Path | None = None,
     class_names: Path | None = None,
 ) -> GateReport:
-    """Check every artifact against a golden bundle's logits: the same checks as :func:`run_gate`,
+    """Check every artifact against a golden bundle's logits: the same checks as :func:`.eager.run_gate`,
     without PyTorch, the model code or the checkpoint.
 
     ``profile=None`` uses the tolerance profile recorded in the bundle; ``model``, if given,
     must name the bundle's model (by name or alias).
     """
-    from .bundle import GoldenReference, load_bundle
+    from .bundle import load_bundle
+    from .golden_reference import GoldenReference
 
     if not artifacts:
         raise UsageError("no artifacts given")
-    check_device(device, torch_visible=False)
+    check_device(device)
     labelled = labelled_check(labelled_images, class_names)
     limits = load_profile(profile) if profile is not None else None
     step = progress or (lambda _msg: None)
     step("golden bundle")
     golden = load_bundle(bundle)
-    if model is not None and model.strip().lower().replace("-", "_") not in {golden.model, *golden.aliases}:
-        raise UsageError(f"--model {model}: the golden bundle {bundle} is for {golden.model}")
     reference = GoldenReference(golden)
+    if model is not None and not reference.accepts(model):
+        raise UsageError(f"--model {model}: the golden bundle {bundle} is for {golden.model}")
     if limits is None or profile is None:
         limits, label = golden.limits, golden.profile
         source = f"golden bundle {golden.path.name}"
@@ -377,11 +391,8 @@ def limits_source(profile: str) -> str:
     return "built-in profile" if profile in PROFILES else f"file {Path(profile).name}"
 
 
-def check_device(device: str, *, torch_visible: bool) -> None:
+def check_device(device: str) -> None:
+    """``--device``, refused before any work when it is neither cpu nor cuda (whether torch
+    sees a GPU is the eager gate's own check: ``eager.check_cuda_visible``)."""
     if device not in ("cpu", "cuda"):
         raise UsageError(f"--device must be cpu or cuda, got {device!r}")
-    if device == "cuda" and torch_visible:
-        import torch
-
-        if not torch.cuda.is_available():
-            raise UsageError("--device cuda: no CUDA device is visible to torch here")

@@ -56,7 +56,7 @@ def table(report: GateReport) -> Group:
     verdicts.add_column("artifact", overflow="fold")
     verdicts.add_column("verdict", overflow="fold")
     for i, a in enumerate(report.artifacts, 1):
-        kind = f"{a.format} {a.precision}" + (", no metadata" if a.metadata.get("inferred") else "")
+        kind = f"{a.format} {a.precision}" + (", no metadata" if a.metadata.inferred else "")
         name = Text(artifact_label(a.path))
         name.append(f"\n{kind}", style="dim")
         ran_on = a.runner.get("detail") if isinstance(a.runner, dict) else None

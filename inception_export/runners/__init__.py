@@ -1,7 +1,8 @@
 """Backends behind one interface; see :mod:`.base`.
 
 The runners are imported on first use: the torch runners need PyTorch, which the device
-role does not install.
+role does not install, and the TensorRT one a GPU. ``runners/factory.py`` opens the runner
+for an artifact or an eager model.
 """
 
 from __future__ import annotations
@@ -13,10 +14,12 @@ from .base import Runner, RunnerInfo
 
 if TYPE_CHECKING:
     from .onnxruntime_runner import OnnxRuntimeRunner
+    from .tensorrt_runner import TensorRTRunner
     from .torch_runner import TorchRunner, TorchScriptRunner
 
 _LAZY = {
     "OnnxRuntimeRunner": ".onnxruntime_runner",
+    "TensorRTRunner": ".tensorrt_runner",
     "TorchRunner": ".torch_runner",
     "TorchScriptRunner": ".torch_runner",
 }
@@ -28,4 +31,4 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["OnnxRuntimeRunner", "Runner", "RunnerInfo", "TorchRunner", "TorchScriptRunner"]
+__all__ = ["OnnxRuntimeRunner", "Runner", "RunnerInfo", "TensorRTRunner", "TorchRunner", "TorchScriptRunner"]

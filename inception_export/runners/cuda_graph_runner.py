@@ -6,8 +6,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .base import Runner, RunnerInfo
-from .torch_runner import exact_fp32
+from .base import InputSpec, Runner, RunnerInfo
+from .torch_runner import exact_fp32, private_model
 
 
 class CudaGraphRunner(Runner):
@@ -15,7 +15,7 @@ class CudaGraphRunner(Runner):
 
     def __init__(self, model: nn.Module, input_size: int, batch: int, precision: str) -> None:
         self.dtype = torch.float16 if precision == "fp16" else torch.float32
-        self.model = model.to("cuda", self.dtype).eval()
+        self.model = private_model(model, torch.device("cuda"), self.dtype)
         self.static_in = torch.zeros(batch, 3, input_size, input_size, device="cuda", dtype=self.dtype)
         # Kernels are chosen at capture: TF32 off for an fp32 claim (see exact_fp32).
         with exact_fp32(torch.device("cuda"), self.dtype):
@@ -32,8 +32,11 @@ class CudaGraphRunner(Runner):
         with torch.inference_mode(), torch.cuda.graph(self.graph):
             self.static_out = self.model(self.static_in)
         self.info = RunnerInfo("cudagraph", precision, "cuda", input_size, batch, batch)
+        # The captured graph reads one static buffer: that batch and size only.
+        self.input_spec = InputSpec.of(pixels=False, size=input_size)
+        self.batch_reason = "the batch its CUDA graph was captured for"
 
-    def infer(self, x: np.ndarray) -> np.ndarray:
+    def _infer(self, x: np.ndarray) -> np.ndarray:
         self.static_in.copy_(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)))
         self.graph.replay()
         return np.asarray(self.static_out.float().cpu().numpy(), dtype=np.float32)

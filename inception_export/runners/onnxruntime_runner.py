@@ -19,8 +19,9 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ArtifactError, BackendUnavailable, ResourceError
+from ..metadata import record_from_props
 from ..text import clip, first_line
-from .base import Runner, RunnerInfo
+from .base import InputSpec, Runner, RunnerInfo
 
 PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
 
@@ -165,22 +166,29 @@ class OnnxRuntimeRunner(Runner):
         self.channels_last = inputs[0].type == "tensor(uint8)"
         size_dim = shape[2] if not self.channels_last else shape[1]
         fixed_batch = _dim_bound(shape[0])
-        meta = self.session.get_modelmeta().custom_metadata_map
-        prec = precision or meta.get("precision", "fp32")
+        meta = record_from_props(self.session.get_modelmeta().custom_metadata_map, path)
+        prec = precision or meta.precision or "fp32"
         self.info = RunnerInfo(
             backend="onnxruntime",
             precision=prec,
             device=device,
-            input_size=int(size_dim) if isinstance(size_dim, int) else int(meta.get("input_size", 0)),
+            input_size=int(size_dim) if isinstance(size_dim, int) else (meta.input_size or 0),
             min_batch=fixed_batch or 1,
             max_batch=fixed_batch,
             artifact=str(path),
             num_outputs=len(self.session.get_outputs()),
             detail=f"onnxruntime {ort.__version__} on {wanted}",
         )
+        # What the graph declares after the batch (a symbolic dimension takes any extent).
+        dims = [_dim_bound(d) for d in shape[1:]] if len(shape) == 4 else [None, None, None]
+        self.input_spec = InputSpec(
+            InputSpec.of(self.channels_last, None).dtype,
+            "NHWC" if self.channels_last else "NCHW",
+            (dims[0], dims[1], dims[2]),
+        )
+        self.batch_reason = "its fixed batch dimension" if fixed_batch else ""
 
-    def infer(self, x: np.ndarray) -> np.ndarray:
-        # uint8 NHWC for graphs with embedded preprocessing, float32 NCHW otherwise.
-        dtype = np.uint8 if self.channels_last else np.float32
-        out = self.session.run(None, {self.input_name: np.ascontiguousarray(x, dtype=dtype)})
+    def _infer(self, x: np.ndarray) -> np.ndarray:
+        # uint8 NHWC for graphs with embedded preprocessing, float32 NCHW otherwise (checked).
+        out = self.session.run(None, {self.input_name: np.ascontiguousarray(x)})
         return np.asarray(out[0], dtype=np.float32)

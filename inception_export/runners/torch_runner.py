@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -34,19 +35,39 @@ def exact_fp32(device: torch.device, dtype: torch.dtype) -> Iterator[None]:
         torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
 
 
+def private_model(model: nn.Module, device: torch.device, dtype: torch.dtype) -> nn.Module:
+    """``model`` on ``device`` in ``dtype``, in eval mode, without changing the caller's module.
+
+    ``Module.to`` and ``eval`` work in place: a runner that cast the shared fp32 CPU model to
+    fp16 (or moved it to the GPU) changed it under the exporters and the other runners. The
+    module is copied when anything would change, and used as it is otherwise (the CPU fp32
+    reference of a 138 M-parameter model is not copied).
+    """
+    tensors = [*model.parameters(), *model.buffers()]
+    moves = any(
+        t.device.type != device.type or (device.index is not None and t.device.index != device.index)
+        for t in tensors
+    )
+    casts = any(t.is_floating_point() and t.dtype != dtype for t in tensors)
+    if moves or casts or any(m.training for m in model.modules()):
+        model = copy.deepcopy(model)
+    return model.to(device, dtype).eval()
+
+
 class TorchRunner(Runner):
-    """Eager PyTorch: the reference every artifact is compared with."""
+    """Eager PyTorch: the reference every artifact is compared with. The caller's module is
+    never changed (see :func:`private_model`)."""
 
     backend = "torch"
 
     def __init__(self, model: nn.Module, input_size: int, device: str = "cpu", precision: str = "fp32"):
         self.device = torch.device(device)
         self.dtype = torch.float16 if precision == "fp16" else torch.float32
-        self.model = model.to(self.device, self.dtype).eval()
+        self.model = private_model(model, self.device, self.dtype)
         self.info = RunnerInfo(self.backend, precision, self.device.type, input_size)
 
     @torch.inference_mode()
-    def infer(self, x: np.ndarray) -> np.ndarray:
+    def _infer(self, x: np.ndarray) -> np.ndarray:
         inp = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(self.device, self.dtype)
         with exact_fp32(self.device, self.dtype):
             out = self.model(inp)
@@ -65,9 +86,12 @@ class TorchScriptRunner(TorchRunner):
         except Exception as exc:  # torch raises RuntimeError/ValueError variants for bad archives
             msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ArtifactError(f"{path}: not a loadable TorchScript archive ({clip(msg)})") from None
-        super().__init__(module, input_size, device, precision)
+        # The archive was loaded for this runner alone: converted in place, no copy.
+        self.device = torch.device(device)
+        self.dtype = torch.float16 if precision == "fp16" else torch.float32
+        self.model = module.to(self.device, self.dtype).eval()
         self.info = RunnerInfo(self.backend, precision, self.device.type, input_size, artifact=str(path))
 
-    def infer(self, x: np.ndarray) -> np.ndarray:
+    def _infer(self, x: np.ndarray) -> np.ndarray:
         with stdout_to_stderr():
-            return super().infer(x)
+            return super()._infer(x)

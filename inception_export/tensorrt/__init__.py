@@ -1,4 +1,5 @@
-"""TensorRT engines: build (strongly typed, verified FP16), manifest, runner, trtexec line.
+"""TensorRT engines: build (strongly typed, verified FP16), manifest, trtexec line (the runner
+is ``runners/tensorrt_runner.py``, beside the other backends).
 
 Importing this package never needs TensorRT; the heavy modules import it lazily.
 """

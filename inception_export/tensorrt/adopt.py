@@ -100,7 +100,7 @@ def adopt_engine(
         raise ArtifactError(f"{onnx_path}: cannot tell whether it is an FP16 or an FP32 graph")
     check_output(manifest_path(engine_path), force)
     trt = require_tensorrt()
-    from .runner import _np_dtype
+    from ..runners.tensorrt_runner import _np_dtype
 
     data = engine_path.read_bytes()
     env = runtime_env(hashlib.sha256(data).hexdigest())
@@ -125,7 +125,7 @@ def adopt_engine(
         lo = opt = hi = tuple(shape)
     else:
         lo, opt, hi = (dims_tuple(d) for d in engine.get_tensor_profile_shape(info.name, 0))
-    size = info.fixed_size or int(info.metadata.get("input_size") or 0)
+    size = info.fixed_size or info.metadata.input_size or 0
     h_axis = 1 if info.layout == "NHWC" else 2
     if size and any(s[h_axis] != size for s in (lo, opt, hi)):
         raise ArtifactError(f"the engine's optimisation profile {lo}..{hi} is not for {size}x{size} inputs")
@@ -141,7 +141,7 @@ def adopt_engine(
     if precision == "int8":  # a QDQ graph (tensorrt/int8_check.py)
         from .int8_check import int8_expectation, verify_int8_report
 
-        expectation = int8_expectation(info.metadata)
+        expectation = int8_expectation(info.metadata.record)
         report = verify_int8_report(report_json, expectation)
     else:
         expectation = precision_expectation(precision, info.float32_nodes, info.keep_fp32)
@@ -169,7 +169,7 @@ def adopt_engine(
         "timing_cache": None,
         "precision_expectation": expectation,
         "precision_check": report.to_dict(),
-        **{k: info.metadata[k] for k in ("num_classes", "preprocessing", "weights") if k in info.metadata},
+        **info.metadata.pick("num_classes", "preprocessing", "weights"),
     }
     mpath = write_manifest(engine_path, manifest)
     return AdoptResult(engine_path, mpath, report, manifest, time.perf_counter() - start)

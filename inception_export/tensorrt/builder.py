@@ -13,7 +13,7 @@ import hashlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..atomic import write_bytes_atomic
 from ..errors import ArtifactError, UsageError
@@ -34,6 +34,9 @@ from .manifest import (
 )
 from .onnx_input import OnnxInput, read_onnx_input
 from .trt_log import first_error, make_logger, make_progress_monitor
+
+if TYPE_CHECKING:
+    import tensorrt as trt
 
 
 @dataclass(frozen=True)
@@ -93,34 +96,13 @@ def _check_input(onnx_path: Path, name: str, shape: tuple[int, ...], cfg: Engine
         )
 
 
-def build_engine(
-    onnx_path: Path,
-    engine_path: Path,
-    cfg: EngineConfig,
-    *,
-    model: str,
-    onnx_sha256: str | None = None,
-    extra: dict[str, Any] | None = None,
-    onnx_info: OnnxInput | None = None,
-    verbose: bool = False,
-) -> BuildResult:
-    """Build, verify precision, then write the engine and its manifest atomically.
-
-    Raises BackendUnavailable without TensorRT or a GPU, ArtifactError when the ONNX cannot be
-    parsed or built, GateFailure when an fp16 engine does not run its convolutions in FP16.
-    Nothing is written unless every check passed.
-    """
-    cfg.validate()
-    require_tensorrt()
+def _parse(
+    builder: trt.Builder, logger: Any, onnx_path: Path, cfg: EngineConfig
+) -> tuple[trt.INetworkDefinition, trt.OnnxParser, trt.ITensor]:
+    """The strongly typed network of ``onnx_path`` (and its parser, which must outlive it) and
+    its one input, checked against ``cfg``."""
     import tensorrt as trt
 
-    info = onnx_info if onnx_info is not None else read_onnx_input(onnx_path)
-    env = runtime_env()
-    check_hardware_compat(cfg, env)
-
-    start = time.perf_counter()
-    logger = make_logger(verbose=verbose)
-    builder = trt.Builder(logger)
     network = builder.create_network(_network_flags())
     parser = trt.OnnxParser(network, logger)
     if not parser.parse_from_file(str(onnx_path)):
@@ -129,11 +111,17 @@ def build_engine(
     if network.num_inputs != 1:
         raise ArtifactError(f"{onnx_path}: expected one input, found {network.num_inputs}")
     inp = network.get_input(0)
-    shape = dims_tuple(inp.shape)
-    _check_input(onnx_path, inp.name, shape, cfg)
+    _check_input(onnx_path, inp.name, dims_tuple(inp.shape), cfg)
+    return network, parser, inp
+
+
+def _builder_config(builder: trt.Builder, inp: trt.ITensor, cfg: EngineConfig) -> trt.IBuilderConfig:
+    """The optimisation profile, memory, flags and timing cache of the build."""
+    import tensorrt as trt
 
     config = builder.create_builder_config()
-    if any(d < 0 for d in shape):  # a static input needs no profile (and trtexec takes no shapes)
+    # A static input needs no profile (and trtexec takes no shapes).
+    if any(d < 0 for d in dims_tuple(inp.shape)):
         profile = builder.create_optimization_profile()
         profile.set_shape(
             inp.name,
@@ -159,11 +147,15 @@ def build_engine(
     if not config.set_timing_cache(cache, False):
         cache = config.create_timing_cache(b"")
         config.set_timing_cache(cache, False)
+    return config
 
-    serialized = builder.build_serialized_network(network, config)
-    if serialized is None:
-        raise ArtifactError(f"TensorRT could not build an engine from {onnx_path} ({_first(logger.errors)})")
-    data = bytes(memoryview(serialized))
+
+def _verify(
+    logger: Any, data: bytes, inp: trt.ITensor, cfg: EngineConfig, info: OnnxInput
+) -> tuple[PrecisionReport, dict[str, Any]]:
+    """Deserialize the engine just built and check the precision each layer runs in; returns the
+    check and the expectation it was held to."""
+    import tensorrt as trt
 
     runtime = trt.Runtime(logger)
     engine = runtime.deserialize_cuda_engine(data)
@@ -180,25 +172,47 @@ def build_engine(
     if cfg.precision == "int8":  # a QDQ graph: INT8 where the QDQ sits (tensorrt/int8_check.py)
         from .int8_check import int8_expectation, verify_int8_report
 
-        expectation = int8_expectation(info.metadata)
+        expectation = int8_expectation(info.metadata.record)
         precision = verify_int8_report(report_json, expectation)
     else:
         expectation = precision_expectation(cfg.precision, info.float32_nodes, info.keep_fp32)
         precision = verify_precision(report_json, cfg.precision, expectation["float32_nodes"])
-    del inspector, context
+    # Inspector and context before the engine, the engine before its runtime: TensorRT's order.
+    del inspector, context, engine, runtime
+    return precision, expectation
 
-    cache_sha = None
-    if cfg.timing_cache is not None:
-        write_bytes_atomic(cfg.timing_cache, bytes(memoryview(config.get_timing_cache().serialize())))
-        cache_sha = file_sha256(cfg.timing_cache)
 
-    engine_sha = hashlib.sha256(data).hexdigest()
-    outputs = [network.get_output(i).name for i in range(network.num_outputs)]
-    manifest: dict[str, Any] = {
+def _save_timing_cache(config: trt.IBuilderConfig, cfg: EngineConfig) -> str | None:
+    """Write the timing cache back (atomically) if one was asked for; its sha256."""
+    if cfg.timing_cache is None:
+        return None
+    write_bytes_atomic(cfg.timing_cache, bytes(memoryview(config.get_timing_cache().serialize())))
+    return file_sha256(cfg.timing_cache)
+
+
+def _manifest(
+    *,
+    model: str,
+    engine_path: Path,
+    data: bytes,
+    env: RuntimeEnv,
+    cfg: EngineConfig,
+    inp: trt.ITensor,
+    outputs: list[str],
+    info: OnnxInput,
+    onnx_path: Path,
+    onnx_sha256: str | None,
+    cache_sha: str | None,
+    expectation: dict[str, Any],
+    precision: PrecisionReport,
+    extra: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """The manifest written beside the engine: what it is, where it runs, what it was checked for."""
+    return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "model": model,
-        "engine": {"file": engine_path.name, "sha256": engine_sha, "bytes": len(data)},
+        "engine": {"file": engine_path.name, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)},
         **env_fields(env),
         "precision": cfg.precision,
         "strongly_typed": True,
@@ -232,15 +246,75 @@ def build_engine(
         "precision_check": precision.to_dict(),
         # What the model expects, carried over from the ONNX so the gate and deployments can
         # check an engine without its ONNX at hand.
-        **{k: info.metadata[k] for k in ("num_classes", "preprocessing", "weights") if k in info.metadata},
+        **info.metadata.pick("num_classes", "preprocessing", "weights"),
         **(extra or {}),
     }
+
+
+def _write(engine_path: Path, data: bytes, manifest: dict[str, Any]) -> Path:
+    """The engine, then its manifest; the engine goes again if the manifest cannot be written."""
     write_bytes_atomic(engine_path, data)
     try:
-        mpath = write_manifest(engine_path, manifest)
+        return write_manifest(engine_path, manifest)
     except BaseException:
         engine_path.unlink(missing_ok=True)
         raise
+
+
+def build_engine(
+    onnx_path: Path,
+    engine_path: Path,
+    cfg: EngineConfig,
+    *,
+    model: str,
+    onnx_sha256: str | None = None,
+    extra: dict[str, Any] | None = None,
+    onnx_info: OnnxInput | None = None,
+    verbose: bool = False,
+) -> BuildResult:
+    """Build, verify precision, then write the engine and its manifest atomically.
+
+    Raises BackendUnavailable without TensorRT or a GPU, ArtifactError when the ONNX cannot be
+    parsed or built, GateFailure when an fp16 engine does not run its convolutions in FP16.
+    Nothing is written unless every check passed.
+    """
+    cfg.validate()
+    require_tensorrt()
+    import tensorrt as trt
+
+    info = onnx_info if onnx_info is not None else read_onnx_input(onnx_path)
+    env = runtime_env()
+    check_hardware_compat(cfg, env)
+
+    start = time.perf_counter()
+    logger = make_logger(verbose=verbose)
+    builder = trt.Builder(logger)
+    network, _parser, inp = _parse(builder, logger, onnx_path, cfg)
+    config = _builder_config(builder, inp, cfg)
+    serialized = builder.build_serialized_network(network, config)
+    if serialized is None:
+        raise ArtifactError(f"TensorRT could not build an engine from {onnx_path} ({_first(logger.errors)})")
+    data = bytes(memoryview(serialized))
+    precision, expectation = _verify(logger, data, inp, cfg, info)
+    cache_sha = _save_timing_cache(config, cfg)
+    manifest = _manifest(
+        model=model,
+        engine_path=engine_path,
+        data=data,
+        env=env,
+        cfg=cfg,
+        inp=inp,
+        outputs=[network.get_output(i).name for i in range(network.num_outputs)],
+        info=info,
+        onnx_path=onnx_path,
+        onnx_sha256=onnx_sha256,
+        cache_sha=cache_sha,
+        expectation=expectation,
+        precision=precision,
+        extra=extra,
+    )
+    mpath = _write(engine_path, data, manifest)
+    engine_sha = manifest["engine"]["sha256"]
     return BuildResult(engine_path, mpath, engine_sha, precision, manifest, time.perf_counter() - start)
 
 

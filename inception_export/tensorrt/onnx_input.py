@@ -6,12 +6,11 @@ its precision, and which nodes an FP16 graph keeps in float32 (``float32_nodes``
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from ..errors import ArtifactError
+from ..metadata import NO_METADATA, ArtifactMeta, record_from_props
 from ..text import describe_kind
 
 
@@ -19,8 +18,8 @@ from ..text import describe_kind
 class OnnxInput:
     name: str
     shape: tuple[int | str | None, ...]  # int for fixed dims, the symbol (or None) for dynamic ones
-    # This package's metadata record (export/metadata.py); empty for a foreign ONNX.
-    metadata: dict[str, Any] = field(default_factory=dict)
+    # This package's metadata record; NO_METADATA for a foreign ONNX.
+    metadata: ArtifactMeta = NO_METADATA
     graph_precision: str | None = None  # "fp16"/"fp32" when every float initializer is that type
     dtype: str = "float32"  # the input's element type, numpy's name ("uint8" for embedded preprocessing)
 
@@ -45,26 +44,20 @@ class OnnxInput:
 
     @property
     def model(self) -> str | None:
-        name = self.metadata.get("model")
-        return str(name) if name else None
+        return self.metadata.model or None
 
     @property
     def precision(self) -> str | None:
         """fp16/fp32 from the metadata, else from the graph's float initializers (None: cannot tell)."""
-        value = self.metadata.get("precision")
-        return str(value) if value else self.graph_precision
+        return self.metadata.precision or self.graph_precision
 
     @property
     def float32_nodes(self) -> list[str]:
-        return [str(n) for n in self.metadata.get("float32_nodes", [])]
+        return list(self.metadata.float32_nodes)
 
     @property
     def keep_fp32(self) -> list[str]:
-        return [str(n) for n in self.metadata.get("keep_fp32", [])]
-
-
-# export/metadata.py's key; repeated here because that module imports torch.
-METADATA_KEY = "inception_export"
+        return list(self.metadata.keep_fp32)
 
 
 def read_onnx_input(path: Path) -> OnnxInput:
@@ -92,13 +85,7 @@ def read_onnx_input(path: Path) -> OnnxInput:
             dims.append(int(d.dim_value))
         else:
             dims.append(d.dim_param or None)
-    props = {p.key: p.value for p in model.metadata_props}
-    meta: dict[str, Any] = {}
-    if METADATA_KEY in props:
-        try:
-            meta = dict(json.loads(props[METADATA_KEY]))
-        except (ValueError, TypeError):
-            raise ArtifactError(f"{path}: its inception_export metadata is not valid JSON") from None
+    meta = record_from_props({p.key: p.value for p in model.metadata_props}, path)
     float_types = {i.data_type for i in model.graph.initializer} & {
         onnx.TensorProto.FLOAT,
         onnx.TensorProto.FLOAT16,

@@ -1,9 +1,9 @@
 """TensorRT engines behind the :class:`~inception_export.runners.base.Runner` interface.
 
 I/O is bound by tensor name (``set_tensor_address``) and run with ``execute_async_v3``.
-Device memory and the stream come from cuda-python (:mod:`.cuda`) where it is installed,
-as on the device role that has no PyTorch; otherwise from torch's CUDA allocator. Neither
-path has run on a GPU in this project's CI (there is none): see docs/tensorrt.md.
+Device memory and the stream come from cuda-python (:mod:`inception_export.tensorrt.cuda`)
+where it is installed, as on the device role that has no PyTorch; otherwise from torch's CUDA
+allocator. Neither path has run on a GPU in this project's CI (there is none): see docs/tensorrt.md.
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ import numpy as np
 
 from ..errors import ArtifactError, UsageError
 from ..hashing import file_sha256
-from ..runners.base import Runner, RunnerInfo
-from .availability import require_tensorrt, runtime_env
-from .dims import dims_tuple
-from .manifest import check_manifest, read_manifest
-from .trt_log import first_error, make_logger
+from ..tensorrt.availability import require_tensorrt, runtime_env
+from ..tensorrt.dims import dims_tuple
+from ..tensorrt.manifest import check_manifest, read_manifest
+from ..tensorrt.trt_log import first_error, make_logger
+from .base import InputSpec, Runner, RunnerInfo
 
 if TYPE_CHECKING:
     import tensorrt as trt
@@ -56,7 +56,7 @@ class _CudaPythonIO:
     """
 
     def __init__(self, cuda_graph: bool = False) -> None:
-        from .cuda import CudaStream
+        from ..tensorrt.cuda import CudaStream
 
         self.stream = CudaStream()
         self.name = "cuda-python" + (", CUDA graph" if cuda_graph else "")
@@ -141,7 +141,7 @@ class _TorchIO:
 
 
 def _device_io(cuda_graph: bool = False) -> _CudaPythonIO | _TorchIO:
-    from .availability import cuda_python_usable
+    from ..tensorrt.availability import cuda_python_usable
 
     # Bindings too new for the driver see no GPU: torch's CUDA (where installed) still works.
     return _CudaPythonIO(cuda_graph) if cuda_python_usable() else _TorchIO(cuda_graph)
@@ -222,12 +222,17 @@ class TensorRTRunner(Runner):
             num_outputs=len(self.output_names),
             detail=f"TensorRT {trt.__version__}, device memory via {self._io.name}",
         )
+        # Float32 in (cast to the engine's float16 input if it has one), or uint8 pixels.
+        pixels = self._in_dtype == np.uint8
+        dims = [d if d > 0 else None for d in shape[1:]] if len(shape) == 4 else [None, None, None]
+        self.input_spec = InputSpec(
+            InputSpec.of(pixels, None).dtype,
+            "NHWC" if layout == "NHWC" else "NCHW",
+            (dims[0], dims[1], dims[2]),
+        )
+        self.batch_reason = "its optimisation profile"
 
-    def infer(self, x: np.ndarray) -> np.ndarray:
-        n = int(x.shape[0])
-        lo, hi = self.info.min_batch, self.info.max_batch
-        if n < lo or (hi is not None and n > hi):
-            raise UsageError(f"{self.path.name} accepts batch {lo}-{hi} (its optimisation profile), got {n}")
+    def _infer(self, x: np.ndarray) -> np.ndarray:
         host_in = np.ascontiguousarray(x, dtype=self._in_dtype)
         if not self.context.set_input_shape(self.input_name, tuple(host_in.shape)):
             raise UsageError(f"{self.path.name} rejects input shape {tuple(host_in.shape)}")

@@ -152,8 +152,8 @@ def auto_keep(
     images: Path | None = None,
 ) -> KeepPlan:
     """Measure on the golden inputs which layers must stay float32 (see the module doc)."""
-    from ..export.fold import fold_batchnorm
     from ..parity.golden import golden_inputs
+    from .fold import fold_batchnorm
 
     layers = layer_paths(model)
     graph = layer_graph(model)

@@ -1,0 +1,77 @@
+"""``inception-export deploy triton|deepstream --release DIR -o OUT``: deployment packages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .. import console
+from ..console import emit_json
+from ..text import printable
+from .app import command
+from .options import JsonOpt
+
+ClassNamesOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--class-names",
+        help="Text file, one class name a line (default: ImageNet-1k's for a 1000-class model).",
+    ),
+]
+
+
+@command("deploy")
+def deploy(
+    target: Annotated[str, typer.Argument(help="triton (a model repository) or deepstream (nvinfer).")],
+    release: Annotated[Path, typer.Option("--release", help="Directory `release` wrote.")],
+    out: Annotated[Path, typer.Option("--output", "-o", help="Output directory (staged, swapped in whole).")],
+    weights: Annotated[
+        Path | None,
+        typer.Option(
+            "--weights",
+            "-w",
+            help="The checkpoint the release was made from (its sha256 is checked against the "
+            "manifest); needed only to export an artifact the release lacks.",
+        ),
+    ] = None,
+    class_names: ClassNamesOpt = None,
+    platform: Annotated[
+        str | None,
+        typer.Option(
+            "--platform", help="Triton: onnx,plan,libtorch (default: every artifact the release has)."
+        ),
+    ] = None,
+    max_batch: Annotated[
+        int | None,
+        typer.Option("--max-batch", help="Triton's max_batch_size (default: the engine's, else 8)."),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", "-f", help="Replace an earlier `deploy` output in OUT (atomically).")
+    ] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Write a Triton model repository or a DeepStream config for an existing release."""
+    from ..deploy.package import check_target, run_deploy
+    from ..deploy.triton import parse_platforms
+
+    check_target(target)
+    record = run_deploy(
+        target,
+        release,
+        out,
+        weights=weights,
+        class_names=class_names,
+        platforms=parse_platforms(platform),
+        max_batch=max_batch,
+        force=force,
+    )
+    if json_out:
+        emit_json(record)
+        return
+    for f in record["files"]:
+        console.out.print(printable(out / f["file"]), soft_wrap=True, markup=False)
+    console.err.print(
+        f"{target}: {len(record['files'])} files in {printable(out)}", soft_wrap=True, markup=False
+    )

@@ -1,0 +1,225 @@
+"""The DeepStream gate: the artifact fed as nvinfer will feed it, from the config's own numbers.
+
+Pixels (0..255, RGB frames) go through ``net-scale-factor * (pixel - offsets[c])`` in the
+``model-color-format`` channel order, all read back from the written config file, in float32
+as nvinfer computes them; the artifact's probabilities are compared with the softmax of eager
+PyTorch's logits on the same pixels through the model's own recipe (resize/crop excluded:
+nvinfer scales frames itself, on the target). A wrong offset, scale or colour order moves the
+probabilities far beyond the FP32 limits, so it fails with the metric named.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import ArtifactError
+from ..parity.metrics import Metrics, compare
+from ..parity.numfmt import failure_message
+from ..parity.reference import Reference, run_batched
+from ..parity.tolerances import CHECKS, Limits
+from ..registry import Preprocessing
+from .nvinfer import COLOR_FORMATS, NETWORK_TYPE_CLASSIFIER, KeyFile, parse_labels, read_config
+
+PRECISION = "fp32"
+MAX_LABELS_BYTES = 16 << 20  # deploy/labels.py: MAX_LABEL_FILE_BYTES
+
+
+@dataclass
+class DeepStreamCheck:
+    name: str
+    passed: bool
+    value: float | None = None
+    limit: float | None = None
+    direction: str = ""
+    message: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "passed": self.passed,
+            "value": self.value,
+            "limit": self.limit,
+            "direction": self.direction,
+            "message": self.message,
+        }
+
+
+@dataclass
+class DeepStreamGate:
+    config: str
+    artifact: str
+    net_scale_factor: float
+    offsets: list[float]
+    model_color_format: int
+    batch_sizes: list[int]
+    metrics: Metrics
+    checks: list[DeepStreamCheck] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return all(c.passed for c in self.checks)
+
+    @property
+    def failures(self) -> list[DeepStreamCheck]:
+        return [c for c in self.checks if not c.passed]
+
+    def summary(self) -> str:
+        if self.passed:
+            return f"{self.config}: DeepStream gate passed"
+        return f"{self.config}: DeepStream gate failed: " + "; ".join(c.message for c in self.failures)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "config": self.config,
+            "artifact": self.artifact,
+            "passed": self.passed,
+            "precision": PRECISION,
+            "compared": "artifact probabilities vs softmax of eager PyTorch logits (float64)",
+            "nvinfer_input": {
+                "net_scale_factor": self.net_scale_factor,
+                "offsets": self.offsets,
+                "model_color_format": self.model_color_format,
+                "read_from": "the config file",
+            },
+            "batch_sizes": self.batch_sizes,
+            "metrics": self.metrics.to_dict(),
+            "checks": [c.to_dict() for c in self.checks],
+        }
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits.astype(np.float64)
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def nvinfer_input(
+    frames_rgb: np.ndarray, net_scale_factor: float, offsets: list[float], color: int
+) -> np.ndarray:
+    """uint8 RGB NHWC frames -> what nvinfer hands TensorRT: float32 planar NCHW."""
+    if color not in COLOR_FORMATS.values():
+        raise ArtifactError(f"model-color-format={color}: a 3-channel classifier takes 0 (RGB) or 1 (BGR)")
+    ordered = frames_rgb if color == COLOR_FORMATS["RGB"] else frames_rgb[..., ::-1]
+    x = ordered.astype(np.float32).transpose(0, 3, 1, 2)
+    mean = np.asarray(offsets, dtype=np.float32).reshape(1, 3, 1, 1)
+    return np.ascontiguousarray(np.float32(net_scale_factor) * (x - mean), dtype=np.float32)
+
+
+def check_config_agrees(cfg: KeyFile, num_classes: int) -> tuple[Path, list[Any]]:
+    """Everything in the config that must agree with its artifact and labels (ArtifactError,
+    exit 2, on the first disagreement); returns the ONNX path and its input shape."""
+    from ..artifacts import read_metadata
+
+    if cfg.integer("network-type") != NETWORK_TYPE_CLASSIFIER:
+        raise ArtifactError(f"{cfg.path}: network-type={cfg.get('network-type')}; a classifier is 1")
+    onnx_path = cfg.resolve("onnx-file")
+    if not onnx_path.is_file():
+        raise ArtifactError(f"{cfg.path}: onnx-file {cfg.get('onnx-file')} is not there")
+    meta = read_metadata(onnx_path)
+    dims = [int(v) for v in cfg.numbers("infer-dims", 3)]
+    inp, out = meta.record.get("input"), meta.record.get("output")
+    shape = inp.get("shape") if isinstance(inp, dict) else None
+    if not isinstance(shape, list) or len(shape) != 4 or dims != shape[1:]:
+        raise ArtifactError(f"{cfg.path}: infer-dims={cfg.get('infer-dims')} but the artifact takes {shape}")
+    batch = cfg.integer("batch-size")
+    if batch < 1 or (isinstance(shape[0], int) and shape[0] != batch):
+        raise ArtifactError(f"{cfg.path}: batch-size={batch} but the artifact's batch is {shape[0]}")
+    output = out.get("name") if isinstance(out, dict) else None
+    if cfg.get("output-blob-names") != output:
+        raise ArtifactError(
+            f"{cfg.path}: output-blob-names={cfg.get('output-blob-names')}, the artifact's is {output}"
+        )
+    labels = cfg.resolve("labelfile-path")
+    # Checked before reading: a FIFO would block the read, a device never end.
+    if not labels.is_file() or labels.stat().st_size > MAX_LABELS_BYTES:
+        raise ArtifactError(
+            f"{cfg.path}: labelfile-path {cfg.get('labelfile-path')} is not a label file "
+            f"(a regular file of at most {MAX_LABELS_BYTES >> 20} MiB)"
+        )
+    try:
+        layers = parse_labels(labels.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ArtifactError(f"{cfg.path}: labelfile-path {labels.name}: cannot read ({exc})") from None
+    if len(layers) != 1 or len(layers[0]) != num_classes:
+        counts = ", ".join(str(len(line)) for line in layers) or "none"
+        raise ArtifactError(
+            f"{labels}: labels per output layer {counts}; the artifact has one layer of {num_classes}"
+        )
+    return onnx_path, shape
+
+
+def _checks(metrics: Metrics, consistency: float, limits: Limits) -> list[DeepStreamCheck]:
+    values: dict[str, float] = {k: float(v) for k, v in metrics.to_dict().items()}
+    values["batch_consistency"] = consistency
+    checks = [
+        DeepStreamCheck(
+            "finite",
+            metrics.nonfinite == 0,
+            float(metrics.nonfinite),
+            0.0,
+            "max",
+            "" if metrics.nonfinite == 0 else f"{metrics.nonfinite} NaN/Inf values",
+        )
+    ]
+    for name, direction in CHECKS.items():
+        value, limit = values[name], float(getattr(limits, name))
+        ok = bool(np.isfinite(value)) and (value <= limit if direction == "max" else value >= limit)
+        message = "" if ok else failure_message(name, value, limit, direction)
+        checks.append(DeepStreamCheck(name, ok, value, limit, direction, message))
+    return checks
+
+
+def gate_deepstream(
+    config: Path,
+    reference: Reference,
+    pre: Preprocessing,
+    limits: dict[str, Limits],
+) -> DeepStreamGate:
+    """Run the artifact ``config`` names on the reference's pixels through nvinfer's scaling.
+
+    ``reference`` must be loaded (its ``num_classes`` known); ``pre`` is the model's recipe
+    (its colour order says how the reference's pixels relate to RGB frames).
+    """
+    from ..runners.onnxruntime_runner import OnnxRuntimeRunner
+
+    cfg = read_config(config)
+    onnx_path, shape = check_config_agrees(cfg, reference.num_classes)
+    nsf = cfg.number("net-scale-factor")
+    offsets = cfg.numbers("offsets", 3)
+    color = cfg.integer("model-color-format")
+    size = int(shape[2])
+    gold = reference.inputs(size, True, lambda _msg: None)
+    pixels = gold.feed  # uint8 NHWC in the checkpoint's colour order
+    frames_rgb = pixels if pre.colour_order == "RGB" else pixels[..., ::-1]
+    feed = nvinfer_input(frames_rgb, nsf, offsets, color)
+    batch = cfg.integer("batch-size")
+    runner = OnnxRuntimeRunner(onnx_path, precision=PRECISION, spin=False)
+    try:
+        out = run_batched(runner, feed, batch)
+        probe = [gold.kinds.index(k) for k in dict.fromkeys(gold.kinds)]
+        low = 1 if not isinstance(shape[0], int) else batch
+        single = run_batched(runner, feed[probe], low)
+    finally:
+        runner.close()
+    if out.shape[1] != reference.num_classes:
+        raise ArtifactError(f"{onnx_path}: gives {out.shape[1]} classes, the model {reference.num_classes}")
+    ref = _softmax(gold.logits)
+    scale = max(float(np.abs(single.astype(np.float64)).max()), 1e-30)
+    with np.errstate(invalid="ignore"):
+        consistency = float(np.abs(out[probe].astype(np.float64) - single).max() / scale)
+    metrics = compare(ref, out)
+    return DeepStreamGate(
+        config=cfg.path.name,
+        artifact=onnx_path.name,
+        net_scale_factor=nsf,
+        offsets=offsets,
+        model_color_format=color,
+        batch_sizes=sorted({low, batch}),
+        metrics=metrics,
+        checks=_checks(metrics, consistency if np.isfinite(consistency) else float("inf"), limits[PRECISION]),
+    )

@@ -1,0 +1,197 @@
+"""``deploy`` and ``release --deploy``: the deployment packages of a release, staged like one.
+
+Triton's model repository is written here (``triton.py``); DeepStream's files come from
+``deepstream.py: write_deepstream``. Either way the output directory is built beside its
+final place and swapped in whole, so a refused input leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .. import jsonout
+from ..atomic import check_output_dir, staged_directory, write_text_atomic
+from ..errors import UsageError
+from ..hashing import file_sha256
+from ..text import printable
+from .labels import class_names_for, load_class_names
+from .source import MANIFEST, check_weights, load_release
+
+TARGETS = ("triton", "deepstream")
+# What marks a directory `deploy` wrote (and may replace with --force).
+MARKER = "deploy.json"
+MARKER_FORMAT = "inception-export/deploy"
+
+
+def parse_targets(text: str | None) -> tuple[str, ...]:
+    """``--deploy triton,deepstream`` in the order given, each once."""
+    if text is None:
+        return ()
+    asked = [t.strip() for t in text.split(",") if t.strip()]
+    unknown = [t for t in asked if t not in TARGETS]
+    if unknown or not asked:
+        raise UsageError(f"--deploy {printable(text)!r}: choose from {', '.join(TARGETS)} (comma-separated)")
+    return tuple(dict.fromkeys(asked))
+
+
+def check_target(target: str) -> str:
+    if target not in TARGETS:
+        raise UsageError(f"deploy {printable(target)!r}: choose one of {', '.join(TARGETS)}")
+    return target
+
+
+def check_release_deploy(
+    targets: tuple[str, ...],
+    path: Path | None,
+    num_classes: int | None,
+    engine_batch: tuple[int, int, int] | None,
+) -> None:
+    """``release --deploy``: refuse what the deployment would refuse before any slow work: an
+    unreadable or wrong-sized ``--class-names``, an engine Triton cannot batch."""
+    if path is not None and not targets:
+        raise UsageError("--class-names names the classes in the label files of --deploy; add --deploy")
+    if "triton" in targets and engine_batch is not None:
+        from .triton import check_engine_batch
+
+        check_engine_batch(*engine_batch)
+    if num_classes is not None:
+        class_names_for(num_classes, path)
+    elif path is not None:
+        load_class_names(path)
+
+
+def _deepstream_writer() -> Callable[..., list[Path]]:
+    try:
+        module = importlib.import_module("inception_export.deploy.deepstream")
+    except ModuleNotFoundError as exc:
+        if exc.name != "inception_export.deploy.deepstream":
+            raise
+        raise UsageError(
+            "deploy deepstream: this build has no DeepStream writer (deploy/deepstream.py)"
+        ) from None
+    writer: Callable[..., list[Path]] = module.write_deepstream
+    return writer
+
+
+def write_target(
+    target: str,
+    release_dir: Path,
+    out_dir: Path,
+    manifest: dict[str, Any],
+    *,
+    weights: Path | None,
+    class_names: list[str],
+    platforms: set[str] | None = None,
+    max_batch: int | None = None,
+) -> list[Path]:
+    """Write ``target``'s files into the existing, empty (staged) ``out_dir``."""
+    if target == "triton":
+        from .triton import write_triton
+
+        return write_triton(
+            release_dir,
+            out_dir,
+            manifest,
+            class_names=class_names,
+            platforms=platforms,
+            max_batch=max_batch,
+            weights=weights,
+        )
+    if platforms is not None or max_batch is not None:
+        raise UsageError("--platform and --max-batch shape the Triton repository; drop them for deepstream")
+    return _deepstream_writer()(release_dir, out_dir, weights=weights, class_names=class_names)
+
+
+def _records(root: Path, files: list[Path]) -> list[dict[str, Any]]:
+    return [
+        {"file": p.relative_to(root).as_posix(), "sha256": file_sha256(p), "bytes": p.stat().st_size}
+        for p in sorted(set(files))
+    ]
+
+
+def is_deploy_dir(directory: Path) -> bool:
+    """Whether ``directory`` holds a ``deploy.json`` this tool wrote: only such a directory is
+    ever replaced (with --force)."""
+    try:
+        path = directory / MARKER
+        if path.stat().st_size > 64 << 20:
+            return False
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(doc, dict) and doc.get("format") == MARKER_FORMAT
+
+
+def run_deploy(
+    target: str,
+    release_dir: Path,
+    out_dir: Path,
+    *,
+    weights: Path | None = None,
+    class_names: Path | None = None,
+    platforms: set[str] | None = None,
+    max_batch: int | None = None,
+    force: bool = False,
+) -> dict[str, Any]:
+    """``inception-export deploy TARGET --release DIR -o OUT``: the record written to OUT/deploy.json."""
+    check_target(target)
+    manifest = load_release(release_dir)
+    names = class_names_for(int(manifest["num_classes"]), class_names)
+    check_weights(manifest, weights)
+    if Path(out_dir).resolve() == Path(release_dir).resolve():
+        raise UsageError(f"-o {out_dir} is the release itself; give a new directory")
+    check_output_dir(out_dir, force, MARKER, ours=is_deploy_dir)
+    manifest_sha = hashlib.sha256((Path(release_dir) / MANIFEST).read_bytes()).hexdigest()
+    with staged_directory(out_dir, force=force, ours=is_deploy_dir) as stage:
+        files = write_target(
+            target,
+            Path(release_dir),
+            stage,
+            manifest,
+            weights=weights,
+            class_names=names,
+            platforms=platforms,
+            max_batch=max_batch,
+        )
+        record = {
+            "format": MARKER_FORMAT,
+            "format_version": 1,
+            "target": target,
+            "model": manifest["model"],
+            "release": {
+                "manifest_sha256": manifest_sha,
+                "weights_sha256": (manifest.get("weights") or {}).get("sha256"),
+            },
+            "files": _records(stage, files),
+        }
+        write_text_atomic(stage / MARKER, jsonout.dumps(record, indent=2) + "\n")
+    return record
+
+
+def deploy_into_release(
+    stage: Path,
+    manifest: dict[str, Any],
+    targets: tuple[str, ...],
+    *,
+    weights: Path | None,
+    class_names: Path | None,
+) -> dict[str, Any]:
+    """``release --deploy``: write each target into ``stage/<target>/`` of the staged release
+    (its manifest already written) and list the files in the manifest, which is rewritten."""
+    if not targets:
+        return manifest
+    names = class_names_for(int(manifest["num_classes"]), class_names)
+    deploy: dict[str, Any] = {}
+    for target in targets:
+        out = stage / target
+        out.mkdir()
+        files = write_target(target, stage, out, manifest, weights=weights, class_names=names)
+        deploy[target] = {"dir": target, "files": _records(stage, files)}
+    manifest = {**manifest, "deploy": deploy}
+    write_text_atomic(stage / MANIFEST, jsonout.dumps(manifest, indent=2) + "\n")
+    return manifest

@@ -1,0 +1,109 @@
+"""A release as the input of a deployment package: its manifest, its artifacts, its weights.
+
+Everything here is read as hostile: a manifest is JSON anyone can edit, so the file names it
+gives are plain names inside the release, and the sha256 it records is checked on every
+artifact copied out of it and on the weights offered to export one it lacks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+from ..errors import ArtifactError, UsageError, WeightsError
+from ..hashing import file_sha256
+from ..text import printable
+
+MANIFEST = "manifest.json"  # release.MANIFEST (release.py imports torch at module level)
+MAX_MANIFEST_BYTES = 64 << 20
+# Names that become directory and model names in a deployment (Triton's model name, the
+# DeepStream file names): a manifest could otherwise name "../x" or a control character.
+SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+
+
+def load_release(release_dir: Path) -> dict[str, Any]:
+    """The release manifest of ``release_dir``, with the fields a deployment relies on checked."""
+    path = Path(release_dir) / MANIFEST
+    where = f"--release {release_dir}"
+    if not Path(release_dir).is_dir():
+        raise UsageError(f"{where}: not a directory (give the directory `release` wrote)")
+    try:
+        size = path.stat().st_size
+        if size > MAX_MANIFEST_BYTES:
+            raise ArtifactError(f"{path}: {size} bytes, too large for a release manifest")
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UsageError(f"{where}: no {MANIFEST}; give the directory `release` wrote") from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ArtifactError(f"{path}: unreadable release manifest ({type(exc).__name__})") from None
+    if not isinstance(doc, dict) or doc.get("schema") != 1 or not isinstance(doc.get("artifacts"), list):
+        raise ArtifactError(f"{path}: not a release manifest of this tool")
+    model = doc.get("model")
+    if not isinstance(model, str) or not SAFE_NAME.fullmatch(model):
+        raise ArtifactError(f"{path}: model name {printable(model)!r} is not a plain name")
+    classes = doc.get("num_classes")
+    if not isinstance(classes, int) or isinstance(classes, bool) or not 1 <= classes <= 1_000_000:
+        raise ArtifactError(f"{path}: num_classes {printable(classes)!r} is not a class count")
+    for entry in doc["artifacts"]:
+        if not isinstance(entry, dict) or not isinstance(entry.get("file"), str):
+            raise ArtifactError(f"{path}: an artifact entry without a file name")
+        if not SAFE_NAME.fullmatch(entry["file"]):
+            raise ArtifactError(f"{path}: artifact file {printable(entry['file'])!r} is not a plain name")
+    return doc
+
+
+def artifacts(manifest: dict[str, Any], fmt: str) -> list[dict[str, Any]]:
+    """The manifest's entries of format ``fmt`` (``onnx``, ``tensorrt``, ``torchscript``)."""
+    return [a for a in manifest["artifacts"] if a.get("format") == fmt]
+
+
+def artifact_path(release_dir: Path, entry: dict[str, Any]) -> Path:
+    path = Path(release_dir) / entry["file"]
+    if not path.is_file():
+        raise ArtifactError(f"{path}: listed in the release manifest but missing")
+    return path
+
+
+def copy_verified(src: Path, dst: Path, sha256: object) -> str:
+    """Copy ``src`` to ``dst``, hashing the bytes as they are copied; refused (and ``dst``
+    removed) when they are not the bytes the manifest recorded."""
+    h = hashlib.sha256()
+    with open(src, "rb") as fin, open(dst, "xb") as fout:
+        while chunk := fin.read(1 << 20):
+            h.update(chunk)
+            fout.write(chunk)
+    digest = h.hexdigest()
+    if digest != sha256:
+        dst.unlink(missing_ok=True)
+        raise ArtifactError(
+            f"{src}: sha256 {digest[:12]}… is not the release manifest's {printable(sha256)[:12]}…: "
+            "the artifact changed after the release was made"
+        )
+    shutil.copystat(src, dst)
+    return digest
+
+
+def check_weights(manifest: dict[str, Any], weights: Path | None) -> None:
+    """``weights`` must be the checkpoint the release was made from (its sha256 is in the manifest)."""
+    if weights is None:
+        return
+    recorded = (manifest.get("weights") or {}).get("sha256")
+    if Path(weights).is_dir():
+        raise UsageError(f"--weights {weights} is a directory; give a checkpoint file")
+    if not Path(weights).is_file():
+        raise UsageError(f"--weights {weights}: no such file")
+    if isinstance(recorded, str) and recorded.startswith("synthetic-"):
+        raise WeightsError(
+            f"--weights {weights}: the release was made from synthetic weights, not a checkpoint; "
+            "drop --weights"
+        )
+    digest = file_sha256(Path(weights))
+    if digest != recorded:
+        raise WeightsError(
+            f"--weights {weights}: sha256 {digest[:12]}… is not the release's weights "
+            f"({printable(recorded)[:12]}…); give the checkpoint the release was made from"
+        )

@@ -1,0 +1,314 @@
+"""The metadata record every artifact carries: its keys, where it is stored, and the one reader.
+
+One JSON document, written three ways so a deployment can always find it: ONNX
+``metadata_props`` (the whole record under ``inception_export``, plus flat keys such as
+``precision`` and ``input_size`` that generic tools read), a TorchScript extra file, and a
+sidecar ``<artifact>.json``. Nothing time- or host-dependent goes in (no timestamps, no
+absolute paths), so the same inputs give the same bytes.
+
+Both roles read it: the exporter (``export/metadata.py`` builds the record from a model) and
+the device, which has no torch, so this module imports neither torch nor the exporter. What
+the code reads from a record goes through :class:`ArtifactMeta`, whose fields are checked
+once here: a record is input like any other, and a wrong type is one ``error:`` line, not a
+traceback further down.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import jsonout
+from .errors import ArtifactError
+from .text import printable
+
+METADATA_KEY = "inception_export"
+TORCHSCRIPT_EXTRA = "inception_export.json"
+SCHEMA_VERSION = 1
+# A record is a few kB (the layer map of the largest model ~40 kB); a sidecar or an extra
+# file claiming more is not ours, and is not read into memory.
+MAX_RECORD_BYTES = 16 << 20
+_UNREADABLE_ONNX = "unreadable inception_export metadata in the ONNX file"
+_UNREADABLE_TS = "unreadable inception_export metadata in the TorchScript archive"
+
+
+class MissingMetadata(ArtifactError):
+    """The artifact carries no record at all (a file another tool made), as opposed to a
+    record that is there but unreadable, which is refused."""
+
+
+def sidecar_path(artifact: Path) -> Path:
+    return artifact.with_name(artifact.name + ".json")
+
+
+def to_json(meta: dict[str, Any]) -> str:
+    """The sidecar's and the TorchScript extra file's text (strict JSON, sorted, one trailing newline)."""
+    return jsonout.dumps(meta, indent=2, sort_keys=True) + "\n"
+
+
+def flat_props(meta: dict[str, Any]) -> dict[str, str]:
+    """String key/values for ONNX ``metadata_props``: the full record plus top-level keys."""
+    props = {METADATA_KEY: jsonout.dumps(meta, sort_keys=True)}
+    for key, value in meta.items():
+        props[key] = value if isinstance(value, str) else jsonout.dumps(value, sort_keys=True)
+    return props
+
+
+# --- the typed record -------------------------------------------------------------------------
+
+
+def _bad(source: object, key: str, value: Any, want: str) -> ArtifactError:
+    shown = printable(json.dumps(value))[:60] if _jsonable(value) else type(value).__name__
+    return ArtifactError(f"{source}: metadata field {key} is {shown}, not {want}")
+
+
+def _jsonable(value: Any) -> bool:
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError, RecursionError):
+        return False
+    return True
+
+
+def _opt_str(record: dict[str, Any], key: str, source: object) -> str | None:
+    value = record.get(key)
+    if value is None or isinstance(value, str):
+        return value
+    raise _bad(source, key, value, "a string")
+
+
+def _opt_int(record: dict[str, Any], key: str, source: object) -> int | None:
+    value = record.get(key)
+    if value is None or (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
+        return value
+    raise _bad(source, key, value, "a whole number")
+
+
+def _flag(record: dict[str, Any], key: str, source: object) -> bool:
+    value = record.get(key)
+    if value is None or isinstance(value, bool):
+        return bool(value)
+    raise _bad(source, key, value, "true or false")
+
+
+def _table(record: dict[str, Any], key: str, source: object) -> dict[str, Any]:
+    value = record.get(key)
+    if value is None or isinstance(value, dict):
+        return dict(value or {})
+    raise _bad(source, key, value, "a table")
+
+
+def _names(record: dict[str, Any], key: str, source: object) -> tuple[str, ...]:
+    value = record.get(key)
+    if value is None:
+        return ()
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    raise _bad(source, key, value, "a list of names")
+
+
+def _pairs(record: dict[str, Any], key: str, source: object) -> tuple[tuple[str, str], ...]:
+    value = record.get(key)
+    if value is None:
+        return ()
+    if isinstance(value, list) and all(
+        isinstance(p, list) and len(p) == 2 and all(isinstance(v, str) for v in p) for p in value
+    ):
+        return tuple((a, b) for a, b in value)
+    raise _bad(source, key, value, "a list of [layer, tensor] pairs")
+
+
+@dataclass(frozen=True)
+class ArtifactMeta:
+    """What this package reads from an artifact's record (metadata, sidecar or TensorRT
+    manifest). ``None``/empty where the record does not say; ``record`` is the whole
+    document as read, for the reports, which show it unchanged."""
+
+    record: dict[str, Any] = field(default_factory=dict, repr=False)
+    format: str | None = None
+    model: str | None = None
+    precision: str | None = None
+    input_size: int | None = None
+    num_classes: int | None = None
+    embedded_preprocessing: bool = False  # the graph takes uint8 NHWC pixels
+    inferred: bool = False  # no record: facts read off the artifact itself
+    opset: int | None = None
+    artifact_sha256: str | None = None
+    engine_sha256: str | None = None
+    preprocessing: dict[str, Any] = field(default_factory=dict)
+    weights: dict[str, Any] = field(default_factory=dict)
+    layer_outputs: tuple[tuple[str, str], ...] = ()  # (module path, ONNX tensor) of each layer
+    float32_nodes: tuple[str, ...] = ()  # nodes an FP16 graph computes in float32
+    keep_fp32: tuple[str, ...] = ()  # layers --keep-fp32 asked for
+
+    @classmethod
+    def from_record(cls, record: Any, source: object = "artifact") -> ArtifactMeta:
+        """Check and type a record; ArtifactError (exit 2, one line) naming the first wrong field."""
+        if not isinstance(record, dict):
+            raise ArtifactError(f"{source}: its inception_export metadata is not a JSON object")
+        return cls(
+            record=record,
+            format=_opt_str(record, "format", source),
+            model=_opt_str(record, "model", source),
+            precision=_opt_str(record, "precision", source),
+            input_size=_opt_int(record, "input_size", source),
+            num_classes=_opt_int(record, "num_classes", source),
+            embedded_preprocessing=_flag(record, "embedded_preprocessing", source),
+            inferred=_flag(record, "inferred", source),
+            opset=_opt_int(record, "opset", source),
+            artifact_sha256=_opt_str(record, "artifact_sha256", source),
+            engine_sha256=_opt_str(record, "engine_sha256", source),
+            preprocessing=_table(record, "preprocessing", source),
+            weights=_table(record, "weights", source),
+            layer_outputs=_pairs(record, "layer_outputs", source),
+            float32_nodes=_names(record, "float32_nodes", source),
+            keep_fp32=_names(record, "keep_fp32", source),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.record
+
+    def pick(self, *keys: str) -> dict[str, Any]:
+        """The record's values of those ``keys`` it has, as written (to carry them into a manifest)."""
+        return {k: self.record[k] for k in keys if k in self.record}
+
+
+NO_METADATA = ArtifactMeta()
+
+
+def parse_record(
+    text: str | bytes, source: object, unreadable: str = "unreadable inception_export metadata"
+) -> dict[str, Any]:
+    """A record's JSON text as a dict; ArtifactError for anything else (deep nesting included)."""
+    try:
+        record = json.loads(text)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise ArtifactError(f"{source}: {unreadable}") from None
+    if not isinstance(record, dict):
+        raise ArtifactError(f"{source}: its inception_export metadata is not a JSON object")
+    return record
+
+
+# --- what an ONNX file says about itself ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OnnxSummary:
+    """What the gate needs from an ONNX file, read from one parse of it."""
+
+    metadata_props: dict[str, str]
+    names: tuple[str, ...]  # node and initializer names
+    nodes: int
+    inputs: int
+    input_size: int | None  # a fixed spatial size of the single input, if declared
+    fp16_weights: bool
+
+
+@functools.lru_cache(maxsize=8)
+def _onnx_summary(path: str, _mtime_ns: int, _size: int) -> OnnxSummary | None:
+    import onnx
+
+    try:
+        model = onnx.load(path, load_external_data=False)
+    except Exception:  # protobuf raises DecodeError and friends
+        return None
+    graph = model.graph
+    size = None
+    if len(graph.input) == 1:
+        dims = graph.input[0].type.tensor_type.shape.dim
+        if len(dims) == 4:
+            # NCHW float input, or NHWC uint8 pixels for graphs that normalise in-graph.
+            uint8 = graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.UINT8
+            d = dims[1] if uint8 else dims[2]
+            size = int(d.dim_value) if d.HasField("dim_value") else None
+    return OnnxSummary(
+        metadata_props={p.key: p.value for p in model.metadata_props},
+        names=tuple([n.name for n in graph.node] + [i.name for i in graph.initializer]),
+        nodes=len(graph.node),
+        inputs=len(graph.input),
+        input_size=size,
+        # Float16 weights mean the graph computes in half, whatever its I/O types.
+        fp16_weights=any(i.data_type == onnx.TensorProto.FLOAT16 for i in graph.initializer),
+    )
+
+
+def onnx_summary(path: Path) -> OnnxSummary | None:
+    """The parsed summary of an ONNX file (None if it does not parse), parsed once per file version."""
+    st = path.stat()
+    return _onnx_summary(str(path), st.st_mtime_ns, st.st_size)
+
+
+def record_from_props(props: dict[str, str], source: object) -> ArtifactMeta:
+    """The record an ONNX file's ``metadata_props`` carry (:data:`NO_METADATA` for a foreign file)."""
+    if METADATA_KEY not in props:
+        return NO_METADATA
+    return ArtifactMeta.from_record(parse_record(props[METADATA_KEY], source, _UNREADABLE_ONNX), source)
+
+
+# --- the reader -------------------------------------------------------------------------------
+
+
+def _read_bounded(path: Path) -> bytes:
+    if path.stat().st_size > MAX_RECORD_BYTES:
+        raise ArtifactError(f"{path}: larger than {MAX_RECORD_BYTES >> 20} MiB, not a metadata file")
+    return path.read_bytes()
+
+
+def _from_torchscript(path: Path) -> dict[str, Any] | None:
+    # Read the zip directly: loading the module just for its metadata would be slow, need
+    # torch, and run the archive's code. The member's declared size is checked before reading.
+    try:
+        with zipfile.ZipFile(path) as zf:
+            for info in zf.infolist():
+                if info.filename.endswith(f"/extra/{TORCHSCRIPT_EXTRA}"):
+                    if info.file_size > MAX_RECORD_BYTES:
+                        break
+                    with zf.open(info) as fh:
+                        data = fh.read(MAX_RECORD_BYTES + 1)
+                    if len(data) > MAX_RECORD_BYTES:
+                        break
+                    return parse_record(data, path, _UNREADABLE_TS)
+            else:
+                return None
+    except ArtifactError:
+        raise
+    except Exception:  # zipfile and zlib raise many unrelated types for bad bytes
+        raise ArtifactError(f"{path}: {_UNREADABLE_TS}") from None
+    raise ArtifactError(f"{path}: its inception_export metadata is larger than {MAX_RECORD_BYTES >> 20} MiB")
+
+
+def read_record(path: Path) -> dict[str, Any]:
+    """The raw record of an artifact (ONNX, TorchScript) or of a sidecar ``.json`` file.
+
+    Embedded first, then the sidecar. :class:`MissingMetadata` when there is none at all;
+    ArtifactError when there is one that does not read (never silently skipped). ONNX is
+    recognised by parsing it, not by its name or first byte.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ArtifactError(f"{path}: no such file")
+    if path.suffix == ".json":
+        return parse_record(_read_bounded(path), path, "not a JSON metadata file")
+    if zipfile.is_zipfile(path):
+        record = _from_torchscript(path)
+        if record is not None:
+            return record
+    else:
+        summary = onnx_summary(path)
+        if summary is None and path.suffix.lower() == ".onnx":
+            raise ArtifactError(f"{path}: not a readable ONNX file")
+        if summary is not None and METADATA_KEY in summary.metadata_props:
+            return parse_record(summary.metadata_props[METADATA_KEY], path, _UNREADABLE_ONNX)
+    side = sidecar_path(path)
+    if side.is_file():
+        return read_record(side)
+    raise MissingMetadata(f"{path}: no embedded inception_export metadata and no sidecar {side.name}")
+
+
+def read_metadata(path: Path) -> ArtifactMeta:
+    """The typed record of an artifact or sidecar (see :func:`read_record`)."""
+    return ArtifactMeta.from_record(read_record(path), path)

@@ -1,0 +1,529 @@
+"""DeepStream (issue 20): the nvinfer config, its labels and artifact, and the gate that feeds
+the artifact through the config's own scaling."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from inception_export.errors import ArtifactError, UsageError, WeightsError
+
+# The keys nvinfer's [property] group reads: the CONFIG_GROUP_INFER_* defines of DeepStream's
+# sources/gst-plugins/gst-nvinfer/gstnvinfer_property_parser.h (DeepStream 6.0, Copyright
+# 2018-2021 NVIDIA; the same names appear in the 9.2 header under
+# sources/libs/gst-nvdsinferbase/ and in the Gst-nvinfer page's "Gst-nvinfer Property Group
+# Supported Keys" table, https://docs.nvidia.com/deepstream/text/DS_plugin_gst-nvinfer.md).
+# A key nvinfer does not know is ignored with a warning at best: a typo would silently fall back
+# to a default (net-scale-factor 1, offsets 0), so the generated file may use none but these.
+NVINFER_PROPERTY_KEYS = frozenset(
+    {
+        # GStreamer element configuration
+        "gie-unique-id",
+        "process-mode",
+        "interval",
+        "labelfile-path",
+        "gpu-id",
+        "secondary-reinfer-interval",
+        "output-tensor-meta",
+        "enable-dla",
+        "use-dla-core",
+        # runtime engine parameters
+        "batch-size",
+        "tensor-meta-pool-size",
+        "network-mode",
+        "model-engine-file",
+        "int8-calib-file",
+        "workspace-size",
+        # generic model parameters
+        "output-blob-names",
+        "is-classifier",
+        "network-type",
+        "force-implicit-batch-dim",
+        "infer-dims",
+        "output-io-formats",
+        "layer-device-precision",
+        # preprocessing
+        "model-color-format",
+        "net-scale-factor",
+        "offsets",
+        "mean-file",
+        "maintain-aspect-ratio",
+        "symmetric-padding",
+        "scaling-filter",
+        "scaling-compute-hw",
+        "network-input-order",
+        "input-tensor-from-meta",
+        # custom implementations
+        "custom-lib-path",
+        "parse-bbox-func-name",
+        "parse-bbox-instance-mask-func-name",
+        "engine-create-func-name",
+        "parse-classifier-func-name",
+        "custom-network-config",
+        # model files
+        "model-file",
+        "proto-file",
+        "uff-file",
+        "uff-input-order",
+        "input-dims",
+        "uff-input-dims",
+        "uff-input-blob-name",
+        "tlt-encoded-model",
+        "tlt-model-key",
+        "onnx-file",
+        # detector / classifier / segmentation
+        "num-detected-classes",
+        "enable-dbscan",
+        "cluster-mode",
+        "classifier-type",
+        "classifier-threshold",
+        "classifier-async-mode",
+        "segmentation-threshold",
+        "segmentation-output-order",
+        "output-instance-mask",
+        # secondary-mode object filters
+        "input-object-min-width",
+        "input-object-min-height",
+        "input-object-max-width",
+        "input-object-max-height",
+        "operate-on-gie-id",
+        "operate-on-class-ids",
+        "filter-out-class-ids",
+        "parse-func",
+    }
+)
+# What issue 20 asks every generated classifier config to set.
+REQUIRED_KEYS = (
+    "network-type",
+    "model-engine-file",
+    "onnx-file",
+    "infer-dims",
+    "batch-size",
+    "network-mode",
+    "model-color-format",
+    "net-scale-factor",
+    "offsets",
+    "output-blob-names",
+    "classifier-threshold",
+    "labelfile-path",
+    "process-mode",
+)
+
+
+@pytest.fixture(scope="module")
+def ds_dir(v1_release: tuple[Path, Any], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``deploy deepstream`` of the shared v1 release (synthetic weights, dynamic batch, 224 px),
+    through the CLI in this process (it calls ``write_deepstream`` into a staged directory)."""
+    from conftest import run_cli_here
+
+    release, _ = v1_release
+    out = tmp_path_factory.mktemp("deepstream") / "ds"
+    res = run_cli_here("deploy", "deepstream", "--release", str(release), "-o", str(out))
+    assert res.code == 0, res.stderr
+    written = {p.name for p in out.iterdir()}
+    assert {"config_infer_googlenet.txt", "labels.txt", "googlenet-deepstream.onnx"} <= written
+    assert {"googlenet-deepstream.onnx.json", "deepstream-parity.json"} <= written
+    return out
+
+
+def _config(ds: Path) -> Path:
+    return ds / "config_infer_googlenet.txt"
+
+
+@pytest.mark.slow
+def test_config_parses_strictly_and_uses_only_documented_keys(ds_dir: Path) -> None:
+    from inception_export.deploy.nvinfer import read_config
+
+    cfg = read_config(_config(ds_dir))
+    assert cfg.parser.sections() == ["property"]
+    keys = cfg.keys()
+    assert len(keys) == len(set(keys))
+    assert not set(keys) - NVINFER_PROPERTY_KEYS, set(keys) - NVINFER_PROPERTY_KEYS
+    assert not set(REQUIRED_KEYS) - set(keys)
+    assert cfg.integer("network-type") == 1
+    assert cfg.integer("network-mode") == 0
+    assert cfg.integer("process-mode") == 1
+
+
+@pytest.mark.slow
+def test_config_agrees_with_its_artifact_and_labels(ds_dir: Path) -> None:
+    import onnx
+
+    from inception_export.deploy.nvinfer import parse_labels, read_config
+
+    cfg = read_config(_config(ds_dir))
+    proto = onnx.load(str(cfg.resolve("onnx-file")))
+    (inp,), (out,) = proto.graph.input, proto.graph.output
+    dims = [d.dim_value or d.dim_param for d in inp.type.tensor_type.shape.dim]
+    assert dims[1:] == [int(v) for v in cfg.get("infer-dims").split(";")] == [3, 224, 224]
+    assert isinstance(dims[0], str)  # dynamic batch: any batch-size serves
+    assert inp.type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+    assert cfg.get("output-blob-names") == out.name == "probabilities"
+    assert out.type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+    classes = out.type.tensor_type.shape.dim[1].dim_value
+    assert classes == 1000
+    assert proto.graph.node[-1].op_type == "Softmax"
+    assert cfg.integer("batch-size") == 1
+    assert cfg.get("model-engine-file") == f"{cfg.get('onnx-file')}_b1_gpu0_fp32.engine"
+    layers = parse_labels(cfg.resolve("labelfile-path").read_text(encoding="utf-8"))
+    assert len(layers) == 1 and len(layers[0]) == classes
+    assert layers[0][:2] == ["tench", "goldfish"]
+    # ImageNet's std differs per channel: 1/std lives in the first convolution, and the
+    # artifact says so; nvinfer's scalar is then 1/255.
+    meta = json.loads((ds_dir / "googlenet-deepstream.onnx.json").read_text())
+    folded = meta["deepstream"]["std_folded_into"]
+    assert folded["layer"] == "conv1.conv"
+    assert folded["input_channel_scale"] == pytest.approx([1 / 0.229, 1 / 0.224, 1 / 0.225])
+    assert cfg.number("net-scale-factor") == pytest.approx(1 / 255, rel=1e-11)
+    assert cfg.numbers("offsets", 3) == [123.675, 116.28, 103.53]
+    assert cfg.integer("model-color-format") == 0
+
+
+@pytest.mark.slow
+def test_gate_passes_within_the_fp32_profile(ds_dir: Path) -> None:
+    from inception_export.parity.tolerances import PROFILES
+
+    report = json.loads((ds_dir / "deepstream-parity.json").read_text())
+    assert report["passed"] is True
+    assert report["nvinfer_input"]["read_from"] == "the config file"
+    m, lim = report["metrics"], PROFILES["default"]["fp32"]
+    assert m["samples"] == 8  # 2 random, black/grey/white, 3 photographs
+    assert m["rel_l2"] <= lim.rel_l2 and m["max_abs_rel"] <= lim.max_abs_rel
+    assert m["top1_agreement"] == 1.0
+    assert {c["name"] for c in report["checks"]} >= {
+        "rel_l2",
+        "max_abs_rel",
+        "min_cosine",
+        "batch_consistency",
+    }
+
+
+def _tampered(ds: Path, old: str, new: str) -> Path:
+    text = _config(ds).read_text()
+    assert old in text
+    bad = ds / f"tampered-{abs(hash(new))}.txt"  # beside the original: same relative paths
+    bad.write_text(text.replace(old, new))
+    return bad
+
+
+@pytest.mark.slow
+def test_wrong_offset_fails_with_exit_1_and_the_metric_named(
+    ds_dir: Path, v1_release: tuple[Path, Any]
+) -> None:
+    """One grey level off on the red channel's offset: ``deepstream-check`` (the release's model
+    rebuilt, the config read back) exits 1 with the metric, its value and limit on one line."""
+    from conftest import run_cli_here
+
+    bad = _tampered(ds_dir, "offsets=123.675;", "offsets=124.675;")
+    try:
+        res = run_cli_here("deepstream-check", str(bad), "--release", str(v1_release[0]), "--json")
+    finally:
+        bad.unlink()
+    assert res.code == 1, res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and "DeepStream gate failed" in lines[0]
+    assert "rel_l2 = " in lines[0] and "exceeds limit 1e-05" in lines[0]
+    report = json.loads(res.stdout)  # --json: the result on stdout, failed or not
+    assert report["passed"] is False and report["nvinfer_input"]["offsets"] == [124.675, 116.28, 103.53]
+    assert report["metrics"]["rel_l2"] > 1e-3
+
+
+@pytest.mark.slow
+def test_wrong_colour_order_fails_and_the_written_config_passes(ds_dir: Path) -> None:
+    """BGR where the model was trained on RGB fails; the file as written passes (the same
+    reference: the shared v1 model with the release's synthetic weights)."""
+    from conftest import synthetic_model
+
+    from inception_export.deploy.deepstream_gate import gate_deepstream
+    from inception_export.parity.reference import EagerReference
+    from inception_export.parity.tolerances import load_profile
+
+    net = synthetic_model("v1")
+    reference = EagerReference("v1", samples=2, reference_model=net)
+    reference.load(lambda _msg: None)
+    limits = load_profile("default")
+    good = gate_deepstream(_config(ds_dir), reference, net.spec.preprocessing, limits)
+    assert good.passed and good.batch_sizes == [1]
+    bad = _tampered(ds_dir, "model-color-format=0", "model-color-format=1")
+    try:
+        result = gate_deepstream(bad, reference, net.spec.preprocessing, limits)
+    finally:
+        bad.unlink()
+    assert not result.passed
+    failed = {c.name for c in result.failures}
+    assert {"rel_l2", "max_abs_rel", "min_cosine"} <= failed
+    assert result.metrics.rel_l2 > 1e-2  # a thousand times the FP32 limit
+    assert "rel_l2 = " in result.summary()
+
+
+# --- the scaling: exact for every recipe, without exporting anything -------------------------
+
+
+def _all_specs() -> list[Any]:
+    from inception_export.registry import list_specs
+
+    return list_specs()
+
+
+@pytest.mark.parametrize("transform_input", [False, True])
+def test_nvinfer_scaling_reproduces_every_recipe(transform_input: bool) -> None:
+    """nvinfer's input as the gate computes it (RGB frames, reordered by model-color-format),
+    times the folded 1/std, is the recipe's normalised tensor for every registered model."""
+    from inception_export.deploy.deepstream_gate import nvinfer_input
+    from inception_export.deploy.nvinfer import scaling_for
+    from inception_export.preprocess import normalise
+
+    pixels = np.random.default_rng(0).integers(0, 256, (2, 5, 5, 3), dtype=np.uint8)
+    checked = 0
+    for spec in _all_specs():
+        pre = spec.preprocessing
+        if transform_input and not spec.supports_transform_input:
+            continue
+        s = scaling_for(pre.mean, pre.std, pre.value_range, pre.colour_order, transform_input)
+        assert s.color_format == (1 if pre.colour_order == "BGR" else 0)
+        # ``pixels`` are in the checkpoint's order; a camera's frames are RGB.
+        frames = pixels if pre.colour_order == "RGB" else pixels[..., ::-1]
+        y = nvinfer_input(frames, s.net_scale_factor, list(s.offsets), s.color_format).astype(np.float64)
+        if s.first_conv_scale is not None:
+            y = y * np.reshape(s.first_conv_scale, (1, 3, 1, 1))
+        want = normalise(pixels, pre).astype(np.float64)
+        if transform_input:  # what TorchvisionTransformInput then makes of it
+            mean, std = (
+                np.reshape((0.485, 0.456, 0.406), (1, 3, 1, 1)),
+                np.reshape((0.229, 0.224, 0.225), (1, 3, 1, 1)),
+            )
+            want = want * std / 0.5 + (mean - 0.5) / 0.5
+            assert s.drops_transform_input and s.first_conv_scale is None
+        np.testing.assert_allclose(y, want, rtol=2e-6, atol=2e-6)  # float32 rounding, both sides
+        checked += 1
+    assert checked >= (2 if transform_input else 8)
+
+
+def test_scaling_numbers_per_recipe_family() -> None:
+    from inception_export.deploy.nvinfer import scaling_for
+    from inception_export.registry import get_spec
+
+    def of(name: str, ti: bool = False) -> Any:
+        pre = get_spec(name).preprocessing
+        return scaling_for(pre.mean, pre.std, pre.value_range, pre.colour_order, ti)
+
+    bn = of("v2")  # Caffe: BGR 0..255 minus the mean, std 1
+    assert (bn.net_scale_factor, bn.offsets, bn.color_format, bn.first_conv_scale) == (
+        1.0,
+        (104.0, 117.0, 128.0),
+        1,
+        None,
+    )
+    for name in ("v4", "irv2"):  # timm: mean = std = 0.5
+        s = of(name)
+        assert s.net_scale_factor == pytest.approx(2 / 255, rel=1e-11)
+        assert s.offsets == (127.5, 127.5, 127.5) and s.first_conv_scale is None
+    ti = of("v1", True)
+    assert ti.drops_transform_input and ti.offsets == (127.5, 127.5, 127.5)
+    folded = of("resnet50")
+    assert folded.first_conv_scale is not None and folded.net_scale_factor == pytest.approx(
+        1 / 255, rel=1e-11
+    )
+    with pytest.raises(UsageError, match="transform_input"):
+        scaling_for((0.5,) * 3, (0.5,) * 3, (0.0, 1.0), "RGB", True)
+
+
+@pytest.mark.parametrize("transform_input", [False, True], ids=["std-folded", "transform-input"])
+def test_deepstream_module_matches_eager_softmax_on_nvinfer_input(transform_input: bool) -> None:
+    """The artifact's module (before ONNX) on nvinfer's float32 input equals softmax of the model
+    on the recipe's input: v1 at 32 px, both ways the scalar form is made exact."""
+    import copy
+
+    import torch
+    from conftest import synthetic_model
+
+    from inception_export.deploy.deepstream_gate import nvinfer_input
+    from inception_export.deploy.deepstream_onnx import deepstream_module
+    from inception_export.deploy.nvinfer import scaling_for
+    from inception_export.models.layers import TorchvisionTransformInput
+    from inception_export.preprocess import normalise
+
+    net = synthetic_model("v1")
+    if transform_input:  # what build_model("v1", transform_input=True) makes: the module is not a weight
+        net = copy.deepcopy(net)
+        net.transform = TorchvisionTransformInput()
+    pre = net.spec.preprocessing
+    s = scaling_for(pre.mean, pre.std, pre.value_range, pre.colour_order, transform_input)
+    module, facts = deepstream_module(net, 32, s)
+    pixels = np.random.default_rng(1).integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
+    with torch.no_grad():
+        want = torch.softmax(net(torch.from_numpy(normalise(pixels, pre))).double(), 1).numpy()
+        got = module(
+            torch.from_numpy(nvinfer_input(pixels, s.net_scale_factor, list(s.offsets), s.color_format))
+        )
+    assert ("std_folded_into" in facts) is not transform_input
+    rel = np.linalg.norm(got.numpy() - want) / np.linalg.norm(want)
+    assert rel < 1e-5, rel
+    # A wrong colour order is far outside that.
+    with torch.no_grad():
+        swapped = module(torch.from_numpy(nvinfer_input(pixels, s.net_scale_factor, list(s.offsets), 1)))
+    assert np.linalg.norm(swapped.numpy() - want) / np.linalg.norm(want) > 1e-3
+
+
+# --- the key file parser ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ("[property]\nbatch-size=1\nbatch-size=2\n", "not a key file"),
+        ("[property]\nbatch-size=1\n[property]\n", "not a key file"),
+        ("batch-size=1\n[property]\n", "not a key file"),
+        ("[class-attrs-all]\nthreshold=0.2\n", "no \\[property\\] group"),
+        ("[property]\nbatch-size 1\n", "not a key file"),
+    ],
+    ids=["duplicate-key", "duplicate-group", "key-outside-group", "no-property", "no-equals"],
+)
+def test_read_config_is_strict(tmp_path: Path, text: str, why: str) -> None:
+    from inception_export.deploy.nvinfer import read_config
+
+    path = tmp_path / "c.txt"
+    path.write_text(text)
+    with pytest.raises(ArtifactError, match=why):
+        read_config(path)
+
+
+def test_config_values_are_checked(tmp_path: Path) -> None:
+    from inception_export.deploy.nvinfer import read_config
+
+    path = tmp_path / "c.txt"
+    path.write_text("# comment\n[property]\noffsets=1;2\nnet-scale-factor=nan\nbatch-size=x\n")
+    cfg = read_config(path)
+    with pytest.raises(ArtifactError, match="offsets holds 2 values, expected 3"):
+        cfg.numbers("offsets", 3)
+    with pytest.raises(ArtifactError, match="not a finite number"):
+        cfg.number("net-scale-factor")
+    with pytest.raises(ArtifactError, match="not an integer"):
+        cfg.integer("batch-size")
+    with pytest.raises(ArtifactError, match="has no onnx-file"):
+        cfg.get("onnx-file")
+
+
+# --- bad input: one line, exit 2, nothing written ------------------------------------------------
+
+
+def _manifest(tmp_path: Path, **changes: Any) -> Path:
+    release = tmp_path / "release"
+    release.mkdir()
+    manifest = {
+        "schema": 1,
+        "model": "googlenet",
+        "input_size": 32,
+        "num_classes": 1000,
+        "preprocessing": {"transform_input": False},
+        "weights": {"source": "synthetic:seed=20261123", "sha256": "synthetic-20261123"},
+        "versions": {"inception_export": "0"},
+        "artifacts": [
+            {
+                "file": "googlenet-fp32.onnx",
+                "format": "onnx",
+                "precision": "fp32",
+                "opset": 18,
+                "input": {"shape": ["batch", 3, 32, 32]},
+            },
+        ],
+    }
+    manifest.update(changes)
+    (release / "manifest.json").write_text(json.dumps(manifest))
+    return release
+
+
+@pytest.mark.parametrize(
+    ("changes", "kind", "message"),
+    [
+        ({"artifacts": []}, ArtifactError, "no FP32 ONNX artifact"),
+        ({"schema": 2}, ArtifactError, "not a release manifest"),
+        ({"model": 7}, ArtifactError, "no valid 'model'"),
+        ({"weights": {"source": "inception.pth", "sha256": "ab" * 32}}, WeightsError, "give --weights FILE"),
+        ({"num_classes": 10}, UsageError, "--class-names"),
+        (
+            {"artifacts": [{"format": "onnx", "precision": "fp32", "input": {"shape": [4, 3, 32, 32]}}]},
+            UsageError,
+            "takes batch 4 only",
+        ),
+    ],
+    ids=["no-fp32-onnx", "schema", "model", "checkpoint-without-weights", "classes", "batch"],
+)
+def test_bad_release_is_one_line_exit_2_and_writes_nothing(
+    tmp_path: Path, changes: dict[str, Any], kind: type, message: str
+) -> None:
+    from inception_export.cli.app import error_line
+    from inception_export.deploy.deepstream import write_deepstream
+
+    release = _manifest(tmp_path, **changes)
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(kind, match=message) as info:
+        write_deepstream(release, out, weights=None, class_names=None, batch_size=2)
+    line, code = error_line(info.value)
+    assert code == 2 and "\n" not in line
+    assert list(out.iterdir()) == []
+
+
+def test_missing_release_and_wrong_weights(tmp_path: Path) -> None:
+    from inception_export.deploy.deepstream import write_deepstream
+
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(ArtifactError, match=r"no manifest\.json"):
+        write_deepstream(out, out, weights=None, class_names=None)
+    release = _manifest(tmp_path)
+    weights = tmp_path / "w.pth"
+    weights.write_bytes(b"x")
+    with pytest.raises(WeightsError, match="synthetic weights"):
+        write_deepstream(release, out, weights=weights, class_names=None)
+    with pytest.raises(UsageError, match="3 class names"):
+        write_deepstream(release, out, weights=None, class_names=["a", "b", "c"])
+    with pytest.raises(UsageError, match="';'"):
+        write_deepstream(release, out, weights=None, class_names=["a;b"] * 1000)
+    assert list(out.iterdir()) == []
+    shutil.rmtree(release)
+
+
+def test_deploy_deepstream_cli_refuses_a_release_without_an_fp32_onnx(tmp_path: Path) -> None:
+    """Through the command: one ``error:`` line, exit 2, and no output directory left behind."""
+    from conftest import run_cli_here
+
+    release = _manifest(tmp_path, artifacts=[])
+    out = tmp_path / "ds"
+    res = run_cli_here("deploy", "deepstream", "--release", str(release), "-o", str(out))
+    assert res.code == 2, res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and "no FP32 ONNX artifact" in lines[0]
+    assert not out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["release"]  # no staging left either
+
+
+@pytest.mark.parametrize("what", ["missing", "fifo-labels"])
+def test_deepstream_check_refuses_what_is_not_a_config_in_one_line(tmp_path: Path, what: str) -> None:
+    import os
+
+    from conftest import run_cli_here
+
+    release = _manifest(tmp_path)
+    config = tmp_path / "config.txt"
+    if what == "fifo-labels":
+        # Everything else in order up to the labels, which are a FIFO: refused, never read.
+        meta = {"input": {"shape": ["batch", 3, 32, 32]}, "output": {"name": "probabilities"}}
+        (tmp_path / "m.onnx").write_bytes(b"not read")
+        (tmp_path / "m.onnx.json").write_text(json.dumps(meta))
+        os.mkfifo(tmp_path / "labels.txt")
+        config.write_text(
+            "[property]\nnetwork-type=1\nonnx-file=m.onnx\ninfer-dims=3;32;32\nbatch-size=1\n"
+            "output-blob-names=probabilities\nlabelfile-path=labels.txt\n"
+        )
+    res = run_cli_here("deepstream-check", str(config), "--release", str(release))
+    assert res.code == 2, res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:")
+    assert ("no such config file" if what == "missing" else "is not a label file") in lines[0]
