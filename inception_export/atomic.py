@@ -360,8 +360,7 @@ def _swap_in(stage: Path, path: Path, force: bool, ours: Callable[[Path], bool])
             return
     raise UsageError(
         f"{path} was created or changed by something else while this command ran; it is left as "
-        "it is and nothing was written"
-        + ("" if force else " (pass --force to replace an earlier release)")
+        "it is and nothing was written" + ("" if force else " (pass --force to replace an earlier release)")
     )
 
 

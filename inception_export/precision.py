@@ -15,6 +15,7 @@ from .errors import UsageError
 PRECISIONS: dict[str, str] = {
     "fp32": "float32 throughout",
     "fp16": "FP16 compute with float32 input/output",
+    "int8": "INT8 by explicit quantization (QDQ, needs --calibration), float32 input/output",
 }
 
 

@@ -55,6 +55,7 @@ class ReleaseOptions:
     opt_batch: int | None = None
     max_batch: int | None = None
     torchscript: bool = False  # TorchScript is one flag away: Triton's libtorch backend needs it
+    int8_calibration: Path | None = None  # `--int8 --calibration DIR`: also the INT8 QDQ ONNX
     deploy: tuple[str, ...] = ()  # deployment packages written into the release (deploy/package.py)
     class_names: Path | None = None  # their label files' names (default: ImageNet-1k's)
 
@@ -96,6 +97,14 @@ class ReleaseOptions:
             check_opset(self.opset)
         if self.images is not None and not Path(self.images).is_dir():
             raise UsageError(f"--images {self.images}: not a directory")
+        if self.int8_calibration is not None:
+            from .export.calibration import list_calibration
+
+            if self.embed_preprocessing:
+                raise UsageError(
+                    "--int8 is not available with --embed-preprocessing (float32 NCHW input only)"
+                )
+            list_calibration(Path(self.int8_calibration))
         engine_flags = [
             f"--{name}-batch"
             for name, value in (("min", self.min_batch), ("opt", self.opt_batch), ("max", self.max_batch))
@@ -159,7 +168,7 @@ class ReleaseArtifact:
     """One file a release makes: which one, where it is staged, and its sha256 as written (the
     manifest does not read the file again)."""
 
-    kind: str  # "torchscript", "fp32", "fp16" (ONNX) or "tensorrt"
+    kind: str  # "torchscript", "fp32", "fp16", "int8" (ONNX) or "tensorrt"
     path: Path
     sha256: str | None = None
 
@@ -184,9 +193,11 @@ class ReleasePlan:
             "fp32": f"{stem}-fp32.onnx",
             "fp16": f"{stem}-fp16.onnx",
             "tensorrt": f"{stem}-fp16.engine",
+            "int8": f"{stem}-int8.onnx",
         }
         kinds = ["torchscript"] if self.options.torchscript else []
         kinds += ["fp32", "fp16"] if self.fp16 else ["fp32"]
+        kinds += ["int8"] if self.options.int8_calibration is not None else []
         kinds += ["tensorrt"] if self.build_trt else []
         return [ReleaseArtifact(k, stage / names[k]) for k in kinds]
 
@@ -195,6 +206,7 @@ class ReleasePlan:
         start, its reference and golden inputs, three gate steps per artifact, and the deployment
         packages (one step for all)."""
         exports = int(self.options.torchscript) + 1 + int(self.build_trt)
+        exports += int(self.options.int8_calibration is not None)
         return 1 + exports + 3 + 3 * len(self.artifacts(Path())) + int(bool(self.options.deploy))
 
 
@@ -422,6 +434,21 @@ def _export(
     else:
         step(f"export {fp32.path.name}")
         fp32.sha256 = export_onnx(spec, fp32.path, precision="fp32", **onnx_options).sha256
+    if "int8" in by_kind:
+        from .export.int8 import export_onnx_int8
+
+        int8 = by_kind["int8"]
+        assert opts.int8_calibration is not None  # the plan lists INT8 only with a calibration set
+        step(f"export {int8.path.name}")
+        int8.sha256 = export_onnx_int8(
+            spec.name,
+            int8.path,
+            calibration=opts.int8_calibration,
+            opset=opts.opset if opts.opset is not None and opts.opset >= 19 else None,
+            batch=opts.batch,
+            images=opts.images,
+            **common,
+        ).sha256
 
 
 def _build_engine(
@@ -458,10 +485,7 @@ def _manifest_entry(
     dim0: Any = opts.batch if opts.batch and result.format == "onnx" else "batch"
     return {
         "file": art.path.name,
-        "sha256": art.sha256
-        or meta.artifact_sha256
-        or meta.engine_sha256
-        or file_sha256(art.path),
+        "sha256": art.sha256 or meta.artifact_sha256 or meta.engine_sha256 or file_sha256(art.path),
         "format": result.format,
         "precision": result.precision,
         "input": {

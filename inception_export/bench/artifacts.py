@@ -49,6 +49,19 @@ class ArtifactExporter:
                 force=True,
                 model_obj=self.model,
             )
+        elif kind == "onnx-int8":
+            from ..export.int8 import export_onnx_int8
+
+            out = self.dir / f"{name}-int8.onnx"
+            export_onnx_int8(
+                self.cfg.model,
+                out,
+                calibration=self.cfg.calibration,
+                weights=self.cfg.weights,
+                transform_input=self.cfg.transform_input,
+                force=True,
+                model_obj=self.model,
+            )
         else:
             precision = kind.split("-", 1)[1]
             out = self.dir / f"{name}-{precision}.onnx"

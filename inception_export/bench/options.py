@@ -14,7 +14,7 @@ from ..errors import BackendUnavailable, UsageError
 from ..tensorrt.availability import tensorrt_available
 
 BACKENDS = ("torch", "torchscript", "onnxruntime", "tensorrt", "cudagraph")
-PRECISIONS = ("fp32", "fp16")
+PRECISIONS = ("fp32", "fp16", "int8")  # int8: the QDQ ONNX (export/int8.py), needs --calibration
 DEVICES = ("cpu", "cuda")
 
 
@@ -104,8 +104,14 @@ class BenchConfig:
     gemm_n: int = 0
     # TensorRT engines replayed from a CUDA graph (trtexec 11 does this by default).
     trt_cuda_graph: bool = False
+    # Images the INT8 artifact is calibrated on (precision int8 only).
+    calibration: Path | None = None
 
     def validate(self) -> None:
+        if "int8" in self.precisions and self.calibration is None:
+            raise UsageError(
+                "--precision int8 needs --calibration DIR (the INT8 artifact is calibrated on it)"
+            )
         if self.warmup < 0:
             raise UsageError(f"--warmup must be >= 0, got {self.warmup}")
         if self.iters < 1:

@@ -14,6 +14,8 @@ from ..errors import UsageError
 
 def skip_reason(backend: str, precision: str, device: str) -> str | None:
     """Why a combination is not meaningful on this device, or None if it can run."""
+    if backend in ("torch", "torchscript", "cudagraph") and precision == "int8":
+        return f"{backend} has no INT8 artifact; INT8 is measured as the QDQ ONNX (onnxruntime, TensorRT)"
     if device == "cpu":
         if backend in ("torch", "torchscript") and precision == "fp16":
             return (

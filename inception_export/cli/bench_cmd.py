@@ -75,6 +75,9 @@ def bench(
         str, typer.Option("--backends", help="Comma list: torch,torchscript,onnxruntime,tensorrt,cudagraph.")
     ] = "torch,torchscript,onnxruntime",
     precision: Annotated[str, precision_option("Comma list of precisions to time.", many=True)] = "fp32",
+    calibration: Annotated[
+        Path | None, typer.Option("--calibration", help="int8: directory of calibration images.")
+    ] = None,
     batch: Annotated[str, typer.Option("--batch", help="Comma list of batch sizes, e.g. 1,8.")] = "1",
     warmup: Annotated[int, typer.Option("--warmup", help="Untimed runs per backend (interleaved).")] = 3,
     iters: Annotated[int, typer.Option("--iters", help="Timed runs per backend (interleaved).")] = 15,
@@ -136,6 +139,7 @@ def bench(
         device=device.strip().lower(),
         threads=check_threads(threads) or default_threads(),
         gemm_n=gemm,
+        calibration=calibration,
         trt_cuda_graph=trt_cuda_graph,
     )
     if plot is not None:

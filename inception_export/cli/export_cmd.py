@@ -13,6 +13,7 @@ from ..precision import parse_precision
 from ..registry import get_spec
 from ..synthetic import DEFAULT_SEED
 from .boundary import command
+from .int8_options import CalibrationMethodOpt, CalibrationOpt, CalibrationSamplesOpt, KeepFp16Opt
 from .options import (
     EmbedPreprocessingOpt,
     ForceOpt,
@@ -69,7 +70,7 @@ def onnx_cmd(
     weights: WeightsOpt = None,
     transform_input: TransformInputOpt = None,
     precision: Annotated[
-        str, precision_option("fp32, or fp16: FP16 compute with float32 input/output.")
+        str, precision_option("fp32; fp16, or int8 (QDQ, needs --calibration): float32 input/output.")
     ] = "fp32",
     opset: OpsetOpt = None,
     batch: OnnxBatchOpt = "dynamic",
@@ -80,6 +81,10 @@ def onnx_cmd(
         Path | None,
         typer.Option("--images", metavar="DIR", help="Photographs added to what --keep-fp32 auto measures."),
     ] = None,
+    calibration: CalibrationOpt = None,
+    calibration_samples: CalibrationSamplesOpt = 64,
+    calibration_method: CalibrationMethodOpt = "minmax",
+    keep_fp16: KeepFp16Opt = None,
     force: ForceOpt = False,
     seed: SeedOpt = DEFAULT_SEED,
     json_out: JsonOpt = False,
@@ -93,6 +98,30 @@ def onnx_cmd(
     ti = checkpoint_transform_input(spec, weights, transform_input)
     if output is None:
         output = Path(f"{spec.name}-{precision}.onnx")
+    if precision == "int8" or calibration is not None or keep_fp16 is not None:
+        from .int8_export import int8_onnx
+
+        result = int8_onnx(
+            model,
+            output,
+            precision=precision,
+            calibration=calibration,
+            calibration_samples=calibration_samples,
+            calibration_method=calibration_method,
+            keep_fp16=keep_fp16,
+            keep_fp32=keep_fp32,
+            weights=weights,
+            transform_input=ti,
+            opset=opset,
+            batch=fixed,
+            input_size=input_size,
+            embed_preprocessing=embed_preprocessing,
+            force=force,
+            seed=seed,
+            images=images,
+        )
+        _report(result, json_out)
+        return
     with status(f"exporting {spec.name} to ONNX {precision}"):
         result = export_onnx(
             spec,

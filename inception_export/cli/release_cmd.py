@@ -9,10 +9,12 @@ import typer
 
 from .. import console
 from ..console import emit_json, err, progress_steps
+from ..errors import UsageError
 from ..synthetic import DEFAULT_SEED
 from .boundary import command
 from .deploy_cmd import ClassNamesOpt
 from .export_cmd import _parse_batch
+from .int8_options import CalibrationOpt
 from .options import (
     AlsoFp16Alias,
     InputSizeOpt,
@@ -42,7 +44,9 @@ def release(
     precision: Annotated[
         str | None,
         precision_option(
-            "The ONNX to export and gate, FP32 always among them (default fp32,fp16).", many=True
+            "The ONNX to export and gate, FP32 always among them (default fp32,fp16; int8 needs "
+            "--calibration).",
+            many=True,
         ),
     ] = None,
     trt: Annotated[
@@ -95,6 +99,11 @@ def release(
             "--torchscript/--no-torchscript", help="Also export and gate TorchScript (Triton's libtorch)."
         ),
     ] = False,
+    int8: Annotated[
+        bool,
+        typer.Option("--int8/--no-int8", help="Same as int8 in --precision: the INT8 QDQ ONNX too."),
+    ] = False,
+    calibration: CalibrationOpt = None,
     deploy: Annotated[
         str | None,
         typer.Option("--deploy", help="Also write DIR/triton/ and/or DIR/deepstream/: triton,deepstream."),
@@ -112,6 +121,11 @@ def release(
     from ..release import ReleaseOptions, check_release_options, run_release  # imports torch: only when run
 
     precisions = release_precisions(precision, fp16)
+    int8 = int8 or "int8" in precisions
+    if int8 and calibration is None:
+        raise UsageError("INT8 needs --calibration DIR (images the activation ranges are measured on)")
+    if calibration is not None and not int8:
+        raise UsageError("--calibration applies to the INT8 export: add int8 to --precision")
     options = ReleaseOptions(
         input_size=input_size,
         batch=_parse_batch(batch),
@@ -122,6 +136,7 @@ def release(
         opt_batch=opt_batch,
         max_batch=max_batch,
         torchscript=torchscript,
+        int8_calibration=calibration,
         deploy=parse_targets(deploy),
         class_names=class_names,
     )

@@ -89,6 +89,12 @@ def trt(
 ) -> None:
     """Build a TensorRT engine (strongly typed; each convolution's type verified by the inspector)."""
     asked = one_precision(precision, fp16)
+    if asked == "int8" and onnx is None:
+        # Calibration belongs to the ONNX export; the engine only follows the QDQ graph.
+        raise UsageError(
+            "--precision int8 builds from a QDQ ONNX: make it with `inception-export onnx --model M "
+            "--precision int8 --calibration DIR` and give it with --onnx"
+        )
     # 1. What to build: the ONNX given (its metadata) or the model, refused before any work.
     given = _given_onnx(onnx, model, weights, transform_input, keep_fp32, asked)
     name, size = _model_and_size(model, given)
@@ -251,7 +257,7 @@ def _precision(asked: str | None, given: OnnxInput | None) -> str:
     if asked is not None:
         return asked
     from_graph = given.precision if given is not None else None
-    return from_graph if from_graph in ("fp16", "fp32") else "fp16"
+    return from_graph if from_graph in ("fp16", "fp32", "int8") else "fp16"
 
 
 def _batches(

@@ -181,6 +181,7 @@ def _metadata(
     n_folded: int,
     seed: int,
     float16_from: str | None,
+    extra_meta: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The artifact's metadata record: the model's, plus what this graph is and how it was made."""
     half = precision == "fp16"
@@ -209,6 +210,7 @@ def _metadata(
     }
     if float16_from is not None:
         extra["float16_from"] = float16_from
+    extra.update(extra_meta or {})
     meta = build_metadata(
         spec=spec,
         model=net,

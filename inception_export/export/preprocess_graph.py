@@ -32,4 +32,3 @@ class UInt8Preprocess(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x.permute(0, 3, 1, 2).float() * self.scale + self.shift
-

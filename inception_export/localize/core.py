@@ -161,9 +161,11 @@ def check_external_data(path: Path) -> None:
             )
 
 
-def _session(path: Path, tensors: list[str], threads: int | None) -> Any:
+def _session(path: Path, tensors: list[str], threads: int | None, precision: str = "fp32") -> Any:
     import onnx
     import onnxruntime as ort
+
+    from ..runners.onnxruntime_runner import disabled_optimizers
 
     try:
         proto = onnx.load(str(path))
@@ -193,7 +195,10 @@ def _session(path: Path, tensors: list[str], threads: int | None) -> Any:
         opts.inter_op_num_threads = 1
     try:
         return ort.InferenceSession(
-            proto.SerializeToString(), sess_options=opts, providers=["CPUExecutionProvider"]
+            proto.SerializeToString(),
+            sess_options=opts,
+            providers=["CPUExecutionProvider"],
+            disabled_optimizers=disabled_optimizers(precision),
         )
     except Exception as exc:  # onnxruntime raises several unrelated exception types
         from ..runners.onnxruntime_runner import load_error
@@ -296,6 +301,7 @@ def _accumulate(
     order: list[str] = []
     handles = []
     for layer, _ in pairs:
+
         def hook(_m: Any, _i: Any, out: Any, layer: str = layer) -> None:
             captured[layer] = out.detach().float().numpy()
             if layer not in order:
@@ -389,7 +395,7 @@ def localize(
         if threads < 1:
             raise UsageError(f"--threads must be at least 1, got {threads}")
         torch.set_num_threads(threads)
-    session = _session(artifact, [t for _, t in pairs], threads)
+    session = _session(artifact, [t for _, t in pairs], threads, precision)
     accs, order = _accumulate(net, modules, pairs, gold, pixels, session, step)
     limit = float(limits[precision].rel_l2)
     report = LocalizeReport(

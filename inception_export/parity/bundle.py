@@ -305,7 +305,8 @@ def _check_tolerances(path: Path, profile: Any) -> None:
     _need(
         path,
         isinstance(limits, dict)
-        and set(limits) == {"fp32", "fp16"}
+        # int8 is optional too: bundles made before the INT8 profile lack it.
+        and {"fp32", "fp16"} <= set(limits) <= {"fp32", "fp16", "int8"}
         # accuracy_drop is optional: bundles made before it existed lack it.
         and all(isinstance(v, dict) and set(CHECKS) <= set(v) <= set(LIMIT_NAMES) for v in limits.values()),
         "incomplete tolerance profile",
@@ -424,9 +425,7 @@ def _read_bundle(path: Path, zf: zipfile.ZipFile) -> tuple[dict[str, Any], dict[
     shapes = _check_record(path, meta)
     hashes = meta["arrays"]
     if set(hashes) != set(members) or set(members) != set(shapes):
-        raise _corrupt(
-            path, f"arrays {sorted(members)} but the record lists {printable(sorted(hashes))}"
-        )
+        raise _corrupt(path, f"arrays {sorted(members)} but the record lists {printable(sorted(hashes))}")
     arrays = {}
     for name, info in members.items():
         shape, dtype = shapes[name]

@@ -319,8 +319,7 @@ def _judge(
     path, ref, out, single = plan.path, gold.logits, outputs.out, outputs.single
     if out.shape[1] != ref.shape[1]:
         raise ArtifactError(
-            f"{path}: artifact gives {out.shape[1]} classes, the reference {ref.shape[1]} "
-            f"({reference.model})"
+            f"{path}: artifact gives {out.shape[1]} classes, the reference {ref.shape[1]} ({reference.model})"
         )
     consistency = batch_consistency(out, outputs.probe, single)
     metrics = compare(ref, out)

@@ -45,6 +45,18 @@ def load_error(path: str | Path, exc: BaseException) -> Exception:
     return ArtifactError(f"{path}: onnxruntime cannot load it ({first_line(str(exc)) or type(exc).__name__})")
 
 
+# onnxruntime's WeightBiasQuantization rewrites a float bias beside a QDQ Conv into int32 with
+# scale input_scale * weight_scale, computed in the graph's float type: in an INT8 graph whose
+# floats are float16 (export/int8.py), bias / scale overflows 65504 for any bias much larger
+# than the scales (a bias of 1e4 came out as 0; onnxruntime 1.31.1). TensorRT keeps biases in
+# float; so must the CPU check.
+INT8_DISABLED_OPTIMIZERS = ["WeightBiasQuantization"]
+
+
+def disabled_optimizers(precision: str | None) -> list[str]:
+    return list(INT8_DISABLED_OPTIMIZERS) if precision == "int8" else []
+
+
 def _dim_bound(dim: object) -> int | None:
     return dim if isinstance(dim, int) and dim > 0 else None
 
@@ -128,7 +140,12 @@ class OnnxRuntimeRunner(Runner):
             opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
         try:
             with _captured_output() as log:
-                self.session = ort.InferenceSession(str(path), sess_options=opts, providers=providers)
+                self.session = ort.InferenceSession(
+                    str(path),
+                    sess_options=opts,
+                    providers=providers,
+                    disabled_optimizers=disabled_optimizers(precision),
+                )
         except Exception as exc:  # onnxruntime raises several unrelated exception types
             raise load_error(path, exc) from None
         got = list(self.session.get_providers())

@@ -96,7 +96,7 @@ def adopt_engine(
     if name is None:
         raise ArtifactError(f"{onnx_path} has no inception-export metadata naming its model: give --model")
     precision = info.precision
-    if precision not in ("fp16", "fp32"):
+    if precision not in ("fp16", "fp32", "int8"):
         raise ArtifactError(f"{onnx_path}: cannot tell whether it is an FP16 or an FP32 graph")
     check_output(manifest_path(engine_path), force)
     trt = require_tensorrt()
@@ -138,8 +138,14 @@ def adopt_engine(
     inspector = engine.create_engine_inspector()
     inspector.execution_context = context
     report_json = inspector.get_engine_information(trt.LayerInformationFormat.JSON)
-    expectation = precision_expectation(precision, info.float32_nodes, info.keep_fp32)
-    report = verify_precision(report_json, precision, expectation["float32_nodes"])
+    if precision == "int8":  # a QDQ graph (tensorrt/int8_check.py)
+        from .int8_check import int8_expectation, verify_int8_report
+
+        expectation = int8_expectation(info.metadata.record)
+        report = verify_int8_report(report_json, expectation)
+    else:
+        expectation = precision_expectation(precision, info.float32_nodes, info.keep_fp32)
+        report = verify_precision(report_json, precision, expectation["float32_nodes"])
     del inspector, context
 
     manifest: dict[str, Any] = {

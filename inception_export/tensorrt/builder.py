@@ -169,8 +169,14 @@ def _verify(
     inspector = engine.create_engine_inspector()
     inspector.execution_context = context
     report_json = inspector.get_engine_information(trt.LayerInformationFormat.JSON)
-    expectation = precision_expectation(cfg.precision, info.float32_nodes, info.keep_fp32)
-    precision = verify_precision(report_json, cfg.precision, expectation["float32_nodes"])
+    if cfg.precision == "int8":  # a QDQ graph: INT8 where the QDQ sits (tensorrt/int8_check.py)
+        from .int8_check import int8_expectation, verify_int8_report
+
+        expectation = int8_expectation(info.metadata.record)
+        precision = verify_int8_report(report_json, expectation)
+    else:
+        expectation = precision_expectation(cfg.precision, info.float32_nodes, info.keep_fp32)
+        precision = verify_precision(report_json, cfg.precision, expectation["float32_nodes"])
     # Inspector and context before the engine, the engine before its runtime: TensorRT's order.
     del inspector, context, engine, runtime
     return precision, expectation

@@ -9,7 +9,7 @@ from typing import Any
 from ..errors import UsageError
 
 HARDWARE_COMPAT = ("none", "ampere+")
-PRECISIONS = ("fp16", "fp32")
+PRECISIONS = ("fp16", "fp32", "int8")  # int8: a QDQ graph (export/int8.py)
 LAYOUTS = ("NCHW", "NHWC")
 MAX_OPT_LEVEL = 5
 
@@ -30,7 +30,7 @@ class EngineConfig:
 
     def validate(self) -> None:
         if self.precision not in PRECISIONS:
-            raise UsageError(f"precision must be fp16 or fp32, got {self.precision!r}")
+            raise UsageError(f"precision must be fp16, fp32 or int8, got {self.precision!r}")
         if self.min_batch < 1:
             raise UsageError(f"--min-batch must be at least 1, got {self.min_batch}")
         if not self.min_batch <= self.opt_batch <= self.max_batch:

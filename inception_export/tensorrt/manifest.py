@@ -174,6 +174,10 @@ def verify_engine_report(report: str | dict[str, Any], manifest: dict[str, Any])
     expect = manifest.get("precision_expectation")
     if not isinstance(expect, dict):
         raise ArtifactError("the engine manifest has no precision_expectation (built by an older version)")
+    if expect.get("precision") == "int8":
+        from .int8_check import verify_int8_report
+
+        return verify_int8_report(report, expect)
     return verify_precision(report, str(expect.get("precision", "fp16")), expect.get("float32_nodes", []))
 
 

@@ -1,0 +1,25 @@
+"""The INT8 branch of ``inception-export onnx``: its argument checks, then export/int8.py
+(with ``--keep-fp16 auto``'s measurement from localize/, which the exporter does not import)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ..errors import UsageError
+
+
+def int8_onnx(model: str, output: Path, *, precision: str, keep_fp32: str | None, **options: Any) -> Any:
+    """Refuse INT8-only options on other precisions (and the reverse), then export."""
+    from ..export.int8 import export_onnx_int8
+    from ..localize.int8_auto import auto_keep_fp16
+
+    if precision != "int8":
+        flag = "--calibration" if options.get("calibration") is not None else "--keep-fp16"
+        raise UsageError(f"{flag} applies to INT8 exports only (--precision int8)")
+    if keep_fp32 is not None:
+        raise UsageError(
+            "--keep-fp32 applies to FP16 exports; INT8 leaves layers in float16 with --keep-fp16"
+        )
+    method = options.pop("calibration_method")
+    return export_onnx_int8(model, output, method=method, auto_keep=auto_keep_fp16, **options)

@@ -1,0 +1,32 @@
+"""Options of the INT8 export (``onnx --precision int8``, ``release --int8``), declared once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+CalibrationOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--calibration",
+        help="INT8: directory of images the activation ranges are calibrated on (the model's preprocessing).",
+    ),
+]
+CalibrationSamplesOpt = Annotated[
+    int,
+    typer.Option("--calibration-samples", help="INT8: at most this many calibration images (evenly spaced)."),
+]
+CalibrationMethodOpt = Annotated[
+    str,
+    typer.Option(
+        "--calibration-method", help="INT8: minmax (default, see docs/int8.md), percentile or entropy."
+    ),
+]
+KeepFp16Opt = Annotated[
+    str | None,
+    typer.Option(
+        "--keep-fp16", help="INT8: 'auto' (measured) or LAYER[,LAYER...] module paths left in float16."
+    ),
+]
