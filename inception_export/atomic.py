@@ -17,6 +17,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from . import interrupts
 from .errors import UsageError
 
 # A full disk or quota (or a file-size limit, EFBIG) is the user's to fix: exit 2.
@@ -110,6 +111,7 @@ def atomic_path(path: Path) -> Iterator[Path]:
     try:
         try:
             yield tmp
+            interrupts.check()  # a signal that the work swallowed: publish nothing
             if into:
                 _copy_into(tmp, path)
             else:
@@ -309,6 +311,7 @@ def staged_directory(
         raise UsageError(f"cannot write to {parent}: {exc.strerror}") from None
     try:
         yield stage
+        interrupts.check()  # a signal that the work swallowed: publish nothing
         os.chmod(stage, 0o755)
         _swap_in(stage, path, force, ours or (lambda _p: True))
     except DiskFullError as exc:

@@ -20,6 +20,8 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, ProgressColumn, SpinnerColumn, Task, TextColumn
 from rich.text import Text
 
+from . import interrupts
+
 # Every table is laid out to read at 80 columns, so that is the width when the stream is
 # not a terminal (a CI log, a pipe) and COLUMNS does not say otherwise.
 DEFAULT_WIDTH = 80
@@ -320,6 +322,7 @@ class Steps:
         self.total: int | None = None
 
     def __call__(self, msg: str) -> None:
+        interrupts.check()  # a signal that the last phase swallowed: stop before the next
         self.done += 1
         self._on_step(msg)
 

@@ -122,7 +122,7 @@ def test_real_v1_bench_records(v1_run: CliResult) -> None:
         (["--backends", "torch,mxnet"], "unknown backend 'mxnet'"),
         (["--batch", "0"], "batch size must be >= 1"),
         (["--batch", "1,x"], "not an integer"),
-        (["--precision", "int8"], "unknown precision"),
+        (["--precision", "int4"], "unknown precision 'int4'; choose from fp32, fp16, int8"),
         (["--iters", "0"], "--iters"),
         (["--backends", "tensorrt"], "tensorrt is not installed"),
         (["--backends", "torch", "--precision", "fp16"], "none of the requested combinations"),

@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 import typer
 from rich.markup import escape
 
+from .. import interrupts
 from ..console import err
 from ..errors import InceptionExportError
 from ..text import first_line, printable
@@ -55,6 +56,7 @@ class _Interrupt:
             return  # a second signal must not cut the clean-up of the first one short
         cls.seen = True
         cls.signum = signum
+        interrupts.record(signum)
         raise KeyboardInterrupt
 
     @classmethod
@@ -168,7 +170,10 @@ def command(name: str) -> Callable[[F], F]:
         @functools.wraps(fn)
         def wrapper(*a: Any, **k: Any) -> Any:
             try:
-                return fn(*a, **k)
+                result = fn(*a, **k)
+                # An interrupt that torch swallowed: the command must not report success.
+                interrupts.check()
+                return result
             except typer.Exit:
                 if _Interrupt.seen and not _Interrupt.reported:
                     fail(_Interrupt.message(), _Interrupt.exit_code())
