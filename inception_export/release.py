@@ -21,7 +21,6 @@ from .atomic import check_output_dir, staged_directory, write_text_atomic
 from .build import build_model, load_report
 from .console import expect_steps
 from .errors import BackendUnavailable, UsageError
-from .export.prefetch import Prefetch
 from .hashing import file_sha256
 from .parity.bundle import BUNDLE_NAME
 from .parity.eager import EagerReference, bundle_from_reference
@@ -340,20 +339,6 @@ def _release_into(
     artifacts = plan.artifacts(stage)
     step("build model")
     net = build_model(spec, weights, transform_input=transform_input, seed=seed)
-    # The eager reference first, while a thread loads the exporter's ~1,600 modules: the
-    # reference's torch kernels and those imports overlap on two cores (export/prefetch.py).
-    exporter_imports = Prefetch()
-    reference = EagerReference(
-        spec.name,
-        weights=weights,
-        transform_input=transform_input,
-        samples=samples,
-        images=opts.images,
-        reference_model=net,
-    )
-    reference.load(step)
-    reference.inputs(size, opts.embed_preprocessing, step)
-    exporter_imports.wait()
     _export(
         artifacts,
         plan,
@@ -368,6 +353,14 @@ def _release_into(
     if plan.build_trt:
         _build_engine(artifacts, plan, size, step)
     step("gate")
+    reference = EagerReference(
+        spec.name,
+        weights=weights,
+        transform_input=transform_input,
+        samples=samples,
+        images=opts.images,
+        reference_model=net,
+    )
     gate = check_artifacts(
         reference,
         [a.path for a in artifacts],

@@ -66,8 +66,6 @@ class EagerReference(Reference):
         self._sets: dict[tuple[int, bool], ReferenceSet] = {}
 
     def load(self, progress: Progress) -> None:
-        if self._runner is not None:  # loaded already (``release`` loads it before exporting)
-            return
         progress("reference model")
         if self.net is None:
             seed = {} if self.seed is None else {"seed": self.seed}
