@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -94,6 +95,15 @@ class CliResult:
     code: int
     stdout: str
     stderr: str
+
+
+def default_signals() -> None:
+    """``preexec_fn`` for a child a test will signal: the dispositions a terminal gives it. A
+    background job of a non-interactive shell (``pytest &``, ``nohup``) inherits SIGINT or SIGHUP
+    ignored, and the CLI rightly keeps an inherited ignore, so those tests would measure the
+    shell that started pytest instead of the CLI."""
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_DFL)
 
 
 def run_cli(

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 import torch
-from conftest import assert_one_line_error, run_cli, run_cli_here
+from conftest import assert_one_line_error, default_signals, run_cli, run_cli_here
 from rich.console import Console
 from safetensors.torch import save_file
 from typer.testing import CliRunner
@@ -391,6 +391,7 @@ def test_interrupt_during_export_exits_130(tmp_path: Path) -> None:
     proc = subprocess.Popen(
         [sys.executable, "-c", _TRACE_PROBE, str(tmp_path / "m.onnx")],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path,
+        preexec_fn=default_signals,
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 240

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import CliResult, assert_one_line_error, run_cli, run_cli_here
+from conftest import CliResult, assert_one_line_error, default_signals, run_cli, run_cli_here
 
 # Left to the full suite (not in `-m "not slow"`): each test runs real releases in subprocesses.
 pytestmark = pytest.mark.slow
@@ -44,6 +44,7 @@ def _interrupt_when(
         stderr=subprocess.PIPE,
         text=True,
         env=env,
+        preexec_fn=default_signals,
     )
     deadline = time.monotonic() + timeout
     try:
