@@ -99,10 +99,16 @@ class ReleaseOptions:
             raise UsageError(f"--images {self.images}: not a directory")
         if self.int8_calibration is not None:
             from .export.calibration import list_calibration
+            from .export.int8 import INT8_MIN_OPSET
 
             if self.embed_preprocessing:
                 raise UsageError(
-                    "--int8 is not available with --embed-preprocessing (float32 NCHW input only)"
+                    "INT8 (int8 in --precision) is not available with --embed-preprocessing "
+                    "(float32 NCHW input only)"
+                )
+            if self.opset is not None and self.opset < INT8_MIN_OPSET:
+                raise UsageError(
+                    f"INT8 needs opset >= {INT8_MIN_OPSET} (float16 scales), got --opset {self.opset}"
                 )
             list_calibration(Path(self.int8_calibration))
         engine_flags = [
@@ -304,6 +310,10 @@ def check_release_options(
             raise UsageError(f"--weights {weights} is a directory; give a checkpoint file")
         if not Path(weights).is_file():
             raise UsageError(f"--weights {weights}: no such file")
+    # The engine is built from the FP16 ONNX: a release without one has no engine to build.
+    no_fp16 = None if fp16 else "no FP16 ONNX to build it from (--precision without fp16)"
+    if trt is True and no_fp16:
+        raise UsageError(f"--trt: {no_fp16}")
     trt_missing = missing_reason()
     if trt is True and trt_missing:
         raise BackendUnavailable(f"--trt: {trt_missing}")
@@ -317,7 +327,7 @@ def check_release_options(
         classes = None if weights is not None else 1000
         check_release_deploy(opts.deploy, opts.class_names, classes, opts.engine_batches())
     check_output_dir(out_dir, force, MANIFEST, ours=is_release)
-    missing = trt_missing or opts.engine_unsupported()
+    missing = no_fp16 or trt_missing or opts.engine_unsupported()
     return ReleasePlan(spec, limits, fp16, opts, trt is not False and not missing, missing)
 
 
@@ -444,7 +454,7 @@ def _export(
             spec.name,
             int8.path,
             calibration=opts.int8_calibration,
-            opset=opts.opset if opts.opset is not None and opts.opset >= 19 else None,
+            opset=opts.opset,  # checked >= INT8_MIN_OPSET with the options
             batch=opts.batch,
             images=opts.images,
             **common,

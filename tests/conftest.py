@@ -134,10 +134,13 @@ def run_cli_here(*args: str, cwd: Path | None = None, env: dict[str, str] | None
     import warnings
 
     cli_app = importlib.import_module("inception_export.cli.app")
+    interrupts = importlib.import_module("inception_export.interrupts")
 
     stdout, stderr = io.StringIO(), io.StringIO()
     saved_env, saved_cwd = dict(os.environ), Path.cwd()
-    saved_sigint, saved_showwarning = signal.getsignal(signal.SIGINT), warnings.showwarning
+    stop_signals = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    saved_signals = {sig: signal.getsignal(sig) for sig in stop_signals}
+    saved_showwarning = warnings.showwarning
     os.environ.update({"COLUMNS": "200", "NO_COLOR": "1", **(env or {})})
     code = 0
     try:
@@ -156,9 +159,11 @@ def run_cli_here(*args: str, cwd: Path | None = None, env: dict[str, str] | None
         os.chdir(saved_cwd)
         os.environ.clear()
         os.environ.update(saved_env)
-        signal.signal(signal.SIGINT, saved_sigint)
+        for sig, handler in saved_signals.items():
+            signal.signal(sig, handler)
         warnings.showwarning = saved_showwarning
         cli_app._Interrupt.seen = cli_app._Interrupt.reported = False
+        interrupts.reset()
     return CliResult(code, stdout.getvalue(), stderr.getvalue())
 
 

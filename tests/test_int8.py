@@ -10,12 +10,15 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
 import pytest
 from conftest import assert_one_line_error, run_cli_here, synthetic_model
 from onnx import TensorProto, helper, numpy_helper
+
+from inception_export.errors import UsageError
 
 SIZE = 64
 PHOTOS = ("rocket", "cat", "coins", "camera", "brick", "grass")
@@ -327,12 +330,43 @@ def test_int8_artifact_gated_against_a_golden_bundle(int8_v1: Path, tmp_path: Pa
         (["trt", "-m", "v1", "-o", "{d}/e.engine", "--precision", "int8"], "builds from a QDQ ONNX"),
         (["release", "-m", "v1", "--out", "{d}/rel", "--int8", "--calibration", "{d}"], "no image files"),
         (["bench", "-m", "v1", "--backends", "onnxruntime", "--precision", "int8"], "needs --calibration"),
+        (["bench", "-m", "v1", "--backends", "onnxruntime", "--calibration", "{c}"],
+         "add int8 to --precision"),
+        (["bench", "-m", "v1", "--precision", "fp32,int8", "--calibration", "{d}"], "no image files"),
+        (["release", "-m", "v1", "--out", "{d}/rel", "--precision", "fp32,int8", "--calibration", "{c}",
+          "--trt"], "--trt: no FP16 ONNX"),
+        (["release", "-m", "v1", "--out", "{d}/rel", "--precision", "fp32,int8", "--calibration", "{c}",
+          "--opset", "18"], "INT8 needs opset >= 19"),
+        (["release", "-m", "v1", "--out", "{d}/rel", "--precision", "fp32,int8", "--calibration", "{c}",
+          "--no-int8"], "--no-int8 contradicts"),
+        (["onnx", "-m", "v1", "-o", "{d}/x.onnx", "--calibration-samples", "10"],
+         "--calibration-samples applies to INT8 exports only"),
+        (["onnx", "-m", "v1", "-o", "{d}/x.onnx", "--calibration-method", "entropy"],
+         "--calibration-method applies to INT8 exports only"),
     ],
-)
-def test_release_and_bench_int8_bad_input(tmp_path: Path, argv: list[str], needle: str) -> None:
-    res = run_cli_here(*[a.format(d=tmp_path) for a in argv])
+)  # fmt: skip
+def test_release_and_bench_int8_bad_input(
+    tmp_path: Path, calibration_dir: Path, argv: list[str], needle: str
+) -> None:
+    res = run_cli_here(*[a.format(d=tmp_path, c=calibration_dir) for a in argv])
     assert_one_line_error(res, 2, needle)
-    assert not (tmp_path / "rel").exists()
+    assert not (tmp_path / "rel").exists() and not (tmp_path / "x.onnx").exists()
+
+
+def test_the_old_fp16_flag_does_not_contradict_int8() -> None:
+    from inception_export.cli.options import release_precisions
+
+    assert release_precisions("fp32,fp16,int8", True) == ("fp32", "fp16", "int8")
+    assert release_precisions("fp32,int8", False) == ("fp32", "int8")
+    with pytest.raises(UsageError, match="contradicts --no-fp16"):
+        release_precisions("fp32,fp16,int8", False)
+
+
+def test_trt_int8_on_an_fp16_onnx_names_the_calibration(shared_exports: Any, tmp_path: Path) -> None:
+    fp16 = shared_exports("v1", "onnx", "fp16")
+    engine = tmp_path / "e.engine"
+    res = run_cli_here("trt", "--onnx", str(fp16.path), "--precision", "int8", "-o", str(engine))
+    assert_one_line_error(res, 2, "needs the INT8 graph", "--precision int8 --calibration DIR")
 
 
 def test_trt_on_an_int8_onnx_takes_int8_from_the_graph(int8_v1: Path, tmp_path: Path) -> None:

@@ -112,6 +112,12 @@ class BenchConfig:
             raise UsageError(
                 "--precision int8 needs --calibration DIR (the INT8 artifact is calibrated on it)"
             )
+        if self.calibration is not None:
+            if "int8" not in self.precisions:
+                raise UsageError("--calibration applies to the INT8 artifact: add int8 to --precision")
+            from ..export.calibration import list_calibration
+
+            list_calibration(Path(self.calibration))  # a bad folder fails before any model is built
         if self.warmup < 0:
             raise UsageError(f"--warmup must be >= 0, got {self.warmup}")
         if self.iters < 1:

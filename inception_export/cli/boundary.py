@@ -61,6 +61,8 @@ class _Interrupt:
 
     @classmethod
     def install(cls) -> None:
+        cls.seen = cls.reported = False
+        interrupts.reset()  # a command run in-process starts clean
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             # Respect an inherited "ignore" (a background job of a script, nohup).
             if signal.getsignal(sig) is not signal.SIG_IGN:

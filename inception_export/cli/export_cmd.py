@@ -98,7 +98,10 @@ def onnx_cmd(
     ti = checkpoint_transform_input(spec, weights, transform_input)
     if output is None:
         output = Path(f"{spec.name}-{precision}.onnx")
-    if precision == "int8" or calibration is not None or keep_fp16 is not None:
+    # Any INT8 option (a non-default one too) goes to the INT8 branch, which refuses it elsewhere.
+    int8_options = calibration is not None or keep_fp16 is not None
+    int8_options = int8_options or calibration_samples != 64 or calibration_method != "minmax"
+    if precision == "int8" or int8_options:
         from .int8_export import int8_onnx
 
         result = int8_onnx(

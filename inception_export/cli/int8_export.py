@@ -11,11 +11,22 @@ from ..errors import UsageError
 
 def int8_onnx(model: str, output: Path, *, precision: str, keep_fp32: str | None, **options: Any) -> Any:
     """Refuse INT8-only options on other precisions (and the reverse), then export."""
-    from ..export.int8 import export_onnx_int8
+    from ..export.calibration import DEFAULT_SAMPLES
+    from ..export.int8 import DEFAULT_METHOD, export_onnx_int8
     from ..localize.int8_auto import auto_keep_fp16
 
     if precision != "int8":
-        flag = "--calibration" if options.get("calibration") is not None else "--keep-fp16"
+        given = [
+            flag
+            for flag, on in (
+                ("--calibration", options.get("calibration") is not None),
+                ("--keep-fp16", options.get("keep_fp16") is not None),
+                ("--calibration-samples", options.get("calibration_samples") != DEFAULT_SAMPLES),
+                ("--calibration-method", options.get("calibration_method") != DEFAULT_METHOD),
+            )
+            if on
+        ]
+        flag = given[0] if given else "--calibration"
         raise UsageError(f"{flag} applies to INT8 exports only (--precision int8)")
     if keep_fp32 is not None:
         raise UsageError(

@@ -160,7 +160,8 @@ def release_precisions(precision: str | None, fp16_alias: bool | None) -> tuple[
     if precision is None:
         return alias or ("fp32", "fp16")
     chosen = parse_precisions(precision)
-    if alias is not None and chosen != alias:
+    # The old flag spoke of FP16 only: int8 beside it is no contradiction.
+    if alias is not None and tuple(p for p in chosen if p != "int8") != alias:
         flag = "--fp16" if fp16_alias else "--no-fp16"
         raise UsageError(f"--precision {','.join(chosen)} contradicts {flag}; give --precision only")
     if "fp32" not in chosen:

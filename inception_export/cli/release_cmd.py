@@ -100,9 +100,9 @@ def release(
         ),
     ] = False,
     int8: Annotated[
-        bool,
+        bool | None,
         typer.Option("--int8/--no-int8", help="Same as int8 in --precision: the INT8 QDQ ONNX too."),
-    ] = False,
+    ] = None,
     calibration: CalibrationOpt = None,
     deploy: Annotated[
         str | None,
@@ -121,7 +121,9 @@ def release(
     from ..release import ReleaseOptions, check_release_options, run_release  # imports torch: only when run
 
     precisions = release_precisions(precision, fp16)
-    int8 = int8 or "int8" in precisions
+    if int8 is False and "int8" in precisions:
+        raise UsageError(f"--no-int8 contradicts --precision {','.join(precisions)}; give --precision only")
+    int8 = bool(int8) or "int8" in precisions
     if int8 and calibration is None:
         raise UsageError("INT8 needs --calibration DIR (images the activation ranges are measured on)")
     if calibration is not None and not int8:

@@ -288,7 +288,15 @@ def _check_graph_precision(onnx: Path, info: OnnxInput, precision: str, name: st
     if info.metadata.preprocessing.get("transform_input"):
         flags.append("--transform-input")
     if info.metadata.embedded_preprocessing:
+        if precision == "int8":
+            raise UsageError(
+                f"{onnx} is an {graph.upper()} graph with embedded preprocessing; an INT8 engine needs an "
+                "INT8 QDQ graph, which takes float32 NCHW input only (export it without "
+                "--embed-preprocessing, with --precision int8 --calibration DIR)"
+            )
         flags.append("--embed-preprocessing")
+    if precision == "int8":
+        flags += ["--calibration", "DIR"]
     weights = info.metadata.weights
     if not str(weights.get("source", "synthetic")).startswith("synthetic"):
         flags += ["--weights", "CHECKPOINT"]
