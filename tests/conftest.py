@@ -162,7 +162,7 @@ def run_cli_here(*args: str, cwd: Path | None = None, env: dict[str, str] | None
         for sig, handler in saved_signals.items():
             signal.signal(sig, handler)
         warnings.showwarning = saved_showwarning
-        cli_app._Interrupt.seen = cli_app._Interrupt.reported = False
+        cli_app._Interrupt.reported = False
         interrupts.reset()
     return CliResult(code, stdout.getvalue(), stderr.getvalue())
 

@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> None:
         message, code = error_line(exc)
         if not _interrupted(exc):
             _print_error(message)
-    if _Interrupt.seen or code == EXIT_INTERRUPTED:
+    if _Interrupt.seen() or code == EXIT_INTERRUPTED:
         code = _Interrupt.exit_code()
         if not _Interrupt.reported:
             _print_error(_Interrupt.message())

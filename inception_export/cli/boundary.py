@@ -46,22 +46,27 @@ class _Interrupt:
     SIGTERM (a CI timeout, ``kill``) and SIGHUP (a closed terminal) are handled the same way:
     staging and partial files are removed, one ``error:`` line, exit 128 + the signal."""
 
-    seen = False
     reported = False
-    signum = int(signal.SIGINT)
+
+    @staticmethod
+    def seen() -> bool:
+        return interrupts.pending() is not None
+
+    @staticmethod
+    def signum() -> int:
+        """The signal that arrived; SIGINT for a KeyboardInterrupt that came without one."""
+        return interrupts.pending() or int(signal.SIGINT)
 
     @classmethod
     def handler(cls, signum: int, frame: FrameType | None) -> None:
-        if cls.seen:
+        if cls.seen():
             return  # a second signal must not cut the clean-up of the first one short
-        cls.seen = True
-        cls.signum = signum
         interrupts.record(signum)
         raise KeyboardInterrupt
 
     @classmethod
     def install(cls) -> None:
-        cls.seen = cls.reported = False
+        cls.reported = False
         interrupts.reset()  # a command run in-process starts clean
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             # Respect an inherited "ignore" (a background job of a script, nohup).
@@ -70,13 +75,13 @@ class _Interrupt:
 
     @classmethod
     def message(cls) -> str:
-        if cls.signum == signal.SIGINT:
+        if cls.signum() == signal.SIGINT:
             return "interrupted"
-        return f"interrupted by {signal.Signals(cls.signum).name}"
+        return f"interrupted by {signal.Signals(cls.signum()).name}"
 
     @classmethod
     def exit_code(cls) -> int:
-        return 128 + cls.signum
+        return 128 + cls.signum()
 
 
 def _chain(exc: BaseException, limit: int | None = 8) -> Iterator[BaseException]:
@@ -91,8 +96,8 @@ def _chain(exc: BaseException, limit: int | None = 8) -> Iterator[BaseException]
 
 
 def _interrupted(exc: BaseException) -> bool:
-    interrupts = (e for e in _chain(exc, None) if isinstance(e, KeyboardInterrupt | typer.Abort))
-    return bool(_Interrupt.seen) or any(True for _ in interrupts)
+    caught = (e for e in _chain(exc, None) if isinstance(e, KeyboardInterrupt | typer.Abort))
+    return _Interrupt.seen() or any(True for _ in caught)
 
 
 def _disk_full(exc: BaseException) -> OSError | None:
@@ -177,7 +182,7 @@ def command(name: str) -> Callable[[F], F]:
                 interrupts.check()
                 return result
             except typer.Exit:
-                if _Interrupt.seen and not _Interrupt.reported:
+                if _Interrupt.seen() and not _Interrupt.reported:
                     fail(_Interrupt.message(), _Interrupt.exit_code())
                 raise
             except BaseException as exc:

@@ -82,8 +82,8 @@ def onnx_cmd(
         typer.Option("--images", metavar="DIR", help="Photographs added to what --keep-fp32 auto measures."),
     ] = None,
     calibration: CalibrationOpt = None,
-    calibration_samples: CalibrationSamplesOpt = 64,
-    calibration_method: CalibrationMethodOpt = "minmax",
+    calibration_samples: CalibrationSamplesOpt = None,
+    calibration_method: CalibrationMethodOpt = None,
     keep_fp16: KeepFp16Opt = None,
     force: ForceOpt = False,
     seed: SeedOpt = DEFAULT_SEED,
@@ -98,10 +98,8 @@ def onnx_cmd(
     ti = checkpoint_transform_input(spec, weights, transform_input)
     if output is None:
         output = Path(f"{spec.name}-{precision}.onnx")
-    # Any INT8 option (a non-default one too) goes to the INT8 branch, which refuses it elsewhere.
-    int8_options = calibration is not None or keep_fp16 is not None
-    int8_options = int8_options or calibration_samples != 64 or calibration_method != "minmax"
-    if precision == "int8" or int8_options:
+    int8_options = (calibration, calibration_samples, calibration_method, keep_fp16)
+    if precision == "int8" or any(v is not None for v in int8_options):
         from .int8_export import int8_onnx
 
         result = int8_onnx(

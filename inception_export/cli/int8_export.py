@@ -16,21 +16,14 @@ def int8_onnx(model: str, output: Path, *, precision: str, keep_fp32: str | None
     from ..localize.int8_auto import auto_keep_fp16
 
     if precision != "int8":
-        given = [
-            flag
-            for flag, on in (
-                ("--calibration", options.get("calibration") is not None),
-                ("--keep-fp16", options.get("keep_fp16") is not None),
-                ("--calibration-samples", options.get("calibration_samples") != DEFAULT_SAMPLES),
-                ("--calibration-method", options.get("calibration_method") != DEFAULT_METHOD),
-            )
-            if on
-        ]
-        flag = given[0] if given else "--calibration"
-        raise UsageError(f"{flag} applies to INT8 exports only (--precision int8)")
+        flags = ("--calibration", "--calibration-samples", "--calibration-method", "--keep-fp16")
+        given = [f for f in flags if options.get(f.lstrip("-").replace("-", "_")) is not None]
+        raise UsageError(f"{given[0]} applies to INT8 exports only (--precision int8)")
     if keep_fp32 is not None:
         raise UsageError(
             "--keep-fp32 applies to FP16 exports; INT8 leaves layers in float16 with --keep-fp16"
         )
-    method = options.pop("calibration_method")
+    method = options.pop("calibration_method") or DEFAULT_METHOD
+    if options.get("calibration_samples") is None:
+        options["calibration_samples"] = DEFAULT_SAMPLES
     return export_onnx_int8(model, output, method=method, auto_keep=auto_keep_fp16, **options)

@@ -14,12 +14,15 @@ CalibrationOpt = Annotated[
         help="INT8: directory of images the activation ranges are calibrated on (the model's preprocessing).",
     ),
 ]
+# None: not given (the INT8 export's defaults apply; on another precision, nothing to refuse).
 CalibrationSamplesOpt = Annotated[
-    int,
-    typer.Option("--calibration-samples", help="INT8: at most this many calibration images (evenly spaced)."),
+    int | None,
+    typer.Option(
+        "--calibration-samples", help="INT8: at most this many calibration images (evenly spaced; 64)."
+    ),
 ]
 CalibrationMethodOpt = Annotated[
-    str,
+    str | None,
     typer.Option(
         "--calibration-method", help="INT8: minmax (default, see docs/int8.md), percentile or entropy."
     ),

@@ -108,39 +108,33 @@ def precision_option(help: str, many: bool = False) -> Any:
     return typer.Option("--precision", metavar=metavar, help=help)
 
 
-def _deprecated(flag_for: dict[bool, tuple[str, str]]) -> Any:
-    """A callback that notes, once, which ``--precision`` replaces an old flag."""
+def _deprecated_flag(flags: str, precision_for: dict[bool, str]) -> Any:
+    """A hidden ``--on/--off`` flag that still works and notes which ``--precision`` replaces it."""
+    spelled = dict(zip((True, False), flags.split("/"), strict=True))
 
     def note(value: bool | None) -> bool | None:
         if value is not None:
             from ..console import err
 
-            old, new = flag_for[value]
-            err.print(f"[yellow]note:[/] {old} is deprecated; use --precision {new}", soft_wrap=True)
+            err.print(
+                f"[yellow]note:[/] {spelled[value]} is deprecated; use --precision {precision_for[value]}",
+                soft_wrap=True,
+            )
         return value
 
-    return note
+    return typer.Option(
+        flags,
+        hidden=True,
+        callback=note,
+        help=f"Deprecated: --precision {precision_for[True]} / {precision_for[False]}.",
+    )
 
 
 # trt's old spelling: --fp16 / --fp32 chose the engine's precision.
-Fp16Fp32Alias = Annotated[
-    bool | None,
-    typer.Option(
-        "--fp16/--fp32",
-        hidden=True,
-        callback=_deprecated({True: ("--fp16", "fp16"), False: ("--fp32", "fp32")}),
-        help="Deprecated: --precision fp16 / fp32.",
-    ),
-]
+Fp16Fp32Alias = Annotated[bool | None, _deprecated_flag("--fp16/--fp32", {True: "fp16", False: "fp32"})]
 # release's old spelling: --fp16 (the default) / --no-fp16 meant "also FP16" / "FP32 only".
 AlsoFp16Alias = Annotated[
-    bool | None,
-    typer.Option(
-        "--fp16/--no-fp16",
-        hidden=True,
-        callback=_deprecated({True: ("--fp16", "fp32,fp16"), False: ("--no-fp16", "fp32")}),
-        help="Deprecated: --precision fp32,fp16 / fp32.",
-    ),
+    bool | None, _deprecated_flag("--fp16/--no-fp16", {True: "fp32,fp16", False: "fp32"})
 ]
 
 
