@@ -12,8 +12,26 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pytest
+
+def _share_the_cores_between_workers() -> None:
+    """Under ``pytest -n N``, each worker's torch (and the CLI processes it starts) gets its
+    share of the cores instead of all of them. Two workers each running torch on two OpenMP
+    threads put four busy threads on the 2-core machine, and every parallel region then waited
+    for a descheduled thread: the full suite took 598 s of pytest, 417 s with one thread per
+    worker (same tests, same host, one run each). OpenBLAS would also take OMP_NUM_THREADS:
+    it keeps all the cores, because the bench tests measure its spinning workers. Set before
+    numpy and torch load, which read these once."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0") or 0)
+    if workers > 1 and os.environ.get("PYTEST_XDIST_WORKER"):
+        cores = os.cpu_count() or 1
+        os.environ.setdefault("OMP_NUM_THREADS", str(max(1, cores // workers)))
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", str(cores))
+
+
+_share_the_cores_between_workers()
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
 
 DATA = Path(__file__).parent / "data"
 REFERENCE_SEED = 20261123
