@@ -27,6 +27,12 @@ limit of the artifact's precision times the reference's largest |logit| as ``--a
 ``--rtol 0`` (the element-wise form of our max-abs check; our other checks have no
 Polygraphy counterpart). Its time is the sum of its processes, one per artifact.
 
+The fourth contender, ``onnxruntime_floor``, is no gate: a bare script that imports numpy and
+onnxruntime, reads the bundle's inputs and, per artifact, opens a session and makes the same
+runs as the gate (every input at the largest batch, then one input of each kind at batch 1),
+with no check, report or CLI. No gate that runs those inputs can take less; its ratio to the
+eager gate is the least the device gate's ratio can be on this machine.
+
 Wall time includes interpreter start-up and imports, as a CI job or a device sees them. Where
 ``.venv-device`` (the torch-free venv `./dev test` builds) exists, the golden command is also
 timed with its interpreter. Medians of the rounds, the ratio of the medians, every round's
@@ -70,6 +76,37 @@ def _run(python: Path | str, args: list[str]) -> tuple[float, float, dict[str, A
     if proc.returncode != 0:
         sys.exit(f"{' '.join(args)} exited {proc.returncode}:\n{proc.stderr[-2000:]}")
     return wall, cpu, json.loads(proc.stdout)
+
+
+# The onnxruntime work of the gate and nothing else (see the module docstring).
+FLOOR = """
+import json, sys
+import numpy as np, onnxruntime as ort
+with np.load(sys.argv[1], allow_pickle=False) as z:
+    x, meta = z["float_inputs"], json.loads(z["meta"].tobytes())
+kinds = [i["kind"] for i in meta["sets"]["float"]["inputs"]]
+probe = [kinds.index(k) for k in dict.fromkeys(kinds)]
+for path in sys.argv[2:]:
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    s = ort.InferenceSession(path, sess_options=opts, providers=["CPUExecutionProvider"])
+    name = s.get_inputs()[0].name
+    s.run(None, {name: x})
+    for i in probe:
+        s.run(None, {name: x[i : i + 1]})
+"""
+
+
+def _run_floor(bundle: str, artifacts: list[str]) -> tuple[float, float]:
+    """Wall and CPU seconds of the bare onnxruntime script on the bundle's inputs."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-c", FLOOR, bundle, *artifacts], capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if proc.returncode != 0:
+        sys.exit(f"the onnxruntime floor script exited {proc.returncode}:\n{proc.stderr[-2000:]}")
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def _run_polygraphy(args: list[str]) -> tuple[float, float, bool]:
@@ -186,7 +223,7 @@ def main() -> None:
                 ["parity", "--golden", setup["bundle"], *artifacts],
             )
         polygraphy = _polygraphy_files(work, Path(setup["bundle"]), artifacts) if args.polygraphy else {}
-        contenders = [*commands, *polygraphy]
+        contenders = [*commands, "onnxruntime_floor", *polygraphy]
         load_before = os.getloadavg()
         walls: dict[str, list[float]] = {k: [] for k in contenders}
         gate_s: dict[str, list[float]] = {k: [] for k in commands}
@@ -195,6 +232,12 @@ def main() -> None:
         for r in range(args.rounds):
             order = contenders if r % 2 == 0 else contenders[::-1]
             for key in order:
+                if key == "onnxruntime_floor":
+                    wall, cpu = _run_floor(setup["bundle"], artifacts)
+                    walls[key].append(wall)
+                    cpu_s[key].append(cpu)
+                    print(f"round {r + 1}/{args.rounds} {key}: {wall:.2f}s", file=sys.stderr)
+                    continue
                 if key in polygraphy:
                     runs = [_run_polygraphy(json.loads(line)) for line in polygraphy[key]]
                     walls[key].append(sum(w for w, _, _ in runs))
@@ -248,6 +291,12 @@ def main() -> None:
             for p in walls
             if p.startswith("polygraphy")
         },
+        # What the device gate adds to the bare onnxruntime runs it makes (the floor).
+        "golden_over_onnxruntime_floor": {
+            g: statistics.median(walls[g]) / statistics.median(walls["onnxruntime_floor"])
+            for g in walls
+            if g.startswith("golden")
+        },
         "ratio_per_round": {
             k: [g / e for g, e in zip(v, walls["eager"], strict=True)]
             for k, v in walls.items()
@@ -262,7 +311,16 @@ def main() -> None:
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(
         json.dumps(
-            {k: result[k] for k in ("wall_seconds", "ratio_of_medians", "golden_over_polygraphy")}, indent=2
+            {
+                k: result[k]
+                for k in (
+                    "wall_seconds",
+                    "ratio_of_medians",
+                    "golden_over_polygraphy",
+                    "golden_over_onnxruntime_floor",
+                )
+            },
+            indent=2,
         )
     )
 
