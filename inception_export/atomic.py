@@ -19,6 +19,7 @@ from pathlib import Path
 
 from . import interrupts
 from .errors import UsageError
+from .text import printable
 
 # A full disk or quota (or a file-size limit, EFBIG) is the user's to fix: exit 2.
 DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
@@ -38,6 +39,16 @@ def disk_full(exc: OSError, path: Path) -> DiskFullError:
 _MAY_REPLACE: dict[str, bool] = {}
 
 
+def refuse_dangling_link(path: Path) -> None:
+    """A symlink whose target is missing is refused: following it would create files (and
+    folders) wherever it points, outside anything the user named."""
+    if os.path.islink(path) and not os.path.exists(path):
+        raise UsageError(
+            f"{path} is a symlink to {printable(os.readlink(path))}, which does not exist; "
+            "remove the link or give another output"
+        )
+
+
 def check_output(path: Path, force: bool) -> None:
     """Refuse early (before any work) if ``path`` cannot or must not be written.
 
@@ -45,6 +56,7 @@ def check_output(path: Path, force: bool) -> None:
     at ``path`` while the command runs is kept and the write fails (exit 2).
     """
     _MAY_REPLACE[os.path.abspath(path)] = force
+    refuse_dangling_link(path)
     if path.is_dir():
         raise UsageError(f"{path} is a directory; give a file name for the output")
     # A FIFO or device (-o /dev/null) is written into, which destroys no file.
@@ -138,9 +150,22 @@ def atomic_path(path: Path) -> Iterator[Path]:
             tmp.unlink()
 
 
+def _open_into(path: Path) -> int:
+    """A descriptor writing into the FIFO or device ``path``. A FIFO is opened without blocking
+    first: with no reader, a plain open would wait forever (ENXIO says there is none)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno == errno.ENXIO:
+            raise UsageError(f"{path} is a FIFO with nothing reading it; nothing was written") from None
+        raise
+    os.set_blocking(fd, True)
+    return fd
+
+
 def _copy_into(tmp: Path, path: Path) -> None:
     try:
-        with open(tmp, "rb") as src, open(path, "wb") as dst:
+        with open(tmp, "rb") as src, os.fdopen(_open_into(path), "wb") as dst:
             shutil.copyfileobj(src, dst)
     except OSError as exc:
         if exc.errno in DISK_FULL:
@@ -251,6 +276,7 @@ def check_output_dir(
     never replaced, because the whole directory is swapped for the new one. A symlink is
     followed: the directory it names is the one replaced.
     """
+    refuse_dangling_link(path)
     path = _final_target(path)
     if path.exists() and not path.is_dir():
         raise UsageError(f"{path} exists and is not a directory")

@@ -11,7 +11,7 @@ from torch import nn
 from .checkpoint import LoadReport, fit_state_dict, infer_num_classes, read_state_dict
 from .errors import UsageError, WeightsError
 from .registry import ModelSpec, checkpoint_sha256, get_spec, resolve_transform_input
-from .synthetic import DEFAULT_SEED, synthetic_state_dict
+from .synthetic import DEFAULT_SEED, check_seed, synthetic_state_dict
 
 # Attribute set on every built model so exporters can record where weights came from.
 REPORT_ATTR = "inception_export_load_report"
@@ -45,6 +45,7 @@ def build_model(
     and is False otherwise; an explicit value that contradicts such a checkpoint is refused.
     """
     spec = get_spec(name)
+    check_seed(seed)
     # A recognised published checkpoint decides transform_input (note: when not given;
     # refused when contradicted), as torchvision's weight enums do.
     ti, _known = resolve_transform_input(spec, weights, transform_input)

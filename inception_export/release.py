@@ -27,6 +27,7 @@ from .parity.eager import EagerReference, bundle_from_reference
 from .parity.gate import GateReport, check_artifacts
 from .parity.report import junit_xml
 from .parity.tolerances import ToleranceProfile
+from .reading import read_regular
 from .registry import ModelSpec, get_spec
 from .synthetic import DEFAULT_SEED
 
@@ -151,12 +152,9 @@ def _versions() -> dict[str, str]:
 def is_release(directory: Path) -> bool:
     """Whether ``directory/manifest.json`` is a release manifest of this tool: only such a
     directory is ever replaced (with --force); a web app's manifest.json is not one."""
-    manifest = directory / MANIFEST
     try:
-        if manifest.stat().st_size > 64 << 20:
-            return False
-        data = json.loads(manifest.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        data = json.loads(read_regular(directory / MANIFEST, 64 << 20, "release manifest"))
+    except (OSError, ValueError, RecursionError, UsageError):
         return False
     if not isinstance(data, dict):
         return False

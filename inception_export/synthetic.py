@@ -13,12 +13,23 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .errors import UsageError
+
 if TYPE_CHECKING:  # torch only where tensors are made: the CLI reads DEFAULT_SEED without it
     import torch
 
 # The one seed of the synthetic weights: every command's and function's default (the shared
 # reference data was made with it).
 DEFAULT_SEED = 20261123
+
+
+MAX_SEED = 2**63 - 1
+
+
+def check_seed(seed: int) -> None:
+    """``--seed``: numpy's generators take a non-negative integer."""
+    if not 0 <= seed <= MAX_SEED:
+        raise UsageError(f"--seed must be a whole number from 0 to {MAX_SEED}, got {seed}")
 
 
 def synthetic_tensor(key: str, shape: tuple[int, ...], is_bn: bool, seed: int) -> torch.Tensor:

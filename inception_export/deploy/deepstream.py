@@ -65,7 +65,7 @@ def read_release(release_dir: Path) -> ReleaseFacts:
         if path.stat().st_size > MAX_MANIFEST_BYTES:
             raise ArtifactError(f"{path}: larger than {MAX_MANIFEST_BYTES >> 20} MiB; not a release manifest")
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise ArtifactError(f"{path}: not JSON; not a release manifest") from None
     except OSError as exc:
         raise ArtifactError(f"{path}: {exc.strerror or exc}") from None

@@ -12,6 +12,7 @@ from importlib import resources
 from pathlib import Path
 
 from ..errors import UsageError
+from ..reading import read_regular
 from ..text import printable
 
 IMAGENET_NUM_CLASSES = 1000
@@ -54,10 +55,7 @@ def load_class_names(path: Path) -> list[str]:
     try:
         if Path(path).is_dir():
             raise UsageError(f"{source}: is a directory; give a text file with one class name a line")
-        size = Path(path).stat().st_size
-        if size > MAX_LABEL_FILE_BYTES:
-            raise UsageError(f"{source}: {size} bytes, more than a label file ({MAX_LABEL_FILE_BYTES})")
-        data = Path(path).read_bytes()
+        data = read_regular(Path(path), MAX_LABEL_FILE_BYTES, "--class-names")
     except FileNotFoundError:
         raise UsageError(f"{source}: no such file") from None
     except OSError as exc:

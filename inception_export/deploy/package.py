@@ -16,9 +16,10 @@ from .. import jsonout
 from ..atomic import check_output_dir, staged_directory, write_text_atomic
 from ..errors import UsageError
 from ..hashing import file_sha256
+from ..reading import read_regular
 from ..text import printable
 from .labels import class_names_for, load_class_names
-from .source import MANIFEST, check_weights, load_release
+from .source import MANIFEST, MAX_MANIFEST_BYTES, check_weights, load_release
 
 TARGETS = ("triton", "deepstream")
 # What marks a directory `deploy` wrote (and may replace with --force).
@@ -105,11 +106,8 @@ def is_deploy_dir(directory: Path) -> bool:
     """Whether ``directory`` holds a ``deploy.json`` this tool wrote: only such a directory is
     ever replaced (with --force)."""
     try:
-        path = directory / MARKER
-        if path.stat().st_size > 64 << 20:
-            return False
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        doc = json.loads(read_regular(directory / MARKER, 64 << 20, "deploy record"))
+    except (OSError, ValueError, RecursionError, UsageError):
         return False
     return isinstance(doc, dict) and doc.get("format") == MARKER_FORMAT
 
@@ -133,7 +131,9 @@ def run_deploy(
     if Path(out_dir).resolve() == Path(release_dir).resolve():
         raise UsageError(f"-o {out_dir} is the release itself; give a new directory")
     check_output_dir(out_dir, force, MARKER, ours=is_deploy_dir)
-    manifest_sha = hashlib.sha256((Path(release_dir) / MANIFEST).read_bytes()).hexdigest()
+    manifest_sha = hashlib.sha256(
+        read_regular(Path(release_dir) / MANIFEST, MAX_MANIFEST_BYTES, "release manifest")
+    ).hexdigest()
     with staged_directory(out_dir, force=force, ours=is_deploy_dir) as stage:
         files = write_target(
             target,

@@ -16,6 +16,7 @@ from typing import Any
 
 from ..errors import ArtifactError, UsageError, WeightsError
 from ..hashing import file_sha256
+from ..reading import read_regular
 from ..text import printable
 
 MANIFEST = "manifest.json"  # release.MANIFEST (release.py imports torch at module level)
@@ -32,13 +33,10 @@ def load_release(release_dir: Path) -> dict[str, Any]:
     if not Path(release_dir).is_dir():
         raise UsageError(f"{where}: not a directory (give the directory `release` wrote)")
     try:
-        size = path.stat().st_size
-        if size > MAX_MANIFEST_BYTES:
-            raise ArtifactError(f"{path}: {size} bytes, too large for a release manifest")
-        doc = json.loads(path.read_text(encoding="utf-8"))
+        doc = json.loads(read_regular(path, MAX_MANIFEST_BYTES, "release manifest").decode("utf-8"))
     except FileNotFoundError:
         raise UsageError(f"{where}: no {MANIFEST}; give the directory `release` wrote") from None
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise ArtifactError(f"{path}: unreadable release manifest ({type(exc).__name__})") from None
     if not isinstance(doc, dict) or doc.get("schema") != 1 or not isinstance(doc.get("artifacts"), list):
         raise ArtifactError(f"{path}: not a release manifest of this tool")

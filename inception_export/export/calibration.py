@@ -5,6 +5,7 @@ recorded by count and content hash so that an artifact says what its scales came
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -82,6 +83,6 @@ def read_calibration(
             raise UsageError(
                 f"--calibration: cannot read {p.name} ({exc.strerror or type(exc).__name__})"
             ) from None
-        digest.update(p.name.encode() + b"\0" + hashlib.sha256(data).digest())
+        digest.update(os.fsencode(p.name) + b"\0" + hashlib.sha256(data).digest())
         rows.append(preprocess_image(read_image(p), spec.preprocessing, size))
     return CalibrationSet([p.name for p in files], np.ascontiguousarray(np.stack(rows)), digest.hexdigest())

@@ -44,6 +44,9 @@ class GoldenSet:
 MAX_IMAGES = 500
 MAX_IMAGE_BYTES = 64 << 20
 MAX_IMAGE_PIXELS = 64_000_000
+# The short side is resized to the model's size, so a 1,000,000 x 1 strip would become a
+# 342,000,000 x 342 image (64 GB of floats). Panoramas are ~10:1; nothing a classifier takes is 100:1.
+MAX_ASPECT_RATIO = 100
 
 
 MAX_SAMPLES = 500
@@ -99,12 +102,30 @@ def read_image(path: Path) -> np.ndarray:
     (``PIL.Image.convert("RGB")``: palette, grey and grey+alpha expand, alpha is dropped);
     16-bit images are scaled to 8 bits, not clipped; CMYK and other colour spaces that need
     a colour profile to convert are refused."""
+    import warnings
+
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(path) as im:
+        # PIL's own decompression-bomb guard warns (on stderr) or raises inside open(), before
+        # the size is known here: this function's limit below is the one that applies.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im = Image.open(path)
+    except Image.DecompressionBombError:
+        raise UsageError(f"{path}: larger than {MAX_IMAGE_PIXELS:,} pixels") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        why = first_line(str(exc)) or type(exc).__name__
+        raise UsageError(f"{path}: cannot read image ({why})") from None
+    try:
+        with im:
             if im.width * im.height > MAX_IMAGE_PIXELS:
                 raise UsageError(f"{path}: {im.width}x{im.height} is larger than {MAX_IMAGE_PIXELS:,} pixels")
+            if max(im.width, im.height) > MAX_ASPECT_RATIO * max(1, min(im.width, im.height)):
+                raise UsageError(
+                    f"{path}: {im.width}x{im.height} is more than {MAX_ASPECT_RATIO}:1; resizing its short "
+                    "side to the model's input would make it enormous: crop it first"
+                )
             mode = im.mode
             if mode in ("CMYK", "LAB", "HSV"):
                 raise UsageError(

@@ -17,6 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
+from ..reading import read_regular
+
+# A profile is a few lines of limits; anything larger is not one.
+MAX_PROFILE_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -168,11 +172,13 @@ def load_profile(spec: str) -> dict[str, Limits]:
     if spec in PROFILES:
         return dict(PROFILES[spec])
     path = Path(spec)
-    if not path.is_file():
+    if not path.exists():
         raise UsageError(f"tolerance profile {spec!r} is neither 'default', 'strict' nor an existing file")
     try:
-        text = path.read_text()
+        text = read_regular(path, MAX_PROFILE_BYTES, "--tolerance-profile").decode("utf-8")
         data: dict[str, Any] = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
+    except RecursionError:
+        raise UsageError(f"{path}: cannot read tolerance profile (nested too deeply)") from None
     except (ValueError, OSError) as exc:
         raise UsageError(f"{path}: cannot read tolerance profile ({exc})") from None
     base = str(data.pop("base", "default"))
