@@ -151,10 +151,11 @@ def atomic_path(path: Path) -> Iterator[Path]:
 
 
 def _open_into(path: Path) -> int:
-    """A descriptor writing into the FIFO or device ``path``. A FIFO is opened without blocking
-    first: with no reader, a plain open would wait forever (ENXIO says there is none)."""
+    """A descriptor writing into the FIFO or device ``path`` (truncated, as ``open(path, "wb")``
+    would, where ``/dev/stdout`` is a file). A FIFO is opened without blocking first: with no
+    reader, a plain open would wait forever (ENXIO says there is none)."""
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        fd = os.open(path, os.O_WRONLY | os.O_TRUNC | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as exc:
         if exc.errno == errno.ENXIO:
             raise UsageError(f"{path} is a FIFO with nothing reading it; nothing was written") from None
