@@ -1,0 +1,171 @@
+"""What an artifact *is*, read from the artifact itself: never from its metadata or a manifest.
+
+A record (embedded metadata, sidecar, release manifest) is text anyone can edit; the gate's
+limits and the deployment packages must rest on what the file computes. This module reads
+those facts off the ONNX graph (its nodes, initializer dtypes, input and output tensors), and
+:func:`check_claim` refuses a record that says otherwise. Torch-free: the device role uses it.
+
+Precision of an ONNX graph, in order:
+
+* ``int8``: it holds QuantizeLinear/DequantizeLinear nodes (explicit quantization, whoever
+  placed them: this tool, onnxruntime's quantizer or NVIDIA's ModelOpt);
+* ``fp16``: it computes in half: float16 initializers, a Cast to float16, or float16 tensors
+  (an FP16 graph with float32 I/O, with or without layers kept in float32);
+* ``fp32``: otherwise.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import ArtifactError
+from .text import printable
+
+QDQ_OPS = frozenset({"QuantizeLinear", "DequantizeLinear"})
+# onnx.TensorProto's element types, by number (importing onnx here would be fine, but the
+# numbers are the file format's and never change).
+_FLOAT, _UINT8, _INT8, _FLOAT16 = 1, 2, 3, 10
+_DTYPES = {_FLOAT: "float32", _UINT8: "uint8", _INT8: "int8", _FLOAT16: "float16", 11: "float64"}
+
+
+@dataclass(frozen=True)
+class OnnxFacts:
+    """What an ONNX graph computes in and what it takes, read from one parse of it."""
+
+    precision: str  # fp32 | fp16 | int8
+    evidence: str  # why: what in the graph says so, for messages and reports
+    qdq_nodes: int
+    float16_initializers: int
+    float16_casts: int
+    input_dtype: str | None  # the single input's element type ("float32", "uint8", ...)
+    input_shape: tuple[int | str, ...]  # dims: an int where fixed, the symbol (or "?") where not
+    output_shape: tuple[int | str, ...]
+    inputs: int
+    outputs: int
+
+    @property
+    def layout(self) -> str | None:
+        """``NHWC`` for uint8 pixels (embedded preprocessing), ``NCHW`` for a float image input."""
+        if len(self.input_shape) != 4:
+            return None
+        return "NHWC" if self.input_dtype == "uint8" else "NCHW"
+
+    @property
+    def input_size(self) -> int | None:
+        """The fixed spatial size of a square image input, if the graph declares one."""
+        if self.layout is None:
+            return None
+        h, w = (self.input_shape[1], self.input_shape[2]) if self.layout == "NHWC" else self.input_shape[2:]
+        return h if isinstance(h, int) and h == w else None
+
+    @property
+    def batch(self) -> int | None:
+        """The input's fixed batch, or None when it is dynamic."""
+        first = self.input_shape[0] if self.input_shape else None
+        return first if isinstance(first, int) else None
+
+    @property
+    def num_classes(self) -> int | None:
+        last = self.output_shape[-1] if self.output_shape else None
+        return last if isinstance(last, int) else None
+
+
+def _dims(value_info: Any) -> tuple[int | str, ...]:
+    shape = value_info.type.tensor_type.shape
+    return tuple(
+        int(d.dim_value) if d.HasField("dim_value") else (d.dim_param or "?") for d in shape.dim
+    )
+
+
+@functools.lru_cache(maxsize=8)
+def _onnx_facts(path: str, _mtime_ns: int, _size: int) -> OnnxFacts | None:
+    import onnx
+
+    try:
+        model = onnx.load(path, load_external_data=False)
+    except Exception:  # protobuf raises DecodeError and friends
+        return None
+    return graph_facts(model.graph)
+
+
+def graph_facts(graph: Any) -> OnnxFacts:
+    """The facts of a loaded ``onnx.GraphProto`` (subgraphs included in the counts)."""
+    nodes = list(_all_nodes(graph))
+    qdq = sum(1 for n in nodes if n.op_type in QDQ_OPS)
+    f16_init = sum(1 for i in _all_initializers(graph) if i.data_type == _FLOAT16)
+    f16_cast = sum(1 for n in nodes if n.op_type == "Cast" and _casts_to(n, _FLOAT16))
+    f16_values = sum(
+        1
+        for v in list(graph.value_info) + list(graph.input) + list(graph.output)
+        if v.type.tensor_type.elem_type == _FLOAT16
+    )
+    if qdq:
+        precision, evidence = "int8", f"{qdq} QuantizeLinear/DequantizeLinear nodes"
+    elif f16_init or f16_cast or f16_values:
+        parts = [
+            f"{f16_init} float16 weights" if f16_init else "",
+            f"{f16_cast} Casts to float16" if f16_cast else "",
+            f"{f16_values} float16 tensors" if f16_values else "",
+        ]
+        precision, evidence = "fp16", ", ".join(p for p in parts if p)
+    else:
+        precision, evidence = "fp32", "no QuantizeLinear/DequantizeLinear, no float16 weight, Cast or tensor"
+    inputs, outputs = list(graph.input), list(graph.output)
+    return OnnxFacts(
+        precision=precision,
+        evidence=evidence,
+        qdq_nodes=qdq,
+        float16_initializers=f16_init,
+        float16_casts=f16_cast,
+        input_dtype=_DTYPES.get(inputs[0].type.tensor_type.elem_type, "other") if len(inputs) == 1 else None,
+        input_shape=_dims(inputs[0]) if len(inputs) == 1 else (),
+        output_shape=_dims(outputs[0]) if len(outputs) == 1 else (),
+        inputs=len(inputs),
+        outputs=len(outputs),
+    )
+
+
+def _casts_to(node: Any, dtype: int) -> bool:
+    return any(a.name == "to" and a.i == dtype for a in node.attribute)
+
+
+def _all_nodes(graph: Any) -> Iterator[Any]:
+    for node in graph.node:
+        yield node
+        for attr in node.attribute:
+            if attr.HasField("g"):
+                yield from _all_nodes(attr.g)
+            for sub in attr.graphs:
+                yield from _all_nodes(sub)
+
+
+def _all_initializers(graph: Any) -> Iterator[Any]:
+    yield from graph.initializer
+    for node in graph.node:
+        for attr in node.attribute:
+            if attr.HasField("g"):
+                yield from _all_initializers(attr.g)
+            for sub in attr.graphs:
+                yield from _all_initializers(sub)
+
+
+def onnx_facts(path: Path) -> OnnxFacts | None:
+    """The facts of an ONNX file (None if it does not parse), parsed once per file version."""
+    st = Path(path).stat()
+    return _onnx_facts(str(path), st.st_mtime_ns, st.st_size)
+
+
+def check_claim(path: Path, field: str, claimed: object, actual: object, evidence: str = "") -> None:
+    """A record's ``field`` must say what the artifact is: ArtifactError (exit 2) naming both."""
+    if claimed is None or claimed == actual:
+        return
+    why = f" ({evidence})" if evidence else ""
+    raise ArtifactError(
+        f"{printable(str(path))}: its metadata says {field} {printable(str(claimed))!r} but the "
+        f"artifact is {printable(str(actual))!r}{why}; the file decides, so the record is wrong "
+        "(re-export it, or remove the record)"
+    )
