@@ -76,9 +76,7 @@ class OnnxFacts:
 
 def _dims(value_info: Any) -> tuple[int | str, ...]:
     shape = value_info.type.tensor_type.shape
-    return tuple(
-        int(d.dim_value) if d.HasField("dim_value") else (d.dim_param or "?") for d in shape.dim
-    )
+    return tuple(int(d.dim_value) if d.HasField("dim_value") else (d.dim_param or "?") for d in shape.dim)
 
 
 @functools.lru_cache(maxsize=8)
@@ -169,3 +167,65 @@ def check_claim(path: Path, field: str, claimed: object, actual: object, evidenc
         f"artifact is {printable(str(actual))!r}{why}; the file decides, so the record is wrong "
         "(re-export it, or remove the record)"
     )
+
+
+# --- TorchScript: the dtypes of its stored tensors, read without running the archive -------------
+
+# A TorchScript archive's pickles name each tensor's storage class (``torch HalfStorage``);
+# reading the opcodes with pickletools runs nothing (loading the archive would run its code).
+_STORAGE_PRECISION = {
+    "FloatStorage": "fp32",
+    "DoubleStorage": "fp32",
+    "HalfStorage": "fp16",
+    "BFloat16Storage": "fp16",
+    "QInt8Storage": "int8",
+    "QUInt8Storage": "int8",
+}
+# The pickles hold references to the tensors, not their bytes: a few MB at most.
+MAX_PICKLE_BYTES = 64 << 20
+
+
+@dataclass(frozen=True)
+class TorchScriptFacts:
+    precision: str
+    evidence: str
+    storages: tuple[str, ...]  # the storage classes of its tensors (``HalfStorage``, ...)
+
+
+def torchscript_facts(path: Path) -> TorchScriptFacts:
+    """The precision of a TorchScript archive's weights, from its pickles' storage classes."""
+    import io
+    import pickletools
+    import zipfile
+
+    found: set[str] = set()
+    try:
+        with zipfile.ZipFile(path) as zf:
+            for info in zf.infolist():
+                if not (info.filename.endswith("/data.pkl") or info.filename.endswith("/constants.pkl")):
+                    continue
+                if info.file_size > MAX_PICKLE_BYTES:
+                    raise ArtifactError(
+                        f"{printable(str(path))}: {info.filename} is larger than a TorchScript pickle"
+                    )
+                with zf.open(info) as fh:
+                    data = fh.read(MAX_PICKLE_BYTES + 1)
+                strings: list[str] = []
+                for op, arg, _pos in pickletools.genops(io.BytesIO(data)):
+                    if op.name in ("SHORT_BINUNICODE", "BINUNICODE", "UNICODE", "BINUNICODE8"):
+                        strings.append(str(arg))
+                    elif op.name == "GLOBAL":
+                        found.add(str(arg).replace("\n", " "))
+                    elif op.name == "STACK_GLOBAL" and len(strings) >= 2:
+                        found.add(f"{strings[-2]} {strings[-1]}")
+    except ArtifactError:
+        raise
+    except Exception:  # zipfile, zlib and pickletools raise many unrelated types for bad bytes
+        raise ArtifactError(f"{printable(str(path))}: unreadable TorchScript archive") from None
+    storages = tuple(
+        sorted(g.split(" ", 1)[1] for g in found if g.startswith("torch ") and g.endswith("Storage"))
+    )
+    kinds = {_STORAGE_PRECISION[s] for s in storages if s in _STORAGE_PRECISION}
+    precision = "int8" if "int8" in kinds else "fp16" if "fp16" in kinds else "fp32"
+    shown = ", ".join(s for s in storages if s in _STORAGE_PRECISION) or "no floating-point tensors"
+    return TorchScriptFacts(precision, f"tensors stored as {shown}", storages)
