@@ -16,6 +16,7 @@ Precision of an ONNX graph, in order:
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -46,6 +47,7 @@ class OnnxFacts:
     output_shape: tuple[int | str, ...]
     inputs: int
     outputs: int
+    opset: int | None = None  # the default domain's, from the model's opset_import
 
     @property
     def layout(self) -> str | None:
@@ -87,7 +89,8 @@ def _onnx_facts(path: str, _mtime_ns: int, _size: int) -> OnnxFacts | None:
         model = onnx.load(path, load_external_data=False)
     except Exception:  # protobuf raises DecodeError and friends
         return None
-    return graph_facts(model.graph)
+    opsets = [int(o.version) for o in model.opset_import if o.domain in ("", "ai.onnx")]
+    return dataclasses.replace(graph_facts(model.graph), opset=opsets[0] if opsets else None)
 
 
 def graph_facts(graph: Any) -> OnnxFacts:

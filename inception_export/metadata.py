@@ -312,3 +312,16 @@ def read_record(path: Path) -> dict[str, Any]:
 def read_metadata(path: Path) -> ArtifactMeta:
     """The typed record of an artifact or sidecar (see :func:`read_record`)."""
     return ArtifactMeta.from_record(read_record(path), path)
+
+
+def embedded_record(path: Path) -> dict[str, Any] | None:
+    """The record inside an ONNX or TorchScript file itself, never its sidecar (None when the
+    file carries none): what a hashed artifact says about itself, which an edit beside it
+    cannot change."""
+    path = Path(path)
+    if zipfile.is_zipfile(path):
+        return _from_torchscript(path)
+    summary = onnx_summary(path)
+    if summary is None or METADATA_KEY not in summary.metadata_props:
+        return None
+    return parse_record(summary.metadata_props[METADATA_KEY], path, _UNREADABLE_ONNX)

@@ -505,12 +505,24 @@ def _manifest_entry(
         },
         "output": {"name": "logits", "shape": ["batch", num_classes], "dtype": "float32"},
         "opset": meta.opset,
+        **_engine_manifest_record(art),
         "gate": {
             "passed": result.passed,
             "metrics": result.metrics.to_dict(),
             "failed_checks": [c.to_dict() for c in result.failures],
         },
     }
+
+
+def _engine_manifest_record(art: ReleaseArtifact) -> dict[str, Any]:
+    """An engine's manifest (its profile and TensorRT version, which deploy reads) is hashed
+    with the release like the engine, so an edit beside the engine is refused."""
+    if art.kind != "tensorrt":
+        return {}
+    from .tensorrt.manifest import manifest_path
+
+    side = manifest_path(art.path)
+    return {"manifest": {"file": side.name, "sha256": file_sha256(side)}}
 
 
 def _manifest(

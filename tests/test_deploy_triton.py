@@ -173,7 +173,8 @@ def _derived_release(release: Path, dest: Path, keep: list[str]) -> dict[str, An
 def _add(dest: Path, manifest: dict[str, Any], path: Path, entry: dict[str, Any]) -> None:
     if path.parent != dest:
         shutil.copyfile(path, dest / path.name)
-    manifest["artifacts"].append({"file": path.name, "sha256": sha256(dest / path.name), **entry})
+    gate = {"passed": True, "metrics": {}, "failed_checks": []}
+    manifest["artifacts"].append({"file": path.name, "sha256": sha256(dest / path.name), "gate": gate, **entry})
     (dest / "manifest.json").write_text(json.dumps(manifest))
 
 
@@ -182,7 +183,7 @@ def _nchw(size: int, batch: Any = "batch") -> dict[str, Any]:
         "name": "input",
         "shape": [batch, 3, size, size],
         "layout": "NCHW",
-        "batch": "dynamic",
+        "batch": [batch, batch] if isinstance(batch, int) else "dynamic",
         "dtype": "float32",
     }
 
@@ -252,8 +253,9 @@ def _engine_release(release: Path, dest: Path, lo: int, opt: int, hi: int) -> Pa
             }
         )
     )
-    entry = {"format": "tensorrt", "precision": "fp16", "input": _nchw(224), "output": LOGITS}
-    _add(dest, manifest, engine, {**entry, "batch": [lo, hi]})
+    side = {"file": engine.name + ".json", "sha256": sha256(dest / (engine.name + ".json"))}
+    entry = {"format": "tensorrt", "precision": "fp16", "input": {**_nchw(224), "batch": [lo, hi]}}
+    _add(dest, manifest, engine, {**entry, "output": LOGITS, "manifest": side})
     return dest
 
 

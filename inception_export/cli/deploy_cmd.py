@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -20,6 +20,16 @@ ClassNamesOpt = Annotated[
         help="Text file, one class name a line (default: ImageNet-1k's for a 1000-class model).",
     ),
 ]
+
+
+def warn_left_out(target: str, left_out: list[dict[str, Any]]) -> None:
+    """One warning line per artifact a package leaves out (the release's gate failed it)."""
+    for item in left_out:
+        console.err.print(
+            f"warning: {target}: {printable(item['file'])} left out: {printable(item['reason'])}",
+            soft_wrap=True,
+            markup=False,
+        )
 
 
 @command("deploy")
@@ -67,6 +77,7 @@ def deploy(
         max_batch=max_batch,
         force=force,
     )
+    warn_left_out(target, record["left_out"])
     if json_out:
         emit_json(record)
         return

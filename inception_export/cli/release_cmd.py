@@ -12,7 +12,7 @@ from ..console import emit_json, err, progress_steps
 from ..errors import UsageError
 from ..synthetic import DEFAULT_SEED
 from .boundary import command
-from .deploy_cmd import ClassNamesOpt
+from .deploy_cmd import ClassNamesOpt, warn_left_out
 from .export_cmd import _parse_batch
 from .int8_options import CalibrationOpt
 from .options import (
@@ -177,6 +177,8 @@ def release(
     show_report(result.gate, json_out=json_out, junit=None, emit=False)
     (err if json_out else console.out).print(f"manifest: {out / 'manifest.json'}", soft_wrap=True)
     err.print(f"tensorrt: {result.manifest['tensorrt']}", soft_wrap=True)
+    for target, packaged in (result.manifest.get("deploy") or {}).items():
+        warn_left_out(target, packaged["left_out"])
     if json_out:
         emit_json(result.manifest)
     raise typer.Exit(result.exit_code)

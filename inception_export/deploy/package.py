@@ -74,8 +74,9 @@ def write_target(
     class_names: list[str],
     platforms: set[str] | None = None,
     max_batch: int | None = None,
-) -> list[Path]:
-    """Write ``target``'s files into the existing, empty (staged) ``out_dir``."""
+) -> tuple[list[Path], list[dict[str, Any]]]:
+    """Write ``target``'s files into the existing, empty (staged) ``out_dir``: the files, and
+    the release's artifacts left out because its gate failed them (never packaged)."""
     if target == "triton":
         from .triton import write_triton
 
@@ -92,7 +93,7 @@ def write_target(
         raise UsageError("--platform and --max-batch shape the Triton repository; drop them for deepstream")
     from .deepstream import write_deepstream  # imports torch: only when asked for
 
-    return write_deepstream(release_dir, out_dir, weights=weights, class_names=class_names)
+    return write_deepstream(release_dir, out_dir, weights=weights, class_names=class_names), []
 
 
 def _records(root: Path, files: list[Path]) -> list[dict[str, Any]]:
@@ -135,7 +136,7 @@ def run_deploy(
         read_regular(Path(release_dir) / MANIFEST, MAX_MANIFEST_BYTES, "release manifest")
     ).hexdigest()
     with staged_directory(out_dir, force=force, ours=is_deploy_dir) as stage:
-        files = write_target(
+        files, left_out = write_target(
             target,
             Path(release_dir),
             stage,
@@ -155,6 +156,7 @@ def run_deploy(
                 "weights_sha256": (manifest.get("weights") or {}).get("sha256"),
             },
             "files": _records(stage, files),
+            "left_out": left_out,
         }
         write_text_atomic(stage / MARKER, jsonout.dumps(record, indent=2) + "\n")
     return record
@@ -177,8 +179,8 @@ def deploy_into_release(
     for target in targets:
         out = stage / target
         out.mkdir()
-        files = write_target(target, stage, out, manifest, weights=weights, class_names=names)
-        deploy[target] = {"dir": target, "files": _records(stage, files)}
+        files, left_out = write_target(target, stage, out, manifest, weights=weights, class_names=names)
+        deploy[target] = {"dir": target, "files": _records(stage, files), "left_out": left_out}
     manifest = {**manifest, "deploy": deploy}
     write_text_atomic(stage / MANIFEST, jsonout.dumps(manifest, indent=2) + "\n")
     return manifest

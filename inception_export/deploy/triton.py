@@ -18,7 +18,8 @@ from typing import Any
 from ..errors import ArtifactError, UsageError
 from ..text import printable
 from .labels import labels_text
-from .source import SAFE_NAME, artifact_path, artifacts, copy_verified
+from .source import SAFE_NAME, artifacts, copy_verified
+from .verify import Verified, gate_report, verify_entry
 
 # The release's artifact format -> (the name users pick it by, Triton's platform, the
 # default model file name Triton looks for in a version directory).
@@ -151,34 +152,21 @@ def _triton_type(path: Path, elem: int) -> str:
     return _ONNX_TYPES[elem]
 
 
-def _image(entry: dict[str, Any], path: Path) -> tuple[str, str, int]:
-    """(Triton data type, FORMAT_*, input size) the release manifest records for the input."""
-    inp = entry.get("input") or {}
-    layout, dtype, shape = inp.get("layout"), inp.get("dtype"), inp.get("shape")
-    if (
-        layout not in ("NCHW", "NHWC")
-        or dtype not in _DTYPES
-        or not isinstance(shape, list)
-        or len(shape) != 4
-    ):
-        raise ArtifactError(f"{path}: the release manifest's input record is incomplete")
-    size = shape[1] if layout == "NHWC" else shape[2]
-    if not isinstance(size, int) or size < 1:
-        raise ArtifactError(f"{path}: the release manifest's input size {printable(size)!r} is not a size")
-    return _DTYPES[dtype], f"FORMAT_{layout}", size
+def _image(v: Verified) -> tuple[str, str, int]:
+    """(Triton data type, FORMAT_*, input size) of the artifact's input, as the file is."""
+    if v.dtype not in _DTYPES or v.layout not in ("NCHW", "NHWC"):
+        raise ArtifactError(f"{v.path}: input {v.dtype} {v.layout} is not one Triton is given here")
+    return _DTYPES[v.dtype], f"FORMAT_{v.layout}", v.input_size
 
 
-def _onnx_model(
-    name: str, entry: dict[str, Any], path: Path, classes: int, asked: int | None, default: int
-) -> TritonModel:
+def _onnx_model(name: str, v: Verified, classes: int, asked: int | None, default: int) -> TritonModel:
+    path = v.path
     (in_name, in_elem, in_dims), (out_name, out_elem, out_dims) = _onnx_io(path)
-    dtype, fmt, size = _image(entry, path)
+    dtype, fmt, size = _image(v)
     image = [size, size, 3] if fmt == "FORMAT_NHWC" else [3, size, size]
     in_type = _triton_type(path, in_elem)
     if len(in_dims) != 4 or in_dims[1:] != image or in_type != dtype:
-        raise ArtifactError(
-            f"{path}: input {in_type} {in_dims} is not the {dtype} {image} its release manifest records"
-        )
+        raise ArtifactError(f"{path}: input {in_type} {in_dims} is not a {dtype} {image} image")
     if out_dims[1:] != [classes]:
         raise ArtifactError(f"{path}: output {out_dims} does not end in the manifest's {classes} classes")
     batch = in_dims[0]
@@ -189,7 +177,7 @@ def _onnx_model(
         fmt="onnx",
         platform=PLATFORMS["onnx"][1],
         source=path,
-        sha256=str(entry.get("sha256")),
+        sha256=v.sha256,
         model_file=PLATFORMS["onnx"][2],
         max_batch_size=mbs,
         input=Tensor(in_name, in_type, tuple(int(d or 0) for d in in_dims[keep:]), fmt),
@@ -198,35 +186,20 @@ def _onnx_model(
     )
 
 
-def _engine_model(
-    name: str, entry: dict[str, Any], path: Path, classes: int, asked: int | None, default: int
-) -> TritonModel:
-    from ..tensorrt.manifest import read_manifest
-
-    meta = read_manifest(path)
-    if meta is None:
-        raise ArtifactError(
-            f"{path}: TensorRT engine without its manifest {path.name}.json (its profile and "
-            "TensorRT version go into the config)"
-        )
-    dtype, fmt, size = _image(entry, path)
+def _engine_model(name: str, v: Verified, classes: int, asked: int | None, default: int) -> TritonModel:
+    path, meta = v.path, v.engine or {}
+    dtype, fmt, size = _image(v)
+    assert v.batch is not None  # an engine's profile (verify.py)
+    lo, opt, hi = v.batch
     try:
-        profile = meta["profiles"][0]
-        lo, opt, hi = (int(profile[k][0]) for k in ("min", "opt", "max"))
-        shape = [int(d) for d in profile["max"][1:]]
         in_name, out_name = str(meta["input_name"]), str(meta["output_names"][0])
         version = str(meta["tensorrt_version"])
         gpu = meta.get("gpu") or {}
     except (KeyError, IndexError, TypeError, ValueError):
         raise ArtifactError(f"{path.name}.json: the engine manifest lacks its profile or I/O names") from None
     image = [size, size, 3] if fmt == "FORMAT_NHWC" else [3, size, size]
-    if shape != image or _DTYPES.get(str(meta.get("input_dtype"))) != dtype:
-        raise ArtifactError(
-            f"{path.name}.json: engine input {meta.get('input_dtype')} {shape} is not the "
-            f"{dtype} {image} its release manifest records"
-        )
     mbs, preferred = _batching(f"{path.name} (engine)", lo, opt, hi, asked, engine=True)
-    out_type = _DTYPES.get(str((entry.get("output") or {}).get("dtype")), "TYPE_FP32")
+    out_type = _DTYPES.get(str(meta.get("output_dtype")), "TYPE_FP32")
     built_on = (
         f" on {printable(gpu.get('name'))} (compute capability {printable(gpu.get('compute_capability'))})"
     )
@@ -236,7 +209,7 @@ def _engine_model(
         fmt="tensorrt",
         platform=PLATFORMS["tensorrt"][1],
         source=path,
-        sha256=str(entry.get("sha256")),
+        sha256=v.sha256,
         model_file=PLATFORMS["tensorrt"][2],
         max_batch_size=mbs,
         input=Tensor(in_name, dtype, tuple([lo, *image] if mbs == 0 else image), fmt),
@@ -250,25 +223,17 @@ def _engine_model(
     )
 
 
-def _torchscript_model(
-    name: str, entry: dict[str, Any], path: Path, classes: int, asked: int | None, default: int
-) -> TritonModel:
-    from ..artifacts import read_metadata
-
-    dtype, fmt, size = _image(entry, path)
-    meta = read_metadata(path)
-    if meta.input_size not in (None, size) or fmt != "FORMAT_NCHW" or dtype != "TYPE_FP32":
-        raise ArtifactError(
-            f"{path}: TorchScript metadata (input size {printable(meta.input_size)}) disagrees "
-            "with the release manifest's float32 NCHW input"
-        )
-    mbs, preferred = _batching(path.name, None, None, None, asked, engine=False, default=default)
+def _torchscript_model(name: str, v: Verified, classes: int, asked: int | None, default: int) -> TritonModel:
+    dtype, fmt, size = _image(v)
+    if fmt != "FORMAT_NCHW" or dtype != "TYPE_FP32":
+        raise ArtifactError(f"{v.path}: TorchScript takes float32 NCHW here, not {dtype} {fmt}")
+    mbs, preferred = _batching(v.path.name, None, None, None, asked, engine=False, default=default)
     return TritonModel(
         name=name,
         fmt="torchscript",
         platform=PLATFORMS["torchscript"][1],
-        source=path,
-        sha256=str(entry.get("sha256")),
+        source=v.path,
+        sha256=v.sha256,
         model_file=PLATFORMS["torchscript"][2],
         max_batch_size=mbs,
         input=Tensor(LIBTORCH_INPUT, "TYPE_FP32", (3, size, size), fmt),
@@ -277,16 +242,21 @@ def _torchscript_model(
     )
 
 
-def _engine_max_batch(manifest: dict[str, Any]) -> int | None:
-    """The largest batch of the release's engine, as its manifest records it (None: no engine)."""
-    for entry in artifacts(manifest, "tensorrt"):
-        batch = entry.get("batch")
-        if isinstance(batch, list) and len(batch) == 2 and all(isinstance(b, int) and b >= 1 for b in batch):
-            return int(batch[1]) if batch[0] != batch[1] else None
+def _engine_max_batch(verified: list[Verified]) -> int | None:
+    """The largest batch of the release's engine, from its profile (None: no engine, or one batch)."""
+    for v in verified:
+        if v.format == "tensorrt" and v.gate_failure is None and v.batch is not None:
+            lo, _opt, hi = v.batch
+            return hi if lo != hi else None
     return None
 
 
 _BUILDERS = {"onnx": _onnx_model, "tensorrt": _engine_model, "torchscript": _torchscript_model}
+
+
+def left_out_record(v: Verified) -> dict[str, Any]:
+    """An artifact not packaged, and why (deploy.json, the release manifest, a warning line)."""
+    return {"file": v.file, "format": v.format, "precision": v.precision, "reason": v.gate_failure}
 
 
 def plan_models(
@@ -296,19 +266,27 @@ def plan_models(
     platforms: set[str] | None = None,
     max_batch: int | None = None,
     exported: dict[str, Path] | None = None,
-) -> list[TritonModel]:
-    """One model per artifact of the asked platforms (all when None), every check done
-    before anything is written. ``exported``: TorchScript made for this deployment (file name
-    -> path outside the release)."""
+) -> tuple[list[TritonModel], list[dict[str, Any]]]:
+    """One model per artifact of the asked platforms (all when None) that the release's gate
+    passed, every check done before anything is written, and the artifacts left out because
+    the gate failed them. Every artifact is checked against its file (``verify.py``).
+    ``exported``: TorchScript made and gated for this deployment (file name -> path outside
+    the release)."""
     wanted = set(CHOICES) if platforms is None else platforms
     classes = int(manifest["num_classes"])
+    report = gate_report(release_dir)
+    verified = []
+    for entry in manifest["artifacts"]:
+        made = (exported or {}).get(entry["file"]) if entry.get("format") == "torchscript" else None
+        verified.append(verify_entry(release_dir, manifest, entry, report, path=made, gated_here=made is not None))
     # A model that takes any batch is given the engine's largest, so every model of the
     # repository takes the requests the engine takes.
-    default = _engine_max_batch(manifest) or DEFAULT_MAX_BATCH
-    models = []
+    default = _engine_max_batch(verified) or DEFAULT_MAX_BATCH
+    models: list[TritonModel] = []
+    left_out: list[dict[str, Any]] = []
     for fmt, (short, _platform, _file) in PLATFORMS.items():
-        entries = artifacts(manifest, fmt)
-        if short in wanted and not entries and platforms is not None:
+        found = [v for v in verified if v.format == fmt]
+        if short in wanted and not found and platforms is not None:
             hint = {
                 "tensorrt": "build one where TensorRT and a GPU exist (release --trt)",
                 "torchscript": "make the release with --torchscript, or pass --weights W to export one",
@@ -317,22 +295,24 @@ def plan_models(
             raise ArtifactError(f"--release {release_dir}: no {fmt} artifact for Triton's {short}; {hint}")
         if short not in wanted:
             continue
-        for entry in entries:
-            precision = str(entry.get("precision"))
-            name = f"{manifest['model']}-{short}-{precision}"
-            if not SAFE_NAME.fullmatch(name):
-                raise ArtifactError(
-                    f"{entry['file']}: precision {printable(precision)!r} is not a plain name"
-                )
-            made = (exported or {}).get(entry["file"]) if fmt == "torchscript" else None
-            path = made or artifact_path(release_dir, entry)
-            models.append(_BUILDERS[fmt](name, entry, path, classes, max_batch, default))
+        failed = [v for v in found if v.gate_failure is not None]
+        left_out += [left_out_record(v) for v in failed]
+        if platforms is not None and found and len(failed) == len(found):
+            raise ArtifactError(
+                f"--release {release_dir}: {', '.join(v.file for v in failed)} failed the release's gate; "
+                f"nothing to serve as Triton's {short}"
+            )
+        for v in found:
+            if v.gate_failure is None:
+                name = f"{manifest['model']}-{short}-{v.precision}"
+                models.append(_BUILDERS[fmt](name, v, classes, max_batch, default))
     if not models:
-        raise ArtifactError(f"--release {release_dir}: no artifact Triton can serve")
+        why = f" ({len(left_out)} left out: the release's gate failed them)" if left_out else ""
+        raise ArtifactError(f"--release {release_dir}: no artifact Triton can serve{why}")
     names = [m.name for m in models]
     if len(set(names)) != len(names):
         raise ArtifactError(f"--release {release_dir}: two artifacts would be the same Triton model")
-    return models
+    return models, left_out
 
 
 def _dims(dims: tuple[int, ...]) -> str:
@@ -387,8 +367,9 @@ def write_triton(
     platforms: set[str] | None = None,
     max_batch: int | None = None,
     weights: Path | None = None,
-) -> list[Path]:
-    """Write the model repository into the (staged, empty) ``out_dir``; the files written.
+) -> tuple[list[Path], list[dict[str, Any]]]:
+    """Write the model repository into the (staged, empty) ``out_dir``; the files written, and
+    the artifacts left out (the release's gate failed them).
 
     ``--platform libtorch`` for a release without TorchScript exports and gates one from
     ``weights`` (checked against the manifest by the caller) or the release's synthetic seed."""
@@ -407,11 +388,10 @@ def write_triton(
         manifest = {**manifest, "artifacts": [*manifest["artifacts"], entry]}
         exported[entry["file"]] = path
     try:
-        return _write_models(
-            out_dir,
-            plan_models(release_dir, manifest, platforms=platforms, max_batch=max_batch, exported=exported),
-            labels_text(class_names),
+        models, left_out = plan_models(
+            release_dir, manifest, platforms=platforms, max_batch=max_batch, exported=exported
         )
+        return _write_models(out_dir, models, labels_text(class_names)), left_out
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 

@@ -1,0 +1,283 @@
+"""What a release's artifacts are, read from the files, and the release manifest's words checked
+against it.
+
+A release manifest is JSON anyone can edit, and nothing re-hashes it: so a deployment package
+rests on what each file is. Its sha256 must be the manifest's; its format is judged from its
+bytes (``artifacts.detect_format``); precision, layout, input size and batch come from the ONNX
+graph (``facts.onnx_facts``), a TorchScript archive's tensors and embedded record
+(``facts.torchscript_facts``), or an engine's own manifest whose engine sha256 is this file's;
+the model's name from the record inside the (hashed) file. A manifest word that disagrees is
+refused with one line naming both (exit 2). The release's gate verdict (the manifest's record
+and ``parity.json``) says whether an artifact may be packaged at all. Torch-free.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..artifacts import detect_format
+from ..errors import ArtifactError, UsageError
+from ..facts import check_claim, onnx_facts, torchscript_facts
+from ..hashing import file_sha256
+from ..metadata import embedded_record
+from ..reading import read_regular
+from ..registry import model_key
+from ..text import printable
+from .source import artifact_path
+
+# release.REPORT_JSON: the gate's report a release writes beside its manifest (release.py
+# imports torch). A fixed name: the manifest is not trusted to name files to read.
+PARITY_REPORT = "parity.json"
+MAX_REPORT_BYTES = 64 << 20
+MAX_ENGINE_MANIFEST_BYTES = 4 << 20  # a few kB as written
+ENGINE_MANIFEST_FORMAT = "inception-export/tensorrt-engine"  # tensorrt.manifest.FORMAT
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+@dataclass(frozen=True)
+class Verified:
+    """One artifact of a release, as the file is (every field read from it)."""
+
+    file: str
+    path: Path
+    sha256: str  # the file's, equal to the release manifest's
+    format: str  # onnx | torchscript | tensorrt
+    precision: str  # fp32 | fp16 | int8
+    model: str
+    dtype: str  # the input's element type: float32 | uint8
+    layout: str  # NCHW | NHWC
+    input_size: int
+    batch: tuple[int, int, int] | None  # (min, opt, max) the artifact serves; None: any batch
+    engine: dict[str, Any] | None = None  # an engine's own manifest (sha-checked)
+    num_classes: int | None = None  # from the graph's output, the archive's record, the engine's manifest
+    gate_failure: str | None = None  # why the release's gate failed it (None: it passed)
+
+
+def disagree(path: Path, field: str, claimed: object, actual: object, evidence: str = "") -> None:
+    """The release manifest's ``field`` must say what the artifact is (ArtifactError naming both)."""
+    if claimed == actual:
+        return
+    why = f" ({evidence})" if evidence else ""
+    raise ArtifactError(
+        f"{path}: the release manifest says {field} {printable(str(claimed))!r} but the artifact is "
+        f"{printable(str(actual))!r}{why}; refusing to package it (the file decides: make the "
+        "release again)"
+    )
+
+
+def check_sha256(path: Path, recorded: object, what: str = "the artifact") -> str:
+    """``path``'s sha256, which must be the one the release manifest records."""
+    if not isinstance(recorded, str) or not _SHA256.fullmatch(recorded):
+        raise ArtifactError(f"{path}: the release manifest records no sha256 for {what}")
+    digest = file_sha256(path)
+    if digest != recorded:
+        raise ArtifactError(
+            f"{path}: sha256 {digest[:12]}… is not the release manifest's {recorded[:12]}…: "
+            f"{what} changed after the release was made"
+        )
+    return digest
+
+
+def _input_record(path: Path, entry: dict[str, Any]) -> tuple[Any, Any, Any]:
+    """(layout, dtype, shape) the release manifest gives the artifact's input."""
+    inp = entry.get("input")
+    if not isinstance(inp, dict):
+        raise ArtifactError(f"{path}: the release manifest's input record is missing")
+    return inp.get("layout"), inp.get("dtype"), inp.get("shape")
+
+
+def _record_model(path: Path, fmt: str) -> tuple[str, dict[str, Any]]:
+    """The model named by the record inside the (hashed) file, never its sidecar."""
+    record = embedded_record(path)
+    model = record.get("model") if isinstance(record, dict) else None
+    if not isinstance(model, str):
+        raise ArtifactError(
+            f"{path}: no {fmt} metadata inside the file names its model; not an artifact a release made"
+        )
+    return model, record or {}
+
+
+def _onnx(path: Path, entry: dict[str, Any], sha: str) -> Verified:
+    facts = onnx_facts(path)
+    if facts is None:
+        raise ArtifactError(f"{path}: not a readable ONNX model")
+    model, _record = _record_model(path, "ONNX")
+    if facts.layout is None or facts.input_size is None or facts.input_dtype not in ("float32", "uint8"):
+        raise ArtifactError(
+            f"{path}: input {facts.input_dtype} {list(facts.input_shape)} is not a square image input"
+        )
+    b = facts.batch
+    return Verified(
+        entry["file"], path, sha, "onnx", facts.precision, model, facts.input_dtype, facts.layout,
+        facts.input_size, None if b is None else (b, b, b), num_classes=facts.num_classes,
+    )  # fmt: skip
+
+
+def _torchscript(path: Path, entry: dict[str, Any], sha: str) -> Verified:
+    facts = torchscript_facts(path)
+    model, record = _record_model(path, "TorchScript")
+    check_claim(path, "precision", record.get("precision"), facts.precision, facts.evidence)
+    size = record.get("input_size")
+    if not isinstance(size, int) or isinstance(size, bool) or size < 1:
+        raise ArtifactError(f"{path}: the TorchScript's own record gives no input size")
+    # An archive this tool exported takes float32 NCHW (its record says so; running it to
+    # look would run its code).
+    classes = record.get("num_classes")
+    return Verified(
+        entry["file"], path, sha, "torchscript", facts.precision, model, "float32", "NCHW", size, None,
+        num_classes=classes if isinstance(classes, int) and not isinstance(classes, bool) else None,
+    )  # fmt: skip
+
+
+def _engine_manifest(path: Path, entry: dict[str, Any], sha: str) -> dict[str, Any]:
+    """The engine's manifest: hashed by the release, and naming this engine by its sha256."""
+    side = path.with_name(path.name + ".json")
+    try:
+        data = read_regular(side, MAX_ENGINE_MANIFEST_BYTES, "engine manifest")
+    except FileNotFoundError:
+        raise ArtifactError(
+            f"{path}: TensorRT engine without its manifest {side.name} (its profile and "
+            "TensorRT version go into the config)"
+        ) from None
+    except (OSError, UsageError) as exc:
+        raise ArtifactError(f"{side}: unreadable engine manifest ({printable(str(exc))})") from None
+    recorded = (entry.get("manifest") or {}).get("sha256") if isinstance(entry.get("manifest"), dict) else None
+    check_sha256(side, recorded, "its engine manifest")
+    try:
+        doc = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise ArtifactError(f"{side}: unreadable engine manifest (not JSON)") from None
+    if not isinstance(doc, dict) or doc.get("format") != ENGINE_MANIFEST_FORMAT:
+        raise ArtifactError(f"{side}: not an inception-export TensorRT manifest")
+    engine = doc.get("engine")
+    if not isinstance(engine, dict) or engine.get("sha256") != sha:
+        raise ArtifactError(f"{side}: describes another engine than {path.name} (its engine sha256 differs)")
+    return doc
+
+
+def _engine(path: Path, entry: dict[str, Any], sha: str) -> Verified:
+    doc = _engine_manifest(path, entry, sha)
+    try:
+        profile = doc["profiles"][0]
+        lo, opt, hi = (int(profile[k][0]) for k in ("min", "opt", "max"))
+        size = int(doc["input_size"])
+        fields = [doc["model"], doc["precision"], doc["input_dtype"], doc["input_layout"]]
+        image = [int(d) for d in profile["max"][1:]]
+    except (KeyError, IndexError, TypeError, ValueError):
+        raise ArtifactError(f"{path.name}.json: the engine manifest lacks its profile or input") from None
+    if not all(isinstance(f, str) for f in fields):
+        raise ArtifactError(f"{path.name}.json: the engine manifest's model, precision or input is not text")
+    model, precision, dtype, layout = fields
+    want = [size, size, 3] if layout == "NHWC" else [3, size, size]
+    if image != want or not 1 <= lo <= opt <= hi:
+        raise ArtifactError(f"{path.name}.json: profile {lo}..{hi} of {image} is not a {size}px {layout} image")
+    classes = doc.get("num_classes")
+    return Verified(
+        entry["file"], path, sha, "tensorrt", precision, model, dtype, layout, size, (lo, opt, hi), doc,
+        num_classes=classes if isinstance(classes, int) and not isinstance(classes, bool) else None,
+    )  # fmt: skip
+
+
+_READERS = {"onnx": _onnx, "torchscript": _torchscript, "tensorrt": _engine}
+
+
+def _check_words(v: Verified, entry: dict[str, Any], manifest: dict[str, Any]) -> None:
+    """Every word of the release manifest about ``v`` against what the file is."""
+    p = v.path
+    if model_key(str(manifest["model"])) != model_key(v.model):
+        disagree(p, "model", manifest["model"], v.model, "the name inside the file")
+    disagree(p, "precision", entry.get("precision"), v.precision, "read from the file")
+    disagree(p, "num_classes", manifest["num_classes"], v.num_classes, "the artifact's output")
+    layout, dtype, shape = _input_record(p, entry)
+    disagree(p, "input layout", layout, v.layout)
+    disagree(p, "input dtype", dtype, v.dtype)
+    size = manifest.get("input_size")
+    disagree(p, "input_size", size, v.input_size)
+    if not isinstance(shape, list) or len(shape) != 4:
+        raise ArtifactError(f"{p}: the release manifest's input shape {printable(str(shape))} is not NCHW/NHWC")
+    image = shape[1:3] if v.layout == "NHWC" else shape[2:]
+    disagree(p, "input shape", image, [v.input_size, v.input_size])
+    served = "dynamic" if v.batch is None else [v.batch[0], v.batch[2]]
+    disagree(p, "input batch", (entry.get("input") or {}).get("batch"), served, "read from the file")
+    if v.format == "onnx":
+        fixed = shape[0] if isinstance(shape[0], int) and not isinstance(shape[0], bool) else "batch"
+        disagree(p, "batch dimension", fixed, v.batch[0] if v.batch else "batch")
+    if v.format == "tensorrt":
+        assert v.batch is not None
+        lo, opt, hi = v.batch
+        engine_batch = manifest.get("engine_batch")
+        if engine_batch is not None:
+            disagree(p, "engine_batch", engine_batch, {"min": lo, "opt": opt, "max": hi}, "the engine's profile")
+
+
+def _gate_failure(entry: dict[str, Any], report: dict[str, bool]) -> str | None:
+    """Why the release's gate failed the artifact (None: it passed), from the manifest's verdict
+    and the gate's report: either saying failed is enough."""
+    gate = entry.get("gate")
+    passed = gate.get("passed") if isinstance(gate, dict) else None
+    if not isinstance(passed, bool):
+        raise ArtifactError(
+            f"{entry['file']}: the release manifest has no gate verdict for it; only gated artifacts are packaged"
+        )
+    failed = [
+        str(c.get("name"))
+        for c in (gate.get("failed_checks") or [])  # type: ignore[union-attr]
+        if isinstance(c, dict)
+    ]
+    if not passed:
+        return "it failed the release's gate" + (f" ({printable(', '.join(failed[:4]))})" if failed else "")
+    if report.get(entry["file"]) is False:
+        return f"it failed the release's gate ({PARITY_REPORT} says so, though the manifest says passed)"
+    return None
+
+
+def gate_report(release_dir: Path) -> dict[str, bool]:
+    """File name -> passed, from the release's ``parity.json`` (empty when it has none)."""
+    path = Path(release_dir) / PARITY_REPORT
+    try:
+        doc = json.loads(read_regular(path, MAX_REPORT_BYTES, "gate report").decode("utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, UsageError, UnicodeDecodeError, ValueError, RecursionError):
+        raise ArtifactError(f"{path}: the release's gate report is unreadable") from None
+    arts = doc.get("artifacts") if isinstance(doc, dict) else None
+    if not isinstance(arts, list):
+        raise ArtifactError(f"{path}: the release's gate report lists no artifacts")
+    return {
+        Path(a["path"]).name: a["passed"]
+        for a in arts
+        if isinstance(a, dict) and isinstance(a.get("path"), str) and isinstance(a.get("passed"), bool)
+    }
+
+
+def verify_entry(
+    release_dir: Path,
+    manifest: dict[str, Any],
+    entry: dict[str, Any],
+    report: dict[str, bool],
+    *,
+    path: Path | None = None,
+    gated_here: bool = False,
+) -> Verified:
+    """``entry`` of the release manifest, checked against its file (``path``: made for this
+    deployment, outside the release; ``gated_here``: its gate was run by the caller)."""
+    path = path or artifact_path(release_dir, entry)
+    sha = check_sha256(path, entry.get("sha256"))
+    fmt = detect_format(path)
+    disagree(path, "format", entry.get("format"), fmt, "judged from its bytes")
+    verified = _READERS[fmt](path, entry, sha)
+    _check_words(verified, entry, manifest)
+    failure = None if gated_here else _gate_failure(entry, report)
+    if failure is None:
+        return verified
+    return Verified(**{**verified.__dict__, "gate_failure": failure})
+
+
+def verify_release(release_dir: Path, manifest: dict[str, Any]) -> list[Verified]:
+    """Every artifact of the release, each checked against its file."""
+    report = gate_report(release_dir)
+    return [verify_entry(release_dir, manifest, e, report) for e in manifest["artifacts"]]
