@@ -174,7 +174,9 @@ def _add(dest: Path, manifest: dict[str, Any], path: Path, entry: dict[str, Any]
     if path.parent != dest:
         shutil.copyfile(path, dest / path.name)
     gate = {"passed": True, "metrics": {}, "failed_checks": []}
-    manifest["artifacts"].append({"file": path.name, "sha256": sha256(dest / path.name), "gate": gate, **entry})
+    manifest["artifacts"].append(
+        {"file": path.name, "sha256": sha256(dest / path.name), "gate": gate, **entry}
+    )
     (dest / "manifest.json").write_text(json.dumps(manifest))
 
 
@@ -482,3 +484,157 @@ def test_deploy_triton_exports_torchscript_from_weights(v1_release: tuple[Path, 
     y = run_config(configs["googlenet-libtorch-fp32"], out / "googlenet-libtorch-fp32", batch=2)
     y_onnx = run_config(configs["googlenet-onnx-fp32"], out / "googlenet-onnx-fp32", batch=2)
     np.testing.assert_allclose(y, y_onnx, rtol=1e-3, atol=1e-3)
+
+
+def _tampered(release: Path, dest: Path, edit: Any) -> Path:
+    """``release`` with its manifest edited by ``edit(manifest)`` (the other files linked, read
+    only): what a user's edit of manifest.json does, re-hashed nowhere."""
+    dest.mkdir()
+    for p in release.iterdir():
+        if p.name != "manifest.json":
+            (dest / p.name).symlink_to(p)
+    manifest = json.loads((release / "manifest.json").read_text())
+    edit(manifest)
+    (dest / "manifest.json").write_text(json.dumps(manifest))
+    return dest
+
+
+def _entry(manifest: dict[str, Any], file: str) -> dict[str, Any]:
+    return next(a for a in manifest["artifacts"] if a["file"] == file)
+
+
+def _swap_precisions(m: dict[str, Any]) -> None:
+    fp32, fp16 = _entry(m, "googlenet-fp32.onnx"), _entry(m, "googlenet-fp16.onnx")
+    fp32["precision"], fp16["precision"] = "fp16", "fp32"
+
+
+@pytest.mark.parametrize(
+    ("edit", "needle"),
+    [
+        (_swap_precisions, "says precision 'fp16' but the artifact is 'fp32'"),
+        (
+            lambda m: _entry(m, "googlenet-fp32.onnx").update(format="torchscript"),
+            "says format 'torchscript' but the artifact is 'onnx'",
+        ),
+        (lambda m: m.update(model="resnet50"), "says model 'resnet50' but the artifact is 'googlenet'"),
+        (
+            lambda m: _entry(m, "googlenet-fp16.onnx").update(format="onnx-v2"),
+            "says format 'onnx-v2' but the artifact is 'onnx'",
+        ),
+        (
+            lambda m: _entry(m, "googlenet-fp16.onnx")["input"].update(layout="NHWC"),
+            "says input layout 'NHWC' but the artifact is 'NCHW'",
+        ),
+        (lambda m: m.update(input_size=299), "says input_size '299' but the artifact is '224'"),
+        (
+            lambda m: _entry(m, "googlenet-fp16.onnx").update(sha256=hashlib.sha256(b"x").hexdigest()),
+            "is not the release manifest's",
+        ),
+        (lambda m: _entry(m, "googlenet-fp16.onnx").pop("gate"), "no gate verdict"),
+    ],
+    ids=[
+        "precision-swapped",
+        "format-torchscript",
+        "model",
+        "format-unknown",
+        "layout",
+        "size",
+        "sha",
+        "no-gate",
+    ],
+)
+def test_deploy_triton_packages_what_the_files_are(
+    v1_release: tuple[Path, Any], tmp_path: Path, edit: Any, needle: str
+) -> None:
+    """Every word of the release manifest a package rests on is checked against the file: one
+    line naming both, exit 2, nothing written."""
+    rel = _tampered(v1_release[0], tmp_path / "rel", edit)
+    out = tmp_path / "repo"
+    res = run_cli_here("deploy", "triton", "--release", str(rel), "-o", str(out))
+    assert_one_line_error(res, 2, needle)
+    assert not out.exists() and leftovers(tmp_path) == []
+
+
+def test_deploy_triton_engine_profile_from_its_hashed_manifest(
+    v1_release: tuple[Path, Any], tmp_path: Path
+) -> None:
+    """An engine's batch range is read from its own manifest, which the release hashes: an edit
+    of it (1..64 where the release says 1..8) is refused, re-hashed or not."""
+    rel = _engine_release(v1_release[0], tmp_path / "rel", 1, 1, 8)
+    side = rel / "googlenet-fp16.engine.json"
+    doc = json.loads(side.read_text())
+    doc["profiles"][0]["max"][0] = 64
+    side.write_text(json.dumps(doc))
+    args = ["deploy", "triton", "--platform", "plan", "--release", str(rel)]
+    assert_one_line_error(run_cli_here(*args, "-o", str(tmp_path / "a")), 2, "its engine manifest changed")
+    manifest = json.loads((rel / "manifest.json").read_text())
+    _entry(manifest, "googlenet-fp16.engine")["manifest"]["sha256"] = sha256(side)
+    (rel / "manifest.json").write_text(json.dumps(manifest))
+    res = run_cli_here(*args, "-o", str(tmp_path / "b"))
+    assert_one_line_error(res, 2, "says input batch '[1, 8]' but the artifact is '[1, 64]'")
+    # An engine manifest describing another engine is refused too.
+    doc["profiles"][0]["max"][0] = 8
+    doc["engine"]["sha256"] = "0" * 64
+    side.write_text(json.dumps(doc))
+    _entry(manifest, "googlenet-fp16.engine")["manifest"]["sha256"] = sha256(side)
+    (rel / "manifest.json").write_text(json.dumps(manifest))
+    assert_one_line_error(run_cli_here(*args, "-o", str(tmp_path / "c")), 2, "describes another engine")
+
+
+def _fail_gate(file: str) -> Any:
+    def edit(m: dict[str, Any]) -> None:
+        _entry(m, file)["gate"] = {
+            "passed": False,
+            "metrics": {},
+            "failed_checks": [{"name": "rel_l2", "passed": False}],
+        }
+
+    return edit
+
+
+def test_deploy_triton_leaves_out_what_failed_the_gate(v1_release: tuple[Path, Any], tmp_path: Path) -> None:
+    """An artifact the release's gate failed is never packaged: left out with a warning line,
+    listed in deploy.json; asked for alone, refused (exit 2)."""
+    rel = _tampered(v1_release[0], tmp_path / "rel", _fail_gate("googlenet-fp16.onnx"))
+    out = tmp_path / "repo"
+    res = run_cli_here("deploy", "triton", "--release", str(rel), "-o", str(out), "--json")
+    assert res.code == 0, res.stderr
+    assert (
+        "warning: triton: googlenet-fp16.onnx left out: it failed the release's gate (rel_l2)" in res.stderr
+    )
+    record = json.loads(res.stdout)
+    assert [(x["file"], x["precision"]) for x in record["left_out"]] == [("googlenet-fp16.onnx", "fp16")]
+    assert sorted(p.name for p in out.iterdir()) == ["deploy.json", "googlenet-onnx-fp32"]
+    both = _tampered(v1_release[0], tmp_path / "both", lambda m: [_fail_gate(f)(m) for f in (
+        "googlenet-fp16.onnx", "googlenet-fp32.onnx")])  # fmt: skip
+    res = run_cli_here(
+        "deploy", "triton", "--release", str(both), "-o", str(tmp_path / "o2"), "--platform", "onnx"
+    )
+    assert_one_line_error(res, 2, "failed the release's gate; nothing to serve as Triton's onnx")
+    # The gate's report saying failed is enough, whatever the manifest says.
+    report = tmp_path / "report"
+    _tampered(v1_release[0], report, lambda m: None)
+    doc = json.loads((v1_release[0] / "parity.json").read_text())
+    for a in doc["artifacts"]:
+        a["passed"] = not a["path"].endswith("fp32.onnx")
+    (report / "parity.json").unlink()
+    (report / "parity.json").write_text(json.dumps(doc))
+    res = run_cli_here("deploy", "triton", "--release", str(report), "-o", str(tmp_path / "o3"), "--json")
+    assert res.code == 0, res.stderr
+    assert [x["file"] for x in json.loads(res.stdout)["left_out"]] == ["googlenet-fp32.onnx"]
+
+
+def test_release_deploy_packages_no_failed_artifact(v1_release: tuple[Path, Any], tmp_path: Path) -> None:
+    """``release --deploy``'s step on a staged release whose gate failed an artifact: the
+    manifest's deploy record lists it as left out, and the repository does not hold it."""
+    from inception_export.deploy.package import deploy_into_release
+
+    stage = _tampered(v1_release[0], tmp_path / "stage", _fail_gate("googlenet-fp16.onnx"))
+    manifest = json.loads((stage / "manifest.json").read_text())
+    written = deploy_into_release(stage, manifest, ("triton",), weights=None, class_names=None)
+    left = written["deploy"]["triton"]["left_out"]
+    assert [(x["file"], x["reason"]) for x in left] == [
+        ("googlenet-fp16.onnx", "it failed the release's gate (rel_l2)")
+    ]
+    assert sorted(p.name for p in (stage / "triton").iterdir()) == ["googlenet-onnx-fp32"]
+    assert json.loads((stage / "manifest.json").read_text())["deploy"]["triton"]["left_out"] == left

@@ -21,6 +21,8 @@ from ..text import printable
 from .deepstream_gate import DeepStreamGate
 from .labels import check_names, imagenet_names
 from .nvinfer import NvinferConfig, engine_file_name, labels_text, render_config, scaling_for
+from .source import load_release
+from .verify import ModelFacts, model_facts
 
 MANIFEST = "manifest.json"
 CONFIG_NAME = "config_infer_{model}.txt"
@@ -177,7 +179,18 @@ def write_deepstream(
 
     if not Path(out_dir).is_dir():
         raise UsageError(f"{out_dir}: not a directory (the caller stages it)")
-    facts = read_release(release_dir)
+    read_release(release_dir)  # the manifest's shape, refused with its own messages first
+    found = release_model_facts(release_dir)
+    facts = ReleaseFacts(
+        model=found.model,
+        input_size=found.input_size,
+        num_classes=found.num_classes,
+        transform_input=found.transform_input,
+        weights_sha256=found.weights_sha256,
+        seed=found.seed,
+        batch=found.source.batch[0] if found.source.batch else None,
+        opset=found.opset or DEFAULT_OPSET,
+    )
     spec = get_spec(facts.model)
     spec.check_size(facts.input_size)
     check_weights(facts, weights, Path(release_dir))
@@ -199,6 +212,7 @@ def write_deepstream(
     net = build_model(
         spec.name, weights, transform_input=facts.transform_input, num_classes=facts.num_classes, **seed
     )
+    check_rebuilt(net, found.bundle)
     out = Path(out_dir)
     artifact = out / ARTIFACT_NAME.format(model=spec.name)
     config = out / CONFIG_NAME.format(model=spec.name)
@@ -246,6 +260,36 @@ def write_deepstream(
     if not result.passed:
         raise GateFailure(result.summary())
     return [config, labels, artifact, exported.sidecar, report]
+
+
+def release_model_facts(release_dir: Path) -> ModelFacts:
+    """The release's model as its hashed files say (``verify.model_facts``), its manifest's
+    words checked against them."""
+    return model_facts(release_dir, load_release(release_dir))
+
+
+def check_rebuilt(net: Any, bundle_path: Path) -> None:
+    """The model rebuilt here must compute the release's golden logits (its eager reference)
+    within the FP32 limits the release was gated with: else the DeepStream artifact, gated
+    against this model, would rest on another model than the release's. GateFailure (exit 1)."""
+    from ..parity.bundle import load_bundle
+    from ..parity.gate import MAX_GATE_BATCH, limit_checks
+    from ..parity.metrics import compare
+    from ..parity.reference import run_batched
+    from ..runners.factory import model_runner
+
+    bundle = load_bundle(bundle_path)
+    gold = bundle.sets["float"]
+    with model_runner(net, "torch", bundle.input_size, "fp32") as runner:
+        out = run_batched(runner, gold.feed, min(len(gold.feed), MAX_GATE_BATCH))
+    # Batch consistency is the artifact's check (the DeepStream gate's), not the eager model's.
+    checks = limit_checks(compare(gold.logits, out), 0.0, bundle.limits["fp32"])
+    failed = [c.message or c.name for c in checks if not c.passed]
+    if failed:
+        raise GateFailure(
+            f"the model rebuilt from the release's weights does not compute its {bundle_path.name}: "
+            + "; ".join(failed[:2])
+        )
 
 
 def _gate(config: Path, model: str, net: Any, profile: str) -> DeepStreamGate:

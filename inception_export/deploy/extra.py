@@ -1,5 +1,6 @@
 """An artifact a release lacks, exported for a deployment from the weights the release was made
-from, and gated before it ships like the release's own (full role: imports torch when run)."""
+from, and gated before it ships against the release's own golden bundle (full role: imports
+torch when run)."""
 
 from __future__ import annotations
 
@@ -8,64 +9,55 @@ from typing import Any
 
 from ..errors import ArtifactError, GateFailure, WeightsError
 from ..hashing import file_sha256
-
-# The gate's built-in profiles; a release gated with a profile file names a path that may not
-# exist here, and the manifest is not trusted to name files to read.
-BUILT_IN_PROFILES = ("strict", "default")
-GATE_SAMPLES = 4
+from .verify import ModelFacts, model_facts
 
 
-def release_seed(manifest: dict[str, Any], weights: Path | None, what: str) -> int | None:
-    """The synthetic seed to rebuild a release's model from, or None when ``weights`` (already
-    checked against the manifest) are given; refused when neither can rebuild it."""
-    recorded = str((manifest.get("weights") or {}).get("sha256"))
-    if weights is not None:
-        return None
-    if recorded.startswith("synthetic-") and recorded.removeprefix("synthetic-").isdigit():
-        return int(recorded.removeprefix("synthetic-"))
-    raise WeightsError(
-        f"{what}: exporting it needs the weights the release was made from; pass --weights W "
-        f"(sha256 {recorded[:12]}…)"
-    )
+def check_rebuild(facts: ModelFacts, weights: Path | None, what: str) -> None:
+    """The release's model can be rebuilt: from ``weights`` (already checked against the
+    manifest) or from the synthetic seed its golden bundle names; refused otherwise."""
+    if weights is None and facts.seed is None:
+        raise WeightsError(
+            f"{what}: exporting it needs the weights the release was made from; pass --weights W "
+            f"(sha256 {facts.weights_sha256[:12]}…)"
+        )
+    if weights is not None and facts.seed is not None:
+        raise WeightsError(
+            f"--weights {weights}: the release was made from synthetic weights (seed {facts.seed}); "
+            "drop --weights"
+        )
 
 
 def export_torchscript_for(
-    manifest: dict[str, Any], scratch: Path, weights: Path | None, what: str
+    release_dir: Path, manifest: dict[str, Any], scratch: Path, weights: Path | None, what: str
 ) -> tuple[Path, dict[str, Any]]:
-    """Export the release's model as TorchScript into ``scratch``, gate it against eager PyTorch,
-    and return it with the manifest entry a release would have given it."""
-    seed = release_seed(manifest, weights, what)  # refused before torch is imported
+    """Export the release's model as TorchScript into ``scratch``, built from the release's facts
+    (its golden bundle and FP32 ONNX, not the manifest's words), gate it against the release's
+    golden bundle (the eager reference the release was gated with), and return it with the
+    manifest entry a release would have given it."""
+    facts = model_facts(release_dir, manifest)
+    check_rebuild(facts, weights, what)  # refused before torch is imported
     from ..build import build_model, load_report
     from ..export import export_torchscript
-    from ..parity.eager import EagerReference
-    from ..parity.gate import check_artifacts
-    from ..parity.tolerances import load_profile
+    from ..parity.gate import run_golden_gate
 
-    model = str(manifest["model"])
-    size = int(manifest["input_size"])
-    transform_input = bool((manifest.get("preprocessing") or {}).get("transform_input"))
-    kwargs: dict[str, Any] = {"transform_input": transform_input}
-    if seed is not None:
-        kwargs["seed"] = seed
-    net = build_model(model, weights, **kwargs)
+    size = facts.input_size
+    kwargs: dict[str, Any] = {"transform_input": facts.transform_input}
+    if facts.seed is not None:
+        kwargs["seed"] = facts.seed
+    net = build_model(facts.model, weights, **kwargs)
     classes = load_report(net).num_classes
-    if classes != manifest["num_classes"]:
-        raise ArtifactError(
-            f"{what}: the weights give {classes} classes, the release {manifest['num_classes']}"
-        )
-    path = scratch / f"{model}.pt"
-    result = export_torchscript(model, path, weights=weights, input_size=size, model_obj=net, **kwargs)
-    reference = EagerReference(
-        model, weights=weights, transform_input=transform_input, samples=GATE_SAMPLES, reference_model=net
-    )
-    profile = str((manifest.get("gate") or {}).get("profile"))
-    profile = profile if profile in BUILT_IN_PROFILES else "default"
-    gate = check_artifacts(reference, [path], limits=load_profile(profile), profile=profile)
+    if classes != facts.num_classes:
+        raise ArtifactError(f"{what}: the weights give {classes} classes, the release {facts.num_classes}")
+    path = scratch / f"{facts.model}.pt"
+    result = export_torchscript(facts.model, path, weights=weights, input_size=size, model_obj=net, **kwargs)
+    gate = run_golden_gate(facts.bundle, [path], model=facts.model)
     if not gate.passed:
         failed = gate.artifacts[0].failures
-        first = failed[0] if failed else None
-        detail = f"{first.name} {first.value} (limit {first.limit})" if first else "see the gate"
-        raise GateFailure(f"{what}: the exported TorchScript failed the gate: {detail}")
+        detail = "; ".join(c.message or c.name for c in failed[:2]) or "see the gate"
+        raise GateFailure(
+            f"{what}: the exported TorchScript failed the gate against the release's "
+            f"{facts.bundle.name}: {detail}"
+        )
     entry = {
         "file": path.name,
         "sha256": result.sha256 or file_sha256(path),
@@ -80,5 +72,6 @@ def export_torchscript_for(
         },
         "output": {"name": "logits", "shape": ["batch", classes], "dtype": "float32"},
         "exported_for_deploy": True,
+        "gate": {"passed": True, "against": facts.bundle.name},
     }
     return path, entry

@@ -278,7 +278,9 @@ def plan_models(
     verified = []
     for entry in manifest["artifacts"]:
         made = (exported or {}).get(entry["file"]) if entry.get("format") == "torchscript" else None
-        verified.append(verify_entry(release_dir, manifest, entry, report, path=made, gated_here=made is not None))
+        verified.append(
+            verify_entry(release_dir, manifest, entry, report, path=made, gated_here=made is not None)
+        )
     # A model that takes any batch is given the engine's largest, so every model of the
     # repository takes the requests the engine takes.
     default = _engine_max_batch(verified) or DEFAULT_MAX_BATCH
@@ -384,7 +386,7 @@ def write_triton(
 
         scratch.mkdir()
         what = f"--release {release_dir}: no TorchScript artifact for Triton's libtorch"
-        path, entry = export_torchscript_for(manifest, scratch, weights, what)
+        path, entry = export_torchscript_for(release_dir, manifest, scratch, weights, what)
         manifest = {**manifest, "artifacts": [*manifest["artifacts"], entry]}
         exported[entry["file"]] = path
     try:

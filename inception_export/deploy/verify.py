@@ -57,14 +57,17 @@ class Verified:
     gate_failure: str | None = None  # why the release's gate failed it (None: it passed)
 
 
-def disagree(path: Path, field: str, claimed: object, actual: object, evidence: str = "") -> None:
-    """The release manifest's ``field`` must say what the artifact is (ArtifactError naming both)."""
+def disagree(
+    path: Path, field: str, claimed: object, actual: object, evidence: str = "", *, who: str = ""
+) -> None:
+    """The release manifest's ``field`` (or ``who``'s) must say what the artifact is
+    (ArtifactError naming both)."""
     if claimed == actual:
         return
     why = f" ({evidence})" if evidence else ""
     raise ArtifactError(
-        f"{path}: the release manifest says {field} {printable(str(claimed))!r} but the artifact is "
-        f"{printable(str(actual))!r}{why}; refusing to package it (the file decides: make the "
+        f"{path}: {who or 'the release manifest'} says {field} {printable(str(claimed))!r} but the "
+        f"artifact is {printable(str(actual))!r}{why}; refusing to package it (the file decides: make the "
         "release again)"
     )
 
@@ -145,7 +148,9 @@ def _engine_manifest(path: Path, entry: dict[str, Any], sha: str) -> dict[str, A
         ) from None
     except (OSError, UsageError) as exc:
         raise ArtifactError(f"{side}: unreadable engine manifest ({printable(str(exc))})") from None
-    recorded = (entry.get("manifest") or {}).get("sha256") if isinstance(entry.get("manifest"), dict) else None
+    recorded = (
+        (entry.get("manifest") or {}).get("sha256") if isinstance(entry.get("manifest"), dict) else None
+    )
     check_sha256(side, recorded, "its engine manifest")
     try:
         doc = json.loads(data.decode("utf-8"))
@@ -174,7 +179,9 @@ def _engine(path: Path, entry: dict[str, Any], sha: str) -> Verified:
     model, precision, dtype, layout = fields
     want = [size, size, 3] if layout == "NHWC" else [3, size, size]
     if image != want or not 1 <= lo <= opt <= hi:
-        raise ArtifactError(f"{path.name}.json: profile {lo}..{hi} of {image} is not a {size}px {layout} image")
+        raise ArtifactError(
+            f"{path.name}.json: profile {lo}..{hi} of {image} is not a {size}px {layout} image"
+        )
     classes = doc.get("num_classes")
     return Verified(
         entry["file"], path, sha, "tensorrt", precision, model, dtype, layout, size, (lo, opt, hi), doc,
@@ -198,7 +205,9 @@ def _check_words(v: Verified, entry: dict[str, Any], manifest: dict[str, Any]) -
     size = manifest.get("input_size")
     disagree(p, "input_size", size, v.input_size)
     if not isinstance(shape, list) or len(shape) != 4:
-        raise ArtifactError(f"{p}: the release manifest's input shape {printable(str(shape))} is not NCHW/NHWC")
+        raise ArtifactError(
+            f"{p}: the release manifest's input shape {printable(str(shape))} is not NCHW/NHWC"
+        )
     image = shape[1:3] if v.layout == "NHWC" else shape[2:]
     disagree(p, "input shape", image, [v.input_size, v.input_size])
     served = "dynamic" if v.batch is None else [v.batch[0], v.batch[2]]
@@ -211,7 +220,9 @@ def _check_words(v: Verified, entry: dict[str, Any], manifest: dict[str, Any]) -
         lo, opt, hi = v.batch
         engine_batch = manifest.get("engine_batch")
         if engine_batch is not None:
-            disagree(p, "engine_batch", engine_batch, {"min": lo, "opt": opt, "max": hi}, "the engine's profile")
+            disagree(
+                p, "engine_batch", engine_batch, {"min": lo, "opt": opt, "max": hi}, "the engine's profile"
+            )
 
 
 def _gate_failure(entry: dict[str, Any], report: dict[str, bool]) -> str | None:
@@ -221,13 +232,12 @@ def _gate_failure(entry: dict[str, Any], report: dict[str, bool]) -> str | None:
     passed = gate.get("passed") if isinstance(gate, dict) else None
     if not isinstance(passed, bool):
         raise ArtifactError(
-            f"{entry['file']}: the release manifest has no gate verdict for it; only gated artifacts are packaged"
+            f"{printable(entry['file'])}: the release manifest has no gate verdict for it; "
+            "only gated artifacts are packaged"
         )
-    failed = [
-        str(c.get("name"))
-        for c in (gate.get("failed_checks") or [])  # type: ignore[union-attr]
-        if isinstance(c, dict)
-    ]
+    assert isinstance(gate, dict)
+    checks = gate.get("failed_checks")
+    failed = [str(c.get("name")) for c in checks if isinstance(c, dict)] if isinstance(checks, list) else []
     if not passed:
         return "it failed the release's gate" + (f" ({printable(', '.join(failed[:4]))})" if failed else "")
     if report.get(entry["file"]) is False:
@@ -281,3 +291,107 @@ def verify_release(release_dir: Path, manifest: dict[str, Any]) -> list[Verified
     """Every artifact of the release, each checked against its file."""
     report = gate_report(release_dir)
     return [verify_entry(release_dir, manifest, e, report) for e in manifest["artifacts"]]
+
+
+@dataclass(frozen=True)
+class ModelFacts:
+    """How to rebuild a release's model for an artifact ``deploy`` exports itself, from the
+    release's golden bundle (the eager reference it was gated against, hashed by the manifest)
+    cross-checked with the record inside its FP32 ONNX; never from the manifest's editable words."""
+
+    model: str
+    input_size: int
+    num_classes: int
+    transform_input: bool
+    weights_sha256: str
+    seed: int | None  # synthetic weights: their seed; None: a checkpoint
+    bundle: Path  # golden.npz, sha-checked
+    source: Verified  # the release's FP32 ONNX (batch, opset, layout), sha-checked
+    opset: int | None
+
+
+def _bundle_path(release_dir: Path, manifest: dict[str, Any]) -> Path:
+    from ..parity.bundle import BUNDLE_NAME
+
+    golden = manifest.get("golden")
+    path = Path(release_dir) / BUNDLE_NAME
+    if not isinstance(golden, dict) or golden.get("file") != BUNDLE_NAME or not path.is_file():
+        raise ArtifactError(
+            f"--release {release_dir}: no golden bundle {BUNDLE_NAME} recorded in the manifest; an "
+            "artifact exported for a deployment is gated against it (make the release again)"
+        )
+    check_sha256(path, golden.get("sha256"), "the golden bundle")
+    return path
+
+
+def _fp32_source(release_dir: Path, manifest: dict[str, Any]) -> tuple[Verified, dict[str, Any]]:
+    """The release's FP32 ONNX (by its graph, not its entry's word) and the record inside it."""
+    report = gate_report(release_dir)
+    for entry in manifest["artifacts"]:
+        if entry.get("format") != "onnx":
+            continue
+        v = verify_entry(release_dir, manifest, entry, report)
+        if v.precision == "fp32":
+            return v, embedded_record(v.path) or {}
+    raise ArtifactError(f"--release {release_dir}: no FP32 ONNX artifact; the model's facts are read from it")
+
+
+def model_facts(release_dir: Path, manifest: dict[str, Any]) -> ModelFacts:
+    """The facts an export for a deployment is built from, each read from a hashed file and
+    every copy of it compared (ArtifactError, exit 2, naming both on a disagreement)."""
+    from ..parity.bundle import load_bundle
+
+    path = _bundle_path(release_dir, manifest)
+    bundle = load_bundle(path)
+    source, record = _fp32_source(release_dir, manifest)
+    weights = bundle.meta.get("weights")
+    sha = weights.get("sha256") if isinstance(weights, dict) else None
+    if not isinstance(sha, str):
+        raise ArtifactError(f"{path}: the golden bundle does not name its weights")
+    pre = manifest.get("preprocessing")
+    said = pre.get("transform_input") if isinstance(pre, dict) else None
+    rec_pre = record.get("preprocessing")
+    rec_ti = rec_pre.get("transform_input") if isinstance(rec_pre, dict) else None
+    rec_weights = record.get("weights")
+    rec_sha = rec_weights.get("sha256") if isinstance(rec_weights, dict) else None
+    if model_key(str(manifest["model"])) != model_key(bundle.model):
+        disagree(path, "model", manifest["model"], bundle.model, "the golden bundle's")
+    inside = "the record inside it"
+    if model_key(source.model) != model_key(bundle.model):
+        disagree(source.path, "model", source.model, bundle.model, "the golden bundle's", who=inside)
+    disagree(path, "input_size", manifest.get("input_size"), bundle.input_size, "the golden bundle's")
+    disagree(
+        source.path,
+        "input size",
+        source.input_size,
+        bundle.input_size,
+        "the golden bundle's",
+        who="its graph",
+    )
+    disagree(path, "num_classes", manifest.get("num_classes"), bundle.num_classes, "the golden bundle's")
+    disagree(path, "transform_input", said, bundle.transform_input, "the golden bundle's")
+    disagree(
+        source.path, "transform_input", rec_ti, bundle.transform_input, "the golden bundle's", who=inside
+    )
+    disagree(
+        path, "weights sha256", (manifest.get("weights") or {}).get("sha256"), sha, "the golden bundle's"
+    )
+    disagree(source.path, "weights sha256", rec_sha, sha, "the golden bundle's", who=inside)
+    seed = None
+    if sha.startswith("synthetic-"):
+        digits = sha.removeprefix("synthetic-")
+        if not digits.isdigit() or len(digits) > 20:
+            raise ArtifactError(f"{path}: weights {printable(sha)!r} is not a synthetic seed")
+        seed = int(digits)
+    opset = onnx_facts(source.path)
+    return ModelFacts(
+        model=bundle.model,
+        input_size=bundle.input_size,
+        num_classes=bundle.num_classes,
+        transform_input=bundle.transform_input,
+        weights_sha256=sha,
+        seed=seed,
+        bundle=path,
+        source=source,
+        opset=opset.opset if opset is not None else None,
+    )
