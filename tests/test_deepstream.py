@@ -537,3 +537,82 @@ def test_deepstream_check_refuses_what_is_not_a_config_in_one_line(tmp_path: Pat
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:")
     assert ("no such config file" if what == "missing" else "is not a label file") in lines[0]
+
+
+def _edited_release(release: Path, dest: Path, edit: Any) -> Path:
+    """``release`` (linked, read only) with its manifest edited by ``edit(manifest)``."""
+    dest.mkdir()
+    for p in release.iterdir():
+        if p.name != "manifest.json":
+            (dest / p.name).symlink_to(p)
+    manifest = json.loads((release / "manifest.json").read_text())
+    edit(manifest)
+    (dest / "manifest.json").write_text(json.dumps(manifest))
+    return dest
+
+
+def _fp32_says_fp16(m: dict[str, Any]) -> None:
+    for a in m["artifacts"]:
+        a["precision"] = {"fp32": "fp16", "fp16": "fp32"}[a["precision"]]
+
+
+@pytest.mark.parametrize(
+    ("edit", "needle"),
+    [
+        (
+            lambda m: m["preprocessing"].update(transform_input=True),
+            "says transform_input 'True' but the artifact is 'False' \\(the golden bundle's\\)",
+        ),
+        (lambda m: m.update(input_size=299), "says input_size '299' but the artifact is '224'"),
+        (
+            lambda m: m["weights"].update(sha256="synthetic-7"),
+            "says weights sha256 'synthetic-7' but the artifact is 'synthetic-",
+        ),
+        (lambda m: m.update(model="resnet50"), "says model 'resnet50' but the artifact is 'googlenet'"),
+        (_fp32_says_fp16, "says precision 'fp16' but the artifact is 'fp32'"),
+        (lambda m: m["golden"].update(sha256="0" * 64), "the golden bundle changed after the release"),
+    ],
+    ids=["transform_input", "size", "seed", "model", "precision", "golden"],
+)
+def test_deploy_deepstream_builds_from_the_release_files(
+    v1_release: tuple[Path, Any], tmp_path: Path, edit: Any, needle: str
+) -> None:
+    """DeepStream's export is built from the release's hashed files (its golden bundle and FP32
+    ONNX), never the manifest's editable words: each edit is refused before the export."""
+    from inception_export.deploy.deepstream import release_model_facts
+
+    rel = _edited_release(v1_release[0], tmp_path / "rel", edit)
+    with pytest.raises(ArtifactError, match=needle):
+        release_model_facts(rel)
+
+
+@pytest.mark.slow
+def test_deepstream_model_is_checked_against_the_golden_bundle(
+    v1_release: tuple[Path, Any], tmp_path: Path
+) -> None:
+    """The model rebuilt for the DeepStream export must compute the release's golden logits:
+    another seed's fails (exit 1) before anything is exported; an edited manifest is refused
+    by ``deploy deepstream`` in one line before any work."""
+    from conftest import assert_one_line_error, run_cli_here
+
+    from inception_export.build import build_model
+    from inception_export.deploy.deepstream import check_rebuilt, release_model_facts
+    from inception_export.errors import GateFailure
+
+    facts = release_model_facts(v1_release[0])
+    assert (facts.model, facts.input_size, facts.transform_input, facts.opset) == (
+        "googlenet",
+        224,
+        False,
+        18,
+    )
+    assert facts.source.file == "googlenet-fp32.onnx" and facts.seed is not None
+    check_rebuilt(build_model("googlenet", None, seed=facts.seed), facts.bundle)
+    with pytest.raises(GateFailure, match=r"does not compute its golden\.npz"):
+        check_rebuilt(build_model("googlenet", None, seed=facts.seed + 1), facts.bundle)
+    edit = lambda m: m["preprocessing"].update(transform_input=True)  # noqa: E731
+    rel = _edited_release(v1_release[0], tmp_path / "rel", edit)
+    out = tmp_path / "ds"
+    res = run_cli_here("deploy", "deepstream", "--release", str(rel), "-o", str(out))
+    assert_one_line_error(res, 2, "says transform_input 'True'")
+    assert not out.exists()
