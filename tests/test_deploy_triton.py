@@ -457,26 +457,26 @@ def test_release_deploy_triton(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_deploy_triton_exports_torchscript_from_weights(v1_release: tuple[Path, Any], tmp_path: Path) -> None:
-    """A release without TorchScript: ``--platform libtorch --weights W`` exports and gates one
-    from the release's own weights (sha256 checked), and its config serves the ONNX's logits."""
-    import torch
-    from conftest import synthetic_model
+def test_deploy_triton_exports_torchscript_gated_against_golden(
+    v1_release: tuple[Path, Any], tmp_path: Path
+) -> None:
+    """A release without TorchScript: ``--platform libtorch`` exports one from the release's
+    facts (its golden bundle's seed, size, transform_input) and gates it against the release's
+    golden.npz, not against itself: a bundle whose logits are not this model's fails it (exit
+    1, nothing written); the config serves the ONNX's logits."""
+    from inception_export.parity.bundle import encode_bundle, load_bundle
+    from inception_export.parity.reference import ReferenceSet
 
     release, _ = v1_release
-    weights = tmp_path / "w.pth"
-    torch.save(synthetic_model("googlenet").state_dict(), weights)  # the weights the release's artifacts have
     rel = tmp_path / "rel"
-    manifest = _derived_release(release, rel, ["googlenet-fp32.onnx"])
-    manifest["weights"] = {"source": "w.pth", "sha256": sha256(weights)}
+    manifest = _derived_release(release, rel, ["googlenet-fp32.onnx", "golden.npz"])
     (rel / "manifest.json").write_text(json.dumps(manifest))
-    other = tmp_path / "other.pth"
-    other.write_bytes(weights.read_bytes()[:-1] + b"x")
     out = tmp_path / "repo"
     args = ["deploy", "triton", "--release", str(rel), "-o", str(out), "--platform", "libtorch,onnx"]
-    assert_one_line_error(run_cli_here(*args, "--weights", str(other)), 2, "is not the release's weights")
-    assert not out.exists()
-    res = run_cli_here(*args, "--weights", str(weights), "--json")
+    weights = tmp_path / "w.pth"
+    weights.write_bytes(b"not the release's")
+    assert_one_line_error(run_cli_here(*args, "--weights", str(weights)), 2, "synthetic weights")
+    res = run_cli_here(*args, "--json")
     assert res.code == 0, res.stderr
     assert not (out / ".export").exists()
     configs = {c.name: c for c in (parse_config(p) for p in out.glob("*/config.pbtxt"))}
@@ -484,6 +484,17 @@ def test_deploy_triton_exports_torchscript_from_weights(v1_release: tuple[Path, 
     y = run_config(configs["googlenet-libtorch-fp32"], out / "googlenet-libtorch-fp32", batch=2)
     y_onnx = run_config(configs["googlenet-onnx-fp32"], out / "googlenet-onnx-fp32", batch=2)
     np.testing.assert_allclose(y, y_onnx, rtol=1e-3, atol=1e-3)
+    # Another model's logits in the bundle (re-hashed into the manifest): the export fails the gate.
+    bundle = load_bundle(rel / "golden.npz")
+    s = bundle.sets["float"]
+    other = ReferenceSet(s.names, s.kinds, s.feed, s.logits[::-1].copy(), s.inputs)
+    (rel / "golden.npz").write_bytes(encode_bundle(dict(bundle.meta), {"float": other}))
+    manifest["golden"]["sha256"] = sha256(rel / "golden.npz")
+    (rel / "manifest.json").write_text(json.dumps(manifest))
+    out2 = tmp_path / "repo2"
+    res = run_cli_here("deploy", "triton", "--release", str(rel), "-o", str(out2), "--platform", "libtorch")
+    assert_one_line_error(res, 1, "failed the gate against the release's golden.npz")
+    assert not out2.exists()
 
 
 def _tampered(release: Path, dest: Path, edit: Any) -> Path:
