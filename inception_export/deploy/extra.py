@@ -9,6 +9,7 @@ from typing import Any
 
 from ..errors import ArtifactError, GateFailure, WeightsError
 from ..hashing import file_sha256
+from ..text import printable
 from .verify import ModelFacts, model_facts
 
 
@@ -34,6 +35,12 @@ def export_torchscript_for(
     (its golden bundle and FP32 ONNX, not the manifest's words), gate it against the release's
     golden bundle (the eager reference the release was gated with), and return it with the
     manifest entry a release would have given it."""
+    recorded = str((manifest.get("weights") or {}).get("sha256"))
+    if weights is None and not recorded.startswith("synthetic-"):  # the first thing to say
+        raise WeightsError(
+            f"{what}: exporting it needs the weights the release was made from; pass --weights W "
+            f"(sha256 {printable(recorded)[:12]}…)"
+        )
     facts = model_facts(release_dir, manifest)
     check_rebuild(facts, weights, what)  # refused before torch is imported
     from ..build import build_model, load_report
