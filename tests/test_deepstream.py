@@ -561,9 +561,9 @@ def _fp32_says_fp16(m: dict[str, Any]) -> None:
     [
         (
             lambda m: m["preprocessing"].update(transform_input=True),
-            "says transform_input 'True' but the artifact is 'False' \\(the golden bundle's\\)",
+            "says transform_input true but the artifact is false \\(the golden bundle's\\)",
         ),
-        (lambda m: m.update(input_size=299), "says input_size '299' but the artifact is '224'"),
+        (lambda m: m.update(input_size=299), "says input_size 299 but the artifact is 224"),
         (
             lambda m: m["weights"].update(sha256="synthetic-7"),
             "says weights sha256 'synthetic-7' but the artifact is 'synthetic-",
@@ -614,5 +614,5 @@ def test_deepstream_model_is_checked_against_the_golden_bundle(
     rel = _edited_release(v1_release[0], tmp_path / "rel", edit)
     out = tmp_path / "ds"
     res = run_cli_here("deploy", "deepstream", "--release", str(rel), "-o", str(out))
-    assert_one_line_error(res, 2, "says transform_input 'True'")
+    assert_one_line_error(res, 2, "says transform_input true")
     assert not out.exists()

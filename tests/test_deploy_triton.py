@@ -536,7 +536,7 @@ def _swap_precisions(m: dict[str, Any]) -> None:
             lambda m: _entry(m, "googlenet-fp16.onnx")["input"].update(layout="NHWC"),
             "says input layout 'NHWC' but the artifact is 'NCHW'",
         ),
-        (lambda m: m.update(input_size=299), "says input_size '299' but the artifact is '224'"),
+        (lambda m: m.update(input_size=299), "says input_size 299 but the artifact is 224"),
         (
             lambda m: _entry(m, "googlenet-fp16.onnx").update(sha256=hashlib.sha256(b"x").hexdigest()),
             "is not the release manifest's",
@@ -582,7 +582,7 @@ def test_deploy_triton_engine_profile_from_its_hashed_manifest(
     _entry(manifest, "googlenet-fp16.engine")["manifest"]["sha256"] = sha256(side)
     (rel / "manifest.json").write_text(json.dumps(manifest))
     res = run_cli_here(*args, "-o", str(tmp_path / "b"))
-    assert_one_line_error(res, 2, "says input batch '[1, 8]' but the artifact is '[1, 64]'")
+    assert_one_line_error(res, 2, "says input batch [1, 8] but the artifact is [1, 64]")
     # An engine manifest describing another engine is refused too.
     doc["profiles"][0]["max"][0] = 8
     doc["engine"]["sha256"] = "0" * 64

@@ -17,6 +17,7 @@ from typing import Any
 from .. import __version__, jsonout
 from ..atomic import write_text_atomic
 from ..errors import ArtifactError, GateFailure, UsageError, WeightsError
+from ..reading import read_regular
 from ..text import printable
 from .deepstream_gate import DeepStreamGate
 from .labels import check_names, imagenet_names
@@ -62,11 +63,11 @@ def read_release(release_dir: Path) -> ReleaseFacts:
     if not Path(release_dir).is_dir():
         raise ArtifactError(f"--release {release_dir}: not a directory")
     try:
-        if not path.is_file():
-            raise ArtifactError(f"--release {release_dir}: no {MANIFEST}; not a release directory")
-        if path.stat().st_size > MAX_MANIFEST_BYTES:
-            raise ArtifactError(f"{path}: larger than {MAX_MANIFEST_BYTES >> 20} MiB; not a release manifest")
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(read_regular(path, MAX_MANIFEST_BYTES, "release manifest").decode("utf-8"))
+    except FileNotFoundError:
+        raise ArtifactError(f"--release {release_dir}: no {MANIFEST}; not a release directory") from None
+    except UsageError as exc:  # not a regular file, or larger than any manifest
+        raise ArtifactError(str(exc)) from None
     except (ValueError, UnicodeDecodeError, RecursionError):
         raise ArtifactError(f"{path}: not JSON; not a release manifest") from None
     except OSError as exc:
@@ -173,13 +174,15 @@ def write_deepstream(
     import torch
 
     from ..build import build_model
-    from ..parity.tolerances import load_profile
-    from ..registry import get_spec
     from .deepstream_onnx import export_deepstream_onnx
 
     if not Path(out_dir).is_dir():
         raise UsageError(f"{out_dir}: not a directory (the caller stages it)")
-    read_release(release_dir)  # the manifest's shape, refused with its own messages first
+    # The manifest's words refuse a request early, in their terms; the export is then built
+    # from the release's files, every word compared with them (``verify.model_facts``).
+    _check_request(
+        read_release(release_dir), release_dir, weights, class_names, profile, process_mode, batch_size
+    )
     found = release_model_facts(release_dir)
     facts = ReleaseFacts(
         model=found.model,
@@ -191,21 +194,9 @@ def write_deepstream(
         batch=found.source.batch[0] if found.source.batch else None,
         opset=found.opset or DEFAULT_OPSET,
     )
-    spec = get_spec(facts.model)
-    spec.check_size(facts.input_size)
-    check_weights(facts, weights, Path(release_dir))
-    names = _class_names(facts, class_names)
-    load_profile(profile)  # a bad profile is refused before the export
-    if process_mode not in (1, 2):
-        raise UsageError(f"process-mode {process_mode}: 1 (whole frame) or 2 (objects)")
-    batch = batch_size if batch_size is not None else facts.batch or 1
-    if batch < 1:
-        raise UsageError(f"batch size {batch}: must be at least 1")
-    if facts.batch is not None and batch != facts.batch:
-        raise UsageError(
-            f"batch size {batch}: the release's ONNX takes batch {facts.batch} only "
-            "(release with --batch dynamic for another)"
-        )
+    spec, names, batch = _check_request(
+        facts, release_dir, weights, class_names, profile, process_mode, batch_size
+    )
     pre = spec.preprocessing
     scaling = scaling_for(pre.mean, pre.std, pre.value_range, pre.colour_order, facts.transform_input)
     seed = {} if facts.seed is None else {"seed": facts.seed}
@@ -260,6 +251,38 @@ def write_deepstream(
     if not result.passed:
         raise GateFailure(result.summary())
     return [config, labels, artifact, exported.sidecar, report]
+
+
+def _check_request(
+    facts: ReleaseFacts,
+    release_dir: Path,
+    weights: Path | None,
+    class_names: list[str] | None,
+    profile: str,
+    process_mode: int,
+    batch_size: int | None,
+) -> tuple[Any, list[str], int]:
+    """(spec, class names, nvinfer batch) of a request that ``facts`` can serve; UsageError
+    subclasses (exit 2) otherwise."""
+    from ..parity.tolerances import load_profile
+    from ..registry import get_spec
+
+    spec = get_spec(facts.model)
+    spec.check_size(facts.input_size)
+    check_weights(facts, weights, Path(release_dir))
+    names = _class_names(facts, class_names)
+    load_profile(profile)  # a bad profile is refused before the export
+    if process_mode not in (1, 2):
+        raise UsageError(f"process-mode {process_mode}: 1 (whole frame) or 2 (objects)")
+    batch = batch_size if batch_size is not None else facts.batch or 1
+    if batch < 1:
+        raise UsageError(f"batch size {batch}: must be at least 1")
+    if facts.batch is not None and batch != facts.batch:
+        raise UsageError(
+            f"batch size {batch}: the release's ONNX takes batch {facts.batch} only "
+            "(release with --batch dynamic for another)"
+        )
+    return spec, names, batch
 
 
 def release_model_facts(release_dir: Path) -> ModelFacts:

@@ -26,7 +26,7 @@ from ..hashing import file_sha256
 from ..metadata import embedded_record
 from ..reading import read_regular
 from ..registry import model_key
-from ..text import printable
+from ..text import first_line, printable
 from .source import artifact_path
 
 # release.REPORT_JSON: the gate's report a release writes beside its manifest (release.py
@@ -66,10 +66,22 @@ def disagree(
         return
     why = f" ({evidence})" if evidence else ""
     raise ArtifactError(
-        f"{path}: {who or 'the release manifest'} says {field} {printable(str(claimed))!r} but the "
-        f"artifact is {printable(str(actual))!r}{why}; refusing to package it (the file decides: make the "
+        f"{path}: {who or 'the release manifest'} says {field} {_show(claimed)} but the "
+        f"artifact is {_show(actual)}{why}; refusing to package it (the file decides: make the "
         "release again)"
     )
+
+
+def _show(value: object) -> str:
+    """A value as a message names it: text quoted, anything else as JSON would write it, so a
+    string "224" and the number 224 do not read the same."""
+    if isinstance(value, str):
+        return repr(printable(value))
+    try:
+        text = json.dumps(value, sort_keys=True, default=str)
+    except (TypeError, ValueError, RecursionError):
+        text = str(type(value).__name__)
+    return printable(first_line(text, 120))
 
 
 def check_sha256(path: Path, recorded: object, what: str = "the artifact") -> str:
