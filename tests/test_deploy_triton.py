@@ -649,3 +649,14 @@ def test_release_deploy_packages_no_failed_artifact(v1_release: tuple[Path, Any]
     ]
     assert sorted(p.name for p in (stage / "triton").iterdir()) == ["googlenet-onnx-fp32"]
     assert json.loads((stage / "manifest.json").read_text())["deploy"]["triton"]["left_out"] == left
+    # Every artifact failed: the release stands (its gate's exit 1 says why), with no package.
+    both = _tampered(v1_release[0], tmp_path / "both", lambda m: None)
+    manifest = json.loads((both / "manifest.json").read_text())
+    for f in ("googlenet-fp16.onnx", "googlenet-fp32.onnx"):
+        _fail_gate(f)(manifest)
+    written = deploy_into_release(both, manifest, ("triton",), weights=None, class_names=None)
+    assert written["deploy"]["triton"]["dir"] is None and not (both / "triton").exists()
+    assert {x["file"] for x in written["deploy"]["triton"]["left_out"]} == {
+        "googlenet-fp16.onnx",
+        "googlenet-fp32.onnx",
+    }

@@ -20,6 +20,7 @@ from ..reading import read_regular
 from ..text import printable
 from .labels import class_names_for, load_class_names
 from .source import MANIFEST, MAX_MANIFEST_BYTES, check_weights, load_release
+from .triton import NothingToPackage
 
 TARGETS = ("triton", "deepstream")
 # What marks a directory `deploy` wrote (and may replace with --force).
@@ -179,7 +180,14 @@ def deploy_into_release(
     for target in targets:
         out = stage / target
         out.mkdir()
-        files, left_out = write_target(target, stage, out, manifest, weights=weights, class_names=names)
+        try:
+            files, left_out = write_target(target, stage, out, manifest, weights=weights, class_names=names)
+        except NothingToPackage as exc:
+            # The release's gate failed everything: the release stands (exit 1, its report says
+            # why), with no package of failed artifacts in it.
+            out.rmdir()
+            deploy[target] = {"dir": None, "files": [], "left_out": exc.left_out}
+            continue
         deploy[target] = {"dir": target, "files": _records(stage, files), "left_out": left_out}
     manifest = {**manifest, "deploy": deploy}
     write_text_atomic(stage / MANIFEST, jsonout.dumps(manifest, indent=2) + "\n")

@@ -254,6 +254,15 @@ def _engine_max_batch(verified: list[Verified]) -> int | None:
 _BUILDERS = {"onnx": _onnx_model, "tensorrt": _engine_model, "torchscript": _torchscript_model}
 
 
+class NothingToPackage(ArtifactError):
+    """Every artifact Triton could serve failed the release's gate (``release --deploy`` records
+    that and keeps the failed release; ``deploy`` refuses, exit 2)."""
+
+    def __init__(self, message: str, left_out: list[dict[str, Any]]) -> None:
+        super().__init__(message)
+        self.left_out = left_out
+
+
 def left_out_record(v: Verified) -> dict[str, Any]:
     """An artifact not packaged, and why (deploy.json, the release manifest, a warning line)."""
     return {"file": v.file, "format": v.format, "precision": v.precision, "reason": v.gate_failure}
@@ -308,9 +317,14 @@ def plan_models(
             if v.gate_failure is None:
                 name = f"{manifest['model']}-{short}-{v.precision}"
                 models.append(_BUILDERS[fmt](name, v, classes, max_batch, default))
+    if not models and left_out:
+        raise NothingToPackage(
+            f"--release {release_dir}: no artifact Triton can serve: "
+            f"{', '.join(x['file'] for x in left_out)} failed the release's gate",
+            left_out,
+        )
     if not models:
-        why = f" ({len(left_out)} left out: the release's gate failed them)" if left_out else ""
-        raise ArtifactError(f"--release {release_dir}: no artifact Triton can serve{why}")
+        raise ArtifactError(f"--release {release_dir}: no artifact Triton can serve")
     names = [m.name for m in models]
     if len(set(names)) != len(names):
         raise ArtifactError(f"--release {release_dir}: two artifacts would be the same Triton model")

@@ -25,7 +25,6 @@ from ..facts import check_claim, onnx_facts, torchscript_facts
 from ..hashing import file_sha256
 from ..metadata import embedded_record
 from ..reading import read_regular
-from ..registry import model_key
 from ..text import first_line, printable
 from .source import artifact_path
 
@@ -207,8 +206,8 @@ _READERS = {"onnx": _onnx, "torchscript": _torchscript, "tensorrt": _engine}
 def _check_words(v: Verified, entry: dict[str, Any], manifest: dict[str, Any]) -> None:
     """Every word of the release manifest about ``v`` against what the file is."""
     p = v.path
-    if model_key(str(manifest["model"])) != model_key(v.model):
-        disagree(p, "model", manifest["model"], v.model, "the name inside the file")
+    # Exactly: the name becomes the Triton model's, and a release writes the same in both.
+    disagree(p, "model", manifest["model"], v.model, "the name inside the file")
     disagree(p, "precision", entry.get("precision"), v.precision, "read from the file")
     disagree(p, "num_classes", manifest["num_classes"], v.num_classes, "the artifact's output")
     layout, dtype, shape = _input_record(p, entry)
@@ -366,11 +365,9 @@ def model_facts(release_dir: Path, manifest: dict[str, Any]) -> ModelFacts:
     rec_ti = rec_pre.get("transform_input") if isinstance(rec_pre, dict) else None
     rec_weights = record.get("weights")
     rec_sha = rec_weights.get("sha256") if isinstance(rec_weights, dict) else None
-    if model_key(str(manifest["model"])) != model_key(bundle.model):
-        disagree(path, "model", manifest["model"], bundle.model, "the golden bundle's")
+    disagree(path, "model", manifest["model"], bundle.model, "the golden bundle's")
     inside = "the record inside it"
-    if model_key(source.model) != model_key(bundle.model):
-        disagree(source.path, "model", source.model, bundle.model, "the golden bundle's", who=inside)
+    disagree(source.path, "model", source.model, bundle.model, "the golden bundle's", who=inside)
     disagree(path, "input_size", manifest.get("input_size"), bundle.input_size, "the golden bundle's")
     disagree(
         source.path,
