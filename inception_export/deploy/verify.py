@@ -13,6 +13,7 @@ and ``parity.json``) says whether an artifact may be packaged at all. Torch-free
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from dataclasses import dataclass
@@ -66,8 +67,8 @@ def disagree(
     why = f" ({evidence})" if evidence else ""
     raise ArtifactError(
         f"{path}: {who or 'the release manifest'} says {field} {_show(claimed)} but the "
-        f"artifact is {_show(actual)}{why}; refusing to package it (the file decides: make the "
-        "release again)"
+        f"artifact is {_show(actual)}{why}; refused: the file decides (make the release "
+        "again)"
     )
 
 
@@ -295,13 +296,7 @@ def verify_entry(
     failure = None if gated_here else _gate_failure(entry, report)
     if failure is None:
         return verified
-    return Verified(**{**verified.__dict__, "gate_failure": failure})
-
-
-def verify_release(release_dir: Path, manifest: dict[str, Any]) -> list[Verified]:
-    """Every artifact of the release, each checked against its file."""
-    report = gate_report(release_dir)
-    return [verify_entry(release_dir, manifest, e, report) for e in manifest["artifacts"]]
+    return dataclasses.replace(verified, gate_failure=failure)
 
 
 @dataclass(frozen=True)
