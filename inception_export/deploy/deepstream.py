@@ -350,10 +350,13 @@ def check_deepstream(
     load_profile(profile)
     # A malformed file, or one that disagrees with its artifact, is refused before the build.
     check_config_agrees(read_config(config), facts.num_classes)
-    seed = {} if facts.seed is None else {"seed": facts.seed}
+    # The model from the release's files, checked against its golden bundle, as for the export.
+    found = release_model_facts(release_dir)
+    seed = {} if found.seed is None else {"seed": found.seed}
     net = build_model(
-        spec.name, weights, transform_input=facts.transform_input, num_classes=facts.num_classes, **seed
+        spec.name, weights, transform_input=found.transform_input, num_classes=found.num_classes, **seed
     )
+    check_rebuilt(net, found.bundle)
     result = _gate(Path(config), spec.name, net, profile)
     if fail and not result.passed:
         raise GateFailure(result.summary())
