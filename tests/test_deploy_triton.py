@@ -566,6 +566,19 @@ def test_deploy_triton_packages_what_the_files_are(
     assert not out.exists() and leftovers(tmp_path) == []
 
 
+def test_deploy_triton_names_what_an_artifact_is_when_not_a_file(
+    v1_release: tuple[Path, Any], tmp_path: Path
+) -> None:
+    """A FIFO where the release lists an artifact is named as one (not "missing"), without blocking."""
+    import os
+
+    rel = _tampered(v1_release[0], tmp_path / "rel", lambda m: None)
+    (rel / "googlenet-fp16.onnx").unlink()
+    os.mkfifo(rel / "googlenet-fp16.onnx")
+    res = run_cli_here("deploy", "triton", "--release", str(rel), "-o", str(tmp_path / "repo"))
+    assert_one_line_error(res, 2, "googlenet-fp16.onnx: listed in the release manifest, but a FIFO")
+
+
 def test_deploy_triton_engine_profile_from_its_hashed_manifest(
     v1_release: tuple[Path, Any], tmp_path: Path
 ) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import shutil
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import Any
 from ..errors import ArtifactError, UsageError, WeightsError
 from ..hashing import file_sha256
 from ..reading import read_regular
-from ..text import printable
+from ..text import describe_kind, printable
 
 MANIFEST = "manifest.json"  # release.MANIFEST (release.py imports torch at module level)
 MAX_MANIFEST_BYTES = 64 << 20
@@ -62,6 +63,10 @@ def artifacts(manifest: dict[str, Any], fmt: str) -> list[dict[str, Any]]:
 def artifact_path(release_dir: Path, entry: dict[str, Any]) -> Path:
     path = Path(release_dir) / entry["file"]
     if not path.is_file():
+        if os.path.lexists(path):
+            raise ArtifactError(
+                f"{path}: listed in the release manifest, but {describe_kind(path)}, not a regular file"
+            )
         raise ArtifactError(f"{path}: listed in the release manifest but missing")
     return path
 
