@@ -113,6 +113,7 @@ def trt(
     )
     cfg.validate()
     _check_outputs(output, force)
+    _check_apart(output, onnx, weights, timing_cache)
     # 2. The ONNX: the one given (its precision checked), or exported here beside the engine.
     if given is not None and onnx is not None:
         _check_graph_precision(onnx, given, cfg.precision, name)
@@ -167,6 +168,19 @@ def _check_outputs(output: Path, force: bool) -> None:
         raise UsageError(f"{output}: the engine output must not end in .onnx (the ONNX is written beside it)")
     check_output(output, force)
     check_output(manifest_path(output), force)  # written beside the engine
+
+
+def _check_apart(output: Path, onnx: Path | None, weights: Path | None, timing_cache: Path | None) -> None:
+    """No output (the engine, its manifest, an ONNX exported beside it) may be an input."""
+    from ..atomic import check_apart, with_sidecars
+    from ..metadata import sidecar_path
+
+    files = {"-o": output, "-o's engine manifest": manifest_path(output)}
+    if onnx is None:
+        made = output.with_suffix(".onnx")
+        files.update({"the ONNX written beside -o": made, "that ONNX's sidecar": sidecar_path(made)})
+    inputs = [*with_sidecars("--onnx", [onnx]), ("--weights", weights), ("--timing-cache", timing_cache)]
+    check_apart(inputs, files=files)
 
 
 def _no_tensorrt(
@@ -320,7 +334,7 @@ def _export(
 ) -> tuple[Path, str]:
     import tempfile
 
-    from ..atomic import rename_noreplace
+    from ..atomic import rename_noreplace, temp_stem
     from ..export import export_onnx
     from ..hashing import file_sha256
 
@@ -333,7 +347,9 @@ def _export(
         check_output(onnx_path, force)
     side = None
     if earlier:
-        side = Path(tempfile.mkdtemp(prefix=f".{onnx_path.name}.", suffix=".partial", dir=onnx_path.parent))
+        side = Path(
+            tempfile.mkdtemp(prefix=f".{temp_stem(onnx_path.name)}.", suffix=".partial", dir=onnx_path.parent)
+        )
     try:
         target = onnx_path if side is None else side / onnx_path.name
         with status(f"exporting {name} to ONNX {precision}"):

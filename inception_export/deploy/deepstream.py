@@ -17,6 +17,7 @@ from typing import Any
 from .. import __version__, jsonout
 from ..atomic import write_text_atomic
 from ..errors import ArtifactError, GateFailure, UsageError, WeightsError
+from ..reading import read_regular
 from ..text import printable
 from .deepstream_gate import DeepStreamGate
 from .labels import check_names, imagenet_names
@@ -60,13 +61,13 @@ def read_release(release_dir: Path) -> ReleaseFacts:
     if not Path(release_dir).is_dir():
         raise ArtifactError(f"--release {release_dir}: not a directory")
     try:
-        if not path.is_file():
-            raise ArtifactError(f"--release {release_dir}: no {MANIFEST}; not a release directory")
-        if path.stat().st_size > MAX_MANIFEST_BYTES:
-            raise ArtifactError(f"{path}: larger than {MAX_MANIFEST_BYTES >> 20} MiB; not a release manifest")
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(read_regular(path, MAX_MANIFEST_BYTES, "release manifest"))
+    except FileNotFoundError:
+        raise ArtifactError(f"--release {release_dir}: no {MANIFEST}; not a release directory") from None
     except (ValueError, UnicodeDecodeError, RecursionError):
         raise ArtifactError(f"{path}: not JSON; not a release manifest") from None
+    except UsageError as exc:
+        raise ArtifactError(str(exc)) from None
     except OSError as exc:
         raise ArtifactError(f"{path}: {exc.strerror or exc}") from None
     if not isinstance(data, dict) or data.get("schema") != 1:
