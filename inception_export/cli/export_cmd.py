@@ -120,11 +120,11 @@ def onnx_cmd(
     precision = parse_precision(precision)
     fixed = _parse_batch(batch)
     spec = get_spec(model)  # resolved once: the functions below take the spec
-    ti = checkpoint_transform_input(spec, weights, transform_input)
     if output is None:
         output = Path(f"{spec.name}-{precision}.onnx")
     inputs = [("--weights", weights), ("--calibration", calibration), ("--images", images)]
     check_apart_from_inputs(output, inputs)
+    ti = checkpoint_transform_input(spec, weights, transform_input)
     int8_options = (calibration, calibration_samples, calibration_method, keep_fp16)
     if precision == "int8" or any(v is not None for v in int8_options):
         from .int8_export import int8_onnx
