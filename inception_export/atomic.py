@@ -527,6 +527,22 @@ def staged_directory(
             shutil.rmtree(stage, ignore_errors=True)
 
 
+# A file system without flock (some network ones): no run can lock there, so no cleaner can
+# take a staging directory for dead either; nothing is removed but by its own run.
+_NO_LOCKS = frozenset({errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EINVAL})
+
+
+def _lock(fd: int, blocking: bool = True) -> bool:
+    """flock ``fd``; False where the file system has no locks."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX if blocking else fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        if exc.errno in _NO_LOCKS:
+            return False
+        raise
+    return True
+
+
 def _locked_stage(parent: Path, stem: str) -> tuple[Path, int]:
     """A new staging directory and the descriptor whose flock marks it as this live run's.
 
@@ -537,7 +553,7 @@ def _locked_stage(parent: Path, stem: str) -> tuple[Path, int]:
     try:
         if fd is None:
             raise OSError(errno.EACCES, os.strerror(errno.EACCES), str(pending))
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        _lock(fd)
         stage = parent / f".{stem}{STAGING}{pending.name[len(f'.{stem}{PENDING}'):]}"
         rename_noreplace(pending, stage)
     except BaseException:
@@ -571,7 +587,7 @@ def _lock_within(fd: int, path: Path, seconds: float) -> None:
     deadline = time.monotonic() + seconds
     while True:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            _lock(fd, blocking=False)
             return
         except BlockingIOError:
             if time.monotonic() > deadline:

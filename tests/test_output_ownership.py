@@ -97,14 +97,14 @@ def test_deploy_never_replaces_the_release_it_reads(v1_release: tuple[Path, Any]
 
 def test_junit_never_replaces_an_artifact_sidecar(v1_release: tuple[Path, Any], tmp_path: Path) -> None:
     rel = _copy(v1_release, tmp_path / "rel")
-    side = rel / "googlenet-fp32.onnx.json"
-    before = side.read_bytes()
-    res = run_cli_here(
-        "parity", "--golden", str(rel / "golden.npz"), str(rel / "googlenet-fp32.onnx"),
-        "--junit", str(side), "--force",
-    )  # fmt: skip
+    before = _tree(rel)
+    gate = ("parity", "--golden", str(rel / "golden.npz"), str(rel / "googlenet-fp32.onnx"), "--force")
+    res = run_cli_here(*gate, "--junit", str(rel / "googlenet-fp32.onnx.json"))
     assert_one_line_error(res, 2, "--junit", "artifact's sidecar")
-    assert side.read_bytes() == before
+    # The release manifest beside the bundle is read too (the bundle's sha256 is checked in it).
+    res = run_cli_here(*gate, "--junit", str(rel / "manifest.json"))
+    assert_one_line_error(res, 2, "--junit", "--golden's release manifest")
+    assert _tree(rel) == before
 
 
 def test_outputs_are_never_inputs(v1_release: tuple[Path, Any], tmp_path: Path) -> None:
@@ -123,6 +123,10 @@ def test_outputs_are_never_inputs(v1_release: tuple[Path, Any], tmp_path: Path) 
         (("torchscript", "-m", "v1", "-w", str(weights), "-o", str(weights)), "-o"),
         (("golden", "-m", "v1", "-w", str(weights), "-o", str(linked)), "-o"),
         (("trt", "--onnx", str(onnx), "-o", str(tmp_path / "m.onnx.json")), "-o"),
+        (
+            ("trt", "--onnx", str(onnx), "--timing-cache", str(onnx), "-o", str(tmp_path / "e")),
+            "--timing-cache",
+        ),
         (("trt", "-m", "v1", "-w", str(tmp_path / "x.onnx"), "-o", str(tmp_path / "x.engine")), "ONNX"),
         (("trt-manifest", str(onnx), "--onnx", str(onnx)), "manifest"),
         (("release", "-m", "v1", "-w", str(weights), "-o", str(tmp_path)), "-o"),
@@ -136,6 +140,13 @@ def test_outputs_are_never_inputs(v1_release: tuple[Path, Any], tmp_path: Path) 
 
 
 # --- names up to NAME_MAX; FIFO and device outputs --------------------------------------------
+
+
+def test_an_engine_into_a_device_is_refused() -> None:
+    # Its manifest goes beside it (/dev/null.json), and the ONNX exported for it (/dev/null.onnx).
+    res = run_cli_here("trt", "-m", "v1", "-o", os.devnull, "--force")
+    assert_one_line_error(res, 2, "FIFO or device", "give a file name")
+    assert not os.path.exists(os.devnull + ".json") and not os.path.exists(os.devnull + ".onnx")
 
 
 def test_a_sidecar_name_past_name_max_is_refused_before_work(tmp_path: Path) -> None:

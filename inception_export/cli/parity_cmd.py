@@ -122,6 +122,9 @@ def parity(
 
         given: list[tuple[str, Path | str | None]] = [*with_sidecars("artifact", artifacts)]
         given += [("--golden", golden), ("--weights", weights), ("--images", images)]
+        if golden is not None:  # the release manifest beside a bundle is read to check its sha256
+            for folder in dict.fromkeys([golden.parent, golden.resolve().parent]):
+                given.append(("--golden's release manifest", folder / "manifest.json"))
         given += [("--class-names", class_names), ("--labelled-images", labelled_images)]
         if tolerance_profile is not None and Path(tolerance_profile).is_file():
             given.append(("--tolerance-profile", tolerance_profile))

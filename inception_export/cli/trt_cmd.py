@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.markup import escape
 
-from ..atomic import check_output
+from ..atomic import check_output, writes_into
 from ..console import emit_json, err, status
 from ..errors import ArtifactError, BackendUnavailable, UsageError
 from ..tensorrt.availability import missing_reason
@@ -166,6 +166,12 @@ def _given_onnx(
 def _check_outputs(output: Path, force: bool) -> None:
     if output.suffix.lower() == ".onnx":
         raise UsageError(f"{output}: the engine output must not end in .onnx (the ONNX is written beside it)")
+    if writes_into(output):
+        # Its manifest (which the gate needs) lives beside it: /dev/null.json is nobody's file.
+        raise UsageError(
+            f"-o {printable(output)} is a FIFO or device; an engine is written as a file with its "
+            "manifest beside it: give a file name"
+        )
     check_output(output, force)
     check_output(manifest_path(output), force)  # written beside the engine
 
@@ -179,8 +185,12 @@ def _check_apart(output: Path, onnx: Path | None, weights: Path | None, timing_c
     if onnx is None:
         made = output.with_suffix(".onnx")
         files.update({"the ONNX written beside -o": made, "that ONNX's sidecar": sidecar_path(made)})
-    inputs = [*with_sidecars("--onnx", [onnx]), ("--weights", weights), ("--timing-cache", timing_cache)]
-    check_apart(inputs, files=files)
+    check_apart([*with_sidecars("--onnx", [onnx]), ("--weights", weights)], files=files)
+    # The timing cache is read and rewritten: apart from the other inputs and every output.
+    check_apart(
+        [*with_sidecars("--onnx", [onnx]), ("--weights", weights)], files={"--timing-cache": timing_cache}
+    )
+    check_apart([("--timing-cache", timing_cache)], files=files)
 
 
 def _no_tensorrt(
