@@ -13,6 +13,7 @@ import errno
 import fcntl
 import hashlib
 import os
+import re
 import shutil
 import stat
 import tempfile
@@ -291,6 +292,7 @@ def write_text_atomic(path: Path, text: str) -> None:
     write_bytes_atomic(path, text.encode())
 
 
+_MADE_HERE = re.compile(r"[0-9]+-[a-z0-9_]{8}")
 STAGING = ".staging-"
 RETIRED = ".replaced-"
 PENDING = ".pending-"
@@ -378,8 +380,11 @@ def remove_dead_staging(path: Path) -> None:
         return
     stem = temp_stem(path.name)
     for name in names:
-        if name.startswith((f".{stem}{STAGING}", f".{stem}{RETIRED}")):
-            _remove_if_unowned(parent / name)
+        for kind in (STAGING, RETIRED):
+            # Only the names this module makes (PID, then mkdtemp's 8 characters).
+            rest = name[len(f".{stem}{kind}") :] if name.startswith(f".{stem}{kind}") else ""
+            if _MADE_HERE.fullmatch(rest):
+                _remove_if_unowned(parent / name)
 
 
 def unlisted_entries(root: Path, listed: Iterable[str]) -> list[str]:

@@ -223,8 +223,8 @@ def test_release_through_a_symlink_updates_its_target(release: Path, tmp_path: P
     current = tmp_path / "current"
     current.symlink_to(Path("releases") / "7")
     # Item 7: staging of a killed run (nothing holds its lock) goes; a live run's stays.
-    dead = releases / f".7.staging-{_dead_pid()}-abc"
-    live = releases / f".7.staging-{os.getpid()}-abc"
+    dead = releases / f".7.staging-{_dead_pid()}-abcdefgh"
+    live = releases / f".7.staging-{os.getpid()}-abcdefgh"
     for d in (dead, live):
         d.mkdir()
         (d / "googlenet.pt").write_bytes(b"half")

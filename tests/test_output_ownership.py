@@ -218,10 +218,12 @@ def test_staging_of_a_killed_run_goes_and_a_live_runs_stays(tmp_path: Path) -> N
     try:
         dead_proc.send_signal(signal.SIGKILL)
         dead_proc.wait(timeout=30)
-        other = tmp_path / ".other.staging-1-x"  # another output's: not looked at
-        other.mkdir()
+        other = tmp_path / ".other.staging-1-abcdefgh"  # another output's: not looked at
+        mine = tmp_path / ".rel.staging-notes"  # not a name this tool makes
+        for kept in (other, mine):
+            kept.mkdir()
         check_output_dir(out, False, MANIFEST, ours=is_release)
-        assert live.is_dir() and not dead.exists() and other.is_dir()
+        assert live.is_dir() and not dead.exists() and other.is_dir() and mine.is_dir()
     finally:
         live_proc.kill()
         live_proc.wait(timeout=30)
