@@ -137,13 +137,13 @@ def run_deploy(
 ) -> dict[str, Any]:
     """``inception-export deploy TARGET --release DIR -o OUT``: the record written to OUT/deploy.json."""
     check_target(target)
-    manifest = load_release(release_dir)
-    names = class_names_for(int(manifest["num_classes"]), class_names)
-    check_weights(manifest, weights)
     check_apart(
         [("--release", release_dir), ("--weights", weights), ("--class-names", class_names)],
         dirs={"-o": Path(out_dir)},
     )
+    manifest = load_release(release_dir)
+    names = class_names_for(int(manifest["num_classes"]), class_names)
+    check_weights(manifest, weights)
     check_output_dir(out_dir, force, MARKER, ours=is_deploy_dir, listed=deploy_files)
     manifest_sha = hashlib.sha256(
         read_regular(Path(release_dir) / MANIFEST, MAX_MANIFEST_BYTES, "release manifest")
