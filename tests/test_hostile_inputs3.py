@@ -233,3 +233,16 @@ def test_an_onnx_larger_than_the_memory_left_is_refused_before_loading(
         fh.truncate(4 << 30)  # sparse: 4 GiB claimed, no disk used
     res = _gate_here(release, big)
     assert_one_line_error(CliResult(res.returncode, res.stdout, res.stderr), 2, "MiB of memory", "not loaded")
+
+
+def test_deepstream_release_reader_refuses_a_fifo_or_device_manifest(tmp_path: Path) -> None:
+    from inception_export.deploy.deepstream import read_release
+    from inception_export.errors import ArtifactError
+
+    os.mkfifo(tmp_path / "manifest.json")  # read_text blocked on it until a writer came
+    with pytest.raises(ArtifactError, match="FIFO"):
+        read_release(tmp_path)
+    (tmp_path / "manifest.json").unlink()
+    (tmp_path / "manifest.json").symlink_to("/dev/zero")
+    with pytest.raises(ArtifactError, match="character device"):
+        read_release(tmp_path)
