@@ -559,7 +559,7 @@ def _locked_stage(parent: Path, stem: str) -> tuple[Path, int]:
         if fd is None:
             raise OSError(errno.EACCES, os.strerror(errno.EACCES), str(pending))
         _lock(fd)
-        stage = parent / f".{stem}{STAGING}{pending.name[len(f'.{stem}{PENDING}'):]}"
+        stage = parent / f".{stem}{STAGING}{pending.name[len(f'.{stem}{PENDING}') :]}"
         rename_noreplace(pending, stage)
     except BaseException:
         if fd is not None:

@@ -173,9 +173,11 @@ def is_release(directory: Path) -> bool:
 
 
 def _names(entries: Any, key: str = "file") -> list[str]:
-    return [e[key] for e in entries if isinstance(e, dict) and isinstance(e.get(key), str)] if isinstance(
-        entries, list
-    ) else []
+    return (
+        [e[key] for e in entries if isinstance(e, dict) and isinstance(e.get(key), str)]
+        if isinstance(entries, list)
+        else []
+    )
 
 
 def release_files(directory: Path) -> list[str]:
