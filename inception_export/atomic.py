@@ -10,16 +10,20 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
+import fcntl
+import hashlib
 import os
+import re
 import shutil
 import stat
 import tempfile
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 
 from . import interrupts
 from .errors import UsageError
-from .text import printable
+from .text import describe_kind, printable
 
 # A full disk or quota (or a file-size limit, EFBIG) is the user's to fix: exit 2.
 DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
@@ -49,6 +53,100 @@ def refuse_dangling_link(path: Path) -> None:
         )
 
 
+def name_max(directory: Path) -> int:
+    """The longest file name (in bytes) ``directory``'s file system takes (255 on most)."""
+    try:
+        return int(os.pathconf(directory if str(directory) else ".", "PC_NAME_MAX"))
+    except (OSError, ValueError):
+        return 255
+
+
+def check_name_length(path: Path, what: str | None = None) -> None:
+    """Refuse a name the file system cannot hold, before any work: it would otherwise fail
+    only when the file is written, after the export."""
+    parent = path.parent if str(path.parent) else Path(".")
+    size, limit = len(os.fsencode(path.name)), name_max(parent if parent.is_dir() else Path("."))
+    if size > limit:
+        named = f"{what} {printable(path.name)}" if what else f"{printable(path)}"
+        raise UsageError(
+            f"{named}: a name of {size} bytes, more than the {limit} this file system allows; "
+            "give a shorter name"
+        )
+
+
+def temp_stem(name: str) -> str:
+    """``name`` as the stem of a temporary name beside it: a long name (up to NAME_MAX is
+    valid) is cut and tagged with its hash, so ``.NAME.staging-…`` still fits."""
+    if len(os.fsencode(name)) <= 64:
+        return name
+    digest = hashlib.sha256(os.fsencode(name)).hexdigest()[:16]
+    head = os.fsencode(name)[:40].decode("utf-8", "ignore")
+    return f"{head}~{digest}"
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    if os.path.realpath(a) == os.path.realpath(b):
+        return True
+    try:
+        return os.path.samefile(a, b)  # a hard link, a bind mount: another name, the same file
+    except OSError:
+        return False
+
+
+def _within(inner: str, outer: str) -> bool:
+    return inner == outer or inner.startswith(outer.rstrip(os.sep) + os.sep)
+
+
+Named = Iterable[tuple[str, "Path | str | None"]]
+
+
+def check_apart(
+    inputs: Named,
+    files: Mapping[str, Path | None] | None = None,
+    dirs: Mapping[str, Path | None] | None = None,
+) -> None:
+    """Refuse, before any work and with or without --force, an output that is one of the
+    command's inputs: an output file (``files``, sidecars included) that is an input under
+    any name (symlink, hard link), or an output directory (``dirs``, replaced whole) that is
+    an input, holds one, or lies inside an input directory. Labels are how the user named each
+    (the option)."""
+    given = [(label, Path(p)) for label, p in inputs if p is not None and str(p)]
+    for out_label, out in (files or {}).items():
+        for in_label, src in given:
+            if out is not None and _same_file(out, src):
+                raise UsageError(
+                    f"{out_label} {printable(out)} is this command's {in_label} ({printable(src)}); an "
+                    f"output never replaces an input (not even with --force): give another {out_label}"
+                )
+    for out_label, out in (dirs or {}).items():
+        if out is None:
+            continue
+        target = os.path.realpath(out)
+        for in_label, src in given:
+            source = os.path.realpath(src)
+            if _within(source, target):
+                how = "is" if source == target else "holds"
+            elif os.path.isdir(src) and _within(target, source):
+                how = "is inside"
+            else:
+                continue
+            raise UsageError(
+                f"{out_label} {printable(out)} {how} this command's {in_label} ({printable(src)}); the "
+                "output directory is replaced whole, so it must be apart from every input: give "
+                "another directory"
+            )
+
+
+def with_sidecars(label: str, paths: Iterable[Path | None]) -> list[tuple[str, Path | None]]:
+    """Each artifact and the ``<artifact>.json`` beside it (its metadata sidecar or engine
+    manifest, which the command reads too), as inputs for :func:`check_apart`."""
+    named: list[tuple[str, Path | None]] = []
+    for path in paths:
+        if path is not None:
+            named += [(label, path), (f"{label}'s sidecar", path.with_name(path.name + ".json"))]
+    return named
+
+
 def check_output(path: Path, force: bool) -> None:
     """Refuse early (before any work) if ``path`` cannot or must not be written.
 
@@ -56,6 +154,7 @@ def check_output(path: Path, force: bool) -> None:
     at ``path`` while the command runs is kept and the write fails (exit 2).
     """
     _MAY_REPLACE[os.path.abspath(path)] = force
+    check_name_length(path)
     refuse_dangling_link(path)
     if path.is_dir():
         raise UsageError(f"{path} is a directory; give a file name for the output")
@@ -93,6 +192,16 @@ def writes_into(path: Path) -> bool:
     return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
 
 
+def not_stored(path: Path) -> str | None:
+    """Where the bytes written to ``path`` went when it is a FIFO or device rather than a file
+    (None for a file): the report must not say a file was written."""
+    if not writes_into(path):
+        return None
+    if os.path.realpath(path) == os.devnull:
+        return f"discarded into {printable(path)}: nothing was stored"
+    return f"sent into {printable(path)} ({describe_kind(path)}, not a file): kept only by what reads it"
+
+
 def _final_target(path: Path) -> Path:
     """A symlink is followed, not replaced: the file it names is the one rewritten."""
     return Path(os.path.realpath(path)) if os.path.islink(path) else path
@@ -113,7 +222,7 @@ def atomic_path(path: Path) -> Iterator[Path]:
         replace = os.path.lexists(target)
     parent = None if into else (target.parent if str(target.parent) else Path("."))
     try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=parent)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{temp_stem(target.name)}.", suffix=".partial", dir=parent)
     except OSError as exc:
         if exc.errno in DISK_FULL:
             raise disk_full(exc, path) from None
@@ -183,8 +292,10 @@ def write_text_atomic(path: Path, text: str) -> None:
     write_bytes_atomic(path, text.encode())
 
 
+_MADE_HERE = re.compile(r"[0-9]+-[a-z0-9_]{8}")
 STAGING = ".staging-"
 RETIRED = ".replaced-"
+PENDING = ".pending-"
 
 # renameat2(2) flags (Linux >= 3.15, glibc >= 2.28).
 _AT_FDCWD = -100
@@ -235,49 +346,96 @@ def rename_noreplace(src: Path, dst: Path) -> None:
     os.rename(src, dst)
 
 
-def _owner_pid(name: str, prefix: str) -> int | None:
-    if not name.startswith(prefix):
-        return None
-    pid, sep, _ = name[len(prefix) :].partition("-")
-    return int(pid) if sep and pid.isdigit() else None
-
-
-def _alive(pid: int) -> bool:
+def _open_dir(path: Path) -> int | None:
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
+        return os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError:
-        return True  # someone else's process: alive
-    return True
+        return None
+
+
+def _remove_if_unowned(directory: Path) -> None:
+    # The run that made a staging directory holds an flock on it while it lives; the kernel
+    # drops it when that process ends however it ends, in any PID namespace (a PID in the
+    # name could not say that: another namespace's live run has a PID that is free here).
+    fd = _open_dir(directory)
+    if fd is None:
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return  # a live run holds it
+        shutil.rmtree(directory, ignore_errors=True)
+    finally:
+        os.close(fd)
 
 
 def remove_dead_staging(path: Path) -> None:
-    """Remove the staging (and retired) directories of ``path`` whose owner process is gone
-    (killed with SIGKILL, or the machine stopped); never one a live process still owns."""
+    """Remove the staging (and retired) directories of ``path`` that no live run holds
+    (their run was killed with SIGKILL, or the machine stopped)."""
     parent = path.parent if str(path.parent) else Path(".")
     try:
         names = os.listdir(parent)
     except OSError:
         return
+    stem = temp_stem(path.name)
     for name in names:
         for kind in (STAGING, RETIRED):
-            pid = _owner_pid(name, f".{path.name}{kind}")
-            if pid is not None and pid != os.getpid() and not _alive(pid):
-                shutil.rmtree(parent / name, ignore_errors=True)
+            # Only the names this module makes (PID, then mkdtemp's 8 characters).
+            rest = name[len(f".{stem}{kind}") :] if name.startswith(f".{stem}{kind}") else ""
+            if _MADE_HERE.fullmatch(rest):
+                _remove_if_unowned(parent / name)
+
+
+def unlisted_entries(root: Path, listed: Iterable[str]) -> list[str]:
+    """The entries under ``root`` (relative POSIX paths) that ``listed`` (relative file
+    paths) does not account for: a listed file's folders count as listed. A folder that
+    holds nothing listed is named once, not walked."""
+    files = {Path(name).as_posix() for name in listed if name and not Path(name).is_absolute()}
+    folders = {parent.as_posix() for name in files for parent in Path(name).parents} - {"."}
+    extra: list[str] = []
+
+    def unreadable(exc: OSError) -> None:
+        extra.append(f"{Path(os.path.relpath(exc.filename or root, root)).as_posix()} (unreadable)")
+
+    for top, dirs, names in os.walk(root, onerror=unreadable):
+        here = Path(top).relative_to(root)
+        for name in names:
+            rel = (here / name).as_posix()
+            if rel not in files:
+                extra.append(rel)
+        for name in list(dirs):
+            rel = (here / name).as_posix()
+            if rel in files and os.path.islink(Path(top) / name):
+                dirs.remove(name)  # a listed symlink to a folder: the link itself is listed
+            elif rel not in folders:
+                extra.append(rel + "/")
+                dirs.remove(name)
+    return sorted(extra)
+
+
+def _named(paths: list[str], limit: int = 5) -> str:
+    shown = ", ".join(printable(p) for p in paths[:limit])
+    return shown + (f" and {len(paths) - limit} more" if len(paths) > limit else "")
 
 
 def check_output_dir(
-    path: Path, force: bool, marker: str, ours: Callable[[Path], bool] | None = None
+    path: Path,
+    force: bool,
+    marker: str,
+    ours: Callable[[Path], bool] | None = None,
+    listed: Callable[[Path], Iterable[str]] | None = None,
 ) -> None:
     """Refuse early if directory ``path`` must not be (re)placed by a new one.
 
     ``path`` may be absent or empty; a directory holding ``marker`` (a complete earlier
-    output, for which ``ours(path)`` holds) is replaced only with ``force``; anything else is
-    never replaced, because the whole directory is swapped for the new one. A symlink is
-    followed: the directory it names is the one replaced.
+    output, for which ``ours(path)`` holds) is replaced only with ``force``, and only when
+    every entry in it is one ``listed(path)`` names (what the earlier run wrote); anything
+    else is never replaced, because the whole directory is swapped for the new one. A
+    symlink is followed: the directory it names is the one replaced.
     """
     refuse_dangling_link(path)
+    check_name_length(_final_target(path))
     path = _final_target(path)
     if path.exists() and not path.is_dir():
         raise UsageError(f"{path} exists and is not a directory")
@@ -292,18 +450,7 @@ def check_output_dir(
             "point cannot be; give a directory inside it"
         )
     if path.is_dir() and any(path.iterdir()):
-        if not (path / marker).is_file():
-            raise UsageError(
-                f"{path} already exists and is not empty, and holds no earlier output ({marker}); "
-                "give a new or empty directory"
-            )
-        if ours is not None and not ours(path):
-            raise UsageError(
-                f"{path} holds a {marker} that is not one of this tool's; it is never replaced: "
-                "give a new or empty directory"
-            )
-        if not force:
-            raise UsageError(f"{path} already exists (an earlier release); pass --force to replace it")
+        _check_earlier_output(path, force, marker, ours, listed)
     parent = path.parent if str(path.parent) else Path(".")
     if parent.exists() and not parent.is_dir():
         raise UsageError(f"cannot create {path}: {parent} is a file, not a directory")
@@ -316,31 +463,62 @@ def check_output_dir(
     remove_dead_staging(path)
 
 
+def _check_earlier_output(
+    path: Path,
+    force: bool,
+    marker: str,
+    ours: Callable[[Path], bool] | None,
+    listed: Callable[[Path], Iterable[str]] | None,
+) -> None:
+    if not (path / marker).is_file():
+        raise UsageError(
+            f"{path} already exists and is not empty, and holds no earlier output ({marker}); "
+            "give a new or empty directory"
+        )
+    if ours is not None and not ours(path):
+        raise UsageError(
+            f"{path} holds a {marker} that is not one of this tool's; it is never replaced: "
+            "give a new or empty directory"
+        )
+    extra = unlisted_entries(path, listed(path)) if listed is not None else []
+    if extra:
+        raise UsageError(
+            f"{path} holds what its {marker} does not list ({_named(extra)}); --force replaces only "
+            "what this tool wrote: move those out, or give a new directory"
+        )
+    if not force:
+        raise UsageError(f"{path} already exists (an earlier output, {marker}); pass --force to replace it")
+
+
 @contextlib.contextmanager
 def staged_directory(
-    path: Path, force: bool = False, ours: Callable[[Path], bool] | None = None
+    path: Path,
+    force: bool = False,
+    ours: Callable[[Path], bool] | None = None,
+    listed: Callable[[Path], Iterable[str]] | None = None,
 ) -> Iterator[Path]:
     """Yield an empty staging directory beside ``path``; on success it becomes ``path``.
 
     An existing ``path`` is replaced only with ``force`` and only if ``ours(path)`` still holds
-    at the swap (exchanged atomically with the new one, then deleted); anything created there
-    meanwhile is kept and the command fails. On any exception, Ctrl-C included, the staging
-    directory is removed and ``path`` is untouched. Call :func:`check_output_dir` first.
+    at the swap and everything in it is ``listed(path)`` (exchanged atomically with the new
+    one, then deleted); anything created there meanwhile is kept and the command fails. On any
+    exception, Ctrl-C included, the staging directory is removed and ``path`` is untouched.
+    Call :func:`check_output_dir` first.
     """
     path = _final_target(path)
     parent = path.parent if str(path.parent) else Path(".")
     try:
-        # The owner's pid in the name: a later run removes it if this process is killed.
-        stage = Path(tempfile.mkdtemp(prefix=f".{path.name}{STAGING}{os.getpid()}-", dir=parent))
+        stage, lock = _locked_stage(parent, temp_stem(path.name))
     except OSError as exc:
         if exc.errno in DISK_FULL:
             raise disk_full(exc, path) from None
         raise UsageError(f"cannot write to {parent}: {exc.strerror}") from None
+    claim = ours or (lambda _p: True)
     try:
         yield stage
         interrupts.check()  # a signal that the work swallowed: publish nothing
         os.chmod(stage, 0o755)
-        _swap_in(stage, path, force, ours or (lambda _p: True))
+        _swap_in(stage, path, force, lambda p: claim(p) and not (listed and unlisted_entries(p, listed(p))))
     except DiskFullError as exc:
         # Name the output the user asked for, not the staging directory's random name.
         raise DiskFullError(str(exc).replace(str(stage), str(path))) from None
@@ -349,12 +527,77 @@ def staged_directory(
             raise disk_full(exc, Path(exc.filename) if exc.filename else path) from None
         raise
     finally:
+        os.close(lock)
         if stage.exists():
             shutil.rmtree(stage, ignore_errors=True)
 
 
+# A file system without flock (some network ones): no run can lock there, so no cleaner can
+# take a staging directory for dead either; nothing is removed but by its own run.
+_NO_LOCKS = frozenset({errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EINVAL})
+
+
+def _lock(fd: int, blocking: bool = True) -> bool:
+    """flock ``fd``; False where the file system has no locks."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX if blocking else fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        if exc.errno in _NO_LOCKS:
+            return False
+        raise
+    return True
+
+
+def _locked_stage(parent: Path, stem: str) -> tuple[Path, int]:
+    """A new staging directory and the descriptor whose flock marks it as this live run's.
+
+    It is made under a name no cleaner looks at, locked, then renamed (the lock follows the
+    directory), so no other run can see it unlocked. The PID in the name is for people."""
+    pending = Path(tempfile.mkdtemp(prefix=f".{stem}{PENDING}{os.getpid()}-", dir=parent))
+    fd = _open_dir(pending)
+    try:
+        if fd is None:
+            raise OSError(errno.EACCES, os.strerror(errno.EACCES), str(pending))
+        _lock(fd)
+        stage = parent / f".{stem}{STAGING}{pending.name[len(f'.{stem}{PENDING}') :]}"
+        rename_noreplace(pending, stage)
+    except BaseException:
+        if fd is not None:
+            os.close(fd)
+        shutil.rmtree(pending, ignore_errors=True)
+        raise
+    return stage, fd
+
+
 def _replaceable(path: Path, ours: Callable[[Path], bool]) -> bool:
     return path.is_dir() and not path.is_symlink() and ours(path)
+
+
+@contextlib.contextmanager
+def _held(path: Path) -> Iterator[None]:
+    """An flock on directory ``path`` while it is moved aside, so that no other run's cleanup
+    takes it for a dead run's staging in that moment (a run that has just swapped ``path``
+    in holds it a moment longer: wait for it)."""
+    fd = _open_dir(path)
+    try:
+        if fd is not None:
+            _lock_within(fd, path, seconds=30.0)
+        yield
+    finally:
+        if fd is not None:
+            os.close(fd)
+
+
+def _lock_within(fd: int, path: Path, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            _lock(fd, blocking=False)
+            return
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                raise UsageError(f"{path} is held by another process; it is left as it is") from None
+            time.sleep(0.05)
 
 
 def _swap_in(stage: Path, path: Path, force: bool, ours: Callable[[Path], bool]) -> None:
@@ -376,27 +619,28 @@ def _swap_in(stage: Path, path: Path, force: bool, ours: Callable[[Path], bool])
             continue
         if not (force and _replaceable(path, ours)):
             break
-        try:
-            exchanged = _renameat2(stage, path, _RENAME_EXCHANGE)
-        except FileNotFoundError:
-            continue
-        if exchanged:
-            # ``stage`` now holds what was at ``path``: put it back if it changed meanwhile.
-            if not _replaceable(stage, ours):
-                _renameat2(stage, path, _RENAME_EXCHANGE)
-                break
-            return  # the caller removes ``stage``, the earlier output
-        if _swap_by_renames(stage, path, ours):
-            return
+        with _held(path):
+            try:
+                exchanged = _renameat2(stage, path, _RENAME_EXCHANGE)
+            except FileNotFoundError:
+                continue
+            if exchanged:
+                # ``stage`` now holds what was at ``path``: put it back if it changed meanwhile.
+                if not _replaceable(stage, ours):
+                    _renameat2(stage, path, _RENAME_EXCHANGE)
+                    break
+                return  # the caller removes ``stage``, the earlier output
+            if _swap_by_renames(stage, path, ours):
+                return
     raise UsageError(
         f"{path} was created or changed by something else while this command ran; it is left as "
-        "it is and nothing was written" + ("" if force else " (pass --force to replace an earlier release)")
+        "it is and nothing was written" + ("" if force else " (pass --force to replace an earlier output)")
     )
 
 
 def _swap_by_renames(stage: Path, path: Path, ours: Callable[[Path], bool]) -> bool:
     """The swap where renameat2 is missing: ``path`` aside, ``stage`` in, the old one deleted."""
-    old = Path(tempfile.mkdtemp(prefix=f".{path.name}{RETIRED}{os.getpid()}-", dir=stage.parent))
+    old = Path(tempfile.mkdtemp(prefix=f".{temp_stem(path.name)}{RETIRED}{os.getpid()}-", dir=stage.parent))
     old.rmdir()
     try:
         os.rename(path, old)

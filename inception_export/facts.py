@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ArtifactError
+from .reading import check_fits_memory
 from .text import printable
 
 QDQ_OPS = frozenset({"QuantizeLinear", "DequantizeLinear"})
@@ -157,6 +158,7 @@ def _all_initializers(graph: Any) -> Iterator[Any]:
 def onnx_facts(path: Path) -> OnnxFacts | None:
     """The facts of an ONNX file (None if it does not parse), parsed once per file version."""
     st = Path(path).stat()
+    check_fits_memory(Path(path), "ONNX")
     return _onnx_facts(str(path), st.st_mtime_ns, st.st_size)
 
 

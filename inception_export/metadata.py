@@ -17,13 +17,15 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from . import jsonout
-from .errors import ArtifactError
+from .errors import ArtifactError, UsageError
+from .reading import check_fits_memory, read_regular
 from .text import printable
 
 METADATA_KEY = "inception_export"
@@ -239,6 +241,7 @@ def _onnx_summary(path: str, _mtime_ns: int, _size: int) -> OnnxSummary | None:
 def onnx_summary(path: Path) -> OnnxSummary | None:
     """The parsed summary of an ONNX file (None if it does not parse), parsed once per file version."""
     st = path.stat()
+    check_fits_memory(path, "ONNX")
     return _onnx_summary(str(path), st.st_mtime_ns, st.st_size)
 
 
@@ -253,9 +256,12 @@ def record_from_props(props: dict[str, str], source: object) -> ArtifactMeta:
 
 
 def _read_bounded(path: Path) -> bytes:
-    if path.stat().st_size > MAX_RECORD_BYTES:
-        raise ArtifactError(f"{path}: larger than {MAX_RECORD_BYTES >> 20} MiB, not a metadata file")
-    return path.read_bytes()
+    try:
+        return read_regular(path, MAX_RECORD_BYTES, "metadata file")
+    except UsageError as exc:
+        raise ArtifactError(str(exc)) from None
+    except OSError as exc:
+        raise ArtifactError(f"{path}: cannot read it ({exc.strerror or type(exc).__name__})") from None
 
 
 def _from_torchscript(path: Path) -> dict[str, Any] | None:
@@ -289,10 +295,10 @@ def read_record(path: Path) -> dict[str, Any]:
     recognised by parsing it, not by its name or first byte.
     """
     path = Path(path)
+    if path.suffix == ".json" and os.path.exists(path):
+        return parse_record(_read_bounded(path), path, "not a JSON metadata file")
     if not path.is_file():
         raise ArtifactError(f"{path}: no such file")
-    if path.suffix == ".json":
-        return parse_record(_read_bounded(path), path, "not a JSON metadata file")
     if zipfile.is_zipfile(path):
         record = _from_torchscript(path)
         if record is not None:
@@ -304,8 +310,8 @@ def read_record(path: Path) -> dict[str, Any]:
         if summary is not None and METADATA_KEY in summary.metadata_props:
             return parse_record(summary.metadata_props[METADATA_KEY], path, _UNREADABLE_ONNX)
     side = sidecar_path(path)
-    if side.is_file():
-        return read_record(side)
+    if os.path.exists(side):  # a FIFO or device there is refused by the reader, not skipped
+        return parse_record(_read_bounded(side), side, "not a JSON metadata file")
     raise MissingMetadata(f"{path}: no embedded inception_export metadata and no sidecar {side.name}")
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from . import __version__, jsonout
-from .atomic import check_output_dir, staged_directory, write_text_atomic
+from .atomic import check_apart, check_output_dir, staged_directory, write_text_atomic
 from .build import build_model, load_report
 from .console import expect_steps
 from .errors import BackendUnavailable, UsageError
@@ -149,22 +149,54 @@ def _versions() -> dict[str, str]:
     }
 
 
-def is_release(directory: Path) -> bool:
-    """Whether ``directory/manifest.json`` is a release manifest of this tool: only such a
+def _release_manifest(directory: Path) -> dict[str, Any] | None:
+    """``directory/manifest.json`` if it is a release manifest of this tool: only such a
     directory is ever replaced (with --force); a web app's manifest.json is not one."""
     try:
         data = json.loads(read_regular(directory / MANIFEST, 64 << 20, "release manifest"))
     except (OSError, ValueError, RecursionError, UsageError):
-        return False
+        return None
     if not isinstance(data, dict):
-        return False
+        return None
     versions = data.get("versions")
-    return (
+    ours = (
         data.get("schema") == 1
         and isinstance(versions, dict)
         and "inception_export" in versions
         and isinstance(data.get("artifacts"), list)
     )
+    return data if ours else None
+
+
+def is_release(directory: Path) -> bool:
+    return _release_manifest(directory) is not None
+
+
+def _names(entries: Any, key: str = "file") -> list[str]:
+    return (
+        [e[key] for e in entries if isinstance(e, dict) and isinstance(e.get(key), str)]
+        if isinstance(entries, list)
+        else []
+    )
+
+
+def release_files(directory: Path) -> list[str]:
+    """Every file the release in ``directory`` lists (relative paths): its artifacts and their
+    sidecars (``<artifact>.json``: metadata or engine manifest), the golden bundle, the gate's
+    reports, the deployment packages' files and the manifest. ``--force`` replaces a release
+    only when nothing else is in it."""
+    doc = _release_manifest(directory) or {}
+    artifacts = doc.get("artifacts")
+    files = [MANIFEST, *_names(artifacts), *_names(artifacts, "sidecar")]
+    files += [f"{name}.json" for name in _names(artifacts)]
+    files += _names([doc.get("golden")])
+    gate = doc.get("gate")
+    if isinstance(gate, dict):
+        files += [v for v in (gate.get("report"), gate.get("junit")) if isinstance(v, str)]
+    deploy = doc.get("deploy")
+    for target in deploy.values() if isinstance(deploy, dict) else []:
+        files += _names(target.get("files") if isinstance(target, dict) else None)
+    return files
 
 
 @dataclass
@@ -256,7 +288,7 @@ def run_release(
         options=options,
     )
     expect_steps(progress, plan.steps())
-    with staged_directory(out_dir, force=force, ours=is_release) as stage:
+    with staged_directory(out_dir, force=force, ours=is_release, listed=release_files) as stage:
         result = _release_into(
             stage,
             out_dir,
@@ -324,7 +356,17 @@ def check_release_options(
         # once it is loaded, and is checked then (before anything is written).
         classes = None if weights is not None else 1000
         check_release_deploy(opts.deploy, opts.class_names, classes, opts.engine_batches())
-    check_output_dir(out_dir, force, MANIFEST, ours=is_release)
+    check_apart(
+        [
+            ("--weights", weights),
+            ("--images", opts.images),
+            ("--calibration", opts.int8_calibration),
+            ("--class-names", opts.class_names),
+            ("--tolerance-profile", None if limits.source == "built-in profile" else limits.name),
+        ],
+        dirs={"-o": Path(out_dir)},
+    )
+    check_output_dir(out_dir, force, MANIFEST, ours=is_release, listed=release_files)
     missing = no_fp16 or trt_missing or opts.engine_unsupported()
     return ReleasePlan(spec, limits, fp16, opts, trt is not False and not missing, missing)
 
@@ -491,8 +533,10 @@ def _manifest_entry(
     )
     pixels = meta.embedded_preprocessing
     dim0: Any = opts.batch if opts.batch and result.format == "onnx" else "batch"
+    sidecar = art.path.with_name(art.path.name + ".json")
     return {
         "file": art.path.name,
+        "sidecar": sidecar.name if sidecar.is_file() else None,  # metadata, or the engine's manifest
         "sha256": art.sha256 or meta.artifact_sha256 or meta.engine_sha256 or file_sha256(art.path),
         "format": result.format,
         "precision": result.precision,

@@ -9,6 +9,7 @@ they change it; the race and signal tests run their own (TorchScript + FP32, one
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -221,12 +222,14 @@ def test_release_through_a_symlink_updates_its_target(release: Path, tmp_path: P
     shutil.copytree(release, releases / "7")
     current = tmp_path / "current"
     current.symlink_to(Path("releases") / "7")
-    # Item 7: staging of a killed run (its owner is gone) goes; a live run's stays.
-    dead = releases / f".7.staging-{_dead_pid()}-abc"
-    live = releases / f".7.staging-{os.getpid()}-abc"
+    # Item 7: staging of a killed run (nothing holds its lock) goes; a live run's stays.
+    dead = releases / f".7.staging-{_dead_pid()}-abcdefgh"
+    live = releases / f".7.staging-{os.getpid()}-abcdefgh"
     for d in (dead, live):
         d.mkdir()
         (d / "googlenet.pt").write_bytes(b"half")
+    held = os.open(live, os.O_RDONLY | os.O_DIRECTORY)
+    fcntl.flock(held, fcntl.LOCK_EX)  # what a live run's staged_directory holds
     inputs = json.loads((releases / "7" / MANIFEST).read_text())["golden"]["inputs"]["float"]
     res = run_cli(
         "release", "-m", "v1", "--out", str(current), "--force", "--precision", "fp32", "--samples", "3"
@@ -236,6 +239,7 @@ def test_release_through_a_symlink_updates_its_target(release: Path, tmp_path: P
     manifest = json.loads((releases / "7" / MANIFEST).read_text())
     assert manifest["golden"]["inputs"]["float"] == inputs + 1  # the new release, in the link's target
     assert not dead.exists() and live.exists()
+    os.close(held)
     shutil.rmtree(live)
     assert _junk(tmp_path) == [] and _junk(releases) == []
     assert sorted(p.name for p in tmp_path.iterdir()) == ["current", "releases"]
@@ -339,16 +343,7 @@ def test_sigterm_and_sighup_clean_up_like_ctrl_c(tmp_path: Path, sig: signal.Sig
     assert "| 143, 129 | stopped by SIGTERM" in README.read_text()
 
 
-def test_stale_staging_of_a_killed_run_is_removed(tmp_path: Path) -> None:
-    out = tmp_path / "rel"
-    dead = tmp_path / f".rel.staging-{_dead_pid()}-x1"
-    live = tmp_path / f".rel.staging-{os.getpid()}-x2"
-    other = tmp_path / f".other.staging-{_dead_pid()}-x3"  # another target's: not ours to judge
-    for d in (dead, live, other):
-        d.mkdir()
-        (d / "googlenet.pt").write_bytes(b"half")
-    check_output_dir(out, False, MANIFEST, ours=is_release)
-    assert not dead.exists() and live.exists() and other.exists()
+# A killed run's staging goes, a live run's stays (by its lock): test_output_ownership.py.
 
 
 def _write_release(stage: Path, tag: str) -> None:

@@ -6,12 +6,14 @@ from __future__ import annotations
 import os
 import shutil
 import struct
+import subprocess
+import sys
 import zlib
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import assert_one_line_error, run_cli, run_cli_here
+from conftest import CliResult, assert_one_line_error, run_cli, run_cli_here
 
 from inception_export import get_spec
 from inception_export.errors import UsageError
@@ -149,3 +151,98 @@ def test_output_fifo_with_no_reader_is_one_line(tmp_path: Path) -> None:
     )
     assert_one_line_error(res, 2, "FIFO with nothing reading it")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["g.npz"]
+
+
+# --- engine manifests, metadata sidecars and ONNX files are read bounded ----------------------
+
+
+def _limited_memory() -> None:
+    # A regression must fail the test, not exhaust the machine: 3 GiB of address space.
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))
+
+
+def _gate_here(release: Path, artifact: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "inception_export",
+            "parity",
+            "--golden",
+            str(release / "golden.npz"),
+            str(artifact),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,  # a FIFO read blocked forever
+        preexec_fn=_limited_memory,
+        env={**os.environ, "COLUMNS": "200", "NO_COLOR": "1"},
+    )
+
+
+def test_engine_manifest_fifo_device_or_deep_nesting_is_one_line(
+    v1_release: tuple[Path, Any], tmp_path: Path
+) -> None:
+    from inception_export.errors import ArtifactError
+    from inception_export.tensorrt.manifest import read_manifest
+
+    release, _ = v1_release
+    engine = tmp_path / "x.engine"
+    engine.write_bytes(b"ftrt" + bytes(60))  # a plan's magic: dispatched as an engine
+    manifest = tmp_path / "x.engine.json"
+    os.mkfifo(manifest)
+    res = _gate_here(release, engine)
+    assert_one_line_error(CliResult(res.returncode, res.stdout, res.stderr), 2, "FIFO")
+    manifest.unlink()
+    manifest.symlink_to("/dev/zero")
+    res = _gate_here(release, engine)
+    assert_one_line_error(CliResult(res.returncode, res.stdout, res.stderr), 2, "character device")
+    manifest.unlink()
+    manifest.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(ArtifactError, match="nested too deeply"):
+        read_manifest(engine)
+
+
+def test_a_metadata_sidecar_that_is_a_fifo_is_refused_not_skipped(tmp_path: Path) -> None:
+    import onnx
+    from onnx import TensorProto, helper
+
+    from inception_export.errors import ArtifactError
+    from inception_export.metadata import read_metadata
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, 8, 8])
+    foreign = tmp_path / "foreign.onnx"  # no embedded record: the sidecar is the one read
+    onnx.save(
+        helper.make_model(helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "g", [x], [y])),
+        foreign,
+    )
+    os.mkfifo(tmp_path / "foreign.onnx.json")
+    with pytest.raises(ArtifactError, match="FIFO"):
+        read_metadata(foreign)
+
+
+def test_an_onnx_larger_than_the_memory_left_is_refused_before_loading(
+    v1_release: tuple[Path, Any], tmp_path: Path
+) -> None:
+    release, _ = v1_release
+    big = tmp_path / "big.onnx"
+    with open(big, "wb") as fh:
+        fh.truncate(4 << 30)  # sparse: 4 GiB claimed, no disk used
+    res = _gate_here(release, big)
+    assert_one_line_error(CliResult(res.returncode, res.stdout, res.stderr), 2, "MiB of memory", "not loaded")
+
+
+def test_deepstream_release_reader_refuses_a_fifo_or_device_manifest(tmp_path: Path) -> None:
+    from inception_export.deploy.deepstream import read_release
+    from inception_export.errors import ArtifactError
+
+    os.mkfifo(tmp_path / "manifest.json")  # read_text blocked on it until a writer came
+    with pytest.raises(ArtifactError, match="FIFO"):
+        read_release(tmp_path)
+    (tmp_path / "manifest.json").unlink()
+    (tmp_path / "manifest.json").symlink_to("/dev/zero")
+    with pytest.raises(ArtifactError, match="character device"):
+        read_release(tmp_path)

@@ -108,7 +108,8 @@ def test_interrupt_during_gate_keeps_earlier_release(tmp_path: Path) -> None:
     out = tmp_path / "rel"
     out.mkdir()
     # An earlier release's manifest (only one of this tool's is ever replaced: test_hostile_files.py).
-    earlier = {"schema": 1, "versions": {"inception_export": "0.1.0"}, "artifacts": []}
+    pt = {"file": "googlenet.pt"}  # listed: --force replaces only what the manifest lists
+    earlier = {"schema": 1, "versions": {"inception_export": "0.1.0"}, "artifacts": [pt]}
     (out / "manifest.json").write_text(json.dumps(earlier))
     (out / "googlenet.pt").write_bytes(b"earlier release")
     before = {p.name: p.read_bytes() for p in out.iterdir()}

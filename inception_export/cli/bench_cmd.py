@@ -9,7 +9,7 @@ import typer
 from rich import box
 from rich.table import Table
 
-from ..atomic import check_output
+from ..atomic import check_apart, check_output
 from ..console import LogLines, emit_json, err, out, progress
 from ..errors import UsageError
 from .boundary import command
@@ -145,6 +145,7 @@ def bench(
     if plot is not None:
         if plot.suffix.lower() != ".png":
             raise UsageError(f"--plot {plot}: the chart is a PNG; give a .png file name")
+        check_apart([("--weights", weights), ("--calibration", calibration)], files={"--plot": plot})
         check_output(plot, force)
     cfg.validate()
 

@@ -12,6 +12,7 @@ from ..errors import UsageError
 from ..precision import parse_precision
 from ..registry import get_spec
 from ..synthetic import DEFAULT_SEED
+from ..text import printable
 from .boundary import command
 from .int8_options import CalibrationMethodOpt, CalibrationOpt, CalibrationSamplesOpt, KeepFp16Opt
 from .options import (
@@ -51,15 +52,39 @@ def _parse_batch(value: str) -> int | None:
     return batch
 
 
+def check_apart_from_inputs(output: Path, inputs: list[tuple[str, Path | None]]) -> None:
+    """The artifact and its sidecar must not be any input of the command (--force or not)."""
+    from ..atomic import check_apart, writes_into
+    from ..metadata import sidecar_path
+
+    files = {"-o": output}
+    if not writes_into(output):
+        files["-o's metadata sidecar"] = sidecar_path(output)
+    check_apart(inputs, files=files)
+
+
 def _report(result: ExportResult, json_out: bool) -> None:
     if json_out:
         emit_json(result.to_dict())
         return
+    from ..atomic import not_stored
+
     meta = result.metadata
-    sidecar = f" and {result.sidecar.name}" if result.sidecar.is_file() else ""  # none beside /dev/null
+    what = f"{result.format} {result.precision}, {meta['model']} {meta['input_size']}x{meta['input_size']}"
+    elsewhere = not_stored(result.path)
+    if elsewhere is not None:
+        # -o /dev/null, a FIFO: no file, no sidecar; the hash is of the bytes that went there.
+        err.print(
+            f"exported ({what}) and {elsewhere}; no sidecar; sha256 of the bytes {result.sha256[:16]}",
+            markup=False,
+            soft_wrap=True,
+        )
+        return
     err.print(
-        f"wrote {result.path} ({result.format} {result.precision}, {meta['model']} "
-        f"{meta['input_size']}x{meta['input_size']}, sha256 {result.sha256[:16]}){sidecar}"
+        f"wrote {printable(result.path)} ({what}, sha256 {result.sha256[:16]}) "
+        f"and {printable(result.sidecar.name)}",
+        markup=False,
+        soft_wrap=True,
     )
 
 
@@ -95,9 +120,11 @@ def onnx_cmd(
     precision = parse_precision(precision)
     fixed = _parse_batch(batch)
     spec = get_spec(model)  # resolved once: the functions below take the spec
-    ti = checkpoint_transform_input(spec, weights, transform_input)
     if output is None:
         output = Path(f"{spec.name}-{precision}.onnx")
+    inputs = [("--weights", weights), ("--calibration", calibration), ("--images", images)]
+    check_apart_from_inputs(output, inputs)
+    ti = checkpoint_transform_input(spec, weights, transform_input)
     int8_options = (calibration, calibration_samples, calibration_method, keep_fp16)
     if precision == "int8" or any(v is not None for v in int8_options):
         from .int8_export import int8_onnx
@@ -161,6 +188,7 @@ def torchscript_cmd(
     spec = get_spec(model)  # resolved once: the functions below take the spec
     if output is None:
         output = Path(f"{spec.name}-fp32.torchscript.pt")
+    check_apart_from_inputs(output, [("--weights", weights)])
     ti = checkpoint_transform_input(spec, weights, transform_input)
     with status(f"exporting {spec.name} to TorchScript"):
         result = export_torchscript(

@@ -6,10 +6,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
 from ..console import emit_json, err, progress_steps
 from ..synthetic import DEFAULT_SEED
+from ..text import printable
 from .boundary import command
 from .options import (
     ForceOpt,
@@ -55,8 +55,15 @@ def golden(
     json_out: JsonOpt = False,
 ) -> None:
     """Write golden inputs + eager PyTorch logits, for `parity --golden FILE` where torch is absent."""
+    from ..atomic import check_apart
     from ..parity.eager import make_bundle
+    from ..parity.tolerances import PROFILES
 
+    profile_file = None if tolerance_profile in PROFILES else tolerance_profile
+    check_apart(
+        [("--weights", weights), ("--images", images), ("--tolerance-profile", profile_file)],
+        files={"-o": output},
+    )
     ti = checkpoint_transform_input(model, weights, transform_input)
     with progress_steps("golden") as step:
         result = make_bundle(
@@ -76,10 +83,13 @@ def golden(
     if json_out:
         emit_json(result.to_dict())
         return
+    from ..atomic import not_stored
+
     info = result.to_dict()
     sets = ", ".join(f"{v['inputs']} {form}" for form, v in info["sets"].items())
-    err.print(
-        f"wrote {escape(str(result.path))}: {info['model']} at {info['input_size']}px ({sets} inputs), "
-        f"{result.size_bytes / 1e6:.1f} MB, sha256 {result.sha256[:16]}",
-        soft_wrap=True,
-    )
+    what = f"{info['model']} at {info['input_size']}px ({sets} inputs), {result.size_bytes / 1e6:.1f} MB"
+    elsewhere = not_stored(result.path)
+    done = f"wrote {printable(result.path)}: {what},"
+    if elsewhere:
+        done = f"made the bundle ({what}) and {elsewhere};"
+    err.print(f"{done} sha256 {result.sha256[:16]}", soft_wrap=True, markup=False)

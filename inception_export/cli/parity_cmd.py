@@ -7,7 +7,6 @@ second path never loads torch.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -20,6 +19,7 @@ from .boundary import command
 from .options import ForceOpt, JsonOpt, WeightsOpt, checkpoint_transform_input
 
 if TYPE_CHECKING:
+    from ..atomic import Named
     from ..parity.gate import GateReport
 
 
@@ -40,21 +40,12 @@ def show_report(report: GateReport, json_out: bool, junit: Path | None, *, emit:
     result.print(f"{verdict} in {report.seconds:.1f}s")
 
 
-def check_junit(junit: Path, force: bool, inputs: dict[str, Path | str | None]) -> None:
+def check_junit(junit: Path, force: bool, inputs: Named) -> None:
     """Refuse a --junit path that would overwrite one of this command's inputs (never, even
     with --force) or an existing file (without --force), before any work."""
-    from ..atomic import check_output
+    from ..atomic import check_apart, check_output
 
-    for option, given in inputs.items():
-        if given is None:
-            continue
-        source = Path(given)
-        try:
-            same = source.exists() and junit.exists() and junit.samefile(source)
-        except OSError:
-            same = False
-        if same or Path(os.path.realpath(junit)) == Path(os.path.realpath(source)):
-            raise UsageError(f"--junit {junit} is this command's {option}; give another file for the report")
+    check_apart(inputs, files={"--junit": junit})
     check_output(junit, force)
 
 
@@ -127,11 +118,16 @@ def parity(
         where = "is a directory" if junit.is_dir() else f"has no directory {junit.parent}"
         raise UsageError(f"--junit {junit} {where}; give a file name for the XML report")
     if junit is not None:
-        given: dict[str, Path | str | None] = {f"artifact {a}": a for a in artifacts}
-        given.update({"--golden": golden, "--weights": weights, "--images": images})
-        given.update({"--class-names": class_names})
+        from ..atomic import with_sidecars
+
+        given: list[tuple[str, Path | str | None]] = [*with_sidecars("artifact", artifacts)]
+        given += [("--golden", golden), ("--weights", weights), ("--images", images)]
+        if golden is not None:  # the release manifest beside a bundle is read to check its sha256
+            for folder in dict.fromkeys([golden.parent, golden.resolve().parent]):
+                given.append(("--golden's release manifest", folder / "manifest.json"))
+        given += [("--class-names", class_names), ("--labelled-images", labelled_images)]
         if tolerance_profile is not None and Path(tolerance_profile).is_file():
-            given["--tolerance-profile"] = tolerance_profile
+            given.append(("--tolerance-profile", tolerance_profile))
         check_junit(junit, force, given)
     if golden is not None:
         _no_effect_with_golden(

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.markup import escape
 
-from ..atomic import check_output
+from ..atomic import check_output, writes_into
 from ..console import emit_json, err, status
 from ..errors import ArtifactError, BackendUnavailable, UsageError
 from ..tensorrt.availability import missing_reason
@@ -113,6 +113,7 @@ def trt(
     )
     cfg.validate()
     _check_outputs(output, force)
+    _check_apart(output, onnx, weights, timing_cache)
     # 2. The ONNX: the one given (its precision checked), or exported here beside the engine.
     if given is not None and onnx is not None:
         _check_graph_precision(onnx, given, cfg.precision, name)
@@ -165,8 +166,31 @@ def _given_onnx(
 def _check_outputs(output: Path, force: bool) -> None:
     if output.suffix.lower() == ".onnx":
         raise UsageError(f"{output}: the engine output must not end in .onnx (the ONNX is written beside it)")
+    if writes_into(output):
+        # Its manifest (which the gate needs) lives beside it: /dev/null.json is nobody's file.
+        raise UsageError(
+            f"-o {printable(output)} is a FIFO or device; an engine is written as a file with its "
+            "manifest beside it: give a file name"
+        )
     check_output(output, force)
     check_output(manifest_path(output), force)  # written beside the engine
+
+
+def _check_apart(output: Path, onnx: Path | None, weights: Path | None, timing_cache: Path | None) -> None:
+    """No output (the engine, its manifest, an ONNX exported beside it) may be an input."""
+    from ..atomic import check_apart, with_sidecars
+    from ..metadata import sidecar_path
+
+    files = {"-o": output, "-o's engine manifest": manifest_path(output)}
+    if onnx is None:
+        made = output.with_suffix(".onnx")
+        files.update({"the ONNX written beside -o": made, "that ONNX's sidecar": sidecar_path(made)})
+    check_apart([*with_sidecars("--onnx", [onnx]), ("--weights", weights)], files=files)
+    # The timing cache is read and rewritten: apart from the other inputs and every output.
+    check_apart(
+        [*with_sidecars("--onnx", [onnx]), ("--weights", weights)], files={"--timing-cache": timing_cache}
+    )
+    check_apart([("--timing-cache", timing_cache)], files=files)
 
 
 def _no_tensorrt(
@@ -320,7 +344,7 @@ def _export(
 ) -> tuple[Path, str]:
     import tempfile
 
-    from ..atomic import rename_noreplace
+    from ..atomic import rename_noreplace, temp_stem
     from ..export import export_onnx
     from ..hashing import file_sha256
 
@@ -333,7 +357,9 @@ def _export(
         check_output(onnx_path, force)
     side = None
     if earlier:
-        side = Path(tempfile.mkdtemp(prefix=f".{onnx_path.name}.", suffix=".partial", dir=onnx_path.parent))
+        side = Path(
+            tempfile.mkdtemp(prefix=f".{temp_stem(onnx_path.name)}.", suffix=".partial", dir=onnx_path.parent)
+        )
     try:
         target = onnx_path if side is None else side / onnx_path.name
         with status(f"exporting {name} to ONNX {precision}"):

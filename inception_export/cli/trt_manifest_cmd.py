@@ -30,8 +30,13 @@ def trt_manifest(
 ) -> None:
     """Verify a trtexec-built engine against its ONNX (I/O, batch range, each convolution's type) and
     write its manifest, so that `parity` can gate it."""
+    from ..atomic import check_apart, with_sidecars
     from ..tensorrt.adopt import adopt_engine
+    from ..tensorrt.manifest import manifest_path
 
+    # The manifest is written beside the engine: never over the ONNX's sidecar or either input.
+    inputs = [("ENGINE", engine), *with_sidecars("--onnx", [onnx])]
+    check_apart(inputs, files={"the engine's manifest": manifest_path(engine)})
     result = adopt_engine(engine, onnx, force=force, model=model)
     if json_out:
         data = {k: v for k, v in result.manifest_data.items() if k not in ("format", "format_version")}

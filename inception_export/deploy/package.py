@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import jsonout
-from ..atomic import check_output_dir, staged_directory, write_text_atomic
+from ..atomic import check_apart, check_output_dir, staged_directory, write_text_atomic
 from ..errors import UsageError
 from ..hashing import file_sha256
 from ..reading import read_regular
@@ -104,14 +104,26 @@ def _records(root: Path, files: list[Path]) -> list[dict[str, Any]]:
     ]
 
 
-def is_deploy_dir(directory: Path) -> bool:
-    """Whether ``directory`` holds a ``deploy.json`` this tool wrote: only such a directory is
-    ever replaced (with --force)."""
+def _deploy_record(directory: Path) -> dict[str, Any] | None:
     try:
         doc = json.loads(read_regular(directory / MARKER, 64 << 20, "deploy record"))
     except (OSError, ValueError, RecursionError, UsageError):
-        return False
-    return isinstance(doc, dict) and doc.get("format") == MARKER_FORMAT
+        return None
+    return doc if isinstance(doc, dict) and doc.get("format") == MARKER_FORMAT else None
+
+
+def is_deploy_dir(directory: Path) -> bool:
+    """Whether ``directory`` holds a ``deploy.json`` this tool wrote: only such a directory is
+    ever replaced (with --force)."""
+    return _deploy_record(directory) is not None
+
+
+def deploy_files(directory: Path) -> list[str]:
+    """The files ``directory/deploy.json`` lists, and itself: ``--force`` replaces a deploy
+    output only when nothing else is in it."""
+    files = (_deploy_record(directory) or {}).get("files")
+    entries = files if isinstance(files, list) else []
+    return [MARKER, *(f["file"] for f in entries if isinstance(f, dict) and isinstance(f.get("file"), str))]
 
 
 def run_deploy(
@@ -127,16 +139,18 @@ def run_deploy(
 ) -> dict[str, Any]:
     """``inception-export deploy TARGET --release DIR -o OUT``: the record written to OUT/deploy.json."""
     check_target(target)
+    check_apart(
+        [("--release", release_dir), ("--weights", weights), ("--class-names", class_names)],
+        dirs={"-o": Path(out_dir)},
+    )
     manifest = load_release(release_dir)
     names = class_names_for(int(manifest["num_classes"]), class_names)
     check_weights(manifest, weights)
-    if Path(out_dir).resolve() == Path(release_dir).resolve():
-        raise UsageError(f"-o {out_dir} is the release itself; give a new directory")
-    check_output_dir(out_dir, force, MARKER, ours=is_deploy_dir)
+    check_output_dir(out_dir, force, MARKER, ours=is_deploy_dir, listed=deploy_files)
     manifest_sha = hashlib.sha256(
         read_regular(Path(release_dir) / MANIFEST, MAX_MANIFEST_BYTES, "release manifest")
     ).hexdigest()
-    with staged_directory(out_dir, force=force, ours=is_deploy_dir) as stage:
+    with staged_directory(out_dir, force=force, ours=is_deploy_dir, listed=deploy_files) as stage:
         files, left_out = write_target(
             target,
             Path(release_dir),

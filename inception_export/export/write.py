@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..atomic import atomic_path, check_output, writes_into
+from ..atomic import atomic_path, check_name_length, check_output, writes_into
 from ..metadata import sidecar_path, to_json
 
 
@@ -24,9 +24,11 @@ class ExportResult:
         return sidecar_path(self.path)
 
     def to_dict(self) -> dict[str, Any]:
+        into = writes_into(self.path)
         return {
             "path": str(self.path),
-            "sidecar": str(self.sidecar),
+            "stored": not into,  # False: written into a FIFO or device (-o /dev/null), no file kept
+            "sidecar": None if into else str(self.sidecar),
             "format": self.format,
             "precision": self.precision,
             "sha256": self.sha256,
@@ -38,6 +40,7 @@ def check_outputs(path: Path, force: bool) -> None:
     """Refuse before any work if the artifact or its sidecar must not be written."""
     check_output(path, force)
     if not writes_into(path):
+        check_name_length(sidecar_path(path), f"{path}: its metadata sidecar")
         check_output(sidecar_path(path), force)
 
 

@@ -27,6 +27,7 @@ import numpy as np
 from ..console import expect_steps
 from ..errors import ArtifactError, UsageError
 from ..metadata import NO_METADATA, ArtifactMeta, read_metadata
+from ..reading import check_fits_memory
 from ..registry import ModelSpec, get_spec
 from ..text import describe_kind, first_line
 
@@ -134,6 +135,7 @@ def check_external_data(path: Path) -> None:
     import onnx
     from onnx.external_data_helper import ExternalDataInfo, _get_all_tensors, uses_external_data
 
+    check_fits_memory(path, "ONNX")
     try:
         proto = onnx.load(str(path), load_external_data=False)
     except Exception as exc:  # protobuf raises DecodeError and friends

@@ -31,6 +31,7 @@ from .. import __version__, jsonout
 from ..atomic import write_bytes_atomic
 from ..errors import ArtifactError, UsageError
 from ..hashing import file_sha256
+from ..reading import read_regular
 from ..text import describe_kind, first_line, printable
 from .reference import Reference, ReferenceSet
 from .tolerances import CHECKS, LIMIT_NAMES, PROFILES, Limits, check_limit
@@ -193,8 +194,8 @@ def _check_one_manifest(path: Path, sha256: str) -> None:
     if not manifest.is_file():
         return
     try:
-        doc = json.loads(manifest.read_text())
-    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+        doc = json.loads(read_regular(manifest, 64 << 20, "release manifest"))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError, UsageError):
         return  # not ours to judge: only a manifest that names this bundle is checked
     entry = doc.get("golden") if isinstance(doc, dict) else None
     if not isinstance(entry, dict) or entry.get("file") != path.name:

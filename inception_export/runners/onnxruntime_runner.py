@@ -20,6 +20,7 @@ import numpy as np
 
 from ..errors import ArtifactError, BackendUnavailable, ResourceError
 from ..metadata import record_from_props
+from ..reading import check_fits_memory
 from ..text import clip, first_line
 from .base import InputSpec, Runner, RunnerInfo
 
@@ -115,6 +116,7 @@ class OnnxRuntimeRunner(Runner):
     ) -> None:
         import onnxruntime as ort
 
+        check_fits_memory(Path(path), "ONNX")
         if device not in PROVIDERS:
             raise BackendUnavailable(f"onnxruntime runs on cpu or cuda, not {device!r}")
         wanted = PROVIDERS[device]

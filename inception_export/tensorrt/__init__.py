@@ -6,6 +6,8 @@ Importing this package never needs TensorRT; the heavy modules import it lazily.
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 
 from .availability import gpu_available, missing_reason, tensorrt_available
@@ -32,12 +34,15 @@ def looks_like_engine(path: str | Path) -> bool:
     if head in ENGINE_MAGICS:
         return True
     mpath = manifest_path(p)
-    if mpath.is_file():
-        try:
-            return f'"format": "{FORMAT}"' in mpath.read_text(errors="replace")[:4096]
-        except OSError:
+    try:
+        # Only its head: the manifest is read (bounded, refused if not a regular file) later.
+        fd = os.open(mpath, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return False
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
             return False
-    return False
+        return f'"format": "{FORMAT}"' in fh.read(4096).decode("utf-8", "replace")
 
 
 __all__ = [

@@ -15,6 +15,7 @@ from typing import Any
 from .. import jsonout
 from ..atomic import write_text_atomic
 from ..errors import ArtifactError
+from ..reading import read_regular
 from .inspect_precision import PrecisionReport, float32_convolutions, verify_precision
 
 FORMAT = "inception-export/tensorrt-engine"
@@ -187,15 +188,26 @@ def write_manifest(engine: Path, manifest: dict[str, Any]) -> Path:
     return path
 
 
+# A manifest is a few kB; one claiming more is not ours and is not read into memory.
+MAX_MANIFEST_BYTES = 16 << 20
+
+
 def read_manifest(engine: Path) -> dict[str, Any] | None:
-    """The manifest beside ``engine``; None if there is none; ArtifactError if it is unreadable."""
+    """The manifest beside ``engine``; None if there is none; ArtifactError if it is unreadable
+    (a FIFO, a device, more than MAX_MANIFEST_BYTES, not JSON, nested past the parser)."""
     path = manifest_path(engine)
-    if not path.exists():
-        return None
     try:
-        doc = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ArtifactError(f"{path}: unreadable engine manifest ({type(exc).__name__})") from None
+        data = read_regular(path, MAX_MANIFEST_BYTES, "engine manifest")
+    except FileNotFoundError:
+        return None  # none there, or a symlink to nothing
+    except OSError as exc:
+        why = exc.strerror or type(exc).__name__
+        raise ArtifactError(f"{path}: unreadable engine manifest ({why})") from None
+    try:
+        doc = json.loads(data)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        what = "nested too deeply" if isinstance(exc, RecursionError) else type(exc).__name__
+        raise ArtifactError(f"{path}: unreadable engine manifest ({what})") from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise ArtifactError(f"{path}: not an inception-export TensorRT manifest")
     return doc

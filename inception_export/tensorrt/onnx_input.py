@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ..errors import ArtifactError
 from ..metadata import NO_METADATA, ArtifactMeta, record_from_props
+from ..reading import check_fits_memory
 from ..text import describe_kind
 
 
@@ -68,6 +69,7 @@ def read_onnx_input(path: Path) -> OnnxInput:
         raise ArtifactError(f"--onnx {path}: {what}")
     if path.stat().st_size == 0:
         raise ArtifactError(f"{path}: an empty file, not an ONNX model")
+    check_fits_memory(path, "--onnx")
     try:
         model = onnx.load(str(path), load_external_data=False)
     except Exception as exc:  # protobuf DecodeError, OSError...
