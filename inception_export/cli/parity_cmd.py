@@ -17,7 +17,7 @@ from rich.markup import escape
 from ..console import emit_json, err, out, progress_steps
 from ..errors import UsageError
 from .boundary import command
-from .options import ForceOpt, JsonOpt, WeightsOpt, checkpoint_transform_input
+from .options import ForceOpt, JsonOpt, SummaryOpt, WeightsOpt, checkpoint_transform_input
 
 if TYPE_CHECKING:
     from ..parity.gate import GateReport
@@ -40,6 +40,19 @@ def show_report(report: GateReport, json_out: bool, junit: Path | None, *, emit:
     result.print(f"{verdict} in {report.seconds:.1f}s")
 
 
+def publish_ci(report: GateReport, summary: Path | None, command: str) -> None:
+    """The CI page's view of the verdict: the Markdown summary (``--summary``,
+    ``$GITHUB_STEP_SUMMARY``) and, under GitHub Actions, one ``::error`` per failing artifact on
+    stderr (never inside ``--json``); shared with ``release``. The exit code stays the gate's."""
+    from ..parity.annotations import annotate
+    from ..parity.summary import publish
+    from ..text import printable
+
+    for warning in publish(report, summary, command):
+        err.print(f"[yellow]warning:[/] {escape(printable(warning))}", soft_wrap=True)
+    annotate(report)
+
+
 def check_junit(junit: Path, force: bool, inputs: dict[str, Path | str | None]) -> None:
     """Refuse a --junit path that would overwrite one of this command's inputs (never, even
     with --force) or an existing file (without --force), before any work."""
@@ -56,6 +69,12 @@ def check_junit(junit: Path, force: bool, inputs: dict[str, Path | str | None]) 
         if same or Path(os.path.realpath(junit)) == Path(os.path.realpath(source)):
             raise UsageError(f"--junit {junit} is this command's {option}; give another file for the report")
     check_output(junit, force)
+
+
+def _check_summary(summary: Path | None, force: bool, given: dict[str, Path | str | None]) -> None:
+    from ..parity.summary import check_summary
+
+    check_summary(summary, force, given)
 
 
 def _no_effect_with_golden(**given: object) -> None:
@@ -119,6 +138,7 @@ def parity(
     device: Annotated[str, typer.Option("--device", help="Where artifacts run: cpu or cuda.")] = "cpu",
     json_out: JsonOpt = False,
     junit: Annotated[Path | None, typer.Option("--junit", help="Write a JUnit XML report here.")] = None,
+    summary: SummaryOpt = None,
     force: ForceOpt = False,
 ) -> None:
     """Compare artifacts with eager PyTorch or a golden bundle; exit 0 pass, 1 parity failure, 2 bad input."""
@@ -126,13 +146,14 @@ def parity(
         # Before the gate runs, not after it: the report would have nowhere to go.
         where = "is a directory" if junit.is_dir() else f"has no directory {junit.parent}"
         raise UsageError(f"--junit {junit} {where}; give a file name for the XML report")
+    given: dict[str, Path | str | None] = {f"artifact {a}": a for a in artifacts}
+    given.update({"--golden": golden, "--weights": weights, "--images": images})
+    given.update({"--class-names": class_names})
+    if tolerance_profile is not None and Path(tolerance_profile).is_file():
+        given["--tolerance-profile"] = tolerance_profile
     if junit is not None:
-        given: dict[str, Path | str | None] = {f"artifact {a}": a for a in artifacts}
-        given.update({"--golden": golden, "--weights": weights, "--images": images})
-        given.update({"--class-names": class_names})
-        if tolerance_profile is not None and Path(tolerance_profile).is_file():
-            given["--tolerance-profile"] = tolerance_profile
         check_junit(junit, force, given)
+    _check_summary(summary, force, {**given, "--junit": junit})
     if golden is not None:
         _no_effect_with_golden(
             weights=weights, samples=samples, images=images, **{"transform-input": transform_input}
@@ -170,5 +191,6 @@ def parity(
                 class_names=class_names,
             )
     show_report(report, json_out, junit)
+    publish_ci(report, summary, "parity")
     if not report.passed:
         raise typer.Exit(1)
