@@ -61,7 +61,8 @@ def localize_command(report: GateReport, artifact: ArtifactResult) -> str:
     """The ``localize`` line that names the first layer of ``artifact`` that drifts."""
     words = ["inception-export", "localize", "--model", report.model]
     weights = report.weights.get("path") if isinstance(report.weights, dict) else None
-    if weights:
+    # Synthetic weights (``synthetic:seed=N``) are localize's default: no file to name.
+    if weights and not str(weights).startswith("synthetic:"):
         words += ["--weights", str(weights)]
     if report.transform_input:
         words.append("--transform-input")
