@@ -1,5 +1,5 @@
 """The verdict where CI shows it: the Markdown summary (``--summary``, ``$GITHUB_STEP_SUMMARY``),
-GitHub's ``::error`` annotations, and JUnit that Jenkins' xunit plugin and GitLab read."""
+GitHub's ``::error`` annotations, and JUnit that Jenkins and GitLab read."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from onnx import numpy_helper
 from inception_export.parity.annotations import escape_data, escape_property
 from inception_export.text import printable
 
-XSD = Path(__file__).parent / "data" / "junit-10.xsd"
+XSD = Path(__file__).parent / "data" / "junit-report.xsd"
 # Every character GitHub's workflow commands escape, a control character, and Markdown.
 HOSTILE = "bad,name:50%|*x*\n\x1b[31m.onnx"
 
@@ -134,7 +134,7 @@ def test_step_summary_is_appended_to(gate: dict[str, Any]) -> None:
 
 
 @pytest.mark.slow
-def test_junit_validates_against_xunit_schema_and_reads_in_junitparser(gate: dict[str, Any]) -> None:
+def test_junit_validates_against_the_report_schema_and_reads_in_junitparser(gate: dict[str, Any]) -> None:
     import xmlschema
     from junitparser import Failure, JUnitXml
 

@@ -96,7 +96,7 @@ def table(report: GateReport) -> Group:
 def junit_xml(report: GateReport) -> str:
     """One testsuite per artifact, one testcase per check; failures carry metric, value and limit.
 
-    Valid against the JUnit schema of Jenkins' xunit plugin (``tests/data/junit-10.xsd``) and
+    Valid against the Ant JUnit layout CI systems read (``tests/data/junit-report.xsd``) and
     what GitLab's test report reads: the artifact's path in ``file``, the figures in
     ``system-out``, the measured seconds in ``time``.
     """
