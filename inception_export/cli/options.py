@@ -84,6 +84,15 @@ ThreadsOpt = Annotated[
     int | None,
     typer.Option("--threads", metavar="N", help="CPU threads for torch and onnxruntime (default: all)."),
 ]
+SummaryOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--summary",
+        metavar="FILE",
+        help="Write the verdict as Markdown here (one row per artifact; also appended to "
+        "$GITHUB_STEP_SUMMARY when set).",
+    ),
+]
 MinBatchOpt = Annotated[int | None, typer.Option("--min-batch", metavar="N", help="Engine: smallest batch.")]
 OptBatchOpt = Annotated[
     int | None, typer.Option("--opt-batch", metavar="N", help="Engine: the batch its kernels are tuned for.")

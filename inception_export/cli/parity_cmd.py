@@ -16,7 +16,7 @@ from rich.markup import escape
 from ..console import emit_json, err, out, progress_steps
 from ..errors import UsageError
 from .boundary import command
-from .options import ForceOpt, JsonOpt, WeightsOpt, checkpoint_transform_input
+from .options import ForceOpt, JsonOpt, SummaryOpt, WeightsOpt, checkpoint_transform_input
 
 if TYPE_CHECKING:
     from ..atomic import Named
@@ -40,6 +40,19 @@ def show_report(report: GateReport, json_out: bool, junit: Path | None, *, emit:
     result.print(f"{verdict} in {report.seconds:.1f}s")
 
 
+def publish_ci(report: GateReport, summary: Path | None, command: str) -> None:
+    """The CI page's view of the verdict: the Markdown summary (``--summary``,
+    ``$GITHUB_STEP_SUMMARY``) and, under GitHub Actions, one ``::error`` per failing artifact on
+    stderr (never inside ``--json``); shared with ``release``. The exit code stays the gate's."""
+    from ..parity.annotations import annotate
+    from ..parity.summary import publish
+    from ..text import printable
+
+    for warning in publish(report, summary, command):
+        err.print(f"[yellow]warning:[/] {escape(printable(warning))}", soft_wrap=True)
+    annotate(report)
+
+
 def check_junit(junit: Path, force: bool, inputs: Named) -> None:
     """Refuse a --junit path that would overwrite one of this command's inputs (never, even
     with --force) or an existing file (without --force), before any work."""
@@ -47,6 +60,35 @@ def check_junit(junit: Path, force: bool, inputs: Named) -> None:
 
     check_apart(inputs, files={"--junit": junit})
     check_output(junit, force)
+
+
+def _inputs(
+    artifacts: list[Path],
+    golden: Path | None,
+    weights: Path | None,
+    images: Path | None,
+    class_names: Path | None,
+    labelled_images: Path | None,
+    tolerance_profile: str | None,
+) -> list[tuple[str, Path | str | None]]:
+    """Every file the gate reads, named by its option: no output may be one of them."""
+    from ..atomic import with_sidecars
+
+    given: list[tuple[str, Path | str | None]] = [*with_sidecars("artifact", artifacts)]
+    given += [("--golden", golden), ("--weights", weights), ("--images", images)]
+    if golden is not None:  # the release manifest beside a bundle is read to check its sha256
+        for folder in dict.fromkeys([golden.parent, golden.resolve().parent]):
+            given.append(("--golden's release manifest", folder / "manifest.json"))
+    given += [("--class-names", class_names), ("--labelled-images", labelled_images)]
+    if tolerance_profile is not None and Path(tolerance_profile).is_file():
+        given.append(("--tolerance-profile", tolerance_profile))
+    return given
+
+
+def _check_summary(summary: Path | None, force: bool, given: Named) -> None:
+    from ..parity.summary import check_summary
+
+    check_summary(summary, force, given)
 
 
 def _no_effect_with_golden(**given: object) -> None:
@@ -110,6 +152,7 @@ def parity(
     device: Annotated[str, typer.Option("--device", help="Where artifacts run: cpu or cuda.")] = "cpu",
     json_out: JsonOpt = False,
     junit: Annotated[Path | None, typer.Option("--junit", help="Write a JUnit XML report here.")] = None,
+    summary: SummaryOpt = None,
     force: ForceOpt = False,
 ) -> None:
     """Compare artifacts with eager PyTorch or a golden bundle; exit 0 pass, 1 parity failure, 2 bad input."""
@@ -117,18 +160,10 @@ def parity(
         # Before the gate runs, not after it: the report would have nowhere to go.
         where = "is a directory" if junit.is_dir() else f"has no directory {junit.parent}"
         raise UsageError(f"--junit {junit} {where}; give a file name for the XML report")
+    given = _inputs(artifacts, golden, weights, images, class_names, labelled_images, tolerance_profile)
     if junit is not None:
-        from ..atomic import with_sidecars
-
-        given: list[tuple[str, Path | str | None]] = [*with_sidecars("artifact", artifacts)]
-        given += [("--golden", golden), ("--weights", weights), ("--images", images)]
-        if golden is not None:  # the release manifest beside a bundle is read to check its sha256
-            for folder in dict.fromkeys([golden.parent, golden.resolve().parent]):
-                given.append(("--golden's release manifest", folder / "manifest.json"))
-        given += [("--class-names", class_names), ("--labelled-images", labelled_images)]
-        if tolerance_profile is not None and Path(tolerance_profile).is_file():
-            given.append(("--tolerance-profile", tolerance_profile))
         check_junit(junit, force, given)
+    _check_summary(summary, force, [*given, ("--junit", junit)])
     if golden is not None:
         _no_effect_with_golden(
             weights=weights, samples=samples, images=images, **{"transform-input": transform_input}
@@ -166,5 +201,6 @@ def parity(
                 class_names=class_names,
             )
     show_report(report, json_out, junit)
+    publish_ci(report, summary, "parity")
     if not report.passed:
         raise typer.Exit(1)

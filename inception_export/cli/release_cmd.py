@@ -24,6 +24,7 @@ from .options import (
     OpsetOpt,
     SamplesOpt,
     SeedOpt,
+    SummaryOpt,
     ToleranceProfileOpt,
     TransformInputOpt,
     WeightsOpt,
@@ -32,7 +33,7 @@ from .options import (
     precision_option,
     release_precisions,
 )
-from .parity_cmd import show_report
+from .parity_cmd import publish_ci, show_report
 
 
 @command("release")
@@ -113,6 +114,7 @@ def release(
         bool, typer.Option("--force", "-f", help="Replace an earlier release in DIR (atomically).")
     ] = False,
     json_out: JsonOpt = False,
+    summary: SummaryOpt = None,
     fp16: AlsoFp16Alias = None,
 ) -> None:
     """Export ONNX FP32/FP16 (+ TensorRT, + TorchScript), gate them, write DIR/manifest.json."""
@@ -156,6 +158,16 @@ def release(
         keep_fp32=keep_fp32,
         options=options,
     )
+    _check_summary(
+        summary,
+        force,
+        out,
+        weights=weights,
+        images=images,
+        calibration=calibration,
+        class_names=class_names,
+        profile=tolerance_profile,
+    )
     ti = checkpoint_transform_input(plan.spec, weights, transform_input)
     with progress_steps("release") as step:  # run_release says how many steps
         result = run_release(
@@ -179,6 +191,25 @@ def release(
     err.print(f"tensorrt: {result.manifest['tensorrt']}", soft_wrap=True)
     for target, packaged in (result.manifest.get("deploy") or {}).items():
         warn_left_out(target, packaged["left_out"])
+    publish_ci(result.gate, summary, "release")
     if json_out:
         emit_json(result.manifest)
     raise typer.Exit(result.exit_code)
+
+
+def _check_summary(
+    summary: Path | None,
+    force: bool,
+    out: Path,
+    *,
+    profile: str,
+    **inputs: Path | None,
+) -> None:
+    """--summary (and $GITHUB_STEP_SUMMARY) refused before any work when it is one of the
+    release's inputs or lies inside DIR, which the release replaces whole."""
+    from ..parity.summary import check_summary
+
+    given: list[tuple[str, Path | str | None]] = [(f"--{k.replace('_', '-')}", v) for k, v in inputs.items()]
+    if Path(profile).is_file():
+        given.append(("--tolerance-profile", profile))
+    check_summary(summary, force, given, replaced=out)

@@ -13,7 +13,7 @@ from rich.text import Text
 from ..atomic import write_text_atomic
 from ..text import printable
 from .accuracy import accuracy_rows, labelled_line
-from .gate import GateReport
+from .gate import ArtifactResult, Check, GateReport
 from .numfmt import near_one
 
 
@@ -94,12 +94,18 @@ def table(report: GateReport) -> Group:
 
 
 def junit_xml(report: GateReport) -> str:
-    """One testsuite per artifact, one testcase per check; failures carry metric, value and limit."""
+    """One testsuite per artifact, one testcase per check; failures carry metric, value and limit.
+
+    Valid against the Ant JUnit layout CI systems read (``tests/data/junit-report.xsd``) and
+    what GitLab's test report reads: the artifact's path in ``file``, the figures in
+    ``system-out``, the measured seconds in ``time``.
+    """
     # Control characters are not even legal in XML 1.0: escaped like in every human output.
     root = ET.Element("testsuites", name="inception-export parity")
     total = failures = 0
     for a in report.artifacts:
         suite_name = printable(f"parity.{report.model}.{Path(a.path).name}")
+        path = printable(a.path)
         suite = ET.SubElement(
             root,
             "testsuite",
@@ -107,27 +113,59 @@ def junit_xml(report: GateReport) -> str:
             tests=str(len(a.checks)),
             failures=str(len(a.failures)),
             errors="0",
+            skipped="0",
             time=f"{a.seconds:.3f}",
+            file=path,
         )
+        # The checks are judged from one run of the artifact: each case gets an equal share of
+        # its measured seconds, so the cases add up to the suite's real time (GitLab sums them).
+        share = a.seconds / len(a.checks) if a.checks else 0.0
         for c in a.checks:
             case = ET.SubElement(
                 suite,
                 "testcase",
                 classname=suite_name,
                 name=c.name,
-                time="0",
+                time=f"{share:.3f}",
+                file=path,
             )
             if not c.passed:
                 message = printable(c.message or f"{c.name} failed")
                 fail = ET.SubElement(case, "failure", message=message, type=c.name)
                 fail.text = f"metric={c.name} value={c.value} limit={c.limit} direction={c.direction}"
+            ET.SubElement(case, "system-out").text = printable(_check_figures(c))
+        ET.SubElement(suite, "system-out").text = printable(_artifact_figures(report, a))
         total += len(a.checks)
         failures += len(a.failures)
     root.set("tests", str(total))
     root.set("failures", str(failures))
+    root.set("errors", "0")
     root.set("time", f"{report.seconds:.3f}")
     ET.indent(root)
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def _check_figures(c: Check) -> str:
+    verdict = "pass" if c.passed else "FAIL"
+    if c.value is None or c.limit is None:
+        return f"{c.name}: {verdict}; {c.message}"
+    relation = "<=" if c.direction == "max" else ">="
+    return f"{c.name} = {c.value!r}, limit {relation} {c.limit!r}: {verdict}"
+
+
+def _artifact_figures(report: GateReport, a: ArtifactResult) -> str:
+    """Every metric of the artifact, the backend that ran it and the limits' source."""
+    m = a.metrics
+    lines = [
+        f"artifact: {a.path} ({a.format} {a.precision})",
+        f"model: {report.model}; tolerances: {report.profile}{_source(report)}; inputs: {len(report.inputs)}",
+        f"runner: {a.runner.get('detail') if isinstance(a.runner, dict) else ''}",
+        f"batches: {','.join(map(str, a.batch_sizes))}; seconds: {a.seconds:.3f}",
+        f"rel_l2={m.rel_l2!r} max_abs={m.max_abs!r} p99_abs={m.p99_abs!r} min_cosine={m.min_cosine!r}",
+        f"top1_agreement={m.top1_agreement!r} top5_overlap={m.top5_overlap!r} max_kl={m.max_kl!r}",
+        f"nonfinite={m.nonfinite} samples={m.samples}",
+    ]
+    return "\n".join(lines)
 
 
 def write_junit(report: GateReport, path: Path) -> None:
