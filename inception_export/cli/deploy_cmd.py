@@ -47,6 +47,14 @@ def deploy(
         int | None,
         typer.Option("--max-batch", help="Triton's max_batch_size (default: the engine's, else 8)."),
     ] = None,
+    engine: Annotated[
+        Path | None,
+        typer.Option(
+            "--engine",
+            help="Triton: a TensorRT engine built on the device from the release's ONNX (`trt --onnx`), "
+            "its manifest FILE.json beside it; served as the repository's plan model (sha256 checked).",
+        ),
+    ] = None,
     force: Annotated[
         bool, typer.Option("--force", "-f", help="Replace an earlier `deploy` output in OUT (atomically).")
     ] = False,
@@ -66,6 +74,7 @@ def deploy(
         platforms=parse_platforms(platform),
         max_batch=max_batch,
         force=force,
+        engine=engine,
     )
     if json_out:
         emit_json(record)

@@ -74,6 +74,7 @@ def write_target(
     class_names: list[str],
     platforms: set[str] | None = None,
     max_batch: int | None = None,
+    engine: Path | None = None,
 ) -> list[Path]:
     """Write ``target``'s files into the existing, empty (staged) ``out_dir``."""
     if target == "triton":
@@ -87,6 +88,7 @@ def write_target(
             platforms=platforms,
             max_batch=max_batch,
             weights=weights,
+            engine=engine,
         )
     if platforms is not None or max_batch is not None:
         raise UsageError("--platform and --max-batch shape the Triton repository; drop them for deepstream")
@@ -122,9 +124,14 @@ def run_deploy(
     platforms: set[str] | None = None,
     max_batch: int | None = None,
     force: bool = False,
+    engine: Path | None = None,
 ) -> dict[str, Any]:
     """``inception-export deploy TARGET --release DIR -o OUT``: the record written to OUT/deploy.json."""
     check_target(target)
+    if engine is not None and target != "triton":
+        raise UsageError(
+            "--engine puts a device-built engine into the Triton repository; drop it for deepstream"
+        )
     manifest = load_release(release_dir)
     names = class_names_for(int(manifest["num_classes"]), class_names)
     check_weights(manifest, weights)
@@ -144,6 +151,7 @@ def run_deploy(
             class_names=names,
             platforms=platforms,
             max_batch=max_batch,
+            engine=engine,
         )
         record = {
             "format": MARKER_FORMAT,

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ArtifactError, UsageError
+from ..tensorrt.config import DEFAULT_MAX_BATCH  # what an engine serves unasked, `trt` and `release`
 from ..text import printable
 from .labels import labels_text
 from .source import SAFE_NAME, artifact_path, artifacts, copy_verified
@@ -30,13 +31,16 @@ PLATFORMS = {
 CHOICES = tuple(short for short, _, _ in PLATFORMS.values())
 LABELS = "labels.txt"
 VERSION = "1"
-# The batch a release's engine serves by default (release.ENGINE_MAX_BATCH): a dynamic ONNX or
-# TorchScript model gets the same max_batch_size, so every model of a repository takes the same
-# requests. release.py imports torch at module level, hence the copy.
-DEFAULT_MAX_BATCH = 8
 # How long the dynamic batcher may hold a request to fill a batch: Triton's documented
 # starting point; a deployment tunes it with perf_analyzer.
 MAX_QUEUE_DELAY_US = 100
+# Triton's onnxruntime backend (src/onnxruntime.cc) maps optimization.graph.level -1 to
+# ORT_ENABLE_BASIC, 1 to ORT_ENABLE_EXTENDED, 2 to ORT_DISABLE_ALL and anything else, or no
+# level, to ORT_ENABLE_ALL. Every enabled level runs onnxruntime's WeightBiasQuantization,
+# which requantizes the float16 bias beside a QDQ Conv to int32 in float16 and overflows on a
+# large bias (docs/int8.md; onnxruntime 1.31.1). TensorRT keeps biases in float, and so does the
+# gate's CPU check (runners/onnxruntime_runner.py), so an INT8 model is served unoptimized.
+ORT_DISABLE_ALL_LEVEL = 2
 # The libtorch backend binds tensors by position, named by its convention.
 LIBTORCH_INPUT, LIBTORCH_OUTPUT = "INPUT__0", "OUTPUT__0"
 
@@ -66,6 +70,7 @@ class TritonModel:
     output: Tensor
     preferred_batch_sizes: tuple[int, ...] = ()
     comments: tuple[str, ...] = field(default=())
+    graph_level: int | None = None  # optimization { graph { level } } for onnxruntime_onnx
 
 
 def parse_platforms(text: str | None) -> set[str] | None:
@@ -168,6 +173,33 @@ def _image(entry: dict[str, Any], path: Path) -> tuple[str, str, int]:
     return _DTYPES[dtype], f"FORMAT_{layout}", size
 
 
+def _format(fmt: str, max_batch_size: int) -> str | None:
+    """Triton accepts FORMAT_NCHW/NHWC only on 3 dims (model_config_utils.cc: "model input
+    NHWC/NCHW require 3 dims"): a non-batching model's dims hold the batch, so it gets none."""
+    return fmt if max_batch_size else None
+
+
+def _layout_note(fmt: str, max_batch_size: int, batch: int | None) -> tuple[str, ...]:
+    if max_batch_size:
+        return ()
+    layout = fmt.removeprefix("FORMAT_")
+    notes: tuple[str, ...] = (
+        f"Input layout {layout}, its fixed batch {batch} in the dims (Triton takes a format on 3 dims).",
+    )
+    if batch != 1:
+        notes += (
+            "Triton's classification extension reads this non-batching output as one vector of "
+            f"{batch} x classes: its labels name the first image's classes only; read the logits.",
+        )
+    return notes
+
+
+_INT8_NOTE = (
+    "INT8: onnxruntime's graph optimizations off (level 2): every level it has requantizes the QDQ",
+    "biases in float16, which overflows on a large bias (docs/int8.md).",
+)
+
+
 def _onnx_model(
     name: str, entry: dict[str, Any], path: Path, classes: int, asked: int | None, default: int
 ) -> TritonModel:
@@ -184,6 +216,7 @@ def _onnx_model(
     batch = in_dims[0]
     mbs, preferred = _batching(path.name, batch, None, batch, asked, engine=False, default=default)
     keep = 1 if mbs else 0  # a batching model's dims leave the batch dimension out
+    int8 = entry.get("precision") == "int8"
     return TritonModel(
         name=name,
         fmt="onnx",
@@ -192,9 +225,11 @@ def _onnx_model(
         sha256=str(entry.get("sha256")),
         model_file=PLATFORMS["onnx"][2],
         max_batch_size=mbs,
-        input=Tensor(in_name, in_type, tuple(int(d or 0) for d in in_dims[keep:]), fmt),
+        input=Tensor(in_name, in_type, tuple(int(d or 0) for d in in_dims[keep:]), _format(fmt, mbs)),
         output=Tensor(out_name, _triton_type(path, out_elem), tuple(int(d or 0) for d in out_dims[keep:])),
         preferred_batch_sizes=preferred,
+        comments=(*_layout_note(fmt, mbs, batch), *(_INT8_NOTE if int8 else ())),
+        graph_level=ORT_DISABLE_ALL_LEVEL if int8 else None,
     )
 
 
@@ -239,10 +274,11 @@ def _engine_model(
         sha256=str(entry.get("sha256")),
         model_file=PLATFORMS["tensorrt"][2],
         max_batch_size=mbs,
-        input=Tensor(in_name, dtype, tuple([lo, *image] if mbs == 0 else image), fmt),
+        input=Tensor(in_name, dtype, tuple([lo, *image] if mbs == 0 else image), _format(fmt, mbs)),
         output=Tensor(out_name, out_type, (lo, classes) if mbs == 0 else (classes,)),
         preferred_batch_sizes=preferred,
         comments=(
+            *_layout_note(fmt, mbs, lo),
             f"TensorRT {printable(version)} built this plan{built_on}, profile batch {lo}..{hi} (opt {opt}).",
             f"A plan loads only under the TensorRT it was built with: serve it from the Triton release "
             f"that ships TensorRT {printable(major_minor)}, on a GPU of that compute capability.",
@@ -324,7 +360,7 @@ def plan_models(
                 raise ArtifactError(
                     f"{entry['file']}: precision {printable(precision)!r} is not a plain name"
                 )
-            made = (exported or {}).get(entry["file"]) if fmt == "torchscript" else None
+            made = (exported or {}).get(entry["file"])
             path = made or artifact_path(release_dir, entry)
             models.append(_BUILDERS[fmt](name, entry, path, classes, max_batch, default))
     if not models:
@@ -375,7 +411,62 @@ def render_config(model: TritonModel) -> str:
         if model.preferred_batch_sizes:
             lines.append(f"  preferred_batch_size: {_dims(model.preferred_batch_sizes)}")
         lines += [f"  max_queue_delay_microseconds: {MAX_QUEUE_DELAY_US}", "}"]
+    if model.graph_level is not None:
+        lines += ["optimization {", f"  graph {{ level: {model.graph_level} }}", "}"]
     return "\n".join(lines) + "\n"
+
+
+def device_engine(
+    release_dir: Path, manifest: dict[str, Any], engine: Path
+) -> tuple[dict[str, Any], dict[str, Path]]:
+    """``--engine FILE``: the release manifest with FILE as its TensorRT artifact (in place of any
+    engine the release has), and FILE's path. FILE is an engine `trt --onnx` built (or
+    `trt-manifest` adopted) on the device from one of the release's ONNX files: its manifest must
+    record FILE's sha256 and that ONNX's, and the release's record of that ONNX gives the input
+    the config declares."""
+    from ..hashing import file_sha256
+    from ..tensorrt.manifest import manifest_path, read_manifest
+
+    where = f"--engine {engine}"
+    if not engine.is_file():
+        raise UsageError(f"{where}: no such file" if not engine.exists() else f"{where}: not a regular file")
+    meta = read_manifest(engine)
+    if meta is None:
+        raise ArtifactError(
+            f"{where}: no manifest {manifest_path(engine).name} beside it (`trt --onnx` writes one; "
+            "`trt-manifest` adopts an engine built elsewhere)"
+        )
+    digest = file_sha256(engine)
+    recorded = (meta.get("engine") or {}).get("sha256")
+    if digest != recorded:
+        raise ArtifactError(
+            f"{where}: sha256 {digest[:12]}… is not the {printable(recorded)[:12]}… its manifest records: "
+            "the engine changed after it was built"
+        )
+    onnx_sha = (meta.get("onnx") or {}).get("sha256")
+    sources = [a for a in artifacts(manifest, "onnx") if a.get("sha256") == onnx_sha]
+    if not sources or meta.get("model") != manifest["model"]:
+        raise ArtifactError(
+            f"{where}: built from an ONNX (sha256 {printable(onnx_sha)[:12]}…) that is not one of "
+            f"--release {release_dir}; build it with `trt --onnx` from the release's ONNX"
+        )
+    try:
+        profile = meta["profiles"][0]
+        batch = [int(profile["min"][0]), int(profile["max"][0])]
+    except (KeyError, IndexError, TypeError, ValueError):
+        raise ArtifactError(f"{manifest_path(engine)}: the engine manifest lacks its profile") from None
+    key = f"device:{engine.name}"  # never a release file's name (SAFE_NAME has no ':')
+    entry = {
+        "file": key,
+        "format": "tensorrt",
+        "precision": meta.get("precision"),
+        "sha256": digest,
+        "input": sources[0].get("input"),
+        "output": sources[0].get("output"),
+        "batch": batch,
+    }
+    kept = [a for a in manifest["artifacts"] if a.get("format") != "tensorrt"]
+    return {**manifest, "artifacts": [*kept, entry]}, {key: engine}
 
 
 def write_triton(
@@ -387,18 +478,28 @@ def write_triton(
     platforms: set[str] | None = None,
     max_batch: int | None = None,
     weights: Path | None = None,
+    engine: Path | None = None,
 ) -> list[Path]:
     """Write the model repository into the (staged, empty) ``out_dir``; the files written.
 
     ``--platform libtorch`` for a release without TorchScript exports and gates one from
-    ``weights`` (checked against the manifest by the caller) or the release's synthetic seed."""
+    ``weights`` (checked against the manifest by the caller) or the release's synthetic seed.
+    ``engine``: an engine built on the device from the release's ONNX (``device_engine``)."""
     if len(class_names) != int(manifest["num_classes"]):
         raise UsageError(f"{len(class_names)} class names for a model of {manifest['num_classes']} classes")
     exported: dict[str, Path] = {}
+    if engine is not None:
+        manifest, exported = device_engine(release_dir, manifest, engine)
     scratch = out_dir / ".export"
     if platforms is not None and "libtorch" in platforms and not artifacts(manifest, "torchscript"):
         if platforms - {"libtorch"}:  # refuse the other platforms' problems before the slow export
-            plan_models(release_dir, manifest, platforms=platforms - {"libtorch"}, max_batch=max_batch)
+            plan_models(
+                release_dir,
+                manifest,
+                platforms=platforms - {"libtorch"},
+                max_batch=max_batch,
+                exported=exported,
+            )
         from .extra import export_torchscript_for
 
         scratch.mkdir()
