@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import assert_one_line_error, run_cli_here
+from conftest import assert_one_line_error, run_cli_here, stand_in_engine
 from google.protobuf import text_format
 
 # Triton's schema as tritonclient ships it (the dev extra): imported, not skipped when missing.
@@ -79,8 +79,13 @@ def run_config(config: Any, model_dir: Path, batch: int) -> np.ndarray:
 def check_repository(repo: Path, release: Path) -> dict[str, Any]:
     """Every model: strict parse, the model file the release's bytes, labels one a class,
     dynamic batching within max_batch_size; returns the configs by name."""
+    return check_repository_with(repo, release, {})
+
+
+def check_repository_with(repo: Path, release: Path, extra: dict[str, str]) -> dict[str, Any]:
+    """``check_repository``, with model files from outside the release (sha256 -> format)."""
     manifest = json.loads((release / "manifest.json").read_text())
-    by_sha = {a["sha256"]: a for a in manifest["artifacts"]}
+    by_sha = {a["sha256"]: a for a in manifest["artifacts"]} | {k: {"format": v} for k, v in extra.items()}
     configs = {}
     for cfg_path in sorted(repo.glob("*/config.pbtxt")):
         config = parse_config(cfg_path)
@@ -226,35 +231,7 @@ def _engine_release(release: Path, dest: Path, lo: int, opt: int, hi: int) -> Pa
     """A release holding a stand-in engine: TensorRT cannot run here, so the plan's config is
     checked against the engine's manifest (profile, I/O names, TensorRT version) only."""
     manifest = _derived_release(release, dest, ["googlenet-fp16.onnx"])
-    engine = dest / "googlenet-fp16.engine"
-    engine.write_bytes(b"stand-in plan bytes")
-    (dest / "googlenet-fp16.engine.json").write_text(
-        json.dumps(
-            {
-                "format": "inception-export/tensorrt-engine",
-                "format_version": 1,
-                "model": "googlenet",
-                "engine": {"file": engine.name, "sha256": sha256(engine)},
-                "tensorrt_version": "10.3.0.26",
-                "gpu": {"name": "NVIDIA A10", "compute_capability": "8.6", "integrated": False},
-                "precision": "fp16",
-                "input_name": "input",
-                "output_names": ["logits"],
-                "input_size": 224,
-                "input_layout": "NCHW",
-                "input_dtype": "float32",
-                "profiles": [
-                    {
-                        "input": "input",
-                        "min": [lo, 3, 224, 224],
-                        "opt": [opt, 3, 224, 224],
-                        "max": [hi, 3, 224, 224],
-                    }
-                ],
-                "num_classes": 1000,
-            }
-        )
-    )
+    engine = stand_in_engine(dest / "googlenet-fp16.engine", dest / "googlenet-fp16.onnx", lo, opt, hi)
     entry = {"format": "tensorrt", "precision": "fp16", "input": _nchw(224), "output": LOGITS}
     _add(dest, manifest, engine, {**entry, "batch": [lo, hi]})
     return dest
@@ -292,6 +269,42 @@ def test_deploy_triton_plan_from_engine_manifest(v1_release: tuple[Path, Any], t
     assert fixed.max_batch_size == 0 and list(fixed.input[0].dims) == [4, 3, 224, 224]
     assert list(fixed.output[0].dims) == [4, 1000] and not fixed.HasField("dynamic_batching")
     assert enum("format", fixed.input[0], fixed.input[0].format) == "FORMAT_NONE"  # 4 dims: no format
+
+
+def test_deploy_triton_engine_from_the_device(v1_release: tuple[Path, Any], tmp_path: Path) -> None:
+    """``--engine FILE``: an engine built on the device from the release's ONNX (its manifest
+    beside it) becomes the repository's plan model; the ONNX models serve its batch range."""
+    release, _ = v1_release
+    engine = stand_in_engine(tmp_path / "v1.engine", release / "googlenet-fp16.onnx", 1, 1, 8)
+    out = tmp_path / "repo"
+
+    def deploy(*extra: str, target: str = "triton") -> Any:
+        return run_cli_here("deploy", target, "--release", str(release), "-o", str(out), *extra)
+
+    res = deploy("--engine", str(engine), "--json")
+    assert res.code == 0, res.stderr
+    configs = check_repository_with(out, release, {sha256(engine): "tensorrt"})
+    assert set(configs) == {"googlenet-onnx-fp32", "googlenet-onnx-fp16", "googlenet-plan-fp16"}
+    plan = configs["googlenet-plan-fp16"]
+    assert (out / "googlenet-plan-fp16" / "1" / "model.plan").read_bytes() == engine.read_bytes()
+    assert plan.max_batch_size == 8 and list(plan.dynamic_batching.preferred_batch_size) == [2, 4, 8]
+    assert {c.max_batch_size for c in configs.values()} == {8}
+    record = json.loads(res.stdout)
+    assert sha256(engine) in {f["sha256"] for f in record["files"]}
+    # Refused, nothing written: an engine changed after its build, one without its manifest,
+    # one built from another ONNX, --engine for DeepStream.
+    shutil.rmtree(out)
+    changed = stand_in_engine(tmp_path / "changed.engine", release / "googlenet-fp16.onnx", 1, 1, 8)
+    changed.write_bytes(b"another plan")
+    assert_one_line_error(deploy("--engine", str(changed)), 2, "changed.engine", "changed after it was built")
+    bare = tmp_path / "bare.engine"
+    bare.write_bytes(engine.read_bytes())
+    assert_one_line_error(deploy("--engine", str(bare)), 2, "no manifest bare.engine.json")
+    foreign = stand_in_engine(tmp_path / "foreign.engine", release / "manifest.json", 1, 1, 8)
+    assert_one_line_error(deploy("--engine", str(foreign)), 2, "not one of --release")
+    assert_one_line_error(deploy("--engine", str(tmp_path / "none.engine")), 2, "no such file")
+    assert_one_line_error(deploy("--engine", str(engine), target="deepstream"), 2, "drop it for deepstream")
+    assert not out.exists() and leftovers(tmp_path) == []
 
 
 @pytest.mark.parametrize(
@@ -597,6 +610,7 @@ class Served:
 def triton(
     triton_build: tuple[Path, Path],
     v1_release: tuple[Path, Any],
+    shared_exports: Any,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Served]:
     import skimage.data
@@ -617,8 +631,12 @@ def triton(
     _fixed(int8_release, tmp / "fixed1", 1)
     _fixed(int8_release, tmp / "fixed2", 2)
     release224, _ = v1_release
+    libtorch = _derived_release(release224, tmp / "lt", [])
+    entry = {"format": "torchscript", "precision": "fp32", "input": _nchw(224), "output": LOGITS}
+    _add(tmp / "lt", libtorch, shared_exports("v1", "torchscript").path, entry)
     deployed = {
-        "r224": _deploy(release224, tmp / "d224"),  # FP32, FP16 (dynamic, ImageNet labels), libtorch
+        "r224": _deploy(release224, tmp / "d224"),  # FP32, FP16 (dynamic, ImageNet labels)
+        "lt": _deploy(tmp / "lt", tmp / "d-lt"),
         "i8": _deploy(tmp / "bias", tmp / "d-int8", "--class-names", str(names)),
         "u8": _deploy(embedded, tmp / "d-u8"),  # uint8 NHWC, preprocessing in the graph
         "fixed1": _deploy(tmp / "fixed1", tmp / "d-fixed1"),
@@ -719,7 +737,7 @@ def test_triton_loads_every_repository_variant(triton: Served) -> None:
         "fixed1-googlenet-onnx-fp32",
         "fixed2-googlenet-onnx-fp32",
     }
-    assert "plan4-googlenet-plan-fp16" in index  # the fixed-batch plan passed validation too
+    assert {"plan4-googlenet-plan-fp16", "lt-googlenet-libtorch-fp32"} <= set(index)
 
 
 @pytest.mark.slow
