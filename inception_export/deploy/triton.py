@@ -17,6 +17,7 @@ from typing import Any
 
 from ..errors import ArtifactError, UsageError
 from ..tensorrt.config import DEFAULT_MAX_BATCH  # what an engine serves unasked, `trt` and `release`
+from ..tensorrt.config import PRECISIONS as ENGINE_PRECISIONS
 from ..text import printable
 from .labels import labels_text
 from .source import SAFE_NAME, artifact_path, artifacts, copy_verified
@@ -455,6 +456,10 @@ def device_engine(
         batch = [int(profile["min"][0]), int(profile["max"][0])]
     except (KeyError, IndexError, TypeError, ValueError):
         raise ArtifactError(f"{manifest_path(engine)}: the engine manifest lacks its profile") from None
+    if meta.get("precision") not in ENGINE_PRECISIONS:
+        raise ArtifactError(
+            f"{manifest_path(engine)}: precision {printable(meta.get('precision'))!r} is not an engine's"
+        )
     key = f"device:{engine.name}"  # never a release file's name (SAFE_NAME has no ':')
     entry = {
         "file": key,
