@@ -41,15 +41,28 @@ class Unavailable(Exception):
     """The server cannot be built here (no wheel reachable, an unsupported Python)."""
 
 
-def _pip(*args: str) -> None:
+def _pip(what: str, *args: str) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q", *args],
+        # Offline, fail fast (skip) rather than retry for minutes.
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--disable-pip-version-check",
+            "-q",
+            "--retries",
+            "1",
+            "--timeout",
+            "30",
+            *args,
+        ],
         capture_output=True,
         text=True,
         timeout=600,
     )
     if proc.returncode != 0:
-        raise Unavailable(f"pip {args[0]} failed: {proc.stderr.strip().splitlines()[-1:]}")
+        last = (proc.stderr.strip().splitlines() or ["no message"])[-1]
+        raise Unavailable(f"pip could not fetch {what}: {last}")
 
 
 def _sha256(path: Path) -> str:
@@ -65,7 +78,16 @@ def _wheel() -> Path:
     if not wheel.is_file():
         staging = CACHE / f".download-{os.getpid()}"
         shutil.rmtree(staging, ignore_errors=True)
-        _pip("download", "--no-deps", "--only-binary", ":all:", "nvidia-pytriton==0.7.0", "-d", str(staging))
+        _pip(
+            "nvidia-pytriton 0.7.0",
+            "download",
+            "--no-deps",
+            "--only-binary",
+            ":all:",
+            "nvidia-pytriton==0.7.0",
+            "-d",
+            str(staging),
+        )
         os.replace(staging / WHEEL, wheel)
         shutil.rmtree(staging, ignore_errors=True)
     if _sha256(wheel) != WHEEL_SHA256:
@@ -100,7 +122,7 @@ def _numpy_site() -> Path:
     if not (site / ".complete").is_file():
         staging = CACHE / f".numpy1-{tag}-{os.getpid()}"
         shutil.rmtree(staging, ignore_errors=True)
-        _pip("install", "--no-deps", "--only-binary", ":all:", "--target", str(staging), NUMPY)
+        _pip(NUMPY, "install", "--no-deps", "--only-binary", ":all:", "--target", str(staging), NUMPY)
         (staging / ".complete").write_text(NUMPY)
         shutil.rmtree(site, ignore_errors=True)
         os.replace(staging, site)
