@@ -727,6 +727,9 @@ def _onnxruntime(model_dir: Path, config: Any, x: np.ndarray) -> np.ndarray:
 def test_triton_loads_every_repository_variant(triton: Served) -> None:
     """Every ONNX model READY, fixed batches included; plan and libtorch models fail only for
     their backend, which this server lacks, never for their config."""
+    import triton_server
+
+    assert triton.server.request("GET", "/v2")["version"] == triton_server.TRITON_VERSION
     index = triton.server.index()
     assert set(index) == {*triton.models, "i8-googlenet-onnx-int8-default-level"}
     for name, source in triton.models.items():
