@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -199,7 +200,8 @@ class Server:
             try:
                 self.process.wait(timeout=30)
             except subprocess.TimeoutExpired:
-                self.process.kill()
+                # Its own session (start_new_session): the group is the server and its stubs.
+                os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
 
 
