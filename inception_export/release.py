@@ -30,17 +30,17 @@ from .parity.tolerances import ToleranceProfile
 from .reading import read_regular
 from .registry import ModelSpec, get_spec
 from .synthetic import DEFAULT_SEED
+from .tensorrt.config import DEFAULT_MAX_BATCH, DEFAULT_MIN_BATCH, DEFAULT_OPT_BATCH
 
 MANIFEST = "manifest.json"
 REPORT_JSON = "parity.json"
 REPORT_JUNIT = "parity.junit.xml"
 
 
-# The engine's batch range when none is given: a release serves batches up to 8 and is
-# tuned for 1 (`trt` alone builds 1..1 unless told otherwise: it makes one engine for one use).
-ENGINE_MIN_BATCH = 1
-ENGINE_OPT_BATCH = 1
-ENGINE_MAX_BATCH = 8
+# The engine's batch range when none is given: batches up to 8, tuned for 1 (the same as `trt`).
+ENGINE_MIN_BATCH = DEFAULT_MIN_BATCH
+ENGINE_OPT_BATCH = DEFAULT_OPT_BATCH
+ENGINE_MAX_BATCH = DEFAULT_MAX_BATCH
 
 
 @dataclass(frozen=True)

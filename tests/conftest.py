@@ -269,3 +269,33 @@ def v1_release(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path,
     shared.seal()
     yield out, res
     shared.check_untouched()
+
+
+def stand_in_engine(engine: Path, onnx: Path, lo: int, opt: int, hi: int, size: int = 224) -> Path:
+    """A TensorRT engine file and its manifest as `trt --onnx` writes them on the device, for
+    a machine without TensorRT: the bytes stand in for a plan, the manifest is what the tool
+    reads (profile, I/O names, TensorRT version, the engine's and the ONNX's sha256)."""
+    import hashlib
+
+    engine.write_bytes(b"stand-in plan bytes")
+    manifest = {
+        "format": "inception-export/tensorrt-engine",
+        "format_version": 1,
+        "model": "googlenet",
+        "engine": {"file": engine.name, "sha256": hashlib.sha256(engine.read_bytes()).hexdigest()},
+        "tensorrt_version": "10.3.0.26",
+        "gpu": {"name": "NVIDIA A10", "compute_capability": "8.6", "integrated": False},
+        "precision": "fp16",
+        "input_name": "input",
+        "output_names": ["logits"],
+        "input_size": size,
+        "input_layout": "NCHW",
+        "input_dtype": "float32",
+        "profiles": [
+            {"input": "input", **{k: [b, 3, size, size] for k, b in (("min", lo), ("opt", opt), ("max", hi))}}
+        ],
+        "onnx": {"file": onnx.name, "sha256": hashlib.sha256(onnx.read_bytes()).hexdigest()},
+        "num_classes": 1000,
+    }
+    engine.with_name(engine.name + ".json").write_text(json.dumps(manifest))
+    return engine

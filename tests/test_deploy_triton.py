@@ -7,12 +7,15 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from conftest import assert_one_line_error, run_cli_here
+from conftest import assert_one_line_error, run_cli_here, stand_in_engine
 from google.protobuf import text_format
 
 # Triton's schema as tritonclient ships it (the dev extra): imported, not skipped when missing.
@@ -76,8 +79,13 @@ def run_config(config: Any, model_dir: Path, batch: int) -> np.ndarray:
 def check_repository(repo: Path, release: Path) -> dict[str, Any]:
     """Every model: strict parse, the model file the release's bytes, labels one a class,
     dynamic batching within max_batch_size; returns the configs by name."""
+    return check_repository_with(repo, release, {})
+
+
+def check_repository_with(repo: Path, release: Path, extra: dict[str, str]) -> dict[str, Any]:
+    """``check_repository``, with model files from outside the release (sha256 -> format)."""
     manifest = json.loads((release / "manifest.json").read_text())
-    by_sha = {a["sha256"]: a for a in manifest["artifacts"]}
+    by_sha = {a["sha256"]: a for a in manifest["artifacts"]} | {k: {"format": v} for k, v in extra.items()}
     configs = {}
     for cfg_path in sorted(repo.glob("*/config.pbtxt")):
         config = parse_config(cfg_path)
@@ -226,35 +234,7 @@ def _engine_release(release: Path, dest: Path, lo: int, opt: int, hi: int) -> Pa
     """A release holding a stand-in engine: TensorRT cannot run here, so the plan's config is
     checked against the engine's manifest (profile, I/O names, TensorRT version) only."""
     manifest = _derived_release(release, dest, ["googlenet-fp16.onnx"])
-    engine = dest / "googlenet-fp16.engine"
-    engine.write_bytes(b"stand-in plan bytes")
-    (dest / "googlenet-fp16.engine.json").write_text(
-        json.dumps(
-            {
-                "format": "inception-export/tensorrt-engine",
-                "format_version": 1,
-                "model": "googlenet",
-                "engine": {"file": engine.name, "sha256": sha256(engine)},
-                "tensorrt_version": "10.3.0.26",
-                "gpu": {"name": "NVIDIA A10", "compute_capability": "8.6", "integrated": False},
-                "precision": "fp16",
-                "input_name": "input",
-                "output_names": ["logits"],
-                "input_size": 224,
-                "input_layout": "NCHW",
-                "input_dtype": "float32",
-                "profiles": [
-                    {
-                        "input": "input",
-                        "min": [lo, 3, 224, 224],
-                        "opt": [opt, 3, 224, 224],
-                        "max": [hi, 3, 224, 224],
-                    }
-                ],
-                "num_classes": 1000,
-            }
-        )
-    )
+    engine = stand_in_engine(dest / "googlenet-fp16.engine", dest / "googlenet-fp16.onnx", lo, opt, hi)
     side = {"file": engine.name + ".json", "sha256": sha256(dest / (engine.name + ".json"))}
     entry = {"format": "tensorrt", "precision": "fp16", "input": {**_nchw(224), "batch": [lo, hi]}}
     _add(dest, manifest, engine, {**entry, "output": LOGITS, "manifest": side})
@@ -292,6 +272,47 @@ def test_deploy_triton_plan_from_engine_manifest(v1_release: tuple[Path, Any], t
     fixed = parse_config(tmp_path / "r1/googlenet-plan-fp16/config.pbtxt")
     assert fixed.max_batch_size == 0 and list(fixed.input[0].dims) == [4, 3, 224, 224]
     assert list(fixed.output[0].dims) == [4, 1000] and not fixed.HasField("dynamic_batching")
+    assert enum("format", fixed.input[0], fixed.input[0].format) == "FORMAT_NONE"  # 4 dims: no format
+
+
+def test_deploy_triton_engine_from_the_device(v1_release: tuple[Path, Any], tmp_path: Path) -> None:
+    """``--engine FILE``: an engine built on the device from the release's ONNX (its manifest
+    beside it) becomes the repository's plan model; the ONNX models serve its batch range."""
+    release, _ = v1_release
+    engine = stand_in_engine(tmp_path / "v1.engine", release / "googlenet-fp16.onnx", 1, 1, 8)
+    out = tmp_path / "repo"
+
+    def deploy(*extra: str, target: str = "triton") -> Any:
+        return run_cli_here("deploy", target, "--release", str(release), "-o", str(out), *extra)
+
+    res = deploy("--engine", str(engine), "--json")
+    assert res.code == 0, res.stderr
+    configs = check_repository_with(out, release, {sha256(engine): "tensorrt"})
+    assert set(configs) == {"googlenet-onnx-fp32", "googlenet-onnx-fp16", "googlenet-plan-fp16"}
+    plan = configs["googlenet-plan-fp16"]
+    assert (out / "googlenet-plan-fp16" / "1" / "model.plan").read_bytes() == engine.read_bytes()
+    assert plan.max_batch_size == 8 and list(plan.dynamic_batching.preferred_batch_size) == [2, 4, 8]
+    assert {c.max_batch_size for c in configs.values()} == {8}
+    record = json.loads(res.stdout)
+    assert sha256(engine) in {f["sha256"] for f in record["files"]}
+    # Refused, nothing written: an engine changed after its build, one without its manifest,
+    # one built from another ONNX, --engine for DeepStream.
+    shutil.rmtree(out)
+    changed = stand_in_engine(tmp_path / "changed.engine", release / "googlenet-fp16.onnx", 1, 1, 8)
+    changed.write_bytes(b"another plan")
+    assert_one_line_error(deploy("--engine", str(changed)), 2, "changed.engine", "changed after it was built")
+    bare = tmp_path / "bare.engine"
+    bare.write_bytes(engine.read_bytes())
+    assert_one_line_error(deploy("--engine", str(bare)), 2, "no manifest bare.engine.json")
+    foreign = stand_in_engine(tmp_path / "foreign.engine", release / "manifest.json", 1, 1, 8)
+    assert_one_line_error(deploy("--engine", str(foreign)), 2, "not one of --release")
+    assert_one_line_error(deploy("--engine", str(tmp_path / "none.engine")), 2, "no such file")
+    odd = stand_in_engine(tmp_path / "odd.engine", release / "googlenet-fp16.onnx", 1, 1, 8)
+    doc = json.loads((tmp_path / "odd.engine.json").read_text())
+    (tmp_path / "odd.engine.json").write_text(json.dumps({**doc, "precision": "../x"}))
+    assert_one_line_error(deploy("--engine", str(odd)), 2, "odd.engine.json", "is not an engine's")
+    assert_one_line_error(deploy("--engine", str(engine), target="deepstream"), 2, "drop it for deepstream")
+    assert not out.exists() and leftovers(tmp_path) == []
 
 
 @pytest.mark.parametrize(
@@ -405,6 +426,7 @@ def test_deploy_triton_fixed_batch(v1_release: tuple[Path, Any], tmp_path: Path)
     assert res.code == 0, res.stderr
     (config,) = check_repository(out, rel).values()
     assert config.max_batch_size == 0 and list(config.input[0].dims) == [2, 3, 224, 224]
+    assert enum("format", config.input[0], config.input[0].format) == "FORMAT_NONE"  # 4 dims: no format
     assert list(config.output[0].dims) == [2, 1000] and not config.HasField("dynamic_batching")
     run_config(config, out / "googlenet-onnx-fp32", batch=2)
     res = run_cli_here(
@@ -673,3 +695,304 @@ def test_release_deploy_packages_no_failed_artifact(v1_release: tuple[Path, Any]
         "googlenet-fp16.onnx",
         "googlenet-fp32.onnx",
     }
+
+
+# --- The real consumer: a Triton 2.51 server serving what the tool writes ---------------------
+#
+# One server for the module, one repository holding every variant the tool writes (each model
+# directory copied under a unique name: only the config's `name:` line changes). The server and
+# its stand-in onnxruntime backend are tests/triton_server.py; onnxruntime_onnx models are served
+# by onnxruntime under the config's graph optimization level, as Triton's own backend does.
+
+TRITON_SIZE = 64
+CALIBRATION_PHOTOS = ("rocket", "cat", "coins")
+BIG_BIAS = 1e4  # docs/int8.md: a float16 bias onnxruntime's WeightBiasQuantization overflows on
+
+
+@pytest.fixture(scope="session")
+def triton_build() -> tuple[Path, Path]:
+    """The server binary and backend directory, built once into .cache/triton/."""
+    import os
+
+    import triton_server
+
+    start = time.monotonic()
+    try:
+        built = triton_server.build()
+    except triton_server.Unavailable as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"the Triton server cannot be built, and CI must serve the repositories: {exc}")
+        pytest.skip(f"no Triton server here: {exc}")
+    print(f"triton setup: {time.monotonic() - start:.1f} s")
+    return built
+
+
+def _release_64(tmp: Path, *extra: str) -> Path:
+    out = tmp / "release"
+    res = run_cli_here(
+        "release", "-m", "v1", "-o", str(out), "--samples", "1", "--no-trt", "--no-torchscript",
+        "--input-size", str(TRITON_SIZE), *extra,
+    )  # fmt: skip
+    assert res.code == 0, res.stderr
+    return out
+
+
+def _with_big_bias(release: Path, dest: Path) -> None:
+    """A copy of the INT8 release whose first Conv has a bias of 1e4 on channel 0."""
+    import onnx
+    from onnx import numpy_helper
+
+    manifest = _derived_release(release, dest, ["googlenet-fp32.onnx"])
+    model = onnx.load(str(release / "googlenet-int8.onnx"))
+    inits = {i.name: i for i in model.graph.initializer}
+    conv = next(
+        n for n in model.graph.node if n.op_type == "Conv" and len(n.input) > 2 and n.input[2] in inits
+    )
+    bias = numpy_helper.to_array(inits[conv.input[2]]).copy()
+    bias[0] = BIG_BIAS
+    inits[conv.input[2]].CopyFrom(numpy_helper.from_array(bias, conv.input[2]))
+    onnx.save(model, str(dest / "googlenet-int8.onnx"))
+    (entry,) = [
+        a
+        for a in json.loads((release / "manifest.json").read_text())["artifacts"]
+        if a["file"] == "googlenet-int8.onnx"
+    ]
+    _add(
+        dest,
+        manifest,
+        dest / "googlenet-int8.onnx",
+        {k: v for k, v in entry.items() if k not in ("file", "sha256")},
+    )
+
+
+def _fixed(release: Path, dest: Path, batch: int) -> None:
+    """A copy of the 64 px FP32 release whose ONNX has a fixed batch (`release --batch N`)."""
+    import onnx
+
+    manifest = _derived_release(release, dest, [])
+    model = onnx.load(str(release / "googlenet-fp32.onnx"))
+    for value in (model.graph.input[0], model.graph.output[0]):
+        value.type.tensor_type.shape.dim[0].dim_value = batch
+    onnx.save(model, str(dest / "googlenet-fp32.onnx"))
+    entry = {"format": "onnx", "precision": "fp32", "input": _nchw(TRITON_SIZE, batch), "output": LOGITS}
+    _add(dest, manifest, dest / "googlenet-fp32.onnx", entry)
+
+
+def _deploy(release: Path, out: Path, *extra: str) -> Path:
+    res = run_cli_here("deploy", "triton", "--release", str(release), "-o", str(out), *extra)
+    assert res.code == 0, res.stderr
+    return out
+
+
+def _serve_as(repo: Path, source: Path, name: str) -> None:
+    """``source`` (a model directory the tool wrote) as model ``name`` of ``repo``."""
+    shutil.copytree(source, repo / name)
+    config = repo / name / "config.pbtxt"
+    text = config.read_text()
+    lines = text.splitlines()
+    assert sum(line.startswith("name: ") for line in lines) == 1
+    config.write_text(
+        "\n".join(f'name: "{name}"' if line.startswith("name: ") else line for line in lines) + "\n"
+    )
+
+
+@dataclass
+class Served:
+    server: Any
+    repo: Path
+    models: dict[str, Path]  # served name -> the directory the tool wrote
+
+
+@pytest.fixture(scope="module")
+def triton(
+    triton_build: tuple[Path, Path],
+    v1_release: tuple[Path, Any],
+    shared_exports: Any,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Served]:
+    import skimage.data
+    import triton_server
+    from PIL import Image
+
+    start = time.monotonic()
+    tmp = tmp_path_factory.mktemp("triton")
+    calibration = tmp / "calibration"
+    calibration.mkdir()
+    for photo in CALIBRATION_PHOTOS:
+        Image.fromarray(getattr(skimage.data, photo)()).save(calibration / f"{photo}.png")
+    names = tmp / "names.txt"
+    names.write_text("".join(f"class {i}\n" for i in range(1000)))
+    int8_release = _release_64(tmp / "int8", "--precision", "fp32,int8", "--calibration", str(calibration))
+    embedded = _release_64(tmp / "u8", "--precision", "fp32", "--embed-preprocessing")
+    _with_big_bias(int8_release, tmp / "bias")
+    _fixed(int8_release, tmp / "fixed1", 1)
+    _fixed(int8_release, tmp / "fixed2", 2)
+    release224, _ = v1_release
+    libtorch = _derived_release(release224, tmp / "lt", [])
+    entry = {"format": "torchscript", "precision": "fp32", "input": _nchw(224), "output": LOGITS}
+    _add(tmp / "lt", libtorch, shared_exports("v1", "torchscript").path, entry)
+    deployed = {
+        "r224": _deploy(release224, tmp / "d224"),  # FP32, FP16 (dynamic, ImageNet labels)
+        "lt": _deploy(tmp / "lt", tmp / "d-lt"),
+        "i8": _deploy(tmp / "bias", tmp / "d-int8", "--class-names", str(names)),
+        "u8": _deploy(embedded, tmp / "d-u8"),  # uint8 NHWC, preprocessing in the graph
+        "fixed1": _deploy(tmp / "fixed1", tmp / "d-fixed1"),
+        "fixed2": _deploy(tmp / "fixed2", tmp / "d-fixed2"),
+        "plan": _deploy(
+            _engine_release(release224, tmp / "eng", 1, 4, 16), tmp / "d-plan", "--platform", "plan"
+        ),
+        "plan4": _deploy(
+            _engine_release(release224, tmp / "eng4", 4, 4, 4), tmp / "d-plan4", "--platform", "plan"
+        ),
+    }
+    repo = tmp / "repository"
+    repo.mkdir()
+    models = {}
+    for prefix, out in deployed.items():
+        for config in sorted(out.glob("*/config.pbtxt")):
+            name = f"{prefix}-{config.parent.name}"
+            _serve_as(repo, config.parent, name)
+            models[name] = config.parent
+    # The INT8 config without its optimization level: what Triton serves when the tool omits it.
+    unset = repo / "i8-googlenet-onnx-int8-default-level"
+    _serve_as(repo, deployed["i8"] / "googlenet-onnx-int8", unset.name)
+    text = (unset / "config.pbtxt").read_text()
+    (unset / "config.pbtxt").write_text(text.split("optimization {")[0])
+    made = time.monotonic()
+    server = triton_server.start(*triton_build, repo, tmp / "tritonserver.log")
+    try:
+        print(f"triton repository: {made - start:.1f} s, server start: {time.monotonic() - made:.1f} s")
+        yield Served(server, repo, models)
+    finally:
+        server.stop()
+
+
+TRITON_TYPES = {"TYPE_FP32": ("FP32", np.float32), "TYPE_UINT8": ("UINT8", np.uint8)}
+
+
+def _triton_input(config: Any, batch: int, seed: int) -> np.ndarray:
+    inp = config.input[0]
+    dims = list(inp.dims) if config.max_batch_size == 0 else [batch, *inp.dims]
+    rng = np.random.default_rng(seed)
+    if enum("data_type", inp, inp.data_type) == "TYPE_UINT8":
+        return rng.integers(0, 256, dims).astype(np.uint8)
+    return rng.standard_normal(dims).astype(np.float32)
+
+
+def _infer(server: Any, name: str, config: Any, x: np.ndarray, classes: int = 0) -> Any:
+    """KServe v2 over HTTP (JSON); with ``classes``, Triton's classification extension."""
+    inp = config.input[0]
+    wire, _ = TRITON_TYPES[enum("data_type", inp, inp.data_type)]
+    output: dict[str, Any] = {"name": config.output[0].name}
+    if classes:
+        output["parameters"] = {"classification": classes}
+    body = {
+        "inputs": [{"name": inp.name, "shape": list(x.shape), "datatype": wire, "data": x.ravel().tolist()}],
+        "outputs": [output],
+    }
+    (out,) = server.request("POST", f"/v2/models/{name}/infer", body)["outputs"]
+    if classes:
+        return np.array(out["data"], dtype=object).reshape(out["shape"])
+    assert out["datatype"] == "FP32"
+    return np.array(out["data"], dtype=np.float32).reshape(out["shape"])
+
+
+def _onnxruntime(model_dir: Path, config: Any, x: np.ndarray) -> np.ndarray:
+    """What onnxruntime computes on the artifact, under the level the config asks of Triton's
+    onnxruntime backend (src/onnxruntime.cc: 2 disables all, none is ORT_ENABLE_ALL)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.log_severity_level = 3
+    level = config.optimization.graph.level if config.HasField("optimization") else 0
+    options.graph_optimization_level = {2: ort.GraphOptimizationLevel.ORT_DISABLE_ALL}.get(
+        level, ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    )
+    session = ort.InferenceSession(
+        str(model_dir / "1" / "model.onnx"), options, providers=["CPUExecutionProvider"]
+    )
+    (y,) = session.run([config.output[0].name], {config.input[0].name: x})
+    return np.asarray(y)
+
+
+@pytest.mark.slow
+def test_triton_loads_every_repository_variant(triton: Served) -> None:
+    """Every ONNX model READY, fixed batches included; plan and libtorch models fail only for
+    their backend, which this server lacks, never for their config."""
+    import triton_server
+
+    assert triton.server.request("GET", "/v2")["version"] == triton_server.TRITON_VERSION
+    index = triton.server.index()
+    assert set(index) == {*triton.models, "i8-googlenet-onnx-int8-default-level"}
+    for name, source in triton.models.items():
+        config = parse_config(source / "config.pbtxt")
+        state, reason = index[name]["state"], index[name].get("reason", "")
+        if config.platform == "onnxruntime_onnx":
+            assert state == "READY", (name, reason)
+        else:
+            backend = {"tensorrt_plan": "tensorrt", "pytorch_libtorch": "pytorch"}[config.platform]
+            assert state == "UNAVAILABLE", (name, state)
+            assert f"unable to find backend library for backend '{backend}'" in reason, (name, reason)
+    assert {n for n in index if n.startswith("fixed")} == {
+        "fixed1-googlenet-onnx-fp32",
+        "fixed2-googlenet-onnx-fp32",
+    }
+    assert {"plan4-googlenet-plan-fp16", "lt-googlenet-libtorch-fp32"} <= set(index)
+
+
+@pytest.mark.slow
+def test_triton_serves_what_onnxruntime_computes(triton: Served) -> None:
+    for name, source in sorted(triton.models.items()):
+        config = parse_config(source / "config.pbtxt")
+        if config.platform != "onnxruntime_onnx":
+            continue
+        x = _triton_input(config, batch=2 if name.startswith("r224") else 3, seed=len(name))
+        y = _infer(triton.server, name, config, x)
+        np.testing.assert_array_equal(y, _onnxruntime(source, config, x), err_msg=name)
+        # The label file Triton reads: its classification extension names the top class of each
+        # image; a non-batching model's output it reads as one vector (batch and classes
+        # together), which names a class only for the first image (the config says so).
+        top = _infer(triton.server, name, config, x, classes=1)
+        labels = (source / "labels.txt").read_text().splitlines()
+        best = y.reshape(-1, y.shape[-1] if config.max_batch_size else y.size).argmax(axis=1)
+        expect = [[str(i), *labels[i : i + 1]] for i in best]
+        assert [str(t).split(":", 2)[1:] for t in top.ravel()] == expect, name
+
+
+@pytest.mark.slow
+def test_triton_dynamic_batcher_batches_concurrent_requests(triton: Served) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    name = "i8-googlenet-onnx-fp32"
+    source = triton.models[name]
+    config = parse_config(source / "config.pbtxt")
+    assert config.max_batch_size == 8
+    inputs = [_triton_input(config, batch=1, seed=100 + i) for i in range(24)]
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        outputs = list(pool.map(lambda x: _infer(triton.server, name, config, x), inputs))
+    for x, y in zip(inputs, outputs, strict=True):
+        np.testing.assert_allclose(y, _onnxruntime(source, config, x), rtol=1e-5, atol=1e-5)
+    (stats,) = triton.server.request("GET", f"/v2/models/{name}/stats")["model_stats"]
+    batches = {int(b["batch_size"]): int(b["compute_infer"]["count"]) for b in stats["batch_stats"]}
+    assert max(batches) > 1, batches  # Triton joined concurrent requests into one execution
+    assert sum(size * count for size, count in batches.items()) >= len(inputs)
+
+
+@pytest.mark.slow
+def test_triton_int8_keeps_the_qdq_biases(triton: Served) -> None:
+    """The INT8 config turns onnxruntime's graph optimizations off: Triton then serves the
+    INT8 graph the gate checked; its default level overflows the 1e4 bias (docs/int8.md)."""
+    from inception_export.runners.onnxruntime_runner import OnnxRuntimeRunner
+
+    name = "i8-googlenet-onnx-int8"
+    source = triton.models[name]
+    config = parse_config(source / "config.pbtxt")
+    assert config.optimization.graph.level == 2
+    x = _triton_input(config, batch=2, seed=7)
+    served = _infer(triton.server, name, config, x)
+    with OnnxRuntimeRunner(source / "1" / "model.onnx", precision="int8") as runner:
+        gated = runner.infer(x)  # what the release's gate computed on this graph
+    np.testing.assert_allclose(served, gated, rtol=0, atol=1e-3)
+    default = _infer(triton.server, f"{name}-default-level", config, x)
+    assert np.abs(default - gated).max() > 1.0  # the mismatch the level prevents

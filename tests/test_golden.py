@@ -19,11 +19,12 @@ from typing import Any
 import numpy as np
 import onnx
 import pytest
-from conftest import CliResult, assert_one_line_error, rel_l2, run_cli, run_cli_here
+from conftest import CliResult, assert_one_line_error, rel_l2, run_cli, run_cli_here, stand_in_engine
 from onnx import numpy_helper
 
 from inception_export.parity.bundle import encode_bundle, load_bundle
 from inception_export.parity.tolerances import PROFILES
+from inception_export.tensorrt.availability import tensorrt_available
 
 # Left to the full suite (not in `-m "not slow"`): one whole v1 `release` (shared with
 # tests/test_release.py) and the torch-free venv.
@@ -418,3 +419,34 @@ def test_device_venv_without_torch(release: Path, scaled_conv: Path, tmp_path: P
     # The full role's commands say what to install instead of failing inside an import.
     res, _ = probe(python, "onnx", "-m", "v1", "-o", str(tmp_path / "v1.onnx"), tmp=tmp_path)
     assert_one_line_error(res, 2, "needs torch", "inception-export[full]")
+
+
+def test_device_engine_to_triton(release: Path, tmp_path: Path) -> None:
+    """The device's half of a Triton deployment, torch-free: `trt --onnx` plans the batch range
+    the release's Triton configs serve (1..8); the engine it builds (a stand-in here: no
+    TensorRT) and its manifest go into `deploy triton --engine`, sha256 checked."""
+    python = _device_python()
+    fp16 = release / "googlenet-fp16.onnx"
+    engine = tmp_path / "googlenet-fp16.engine"
+    res, modules = probe(python, "trt", "--onnx", str(fp16), "-o", str(engine), "--json", tmp=tmp_path)
+    assert_one_line_error(res, 2, "TensorRT")
+    assert heavy_modules(modules) == [] and not engine.exists()
+    planned = json.loads(res.stdout)
+    assert (planned["config"]["min_batch"], planned["config"]["max_batch"]) == (1, 8)
+    assert "--maxShapes=input:8x3x224x224" in planned["trtexec"]
+    stand_in_engine(engine, fp16, planned["config"]["min_batch"], planned["config"]["opt_batch"], 8)
+    out = tmp_path / "triton"
+    args = ["deploy", "triton", "--release", str(release), "--engine", str(engine), "-o", str(out), "--json"]
+    res, modules = probe(python, *args, tmp=tmp_path)
+    assert heavy_modules(modules) == []
+    if not tensorrt_available():
+        # Every check of the engine and its manifest passed; what is left is the gate against the
+        # release's golden bundle, which only the device's TensorRT can run: refused, not skipped.
+        assert_one_line_error(res, 2, "--engine", "TensorRT")
+        assert not out.exists()
+        return
+    assert res.code == 0, res.stderr
+    assert (out / "googlenet-plan-fp16" / "1" / "model.plan").read_bytes() == engine.read_bytes()
+    for name in ("googlenet-plan-fp16", "googlenet-onnx-fp16", "googlenet-onnx-fp32"):
+        assert "max_batch_size: 8\n" in (out / name / "config.pbtxt").read_text()
+    assert {f["file"] for f in json.loads(res.stdout)["files"]} >= {"googlenet-plan-fp16/1/model.plan"}

@@ -65,6 +65,34 @@ def test_onnx_alone_names_the_model(onnx_files: dict[str, Path], tmp_path: Path)
     assert list(tmp_path.iterdir()) == []  # nothing written: the given ONNX is used as it is
 
 
+def test_default_batch_range_is_what_triton_configs_serve(
+    onnx_files: dict[str, Path], tmp_path: Path
+) -> None:
+    """Unasked, a dynamic-batch ONNX's engine serves batches 1..8: the max_batch_size
+    `deploy triton` writes (and `release` builds), so the device's engine fits the repository."""
+    from inception_export.deploy.triton import DEFAULT_MAX_BATCH
+
+    res = run_cli_here("trt", "--onnx", str(onnx_files["fp16"]), "-o", "v1.engine", "--json", cwd=tmp_path)
+    assert_one_line_error(res, 2, "TensorRT")
+    doc = json.loads(res.stdout)
+    cfg = doc["config"]
+    assert (cfg["min_batch"], cfg["opt_batch"], cfg["max_batch"]) == (1, 1, DEFAULT_MAX_BATCH) == (1, 1, 8)
+    assert "--minShapes=input:1x3x224x224" in doc["trtexec"]
+    assert "--maxShapes=input:8x3x224x224" in doc["trtexec"]
+    res = run_cli_here(
+        "trt",
+        "--onnx",
+        str(onnx_files["fp16"]),
+        "-o",
+        "v1.engine",
+        "--json",
+        "--opt-batch",
+        "16",
+        cwd=tmp_path,
+    )
+    assert json.loads(res.stdout)["config"]["max_batch"] == 16  # never below the opt asked for
+
+
 def test_onnx_for_another_model_is_refused(onnx_files: dict[str, Path], tmp_path: Path) -> None:
     res = run_cli_here(
         "trt", "--model", "v3", "--onnx", str(onnx_files["fp16"]), "-o", "x.engine", cwd=tmp_path

@@ -57,6 +57,14 @@ def deploy(
         int | None,
         typer.Option("--max-batch", help="Triton's max_batch_size (default: the engine's, else 8)."),
     ] = None,
+    engine: Annotated[
+        Path | None,
+        typer.Option(
+            "--engine",
+            help="Triton: a TensorRT engine built on the device from the release's ONNX (`trt --onnx`), "
+            "its manifest FILE.json beside it; served as the repository's plan model (sha256 checked).",
+        ),
+    ] = None,
     force: Annotated[
         bool, typer.Option("--force", "-f", help="Replace an earlier `deploy` output in OUT (atomically).")
     ] = False,
@@ -76,6 +84,7 @@ def deploy(
         platforms=parse_platforms(platform),
         max_batch=max_batch,
         force=force,
+        engine=engine,
     )
     warn_left_out(target, record["left_out"])
     if json_out:

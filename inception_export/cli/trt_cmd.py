@@ -23,7 +23,7 @@ from ..atomic import check_output, writes_into
 from ..console import emit_json, err, status
 from ..errors import ArtifactError, BackendUnavailable, UsageError
 from ..tensorrt.availability import missing_reason
-from ..tensorrt.config import EngineConfig
+from ..tensorrt.config import DEFAULT_MAX_BATCH, DEFAULT_MIN_BATCH, DEFAULT_OPT_BATCH, EngineConfig
 from ..tensorrt.manifest import manifest_path
 from ..tensorrt.onnx_input import OnnxInput, read_onnx_input
 from ..tensorrt.trtexec import trtexec_command
@@ -64,10 +64,16 @@ def trt(
     ] = None,
     min_batch: MinBatchOpt = None,
     opt_batch: Annotated[
-        int | None, typer.Option("--opt-batch", metavar="N", help="Batch the kernels are tuned for (min).")
+        int | None,
+        typer.Option("--opt-batch", metavar="N", help="Batch the kernels are tuned for (1, at least min)."),
     ] = None,
     max_batch: Annotated[
-        int | None, typer.Option("--max-batch", metavar="N", help="Largest batch of the profile (opt).")
+        int | None,
+        typer.Option(
+            "--max-batch",
+            metavar="N",
+            help="Largest batch of the profile (8, the max_batch_size `deploy triton` writes; at least opt).",
+        ),
     ] = None,
     workspace: Annotated[float, typer.Option("--workspace", help="Workspace memory pool in GiB.")] = 2.0,
     timing_cache: Annotated[
@@ -296,9 +302,11 @@ def _batches(
                 "drop --min/--opt/--max-batch or export it with --batch dynamic"
             )
         return fixed, fixed, fixed
-    lo = 1 if lo is None else lo
-    opt = lo if opt is None else opt
-    return lo, opt, max(opt, lo) if hi is None else hi
+    # Unasked, a dynamic-batch ONNX gets the range a release's engine and its Triton configs
+    # serve (1..8), so an engine built on the device fits the repository `deploy triton` writes.
+    lo = DEFAULT_MIN_BATCH if lo is None else lo
+    opt = max(lo, DEFAULT_OPT_BATCH) if opt is None else opt
+    return lo, opt, max(opt, DEFAULT_MAX_BATCH) if hi is None else hi
 
 
 def _check_graph_precision(onnx: Path, info: OnnxInput, precision: str, name: str) -> None:

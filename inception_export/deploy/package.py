@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import jsonout
-from ..atomic import check_apart, check_output_dir, staged_directory, write_text_atomic
+from ..atomic import check_apart, check_output_dir, staged_directory, with_sidecars, write_text_atomic
 from ..errors import UsageError
 from ..hashing import file_sha256
 from ..reading import read_regular
@@ -75,6 +75,7 @@ def write_target(
     class_names: list[str],
     platforms: set[str] | None = None,
     max_batch: int | None = None,
+    engine: Path | None = None,
 ) -> tuple[list[Path], list[dict[str, Any]]]:
     """Write ``target``'s files into the existing, empty (staged) ``out_dir``: the files, and
     the release's artifacts left out because its gate failed them (never packaged)."""
@@ -89,6 +90,7 @@ def write_target(
             platforms=platforms,
             max_batch=max_batch,
             weights=weights,
+            engine=engine,
         )
     if platforms is not None or max_batch is not None:
         raise UsageError("--platform and --max-batch shape the Triton repository; drop them for deepstream")
@@ -136,11 +138,21 @@ def run_deploy(
     platforms: set[str] | None = None,
     max_batch: int | None = None,
     force: bool = False,
+    engine: Path | None = None,
 ) -> dict[str, Any]:
     """``inception-export deploy TARGET --release DIR -o OUT``: the record written to OUT/deploy.json."""
     check_target(target)
+    if engine is not None and target != "triton":
+        raise UsageError(
+            "--engine puts a device-built engine into the Triton repository; drop it for deepstream"
+        )
     check_apart(
-        [("--release", release_dir), ("--weights", weights), ("--class-names", class_names)],
+        [
+            ("--release", release_dir),
+            ("--weights", weights),
+            ("--class-names", class_names),
+            *with_sidecars("--engine", [engine]),
+        ],
         dirs={"-o": Path(out_dir)},
     )
     manifest = load_release(release_dir)
@@ -160,6 +172,7 @@ def run_deploy(
             class_names=names,
             platforms=platforms,
             max_batch=max_batch,
+            engine=engine,
         )
         record = {
             "format": MARKER_FORMAT,

@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import ArtifactError, UsageError
+from ..errors import ArtifactError, GateFailure, UsageError
+from ..tensorrt.config import DEFAULT_MAX_BATCH  # what an engine serves unasked, `trt` and `release`
+from ..tensorrt.config import PRECISIONS as ENGINE_PRECISIONS
 from ..text import printable
 from .labels import labels_text
 from .source import SAFE_NAME, artifacts, copy_verified
@@ -31,13 +33,16 @@ PLATFORMS = {
 CHOICES = tuple(short for short, _, _ in PLATFORMS.values())
 LABELS = "labels.txt"
 VERSION = "1"
-# The batch a release's engine serves by default (release.ENGINE_MAX_BATCH): a dynamic ONNX or
-# TorchScript model gets the same max_batch_size, so every model of a repository takes the same
-# requests. release.py imports torch at module level, hence the copy.
-DEFAULT_MAX_BATCH = 8
 # How long the dynamic batcher may hold a request to fill a batch: Triton's documented
 # starting point; a deployment tunes it with perf_analyzer.
 MAX_QUEUE_DELAY_US = 100
+# Triton's onnxruntime backend (src/onnxruntime.cc) maps optimization.graph.level -1 to
+# ORT_ENABLE_BASIC, 1 to ORT_ENABLE_EXTENDED, 2 to ORT_DISABLE_ALL and anything else, or no
+# level, to ORT_ENABLE_ALL. Every enabled level runs onnxruntime's WeightBiasQuantization,
+# which requantizes the float16 bias beside a QDQ Conv to int32 in float16 and overflows on a
+# large bias (docs/int8.md; onnxruntime 1.31.1). TensorRT keeps biases in float, and so does the
+# gate's CPU check (runners/onnxruntime_runner.py), so an INT8 model is served unoptimized.
+ORT_DISABLE_ALL_LEVEL = 2
 # The libtorch backend binds tensors by position, named by its convention.
 LIBTORCH_INPUT, LIBTORCH_OUTPUT = "INPUT__0", "OUTPUT__0"
 
@@ -67,6 +72,7 @@ class TritonModel:
     output: Tensor
     preferred_batch_sizes: tuple[int, ...] = ()
     comments: tuple[str, ...] = field(default=())
+    graph_level: int | None = None  # optimization { graph { level } } for onnxruntime_onnx
 
 
 def parse_platforms(text: str | None) -> set[str] | None:
@@ -159,6 +165,33 @@ def _image(v: Verified) -> tuple[str, str, int]:
     return _DTYPES[v.dtype], f"FORMAT_{v.layout}", v.input_size
 
 
+def _format(fmt: str, max_batch_size: int) -> str | None:
+    """Triton accepts FORMAT_NCHW/NHWC only on 3 dims (model_config_utils.cc: "model input
+    NHWC/NCHW require 3 dims"): a non-batching model's dims hold the batch, so it gets none."""
+    return fmt if max_batch_size else None
+
+
+def _layout_note(fmt: str, max_batch_size: int, batch: int | None) -> tuple[str, ...]:
+    if max_batch_size:
+        return ()
+    layout = fmt.removeprefix("FORMAT_")
+    notes: tuple[str, ...] = (
+        f"Input layout {layout}, its fixed batch {batch} in the dims (Triton takes a format on 3 dims).",
+    )
+    if batch != 1:
+        notes += (
+            "Triton's classification extension reads this non-batching output as one vector of "
+            f"{batch} x classes: its labels name the first image's classes only; read the logits.",
+        )
+    return notes
+
+
+_INT8_NOTE = (
+    "INT8: onnxruntime's graph optimizations off (level 2): every level it has requantizes the QDQ",
+    "biases in float16, which overflows on a large bias (docs/int8.md).",
+)
+
+
 def _onnx_model(name: str, v: Verified, classes: int, asked: int | None, default: int) -> TritonModel:
     path = v.path
     (in_name, in_elem, in_dims), (out_name, out_elem, out_dims) = _onnx_io(path)
@@ -172,6 +205,7 @@ def _onnx_model(name: str, v: Verified, classes: int, asked: int | None, default
     batch = in_dims[0]
     mbs, preferred = _batching(path.name, batch, None, batch, asked, engine=False, default=default)
     keep = 1 if mbs else 0  # a batching model's dims leave the batch dimension out
+    int8 = v.precision == "int8"  # read from the graph (its QDQ nodes), not the manifest's word
     return TritonModel(
         name=name,
         fmt="onnx",
@@ -180,9 +214,11 @@ def _onnx_model(name: str, v: Verified, classes: int, asked: int | None, default
         sha256=v.sha256,
         model_file=PLATFORMS["onnx"][2],
         max_batch_size=mbs,
-        input=Tensor(in_name, in_type, tuple(int(d or 0) for d in in_dims[keep:]), fmt),
+        input=Tensor(in_name, in_type, tuple(int(d or 0) for d in in_dims[keep:]), _format(fmt, mbs)),
         output=Tensor(out_name, _triton_type(path, out_elem), tuple(int(d or 0) for d in out_dims[keep:])),
         preferred_batch_sizes=preferred,
+        comments=(*_layout_note(fmt, mbs, batch), *(_INT8_NOTE if int8 else ())),
+        graph_level=ORT_DISABLE_ALL_LEVEL if int8 else None,
     )
 
 
@@ -212,10 +248,11 @@ def _engine_model(name: str, v: Verified, classes: int, asked: int | None, defau
         sha256=v.sha256,
         model_file=PLATFORMS["tensorrt"][2],
         max_batch_size=mbs,
-        input=Tensor(in_name, dtype, tuple([lo, *image] if mbs == 0 else image), fmt),
+        input=Tensor(in_name, dtype, tuple([lo, *image] if mbs == 0 else image), _format(fmt, mbs)),
         output=Tensor(out_name, out_type, (lo, classes) if mbs == 0 else (classes,)),
         preferred_batch_sizes=preferred,
         comments=(
+            *_layout_note(fmt, mbs, lo),
             f"TensorRT {printable(version)} built this plan{built_on}, profile batch {lo}..{hi} (opt {opt}).",
             f"A plan loads only under the TensorRT it was built with: serve it from the Triton release "
             f"that ships TensorRT {printable(major_minor)}, on a GPU of that compute capability.",
@@ -279,14 +316,14 @@ def plan_models(
     """One model per artifact of the asked platforms (all when None) that the release's gate
     passed, every check done before anything is written, and the artifacts left out because
     the gate failed them. Every artifact is checked against its file (``verify.py``).
-    ``exported``: TorchScript made and gated for this deployment (file name -> path outside
-    the release)."""
+    ``exported``: artifacts from outside the release, gated against its golden bundle for this
+    deployment (file name -> path): TorchScript exported here, an engine built on the device."""
     wanted = set(CHOICES) if platforms is None else platforms
     classes = int(manifest["num_classes"])
     report = gate_report(release_dir)
     verified = []
     for entry in manifest["artifacts"]:
-        made = (exported or {}).get(entry["file"]) if entry.get("format") == "torchscript" else None
+        made = (exported or {}).get(entry["file"])
         verified.append(
             verify_entry(release_dir, manifest, entry, report, path=made, gated_here=made is not None)
         )
@@ -371,7 +408,91 @@ def render_config(model: TritonModel) -> str:
         if model.preferred_batch_sizes:
             lines.append(f"  preferred_batch_size: {_dims(model.preferred_batch_sizes)}")
         lines += [f"  max_queue_delay_microseconds: {MAX_QUEUE_DELAY_US}", "}"]
+    if model.graph_level is not None:
+        lines += ["optimization {", f"  graph {{ level: {model.graph_level} }}", "}"]
     return "\n".join(lines) + "\n"
+
+
+def device_engine(
+    release_dir: Path, manifest: dict[str, Any], engine: Path
+) -> tuple[dict[str, Any], dict[str, Path]]:
+    """``--engine FILE``: the release manifest with FILE as its TensorRT artifact (in place of any
+    engine the release has), and FILE's path. FILE is an engine `trt --onnx` built (or
+    `trt-manifest` adopted) on the device from one of the release's ONNX files: its manifest must
+    record FILE's sha256 and that ONNX's, and the release's record of that ONNX gives the input
+    the config declares."""
+    from ..hashing import file_sha256
+    from ..tensorrt.manifest import manifest_path, read_manifest
+
+    where = f"--engine {engine}"
+    if not engine.is_file():
+        raise UsageError(f"{where}: no such file" if not engine.exists() else f"{where}: not a regular file")
+    meta = read_manifest(engine)
+    if meta is None:
+        raise ArtifactError(
+            f"{where}: no manifest {manifest_path(engine).name} beside it (`trt --onnx` writes one; "
+            "`trt-manifest` adopts an engine built elsewhere)"
+        )
+    digest = file_sha256(engine)
+    recorded = (meta.get("engine") or {}).get("sha256")
+    if digest != recorded:
+        raise ArtifactError(
+            f"{where}: sha256 {digest[:12]}… is not the {printable(recorded)[:12]}… its manifest records: "
+            "the engine changed after it was built"
+        )
+    onnx_sha = (meta.get("onnx") or {}).get("sha256")
+    sources = [a for a in artifacts(manifest, "onnx") if a.get("sha256") == onnx_sha]
+    if not sources or meta.get("model") != manifest["model"]:
+        raise ArtifactError(
+            f"{where}: built from an ONNX (sha256 {printable(onnx_sha)[:12]}…) that is not one of "
+            f"--release {release_dir}; build it with `trt --onnx` from the release's ONNX"
+        )
+    try:
+        profile = meta["profiles"][0]
+        batch = [int(profile["min"][0]), int(profile["max"][0])]
+    except (KeyError, IndexError, TypeError, ValueError):
+        raise ArtifactError(f"{manifest_path(engine)}: the engine manifest lacks its profile") from None
+    if meta.get("precision") not in ENGINE_PRECISIONS:
+        raise ArtifactError(
+            f"{manifest_path(engine)}: precision {printable(meta.get('precision'))!r} is not an engine's"
+        )
+    key = f"device:{engine.name}"  # never a release file's name (SAFE_NAME has no ':')
+    side = manifest_path(engine)
+    entry = {
+        "file": key,
+        "format": "tensorrt",
+        "precision": meta.get("precision"),
+        "sha256": digest,
+        "input": {**(sources[0].get("input") or {}), "batch": batch},
+        "output": sources[0].get("output"),
+        # Its own manifest, which named this engine's sha256 above: verify.py reads it from there.
+        "manifest": {"file": side.name, "sha256": file_sha256(side)},
+    }
+    kept = [a for a in manifest["artifacts"] if a.get("format") != "tensorrt"]
+    # The release's engine range described the engine this one replaces.
+    rest = {k: v for k, v in manifest.items() if k != "engine_batch"}
+    return {**rest, "artifacts": [*kept, entry]}, {key: engine}
+
+
+def gate_device_engine(release_dir: Path, manifest: dict[str, Any], engine: Path) -> None:
+    """An engine from outside the release is packaged only once it passes the gate against the
+    release's golden bundle, here, on the device that runs it (exit 2 where TensorRT cannot run,
+    exit 1 when it fails): no verdict of the release covers it."""
+    from ..artifacts import require_backend
+    from ..parity.gate import run_golden_gate
+    from .verify import bundle_path
+
+    require_backend(engine, "tensorrt")
+    report = run_golden_gate(bundle_path(release_dir, manifest), [engine])
+    if not report.passed:
+        failed = ", ".join(c.name for c in report.artifacts[0].failures)
+        raise GateFailure(
+            f"--engine {engine}: failed the gate against the release's golden bundle ({failed}); "
+            "not packaged"
+        )
+
+
+
 
 
 def write_triton(
@@ -383,19 +504,25 @@ def write_triton(
     platforms: set[str] | None = None,
     max_batch: int | None = None,
     weights: Path | None = None,
+    engine: Path | None = None,
 ) -> tuple[list[Path], list[dict[str, Any]]]:
     """Write the model repository into the (staged, empty) ``out_dir``; the files written, and
     the artifacts left out (the release's gate failed them).
 
     ``--platform libtorch`` for a release without TorchScript exports and gates one from
-    ``weights`` (checked against the manifest by the caller) or the release's synthetic seed."""
+    ``weights`` (checked against the manifest by the caller) or the release's synthetic seed.
+    ``engine``: an engine built on the device from the release's ONNX (``device_engine``), gated
+    here against the release's golden bundle before it is packaged."""
     if len(class_names) != int(manifest["num_classes"]):
         raise UsageError(f"{len(class_names)} class names for a model of {manifest['num_classes']} classes")
     exported: dict[str, Path] = {}
+    if engine is not None:
+        manifest, exported = device_engine(release_dir, manifest, engine)
     scratch = out_dir / ".export"
     if platforms is not None and "libtorch" in platforms and not artifacts(manifest, "torchscript"):
         if platforms - {"libtorch"}:  # refuse the other platforms' problems before the slow export
-            plan_models(release_dir, manifest, platforms=platforms - {"libtorch"}, max_batch=max_batch)
+            others = platforms - {"libtorch"}
+            plan_models(release_dir, manifest, platforms=others, max_batch=max_batch, exported=exported)
         from .extra import export_torchscript_for
 
         scratch.mkdir()
@@ -407,6 +534,8 @@ def write_triton(
         models, left_out = plan_models(
             release_dir, manifest, platforms=platforms, max_batch=max_batch, exported=exported
         )
+        if engine is not None:  # last: every other check first, the gate is the slow step
+            gate_device_engine(release_dir, manifest, engine)
         return _write_models(out_dir, models, labels_text(class_names)), left_out
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

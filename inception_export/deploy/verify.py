@@ -316,7 +316,7 @@ class ModelFacts:
     opset: int | None
 
 
-def _bundle_path(release_dir: Path, manifest: dict[str, Any]) -> Path:
+def bundle_path(release_dir: Path, manifest: dict[str, Any]) -> Path:
     from ..parity.bundle import BUNDLE_NAME
 
     golden = manifest.get("golden")
@@ -347,7 +347,7 @@ def model_facts(release_dir: Path, manifest: dict[str, Any]) -> ModelFacts:
     every copy of it compared (ArtifactError, exit 2, naming both on a disagreement)."""
     from ..parity.bundle import load_bundle
 
-    path = _bundle_path(release_dir, manifest)
+    path = bundle_path(release_dir, manifest)
     bundle = load_bundle(path)
     source, record = _fp32_source(release_dir, manifest)
     weights = bundle.meta.get("weights")

@@ -12,6 +12,12 @@ HARDWARE_COMPAT = ("none", "ampere+")
 PRECISIONS = ("fp16", "fp32", "int8")  # int8: a QDQ graph (export/int8.py)
 LAYOUTS = ("NCHW", "NHWC")
 MAX_OPT_LEVEL = 5
+# The batch range an engine is built for when none is asked (`trt` and `release` alike): Triton
+# configs serve up to DEFAULT_MAX_BATCH (deploy/triton.py), so an engine built on the device
+# from a dynamic-batch ONNX serves every batch the release's configs send.
+DEFAULT_MIN_BATCH = 1
+DEFAULT_OPT_BATCH = 1
+DEFAULT_MAX_BATCH = 8
 
 
 @dataclass(frozen=True)
