@@ -22,6 +22,8 @@ from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2
 
 from inception_export.deploy.labels import imagenet_names
+from inception_export.deploy.source import load_release
+from inception_export.deploy.triton import device_engine, plan_models, render_config
 
 NUMPY = {"TYPE_FP32": np.float32, "TYPE_UINT8": np.uint8, "TYPE_FP16": np.float16}
 
@@ -285,19 +287,27 @@ def test_deploy_triton_engine_from_the_device(v1_release: tuple[Path, Any], tmp_
     def deploy(*extra: str, target: str = "triton") -> Any:
         return run_cli_here("deploy", target, "--release", str(release), "-o", str(out), *extra)
 
-    res = deploy("--engine", str(engine), "--json")
-    assert res.code == 0, res.stderr
-    configs = check_repository_with(out, release, {sha256(engine): "tensorrt"})
+    # What the repository will hold, planned from the files (everything but the gate).
+    served, outside = device_engine(release, load_release(release), engine)
+    models, left_out = plan_models(release, served, exported=outside)
+    configs = {}
+    for model in models:
+        (tmp_path / f"{model.name}.pbtxt").write_text(render_config(model))
+        configs[model.name] = parse_config(tmp_path / f"{model.name}.pbtxt")
     assert set(configs) == {"googlenet-onnx-fp32", "googlenet-onnx-fp16", "googlenet-plan-fp16"}
+    assert left_out == [] and {m.source for m in models if m.fmt == "tensorrt"} == {engine}
     plan = configs["googlenet-plan-fp16"]
-    assert (out / "googlenet-plan-fp16" / "1" / "model.plan").read_bytes() == engine.read_bytes()
     assert plan.max_batch_size == 8 and list(plan.dynamic_batching.preferred_batch_size) == [2, 4, 8]
     assert {c.max_batch_size for c in configs.values()} == {8}
-    record = json.loads(res.stdout)
-    assert sha256(engine) in {f["sha256"] for f in record["files"]}
+    for m in models:
+        (tmp_path / f"{m.name}.pbtxt").unlink()
+    # The last step is the gate against the release's golden bundle, on the device's TensorRT:
+    # here (no TensorRT) refused after every other check passed, nothing written.
+    res = deploy("--engine", str(engine), "--json")
+    assert_one_line_error(res, 2, "--engine", "golden bundle", "TensorRT is not installed")
+    assert not out.exists()
     # Refused, nothing written: an engine changed after its build, one without its manifest,
     # one built from another ONNX, --engine for DeepStream.
-    shutil.rmtree(out)
     changed = stand_in_engine(tmp_path / "changed.engine", release / "googlenet-fp16.onnx", 1, 1, 8)
     changed.write_bytes(b"another plan")
     assert_one_line_error(deploy("--engine", str(changed)), 2, "changed.engine", "changed after it was built")
@@ -356,7 +366,8 @@ def test_deploy_triton_bad_input(v1_release: tuple[Path, Any], tmp_path: Path) -
     assert_one_line_error(
         run_cli_here("deploy", "kserve", "--release", str(release), "-o", str(out)), 2, "kserve"
     )
-    assert_one_line_error(deploy(rel=tmp_path), 2, "no manifest.json")
+    (tmp_path / "not-a-release").mkdir()
+    assert_one_line_error(deploy(rel=tmp_path / "not-a-release"), 2, "no manifest.json")
     # Class names: the count must be the model's; a name must not break a label format.
     names = tmp_path / "names.txt"
     names.write_text("cat\ndog\n")

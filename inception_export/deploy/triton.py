@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import ArtifactError, GateFailure, UsageError
+from ..errors import ArtifactError, BackendUnavailable, GateFailure, UsageError
 from ..tensorrt.config import DEFAULT_MAX_BATCH  # what an engine serves unasked, `trt` and `release`
 from ..tensorrt.config import PRECISIONS as ENGINE_PRECISIONS
 from ..text import printable
@@ -482,7 +482,13 @@ def gate_device_engine(release_dir: Path, manifest: dict[str, Any], engine: Path
     from ..parity.gate import run_golden_gate
     from .verify import bundle_path
 
-    require_backend(engine, "tensorrt")
+    try:
+        require_backend(engine, "tensorrt")
+    except BackendUnavailable as exc:
+        raise BackendUnavailable(
+            f"--engine {engine}: it is gated against the release's golden bundle before it is packaged, "
+            f"which needs TensorRT where deploy runs (on the device): {str(exc).split(': ', 1)[-1]}"
+        ) from None
     report = run_golden_gate(bundle_path(release_dir, manifest), [engine])
     if not report.passed:
         failed = ", ".join(c.name for c in report.artifacts[0].failures)
