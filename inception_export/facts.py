@@ -20,10 +20,13 @@ import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import ArtifactError
 from .text import printable
+
+if TYPE_CHECKING:
+    from .metadata import ArtifactMeta
 
 QDQ_OPS = frozenset({"QuantizeLinear", "DequantizeLinear"})
 # onnx.TensorProto's element types, by number (importing onnx here would be fine, but the
@@ -229,3 +232,106 @@ def torchscript_facts(path: Path) -> TorchScriptFacts:
     precision = "int8" if "int8" in kinds else "fp16" if "fp16" in kinds else "fp32"
     shown = ", ".join(s for s in storages if s in _STORAGE_PRECISION) or "no floating-point tensors"
     return TorchScriptFacts(precision, f"tensors stored as {shown}", storages)
+
+
+# --- the precision an artifact is gated in ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PrecisionFact:
+    """What an artifact computes in, where that was read, and why (for the gate's reports)."""
+
+    precision: str
+    source: str  # "graph" (ONNX), "tensors" (TorchScript), "manifest" (engine, sha256 checked)
+    evidence: str
+
+
+def _claimed_precision(path: Path, where: str, claimed: object) -> str:
+    """A record's precision as a name this tool speaks; anything else is refused (exit 2)."""
+    from .precision import PRECISIONS
+
+    name = claimed.strip().lower() if isinstance(claimed, str) else None
+    if name not in PRECISIONS:
+        raise ArtifactError(
+            f"{printable(str(path))}: {where} says precision {printable(repr(claimed))}, "
+            f"which is none of {', '.join(PRECISIONS)}"
+        )
+    return name
+
+
+def _record_claims(path: Path, fmt: str, meta: ArtifactMeta) -> list[tuple[str, object]]:
+    """Every precision the artifact's records state: the record the gate read, the ONNX's flat
+    ``precision`` property (what generic tools read) and a sidecar beside an embedded record."""
+    from .metadata import onnx_summary, read_metadata, sidecar_path
+
+    claims: list[tuple[str, object]] = []
+    if not meta.inferred and "precision" in meta.record:
+        claims.append(("its metadata", meta.record["precision"]))
+    if fmt == "onnx":
+        summary = onnx_summary(path)
+        props = summary.metadata_props if summary is not None else {}
+        if "precision" in props:
+            claims.append(("its metadata_props", props["precision"]))
+    side = sidecar_path(path)
+    if fmt != "tensorrt" and not meta.inferred and side.is_file():
+        try:
+            sidecar = read_metadata(side)
+        except ArtifactError:
+            sidecar = None  # not the record the gate read; a broken one is not evidence either way
+        if sidecar is not None and "precision" in sidecar.record:
+            claims.append((f"its sidecar {side.name}", sidecar.record["precision"]))
+    return claims
+
+
+def artifact_precision(path: Path, fmt: str, meta: ArtifactMeta) -> PrecisionFact:
+    """The precision ``path`` is gated in, read from the file (an engine: from its manifest,
+    whose sha256 must be the engine's); a record saying otherwise is ArtifactError naming both."""
+    if fmt == "onnx":
+        facts = onnx_facts(path)
+        if facts is None:
+            raise ArtifactError(f"{printable(str(path))}: not a readable ONNX file")
+        fact = PrecisionFact(facts.precision, "graph", facts.evidence)
+    elif fmt == "torchscript":
+        ts = torchscript_facts(path)
+        fact = PrecisionFact(ts.precision, "tensors", ts.evidence)
+    else:
+        fact = engine_precision(path, meta.record)
+    for where, claimed in _record_claims(path, fmt, meta):
+        name = _claimed_precision(path, where, claimed)
+        if name != fact.precision:
+            check_claim(path, "precision", claimed, fact.precision, fact.evidence)
+    return fact
+
+
+def engine_precision(engine: Path, manifest: dict[str, Any]) -> PrecisionFact:
+    """An engine's precision from its manifest, believed only when the manifest's sha256 is the
+    engine file's (the builder and ``trt-manifest`` verify the precision with TensorRT's engine
+    inspector before they write it, so the hash binds that verification to these bytes)."""
+    from .hashing import file_sha256
+
+    name = printable(str(engine))
+    record = manifest.get("engine")
+    recorded = record.get("sha256") if isinstance(record, dict) else None
+    if not isinstance(recorded, str):
+        raise ArtifactError(
+            f"{name}: its manifest records no sha256 of the engine; rebuild it (or trt-manifest)"
+        )
+    actual = file_sha256(engine)
+    if recorded.lower() != actual:
+        raise ArtifactError(
+            f"{name} does not match its manifest (sha256 {actual[:12]}..., manifest says "
+            f"{printable(recorded[:12])}...): the engine was replaced or corrupted; rebuild it"
+        )
+    precision = _claimed_precision(engine, "its manifest", manifest.get("precision"))
+    expect = manifest.get("precision_expectation")
+    verified = expect.get("precision") if isinstance(expect, dict) else None
+    if (
+        verified is not None
+        and _claimed_precision(engine, "its precision_expectation", verified) != precision
+    ):
+        raise ArtifactError(
+            f"{name}: its manifest says precision {printable(repr(manifest.get('precision')))} but the "
+            f"inspector verified {printable(repr(verified))}; the record is wrong (rebuild it)"
+        )
+    evidence = f"its manifest, whose sha256 {actual[:12]}... is the engine's"
+    return PrecisionFact(precision, "manifest", evidence)
