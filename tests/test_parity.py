@@ -13,6 +13,7 @@ from conftest import ExportFn, assert_one_line_error, run_cli, run_cli_here
 from onnx import numpy_helper
 
 from inception_export import build_model
+from inception_export.errors import UsageError
 from inception_export.export import export_onnx
 from inception_export.parity import compare, load_profile, run_gate
 from inception_export.parity.golden import golden_inputs
@@ -217,7 +218,13 @@ def test_tolerance_profile_file_overrides(broken: dict[str, Path], tmp_path: Pat
         "[fp32]\nrel_l2 = 1.0\nmax_abs_rel = 1.0\nmin_cosine = 0.0\nmax_kl = 10.0\n"
         "top1_agreement = 0.0\ntop5_overlap = 0.0\n"
     )
-    assert run_gate("v1", [broken["scaled_conv"]], samples=2, profile=str(loose)).passed
+    # Past the built-in bound (10x the default's error limits, agreement no lower): refused
+    # unless asked for, and then the report says so.
+    with pytest.raises(UsageError, match=r"\[fp32\] rel_l2 = 1 \(bound 0.0001\) and 5 more .*--allow-loose"):
+        run_gate("v1", [broken["scaled_conv"]], samples=2, profile=str(loose))
+    report = run_gate("v1", [broken["scaled_conv"]], samples=2, profile=str(loose), allow_loose_limits=True)
+    assert report.passed and report.to_dict()["limits_within_bound"] is False
+    assert len(report.limits_beyond_bound) == 6
     assert load_profile("strict")["fp32"].rel_l2 < load_profile("default")["fp32"].rel_l2
     bad = tmp_path / "bad.toml"
     bad.write_text("[fp32]\nrel_l3 = 1\n")

@@ -283,10 +283,9 @@ def _open_artifacts(artifacts: Sequence[Path]) -> list[tuple[Path, str, Artifact
     typo or a lying record fails in a second."""
     formats = [(Path(p), detect_format(Path(p))) for p in artifacts]
     metas = [(p, fmt, artifact_metadata(p, fmt)) for p, fmt in formats]
-    opened = [(p, fmt, meta, artifact_precision(p, fmt, meta)) for p, fmt, meta in metas]
     for path, fmt in formats:
         require_backend(path, fmt)
-    return opened
+    return [(p, fmt, meta, artifact_precision(p, fmt, meta)) for p, fmt, meta in metas]
 
 
 def _plan(
