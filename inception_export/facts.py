@@ -9,9 +9,12 @@ Precision of an ONNX graph, in order:
 
 * ``int8``: it holds QuantizeLinear/DequantizeLinear nodes (explicit quantization, whoever
   placed them: this tool, onnxruntime's quantizer or NVIDIA's ModelOpt);
-* ``fp16``: it computes in half: float16 initializers, a Cast to float16, or float16 tensors
-  (an FP16 graph with float32 I/O, with or without layers kept in float32);
+* ``fp16``: it computes in half: float16 initializers or constants, a Cast to float16, or
+  float16 inputs/outputs (an FP16 graph with float32 I/O, with or without layers kept in
+  float32);
 * ``fp32``: otherwise.
+
+Only the main graph's nodes on a path to an output count (see :func:`graph_facts`).
 """
 
 from __future__ import annotations
@@ -94,27 +97,38 @@ def _onnx_facts(path: str, _mtime_ns: int, _size: int) -> OnnxFacts | None:
 
 
 def graph_facts(graph: Any) -> OnnxFacts:
-    """The facts of a loaded ``onnx.GraphProto`` (subgraphs included in the counts)."""
-    nodes = list(_all_nodes(graph))
-    qdq = sum(1 for n in nodes if n.op_type in QDQ_OPS)
-    f16_init = sum(1 for i in _all_initializers(graph) if i.data_type == _FLOAT16)
-    f16_cast = sum(1 for n in nodes if n.op_type == "Cast" and _casts_to(n, _FLOAT16))
-    f16_values = sum(
-        1
-        for v in list(graph.value_info) + list(graph.input) + list(graph.output)
-        if v.type.tensor_type.elem_type == _FLOAT16
+    """The facts of a loaded ``onnx.GraphProto``.
+
+    Precision evidence counts only what computes the outputs: nodes and weights of the main
+    graph on a path to an output. A QuantizeLinear on a dead branch, a Cast inside a subgraph or
+    a float16 ``value_info`` annotation (a hint, not a computation) would otherwise buy an FP32
+    graph INT8's or FP16's limits; uncounted, the graph is held to the tighter limits.
+    """
+    live = _live_nodes(graph)
+    needed = {name for n in live for name in n.input}
+    qdq = sum(1 for n in live if n.op_type in QDQ_OPS)
+    f16_init = sum(1 for i in graph.initializer if i.data_type == _FLOAT16 and i.name in needed)
+    f16_init += sum(1 for n in live if n.op_type == "Constant" and _constant_type(n) == _FLOAT16)
+    f16_cast = sum(1 for n in live if n.op_type == "Cast" and _casts_to(n, _FLOAT16))
+    f16_io = sum(
+        1 for v in list(graph.input) + list(graph.output) if v.type.tensor_type.elem_type == _FLOAT16
     )
+    ignored = sum(1 for n in _all_nodes(graph) if n.op_type in QDQ_OPS) - qdq
     if qdq:
         precision, evidence = "int8", f"{qdq} QuantizeLinear/DequantizeLinear nodes"
-    elif f16_init or f16_cast or f16_values:
+    elif f16_init or f16_cast or f16_io:
         parts = [
             f"{f16_init} float16 weights" if f16_init else "",
             f"{f16_cast} Casts to float16" if f16_cast else "",
-            f"{f16_values} float16 tensors" if f16_values else "",
+            f"{f16_io} float16 inputs/outputs" if f16_io else "",
         ]
         precision, evidence = "fp16", ", ".join(p for p in parts if p)
     else:
         precision, evidence = "fp32", "no QuantizeLinear/DequantizeLinear, no float16 weight, Cast or tensor"
+    if ignored:
+        evidence += (
+            f"; {ignored} QuantizeLinear/DequantizeLinear off the outputs' path or in subgraphs not counted"
+        )
     inputs, outputs = list(graph.input), list(graph.output)
     return OnnxFacts(
         precision=precision,
@@ -130,6 +144,36 @@ def graph_facts(graph: Any) -> OnnxFacts:
     )
 
 
+def _live_nodes(graph: Any) -> list[Any]:
+    """The main graph's nodes that an output depends on (a subgraph's outer-scope reads count)."""
+    producer = {out: i for i, n in enumerate(graph.node) for out in n.output if out}
+    wanted = [o.name for o in graph.output]
+    seen: set[str] = set()
+    live: set[int] = set()
+    while wanted:
+        name = wanted.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        i = producer.get(name)
+        if i is None or i in live:
+            continue
+        live.add(i)
+        node = graph.node[i]
+        wanted.extend(x for x in node.input if x)
+        for attr in node.attribute:
+            for sub in [attr.g] if attr.HasField("g") else list(attr.graphs):
+                wanted.extend(x for n in _all_nodes(sub) for x in n.input if x)
+    return [graph.node[i] for i in sorted(live)]
+
+
+def _constant_type(node: Any) -> int | None:
+    for a in node.attribute:
+        if a.name == "value" and a.HasField("t"):
+            return int(a.t.data_type)
+    return None
+
+
 def _casts_to(node: Any, dtype: int) -> bool:
     return any(a.name == "to" and a.i == dtype for a in node.attribute)
 
@@ -142,16 +186,6 @@ def _all_nodes(graph: Any) -> Iterator[Any]:
                 yield from _all_nodes(attr.g)
             for sub in attr.graphs:
                 yield from _all_nodes(sub)
-
-
-def _all_initializers(graph: Any) -> Iterator[Any]:
-    yield from graph.initializer
-    for node in graph.node:
-        for attr in node.attribute:
-            if attr.HasField("g"):
-                yield from _all_initializers(attr.g)
-            for sub in attr.graphs:
-                yield from _all_initializers(sub)
 
 
 def onnx_facts(path: Path) -> OnnxFacts | None:
