@@ -127,7 +127,7 @@ def graph_facts(graph: Any) -> OnnxFacts:
         precision, evidence = "fp32", "no QuantizeLinear/DequantizeLinear, no float16 weight, Cast or tensor"
     if ignored:
         evidence += (
-            f"; {ignored} QuantizeLinear/DequantizeLinear off the outputs' path or in subgraphs not counted"
+            f"; {ignored} QuantizeLinear/DequantizeLinear ignored (off the outputs' path, or in subgraphs)"
         )
     inputs, outputs = list(graph.input), list(graph.output)
     return OnnxFacts(
