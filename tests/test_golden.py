@@ -418,3 +418,26 @@ def test_device_venv_without_torch(release: Path, scaled_conv: Path, tmp_path: P
     # The full role's commands say what to install instead of failing inside an import.
     res, _ = probe(python, "onnx", "-m", "v1", "-o", str(tmp_path / "v1.onnx"), tmp=tmp_path)
     assert_one_line_error(res, 2, "needs torch", "inception-export[full]")
+
+
+def test_golden_refuses_to_write_limits_past_the_bound(tmp_path: Path) -> None:
+    """The device would refuse such a bundle; `golden` refuses to write it (exit 2 naming the
+    limit, before any work) unless --allow-loose-limits, and the bundle's record is checked too."""
+    from inception_export.errors import UsageError
+    from inception_export.parity.bundle import bundle_metadata
+    from inception_export.parity.tolerances import load_profile
+
+    loose = tmp_path / "loose.toml"
+    loose.write_text("[fp16]\nrel_l2 = 0.06\n")
+    out = tmp_path / "golden.npz"
+    res = run_cli_here("golden", "-m", "v1", "-o", str(out), "--tolerance-profile", str(loose))
+    assert_one_line_error(res, 2, "[fp16] rel_l2 = 0.06 (bound 0.05)", "--allow-loose-limits")
+    assert not out.exists()
+    limits = load_profile(str(loose), allow_loose=True)
+    with pytest.raises(UsageError, match=r"\[fp16\] rel_l2 = 0.06"):
+        bundle_metadata(_NoReference(), input_size=8, aliases=[], preprocessing={}, profile="x",
+                        limits=limits, versions={})  # fmt: skip
+
+
+class _NoReference:
+    """bundle_metadata refuses the limits before it reads anything of the reference."""
