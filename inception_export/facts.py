@@ -32,6 +32,9 @@ if TYPE_CHECKING:
     from .metadata import ArtifactMeta
 
 QDQ_OPS = frozenset({"QuantizeLinear", "DequantizeLinear"})
+# The layers that hold a CNN's weights: what computes in INT8 or FP16 when the graph does.
+COMPUTE_OPS = frozenset({"Conv", "ConvTranspose", "Gemm", "MatMul"})
+_COMPUTE = "Conv/Gemm/MatMul"
 # onnx.TensorProto's element types, by number (importing onnx here would be fine, but the
 # numbers are the file format's and never change).
 _FLOAT, _UINT8, _INT8, _FLOAT16 = 1, 2, 3, 10
@@ -99,36 +102,64 @@ def _onnx_facts(path: str, _mtime_ns: int, _size: int) -> OnnxFacts | None:
 def graph_facts(graph: Any) -> OnnxFacts:
     """The facts of a loaded ``onnx.GraphProto``.
 
-    Precision evidence counts only what computes the outputs: nodes and weights of the main
-    graph on a path to an output. A QuantizeLinear on a dead branch, a Cast inside a subgraph or
-    a float16 ``value_info`` annotation (a hint, not a computation) would otherwise buy an FP32
-    graph INT8's or FP16's limits; uncounted, the graph is held to the tighter limits.
+    Precision evidence counts only what computes the outputs: the main graph's nodes on a path
+    to an output, and only where a Conv, Gemm or MatMul (the layers that carry the weights)
+    takes it: a DequantizeLinear output for INT8; a float16 weight, constant or input, or a
+    Cast to float16, for FP16. A QuantizeLinear on a dead branch, QDQ inside a subgraph, a lone
+    Cast to float16 on the logits or a float16 ``value_info`` annotation (a hint, not a
+    computation) would otherwise buy an FP32 graph INT8's or FP16's limits; uncounted, the
+    graph is held to the tighter limits.
     """
     live = _live_nodes(graph)
     needed = {name for n in live for name in n.input}
+    producer = {out: n for n in live for out in n.output if out}
+    half_inits = {i.name for i in graph.initializer if i.data_type == _FLOAT16 and i.name in needed}
+    half_inputs = {v.name for v in graph.input if v.type.tensor_type.elem_type == _FLOAT16}
+
+    def made_by(name: str, *ops: str) -> Any:
+        node = producer.get(name)
+        return node if node is not None and node.op_type in ops else None
+
+    def half(name: str) -> bool:
+        node = made_by(name, "Cast", "Constant")
+        in_half = node is not None and (
+            _casts_to(node, _FLOAT16) if node.op_type == "Cast" else _constant_type(node) == _FLOAT16
+        )
+        return in_half or name in half_inits or name in half_inputs
+
+    compute = [n for n in live if n.op_type in COMPUTE_OPS]
+    dq_fed = sum(1 for n in compute if any(made_by(x, "DequantizeLinear") for x in n.input if x))
+    half_fed = sum(1 for n in compute if any(half(x) for x in n.input if x))
     qdq = sum(1 for n in live if n.op_type in QDQ_OPS)
-    f16_init = sum(1 for i in graph.initializer if i.data_type == _FLOAT16 and i.name in needed)
-    f16_init += sum(1 for n in live if n.op_type == "Constant" and _constant_type(n) == _FLOAT16)
+    f16_init = len(half_inits) + sum(
+        1 for n in live if n.op_type == "Constant" and _constant_type(n) == _FLOAT16
+    )
     f16_cast = sum(1 for n in live if n.op_type == "Cast" and _casts_to(n, _FLOAT16))
     f16_io = sum(
         1 for v in list(graph.input) + list(graph.output) if v.type.tensor_type.elem_type == _FLOAT16
     )
-    ignored = sum(1 for n in _all_nodes(graph) if n.op_type in QDQ_OPS) - qdq
-    if qdq:
-        precision, evidence = "int8", f"{qdq} QuantizeLinear/DequantizeLinear nodes"
-    elif f16_init or f16_cast or f16_io:
+    if dq_fed:
+        precision, evidence = (
+            "int8",
+            f"{qdq} QuantizeLinear/DequantizeLinear nodes, {dq_fed} {_COMPUTE} fed by them",
+        )
+    elif half_fed:
         parts = [
             f"{f16_init} float16 weights" if f16_init else "",
             f"{f16_cast} Casts to float16" if f16_cast else "",
             f"{f16_io} float16 inputs/outputs" if f16_io else "",
         ]
-        precision, evidence = "fp16", ", ".join(p for p in parts if p)
+        precision = "fp16"
+        evidence = f"{', '.join(p for p in parts if p)}; {half_fed} {_COMPUTE} in float16"
     else:
-        precision, evidence = "fp32", "no QuantizeLinear/DequantizeLinear, no float16 weight, Cast or tensor"
-    if ignored:
+        precision, evidence = "fp32", f"no {_COMPUTE} takes a DequantizeLinear output or float16 values"
+    qdq_all = sum(1 for n in _all_nodes(graph) if n.op_type in QDQ_OPS)
+    if precision != "int8" and qdq_all:
         evidence += (
-            f"; {ignored} QuantizeLinear/DequantizeLinear ignored (off the outputs' path, or in subgraphs)"
+            f"; {qdq_all} QuantizeLinear/DequantizeLinear ignored (no {_COMPUTE} on the path takes one)"
         )
+    if precision == "fp32" and (f16_init or f16_cast or f16_io):
+        evidence += f"; float16 values ignored (no {_COMPUTE} takes them)"
     inputs, outputs = list(graph.input), list(graph.output)
     return OnnxFacts(
         precision=precision,

@@ -448,7 +448,7 @@ def test_a_record_cannot_buy_the_limits_of_another_precision(
         assert code == 2, (kind, err)
         line = one_error(err)
         assert "says precision 'int8' but the artifact is 'fp32'" in line, (kind, line)
-        assert "no QuantizeLinear/DequantizeLinear" in line
+        assert "no Conv/Gemm/MatMul takes a DequantizeLinear output or float16 values" in line
 
 
 @pytest.mark.parametrize(
@@ -489,6 +489,31 @@ def _qdq_pair(src: str, tag: str) -> list[onnx.NodeProto]:
     ]
 
 
+def _cast_pair(src: str, dst: str) -> list[onnx.NodeProto]:
+    return [
+        helper.make_node("Cast", [src], [f"{src}_half"], to=TensorProto.FLOAT16),
+        helper.make_node("Cast", [f"{src}_half"], [dst], to=TensorProto.FLOAT),
+    ]
+
+
+def _rerouted(path: Path, nodes: list[onnx.NodeProto], inits: list[onnx.TensorProto], into: str = "") -> Path:
+    """The tiny classifier with ``nodes`` spliced in: before the MatMul (its input renamed
+    ``into``), or after the final Add (whose output becomes ``pre``)."""
+    tiny_onnx(path)
+    model = onnx.load(str(path))
+    if into:
+        model.graph.node[1].input[0] = into
+        model.graph.node.insert(1, nodes[-1])
+        for n in reversed(nodes[:-1]):
+            model.graph.node.insert(1, n)
+    else:
+        model.graph.node[-1].output[0] = "pre"
+        model.graph.node.extend(nodes)
+    model.graph.initializer.extend(inits)
+    onnx.save(model, str(path))
+    return path
+
+
 def test_precision_of_odd_graphs(case: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
     """Only what computes the output counts: a dead QDQ pair, QDQ inside a subgraph or a float16
     value_info hint do not buy looser limits; a live Cast to float16 is FP16 compute."""
@@ -496,6 +521,7 @@ def test_precision_of_odd_graphs(case: dict[str, Any], capsys: pytest.CaptureFix
 
     tmp_path = case["dir"]
     scale = numpy_helper.from_array(np.array(0.1, np.float32), "s0")
+    scale2 = numpy_helper.from_array(np.array(0.1, np.float32), "s2")
     dead = _graph_with(_qdq_pair("b", "0"), [scale], tmp_path / "dead-qdq.onnx")
     assert onnx_facts(dead).precision == "fp32"  # type: ignore[union-attr]
     assert "2 QuantizeLinear/DequantizeLinear ignored" in onnx_facts(dead).evidence  # type: ignore[union-attr]
@@ -519,21 +545,32 @@ def test_precision_of_odd_graphs(case: dict[str, Any], capsys: pytest.CaptureFix
     )
     assert onnx_facts(sub).precision == "fp32"  # type: ignore[union-attr]
 
-    # A Cast to float16 and back on the logits' path: the graph does round through half.
-    cast = tmp_path / "cast.onnx"
-    tiny_onnx(cast)
-    model = onnx.load(str(cast))
-    add = model.graph.node[-1]
-    add.output[0] = "pre"
-    model.graph.node.extend(
-        [
-            helper.make_node("Cast", ["pre"], ["half"], to=TensorProto.FLOAT16),
-            helper.make_node("Cast", ["half"], ["logits"], to=TensorProto.FLOAT),
-        ]
+    # On the logits' path but feeding no weight layer: a Cast to float16 and back, or a QDQ pair,
+    # rounds the output a little and would have bought FP16's or INT8's limits.
+    for kind, nodes, inits in [
+        ("cast", _cast_pair("pre", "logits"), []),
+        ("qdq-logits", [*_qdq_pair("pre", "2"), helper.make_node("Identity", ["dq2"], ["logits"])], [scale2]),
+    ]:
+        path = _rerouted(tmp_path / f"{kind}.onnx", nodes, inits)
+        assert onnx_facts(path).precision == "fp32", kind  # type: ignore[union-attr]
+    # Where the weight layer itself takes them, they are what the graph computes in.
+    half_mm = tmp_path / "half-mm.onnx"
+    tiny_onnx(half_mm)
+    model = onnx.load(str(half_mm))
+    w = model.graph.initializer[0]
+    w.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(w).astype(np.float16), "W"))
+    model.graph.node[1].input[0], model.graph.node[1].output[0] = "flat_h", "mm_h"
+    model.graph.node.insert(1, helper.make_node("Cast", ["flat"], ["flat_h"], to=TensorProto.FLOAT16))
+    model.graph.node.insert(3, helper.make_node("Cast", ["mm_h"], ["mm"], to=TensorProto.FLOAT))
+    onnx.save(model, str(half_mm))
+    assert onnx_facts(half_mm).precision == "fp16"  # type: ignore[union-attr]
+    qdq_mm = _rerouted(
+        tmp_path / "qdq-mm.onnx",
+        _qdq_pair("flat", "3"),
+        [numpy_helper.from_array(np.array(0.05, np.float32), "s3")],
+        into="dq3",
     )
-    model.graph.value_info.append(helper.make_tensor_value_info("pre", TensorProto.FLOAT16, None))
-    onnx.save(model, str(cast))
-    assert onnx_facts(cast).precision == "fp16"  # type: ignore[union-attr]
+    assert onnx_facts(qdq_mm).precision == "int8"  # type: ignore[union-attr]
     hinted = tmp_path / "hint.onnx"
     tiny_onnx(hinted)
     model = onnx.load(str(hinted))
