@@ -7,11 +7,11 @@ those facts off the ONNX graph (its nodes, initializer dtypes, input and output 
 
 Precision of an ONNX graph, in order:
 
-* ``int8``: it holds QuantizeLinear/DequantizeLinear nodes (explicit quantization, whoever
-  placed them: this tool, onnxruntime's quantizer or NVIDIA's ModelOpt);
-* ``fp16``: it computes in half: float16 initializers or constants, a Cast to float16, or
-  float16 inputs/outputs (an FP16 graph with float32 I/O, with or without layers kept in
-  float32);
+* ``int8``: its Conv/Gemm/MatMul layers take DequantizeLinear outputs (explicit quantization,
+  whoever placed the QDQ pairs: this tool, onnxruntime's quantizer or NVIDIA's ModelOpt);
+* ``fp16``: its Conv/Gemm/MatMul layers compute in half: they take float16 initializers or
+  constants, float16 graph inputs or Casts to float16 (an FP16 graph with float32 I/O, with or
+  without layers kept in float32);
 * ``fp32``: otherwise.
 
 Only the main graph's nodes on a path to an output count (see :func:`graph_facts`).
