@@ -636,3 +636,20 @@ def test_profile_file_past_the_bound_needs_the_option(
     code, out, err = cli(*args, "--allow-loose-limits", capsys=capsys)
     assert code == 0, err
     assert "limits beyond the built-in bound" in out and "max_abs_rel = 0.001" in out
+
+
+def test_an_int8_graph_against_a_bundle_without_int8_limits(
+    case: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Bundles made before INT8 hold fp32/fp16 limits only: an INT8 graph is refused with why."""
+    qdq = _rerouted(
+        case["dir"] / "qdq.onnx",
+        _qdq_pair("flat", "3"),
+        [numpy_helper.from_array(np.array(0.05, np.float32), "s3")],
+        into="dq3",
+    )
+    meta = json.loads(json.dumps(case["meta"]))
+    del meta["tolerance_profile"]["limits"]["int8"]
+    bundle = write_bundle(case["dir"] / "no-int8.npz", meta, case["sets"])
+    code, _, err = cli("parity", "--golden", bundle, qdq, capsys=capsys)
+    assert code == 2 and "computes in int8" in one_error(err) and "no int8 table" in one_error(err)
