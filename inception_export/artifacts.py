@@ -93,14 +93,17 @@ def artifact_metadata(path: Path, fmt: str) -> ArtifactMeta:
 
 
 def _inferred_metadata(path: Path, fmt: str) -> ArtifactMeta:
-    meta: dict[str, Any] = {"format": fmt, "precision": "fp32", "inferred": True}
+    from .facts import onnx_facts, torchscript_facts
+
+    meta: dict[str, Any] = {"format": fmt, "inferred": True}
     if fmt == "onnx":
-        summary = onnx_summary(path)
-        if summary is not None:
-            if summary.input_size is not None:
-                meta["input_size"] = summary.input_size
-            if summary.fp16_weights:
-                meta["precision"] = "fp16"
+        facts = onnx_facts(path)
+        if facts is not None:
+            meta["precision"] = facts.precision
+            if facts.input_size is not None:
+                meta["input_size"] = facts.input_size
+    else:
+        meta["precision"] = torchscript_facts(path).precision
     return ArtifactMeta.from_record(meta, path)
 
 

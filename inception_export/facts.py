@@ -7,11 +7,14 @@ those facts off the ONNX graph (its nodes, initializer dtypes, input and output 
 
 Precision of an ONNX graph, in order:
 
-* ``int8``: it holds QuantizeLinear/DequantizeLinear nodes (explicit quantization, whoever
-  placed them: this tool, onnxruntime's quantizer or NVIDIA's ModelOpt);
-* ``fp16``: it computes in half: float16 initializers, a Cast to float16, or float16 tensors
-  (an FP16 graph with float32 I/O, with or without layers kept in float32);
+* ``int8``: its Conv/Gemm/MatMul layers take DequantizeLinear outputs (explicit quantization,
+  whoever placed the QDQ pairs: this tool, onnxruntime's quantizer or NVIDIA's ModelOpt);
+* ``fp16``: its Conv/Gemm/MatMul layers compute in half: they take float16 initializers or
+  constants, float16 graph inputs or Casts to float16 (an FP16 graph with float32 I/O, with or
+  without layers kept in float32);
 * ``fp32``: otherwise.
+
+Only the main graph's nodes on a path to an output count (see :func:`graph_facts`).
 """
 
 from __future__ import annotations
@@ -21,13 +24,19 @@ import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import ArtifactError
 from .reading import check_fits_memory
 from .text import printable
 
+if TYPE_CHECKING:
+    from .metadata import ArtifactMeta
+
 QDQ_OPS = frozenset({"QuantizeLinear", "DequantizeLinear"})
+# The layers that hold a CNN's weights: what computes in INT8 or FP16 when the graph does.
+COMPUTE_OPS = frozenset({"Conv", "ConvTranspose", "Gemm", "MatMul"})
+_COMPUTE = "Conv/Gemm/MatMul"
 # onnx.TensorProto's element types, by number (importing onnx here would be fine, but the
 # numbers are the file format's and never change).
 _FLOAT, _UINT8, _INT8, _FLOAT16 = 1, 2, 3, 10
@@ -95,27 +104,66 @@ def _onnx_facts(path: str, _mtime_ns: int, _size: int) -> OnnxFacts | None:
 
 
 def graph_facts(graph: Any) -> OnnxFacts:
-    """The facts of a loaded ``onnx.GraphProto`` (subgraphs included in the counts)."""
-    nodes = list(_all_nodes(graph))
-    qdq = sum(1 for n in nodes if n.op_type in QDQ_OPS)
-    f16_init = sum(1 for i in _all_initializers(graph) if i.data_type == _FLOAT16)
-    f16_cast = sum(1 for n in nodes if n.op_type == "Cast" and _casts_to(n, _FLOAT16))
-    f16_values = sum(
-        1
-        for v in list(graph.value_info) + list(graph.input) + list(graph.output)
-        if v.type.tensor_type.elem_type == _FLOAT16
+    """The facts of a loaded ``onnx.GraphProto``.
+
+    Precision evidence counts only what computes the outputs: the main graph's nodes on a path
+    to an output, and only where a Conv, Gemm or MatMul (the layers that carry the weights)
+    takes it: a DequantizeLinear output for INT8; a float16 weight, constant or input, or a
+    Cast to float16, for FP16. A QuantizeLinear on a dead branch, QDQ inside a subgraph, a lone
+    Cast to float16 on the logits or a float16 ``value_info`` annotation (a hint, not a
+    computation) would otherwise buy an FP32 graph INT8's or FP16's limits; uncounted, the
+    graph is held to the tighter limits.
+    """
+    live = _live_nodes(graph)
+    needed = {name for n in live for name in n.input}
+    producer = {out: n for n in live for out in n.output if out}
+    half_inits = {i.name for i in graph.initializer if i.data_type == _FLOAT16 and i.name in needed}
+    half_inputs = {v.name for v in graph.input if v.type.tensor_type.elem_type == _FLOAT16}
+
+    def made_by(name: str, *ops: str) -> Any:
+        node = producer.get(name)
+        return node if node is not None and node.op_type in ops else None
+
+    def half(name: str) -> bool:
+        node = made_by(name, "Cast", "Constant")
+        in_half = node is not None and (
+            _casts_to(node, _FLOAT16) if node.op_type == "Cast" else _constant_type(node) == _FLOAT16
+        )
+        return in_half or name in half_inits or name in half_inputs
+
+    compute = [n for n in live if n.op_type in COMPUTE_OPS]
+    dq_fed = sum(1 for n in compute if any(made_by(x, "DequantizeLinear") for x in n.input if x))
+    half_fed = sum(1 for n in compute if any(half(x) for x in n.input if x))
+    qdq = sum(1 for n in live if n.op_type in QDQ_OPS)
+    f16_init = len(half_inits) + sum(
+        1 for n in live if n.op_type == "Constant" and _constant_type(n) == _FLOAT16
     )
-    if qdq:
-        precision, evidence = "int8", f"{qdq} QuantizeLinear/DequantizeLinear nodes"
-    elif f16_init or f16_cast or f16_values:
+    f16_cast = sum(1 for n in live if n.op_type == "Cast" and _casts_to(n, _FLOAT16))
+    f16_io = sum(
+        1 for v in list(graph.input) + list(graph.output) if v.type.tensor_type.elem_type == _FLOAT16
+    )
+    if dq_fed:
+        precision, evidence = (
+            "int8",
+            f"{qdq} QuantizeLinear/DequantizeLinear nodes, {dq_fed} {_COMPUTE} fed by them",
+        )
+    elif half_fed:
         parts = [
             f"{f16_init} float16 weights" if f16_init else "",
             f"{f16_cast} Casts to float16" if f16_cast else "",
-            f"{f16_values} float16 tensors" if f16_values else "",
+            f"{f16_io} float16 inputs/outputs" if f16_io else "",
         ]
-        precision, evidence = "fp16", ", ".join(p for p in parts if p)
+        precision = "fp16"
+        evidence = f"{', '.join(p for p in parts if p)}; {half_fed} {_COMPUTE} in float16"
     else:
-        precision, evidence = "fp32", "no QuantizeLinear/DequantizeLinear, no float16 weight, Cast or tensor"
+        precision, evidence = "fp32", f"no {_COMPUTE} takes a DequantizeLinear output or float16 values"
+    qdq_all = sum(1 for n in _all_nodes(graph) if n.op_type in QDQ_OPS)
+    if precision != "int8" and qdq_all:
+        evidence += (
+            f"; {qdq_all} QuantizeLinear/DequantizeLinear ignored (no {_COMPUTE} on the path takes one)"
+        )
+    if precision == "fp32" and (f16_init or f16_cast or f16_io):
+        evidence += f"; float16 values ignored (no {_COMPUTE} takes them)"
     inputs, outputs = list(graph.input), list(graph.output)
     return OnnxFacts(
         precision=precision,
@@ -131,6 +179,36 @@ def graph_facts(graph: Any) -> OnnxFacts:
     )
 
 
+def _live_nodes(graph: Any) -> list[Any]:
+    """The main graph's nodes that an output depends on (a subgraph's outer-scope reads count)."""
+    producer = {out: i for i, n in enumerate(graph.node) for out in n.output if out}
+    wanted = [o.name for o in graph.output]
+    seen: set[str] = set()
+    live: set[int] = set()
+    while wanted:
+        name = wanted.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        i = producer.get(name)
+        if i is None or i in live:
+            continue
+        live.add(i)
+        node = graph.node[i]
+        wanted.extend(x for x in node.input if x)
+        for attr in node.attribute:
+            for sub in [attr.g] if attr.HasField("g") else list(attr.graphs):
+                wanted.extend(x for n in _all_nodes(sub) for x in n.input if x)
+    return [graph.node[i] for i in sorted(live)]
+
+
+def _constant_type(node: Any) -> int | None:
+    for a in node.attribute:
+        if a.name == "value" and a.HasField("t"):
+            return int(a.t.data_type)
+    return None
+
+
 def _casts_to(node: Any, dtype: int) -> bool:
     return any(a.name == "to" and a.i == dtype for a in node.attribute)
 
@@ -143,16 +221,6 @@ def _all_nodes(graph: Any) -> Iterator[Any]:
                 yield from _all_nodes(attr.g)
             for sub in attr.graphs:
                 yield from _all_nodes(sub)
-
-
-def _all_initializers(graph: Any) -> Iterator[Any]:
-    yield from graph.initializer
-    for node in graph.node:
-        for attr in node.attribute:
-            if attr.HasField("g"):
-                yield from _all_initializers(attr.g)
-            for sub in attr.graphs:
-                yield from _all_initializers(sub)
 
 
 def onnx_facts(path: Path) -> OnnxFacts | None:
@@ -234,3 +302,106 @@ def torchscript_facts(path: Path) -> TorchScriptFacts:
     precision = "int8" if "int8" in kinds else "fp16" if "fp16" in kinds else "fp32"
     shown = ", ".join(s for s in storages if s in _STORAGE_PRECISION) or "no floating-point tensors"
     return TorchScriptFacts(precision, f"tensors stored as {shown}", storages)
+
+
+# --- the precision an artifact is gated in ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PrecisionFact:
+    """What an artifact computes in, where that was read, and why (for the gate's reports)."""
+
+    precision: str
+    source: str  # "graph" (ONNX), "tensors" (TorchScript), "manifest" (engine, sha256 checked)
+    evidence: str
+
+
+def _claimed_precision(path: Path, where: str, claimed: object) -> str:
+    """A record's precision as a name this tool speaks; anything else is refused (exit 2)."""
+    from .precision import PRECISIONS
+
+    name = claimed.strip().lower() if isinstance(claimed, str) else None
+    if name not in PRECISIONS:
+        raise ArtifactError(
+            f"{printable(str(path))}: {where} says precision {printable(repr(claimed))}, "
+            f"which is none of {', '.join(PRECISIONS)}"
+        )
+    return name
+
+
+def _record_claims(path: Path, fmt: str, meta: ArtifactMeta) -> list[tuple[str, object]]:
+    """Every precision the artifact's records state: the record the gate read, the ONNX's flat
+    ``precision`` property (what generic tools read) and a sidecar beside an embedded record."""
+    from .metadata import onnx_summary, read_metadata, sidecar_path
+
+    claims: list[tuple[str, object]] = []
+    if not meta.inferred and "precision" in meta.record:
+        claims.append(("its metadata", meta.record["precision"]))
+    if fmt == "onnx":
+        summary = onnx_summary(path)
+        props = summary.metadata_props if summary is not None else {}
+        if "precision" in props:
+            claims.append(("its metadata_props", props["precision"]))
+    side = sidecar_path(path)
+    if fmt != "tensorrt" and not meta.inferred and side.is_file():
+        try:
+            sidecar = read_metadata(side)
+        except ArtifactError:
+            sidecar = None  # not the record the gate read; a broken one is not evidence either way
+        if sidecar is not None and "precision" in sidecar.record:
+            claims.append((f"its sidecar {side.name}", sidecar.record["precision"]))
+    return claims
+
+
+def artifact_precision(path: Path, fmt: str, meta: ArtifactMeta) -> PrecisionFact:
+    """The precision ``path`` is gated in, read from the file (an engine: from its manifest,
+    whose sha256 must be the engine's); a record saying otherwise is ArtifactError naming both."""
+    if fmt == "onnx":
+        facts = onnx_facts(path)
+        if facts is None:
+            raise ArtifactError(f"{printable(str(path))}: not a readable ONNX file")
+        fact = PrecisionFact(facts.precision, "graph", facts.evidence)
+    elif fmt == "torchscript":
+        ts = torchscript_facts(path)
+        fact = PrecisionFact(ts.precision, "tensors", ts.evidence)
+    else:
+        fact = engine_precision(path, meta.record)
+    for where, claimed in _record_claims(path, fmt, meta):
+        name = _claimed_precision(path, where, claimed)
+        if name != fact.precision:
+            check_claim(path, "precision", claimed, fact.precision, fact.evidence)
+    return fact
+
+
+def engine_precision(engine: Path, manifest: dict[str, Any]) -> PrecisionFact:
+    """An engine's precision from its manifest, believed only when the manifest's sha256 is the
+    engine file's (the builder and ``trt-manifest`` verify the precision with TensorRT's engine
+    inspector before they write it, so the hash binds that verification to these bytes)."""
+    from .hashing import file_sha256
+
+    name = printable(str(engine))
+    record = manifest.get("engine")
+    recorded = record.get("sha256") if isinstance(record, dict) else None
+    if not isinstance(recorded, str):
+        raise ArtifactError(
+            f"{name}: its manifest records no sha256 of the engine; rebuild it (or trt-manifest)"
+        )
+    actual = file_sha256(engine)
+    if recorded.lower() != actual:
+        raise ArtifactError(
+            f"{name} does not match its manifest (sha256 {actual[:12]}..., manifest says "
+            f"{printable(recorded[:12])}...): the engine was replaced or corrupted; rebuild it"
+        )
+    precision = _claimed_precision(engine, "its manifest", manifest.get("precision"))
+    expect = manifest.get("precision_expectation")
+    verified = expect.get("precision") if isinstance(expect, dict) else None
+    if (
+        verified is not None
+        and _claimed_precision(engine, "its precision_expectation", verified) != precision
+    ):
+        raise ArtifactError(
+            f"{name}: its manifest says precision {printable(repr(manifest.get('precision')))} but the "
+            f"inspector verified {printable(repr(verified))}; the record is wrong (rebuild it)"
+        )
+    evidence = f"its manifest, whose sha256 {actual[:12]}... is the engine's"
+    return PrecisionFact(precision, "manifest", evidence)

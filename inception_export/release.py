@@ -417,6 +417,8 @@ def _release_into(
         limits=plan.profile.limits,
         profile=plan.profile.name,
         progress=step,
+        limits_from=plan.profile.source,
+        beyond_bound=plan.profile.beyond,
     )
     # The gate's inputs and eager logits, for checking on the device where the engine is built
     # (`parity --golden`): the sets the gate just computed are reused, not recomputed.
@@ -427,6 +429,7 @@ def _release_into(
         pixels=any(a.metadata.embedded_preprocessing for a in gate.artifacts),
         profile=plan.profile.name,
         limits=plan.profile.limits,
+        allow_loose_limits=bool(plan.profile.beyond),
     )
     manifest = _manifest(plan, artifacts, gate, golden, load_report(net), size, transform_input)
     # The reports name the artifacts where they will live, not in the staging directory.

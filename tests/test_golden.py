@@ -450,3 +450,26 @@ def test_device_engine_to_triton(release: Path, tmp_path: Path) -> None:
     for name in ("googlenet-plan-fp16", "googlenet-onnx-fp16", "googlenet-onnx-fp32"):
         assert "max_batch_size: 8\n" in (out / name / "config.pbtxt").read_text()
     assert {f["file"] for f in json.loads(res.stdout)["files"]} >= {"googlenet-plan-fp16/1/model.plan"}
+
+
+def test_golden_refuses_to_write_limits_past_the_bound(tmp_path: Path) -> None:
+    """The device would refuse such a bundle; `golden` refuses to write it (exit 2 naming the
+    limit, before any work) unless --allow-loose-limits, and the bundle's record is checked too."""
+    from inception_export.errors import UsageError
+    from inception_export.parity.bundle import bundle_metadata
+    from inception_export.parity.tolerances import load_profile
+
+    loose = tmp_path / "loose.toml"
+    loose.write_text("[fp16]\nrel_l2 = 0.06\n")
+    out = tmp_path / "golden.npz"
+    res = run_cli_here("golden", "-m", "v1", "-o", str(out), "--tolerance-profile", str(loose))
+    assert_one_line_error(res, 2, "[fp16] rel_l2 = 0.06 (bound 0.05)", "--allow-loose-limits")
+    assert not out.exists()
+    limits = load_profile(str(loose), allow_loose=True)
+    with pytest.raises(UsageError, match=r"\[fp16\] rel_l2 = 0.06"):
+        bundle_metadata(_NoReference(), input_size=8, aliases=[], preprocessing={}, profile="x",
+                        limits=limits, versions={})  # fmt: skip
+
+
+class _NoReference:
+    """bundle_metadata refuses the limits before it reads anything of the reference."""

@@ -13,6 +13,7 @@ import os
 import struct
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 import zipfile
 import zlib
 from pathlib import Path
@@ -150,7 +151,7 @@ def test_report_says_where_the_limits_came_from(
     assert code == 0
     assert "default tolerances from golden bundle golden.npz" in " ".join(out.split())
     prof = case["dir"] / "loose.toml"
-    prof.write_text("[fp32]\nrel_l2 = 1e-3\n")
+    prof.write_text("[fp32]\nrel_l2 = 5e-5\n")
     code, out, _ = cli(
         "parity",
         "--golden",
@@ -409,3 +410,246 @@ def test_content_contradicting_the_extension_is_refused(
     onnx_as_engine.write_bytes(case["good"].read_bytes())
     code, _, err = cli("parity", "--golden", case["bundle"], onnx_as_engine, capsys=capsys)
     assert code == 2 and "the name says tensorrt" in one_error(err)
+
+
+# --- precision from the graph, limits within a bound ---------------------------------------
+
+
+def _with_record(src: Path, dst: Path, *, record: Any = None, flat: str | None = None) -> Path:
+    """``src`` with an embedded inception_export record and/or a flat ``precision`` property."""
+    model = onnx.load(str(src))
+    if record is not None:
+        model.metadata_props.add(key="inception_export", value=json.dumps(record))
+    if flat is not None:
+        model.metadata_props.add(key="precision", value=flat)
+    onnx.save(model, str(dst))
+    return dst
+
+
+def test_a_record_cannot_buy_the_limits_of_another_precision(
+    case: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Weights off by 10 % (rel L2 ~0.1: within INT8's 0.15): the FP32 graph fails, and saying
+    ``int8`` in any record of it (embedded, flat property, sidecar) is refused, naming both."""
+    d, bundle = case["dir"], case["bundle"]
+    scaled, _, _ = tiny_onnx(d / "scaled.onnx", scale=1.10)
+    code, out, err = cli("parity", "--golden", bundle, scaled, "--json", capsys=capsys)
+    assert code == 1, err
+    assert json.loads(out)["artifacts"][0]["checks"][2]["value"] > 0.05  # rel_l2, failing FP32's 1e-5
+    lies = {
+        "embedded": _with_record(scaled, d / "embedded.onnx", record={"model": "tiny", "precision": "int8"}),
+        "flat": _with_record(scaled, d / "flat.onnx", flat="int8"),
+        "sidecar": _with_record(scaled, d / "sidecar.onnx"),
+        "both": _with_record(scaled, d / "both.onnx", record={"precision": "fp32"}, flat="int8"),
+    }
+    (d / "sidecar.onnx.json").write_text(json.dumps({"model": "tiny", "precision": "int8"}))
+    for kind, lie in lies.items():
+        code, _, err = cli("parity", "--golden", bundle, lie, capsys=capsys)
+        assert code == 2, (kind, err)
+        line = one_error(err)
+        assert "says precision 'int8' but the artifact is 'fp32'" in line, (kind, line)
+        assert "no Conv/Gemm/MatMul takes a DequantizeLinear output or float16 values" in line
+
+
+@pytest.mark.parametrize(
+    ("claim", "code", "needle"),
+    [
+        ("fp32", 1, ""),  # agrees: gated (and failed) as FP32
+        ("FP32", 1, ""),  # the same name, spelled in capitals
+        ("INT8", 2, "says precision 'INT8' but the artifact is 'fp32'"),
+        ("fp64", 2, "says precision 'fp64', which is none of fp32, fp16, int8"),
+        (123, 2, "metadata field precision is 123, not a string"),
+    ],
+)
+def test_odd_precision_claims(
+    case: dict[str, Any], capsys: pytest.CaptureFixture[str], claim: Any, code: int, needle: str
+) -> None:
+    scaled, _, _ = tiny_onnx(case["dir"] / "scaled.onnx", scale=1.10)
+    lie = _with_record(scaled, case["dir"] / "claim.onnx", record={"model": "tiny", "precision": claim})
+    got, _, err = cli("parity", "--golden", case["bundle"], lie, capsys=capsys)
+    assert got == code, err
+    if needle:
+        assert needle in one_error(err)
+
+
+def _graph_with(extra_nodes: list[onnx.NodeProto], extra_inits: list[onnx.TensorProto], path: Path) -> Path:
+    """The tiny classifier plus nodes that compute nothing the output needs (or a subgraph)."""
+    tiny_onnx(path)
+    model = onnx.load(str(path))
+    model.graph.node.extend(extra_nodes)
+    model.graph.initializer.extend(extra_inits)
+    onnx.save(model, str(path))
+    return path
+
+
+def _qdq_pair(src: str, tag: str) -> list[onnx.NodeProto]:
+    return [
+        helper.make_node("QuantizeLinear", [src, f"s{tag}"], [f"q{tag}"]),
+        helper.make_node("DequantizeLinear", [f"q{tag}", f"s{tag}"], [f"dq{tag}"]),
+    ]
+
+
+def _cast_pair(src: str, dst: str) -> list[onnx.NodeProto]:
+    return [
+        helper.make_node("Cast", [src], [f"{src}_half"], to=TensorProto.FLOAT16),
+        helper.make_node("Cast", [f"{src}_half"], [dst], to=TensorProto.FLOAT),
+    ]
+
+
+def _rerouted(path: Path, nodes: list[onnx.NodeProto], inits: list[onnx.TensorProto], into: str = "") -> Path:
+    """The tiny classifier with ``nodes`` spliced in: before the MatMul (its input renamed
+    ``into``), or after the final Add (whose output becomes ``pre``)."""
+    tiny_onnx(path)
+    model = onnx.load(str(path))
+    if into:
+        model.graph.node[1].input[0] = into
+        model.graph.node.insert(1, nodes[-1])
+        for n in reversed(nodes[:-1]):
+            model.graph.node.insert(1, n)
+    else:
+        model.graph.node[-1].output[0] = "pre"
+        model.graph.node.extend(nodes)
+    model.graph.initializer.extend(inits)
+    onnx.save(model, str(path))
+    return path
+
+
+def test_precision_of_odd_graphs(case: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    """Only what computes the output counts: a dead QDQ pair, QDQ inside a subgraph or a float16
+    value_info hint do not buy looser limits; a live Cast to float16 is FP16 compute."""
+    from inception_export.facts import onnx_facts
+
+    tmp_path = case["dir"]
+    scale = numpy_helper.from_array(np.array(0.1, np.float32), "s0")
+    scale2 = numpy_helper.from_array(np.array(0.1, np.float32), "s2")
+    dead = _graph_with(_qdq_pair("b", "0"), [scale], tmp_path / "dead-qdq.onnx")
+    assert onnx_facts(dead).precision == "fp32"  # type: ignore[union-attr]
+    assert "2 QuantizeLinear/DequantizeLinear ignored" in onnx_facts(dead).evidence  # type: ignore[union-attr]
+    claim = _with_record(dead, tmp_path / "dead-claim.onnx", record={"model": "tiny", "precision": "int8"})
+    code, _, err = cli("parity", "--golden", case["bundle"], claim, capsys=capsys)
+    assert code == 2 and "says precision 'int8' but the artifact is 'fp32'" in one_error(err)
+
+    # QDQ only inside a subgraph: an If whose branches quantize a copy of the logits.
+    branch = helper.make_graph(
+        [*_qdq_pair("logits", "1"), helper.make_node("Identity", ["dq1"], ["out1"])],
+        "branch",
+        [],
+        [helper.make_tensor_value_info("out1", TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(np.array(0.1, np.float32), "s1")],
+    )
+    cond = numpy_helper.from_array(np.array(True), "cond")
+    sub = _graph_with(
+        [helper.make_node("If", ["cond"], ["unused"], then_branch=branch, else_branch=branch)],
+        [cond],
+        tmp_path / "subgraph-qdq.onnx",
+    )
+    assert onnx_facts(sub).precision == "fp32"  # type: ignore[union-attr]
+
+    # On the logits' path but feeding no weight layer: a Cast to float16 and back, or a QDQ pair,
+    # rounds the output a little and would have bought FP16's or INT8's limits.
+    for kind, nodes, inits in [
+        ("cast", _cast_pair("pre", "logits"), []),
+        ("qdq-logits", [*_qdq_pair("pre", "2"), helper.make_node("Identity", ["dq2"], ["logits"])], [scale2]),
+    ]:
+        path = _rerouted(tmp_path / f"{kind}.onnx", nodes, inits)
+        assert onnx_facts(path).precision == "fp32", kind  # type: ignore[union-attr]
+    # Where the weight layer itself takes them, they are what the graph computes in.
+    half_mm = tmp_path / "half-mm.onnx"
+    tiny_onnx(half_mm)
+    model = onnx.load(str(half_mm))
+    w = model.graph.initializer[0]
+    w.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(w).astype(np.float16), "W"))
+    model.graph.node[1].input[0], model.graph.node[1].output[0] = "flat_h", "mm_h"
+    model.graph.node.insert(1, helper.make_node("Cast", ["flat"], ["flat_h"], to=TensorProto.FLOAT16))
+    model.graph.node.insert(3, helper.make_node("Cast", ["mm_h"], ["mm"], to=TensorProto.FLOAT))
+    onnx.save(model, str(half_mm))
+    assert onnx_facts(half_mm).precision == "fp16"  # type: ignore[union-attr]
+    qdq_mm = _rerouted(
+        tmp_path / "qdq-mm.onnx",
+        _qdq_pair("flat", "3"),
+        [numpy_helper.from_array(np.array(0.05, np.float32), "s3")],
+        into="dq3",
+    )
+    assert onnx_facts(qdq_mm).precision == "int8"  # type: ignore[union-attr]
+    hinted = tmp_path / "hint.onnx"
+    tiny_onnx(hinted)
+    model = onnx.load(str(hinted))
+    model.graph.value_info.append(helper.make_tensor_value_info("mm", TensorProto.FLOAT16, None))
+    onnx.save(model, str(hinted))
+    assert onnx_facts(hinted).precision == "fp32"  # type: ignore[union-attr]
+
+    # An empty graph is no artifact at all.
+    empty = tmp_path / "empty.onnx"
+    graph = helper.make_graph([], "empty", [], [])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(empty))
+    code, _, err = cli("parity", "--golden", case["bundle"], empty, capsys=capsys)
+    assert code == 2 and "not a TorchScript, ONNX or TensorRT artifact" in one_error(err)
+
+
+def _loose_bundle(case: dict[str, Any], **limits: float) -> Path:
+    meta = json.loads(json.dumps(case["meta"]))
+    meta["tolerance_profile"]["limits"]["fp32"].update(limits)
+    return write_bundle(case["dir"] / f"loose-{'-'.join(limits)}.npz", meta, case["sets"])
+
+
+def test_bundle_limits_past_the_bound_are_refused(
+    case: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A re-hashed bundle with rel_l2 = 1e308 and top1_agreement = 0 passed anything."""
+    bundle = _loose_bundle(case, rel_l2=1e308, top1_agreement=0.0)
+    code, _, err = cli("parity", "--golden", bundle, case["broken"], capsys=capsys)
+    assert code == 2, err
+    line = one_error(err)
+    assert "limit [fp32] rel_l2 = 1e+308 (bound 0.0001) and 1 more" in line and "--allow-loose-limits" in line
+    code, _, err = cli(
+        "parity", "--golden", _loose_bundle(case, top1_agreement=0.5), case["good"], capsys=capsys
+    )
+    assert code == 2 and "[fp32] top1_agreement = 0.5 (bound 1)" in one_error(err)
+    # Asked for, the loose limits are taken, and every report says they are beyond the bound.
+    junit = case["dir"] / "loose.xml"
+    code, out, err = cli(
+        "parity", "--golden", bundle, case["broken"], "--allow-loose-limits", "--json", "--junit", junit,
+        capsys=capsys,
+    )  # fmt: skip
+    assert code == 1, err  # max_abs_rel still fails: only rel_l2 and top-1 were loosened
+    report = json.loads(out)
+    assert report["limits_within_bound"] is False
+    assert report["limits_beyond_bound"][0].startswith("[fp32] rel_l2 = 1e+308")
+    assert "limits beyond the built-in bound" in err  # the table (on stderr with --json)
+    props = {p.get("name"): p.get("value") for p in ET.parse(junit).getroot().iter("property")}
+    assert props["limits_within_bound"] == "false" and "rel_l2 = 1e+308" in props["limits_beyond_bound"]
+
+
+def test_profile_file_past_the_bound_needs_the_option(
+    case: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from inception_export.parity.tolerances import PROFILES, beyond_bound, bound
+
+    assert all(beyond_bound(limits) == [] for limits in PROFILES.values())
+    assert bound("fp16").rel_l2 == pytest.approx(10 * PROFILES["default"]["fp16"].rel_l2)
+    assert bound("int8").top1_agreement == PROFILES["default"]["int8"].top1_agreement
+    prof = case["dir"] / "loose.toml"
+    prof.write_text("[fp32]\nmax_abs_rel = 1e-3\n")
+    args = ("parity", "--golden", case["bundle"], case["good"], "--tolerance-profile", prof)
+    code, _, err = cli(*args, capsys=capsys)
+    assert code == 2 and "[fp32] max_abs_rel = 0.001 (bound 0.0001)" in one_error(err)
+    code, out, err = cli(*args, "--allow-loose-limits", capsys=capsys)
+    assert code == 0, err
+    assert "limits beyond the built-in bound" in out and "max_abs_rel = 0.001" in out
+
+
+def test_an_int8_graph_against_a_bundle_without_int8_limits(
+    case: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Bundles made before INT8 hold fp32/fp16 limits only: an INT8 graph is refused with why."""
+    qdq = _rerouted(
+        case["dir"] / "qdq.onnx",
+        _qdq_pair("flat", "3"),
+        [numpy_helper.from_array(np.array(0.05, np.float32), "s3")],
+        into="dq3",
+    )
+    meta = json.loads(json.dumps(case["meta"]))
+    del meta["tolerance_profile"]["limits"]["int8"]
+    bundle = write_bundle(case["dir"] / "no-int8.npz", meta, case["sets"])
+    code, _, err = cli("parity", "--golden", bundle, qdq, capsys=capsys)
+    assert code == 2 and "computes in int8" in one_error(err) and "no int8 table" in one_error(err)

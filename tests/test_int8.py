@@ -437,3 +437,100 @@ def test_large_bias_survives_onnxruntime_on_the_float16_qdq_graph(tmp_path: Path
         out = runner.infer(x)
     assert np.abs(out[:, 0] - ref[:, 0]).max() < 50  # float16's step at 1e4 is 8
     assert np.linalg.norm(out - ref) / np.linalg.norm(ref) < 0.01
+
+
+# --- INT8 read from the graph: QDQ ONNX made elsewhere, or without its metadata ---------------
+
+
+def _without_metadata(src: Path, dst: Path) -> Path:
+    model = onnx.load(str(src))
+    del model.metadata_props[:]
+    onnx.save(model, str(dst))
+    return dst
+
+
+def _modelopt_like_qdq(fp32: Path, out: Path, calibration: np.ndarray) -> Path:
+    """A QDQ graph the way NVIDIA's ModelOpt quantizes a CNN for TensorRT: symmetric int8 on
+    every Conv's input and weights (per channel), nothing else (GoogLeNet has no residual Add;
+    the classifier stays float), no inception_export metadata, no sidecar."""
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    model = onnx.load(str(fp32))
+    del model.metadata_props[:]
+    name = model.graph.input[0].name
+
+    class Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.feeds = iter([{name: calibration[i : i + 1]} for i in range(len(calibration))])
+
+        def get_next(self) -> dict[str, np.ndarray] | None:
+            return next(self.feeds, None)
+
+    quantize_static(
+        model,
+        str(out),
+        Reader(),
+        quant_format=QuantFormat.QDQ,
+        op_types_to_quantize=["Conv"],
+        per_channel=True,
+        activation_type=QuantType.QInt8,
+        weight_type=QuantType.QInt8,
+        extra_options={"ActivationSymmetric": True, "WeightSymmetric": True},
+    )
+    return out
+
+
+@pytest.mark.slow
+def test_a_foreign_qdq_onnx_is_gated_under_int8_limits(tmp_path: Path) -> None:
+    """The trained digits GoogLeNet at 32 px, quantized by onnxruntime like ModelOpt does, with no
+    metadata: gated as INT8 (read from the graph, and every report says so). It used to be
+    taken for FP32 (no metadata) and failed at rel L2 ~0.07 against FP32's 1e-5."""
+    import sys
+    import xml.etree.ElementTree as ET
+
+    from conftest import DATA
+
+    from inception_export.export import export_onnx
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
+    from train_digits import digit_pictures, load, preprocess
+
+    weights = DATA / "digits_googlenet.safetensors"
+    fp32 = export_onnx("v1", tmp_path / "digits-fp32.onnx", weights=weights, input_size=32).path
+    images, _ = load()
+    calibration = preprocess(digit_pictures(images[:16])).astype(np.float32)
+    foreign = _modelopt_like_qdq(fp32, tmp_path / "foreign-qdq.onnx", calibration)
+    junit = tmp_path / "gate.xml"
+    res = run_cli_here(
+        "parity",
+        "-m",
+        "v1",
+        "-w",
+        str(weights),
+        str(foreign),
+        "--samples",
+        "2",
+        "--json",
+        "--junit",
+        str(junit),
+    )
+    assert res.code == 0, res.stderr
+    (art,) = json.loads(res.stdout)["artifacts"]
+    assert (art["precision"], art["precision_from"]) == ("int8", "graph"), art
+    rel = next(c for c in art["checks"] if c["name"] == "rel_l2")
+    assert 1e-3 < rel["value"] < rel["limit"] == 0.15  # real INT8 error, inside INT8's limit
+    assert "onnx int8, read from the graph, no metadata" in " ".join(res.stderr.split())
+    props = {p.get("name"): p.get("value") for p in ET.parse(junit).getroot().iter("property")}
+    assert props["precision_from"] == "graph" and props["metadata"] == "none"
+
+
+@pytest.mark.slow
+def test_int8_export_without_its_metadata_is_still_int8(int8_v1: Path, tmp_path: Path) -> None:
+    """Metadata stripped, no sidecar: the QDQ nodes say INT8 (its float16 parts once made it FP16)."""
+    from inception_export.parity.eager import run_gate
+
+    bare = _without_metadata(int8_v1, tmp_path / "bare-int8.onnx")
+    report = run_gate("v1", [bare], samples=2, reference_model=synthetic_model("googlenet"))
+    (art,) = report.artifacts
+    assert (art.precision, art.precision_from, art.metadata.inferred) == ("int8", "graph", True)
+    assert art.passed, [c.message for c in art.failures]

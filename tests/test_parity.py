@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ from conftest import ExportFn, assert_one_line_error, run_cli, run_cli_here
 from onnx import numpy_helper
 
 from inception_export import build_model
+from inception_export.errors import UsageError
 from inception_export.export import export_onnx
 from inception_export.parity import compare, load_profile, run_gate
 from inception_export.parity.golden import golden_inputs
@@ -217,7 +219,13 @@ def test_tolerance_profile_file_overrides(broken: dict[str, Path], tmp_path: Pat
         "[fp32]\nrel_l2 = 1.0\nmax_abs_rel = 1.0\nmin_cosine = 0.0\nmax_kl = 10.0\n"
         "top1_agreement = 0.0\ntop5_overlap = 0.0\n"
     )
-    assert run_gate("v1", [broken["scaled_conv"]], samples=2, profile=str(loose)).passed
+    # Past the built-in bound (10x the default's error limits, agreement no lower): refused
+    # unless asked for, and then the report says so.
+    with pytest.raises(UsageError, match=r"\[fp32\] rel_l2 = 1 \(bound 0.0001\) and 5 more .*--allow-loose"):
+        run_gate("v1", [broken["scaled_conv"]], samples=2, profile=str(loose))
+    report = run_gate("v1", [broken["scaled_conv"]], samples=2, profile=str(loose), allow_loose_limits=True)
+    assert report.passed and report.to_dict()["limits_within_bound"] is False
+    assert len(report.limits_beyond_bound) == 6
     assert load_profile("strict")["fp32"].rel_l2 < load_profile("default")["fp32"].rel_l2
     bad = tmp_path / "bad.toml"
     bad.write_text("[fp32]\nrel_l3 = 1\n")
@@ -325,3 +333,45 @@ def test_p99_is_numpys_percentile() -> None:
         for q in (0, 1, 50, 99, 99.9, 100):
             a = np.abs(rng.standard_normal(n))
             assert percentile(a, q) == float(np.percentile(a, q)), (n, q)
+
+
+def _claiming(src: Path, dst: Path, precision: str) -> Path:
+    """``src`` with its first conv's weights scaled by 1.10 (rel L2 ~0.1: within INT8's limits,
+    far outside FP32's) and only its records' precision changed: embedded record, flat property
+    and sidecar."""
+    model = onnx.load(str(src))
+    inits = {i.name: i for i in model.graph.initializer}
+    name = _conv_weights(model)[0]
+    _set(inits, name, numpy_helper.to_array(inits[name]) * 1.10)
+    for prop in model.metadata_props:
+        if prop.key == "inception_export":
+            prop.value = json.dumps(dict(json.loads(prop.value), precision=precision))
+        elif prop.key == "precision":
+            prop.value = precision
+    onnx.save(model, str(dst))
+    side = json.loads(Path(f"{src}.json").read_text())
+    Path(f"{dst}.json").write_text(json.dumps(dict(side, precision=precision)))
+    return dst
+
+
+def test_a_record_cannot_pick_the_eager_gate_or_localize_limits(
+    v1_artifacts: dict[str, Path], tmp_path: Path
+) -> None:
+    """The precision, and so the limit, is read from the graph: an FP32 ONNX whose records say
+    int8 is refused (exit 2, naming both) by ``parity --model`` and ``localize`` before the
+    reference model is built; a TorchScript archive's tensors decide the same way."""
+    lie = _claiming(v1_artifacts["fp32"], tmp_path / "claims-int8.onnx", "int8")
+    for argv in (["parity", "-m", "v1", str(lie)], ["localize", "-m", "v1", str(lie)]):
+        assert_one_line_error(run_cli_here(*argv), 2, "says precision 'int8' but the artifact is 'fp32'")
+    ts = tmp_path / "claims-fp16.pt"
+    with zipfile.ZipFile(v1_artifacts["ts"]) as src, zipfile.ZipFile(ts, "w") as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename.endswith("/extra/inception_export.json"):
+                data = json.dumps(dict(json.loads(data), precision="fp16")).encode()
+            dst.writestr(info, data)
+    assert_one_line_error(
+        run_cli_here("parity", "-m", "v1", str(ts)),
+        2,
+        "says precision 'fp16' but the artifact is 'fp32' (tensors stored as FloatStorage)",
+    )

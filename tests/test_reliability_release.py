@@ -75,10 +75,13 @@ def test_bad_options_refused_before_any_work(tmp_path: Path) -> None:
     out = tmp_path / "rel"
     nan = tmp_path / "nan.json"
     nan.write_text(json.dumps({"fp16": {"rel_l2": float("nan")}}))
+    loose = tmp_path / "loose.json"
+    loose.write_text(json.dumps({"fp32": {"top1_agreement": 0.9}}))
     # (Malformed, negative and out-of-range limits: tests/test_reliability_messages.py.)
     cases = [
         (["--samples", "0"], "--samples"),
         (["--tolerance-profile", str(nan)], "finite"),
+        (["--tolerance-profile", str(loose)], "[fp32] top1_agreement = 0.9 (bound 1)"),
         (["--weights", str(tmp_path)], "is a directory"),
     ]
     for extra, needle in cases:

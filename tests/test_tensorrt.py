@@ -880,3 +880,45 @@ def test_runner_reuses_buffers_and_cuda_graph_agrees(v1_engine: Path) -> None:
         assert np.array_equal(plain.infer(x), first)
         assert np.allclose(graph.infer(x), first, atol=1e-3)
         assert np.allclose(graph.infer(x[:1]), first[:1], atol=1e-3)  # a new shape: captured again
+
+
+def _stand_in_engine(tmp_path: Path, **fields: Any) -> tuple[Path, dict[str, Any]]:
+    """Engine bytes (not loadable, TensorRT is not needed to hash them) and a manifest the way
+    the builder writes one: the engine's sha256, its precision, the inspector's expectation."""
+    import hashlib
+
+    engine = tmp_path / "v1.engine"
+    engine.write_bytes(b"ftrt" + bytes(range(256)) * 4)
+    manifest: dict[str, Any] = {
+        "format": "inception-export/tensorrt-engine",
+        "model": "googlenet",
+        "precision": "fp16",
+        "engine": {"file": engine.name, "sha256": hashlib.sha256(engine.read_bytes()).hexdigest()},
+        "precision_expectation": precision_expectation("fp16"),
+    }
+    manifest.update(fields)
+    (tmp_path / "v1.engine.json").write_text(json.dumps(manifest))
+    return engine, manifest
+
+
+def test_engine_precision_comes_from_a_manifest_whose_sha_is_the_engines(tmp_path: Path) -> None:
+    """An engine's precision (so its limits) is the manifest's only while the manifest's sha256 is
+    the engine file's and its precision is what the inspector verified at build time."""
+    from inception_export.artifacts import artifact_metadata
+    from inception_export.facts import artifact_precision
+
+    engine, _ = _stand_in_engine(tmp_path)
+    fact = artifact_precision(engine, "tensorrt", artifact_metadata(engine, "tensorrt"))
+    assert (fact.precision, fact.source) == ("fp16", "manifest")
+    engine.write_bytes(engine.read_bytes() + b"\0")  # replaced after the manifest was written
+    with pytest.raises(ArtifactError, match="does not match its manifest"):
+        artifact_precision(engine, "tensorrt", artifact_metadata(engine, "tensorrt"))
+    cases = [
+        ({"precision": "int8"}, "says precision 'int8' but the inspector verified 'fp16'"),
+        ({"precision": "fp64"}, "its manifest says precision 'fp64', which is none of"),
+        ({"engine": {"file": "v1.engine"}}, "records no sha256 of the engine"),
+    ]
+    for fields, needle in cases:
+        engine, _ = _stand_in_engine(tmp_path, **fields)
+        with pytest.raises(ArtifactError, match=re.escape(needle)):
+            artifact_precision(engine, "tensorrt", artifact_metadata(engine, "tensorrt"))

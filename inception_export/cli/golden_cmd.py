@@ -12,6 +12,7 @@ from ..synthetic import DEFAULT_SEED
 from ..text import printable
 from .boundary import command
 from .options import (
+    AllowLooseLimitsOpt,
     ForceOpt,
     ImagesOpt,
     InputSizeOpt,
@@ -50,6 +51,7 @@ def golden(
             help="Limits the device applies: strict, default, or a file.",
         ),
     ] = "default",
+    allow_loose_limits: AllowLooseLimitsOpt = False,
     seed: SeedOpt = DEFAULT_SEED,
     force: ForceOpt = False,
     json_out: JsonOpt = False,
@@ -76,6 +78,7 @@ def golden(
             samples=samples,
             images=images,
             profile=tolerance_profile,
+            allow_loose_limits=allow_loose_limits,
             seed=seed,
             force=force,
             progress=step,

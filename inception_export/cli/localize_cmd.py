@@ -11,6 +11,7 @@ import typer
 from ..console import emit_json, progress_steps
 from .boundary import command
 from .options import (
+    AllowLooseLimitsOpt,
     ImagesOpt,
     JsonOpt,
     ModelOpt,
@@ -34,6 +35,7 @@ def localize_cmd(
     images: ImagesOpt = None,
     samples: SamplesOpt = 6,
     tolerance_profile: ToleranceProfileOpt = "default",
+    allow_loose_limits: AllowLooseLimitsOpt = False,
     threads: ThreadsOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -56,6 +58,7 @@ def localize_cmd(
             images=images,
             samples=samples,
             profile=tolerance_profile,
+            allow_loose_limits=allow_loose_limits,
             progress=step,
             threads=threads,
         )

@@ -80,6 +80,15 @@ ToleranceProfileOpt = Annotated[
         "--tolerance-profile", metavar="PROFILE", help="strict, default, or a TOML/JSON file of limits."
     ),
 ]
+# Limits looser than the built-in bound (parity/tolerances.py: bound) are refused without it.
+AllowLooseLimitsOpt = Annotated[
+    bool,
+    typer.Option(
+        "--allow-loose-limits",
+        help="Take tolerance limits looser than the built-in bound (10x the default profile's error "
+        "limits, no agreement limit below its own); the report says so.",
+    ),
+]
 ThreadsOpt = Annotated[
     int | None,
     typer.Option("--threads", metavar="N", help="CPU threads for torch and onnxruntime (default: all)."),

@@ -16,7 +16,14 @@ from rich.markup import escape
 from ..console import emit_json, err, out, progress_steps
 from ..errors import UsageError
 from .boundary import command
-from .options import ForceOpt, JsonOpt, SummaryOpt, WeightsOpt, checkpoint_transform_input
+from .options import (
+    AllowLooseLimitsOpt,
+    ForceOpt,
+    JsonOpt,
+    SummaryOpt,
+    WeightsOpt,
+    checkpoint_transform_input,
+)
 
 if TYPE_CHECKING:
     from ..atomic import Named
@@ -149,6 +156,7 @@ def parity(
             help="strict, default, or a TOML/JSON file of limits (default: default, or the bundle's).",
         ),
     ] = None,
+    allow_loose_limits: AllowLooseLimitsOpt = False,
     device: Annotated[str, typer.Option("--device", help="Where artifacts run: cpu or cuda.")] = "cpu",
     json_out: JsonOpt = False,
     junit: Annotated[Path | None, typer.Option("--junit", help="Write a JUnit XML report here.")] = None,
@@ -180,6 +188,7 @@ def parity(
                 model=model,
                 labelled_images=labelled_images,
                 class_names=class_names,
+                allow_loose_limits=allow_loose_limits,
             )
     else:
         if model is None:
@@ -199,6 +208,7 @@ def parity(
                 progress=step,
                 labelled_images=labelled_images,
                 class_names=class_names,
+                allow_loose_limits=allow_loose_limits,
             )
     show_report(report, json_out, junit)
     publish_ci(report, summary, "parity")

@@ -16,6 +16,7 @@ from .deploy_cmd import ClassNamesOpt, warn_left_out
 from .export_cmd import _parse_batch
 from .int8_options import CalibrationOpt
 from .options import (
+    AllowLooseLimitsOpt,
     AlsoFp16Alias,
     InputSizeOpt,
     JsonOpt,
@@ -59,6 +60,7 @@ def release(
     ] = None,
     samples: SamplesOpt = 6,
     tolerance_profile: ToleranceProfileOpt = "default",
+    allow_loose_limits: AllowLooseLimitsOpt = False,
     seed: SeedOpt = DEFAULT_SEED,
     keep_fp32: KeepFp32Opt = None,
     input_size: InputSizeOpt = None,
@@ -119,6 +121,7 @@ def release(
 ) -> None:
     """Export ONNX FP32/FP16 (+ TensorRT, + TorchScript), gate them, write DIR/manifest.json."""
     from ..deploy.package import parse_targets
+    from ..parity.tolerances import ToleranceProfile
     from ..registry import get_spec
     from ..release import ReleaseOptions, check_release_options, run_release  # imports torch: only when run
 
@@ -153,7 +156,7 @@ def release(
         trt=trt,
         force=force,
         samples=samples,
-        profile=tolerance_profile,
+        profile=ToleranceProfile.parse(tolerance_profile, allow_loose_limits),
         fp16="fp16" in precisions,
         keep_fp32=keep_fp32,
         options=options,

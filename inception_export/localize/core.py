@@ -26,7 +26,9 @@ import numpy as np
 
 from ..console import expect_steps
 from ..errors import ArtifactError, UsageError
+from ..facts import PrecisionFact, artifact_precision
 from ..metadata import NO_METADATA, ArtifactMeta, read_metadata
+from ..parity.tolerances import ToleranceProfile
 from ..reading import check_fits_memory
 from ..registry import ModelSpec, get_spec
 from ..text import describe_kind, first_line
@@ -77,6 +79,8 @@ class LocalizeReport:
     inputs: list[dict[str, str]]
     layers: list[LayerError] = field(default_factory=list)
     seconds: float = 0.0
+    precision_evidence: str = ""  # what in the graph says so (the precision is read from it)
+    limits_beyond_bound: list[str] = field(default_factory=list)  # only with --allow-loose-limits
 
     @property
     def first_divergent(self) -> LayerError | None:
@@ -94,8 +98,12 @@ class LocalizeReport:
             "model": self.model,
             "artifact": self.artifact,
             "precision": self.precision,
+            "precision_from": "graph",
+            "precision_evidence": self.precision_evidence,
             "tolerance_profile": self.profile,
             "limits": {"rel_l2": self.rel_l2_limit},
+            "limits_within_bound": not self.limits_beyond_bound,
+            "limits_beyond_bound": self.limits_beyond_bound,
             "reference": "eager PyTorch, float32, CPU; metrics computed in float64",
             "inputs": self.inputs,
             "layers": [lay.to_dict(fp16) for lay in self.layers],
@@ -242,17 +250,18 @@ class _Acc:
 
 def _checked_artifact(
     artifact: Path, spec: ModelSpec, limits: dict[str, Any]
-) -> tuple[ArtifactMeta, list[tuple[str, str]], str]:
-    """The artifact's metadata, layer map and precision, refused before anything slow when they
-    cannot be compared with ``spec``."""
+) -> tuple[ArtifactMeta, list[tuple[str, str]], PrecisionFact]:
+    """The artifact's metadata, layer map and precision (read from the graph, as the gate reads
+    it: a record may not pick the limit), refused before anything slow when they cannot be
+    compared with ``spec``."""
     meta, pairs = _open_onnx(artifact)
-    precision = "fp32" if meta.precision is None else meta.precision
-    if precision not in limits:
-        raise ArtifactError(f"{artifact}: unknown precision {precision!r} in its metadata")
+    fact = artifact_precision(artifact, "onnx", meta)
+    if fact.precision not in limits:
+        raise ArtifactError(f"{artifact}: no {fact.precision} limits in the tolerance profile")
     if meta.model is not None and get_spec(meta.model).name != spec.name:
         # Before building the reference model: a wrong --model fails in a second.
         raise ArtifactError(f"{artifact}: artifact is for model {meta.model}, not {spec.name}")
-    return meta, pairs, precision
+    return meta, pairs, fact
 
 
 def _reference_net(
@@ -362,10 +371,11 @@ def localize(
     transform_input: bool = False,
     images: Path | None = None,
     samples: int = 6,
-    profile: str = "default",
+    profile: str | ToleranceProfile = "default",
     progress: Progress | None = None,
     reference_model: Any = None,
     threads: int | None = None,
+    allow_loose_limits: bool = False,
 ) -> LocalizeReport:
     """Per-layer error of an ONNX artifact against eager PyTorch, in execution order.
 
@@ -375,15 +385,16 @@ def localize(
     import torch
 
     from ..parity.golden import check_inputs, golden_inputs, golden_pixels
-    from ..parity.tolerances import load_profile
 
     t0 = time.perf_counter()
     step = progress or (lambda _msg: None)
     spec = get_spec(model)
     artifact = Path(artifact)
-    limits = load_profile(profile)
+    chosen = ToleranceProfile.parse(profile, allow_loose_limits)
+    limits = chosen.limits
     check_inputs(samples, images)
-    meta, pairs, precision = _checked_artifact(artifact, spec, limits)
+    meta, pairs, fact = _checked_artifact(artifact, spec, limits)
+    precision = fact.precision
     step("reference model")
     net, modules, size = _reference_net(
         artifact, spec, meta, pairs, weights, transform_input, reference_model
@@ -404,10 +415,12 @@ def localize(
         model=spec.name,
         artifact=str(artifact),
         precision=precision,
-        profile=profile,
+        profile=chosen.name,
         rel_l2_limit=limit,
         inputs=gold.describe(),
         layers=_layer_errors(accs, order, pairs, limit),
+        precision_evidence=fact.evidence,
+        limits_beyond_bound=list(chosen.beyond),
     )
     if not report.layers:
         raise UsageError(f"{artifact}: none of its mapped layers ran in eager {spec.name}")

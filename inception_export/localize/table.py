@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..text import printable
 from .core import LocalizeReport
 
 LAYER_WIDTH = 36
@@ -35,12 +36,19 @@ def table(report: LocalizeReport) -> str:
             f"{i:>3} {_fit(lay.layer):<{LAYER_WIDTH}} {_g(lay.rel_l2)} {_g(lay.max_abs)} "
             f"{_g(lay.max_activation)} {note}".rstrip()
         )
-    limit = f"rel L2 limit {report.rel_l2_limit:.0e} ({report.precision}, profile {report.profile})"
+    # The limit applied, and why that one: the precision is read from the graph, not a record.
+    limit = (
+        f"rel L2 limit {report.rel_l2_limit:.3g} ({report.precision} read from the graph, "
+        f"profile {printable(report.profile)})"
+    )
     if first is None:
         lines.append(f"no layer diverges: all within the {limit}")
     else:
         lines.append(f"first divergent layer: {first.layer}")
         lines.append(f"  rel L2 {first.rel_l2:.3g} exceeds the {limit}")
+    if report.limits_beyond_bound:
+        lines.append("limits beyond the built-in bound (--allow-loose-limits):")
+        lines += [f"  {printable(b)}" for b in report.limits_beyond_bound]
     if report.precision == "fp16":
         peak = max(report.layers, key=lambda lay: lay.max_activation)
         lines.append(f"largest |x|: {peak.max_activation:.3g} in {peak.layer}")

@@ -34,7 +34,16 @@ from ..hashing import file_sha256
 from ..reading import read_regular
 from ..text import describe_kind, first_line, printable
 from .reference import Reference, ReferenceSet
-from .tolerances import CHECKS, LIMIT_NAMES, PROFILES, Limits, check_limit
+from .tolerances import (
+    ACCURACY_DROP,
+    CHECKS,
+    LIMIT_NAMES,
+    PROFILES,
+    Limits,
+    beyond_bound,
+    bound_message,
+    check_limit,
+)
 
 BUNDLE_FORMAT = "inception-export/golden-bundle"
 BUNDLE_SCHEMA = 1
@@ -105,7 +114,15 @@ class GoldenBundle:
 
     @property
     def limits(self) -> dict[str, Limits]:
-        return {p: Limits(**v) for p, v in self.meta["tolerance_profile"]["limits"].items()}
+        # A bundle made before accuracy_drop existed gets its precision's default (not Limits'
+        # 1.0, which is looser than FP32's bound of 0).
+        recorded = self.meta["tolerance_profile"]["limits"].items()
+        return {p: Limits(**{"accuracy_drop": ACCURACY_DROP[p], **v}) for p, v in recorded}
+
+    @property
+    def beyond_bound(self) -> list[str]:
+        """The recorded limits looser than the built-in bound (``tolerances.bound``)."""
+        return beyond_bound(self.limits)
 
     def info(self) -> dict[str, Any]:
         return {
@@ -128,8 +145,15 @@ def bundle_metadata(
     profile: str,
     limits: dict[str, Limits],
     versions: dict[str, str],
+    allow_loose_limits: bool = False,
 ) -> dict[str, Any]:
-    """What the device needs to refuse a mismatch, with no registry, model code or checkpoint."""
+    """What the device needs to refuse a mismatch, with no registry, model code or checkpoint.
+
+    Limits looser than the built-in bound are refused (the device would refuse the bundle)
+    unless ``allow_loose_limits``: then the gate there needs --allow-loose-limits too."""
+    beyond = beyond_bound(limits)
+    if beyond and not allow_loose_limits:
+        raise UsageError(bound_message("the golden bundle's tolerance profile", beyond))
     weights = dict(reference.weights)
     source = str(weights.get("path", ""))
     return {
@@ -370,8 +394,9 @@ def _require_regular(path: Path, what: str) -> None:
         raise ArtifactError(f"{what} {path} is {describe_kind(path)}, not a regular file")
 
 
-def load_bundle(path: Path) -> GoldenBundle:
-    """Read and verify a bundle; ArtifactError (exit 2, one line) for anything that is not intact.
+def load_bundle(path: Path, *, allow_loose_limits: bool = False) -> GoldenBundle:
+    """Read and verify a bundle; ArtifactError (exit 2, one line) for anything that is not intact,
+    or whose limits are looser than the built-in bound (unless ``allow_loose_limits``).
 
     Nothing is decompressed before the metadata says how large it may be: each member's
     declared size and ``.npy`` header must match the record, and the record's sizes are capped.
@@ -397,6 +422,9 @@ def load_bundle(path: Path) -> GoldenBundle:
     except (KeyError, TypeError, ValueError) as exc:
         why = f"{type(exc).__name__} {first_line(str(exc), 80)}"
         raise _corrupt(path, f"incomplete metadata: {why}") from None
+    beyond = bundle.beyond_bound
+    if beyond and not allow_loose_limits:
+        raise ArtifactError(bound_message(f"golden bundle {path}", beyond))
     return bundle
 
 

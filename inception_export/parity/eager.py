@@ -25,10 +25,10 @@ from ..registry import ModelSpec, get_spec
 from ..runners.base import Runner
 from ..runners.torch_runner import TorchRunner
 from .bundle import BundleResult, bundle_metadata, write_bundle
-from .gate import GateReport, check_artifacts, check_device, labelled_check, labelled_steps, limits_source
+from .gate import GateReport, check_artifacts, check_device, labelled_check, labelled_steps
 from .golden import check_inputs, golden_inputs, golden_pixels
 from .reference import EAGER, Progress, Reference, ReferenceSet, run_batched
-from .tolerances import Limits, load_profile
+from .tolerances import Limits, ToleranceProfile
 
 # Inputs per eager call: one pass for the default 13 inputs; chunks bound the memory when
 # --images brings many photographs.
@@ -110,14 +110,16 @@ def run_gate(
     transform_input: bool = False,
     images: Path | None = None,
     samples: int = 6,
-    profile: str = "default",
+    profile: str | ToleranceProfile = "default",
     device: str = "cpu",
     progress: Progress | None = None,
     reference_model: Any = None,
     labelled_images: Path | None = None,
     class_names: Path | None = None,
+    allow_loose_limits: bool = False,
 ) -> GateReport:
-    """Check every artifact against eager PyTorch; raise UsageError/ArtifactError on bad input."""
+    """Check every artifact against eager PyTorch; raise UsageError/ArtifactError on bad input
+    (a profile looser than the built-in bound included, unless ``allow_loose_limits``)."""
     labelled = labelled_check(labelled_images, class_names)
     reference = EagerReference(
         model,
@@ -129,7 +131,7 @@ def run_gate(
     )
     if not artifacts:
         raise UsageError("no artifacts given")
-    limits = load_profile(profile)
+    chosen = ToleranceProfile.parse(profile, allow_loose_limits)
     check_device(device)
     check_cuda_visible(device)
     # reference, golden inputs, three per artifact (and the labelled images')
@@ -137,12 +139,13 @@ def run_gate(
     return check_artifacts(
         reference,
         artifacts,
-        limits=limits,
-        profile=profile,
+        limits=chosen.limits,
+        profile=chosen.name,
         device=device,
         progress=progress,
-        limits_from=limits_source(profile),
+        limits_from=chosen.source,
         labelled=labelled,
+        beyond_bound=chosen.beyond,
     )
 
 
@@ -162,6 +165,7 @@ def bundle_from_reference(
     profile: str,
     limits: dict[str, Limits],
     progress: Progress | None = None,
+    allow_loose_limits: bool = False,
 ) -> BundleResult:
     """Write the bundle of an :class:`EagerReference` that is already loaded.
 
@@ -181,6 +185,7 @@ def bundle_from_reference(
         profile=profile,
         limits=limits,
         versions=reference_versions(),
+        allow_loose_limits=allow_loose_limits,
     )
     step(f"write {path.name}")
     sha, size = write_bundle(path, meta, sets)
@@ -198,10 +203,11 @@ def make_bundle(
     pixels: bool = False,
     samples: int = 6,
     images: Path | None = None,
-    profile: str = "default",
+    profile: str | ToleranceProfile = "default",
     seed: int | None = None,
     force: bool = False,
     progress: Progress | None = None,
+    allow_loose_limits: bool = False,
 ) -> BundleResult:
     """Run eager PyTorch on the golden inputs and write the bundle (CI side; needs torch)."""
     reference = EagerReference(
@@ -214,7 +220,7 @@ def make_bundle(
     )
     size = input_size or reference.spec.default_size
     reference.spec.check_size(size)
-    limits = load_profile(profile)
+    chosen = ToleranceProfile.parse(profile, allow_loose_limits)
     if samples < 1:
         raise UsageError("--samples must be at least 1")
     check_output(path, force)
@@ -222,5 +228,12 @@ def make_bundle(
     step = progress or (lambda _msg: None)
     reference.load(step)
     return bundle_from_reference(
-        reference, path, input_size=size, pixels=pixels, profile=profile, limits=limits, progress=step
+        reference,
+        path,
+        input_size=size,
+        pixels=pixels,
+        profile=chosen.name,
+        limits=chosen.limits,
+        progress=step,
+        allow_loose_limits=bool(chosen.beyond),
     )

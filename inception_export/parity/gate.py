@@ -22,6 +22,7 @@ from .. import __version__
 from ..artifacts import artifact_metadata, aux_nodes, detect_format, require_backend
 from ..console import expect_steps
 from ..errors import ArtifactError, UsageError
+from ..facts import PrecisionFact, artifact_precision
 from ..metadata import ArtifactMeta
 from ..runners.base import RunnerInfo
 from ..runners.factory import open_runner
@@ -29,7 +30,7 @@ from .accuracy import LabelledCheck, list_labelled
 from .metrics import Metrics, compare
 from .numfmt import failure_message
 from .reference import EAGER, Reference, ReferenceSet, run_batched
-from .tolerances import CHECKS, PROFILES, Limits, load_profile
+from .tolerances import CHECKS, Limits, ToleranceProfile
 
 Progress = Callable[[str], None]
 
@@ -71,6 +72,9 @@ class ArtifactResult:
     checks: list[Check] = field(default_factory=list)
     seconds: float = 0.0
     accuracy: dict[str, Any] | None = None  # --labelled-images (parity/accuracy.py)
+    # Where the precision (and so the limits) came from: "graph", "tensors" or "manifest".
+    precision_from: str = ""
+    precision_evidence: str = ""
 
     @property
     def passed(self) -> bool:
@@ -85,6 +89,8 @@ class ArtifactResult:
             "path": self.path,
             "format": self.format,
             "precision": self.precision,
+            "precision_from": self.precision_from,
+            "precision_evidence": self.precision_evidence,
             "passed": self.passed,
             "runner": self.runner,
             "batch_sizes": self.batch_sizes,
@@ -111,6 +117,8 @@ class GateReport:
     golden_bundle: dict[str, Any] | None = None
     limits_from: str = ""  # "built-in profile", "file NAME", "golden bundle NAME"
     labelled: dict[str, Any] | None = None  # the --labelled-images set and eager accuracy
+    # Limits looser than the built-in bound, taken only with --allow-loose-limits.
+    limits_beyond_bound: list[str] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
@@ -126,6 +134,8 @@ class GateReport:
             "exit_code": 0 if self.passed else 1,
             "tolerance_profile": self.profile,
             "limits_from": self.limits_from,
+            "limits_within_bound": not self.limits_beyond_bound,
+            "limits_beyond_bound": self.limits_beyond_bound,
             "limits": {p: lim.to_dict() for p, lim in self.limits.items()},
             "reference": self.reference,
             "golden_bundle": self.golden_bundle,
@@ -199,6 +209,7 @@ class _Plan:
     size: int
     pixels: bool
     precision: str
+    precision_fact: PrecisionFact
 
 
 @dataclass(frozen=True)
@@ -224,6 +235,7 @@ def check_artifacts(
     progress: Progress | None = None,
     limits_from: str = "",
     labelled: LabelledCheck | None = None,
+    beyond_bound: Sequence[str] = (),
 ) -> GateReport:
     """Every check on every artifact against ``reference``; UsageError/ArtifactError on bad input."""
     t_start = time.perf_counter()
@@ -234,7 +246,7 @@ def check_artifacts(
     reference.load(step)
     if labelled is not None:
         labelled.start(reference)
-    plans = [_plan(reference, path, fmt, meta, limits) for path, fmt, meta in opened]
+    plans = [_plan(reference, path, fmt, meta, fact, limits) for path, fmt, meta, fact in opened]
     results: list[ArtifactResult] = []
     first: ReferenceSet | None = None
     for plan in plans:
@@ -261,27 +273,41 @@ def check_artifacts(
         golden_bundle=reference.info(),
         limits_from=limits_from,
         labelled=labelled.summary() if labelled is not None else None,
+        limits_beyond_bound=list(beyond_bound),
     )
 
 
-def _open_artifacts(artifacts: Sequence[Path]) -> list[tuple[Path, str, ArtifactMeta]]:
-    """Every artifact's format, metadata and runtime, validated before the slow work (building
-    the reference model), so a typo fails in a second."""
+def _open_artifacts(artifacts: Sequence[Path]) -> list[tuple[Path, str, ArtifactMeta, PrecisionFact]]:
+    """Every artifact's format, metadata, precision (read from the file, and checked against the
+    metadata) and runtime, validated before the slow work (building the reference model), so a
+    typo or a lying record fails in a second."""
     formats = [(Path(p), detect_format(Path(p))) for p in artifacts]
-    opened = [(p, fmt, artifact_metadata(p, fmt)) for p, fmt in formats]
+    metas = [(p, fmt, artifact_metadata(p, fmt)) for p, fmt in formats]
     for path, fmt in formats:
         require_backend(path, fmt)
-    return opened
+    return [(p, fmt, meta, artifact_precision(p, fmt, meta)) for p, fmt, meta in metas]
 
 
-def _plan(reference: Reference, path: Path, fmt: str, meta: ArtifactMeta, limits: dict[str, Limits]) -> _Plan:
-    """What the artifact must match (model, classes) and what it takes (size, pixels, precision)."""
+def _plan(
+    reference: Reference,
+    path: Path,
+    fmt: str,
+    meta: ArtifactMeta,
+    fact: PrecisionFact,
+    limits: dict[str, Limits],
+) -> _Plan:
+    """What the artifact must match (model, classes) and what it takes (size, pixels, precision).
+
+    The precision, which picks the limits, is read from the file (``facts.artifact_precision``):
+    a record claiming INT8 for an FP32 graph would otherwise buy it INT8's limits."""
     reference.check_identity(path, meta)
     size, pixels = reference.resolve(path, meta)
-    precision = "fp32" if meta.precision is None else meta.precision
-    if precision not in limits:
-        raise ArtifactError(f"{path}: unknown precision {precision!r} in its metadata")
-    return _Plan(path, fmt, meta, size, pixels, precision)
+    if fact.precision not in limits:
+        raise ArtifactError(
+            f"{path}: computes in {fact.precision} ({fact.evidence}) but the limits have no "
+            f"{fact.precision} table (a golden bundle made before {fact.precision} was gated?)"
+        )
+    return _Plan(path, fmt, meta, size, pixels, fact.precision, fact)
 
 
 def _run(
@@ -336,6 +362,8 @@ def _judge(
         by_kind=by_kind,
         batch_sizes=sorted(set(outputs.batches)),
         checks=_score(metrics, consistency, limits, aux, outputs.info.num_outputs),
+        precision_from=plan.precision_fact.source,
+        precision_evidence=plan.precision_fact.evidence,
     )
 
 
@@ -343,18 +371,20 @@ def run_golden_gate(
     bundle: Path,
     artifacts: Sequence[Path],
     *,
-    profile: str | None = None,
+    profile: str | ToleranceProfile | None = None,
     device: str = "cpu",
     progress: Progress | None = None,
     model: str | None = None,
     labelled_images: Path | None = None,
     class_names: Path | None = None,
+    allow_loose_limits: bool = False,
 ) -> GateReport:
     """Check every artifact against a golden bundle's logits: the same checks as :func:`.eager.run_gate`,
     without PyTorch, the model code or the checkpoint.
 
     ``profile=None`` uses the tolerance profile recorded in the bundle; ``model``, if given,
-    must name the bundle's model (by name or alias).
+    must name the bundle's model (by name or alias). Limits (the bundle's or the profile's)
+    looser than the built-in bound are refused unless ``allow_loose_limits``.
     """
     from .bundle import load_bundle
     from .golden_reference import GoldenReference
@@ -363,29 +393,29 @@ def run_golden_gate(
         raise UsageError("no artifacts given")
     check_device(device)
     labelled = labelled_check(labelled_images, class_names)
-    limits = load_profile(profile) if profile is not None else None
+    chosen = ToleranceProfile.parse(profile, allow_loose_limits) if profile is not None else None
     # the bundle, then three per artifact (and the labelled images')
     expect_steps(progress, 1 + 3 * len(artifacts) + labelled_steps(labelled_images, artifacts))
     step = progress or (lambda _msg: None)
     step("golden bundle")
-    golden = load_bundle(bundle)
+    golden = load_bundle(bundle, allow_loose_limits=allow_loose_limits)
     reference = GoldenReference(golden)
     if model is not None and not reference.accepts(model):
         raise UsageError(f"--model {model}: the golden bundle {bundle} is for {golden.model}")
-    if limits is None or profile is None:
-        limits, label = golden.limits, golden.profile
-        source = f"golden bundle {golden.path.name}"
-    else:
-        label, source = profile, limits_source(profile)
+    if chosen is None:
+        chosen = ToleranceProfile(
+            golden.profile, golden.limits, f"golden bundle {golden.path.name}", tuple(golden.beyond_bound)
+        )
     return check_artifacts(
         reference,
         artifacts,
-        limits=limits,
-        profile=label,
+        limits=chosen.limits,
+        profile=chosen.name,
         device=device,
         progress=progress,
-        limits_from=source,
+        limits_from=chosen.source,
         labelled=labelled,
+        beyond_bound=chosen.beyond,
     )
 
 
@@ -401,11 +431,6 @@ def labelled_check(images: Path | None, class_names: Path | None) -> LabelledChe
             raise UsageError("--class-names names the folders of --labelled-images; give that too")
         return None
     return LabelledCheck(list_labelled(images, class_names))
-
-
-def limits_source(profile: str) -> str:
-    """Where a ``--tolerance-profile`` value takes its limits from, for the report."""
-    return "built-in profile" if profile in PROFILES else f"file {Path(profile).name}"
 
 
 def check_device(device: str) -> None:

@@ -39,6 +39,16 @@ def _source(report: GateReport) -> str:
     return f" from {printable(report.limits_from)}" if report.limits_from else ""
 
 
+_READ_FROM = {"graph": "the graph", "tensors": "its tensors", "manifest": "its sha-checked manifest"}
+
+
+def _precision_source(a: ArtifactResult) -> str:
+    """Where the precision (so the limits) was read: the file, never the record alone."""
+    where = _READ_FROM.get(a.precision_from)
+    read = f", read from {where}" if where else ""
+    return read + (", no metadata" if a.metadata.inferred else "")
+
+
 def table(report: GateReport) -> Group:
     """The gate's result, laid out to read at 80 columns without truncating anything.
 
@@ -56,7 +66,7 @@ def table(report: GateReport) -> Group:
     verdicts.add_column("artifact", overflow="fold")
     verdicts.add_column("verdict", overflow="fold")
     for i, a in enumerate(report.artifacts, 1):
-        kind = f"{a.format} {a.precision}" + (", no metadata" if a.metadata.inferred else "")
+        kind = f"{a.format} {a.precision}{_precision_source(a)}"
         name = Text(artifact_label(a.path))
         name.append(f"\n{kind}", style="dim")
         ran_on = a.runner.get("detail") if isinstance(a.runner, dict) else None
@@ -66,7 +76,12 @@ def table(report: GateReport) -> Group:
         kind = printable(kind)
         verdict = "[green]PASS[/]" if a.passed else f"[bold red]FAIL[/]\n{failed}"
         verdicts.add_row(str(i), name, verdict)
-    parts: list[Table | Text] = [Text(title), verdicts]
+    parts: list[Table | Text] = [Text(title)]
+    if report.limits_beyond_bound:
+        beyond = "\n".join(f"  {printable(b)}" for b in report.limits_beyond_bound)
+        loose = f"limits beyond the built-in bound (--allow-loose-limits):\n{beyond}"
+        parts.append(Text(loose, style="yellow"))
+    parts.append(verdicts)
     rows = (
         ("rel L2", lambda a: _fmt(a.metrics.rel_l2)),
         ("max abs", lambda a: _fmt(a.metrics.max_abs)),
@@ -117,6 +132,7 @@ def junit_xml(report: GateReport) -> str:
             time=f"{a.seconds:.3f}",
             file=path,
         )
+        _properties(suite, report, a)
         # The checks are judged from one run of the artifact: each case gets an equal share of
         # its measured seconds, so the cases add up to the suite's real time (GitLab sums them).
         share = a.seconds / len(a.checks) if a.checks else 0.0
@@ -166,6 +182,24 @@ def _artifact_figures(report: GateReport, a: ArtifactResult) -> str:
         f"nonfinite={m.nonfinite} samples={m.samples}",
     ]
     return "\n".join(lines)
+
+
+def _properties(suite: ET.Element, report: GateReport, a: ArtifactResult) -> None:
+    """What decided the limits: the precision and where it was read, and the limits' source."""
+    props = ET.SubElement(suite, "properties")
+    values = {
+        "precision": a.precision,
+        "precision_from": a.precision_from,
+        "precision_evidence": a.precision_evidence,
+        "metadata": "none" if a.metadata.inferred else "present",
+        "tolerance_profile": report.profile,
+        "limits_from": report.limits_from,
+        "limits_within_bound": "false" if report.limits_beyond_bound else "true",
+    }
+    if report.limits_beyond_bound:
+        values["limits_beyond_bound"] = "; ".join(report.limits_beyond_bound)
+    for name, value in values.items():
+        ET.SubElement(props, "property", name=name, value=printable(str(value)))
 
 
 def write_junit(report: GateReport, path: Path) -> None:

@@ -145,32 +145,98 @@ PROFILES: dict[str, dict[str, Limits]] = {
 }
 
 
+# --- the bound: how loose any limits may be ----------------------------------------------------
+
+# Limits come from files (a --tolerance-profile, a golden bundle) that anyone can edit: a
+# bundle re-hashed with rel_l2 = 1e308 and top1_agreement = 0 would pass any artifact. So
+# no limit may be looser than this bound of the default profile for its precision: at most
+# BOUND_FACTOR times its error limits (1 - min_cosine counts as an error), and no agreement
+# limit below the default's. Past it, a profile file is taken only with --allow-loose-limits
+# (and the report says so); a bundle is refused (exit 2) unless the gate is given the same option.
+BOUND_FACTOR = 10.0
+ERROR_LIMITS = ("rel_l2", "max_abs_rel", "max_kl", "batch_consistency", "accuracy_drop")
+AGREEMENT_LIMITS = ("top1_agreement", "top5_overlap")
+ALLOW_LOOSE = "--allow-loose-limits"
+
+
+def bound(precision: str) -> Limits:
+    """The loosest limits a profile or a bundle may hold for ``precision`` without --allow-loose-limits."""
+    base = PROFILES["default"][precision]
+    return replace(
+        base,
+        min_cosine=1.0 - BOUND_FACTOR * (1.0 - base.min_cosine),
+        **{name: BOUND_FACTOR * getattr(base, name) for name in ERROR_LIMITS},
+    )
+
+
+def _looser(name: str, value: float, cap: float) -> bool:
+    # A hair of slack: 1 - 10 * (1 - 0.99999) is not exactly 0.9999 in binary.
+    if name == "min_cosine":
+        return 1.0 - value > (1.0 - cap) * (1 + 1e-9) + 1e-15
+    if name in AGREEMENT_LIMITS:
+        return value < cap - 1e-12
+    return value > cap * (1 + 1e-9)
+
+
+def beyond_bound(limits: dict[str, Limits]) -> list[str]:
+    """Each limit looser than :func:`bound`, as ``"[fp32] rel_l2 = 1e+308 (bound 0.0001)"``."""
+    found = []
+    for precision, lim in limits.items():
+        cap = bound(precision)
+        for name in LIMIT_NAMES:
+            value, most = float(getattr(lim, name)), float(getattr(cap, name))
+            if _looser(name, value, most):
+                found.append(f"[{precision}] {name} = {value:g} (bound {most:g})")
+    return found
+
+
+def bound_message(where: str, beyond: list[str]) -> str:
+    more = f" and {len(beyond) - 1} more" if len(beyond) > 1 else ""
+    return (
+        f"{where}: limit {beyond[0]}{more} is looser than the built-in bound ({BOUND_FACTOR:g}x the default "
+        f"profile's error limits, no agreement limit below the default's); give {ALLOW_LOOSE} to use it"
+    )
+
+
 @dataclass(frozen=True)
 class ToleranceProfile:
     """A ``--tolerance-profile`` read once: its name as given (``default``, ``strict`` or the
-    file), its limits per precision, and where those came from (for the report)."""
+    file), its limits per precision, where those came from (for the report), and which of
+    them are beyond the built-in bound (only with --allow-loose-limits)."""
 
     name: str
     limits: dict[str, Limits]
     source: str  # "built-in profile" or "file NAME"
+    beyond: tuple[str, ...] = ()
 
     @classmethod
-    def parse(cls, spec: str | ToleranceProfile) -> ToleranceProfile:
-        """``spec`` read and checked (UsageError when malformed); a profile already read is kept."""
+    def parse(cls, spec: str | ToleranceProfile, allow_loose: bool = False) -> ToleranceProfile:
+        """``spec`` read and checked (UsageError when malformed, or looser than the bound without
+        ``allow_loose``); a profile already read is kept."""
         if isinstance(spec, ToleranceProfile):
             return spec
         source = "built-in profile" if spec in PROFILES else f"file {Path(spec).name}"
-        return cls(spec, load_profile(spec), source)
+        limits = load_profile(spec, allow_loose=allow_loose)
+        return cls(spec, limits, source, tuple(beyond_bound(limits)))
 
 
-def load_profile(spec: str) -> dict[str, Limits]:
+def load_profile(spec: str, *, allow_loose: bool = False) -> dict[str, Limits]:
     """``default``, ``strict``, or a TOML/JSON file overriding the default profile.
 
     The file holds tables per precision, e.g. ``[fp16]\\nrel_l2 = 1e-2``; an optional
-    top-level ``base = "strict"`` picks the profile it starts from.
+    top-level ``base = "strict"`` picks the profile it starts from. A file looser than the
+    bound is refused (UsageError naming the limit) unless ``allow_loose``.
     """
     if spec in PROFILES:
         return dict(PROFILES[spec])
+    limits = _load_profile_file(spec)
+    beyond = beyond_bound(limits)
+    if beyond and not allow_loose:
+        raise UsageError(bound_message(f"--tolerance-profile {spec}", beyond))
+    return limits
+
+
+def _load_profile_file(spec: str) -> dict[str, Limits]:
     path = Path(spec)
     if not path.exists():
         raise UsageError(f"tolerance profile {spec!r} is neither 'default', 'strict' nor an existing file")
