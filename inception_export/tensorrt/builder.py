@@ -246,7 +246,7 @@ def _manifest(
         "precision_check": precision.to_dict(),
         # What the model expects, carried over from the ONNX so the gate and deployments can
         # check an engine without its ONNX at hand.
-        **info.metadata.pick("num_classes", "preprocessing", "weights"),
+        **info.metadata.pick("num_classes", "preprocessing", "weights", "embedded_preprocessing"),
         **(extra or {}),
     }
 
