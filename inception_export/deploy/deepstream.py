@@ -9,6 +9,7 @@ artifact through the numbers parsed back from the config just written
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -188,11 +189,6 @@ def write_deepstream(
     batch = batch_size if batch_size is not None else facts.batch or 1
     if batch < 1:
         raise UsageError(f"batch size {batch}: must be at least 1")
-    if facts.batch is not None and batch != facts.batch:
-        raise UsageError(
-            f"batch size {batch}: the release's ONNX takes batch {facts.batch} only "
-            "(release with --batch dynamic for another)"
-        )
     pre = spec.preprocessing
     scaling = scaling_for(pre.mean, pre.std, pre.value_range, pre.colour_order, facts.transform_input)
     seed = {} if facts.seed is None else {"seed": facts.seed}
@@ -204,19 +200,23 @@ def write_deepstream(
     config = out / CONFIG_NAME.format(model=spec.name)
     labels = out / LABELS_NAME
     report = out / REPORT_NAME
+    labels_bytes = labels_text(names).encode("utf-8")
     with torch.no_grad():
+        # Always a dynamic batch: nvinfer builds its engine with a dynamic batch from 1 to
+        # batch-size, and a graph traced at batch N bakes N into the classifier's Reshape.
         exported = export_deepstream_onnx(
             net,
             spec,
             artifact,
             size=facts.input_size,
-            batch=facts.batch,
+            batch=None,
+            labels_sha256=hashlib.sha256(labels_bytes).hexdigest(),
             opset=facts.opset,
             scaling=scaling,
             transform_input=facts.transform_input,
             seed=facts.seed if facts.seed is not None else 0,
         )
-    write_text_atomic(labels, labels_text(names))
+    write_text_atomic(labels, labels_bytes.decode("utf-8"))
     cfg = NvinferConfig(
         onnx_file=artifact.name,
         engine_file=engine_file_name(artifact.name, batch),
