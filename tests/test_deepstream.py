@@ -532,20 +532,33 @@ def test_deepstream_onnx_has_a_dynamic_batch_from_a_fixed_batch_release(tmp_path
     release = _manifest(tmp_path, artifacts=[fixed])
     out = tmp_path / "out"
     out.mkdir()
-    write_deepstream(release, out, weights=None, class_names=None, batch_size=2)
+    write_deepstream(release, out, weights=None, class_names=None, batch_size=2, gie_unique_id=7)
     onnx_path = out / "googlenet-deepstream.onnx"
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     assert isinstance(session.get_inputs()[0].shape[0], str)
     for n in (1, 3):
         (probs,) = session.run(None, {"input": np.zeros((n, 3, 32, 32), np.float32)})
         assert probs.shape == (n, 1000)
-    assert "batch-size=2" in (out / "config_infer_googlenet.txt").read_text()
+    text = (out / "config_infer_googlenet.txt").read_text()
+    assert "batch-size=2" in text and "gie-unique-id=7" in text
+    assert "TF32 on Ampere and later GPUs (Orin too)" in text
     # The spatial mean as GlobalAveragePool: opset 18's ReduceMean takes its axes as an input,
     # which TensorRT 8.6 (DeepStream 6.3/7.0) does not read.
     import onnx
 
     ops = {n.op_type for n in onnx.load(str(onnx_path)).graph.node}
     assert "GlobalAveragePool" in ops and "ReduceMean" not in ops
+
+
+@pytest.mark.parametrize("gie", [0, 1 << 32])
+def test_gie_unique_id_is_checked_before_work(tmp_path: Path, gie: int) -> None:
+    from inception_export.deploy.deepstream import write_deepstream
+
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(UsageError, match=f"--gie-unique-id {gie}: must be 1"):
+        write_deepstream(_manifest(tmp_path), out, weights=None, class_names=None, gie_unique_id=gie)
+    assert list(out.iterdir()) == []
 
 
 def test_missing_release_and_wrong_weights(tmp_path: Path) -> None:

@@ -47,6 +47,14 @@ def deploy(
         int | None,
         typer.Option("--max-batch", help="Triton's max_batch_size (default: the engine's, else 8)."),
     ] = None,
+    gie_unique_id: Annotated[
+        int | None,
+        typer.Option(
+            "--gie-unique-id",
+            help="DeepStream: nvinfer's gie-unique-id, by which other elements name this model "
+            "(default 1; give each nvinfer in a pipeline its own).",
+        ),
+    ] = None,
     force: Annotated[
         bool, typer.Option("--force", "-f", help="Replace an earlier `deploy` output in OUT (atomically).")
     ] = False,
@@ -66,6 +74,7 @@ def deploy(
         platforms=parse_platforms(platform),
         max_batch=max_batch,
         force=force,
+        gie_unique_id=gie_unique_id,
     )
     if json_out:
         emit_json(record)

@@ -32,6 +32,8 @@ DEFAULT_OPSET = 18
 MAX_MANIFEST_BYTES = 64 << 20
 # The gate's seeded random inputs (plus the edge images and photographs every gate uses).
 GATE_SAMPLES = 2
+# gie-unique-id is a guint in nvinfer; 0 is its "unset".
+MAX_GIE_UNIQUE_ID = (1 << 32) - 1
 
 
 @dataclass(frozen=True)
@@ -160,6 +162,7 @@ def write_deepstream(
     batch_size: int | None = None,
     profile: str = "default",
     process_mode: int = 1,
+    gie_unique_id: int = 1,
 ) -> list[Path]:
     """Write the DeepStream files of ``release_dir`` into ``out_dir`` (staged by the caller,
     existing and empty) and gate them; return the paths written.
@@ -186,6 +189,10 @@ def write_deepstream(
     load_profile(profile)  # a bad profile is refused before the export
     if process_mode not in (1, 2):
         raise UsageError(f"process-mode {process_mode}: 1 (whole frame) or 2 (objects)")
+    if not 1 <= gie_unique_id <= MAX_GIE_UNIQUE_ID:
+        raise UsageError(
+            f"--gie-unique-id {gie_unique_id}: must be 1..{MAX_GIE_UNIQUE_ID} (nvinfer's uint range)"
+        )
     batch = batch_size if batch_size is not None else facts.batch or 1
     if batch < 1:
         raise UsageError(f"batch size {batch}: must be at least 1")
@@ -227,6 +234,7 @@ def write_deepstream(
         width=facts.input_size,
         scaling=scaling,
         process_mode=process_mode,
+        gie_unique_id=gie_unique_id,
     )
     header = [
         f"nvinfer classifier config for {spec.name}, written by inception-export {__version__}",

@@ -109,6 +109,7 @@ class NvinferConfig:
     classifier_threshold: float = 0.2
     process_mode: int = PROCESS_MODE_PRIMARY
     network_mode: int = NETWORK_MODE_FP32
+    gie_unique_id: int = 1
 
 
 # network-mode: 0 FP32, 1 INT8, 2 FP16 (gstnvinfer_property_parser.c).
@@ -130,13 +131,15 @@ def render_config(cfg: NvinferConfig, header: list[str]) -> str:
     lines += [
         f"[{SECTION}]",
         "gpu-id=0",
-        "gie-unique-id=1",
+        "# the id downstream elements (and a secondary nvinfer's operate-on-gie-id) name this model by",
+        f"gie-unique-id={cfg.gie_unique_id}",
         f"onnx-file={cfg.onnx_file}",
         "# nvinfer builds this engine from onnx-file on the first start and reuses it afterwards",
         f"model-engine-file={cfg.engine_file}",
         f"labelfile-path={cfg.labels_file}",
         f"batch-size={cfg.batch_size}",
-        "# 0 = FP32: the precision the artifact was gated in (2 = FP16 is faster and not gated here)",
+        "# 0 = FP32: the precision the artifact was gated in (2 = FP16 is faster and not gated here);",
+        "# TensorRT computes FP32 layers in TF32 on Ampere and later GPUs (Orin too) unless TF32 is off",
         f"network-mode={cfg.network_mode}",
         "# 1 = classifier; 1 = primary (whole frame), 2 = secondary (objects of an upstream detector)",
         f"network-type={NETWORK_TYPE_CLASSIFIER}",

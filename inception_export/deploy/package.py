@@ -74,9 +74,12 @@ def write_target(
     class_names: list[str],
     platforms: set[str] | None = None,
     max_batch: int | None = None,
+    gie_unique_id: int | None = None,
 ) -> list[Path]:
     """Write ``target``'s files into the existing, empty (staged) ``out_dir``."""
     if target == "triton":
+        if gie_unique_id is not None:
+            raise UsageError("--gie-unique-id is nvinfer's (deepstream); drop it for triton")
         from .triton import write_triton
 
         return write_triton(
@@ -92,7 +95,9 @@ def write_target(
         raise UsageError("--platform and --max-batch shape the Triton repository; drop them for deepstream")
     from .deepstream import write_deepstream  # imports torch: only when asked for
 
-    return write_deepstream(release_dir, out_dir, weights=weights, class_names=class_names)
+    return write_deepstream(
+        release_dir, out_dir, weights=weights, class_names=class_names, gie_unique_id=gie_unique_id or 1
+    )
 
 
 def _records(root: Path, files: list[Path]) -> list[dict[str, Any]]:
@@ -122,6 +127,7 @@ def run_deploy(
     platforms: set[str] | None = None,
     max_batch: int | None = None,
     force: bool = False,
+    gie_unique_id: int | None = None,
 ) -> dict[str, Any]:
     """``inception-export deploy TARGET --release DIR -o OUT``: the record written to OUT/deploy.json."""
     check_target(target)
@@ -144,6 +150,7 @@ def run_deploy(
             class_names=names,
             platforms=platforms,
             max_batch=max_batch,
+            gie_unique_id=gie_unique_id,
         )
         record = {
             "format": MARKER_FORMAT,
