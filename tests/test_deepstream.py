@@ -622,7 +622,6 @@ def test_deepstream_check_refuses_what_is_not_a_config_in_one_line(tmp_path: Pat
         config.write_text(
             "[property]\nnetwork-type=1\nonnx-file=m.onnx\ninfer-dims=3;32;32\nbatch-size=1\n"
             "output-blob-names=probabilities\nlabelfile-path=labels.txt\n"
-            "network-mode=0\nmodel-engine-file=m.onnx_b1_gpu0_fp32.engine\n"
         )
     res = run_cli_here("deepstream-check", str(config), "--release", str(release))
     assert res.code == 2, res.stderr

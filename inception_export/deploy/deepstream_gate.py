@@ -97,7 +97,9 @@ def _check_engine(cfg: KeyFile, onnx_path: Path, batch: int) -> None:
     """What nvinfer will run must be what was gated: the FP32 engine it builds from onnx-file.
     It runs model-engine-file instead when that file exists, and builds in network-mode's
     precision."""
-    mode = cfg.integer("network-mode")
+    # Both keys are optional to nvinfer: FP32 by default, and without model-engine-file it builds
+    # from onnx-file every start.
+    mode = cfg.integer("network-mode") if cfg.has("network-mode") else NETWORK_MODE_FP32
     if mode != NETWORK_MODE_FP32:
         raise ArtifactError(
             f"{cfg.path}: network-mode={mode}: nvinfer would build a {PRECISION_OF_MODE.get(mode, '?')} "
@@ -105,7 +107,7 @@ def _check_engine(cfg: KeyFile, onnx_path: Path, batch: int) -> None:
         )
     gpu = cfg.integer("gpu-id") if cfg.has("gpu-id") else 0  # nvinfer's default
     want = onnx_path.parent / engine_file_name(onnx_path.name, batch, mode, gpu)
-    if cfg.resolve("model-engine-file") != want:
+    if cfg.has("model-engine-file") and cfg.resolve("model-engine-file") != want:
         raise ArtifactError(
             f"{cfg.path}: model-engine-file={cfg.get('model-engine-file')}: nvinfer runs that engine when it "
             f"exists instead of building one from onnx-file, and builds {want.name}; name that one"
@@ -149,7 +151,8 @@ def check_config_agrees(cfg: KeyFile, num_classes: int) -> tuple[Path, list[Any]
         layers = parse_labels(data.decode("utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
         raise ArtifactError(f"{cfg.path}: labelfile-path {labels.name}: cannot read ({exc})") from None
-    deployed = (meta.record.get("deepstream") or {}).get("labels_sha256")
+    section = meta.record.get("deepstream")
+    deployed = section.get("labels_sha256") if isinstance(section, dict) else None
     if isinstance(deployed, str) and hashlib.sha256(data).hexdigest() != deployed:
         raise ArtifactError(
             f"{cfg.path}: labelfile-path {labels.name} is not the label file deployed with "
