@@ -79,13 +79,10 @@ class ReleaseOptions:
         from .tensorrt.config import EngineConfig
 
         lo, opt, hi = self.engine_batches()
-        return EngineConfig(precision="fp16", input_size=size, min_batch=lo, opt_batch=opt, max_batch=hi)
-
-    def engine_unsupported(self) -> str | None:
-        """Why no engine can be built from these artifacts, if none can."""
-        if self.embed_preprocessing:
-            return "--embed-preprocessing (the engine builder takes float32 NCHW input)"
-        return None
+        layout = "NHWC" if self.embed_preprocessing else "NCHW"
+        return EngineConfig(
+            precision="fp16", input_size=size, min_batch=lo, opt_batch=opt, max_batch=hi, layout=layout
+        )
 
     def check(self, spec: ModelSpec, trt: bool | None) -> None:
         from .export.onnx_export import check_opset
@@ -119,8 +116,6 @@ class ReleaseOptions:
         ]
         if engine_flags and trt is False:
             raise UsageError(f"{', '.join(engine_flags)} shape the TensorRT engine; --no-trt builds none")
-        if trt is True and self.engine_unsupported():
-            raise UsageError(f"--trt: no engine from {self.engine_unsupported()}; drop --trt")
         self.engine_config(self.input_size or spec.default_size).validate()
 
 
@@ -367,7 +362,7 @@ def check_release_options(
         dirs={"-o": Path(out_dir)},
     )
     check_output_dir(out_dir, force, MANIFEST, ours=is_release, listed=release_files)
-    missing = no_fp16 or trt_missing or opts.engine_unsupported()
+    missing = no_fp16 or trt_missing
     return ReleasePlan(spec, limits, fp16, opts, trt is not False and not missing, missing)
 
 

@@ -265,13 +265,15 @@ def test_top1_top5_hits_and_points() -> None:
             [0.0, 9.0, 1.0, 2.0, 3.0, 4.0, 5.0],  # label 1: top-1
             [9.0, 0.0, 1.0, 2.0, 3.0, 4.0, 5.0],  # label 1: last, not in the top 5
             [9.0, 5.0, 1.0, 2.0, 3.0, 4.0, 8.0],  # label 1: 3rd, in the top 5
-            [1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0],  # label 1: tied with class 0, which comes first
+            [1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0],  # label 1: tied with class 0 for the top: a tie is a hit
+            [3.0, 1.0, 5.0, 4.0, 2.0, 0.0, 1.0],  # label 1: tied for 5th with class 6: in the top 5
+            [3.0, -1.0, 5.0, 4.0, 2.0, 0.0, 1.0],  # label 1: 7th
         ],
         np.float32,
     )
-    acc = Accuracy.of(logits, np.array([1, 1, 1, 1]))
-    assert acc.top1_hits.tolist() == [True, False, False, False]
-    assert acc.top5_hits.tolist() == [True, False, True, True]
-    assert (acc.top1, acc.top5) == (25.0, 75.0)
+    acc = Accuracy.of(logits, np.array([1, 1, 1, 1, 1, 1]))
+    assert acc.top1_hits.tolist() == [True, False, False, True, False, False]
+    assert acc.top5_hits.tolist() == [True, False, True, True, True, False]
+    assert (acc.top1, acc.top5) == (pytest.approx(100 / 3), pytest.approx(400 / 6))
     # Fewer than five classes: top-5 is every class.
     assert Accuracy.of(np.eye(3, dtype=np.float32), np.array([2, 1, 0])).top5 == 100.0

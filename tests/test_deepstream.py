@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from conftest import assert_one_line_error
 
 from inception_export.errors import ArtifactError, UsageError, WeightsError
 
@@ -140,7 +141,7 @@ def test_config_parses_strictly_and_uses_only_documented_keys(ds_dir: Path) -> N
     from inception_export.deploy.nvinfer import read_config
 
     cfg = read_config(_config(ds_dir))
-    assert cfg.parser.sections() == ["property"]
+    assert cfg.sections() == ["property"]
     keys = cfg.keys()
     assert len(keys) == len(set(keys))
     assert not set(keys) - NVINFER_PROPERTY_KEYS, set(keys) - NVINFER_PROPERTY_KEYS
@@ -231,6 +232,37 @@ def test_wrong_offset_fails_with_exit_1_and_the_metric_named(
     report = json.loads(res.stdout)  # --json: the result on stdout, failed or not
     assert report["passed"] is False and report["nvinfer_input"]["offsets"] == [124.675, 116.28, 103.53]
     assert report["metrics"]["rel_l2"] > 1e-3
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "needle"),
+    [
+        ("network-mode=0", "network-mode=2", "network-mode=2: nvinfer would build a fp16 engine"),
+        ("model-engine-file=", "model-engine-file=other.engine\n# ", "nvinfer runs that engine"),
+        ("gpu-id=0", "gpu-id=1", "builds googlenet-deepstream.onnx_b1_gpu1_fp32.engine"),
+        ("labelfile-path=labels.txt", "labelfile-path=swapped.txt", "names or their order changed"),
+        # Appended, indented: configparser folds it into classifier-threshold, nvinfer reads offsets 0.
+        ("classifier-threshold=0.2", "classifier-threshold=0.2\n  offsets=0;0;0", "reads '0;0;0'"),
+    ],
+    ids=["fp16-mode", "foreign-engine", "gpu-id", "label-order", "indented-line"],
+)
+@pytest.mark.slow
+def test_deepstream_check_refuses_what_nvinfer_would_run_differently(
+    ds_dir: Path, v1_release: tuple[Path, Any], old: str, new: str, needle: str
+) -> None:
+    """What nvinfer runs is what was gated, or the check refuses (exit 2, one line): its engine
+    precision, the engine file it loads, the labels' order, the values GLib reads."""
+    from conftest import run_cli_here
+
+    names = (ds_dir / "labels.txt").read_text().rstrip("\n").split(";")
+    (ds_dir / "swapped.txt").write_text(";".join([names[1], names[0], *names[2:]]) + "\n")
+    bad = _tampered(ds_dir, old, new)
+    try:
+        res = run_cli_here("deepstream-check", str(bad), "--release", str(v1_release[0]))
+    finally:
+        bad.unlink()
+        (ds_dir / "swapped.txt").unlink()
+    assert_one_line_error(res, 2, needle)
 
 
 @pytest.mark.slow
@@ -381,8 +413,31 @@ def test_deepstream_module_matches_eager_softmax_on_nvinfer_input(transform_inpu
         ("batch-size=1\n[property]\n", "not a key file"),
         ("[class-attrs-all]\nthreshold=0.2\n", "no \\[property\\] group"),
         ("[property]\nbatch-size 1\n", "not a key file"),
+        # configparser folds the indented line into output-blob-names; GLib reads a second offsets
+        # (the later one wins): nvinfer would compute with offsets 0.
+        (
+            "[property]\noffsets=1;2;3\noutput-blob-names=p\n  offsets=0;0;0\n",
+            "offsets: nvinfer's parser \\(GLib\\) reads '0;0;0', a plain key-file reader '1;2;3'",
+        ),
+        ("[property]\noutput-blob-names=p\n  offsets=0;0;0\n", "output-blob-names: .* reads 'p'"),
+        # GLib unescapes \s: nvinfer would load "m x.onnx".
+        (
+            "[property]\nonnx-file=m\\sx.onnx\n",
+            "onnx-file: .* reads 'm x.onnx', a plain key-file reader 'm\\\\\\\\sx.onnx'",
+        ),
+        ("[property]\nx=1\n[other]\ny=2 \\\n", "y: nvinfer's parser \\(GLib\\) reads '2 '"),
     ],
-    ids=["duplicate-key", "duplicate-group", "key-outside-group", "no-property", "no-equals"],
+    ids=[
+        "duplicate-key",
+        "duplicate-group",
+        "key-outside-group",
+        "no-property",
+        "no-equals",
+        "indented-key",
+        "indented-new-key",
+        "escaped-space",
+        "trailing-backslash",
+    ],
 )
 def test_read_config_is_strict(tmp_path: Path, text: str, why: str) -> None:
     from inception_export.deploy.nvinfer import read_config
@@ -446,13 +501,8 @@ def _manifest(tmp_path: Path, **changes: Any) -> Path:
         ({"model": 7}, ArtifactError, "no valid 'model'"),
         ({"weights": {"source": "inception.pth", "sha256": "ab" * 32}}, WeightsError, "give --weights FILE"),
         ({"num_classes": 10}, UsageError, "--class-names"),
-        (
-            {"artifacts": [{"format": "onnx", "precision": "fp32", "input": {"shape": [4, 3, 32, 32]}}]},
-            UsageError,
-            "takes batch 4 only",
-        ),
     ],
-    ids=["no-fp32-onnx", "schema", "model", "checkpoint-without-weights", "classes", "batch"],
+    ids=["no-fp32-onnx", "schema", "model", "checkpoint-without-weights", "classes"],
 )
 def test_bad_release_is_one_line_exit_2_and_writes_nothing(
     tmp_path: Path, changes: dict[str, Any], kind: type, message: str
@@ -467,6 +517,47 @@ def test_bad_release_is_one_line_exit_2_and_writes_nothing(
         write_deepstream(release, out, weights=None, class_names=None, batch_size=2)
     line, code = error_line(info.value)
     assert code == 2 and "\n" not in line
+    assert list(out.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_deepstream_onnx_has_a_dynamic_batch_from_a_fixed_batch_release(tmp_path: Path) -> None:
+    """nvinfer builds its engine for batches 1..batch-size: the DeepStream ONNX of a release
+    fixed at batch 4 still takes any batch (a graph traced at 4 bakes 4 into its Reshape)."""
+    import onnxruntime as ort
+
+    from inception_export.deploy.deepstream import write_deepstream
+
+    fixed = {"format": "onnx", "precision": "fp32", "opset": 18, "input": {"shape": [4, 3, 32, 32]}}
+    release = _manifest(tmp_path, artifacts=[fixed])
+    out = tmp_path / "out"
+    out.mkdir()
+    write_deepstream(release, out, weights=None, class_names=None, batch_size=2, gie_unique_id=7)
+    onnx_path = out / "googlenet-deepstream.onnx"
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    assert isinstance(session.get_inputs()[0].shape[0], str)
+    for n in (1, 3):
+        (probs,) = session.run(None, {"input": np.zeros((n, 3, 32, 32), np.float32)})
+        assert probs.shape == (n, 1000)
+    text = (out / "config_infer_googlenet.txt").read_text()
+    assert "batch-size=2" in text and "gie-unique-id=7" in text
+    assert "TF32 on Ampere and later GPUs (Orin too)" in text
+    # The spatial mean as GlobalAveragePool: opset 18's ReduceMean takes its axes as an input,
+    # which TensorRT 8.6 (DeepStream 6.3/7.0) does not read.
+    import onnx
+
+    ops = {n.op_type for n in onnx.load(str(onnx_path)).graph.node}
+    assert "GlobalAveragePool" in ops and "ReduceMean" not in ops
+
+
+@pytest.mark.parametrize("gie", [0, 1 << 32])
+def test_gie_unique_id_is_checked_before_work(tmp_path: Path, gie: int) -> None:
+    from inception_export.deploy.deepstream import write_deepstream
+
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(UsageError, match=f"--gie-unique-id {gie}: must be 1"):
+        write_deepstream(_manifest(tmp_path), out, weights=None, class_names=None, gie_unique_id=gie)
     assert list(out.iterdir()) == []
 
 

@@ -21,6 +21,7 @@ import onnx
 import pytest
 from conftest import CliResult, assert_one_line_error, rel_l2, run_cli, run_cli_here, stand_in_engine
 from onnx import numpy_helper
+from test_deploy_triton import _engine_release
 
 from inception_export.parity.bundle import encode_bundle, load_bundle
 from inception_export.parity.tolerances import PROFILES
@@ -31,7 +32,9 @@ from inception_export.tensorrt.availability import tensorrt_available
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
-DEVICE_PYTHON = ROOT / ".venv-device" / "bin" / "python"
+# The device role's installs that `./dev test` makes: with the CI's Python, and with 3.10
+# (JetPack 6's Python, for which alone its TensorRT bindings exist).
+DEVICE_VENVS = {".venv-device": None, ".venv-device310": (3, 10)}
 # Imported by the full role only; none may load on the device path.
 HEAVY = ("torch", "skimage", "onnxscript", "safetensors", "matplotlib")
 MODEL_CODE = ("inception_export.models", "inception_export.build", "inception_export.checkpoint")
@@ -374,22 +377,24 @@ def test_golden_gate_without_torch_on_the_path(release: Path, v1_torchscript: Pa
     assert_one_line_error(res, 2, "TorchScript needs PyTorch")
 
 
-def _device_python() -> Path:
-    if DEVICE_PYTHON.exists():
-        return DEVICE_PYTHON
+def _device_python(venv: str) -> Path:
+    python = ROOT / venv / "bin" / "python"
+    if python.exists():
+        return python
     if os.environ.get("CI"):
-        pytest.fail(f"{DEVICE_PYTHON} is missing: `./dev test` creates the torch-free venv, CI must check it")
-    pytest.skip("no .venv-device (created by `./dev test`): the torch-free install is not checked here")
+        pytest.fail(f"{python} is missing: `./dev test` creates the torch-free venv, CI must check it")
+    pytest.skip(f"no {venv} (created by `./dev test`): the torch-free install is not checked here")
 
 
-def test_device_venv_without_torch(release: Path, scaled_conv: Path, tmp_path: Path) -> None:
-    python = _device_python()
+@pytest.mark.parametrize("venv", list(DEVICE_VENVS))
+def test_device_venv_without_torch(release: Path, scaled_conv: Path, tmp_path: Path, venv: str) -> None:
+    python = _device_python(venv)
     where = subprocess.run(
         [
             str(python),
             "-c",
-            "import importlib.util, inception_export; "
-            "print(inception_export.__file__); print(importlib.util.find_spec('torch'))",
+            "import importlib.util, sys, inception_export; print(inception_export.__file__); "
+            "print(importlib.util.find_spec('torch')); print('%d.%d' % sys.version_info[:2])",
         ],
         capture_output=True,
         text=True,
@@ -397,6 +402,8 @@ def test_device_venv_without_torch(release: Path, scaled_conv: Path, tmp_path: P
     ).stdout.split()
     assert Path(where[0]).is_relative_to(ROOT / "inception_export")  # this checkout, not a stale copy
     assert where[1] == "None"  # torch is not installed there at all
+    want = DEVICE_VENVS[venv]
+    assert want is None or where[2] == f"{want[0]}.{want[1]}", where
     bundle = str(release / "golden.npz")
     fp32, fp16 = str(release / "googlenet-fp32.onnx"), str(release / "googlenet-fp16.onnx")
     res, modules = probe(python, "parity", "--golden", bundle, fp32, fp16, "--json", tmp=tmp_path)
@@ -419,6 +426,15 @@ def test_device_venv_without_torch(release: Path, scaled_conv: Path, tmp_path: P
     # The full role's commands say what to install instead of failing inside an import.
     res, _ = probe(python, "onnx", "-m", "v1", "-o", str(tmp_path / "v1.onnx"), tmp=tmp_path)
     assert_one_line_error(res, 2, "needs torch", "inception-export[full]")
+    # `deploy triton` on the device: from the release's ONNX, and from an engine's manifest.
+    repo = tmp_path / "r"
+    res, modules = probe(python, "deploy", "triton", "--release", str(release), "-o", str(repo), tmp=tmp_path)
+    assert res.code == 0, res.stderr
+    assert (repo / "googlenet-onnx-fp32" / "config.pbtxt").is_file() and heavy_modules(modules) == []
+    rel = _engine_release(release, tmp_path / "rel", 1, 4, 16)
+    res, _ = probe(python, "deploy", "triton", "--release", str(rel), "-o", str(tmp_path / "p"), tmp=tmp_path)
+    assert res.code == 0, res.stderr
+    assert "max_batch_size: 16" in (tmp_path / "p" / "googlenet-plan-fp16" / "config.pbtxt").read_text()
 
 
 def test_device_engine_to_triton(release: Path, tmp_path: Path) -> None:

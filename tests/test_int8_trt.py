@@ -100,3 +100,39 @@ def test_trtexec_line_for_a_qdq_graph_is_strongly_typed_without_precision_flags(
     # TensorRT 11 removed --int8/--fp16 (and the calibrator); 10.3 refuses them with --stronglyTyped
     assert not {"--int8", "--fp16", "--best", "--calib"} & {a.split("=")[0] for a in argv}
     assert "--minShapes=input:1x3x224x224" in argv and "--maxShapes=input:8x3x224x224" in argv
+
+
+DATA = Path(__file__).parent / "data"
+
+
+def _report(name: str) -> dict[str, Any]:
+    doc: dict[str, Any] = json.loads((DATA / name).read_text())
+    return doc
+
+
+def test_nvidia_qat_example_report_passes_with_its_gemm_as_an_int8_convolution() -> None:
+    """trt-engine-explorer's own QAT ResNet report (excerpt, tests/data names its commit): the
+    quantized convolutions and the Gemm classifier, which TensorRT ran as a 1x1 INT8 convolution."""
+    report = _report("trt_explorer_resnet_qat_excerpt.json")
+    nodes = ["Conv:Conv_9", "Conv:Conv_22", "Conv:Conv_34", "Gemm:Gemm_257"]
+    summary = verify_int8_precision(report, nodes)
+    assert (summary.convolutions, summary.mismatched, summary.missing_float32) == (4, (), ())
+    # The same report held to a graph that kept Conv_34 in float16 fails, naming it.
+    with pytest.raises(GateFailure, match=r"Conv_34 .*computes in int8, expected fp16"):
+        verify_int8_precision(report, [n for n in nodes if n != "Conv:Conv_34"])
+
+
+def test_tensorrt11_constants_and_a_gemm_left_as_a_matrix_multiply() -> None:
+    """TensorRT 11 reports no Weights entry, its weights as Constants; a quantized Gemm may stay a
+    matrix multiply reading int8 and writing float16: judged by its inputs and Constants, never by
+    its output type."""
+    report = _report("trt11_report_int8_constants.json")
+    nodes = ["Conv:node_conv2d", "Gemm:node_linear"]
+    summary = verify_int8_precision(report, nodes)
+    assert (summary.convolutions, summary.fp16_convolutions) == (3, 1) and summary.mismatched == ()
+    # The classifier reading float16 is not INT8 compute, whatever its output says.
+    layers = report["Layers"]
+    layers[3]["Inputs"][0]["Datatype"] = "Half"
+    layers[3]["Constants"][0]["Datatype"] = "Half"
+    with pytest.raises(GateFailure, match=r"node_linear .*computes in fp16, expected int8"):
+        verify_int8_precision(report, nodes)

@@ -130,6 +130,56 @@ def test_metrics_against_known_values() -> None:
     assert nan.nonfinite == 1 and nan.rel_l2 == float("inf")
 
 
+def test_topk_metrics_treat_ties_as_ties() -> None:
+    """A class is in a top-k when its value is at least the k-th largest: an artifact whose top-5
+    is the reference's up to tied values agrees; a real change of rank still counts."""
+    from inception_export.parity.metrics import topk_agreement
+
+    # Saturated softmax: the reference (float64) keeps a strict tail, the artifact's float32
+    # probabilities are exactly 0 past its top 3, so its 4th and 5th are any of 997 tied classes.
+    ref = np.zeros((2, 1000))
+    ref[:, [7, 3, 9]] = [0.7, 0.2, 0.1]
+    ref[:, [500, 800]] = [1e-40, 1e-41]
+    out = np.where(ref >= 1e-3, ref, 0.0).astype(np.float32)
+    assert (out == 0).sum() == 2 * 997
+    tied = compare(ref, out)
+    assert (tied.top5_overlap, tied.top1_agreement) == (1.0, 1.0)
+    # Ties for the top on either side: the same class may be first on both.
+    both = np.array([[5.0, 5.0, 1.0, 0.0, 0.0, 0.0, -1.0]])
+    assert compare(both, np.array([[4.9, 5.1, 1.0, 0.0, 0.0, 0.0, -1.0]])).top1_agreement == 1.0
+    # A class that is strictly 5th in the reference and strictly out of the artifact's top 5.
+    strict = np.array([[9.0, 8.0, 7.0, 6.0, 5.0, 4.0, 0.0]])
+    moved = np.array([[9.0, 8.0, 7.0, 6.0, 3.0, 4.0, 0.0]])
+    assert topk_agreement(strict, moved, 5).tolist() == [0.8]
+    assert compare(strict, moved[:, [1, 0, 2, 3, 4, 5, 6]]).top1_agreement == 0.0
+    # Ties on both sides share the places left: 3 sure + 2 of the tied (4 each) can all agree.
+    r = np.array([[9.0, 8.0, 7.0, 1.0, 1.0, 1.0, 1.0, 0.0]])
+    o = np.array([[9.0, 8.0, 7.0, 0.0, 2.0, 2.0, 2.0, 2.0]])  # class 3 drops, 7 joins the tie
+    assert topk_agreement(r, o, 5).tolist() == [1.0]
+    assert topk_agreement(r, np.array([[9.0, 8.0, 7.0, 0.0, 0.0, 0.0, 2.0, 2.0]]), 5).tolist() == [0.8]
+
+
+@pytest.mark.slow
+def test_saturated_bn_inception_agrees_with_itself() -> None:
+    """Synthetic BN-Inception (v2) on the gate's pixel inputs saturates the softmax (hundreds of
+    probabilities exactly 0 in float32): its own float32 softmax agrees with the float64 one.
+    Ordering the ties (argsort) gave a top-5 overlap of 0.725, under the 0.75 limit."""
+    import torch
+    from conftest import synthetic_model
+
+    from inception_export.parity.eager import EagerReference
+    from inception_export.parity.metrics import log_softmax
+
+    reference = EagerReference("v2", samples=2, reference_model=synthetic_model("v2"))
+    reference.load(lambda _msg: None)
+    logits = reference.inputs(224, True, lambda _msg: None).logits
+    ref = np.exp(log_softmax(logits.astype(np.float64)))
+    out = torch.softmax(torch.from_numpy(logits.astype(np.float32)), 1).numpy()
+    assert ((out == 0).sum(1) > 900).sum() >= 4  # saturated: most probabilities exactly 0
+    metrics = compare(ref, out)
+    assert (metrics.top1_agreement, metrics.top5_overlap) == (1.0, 1.0)
+
+
 def test_golden_inputs_are_deterministic_and_cover_kinds() -> None:
     spec = get_spec("v2")
     a = golden_inputs(spec, 224, samples=3)

@@ -169,7 +169,6 @@ def test_release_keep_fp32_traces_the_fp16_graph(tmp_path: Path) -> None:
         (["--opset", "17"], "opset 17"),
         (["--input-size", "12"], "minimum"),
         (["--images", "no-such-dir"], "not a directory"),
-        (["--trt", "--embed-preprocessing"], "no engine from --embed-preprocessing"),
     ],
 )
 def test_release_refuses_bad_deployment_options_before_work(
@@ -190,3 +189,17 @@ def test_release_engine_batch_range_defaults() -> None:
     assert ReleaseOptions(batch=4).engine_batches() == (4, 4, 4)
     assert ReleaseOptions(min_batch=16).engine_batches() == (16, 16, 16)
     assert ReleaseOptions(opt_batch=4, max_batch=32).engine_batches() == (1, 4, 32)
+
+
+def test_release_builds_the_engine_of_an_embedded_preprocessing_graph(tmp_path: Path) -> None:
+    """`--trt --embed-preprocessing` is no longer refused: the engine takes the graph's uint8 NHWC
+    input (the parser accepts it since the graph casts before it transposes: test_trt_parser_rules)."""
+    from inception_export.release import ReleaseOptions
+
+    pixels = ReleaseOptions(embed_preprocessing=True).engine_config(96)
+    assert (pixels.layout, pixels.shape(2)) == ("NHWC", (2, 96, 96, 3))
+    assert ReleaseOptions().engine_config(96).layout == "NCHW"
+    res = run_cli_here("release", "-m", "v1", "--out", "r", "--trt", "--embed-preprocessing", cwd=tmp_path)
+    # Without TensorRT here the refusal names TensorRT alone; it named --embed-preprocessing before.
+    assert_one_line_error(res, 2, "--trt")
+    assert "embed" not in res.stderr and not (tmp_path / "r").exists()

@@ -354,7 +354,12 @@ def _env(cc: tuple[int, int] = (8, 7), trt: str = "10.3.0.30", sha: str = "ab" *
 
 def test_manifest_matches() -> None:
     check_manifest(_manifest(), _env())
-    check_manifest(_manifest(trt="10.3.0.26"), _env())  # build number differences are fine
+
+
+def test_manifest_version_includes_the_build_number() -> None:
+    """TensorRT's deserializer refuses a plan of another build of the same release."""
+    with pytest.raises(ArtifactError, match=r"TensorRT 10\.3\.0\.26 but this is TensorRT 10\.3\.0\.30"):
+        check_manifest(_manifest(trt="10.3.0.26"), _env())
 
 
 def test_manifest_version_mismatch() -> None:
@@ -922,3 +927,42 @@ def test_engine_precision_comes_from_a_manifest_whose_sha_is_the_engines(tmp_pat
         engine, _ = _stand_in_engine(tmp_path, **fields)
         with pytest.raises(ArtifactError, match=re.escape(needle)):
             artifact_precision(engine, "tensorrt", artifact_metadata(engine, "tensorrt"))
+
+
+class _BuilderConfig:
+    """The two timing-cache calls of TensorRT's IBuilderConfig as its bindings answer them (no
+    TensorRT here): bytes that do not deserialize give None, a cache of another TensorRT or GPU
+    is refused by set_timing_cache(cache, ignore_mismatch=False), None is a TypeError."""
+
+    def __init__(self) -> None:
+        self.used: list[bytes] = []
+
+    def create_timing_cache(self, blob: bytes) -> bytes | None:
+        return None if blob.startswith(b"junk") else bytes(blob)
+
+    def set_timing_cache(self, cache: bytes | None, ignore_mismatch: bool) -> bool:
+        if cache is None:
+            raise TypeError("set_timing_cache(): incompatible function arguments")
+        assert ignore_mismatch is False
+        if cache.startswith(b"foreign"):
+            return False
+        self.used.append(cache)
+        return True
+
+
+@pytest.mark.parametrize(
+    ("blob", "noted"), [(b"ours", False), (b"foreign cache", True), (b"junk", True), (None, False)]
+)
+def test_a_foreign_or_corrupt_timing_cache_falls_back_to_an_empty_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], blob: bytes | None, noted: bool
+) -> None:
+    from inception_export.tensorrt.builder import _use_timing_cache
+
+    path = tmp_path / "v1.timing"
+    if blob is not None:
+        path.write_bytes(blob)
+    config = _BuilderConfig()
+    _use_timing_cache(config, path)  # type: ignore[arg-type]
+    assert config.used == ([b"ours"] if blob == b"ours" else [b""])
+    err = capsys.readouterr().err
+    assert ("note: --timing-cache" in err and "building with an empty one" in err) is noted

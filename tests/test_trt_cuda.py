@@ -101,3 +101,40 @@ def test_no_driver_is_named_not_no_gpu() -> None:
 
     reason = missing_reason()
     assert reason is not None and "no NVIDIA driver" in reason, reason
+
+
+class _CaptureRuntime:
+    """cuda-python's runtime with the capture calls answered as CUDA answers them after a failure
+    inside a capture (there is no GPU here): EndCapture reports the capture invalidated and hands
+    back the partial graph; the calls made are recorded."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+        self.cudaError_t = rt.cudaError_t
+        self.cudaStreamCaptureMode = rt.cudaStreamCaptureMode
+        self.cudaGetErrorString = rt.cudaGetErrorString
+
+    def cudaStreamBeginCapture(self, *_: object) -> tuple[object]:
+        self.calls.append("begin")
+        return (rt.cudaError_t.cudaSuccess,)
+
+    def cudaStreamEndCapture(self, *_: object) -> tuple[object, object]:
+        self.calls.append("end")
+        return (rt.cudaError_t.cudaErrorStreamCaptureInvalidated, None)
+
+
+def test_a_failure_inside_cuda_graph_capture_is_the_error_reported() -> None:
+    """EndCapture must run (or the stream stays capturing) but its own 'capture invalidated' must
+    not replace why the capture failed; no graph is kept."""
+    from inception_export.errors import ArtifactError
+
+    stream = object.__new__(cuda.CudaStream)
+    fake = _CaptureRuntime()
+    stream._rt, stream._stream, stream._buffers, stream._graph, stream._graph_exec = fake, 1, {}, None, None
+
+    def enqueue() -> None:
+        raise ArtifactError("TensorRT execution failed")
+
+    with pytest.raises(ArtifactError, match="TensorRT execution failed"):
+        stream.capture(enqueue)
+    assert fake.calls == ["begin", "end"] and not stream.has_graph

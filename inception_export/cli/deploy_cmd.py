@@ -65,6 +65,14 @@ def deploy(
             "its manifest FILE.json beside it; served as the repository's plan model (sha256 checked).",
         ),
     ] = None,
+    gie_unique_id: Annotated[
+        int | None,
+        typer.Option(
+            "--gie-unique-id",
+            help="DeepStream: nvinfer's gie-unique-id, by which other elements name this model "
+            "(default 1; give each nvinfer in a pipeline its own).",
+        ),
+    ] = None,
     force: Annotated[
         bool, typer.Option("--force", "-f", help="Replace an earlier `deploy` output in OUT (atomically).")
     ] = False,
@@ -85,6 +93,7 @@ def deploy(
         max_batch=max_batch,
         force=force,
         engine=engine,
+        gie_unique_id=gie_unique_id,
     )
     warn_left_out(target, record["left_out"])
     if json_out:

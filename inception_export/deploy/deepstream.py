@@ -9,6 +9,7 @@ artifact through the numbers parsed back from the config just written
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +35,8 @@ DEFAULT_OPSET = 18
 MAX_MANIFEST_BYTES = 64 << 20
 # The gate's seeded random inputs (plus the edge images and photographs every gate uses).
 GATE_SAMPLES = 2
+# gie-unique-id is a guint in nvinfer; 0 is its "unset".
+MAX_GIE_UNIQUE_ID = (1 << 32) - 1
 
 
 @dataclass(frozen=True)
@@ -162,12 +165,13 @@ def write_deepstream(
     batch_size: int | None = None,
     profile: str = "default",
     process_mode: int = 1,
+    gie_unique_id: int = 1,
 ) -> list[Path]:
     """Write the DeepStream files of ``release_dir`` into ``out_dir`` (staged by the caller,
     existing and empty) and gate them; return the paths written.
 
     ``batch_size`` is nvinfer's ``batch-size`` (default: the release ONNX's fixed batch, else
-    1); a fixed-batch release serves no other. ``process_mode`` 1 classifies whole frames, 2
+    1); the DeepStream ONNX itself always takes any batch. ``process_mode`` 1 classifies whole frames, 2
     the objects of an upstream detector. Raises UsageError subclasses (exit 2) for a release
     or weights that cannot make them, GateFailure (exit 1) when the gate fails.
     """
@@ -181,7 +185,14 @@ def write_deepstream(
     # The manifest's words refuse a request early, in their terms; the export is then built
     # from the release's files, every word compared with them (``verify.model_facts``).
     _check_request(
-        read_release(release_dir), release_dir, weights, class_names, profile, process_mode, batch_size
+        read_release(release_dir),
+        release_dir,
+        weights,
+        class_names,
+        profile,
+        process_mode,
+        batch_size,
+        gie_unique_id,
     )
     found = release_model_facts(release_dir)
     facts = ReleaseFacts(
@@ -195,7 +206,7 @@ def write_deepstream(
         opset=found.opset or DEFAULT_OPSET,
     )
     spec, names, batch = _check_request(
-        facts, release_dir, weights, class_names, profile, process_mode, batch_size
+        facts, release_dir, weights, class_names, profile, process_mode, batch_size, gie_unique_id
     )
     pre = spec.preprocessing
     scaling = scaling_for(pre.mean, pre.std, pre.value_range, pre.colour_order, facts.transform_input)
@@ -209,19 +220,23 @@ def write_deepstream(
     config = out / CONFIG_NAME.format(model=spec.name)
     labels = out / LABELS_NAME
     report = out / REPORT_NAME
+    labels_bytes = labels_text(names).encode("utf-8")
     with torch.no_grad():
+        # Always a dynamic batch: nvinfer builds its engine with a dynamic batch from 1 to
+        # batch-size, and a graph traced at batch N bakes N into the classifier's Reshape.
         exported = export_deepstream_onnx(
             net,
             spec,
             artifact,
             size=facts.input_size,
-            batch=facts.batch,
+            batch=None,
+            labels_sha256=hashlib.sha256(labels_bytes).hexdigest(),
             opset=facts.opset,
             scaling=scaling,
             transform_input=facts.transform_input,
             seed=facts.seed if facts.seed is not None else 0,
         )
-    write_text_atomic(labels, labels_text(names))
+    write_text_atomic(labels, labels_bytes.decode("utf-8"))
     cfg = NvinferConfig(
         onnx_file=artifact.name,
         engine_file=engine_file_name(artifact.name, batch),
@@ -232,6 +247,7 @@ def write_deepstream(
         width=facts.input_size,
         scaling=scaling,
         process_mode=process_mode,
+        gie_unique_id=gie_unique_id,
     )
     header = [
         f"nvinfer classifier config for {spec.name}, written by inception-export {__version__}",
@@ -261,6 +277,7 @@ def _check_request(
     profile: str,
     process_mode: int,
     batch_size: int | None,
+    gie_unique_id: int = 1,
 ) -> tuple[Any, list[str], int]:
     """(spec, class names, nvinfer batch) of a request that ``facts`` can serve; UsageError
     subclasses (exit 2) otherwise."""
@@ -274,14 +291,15 @@ def _check_request(
     load_profile(profile)  # a bad profile is refused before the export
     if process_mode not in (1, 2):
         raise UsageError(f"process-mode {process_mode}: 1 (whole frame) or 2 (objects)")
+    if not 1 <= gie_unique_id <= MAX_GIE_UNIQUE_ID:
+        raise UsageError(
+            f"--gie-unique-id {gie_unique_id}: must be 1..{MAX_GIE_UNIQUE_ID} (nvinfer's uint range)"
+        )
+    # The DeepStream ONNX is exported with a dynamic batch whatever the release's (nvinfer builds
+    # its engine for batches 1..batch-size), so any batch-size is served.
     batch = batch_size if batch_size is not None else facts.batch or 1
     if batch < 1:
         raise UsageError(f"batch size {batch}: must be at least 1")
-    if facts.batch is not None and batch != facts.batch:
-        raise UsageError(
-            f"batch size {batch}: the release's ONNX takes batch {facts.batch} only "
-            "(release with --batch dynamic for another)"
-        )
     return spec, names, batch
 
 

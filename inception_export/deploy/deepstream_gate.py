@@ -10,6 +10,7 @@ probabilities far beyond the FP32 limits, so it fails with the metric named.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,16 @@ from ..parity.metrics import Metrics, compare, log_softmax
 from ..parity.reference import Reference, run_batched
 from ..parity.tolerances import Limits
 from ..registry import Preprocessing
-from .nvinfer import COLOR_FORMATS, NETWORK_TYPE_CLASSIFIER, KeyFile, parse_labels, read_config
+from .nvinfer import (
+    COLOR_FORMATS,
+    NETWORK_MODE_FP32,
+    NETWORK_TYPE_CLASSIFIER,
+    PRECISION_OF_MODE,
+    KeyFile,
+    engine_file_name,
+    parse_labels,
+    read_config,
+)
 
 PRECISION = "fp32"
 MAX_LABELS_BYTES = 16 << 20  # deploy/labels.py: MAX_LABEL_FILE_BYTES
@@ -83,6 +93,27 @@ def nvinfer_input(
     return np.ascontiguousarray(np.float32(net_scale_factor) * (x - mean), dtype=np.float32)
 
 
+def _check_engine(cfg: KeyFile, onnx_path: Path, batch: int) -> None:
+    """What nvinfer will run must be what was gated: the FP32 engine it builds from onnx-file.
+    It runs model-engine-file instead when that file exists, and builds in network-mode's
+    precision."""
+    # Both keys are optional to nvinfer: FP32 by default, and without model-engine-file it builds
+    # from onnx-file every start.
+    mode = cfg.integer("network-mode") if cfg.has("network-mode") else NETWORK_MODE_FP32
+    if mode != NETWORK_MODE_FP32:
+        raise ArtifactError(
+            f"{cfg.path}: network-mode={mode}: nvinfer would build a {PRECISION_OF_MODE.get(mode, '?')} "
+            "engine, which this gate does not check (it gates the FP32 computation, network-mode=0)"
+        )
+    gpu = cfg.integer("gpu-id") if cfg.has("gpu-id") else 0  # nvinfer's default
+    want = onnx_path.parent / engine_file_name(onnx_path.name, batch, mode, gpu)
+    if cfg.has("model-engine-file") and cfg.resolve("model-engine-file") != want:
+        raise ArtifactError(
+            f"{cfg.path}: model-engine-file={cfg.get('model-engine-file')}: nvinfer runs that engine when it "
+            f"exists instead of building one from onnx-file, and builds {want.name}; name that one"
+        )
+
+
 def check_config_agrees(cfg: KeyFile, num_classes: int) -> tuple[Path, list[Any]]:
     """Everything in the config that must agree with its artifact and labels (ArtifactError,
     exit 2, on the first disagreement); returns the ONNX path and its input shape."""
@@ -107,6 +138,7 @@ def check_config_agrees(cfg: KeyFile, num_classes: int) -> tuple[Path, list[Any]
         raise ArtifactError(
             f"{cfg.path}: output-blob-names={cfg.get('output-blob-names')}, the artifact's is {output}"
         )
+    _check_engine(cfg, onnx_path, batch)
     labels = cfg.resolve("labelfile-path")
     # Checked before reading: a FIFO would block the read, a device never end.
     if not labels.is_file() or labels.stat().st_size > MAX_LABELS_BYTES:
@@ -115,9 +147,17 @@ def check_config_agrees(cfg: KeyFile, num_classes: int) -> tuple[Path, list[Any]
             f"(a regular file of at most {MAX_LABELS_BYTES >> 20} MiB)"
         )
     try:
-        layers = parse_labels(labels.read_text(encoding="utf-8"))
+        data = labels.read_bytes()
+        layers = parse_labels(data.decode("utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
         raise ArtifactError(f"{cfg.path}: labelfile-path {labels.name}: cannot read ({exc})") from None
+    section = meta.record.get("deepstream")
+    deployed = section.get("labels_sha256") if isinstance(section, dict) else None
+    if isinstance(deployed, str) and hashlib.sha256(data).hexdigest() != deployed:
+        raise ArtifactError(
+            f"{cfg.path}: labelfile-path {labels.name} is not the label file deployed with "
+            f"{onnx_path.name} (names or their order changed): nvinfer names class i by its i-th label"
+        )
     if len(layers) != 1 or len(layers[0]) != num_classes:
         counts = ", ".join(str(len(line)) for line in layers) or "none"
         raise ArtifactError(

@@ -98,6 +98,39 @@ def deepstream_module(net: nn.Module, size: int, scaling: NvinferScaling) -> tup
     return _Probabilities(folded).eval(), facts
 
 
+def global_average_pool(proto: Any) -> int:
+    """Rewrite each ReduceMean over the two spatial axes of a 4-D tensor, dimensions kept, as
+    GlobalAveragePool (the same mean); returns how many. From opset 18 ReduceMean takes its axes
+    as an input, which TensorRT 8.6's parser (DeepStream 6.3 and 7.0) does not read;
+    GlobalAveragePool reads the same in every TensorRT."""
+    import onnx
+    from onnx import numpy_helper
+
+    graph = proto.graph
+    inits = {i.name: i for i in graph.initializer}
+    ranks = {
+        v.name: len(v.type.tensor_type.shape.dim)
+        for v in onnx.shape_inference.infer_shapes(proto).graph.value_info
+    }
+    done = 0
+    for node in graph.node:
+        keep = next((a.i for a in node.attribute if a.name == "keepdims"), 1)
+        if node.op_type != "ReduceMean" or keep != 1 or len(node.input) != 2 or node.input[1] not in inits:
+            continue
+        rank = ranks.get(node.input[0])
+        axes = {int(a) % rank for a in numpy_helper.to_array(inits[node.input[1]]).ravel()} if rank else None
+        if rank != 4 or axes != {2, 3}:
+            continue
+        node.op_type = "GlobalAveragePool"
+        del node.input[1:]
+        del node.attribute[:]
+        done += 1
+    used = {i for n in graph.node for i in n.input}
+    for name in [n for n in inits if n not in used]:
+        graph.initializer.remove(inits[name])
+    return done
+
+
 def export_deepstream_onnx(
     net: nn.Module,
     spec: ModelSpec,
@@ -109,10 +142,12 @@ def export_deepstream_onnx(
     scaling: NvinferScaling,
     transform_input: bool,
     seed: int,
+    labels_sha256: str | None = None,
 ) -> ExportResult:
     """Trace the DeepStream module to ONNX at ``output`` (plus its sidecar)."""
     wrapper, facts = deepstream_module(net, size, scaling)
     proto = trace_onnx(wrapper, size, batch, False, opset, output_name=OUTPUT_NAME)
+    pooled = global_average_pool(proto)
     if proto.graph.node[-1].op_type != "Softmax":
         raise ArtifactError(f"exported graph ends in {proto.graph.node[-1].op_type}, not Softmax")
     dim0: Any = batch if batch else "batch"
@@ -134,6 +169,10 @@ def export_deepstream_onnx(
             "std_folded_into": facts.get("std_folded_into"),
             "transform_input": facts.get("transform_input"),
             "how": s.describe(),
+            # The label file written with it: nvinfer names class i by its i-th label.
+            "labels_sha256": labels_sha256,
+            # Spatial means written as GlobalAveragePool (see global_average_pool).
+            "global_average_pool": pooled,
         },
     }
     meta = build_metadata(

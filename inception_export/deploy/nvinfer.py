@@ -109,13 +109,19 @@ class NvinferConfig:
     classifier_threshold: float = 0.2
     process_mode: int = PROCESS_MODE_PRIMARY
     network_mode: int = NETWORK_MODE_FP32
+    gie_unique_id: int = 1
 
 
-def engine_file_name(onnx_file: str, batch: int, network_mode: int = NETWORK_MODE_FP32) -> str:
+# network-mode: 0 FP32, 1 INT8, 2 FP16 (gstnvinfer_property_parser.c).
+PRECISION_OF_MODE = {0: "fp32", 1: "int8", 2: "fp16"}
+
+
+def engine_file_name(
+    onnx_file: str, batch: int, network_mode: int = NETWORK_MODE_FP32, gpu_id: int = 0
+) -> str:
     """The name nvinfer gives the engine it builds from ``onnx-file`` and caches beside it, so a
     second start finds it (DeepStream 6+: ``<onnx>_b<batch>_gpu<id>_<precision>.engine``)."""
-    precision = {0: "fp32", 1: "int8", 2: "fp16"}[network_mode]
-    return f"{onnx_file}_b{batch}_gpu0_{precision}.engine"
+    return f"{onnx_file}_b{batch}_gpu{gpu_id}_{PRECISION_OF_MODE[network_mode]}.engine"
 
 
 def render_config(cfg: NvinferConfig, header: list[str]) -> str:
@@ -125,13 +131,15 @@ def render_config(cfg: NvinferConfig, header: list[str]) -> str:
     lines += [
         f"[{SECTION}]",
         "gpu-id=0",
-        "gie-unique-id=1",
+        "# the id downstream elements (and a secondary nvinfer's operate-on-gie-id) name this model by",
+        f"gie-unique-id={cfg.gie_unique_id}",
         f"onnx-file={cfg.onnx_file}",
         "# nvinfer builds this engine from onnx-file on the first start and reuses it afterwards",
         f"model-engine-file={cfg.engine_file}",
         f"labelfile-path={cfg.labels_file}",
         f"batch-size={cfg.batch_size}",
-        "# 0 = FP32: the precision the artifact was gated in (2 = FP16 is faster and not gated here)",
+        "# 0 = FP32: the precision the artifact was gated in (2 = FP16 is faster and not gated here);",
+        "# TensorRT computes FP32 layers in TF32 on Ampere and later GPUs (Orin too) unless TF32 is off",
         f"network-mode={cfg.network_mode}",
         "# 1 = classifier; 1 = primary (whole frame), 2 = secondary (objects of an upstream detector)",
         f"network-type={NETWORK_TYPE_CLASSIFIER}",
@@ -158,19 +166,26 @@ def parse_labels(text: str) -> list[list[str]]:
 
 
 class KeyFile:
-    """A parsed nvinfer config: ``get`` raises one ArtifactError line for a missing or bad value."""
+    """A parsed nvinfer config, the values as GLib's GKeyFile gives them to nvinfer: ``get``
+    raises one ArtifactError line for a missing or bad value."""
 
-    def __init__(self, path: Path, parser: configparser.ConfigParser) -> None:
+    def __init__(self, path: Path, groups: dict[str, dict[str, str]]) -> None:
         self.path = path
-        self.parser = parser
+        self.groups = groups
+
+    def sections(self) -> list[str]:
+        return list(self.groups)
 
     def keys(self, section: str = SECTION) -> list[str]:
-        return list(self.parser[section]) if self.parser.has_section(section) else []
+        return list(self.groups.get(section, {}))
+
+    def has(self, key: str) -> bool:
+        return key in self.groups.get(SECTION, {})
 
     def get(self, key: str) -> str:
-        if not self.parser.has_option(SECTION, key):
+        if key not in self.groups.get(SECTION, {}):
             raise ArtifactError(f"{self.path}: [{SECTION}] has no {key}")
-        return self.parser.get(SECTION, key).strip()
+        return self.groups[SECTION][key].strip()
 
     def number(self, key: str) -> float:
         text = self.get(key)
@@ -214,7 +229,14 @@ class KeyFile:
 
 def read_config(path: Path) -> KeyFile:
     """Parse ``path`` strictly as the key file nvinfer reads: one ``[property]`` group, no
-    duplicate keys or groups, ``key=value`` lines, ``#`` comments; ArtifactError otherwise."""
+    duplicate keys or groups, ``key=value`` lines, ``#`` comments; ArtifactError otherwise.
+
+    Read twice: by GLib's GKeyFile, as nvinfer reads it (the values used), and by a strict
+    configparser, as a person or another tool reads it; a file the two read differently (an
+    indented line, an escape such as ``\\s`` in a file name) is refused, since what the gate
+    checks must be what nvinfer runs."""
+    from .gkeyfile import read_key_file
+
     path = Path(path)
     try:
         if not path.is_file():
@@ -223,7 +245,8 @@ def read_config(path: Path) -> KeyFile:
             )
         if path.stat().st_size > MAX_CONFIG_BYTES:
             raise ArtifactError(f"{path}: larger than {MAX_CONFIG_BYTES} bytes; not an nvinfer config")
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise ArtifactError(f"{path}: not UTF-8 text") from None
     except OSError as exc:
@@ -242,6 +265,30 @@ def read_config(path: Path) -> KeyFile:
         parser.read_string(text, source=str(path))
     except configparser.Error as exc:
         raise ArtifactError(f"{path}: not a key file ({first_line(str(exc))})") from None
-    if not parser.has_section(SECTION):
+    groups = read_key_file(data, str(path))
+    _same_reading(path, parser, groups)
+    if SECTION not in groups:
         raise ArtifactError(f"{path}: no [{SECTION}] group")
-    return KeyFile(path, parser)
+    return KeyFile(path, groups)
+
+
+def _shown(value: str | None) -> str:
+    return "no such key" if value is None else printable(repr(value))
+
+
+def _same_reading(path: Path, parser: configparser.ConfigParser, groups: dict[str, dict[str, str]]) -> None:
+    """ArtifactError naming the first key that GKeyFile (nvinfer) and configparser read differently."""
+    if parser.sections() != list(groups):
+        raise ArtifactError(
+            f"{path}: nvinfer's parser (GLib) reads the groups {list(groups)}, another reader "
+            f"{parser.sections()}; not a plain key file"
+        )
+    for group, values in groups.items():
+        theirs = dict(parser[group])
+        for key in dict.fromkeys([*theirs, *values]):
+            glib, other = values.get(key), theirs.get(key)
+            if glib is None or other is None or glib.strip() != other.strip():
+                raise ArtifactError(
+                    f"{path}: [{group}] {key}: nvinfer's parser (GLib) reads {_shown(glib)}, a plain "
+                    f"key-file reader {_shown(other)}; write it so both agree (no indented lines, no escapes)"
+                )

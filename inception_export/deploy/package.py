@@ -76,10 +76,13 @@ def write_target(
     platforms: set[str] | None = None,
     max_batch: int | None = None,
     engine: Path | None = None,
+    gie_unique_id: int | None = None,
 ) -> tuple[list[Path], list[dict[str, Any]]]:
     """Write ``target``'s files into the existing, empty (staged) ``out_dir``: the files, and
     the release's artifacts left out because its gate failed them (never packaged)."""
     if target == "triton":
+        if gie_unique_id is not None:
+            raise UsageError("--gie-unique-id is nvinfer's (deepstream); drop it for triton")
         from .triton import write_triton
 
         return write_triton(
@@ -96,7 +99,10 @@ def write_target(
         raise UsageError("--platform and --max-batch shape the Triton repository; drop them for deepstream")
     from .deepstream import write_deepstream  # imports torch: only when asked for
 
-    return write_deepstream(release_dir, out_dir, weights=weights, class_names=class_names), []
+    files = write_deepstream(
+        release_dir, out_dir, weights=weights, class_names=class_names, gie_unique_id=gie_unique_id or 1
+    )
+    return files, []
 
 
 def _records(root: Path, files: list[Path]) -> list[dict[str, Any]]:
@@ -139,6 +145,7 @@ def run_deploy(
     max_batch: int | None = None,
     force: bool = False,
     engine: Path | None = None,
+    gie_unique_id: int | None = None,
 ) -> dict[str, Any]:
     """``inception-export deploy TARGET --release DIR -o OUT``: the record written to OUT/deploy.json."""
     check_target(target)
@@ -173,6 +180,7 @@ def run_deploy(
             platforms=platforms,
             max_batch=max_batch,
             engine=engine,
+            gie_unique_id=gie_unique_id,
         )
         record = {
             "format": MARKER_FORMAT,

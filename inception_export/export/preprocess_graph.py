@@ -31,4 +31,9 @@ class UInt8Preprocess(nn.Module):
         self.register_buffer("shift", shift.float().view(1, 3, 1, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.permute(0, 3, 1, 2).float() * self.scale + self.shift
+        # Cast first: TensorRT's ONNX parser takes uint8 only as a network input or output ("does
+        # not support UINT8 types for intermediate tensors"), so a Transpose on the pixels refuses
+        # the whole graph. Contiguous: the permuted (channels-last) strides otherwise reach the
+        # flatten before the classifier, which the exporter writes as an as_strided gather over
+        # Shape(input), a Shape of the uint8 input that onnx-tensorrt's table does not list.
+        return x.float().permute(0, 3, 1, 2).contiguous() * self.scale + self.shift

@@ -189,10 +189,14 @@ def check_classes(images: LabelledImages, num_classes: int) -> None:
 
 
 def topk_hits(logits: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per image: label is the top-1 class; label is among the top-5 (stable order on ties)."""
+    """Per image: label is a top-1 class; label is among the top-5. Ties are ties: the label is
+    in the top-k when its logit is at least the k-th largest (an order among equal logits would
+    be arbitrary, and differ between an artifact and eager PyTorch)."""
     k = min(TOP_K, logits.shape[1])
-    order = np.argsort(-logits.astype(np.float64), axis=1, kind="stable")[:, :k]
-    return order[:, 0] == labels, (order == labels[:, None]).any(axis=1)
+    z = logits.astype(np.float64)
+    own = z[np.arange(len(labels)), labels]
+    kth = np.partition(z, -k, axis=1)[:, -k]
+    return own >= z.max(axis=1), own >= kth
 
 
 def _points(hits: np.ndarray) -> float:

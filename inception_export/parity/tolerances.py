@@ -11,13 +11,19 @@ from __future__ import annotations
 
 import json
 import math
-import tomllib
+import sys
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
 from ..reading import read_regular
+
+# JetPack 6's Python is 3.10, which has no tomllib; tomli is the same parser under its PyPI name.
+if sys.version_info >= (3, 11):
+    import tomllib
+else:
+    import tomli as tomllib
 
 # A profile is a few lines of limits; anything larger is not one.
 MAX_PROFILE_BYTES = 1 << 20

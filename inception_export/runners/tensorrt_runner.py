@@ -99,6 +99,9 @@ class _CudaPythonIO:
             self.stream.to_host(host, ptrs[name])
         self.stream.synchronize()
 
+    def drop_graph(self) -> None:
+        self.stream.drop_graph()
+
     def close(self) -> None:
         self.stream.close()
 
@@ -135,6 +138,9 @@ class _TorchIO:
         self.stream.synchronize()
         for name, host in outputs.items():
             host[...] = self._dev[name].cpu().numpy()
+
+    def drop_graph(self) -> None:
+        """No CUDA graph on this path (capture needs cuda-python)."""
 
     def close(self) -> None:
         self._dev.clear()
@@ -247,7 +253,10 @@ class TensorRTRunner(Runner):
         return np.asarray(outputs[self.output_names[0]], dtype=np.float32)
 
     def close(self) -> None:
-        # Context before engine before runtime: TensorRT requires this destruction order.
+        # A CUDA graph captured from the context's kernels goes first; then context before
+        # engine before runtime: TensorRT requires this destruction order.
+        if hasattr(self, "_io"):
+            self._io.drop_graph()
         for attr in ("context", "engine", "_runtime"):
             if hasattr(self, attr):
                 delattr(self, attr)

@@ -169,7 +169,7 @@ def adopt_engine(
         "timing_cache": None,
         "precision_expectation": expectation,
         "precision_check": report.to_dict(),
-        **info.metadata.pick("num_classes", "preprocessing", "weights"),
+        **info.metadata.pick("num_classes", "preprocessing", "weights", "embedded_preprocessing"),
     }
     mpath = write_manifest(engine_path, manifest)
     return AdoptResult(engine_path, mpath, report, manifest, time.perf_counter() - start)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from ..atomic import write_bytes_atomic
 from ..errors import ArtifactError, UsageError
 from ..hashing import file_sha256
+from ..reading import read_regular
 from .availability import require_tensorrt, runtime_env
 from .config import EngineConfig
 from .dims import dims_tuple
@@ -34,6 +35,9 @@ from .manifest import (
 )
 from .onnx_input import OnnxInput, read_onnx_input
 from .trt_log import first_error, make_logger, make_progress_monitor
+
+# A timing cache holds a few MB of tactic timings; far more is not one.
+MAX_TIMING_CACHE_BYTES = 1 << 30
 
 if TYPE_CHECKING:
     import tensorrt as trt
@@ -139,15 +143,39 @@ def _builder_config(builder: trt.Builder, inp: trt.ITensor, cfg: EngineConfig) -
     config.clear_flag(trt.BuilderFlag.TF32)
     if cfg.hardware_compat == "ampere+":
         config.hardware_compatibility_level = trt.HardwareCompatibilityLevel.AMPERE_PLUS
-    cache_blob = b""
-    if cfg.timing_cache is not None and cfg.timing_cache.exists():
-        cache_blob = cfg.timing_cache.read_bytes()
-    cache = config.create_timing_cache(cache_blob)
-    # A cache from another TensorRT/GPU is not trusted: a mismatch is ignored only by starting empty.
-    if not config.set_timing_cache(cache, False):
-        cache = config.create_timing_cache(b"")
-        config.set_timing_cache(cache, False)
+    _use_timing_cache(config, cfg.timing_cache)
     return config
+
+
+def _use_timing_cache(config: trt.IBuilderConfig, path: Path | None) -> None:
+    """The builder's timing cache: ``path``'s, or an empty one (written back after the build).
+
+    A cache from another TensorRT or GPU is refused by ``set_timing_cache`` (mismatches are not
+    ignored: its timings would be another machine's); one that does not deserialize comes back
+    as None (or raises). Both fall back to an empty cache, with a note, never a failed build."""
+    from rich.markup import escape
+
+    from .. import console
+    from ..text import printable
+
+    blob = b""
+    if path is not None and path.exists():
+        blob = read_regular(path, MAX_TIMING_CACHE_BYTES, "--timing-cache")
+    cache = None
+    if blob:
+        try:
+            cache = config.create_timing_cache(blob)
+        except (RuntimeError, TypeError, ValueError):
+            cache = None
+    if cache is not None and config.set_timing_cache(cache, False):
+        return
+    if blob:
+        why = (
+            f"--timing-cache {path} is from another TensorRT or GPU, or not a timing cache: "
+            "building with an empty one (written there afterwards)"
+        )
+        console.err.print(f"[yellow]note:[/] {escape(printable(why))}", soft_wrap=True)
+    config.set_timing_cache(config.create_timing_cache(b""), False)
 
 
 def _verify(
@@ -246,7 +274,7 @@ def _manifest(
         "precision_check": precision.to_dict(),
         # What the model expects, carried over from the ONNX so the gate and deployments can
         # check an engine without its ONNX at hand.
-        **info.metadata.pick("num_classes", "preprocessing", "weights"),
+        **info.metadata.pick("num_classes", "preprocessing", "weights", "embedded_preprocessing"),
         **(extra or {}),
     }
 

@@ -251,11 +251,19 @@ class CudaStream:
         _call(self._rt, "cudaStreamBeginCapture", self._stream, mode)
         try:
             enqueue()
-        finally:
-            # Ending the capture is needed even when enqueue failed, or the stream stays capturing.
-            graph = _call(self._rt, "cudaStreamEndCapture", self._stream)
-        self._graph = graph
-        self._graph_exec = _call(self._rt, "cudaGraphInstantiate", graph, 0)
+        except BaseException:
+            # The capture must end, or the stream stays capturing; but a failure inside it has
+            # invalidated the capture, so EndCapture's own error (or its partial graph) must not
+            # replace the reason enqueue gave.
+            self._abandon_capture()
+            raise
+        self._graph = _call(self._rt, "cudaStreamEndCapture", self._stream)
+        self._graph_exec = _call(self._rt, "cudaGraphInstantiate", self._graph, 0)
+
+    def _abandon_capture(self) -> None:
+        out = self._rt.cudaStreamEndCapture(self._stream)
+        if out[0] == self._rt.cudaError_t.cudaSuccess and len(out) > 1 and out[1]:
+            self._rt.cudaGraphDestroy(out[1])
 
     def launch(self) -> None:
         _call(self._rt, "cudaGraphLaunch", self._graph_exec, self._stream)

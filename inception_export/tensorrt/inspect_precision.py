@@ -56,6 +56,7 @@ _TOKEN_RE = re.compile(r"[A-Za-z]+[0-9]*")
 # An ONNX node name as TensorRT repeats it in layer names ("node_conv2d_3", "/stem/conv/Conv").
 _NODE_NAME_RE = re.compile(r"[\w./:\-]+")
 UNREADABLE = "unreadable"
+QUANTIZED = frozenset({"int8", "fp8", "int4", "fp4"})
 _TYPE_KEYS = ("Format/Datatype", "DataType", "Datatype", "Format")
 _WEIGHT_KEYS = ("Weights", "ConvWeights", "KernelWeights")
 
@@ -92,10 +93,13 @@ class LayerPrecision:
     weight_type: str | None
     is_convolution: bool
     onnx_nodes: frozenset[str] = field(default_factory=frozenset)
+    # TensorRT 11 lists a layer's constant operands (its weights) as "Constants" tensors.
+    constant_types: tuple[str, ...] = ()
+    is_matrix_multiply: bool = False
 
     @property
     def datatypes(self) -> set[str]:
-        out = set(self.input_types) | set(self.output_types)
+        out = set(self.input_types) | set(self.output_types) | set(self.constant_types)
         if self.weight_type:
             out.add(self.weight_type)
         return out
@@ -111,13 +115,22 @@ class LayerPrecision:
 
         TensorRT fuses a Cast into the layer beside it (the stem's float32 input into an FP16
         convolution, the border of a kept-float32 layer), so inputs and outputs may differ while
-        the computation has one type: the weights' where the report gives them, else the one type
-        of all its tensors, else that of its outputs (a fused input Cast).
+        the computation has one type: the weights' where the report gives them (10.x ``Weights``,
+        11.x ``Constants``). Without them, a quantized input decides: an INT8 convolution or matrix
+        multiply reads int8 and writes the float type of the DequantizeLinear TensorRT fused into
+        it, so its output type says nothing about its compute. Else the one type of all its
+        tensors, else that of its outputs (a fused input Cast).
         """
         if not self.readable:
             return UNREADABLE
         if self.weight_type is not None:
             return self.weight_type
+        constants = set(self.constant_types)
+        if len(constants) == 1:
+            return constants.pop()
+        quantized = set(self.input_types) & QUANTIZED
+        if len(quantized) == 1:
+            return quantized.pop()
         both = set(self.input_types) | set(self.output_types)
         if len(both) == 1:
             return both.pop()
@@ -176,6 +189,13 @@ def _is_convolution(raw: Mapping[str, Any]) -> bool:
     return "Kernel" in raw and "OutMaps" in raw
 
 
+def _is_matrix_multiply(raw: Mapping[str, Any]) -> bool:
+    # 10.x and 11.x: LayerType "CaskGemmMatrixMultiply" (or "MatrixMultiply"), ParameterType
+    # "MatrixMultiply"; a Gemm TensorRT ran as a 1x1 convolution is a convolution instead.
+    kinds = " ".join(str(raw.get(k, "")) for k in ("ParameterType", "LayerType"))
+    return "matrixmultiply" in kinds.lower()
+
+
 def _weight_type(raw: Mapping[str, Any]) -> str | None:
     for key in _WEIGHT_KEYS:
         weights = raw.get(key)
@@ -226,6 +246,8 @@ def parse_layers(report: str | Mapping[str, Any]) -> list[LayerPrecision]:
                 weight_type=_weight_type(raw),
                 is_convolution=_is_convolution(raw),
                 onnx_nodes=_onnx_nodes(raw),
+                constant_types=_tensor_types(raw.get("Constants")),
+                is_matrix_multiply=_is_matrix_multiply(raw),
             )
         )
     return out

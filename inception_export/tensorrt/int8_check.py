@@ -2,11 +2,12 @@
 
 A strongly typed build takes its types from the graph: TensorRT fuses DequantizeLinear ->
 Conv (and the ReLU, the residual Add) into one INT8 convolution whose weights the inspector
-reports as ``Int8``; a Conv or Gemm the export left in float16 (``--keep-fp16``) must run in
-float16. The expectation comes from the ONNX metadata (``int8_nodes``, ``float16_nodes``:
-``"Conv:node_conv2d_3"`` entries, written by export/int8.py), so a manifest can be checked
-again without the ONNX (:func:`verify_int8_report`). TensorRT 10.3 and 11.x both report
-fused layers by the ONNX node names they run (``"node_conv2d_3 + node_relu_3"``).
+reports as ``Int8`` (TensorRT 11: its ``Constants``); a quantized Gemm classifier runs as such a
+convolution or stays a matrix multiply reading int8; a Conv or Gemm the export left in float16
+(``--keep-fp16``) must run in float16. The expectation comes from the ONNX metadata
+(``int8_nodes``, ``float16_nodes``: ``"Conv:node_conv2d_3"`` entries, written by export/int8.py),
+so a manifest can be checked again without the ONNX (:func:`verify_int8_report`). TensorRT 10.3
+and 11.x both report fused layers by the ONNX node names they run (``"node_conv2d_3 + node_relu_3"``).
 """
 
 from __future__ import annotations
@@ -44,7 +45,11 @@ def summarize_int8(report: str | Mapping[str, Any], int8_nodes: Iterable[str]) -
     doc = load_report(report)
     layers = parse_layers(doc)
     want_int8 = frozenset(float32_convolutions(int8_nodes, CONV_LIKE_OPS))
-    convs = [la for la in layers if la.is_convolution]
+    # A quantized Gemm classifier may stay a matrix multiply (no convolution runs it): that
+    # layer is where its INT8 compute is checked.
+    convs = [
+        la for la in layers if la.is_convolution or (la.is_matrix_multiply and la.onnx_nodes & want_int8)
+    ]
     mismatched, unreadable = [], []
     for la in convs:
         want = "int8" if la.onnx_nodes & want_int8 else "fp16"

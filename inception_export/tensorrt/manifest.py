@@ -40,8 +40,9 @@ def parse_cc(value: Any) -> tuple[int, int]:
 
 
 def _version_key(version: str) -> tuple[str, ...]:
-    # Engines are tied to major.minor.patch; the fourth field is the build number.
-    return tuple(str(version).split(".")[:3])
+    # The whole version, build number included: TensorRT's deserializer refuses a plan from
+    # another build ("expecting library version 10.3.0.30 got 10.3.0.26").
+    return tuple(str(version).strip().split("."))
 
 
 def current_platform() -> str:
