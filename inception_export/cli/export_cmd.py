@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from ..bounds import MAX_BATCH, check_count
 from ..console import emit_json, err, status
 from ..errors import UsageError
 from ..precision import parse_precision
@@ -48,6 +49,7 @@ def _parse_batch(value: str) -> int | None:
         raise UsageError(f"--batch must be 'dynamic' or a positive integer, got {value!r}") from None
     if batch < 1:
         raise UsageError(f"--batch must be 'dynamic' or a positive integer, got {value!r}")
+    check_count("--batch", batch, 1, MAX_BATCH)
     return batch
 
 

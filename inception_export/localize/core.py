@@ -279,6 +279,7 @@ def _reference_net(
 
 
 def _accumulate(
+    artifact: Path,
     net: Any,
     modules: dict[str, Any],
     pairs: list[tuple[str, str]],
@@ -289,6 +290,8 @@ def _accumulate(
 ) -> tuple[dict[str, _Acc], list[str]]:
     """Run the inputs one at a time through both sides; per-layer sums and the eager order."""
     import torch
+
+    from ..runners.onnxruntime_runner import run_session
 
     feed = gold.pixels if gold.pixels is not None else gold.batch
     input_name = session.get_inputs()[0].name
@@ -317,7 +320,8 @@ def _accumulate(
                 net(torch.from_numpy(np.ascontiguousarray(gold.batch[i : i + 1], dtype=np.float32)))
             x = np.repeat(feed[i : i + 1], fixed_batch, axis=0)
             x = np.ascontiguousarray(x, dtype=np.uint8 if pixels else np.float32)
-            outs = {n: o[:1] for n, o in zip(names, session.run(names, {input_name: x}), strict=True)}
+            got = run_session(session, artifact, names, {input_name: x})
+            outs = {n: o[:1] for n, o in zip(names, got, strict=True)}
             for layer, tensor in pairs:
                 if layer in captured:
                     accs[layer].add(captured[layer], outs[tensor])
@@ -396,7 +400,7 @@ def localize(
             raise UsageError(f"--threads must be at least 1, got {threads}")
         torch.set_num_threads(threads)
     session = _session(artifact, [t for _, t in pairs], threads, precision)
-    accs, order = _accumulate(net, modules, pairs, gold, pixels, session, step)
+    accs, order = _accumulate(artifact, net, modules, pairs, gold, pixels, session, step)
     limit = float(limits[precision].rel_l2)
     report = LocalizeReport(
         model=spec.name,

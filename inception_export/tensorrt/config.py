@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from ..bounds import MAX_BATCH, check_count
 from ..errors import UsageError
 
 HARDWARE_COMPAT = ("none", "ampere+")
@@ -33,6 +34,7 @@ class EngineConfig:
             raise UsageError(f"precision must be fp16, fp32 or int8, got {self.precision!r}")
         if self.min_batch < 1:
             raise UsageError(f"--min-batch must be at least 1, got {self.min_batch}")
+        check_count("--max-batch", self.max_batch, 1, MAX_BATCH)
         if not self.min_batch <= self.opt_batch <= self.max_batch:
             raise UsageError(
                 "batch range must satisfy min <= opt <= max, got "
