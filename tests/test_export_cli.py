@@ -58,6 +58,19 @@ BAD = {
     "batch": (["onnx", "-m", "v1", "--batch", "zero"], "--batch"),
     "model": (["onnx", "-m", "v9"], "unknown model"),
     "ti-v2": (["torchscript", "-m", "v2", "--transform-input"], "transform_input"),
+    # Counts are bounded (bounds.py): a fixed batch of 10**9 asked torch for 49 TB (exit 3),
+    # release took any --max-batch without an engine and "fp32,,fp16" as "fp32,fp16", and
+    # deploy wrote a max_batch_size beyond Triton's int32.
+    "batch-huge": (["onnx", "-m", "v1", "--batch", "1000000000"], "--batch must be from 1 to 1,024"),
+    "release-max-batch": (
+        ["release", "-m", "v1", "--max-batch", "99999999999999999999", "-o", "rel"],
+        "--max-batch must be from 1 to 1,024",
+    ),
+    "release-precision-gap": (["release", "-m", "v1", "--precision", "fp32,,fp16", "-o", "rel"], "empty name"),
+    "deploy-max-batch": (
+        ["deploy", "triton", "--release", "rel", "-o", "out", "--max-batch", "999999999999999"],
+        "--max-batch must be from 1 to 1,024",
+    ),
 }
 
 

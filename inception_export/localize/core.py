@@ -206,6 +206,26 @@ def _session(path: Path, tensors: list[str], threads: int | None, precision: str
         raise load_error(path, exc) from None
 
 
+def _check_session_input(artifact: Path, session: Any, pixels: bool, size: int) -> None:
+    """Refuse (exit 2) a graph whose input is not what its metadata says localize must feed:
+    uint8 NHWC pixels or float32 NCHW at ``size``, a batch localize can repeat one input to."""
+    from ..bounds import MAX_BATCH
+
+    given = session.get_inputs()[0]
+    want_type, want = ("tensor(uint8)", (size, size, 3)) if pixels else ("tensor(float)", (3, size, size))
+    said = "uint8 pixels (embedded preprocessing)" if pixels else "float32 NCHW input"
+    shape = list(given.shape)
+    if given.type != want_type:
+        raise ArtifactError(f"{artifact}: its metadata says {said}, but its graph takes {given.type}")
+    fixed = [d if isinstance(d, int) else None for d in shape]
+    if len(shape) != 4 or any(d is not None and d != w for d, w in zip(fixed[1:], want, strict=True)):
+        raise ArtifactError(
+            f"{artifact}: its graph takes input of shape {shape}, its metadata says {said} of size {size}"
+        )
+    if fixed[0] is not None and not 1 <= fixed[0] <= MAX_BATCH:
+        raise ArtifactError(f"{artifact}: its batch is fixed at {fixed[0]}; localize runs batches of 1 to {MAX_BATCH}")
+
+
 class _Acc:
     __slots__ = ("diff2", "max_abs", "max_art", "max_ref", "nonfinite", "ref2")
 
@@ -400,6 +420,7 @@ def localize(
             raise UsageError(f"--threads must be at least 1, got {threads}")
         torch.set_num_threads(threads)
     session = _session(artifact, [t for _, t in pairs], threads, precision)
+    _check_session_input(artifact, session, pixels, size)
     accs, order = _accumulate(artifact, net, modules, pairs, gold, pixels, session, step)
     limit = float(limits[precision].rel_l2)
     report = LocalizeReport(

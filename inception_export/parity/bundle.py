@@ -443,6 +443,9 @@ def _read_sets(path: Path, meta: dict[str, Any], arrays: dict[str, np.ndarray]) 
         feed, logits = arrays[f"{form}_inputs"], arrays[f"{form}_logits"]
         if not np.isfinite(logits).all():
             raise _corrupt(path, f"{form} logits are not finite float32")
+        if feed.dtype.kind == "f" and not np.isfinite(feed).all():
+            # No image preprocesses to NaN/Inf: the bundle is at fault, not the artifact given it.
+            raise _corrupt(path, f"{form} inputs are not finite float32")
         n = len(rec["names"])
         if len(rec["kinds"]) != n or len(rec["inputs"]) != n:
             raise _corrupt(path, f"{form} names, kinds and inputs differ in length")

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from ..bounds import MAX_BATCH
 from ..errors import ArtifactError, ArtifactRunFailure, BackendUnavailable, ResourceError
 from ..metadata import record_from_props
 from ..text import clip, first_line
@@ -205,6 +206,10 @@ class OnnxRuntimeRunner(Runner):
         self.channels_last = inputs[0].type == "tensor(uint8)"
         size_dim = shape[2] if not self.channels_last else shape[1]
         fixed_batch = _dim_bound(shape[0])
+        if fixed_batch is not None and fixed_batch > MAX_BATCH:
+            # Its every run would ask for that many inputs' memory: refused by name, not as
+            # the machine's shortage.
+            raise ArtifactError(f"{path}: its batch is fixed at {fixed_batch}; the tool runs batches of 1 to {MAX_BATCH}")
         meta = record_from_props(self.session.get_modelmeta().custom_metadata_map, path)
         prec = precision or meta.precision or "fp32"
         self.info = RunnerInfo(
