@@ -142,7 +142,12 @@ def _names(keys: list[str], limit: int = 3) -> str:
 
 def infer_num_classes(spec: ModelSpec, state: Mapping[str, torch.Tensor], path: Path) -> int:
     weight = state.get(spec.classifier_key)
-    if weight is None or weight.dim() != 2:
+    if weight is not None and weight.dim() != 2:
+        raise WeightsError(
+            f"{path}: classifier {spec.classifier_key!r} has shape {tuple(weight.shape)}; "
+            f"{spec.name}'s is 2-D (classes, features)"
+        )
+    if weight is None:
         raise WeightsError(
             f"{path}: not a checkpoint for {spec.name}: classifier {spec.classifier_key!r} is missing"
             + (f"; it has e.g. {_names(sorted(state))}" if state else "")

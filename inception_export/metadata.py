@@ -105,7 +105,9 @@ def _table(record: dict[str, Any], key: str, source: object) -> dict[str, Any]:
 def _schema(record: dict[str, Any], source: object) -> None:
     """A record of a later schema may mean something else by the same keys: refused, not guessed."""
     value = record.get("schema")
-    if value is None or (isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= SCHEMA_VERSION):
+    if value is None or (
+        isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= SCHEMA_VERSION
+    ):
         return
     raise _bad(source, "schema", value, f"{SCHEMA_VERSION}, the schema this version reads")
 

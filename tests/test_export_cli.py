@@ -66,7 +66,10 @@ BAD = {
         ["release", "-m", "v1", "--max-batch", "99999999999999999999", "-o", "rel"],
         "--max-batch must be from 1 to 1,024",
     ),
-    "release-precision-gap": (["release", "-m", "v1", "--precision", "fp32,,fp16", "-o", "rel"], "empty name"),
+    "release-precision-gap": (
+        ["release", "-m", "v1", "--precision", "fp32,,fp16", "-o", "rel"],
+        "empty name",
+    ),
     "deploy-max-batch": (
         ["deploy", "triton", "--release", "rel", "-o", "out", "--max-batch", "999999999999999"],
         "--max-batch must be from 1 to 1,024",

@@ -418,3 +418,21 @@ def test_device_venv_without_torch(release: Path, scaled_conv: Path, tmp_path: P
     # The full role's commands say what to install instead of failing inside an import.
     res, _ = probe(python, "onnx", "-m", "v1", "-o", str(tmp_path / "v1.onnx"), tmp=tmp_path)
     assert_one_line_error(res, 2, "needs torch", "inception-export[full]")
+
+
+def test_golden_refuses_weights_whose_bundle_the_device_would_refuse(tmp_path: Path) -> None:
+    # `golden` wrote a bundle of 100,001 classes that `parity --golden` then refused (the
+    # bundle reader's bound); now the writer refuses it, before any input is computed. The
+    # reference's class count is set directly: a real 100,001-class fc would be 400 MB.
+    from inception_export.errors import UsageError
+    from inception_export.parity.bundle import MAX_CLASSES
+    from inception_export.parity.eager import EagerReference, bundle_from_reference
+
+    reference = EagerReference("v1")
+    reference.num_classes = MAX_CLASSES + 1
+    out = tmp_path / "big.npz"
+    with pytest.raises(UsageError, match="100,001 classes; a golden bundle holds at most 100,000"):
+        bundle_from_reference(
+            reference, out, input_size=64, pixels=False, profile="default", limits=dict(PROFILES["default"])
+        )
+    assert not out.exists()

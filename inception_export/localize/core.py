@@ -223,7 +223,9 @@ def _check_session_input(artifact: Path, session: Any, pixels: bool, size: int) 
             f"{artifact}: its graph takes input of shape {shape}, its metadata says {said} of size {size}"
         )
     if fixed[0] is not None and not 1 <= fixed[0] <= MAX_BATCH:
-        raise ArtifactError(f"{artifact}: its batch is fixed at {fixed[0]}; localize runs batches of 1 to {MAX_BATCH}")
+        raise ArtifactError(
+            f"{artifact}: its batch is fixed at {fixed[0]}; localize runs batches of 1 to {MAX_BATCH}"
+        )
 
 
 class _Acc:

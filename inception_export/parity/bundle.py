@@ -218,6 +218,17 @@ def _corrupt(path: Path, why: str) -> ArtifactError:
 MAX_INPUTS = 1000
 MAX_INPUT_SIZE = 1024
 MAX_CLASSES = 100_000
+
+
+def check_bundle_classes(num_classes: int, weights: object) -> None:
+    """Refuse (exit 2), before any inference, weights whose bundle ``parity --golden`` would refuse."""
+    if not 1 <= num_classes <= MAX_CLASSES:
+        raise UsageError(
+            f"{weights}: {num_classes:,} classes; a golden bundle holds at most {MAX_CLASSES:,} "
+            "(its logits are read whole on the device)"
+        )
+
+
 MAX_ARRAY_BYTES = 1 << 30  # all arrays together, decompressed
 MAX_META_BYTES = 16 << 20
 _NPY_HEADER = 1 << 16  # numpy's header, padded; a larger one is not numpy's

@@ -72,7 +72,9 @@ def run_error(path: str | Path, exc: BaseException) -> Exception:
     )
 
 
-def run_session(session: Any, path: str | Path, outputs: list[str] | None, feed: dict[str, np.ndarray]) -> list[Any]:
+def run_session(
+    session: Any, path: str | Path, outputs: list[str] | None, feed: dict[str, np.ndarray]
+) -> list[Any]:
     """``session.run`` with a failing node as one ArtifactRunFailure (run_error) instead of
     onnxruntime's exception and its raw log line (colour codes, the file's node name) on stderr."""
     import onnxruntime as ort
@@ -209,7 +211,9 @@ class OnnxRuntimeRunner(Runner):
         if fixed_batch is not None and fixed_batch > MAX_BATCH:
             # Its every run would ask for that many inputs' memory: refused by name, not as
             # the machine's shortage.
-            raise ArtifactError(f"{path}: its batch is fixed at {fixed_batch}; the tool runs batches of 1 to {MAX_BATCH}")
+            raise ArtifactError(
+                f"{path}: its batch is fixed at {fixed_batch}; the tool runs batches of 1 to {MAX_BATCH}"
+            )
         meta = record_from_props(self.session.get_modelmeta().custom_metadata_map, path)
         prec = precision or meta.precision or "fp32"
         self.info = RunnerInfo(
