@@ -328,6 +328,50 @@ def test_class_names_with_a_line_breaking_or_control_character_are_refused(
     assert char not in res.stderr and not out.exists()
 
 
+def _weights_text(m: dict[str, Any]) -> None:
+    m["weights"] = "synthetic"
+
+
+def _input_text(m: dict[str, Any]) -> None:
+    m["artifacts"][0]["input"] = "NCHW"
+
+
+def _switch_text(m: dict[str, Any]) -> None:
+    m["preprocessing"]["transform_input"] = "yes"
+
+
+def _size_text(m: dict[str, Any]) -> None:
+    m["input_size"] = "224"
+
+
+@pytest.mark.parametrize(
+    ("target", "edit", "needle"),
+    [
+        ("triton", _weights_text, 'field weights is "synthetic", not a table'),
+        ("triton", _input_text, 'artifact 0: field input is "NCHW", not a table'),
+        ("triton", _switch_text, 'field preprocessing.transform_input is "yes", not true or false'),
+        ("deepstream", _input_text, 'artifact 0: field input is "NCHW", not a table'),
+        ("deepstream", _size_text, 'field input_size is "224", not a whole number'),
+    ],
+)
+def test_manifest_fields_of_the_wrong_json_type_are_exit_2(
+    v1_release: tuple[Path, Any], tmp_path: Path, target: str, edit: Any, needle: str
+) -> None:
+    # Each reader of manifest.json checks the types it reads: a string where a table belongs
+    # was exit 3 (.get on a str), "yes" a transform_input switched on, "224" a size.
+    release = v1_release[0]
+    dest = tmp_path / "edited"
+    manifest = _derived_release(
+        release, dest, [a["file"] for a in json.loads((release / "manifest.json").read_text())["artifacts"]]
+    )
+    edit(manifest)
+    (dest / "manifest.json").write_text(json.dumps(manifest))
+    out = tmp_path / "out"
+    res = run_cli_here("deploy", target, "--release", str(dest), "-o", str(out))
+    assert_one_line_error(res, 2, needle)
+    assert not out.exists()
+
+
 def test_deploy_triton_bad_input(v1_release: tuple[Path, Any], tmp_path: Path) -> None:
     release, _ = v1_release
     out = tmp_path / "repo"
