@@ -125,3 +125,16 @@ def test_torchscript_force_overwrites(tmp_path: Path) -> None:
     assert json.loads(result.stdout)["sha256"]
     assert read_metadata(target).model == "googlenet"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.pt", "m.pt.json"]
+
+
+def test_the_wrote_line_escapes_the_path(tmp_path: Path) -> None:
+    # The "wrote ..." line printed the path raw (ESC, a newline), and rich read "[red]" as markup.
+    from conftest import run_cli_here
+
+    out = tmp_path / "a\x1b[31m\nwrote x [red]" / "v1.pt"
+    out.parent.mkdir()
+    res = run_cli_here("torchscript", "-m", "v1", "--input-size", "64", "-o", str(out))
+    assert res.code == 0, res.stderr
+    assert "\x1b" not in res.stderr and "a\\x1b[31m\\nwrote x [red]/v1.pt (torchscript" in res.stderr, (
+        res.stderr
+    )

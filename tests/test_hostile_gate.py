@@ -422,6 +422,23 @@ def test_control_characters_are_escaped_in_errors_tables_and_junit(
     ET.fromstring(junit.read_text().split("\n", 1)[1])  # well-formed XML
 
 
+def test_a_path_with_control_characters_is_escaped_in_progress_lines_and_tables(
+    case: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Progress lines ("parity: NAME: load") printed the file name raw: ESC recoloured the
+    # terminal and "\n" started a line that read like the tool's own.
+    evil = case["dir"] / "evil\x1b[31m\nparity: all passed"
+    evil.mkdir()
+    art = evil / "tiny\x1b[2J\n.onnx"
+    art.write_bytes(case["good"].read_bytes())
+    code, out, err = cli("parity", "--golden", case["bundle"], art, capsys=capsys)
+    assert code == 0, err
+    for text in (out, err):
+        assert "\x1b" not in text, text
+        assert not any(ln.startswith(("parity: all passed", ".onnx")) for ln in text.splitlines()), text
+    assert "tiny\\x1b[2J\\n.onnx: load" in err
+
+
 # --- item 11: TorchScript archives are code ------------------------------------------------
 
 

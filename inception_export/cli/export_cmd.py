@@ -13,6 +13,7 @@ from ..errors import UsageError
 from ..precision import parse_precision
 from ..registry import get_spec
 from ..synthetic import DEFAULT_SEED
+from ..text import printable
 from .boundary import command
 from .int8_options import CalibrationMethodOpt, CalibrationOpt, CalibrationSamplesOpt, KeepFp16Opt
 from .options import (
@@ -59,10 +60,12 @@ def _report(result: ExportResult, json_out: bool) -> None:
         return
     meta = result.metadata
     sidecar = f" and {result.sidecar.name}" if result.sidecar.is_file() else ""  # none beside /dev/null
-    err.print(
+    line = (
         f"wrote {result.path} ({result.format} {result.precision}, {meta['model']} "
         f"{meta['input_size']}x{meta['input_size']}, sha256 {result.sha256[:16]}){sidecar}"
     )
+    # The path is the user's: its control characters escaped, its brackets not taken for markup.
+    err.print(printable(line), markup=False, highlight=False, soft_wrap=True)
 
 
 @command("onnx")

@@ -10,6 +10,7 @@ from rich.markup import escape
 
 from ..console import emit_json, err, progress_steps
 from ..synthetic import DEFAULT_SEED
+from ..text import printable
 from .boundary import command
 from .options import (
     ForceOpt,
@@ -79,7 +80,7 @@ def golden(
     info = result.to_dict()
     sets = ", ".join(f"{v['inputs']} {form}" for form, v in info["sets"].items())
     err.print(
-        f"wrote {escape(str(result.path))}: {info['model']} at {info['input_size']}px ({sets} inputs), "
+        f"wrote {escape(printable(result.path))}: {info['model']} at {info['input_size']}px ({sets} inputs), "
         f"{result.size_bytes / 1e6:.1f} MB, sha256 {result.sha256[:16]}",
         soft_wrap=True,
     )

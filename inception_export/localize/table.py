@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..text import printable
 from .core import LocalizeReport
 
 LAYER_WIDTH = 36
@@ -20,7 +21,7 @@ def table(report: LocalizeReport) -> str:
     first = report.first_divergent
     head = f"{'#':>3} {'layer':<{LAYER_WIDTH}} {'rel L2':>9} {'max abs':>9} {'max |x|':>9} "
     lines = [
-        f"{report.artifact}",
+        printable(report.artifact),  # the user's path: its control characters escaped
         f"{report.model}, {report.precision}: per-layer error vs eager PyTorch, {len(report.inputs)} inputs",
         head + "note",
         "-" * (len(head) + 8),
@@ -35,7 +36,8 @@ def table(report: LocalizeReport) -> str:
             f"{i:>3} {_fit(lay.layer):<{LAYER_WIDTH}} {_g(lay.rel_l2)} {_g(lay.max_abs)} "
             f"{_g(lay.max_activation)} {note}".rstrip()
         )
-    limit = f"rel L2 limit {report.rel_l2_limit:.0e} ({report.precision}, profile {report.profile})"
+    profile = printable(report.profile)
+    limit = f"rel L2 limit {report.rel_l2_limit:.0e} ({report.precision}, profile {profile})"
     if first is None:
         lines.append(f"no layer diverges: all within the {limit}")
     else:
