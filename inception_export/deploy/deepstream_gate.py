@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from ..bounds import MAX_BATCH
 from ..errors import ArtifactError
 from ..parity.gate import Check, batch_consistency, limit_checks
 from ..parity.metrics import Metrics, compare, log_softmax
@@ -100,8 +101,17 @@ def check_config_agrees(cfg: KeyFile, num_classes: int) -> tuple[Path, list[Any]
     if not isinstance(shape, list) or len(shape) != 4 or dims != shape[1:]:
         raise ArtifactError(f"{cfg.path}: infer-dims={cfg.get('infer-dims')} but the artifact takes {shape}")
     batch = cfg.integer("batch-size")
-    if batch < 1 or (isinstance(shape[0], int) and shape[0] != batch):
+    if not 1 <= batch <= MAX_BATCH:
+        raise ArtifactError(f"{cfg.path}: batch-size={batch}; nvinfer batches from 1 to {MAX_BATCH} here")
+    if isinstance(shape[0], int) and shape[0] != batch:
         raise ArtifactError(f"{cfg.path}: batch-size={batch} but the artifact's batch is {shape[0]}")
+    scale = cfg.number("net-scale-factor")
+    if not scale > 0:
+        # Zero makes every frame the same input (a negative one inverts them): no scaling of
+        # pixels a classifier was trained on, so refused as a broken config, not gated.
+        raise ArtifactError(
+            f"{cfg.path}: net-scale-factor={cfg.get('net-scale-factor')}; it must be positive"
+        )
     output = out.get("name") if isinstance(out, dict) else None
     if cfg.get("output-blob-names") != output:
         raise ArtifactError(
