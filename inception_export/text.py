@@ -62,6 +62,7 @@ def describe_kind(path: object) -> str:
     except OSError:
         return "missing or unreadable"
     for test, words in (
+        (stat.S_ISREG, "a regular file"),  # --calibration FILE: "a regular file, not a directory"
         (stat.S_ISDIR, "a directory"),
         (stat.S_ISFIFO, "a FIFO (named pipe)"),
         (stat.S_ISSOCK, "a socket"),

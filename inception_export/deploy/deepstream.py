@@ -86,7 +86,7 @@ def read_release(release_dir: Path) -> ReleaseFacts:
             seed = int(source.removeprefix("synthetic:seed="))
         except ValueError:
             raise ArtifactError(
-                f"{path}: weights source {printable(source)!r} is not a synthetic seed"
+                f"{path}: weights source '{printable(source)}' is not a synthetic seed"
             ) from None
     fp32 = [
         a

@@ -17,7 +17,7 @@ from typing import Any
 from ..errors import ArtifactError, UsageError, WeightsError
 from ..hashing import file_sha256
 from ..reading import read_regular
-from ..text import printable
+from ..text import describe_kind, printable
 
 MANIFEST = "manifest.json"  # release.MANIFEST (release.py imports torch at module level)
 MAX_MANIFEST_BYTES = 64 << 20
@@ -113,15 +113,15 @@ def load_release(release_dir: Path) -> dict[str, Any]:
     check_manifest_types(doc, path)
     model = doc.get("model")
     if not isinstance(model, str) or not SAFE_NAME.fullmatch(model):
-        raise ArtifactError(f"{path}: model name {printable(model)!r} is not a plain name")
+        raise ArtifactError(f"{path}: model name '{printable(model)}' is not a plain name")
     classes = doc.get("num_classes")
     if not isinstance(classes, int) or isinstance(classes, bool) or not 1 <= classes <= 1_000_000:
-        raise ArtifactError(f"{path}: num_classes {printable(classes)!r} is not a class count")
+        raise ArtifactError(f"{path}: num_classes '{printable(classes)}' is not a class count")
     for entry in doc["artifacts"]:
         if not isinstance(entry, dict) or not isinstance(entry.get("file"), str):
             raise ArtifactError(f"{path}: an artifact entry without a file name")
         if not SAFE_NAME.fullmatch(entry["file"]):
-            raise ArtifactError(f"{path}: artifact file {printable(entry['file'])!r} is not a plain name")
+            raise ArtifactError(f"{path}: artifact file '{printable(entry['file'])}' is not a plain name")
     return doc
 
 
@@ -133,7 +133,8 @@ def artifacts(manifest: dict[str, Any], fmt: str) -> list[dict[str, Any]]:
 def artifact_path(release_dir: Path, entry: dict[str, Any]) -> Path:
     path = Path(release_dir) / entry["file"]
     if not path.is_file():
-        raise ArtifactError(f"{path}: listed in the release manifest but missing")
+        what = "missing" if not path.exists() else f"{describe_kind(path)}, not a regular file"
+        raise ArtifactError(f"{path}: listed in the release manifest but {what}")
     return path
 
 

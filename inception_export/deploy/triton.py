@@ -76,7 +76,7 @@ def parse_platforms(text: str | None) -> set[str] | None:
     unknown = sorted(asked - set(CHOICES))
     if unknown or not asked:
         raise UsageError(
-            f"--platform {printable(text)!r}: choose from {', '.join(CHOICES)} (comma-separated)"
+            f"--platform '{printable(text)}': choose from {', '.join(CHOICES)} (comma-separated)"
         )
     return asked
 
@@ -164,7 +164,7 @@ def _image(entry: dict[str, Any], path: Path) -> tuple[str, str, int]:
         raise ArtifactError(f"{path}: the release manifest's input record is incomplete")
     size = shape[1] if layout == "NHWC" else shape[2]
     if not isinstance(size, int) or size < 1:
-        raise ArtifactError(f"{path}: the release manifest's input size {printable(size)!r} is not a size")
+        raise ArtifactError(f"{path}: the release manifest's input size '{printable(size)}' is not a size")
     return _DTYPES[dtype], f"FORMAT_{layout}", size
 
 
@@ -322,7 +322,7 @@ def plan_models(
             name = f"{manifest['model']}-{short}-{precision}"
             if not SAFE_NAME.fullmatch(name):
                 raise ArtifactError(
-                    f"{entry['file']}: precision {printable(precision)!r} is not a plain name"
+                    f"{entry['file']}: precision '{printable(precision)}' is not a plain name"
                 )
             made = (exported or {}).get(entry["file"]) if fmt == "torchscript" else None
             path = made or artifact_path(release_dir, entry)
@@ -354,7 +354,7 @@ def render_config(model: TritonModel) -> str:
     for text in (model.name, model.input.name, model.output.name):
         if not SAFE_NAME.fullmatch(text):  # quoted as-is below: no quote or backslash may get in
             raise ArtifactError(
-                f"{model.source}: tensor or model name {printable(text)!r} is not a plain name"
+                f"{model.source}: tensor or model name '{printable(text)}' is not a plain name"
             )
     output = Tensor(model.output.name, model.output.data_type, model.output.dims, label_filename=LABELS)
     lines = [f"# {model.name}: {model.source.name} (sha256 {model.sha256}) from an inception-export release."]

@@ -280,7 +280,7 @@ def _check_record(path: Path, meta: dict[str, Any]) -> dict[str, tuple[tuple[int
     shapes: dict[str, tuple[tuple[int, ...], np.dtype[Any]]] = {}
     total = 0
     for form, rec in sets.items():
-        _need(path, form in FORMS, f"unknown input form {printable(form)!r}")
+        _need(path, form in FORMS, f"unknown input form '{printable(form)}'")
         _need(path, isinstance(rec, dict), f"{form} set is not a table")
         names = rec.get("names")
         _need(
