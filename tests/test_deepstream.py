@@ -443,7 +443,7 @@ def _manifest(tmp_path: Path, **changes: Any) -> Path:
     [
         ({"artifacts": []}, ArtifactError, "no FP32 ONNX artifact"),
         ({"schema": 2}, ArtifactError, "not a release manifest"),
-        ({"model": 7}, ArtifactError, "no valid 'model'"),
+        ({"model": 7}, ArtifactError, "field model is 7, not a string"),
         ({"weights": {"source": "inception.pth", "sha256": "ab" * 32}}, WeightsError, "give --weights FILE"),
         ({"num_classes": 10}, UsageError, "--class-names"),
         (
