@@ -511,6 +511,8 @@ REFUSED = {
     # the artifact's fault. A batch of 10**9 asked for the memory of 10**9 frames.
     "scale-zero": "net-scale-factor=0; it must be positive",
     "batch-huge": "batch-size=1000000000; nvinfer batches from 1 to 1024",
+    # splitlines read "a\fb" as two label lines; nvinfer reads one, and shows the \f raw.
+    "label-control": "label 'a\\x0cb' holds a control character",
 }
 EDITS = {"scale-zero": "net-scale-factor=0\n", "batch-huge": "batch-size=1000000000\n"}
 
@@ -538,7 +540,10 @@ def test_deepstream_check_refuses_what_is_not_a_config_in_one_line(tmp_path: Pat
         )
         onnx.save(helper.make_model(graph), tmp_path / "m.onnx")
         (tmp_path / "m.onnx.json").write_text(json.dumps(meta))
-        os.mkfifo(tmp_path / "labels.txt")
+        if what == "label-control":
+            (tmp_path / "labels.txt").write_text("a\fb;c;d\n")
+        else:
+            os.mkfifo(tmp_path / "labels.txt")
         text = (
             "[property]\nnetwork-type=1\nonnx-file=m.onnx\ninfer-dims=3;32;32\nbatch-size=1\n"
             "output-blob-names=probabilities\nlabelfile-path=labels.txt\nnet-scale-factor=0.0039\n"

@@ -23,6 +23,7 @@ from ..parity.metrics import Metrics, compare, log_softmax
 from ..parity.reference import Reference, run_batched
 from ..parity.tolerances import Limits
 from ..registry import Preprocessing
+from ..text import control_character
 from .nvinfer import COLOR_FORMATS, NETWORK_TYPE_CLASSIFIER, KeyFile, parse_labels, read_config
 
 PRECISION = "fp32"
@@ -128,6 +129,9 @@ def check_config_agrees(cfg: KeyFile, num_classes: int) -> tuple[Path, list[Any]
         layers = parse_labels(labels.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
         raise ArtifactError(f"{cfg.path}: labelfile-path {labels.name}: cannot read ({exc})") from None
+    odd = next((n for line in layers for n in line if control_character(n)), None)
+    if odd is not None:
+        raise ArtifactError(f"{labels}: label '{odd}' holds a control character; one plain name per class")
     if len(layers) != 1 or len(layers[0]) != num_classes:
         counts = ", ".join(str(len(line)) for line in layers) or "none"
         raise ArtifactError(

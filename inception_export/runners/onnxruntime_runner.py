@@ -83,6 +83,8 @@ def run_session(
     options.log_severity_level = 4
     try:
         return list(session.run(outputs, feed, options))
+    except MemoryError:
+        raise  # the machine's shortage (cli/boundary.py says so), not the artifact's fault
     except Exception as exc:  # onnxruntime raises Fail, InvalidArgument, RuntimeException...
         raise run_error(path, exc) from None
 
