@@ -17,6 +17,8 @@ MAX_ITERS = 10_000  # bench --iters: timed runs per backend
 MAX_WARMUP = 1_000  # bench --warmup
 # bench --gemm N: three N x N float32 matrices; 16384 is 3 GiB.
 MAX_GEMM = 16_384
+# trt --workspace GiB: TensorRT's memory pool limit; no GPU has more (inf was exit 3).
+MAX_WORKSPACE_GIB = 1024
 
 
 def check_count(option: str, value: int | None, low: int, high: int) -> None:
