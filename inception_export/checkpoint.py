@@ -20,7 +20,7 @@ from torch import nn
 
 from .errors import WeightsError
 from .registry import ModelSpec
-from .text import clip, first_line
+from .text import clip, describe_kind, first_line
 
 # Training scripts wrap the weights in one of these keys (timm, torchvision references,
 # Lightning-style trainers).
@@ -66,6 +66,8 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     if p.is_dir():
         raise WeightsError(f"--weights {p} is a directory; give a checkpoint file (.pth, .pt, .safetensors)")
     if not p.is_file():
+        if p.exists():  # a FIFO or /dev/zero exists; "not found" would send the user looking
+            raise WeightsError(f"--weights {p} is {describe_kind(p)}, not a checkpoint file")
         raise WeightsError(f"weights file not found: {p}")
     with p.open("rb") as fh:
         head = fh.read(16)
@@ -142,7 +144,12 @@ def _names(keys: list[str], limit: int = 3) -> str:
 
 def infer_num_classes(spec: ModelSpec, state: Mapping[str, torch.Tensor], path: Path) -> int:
     weight = state.get(spec.classifier_key)
-    if weight is None or weight.dim() != 2:
+    if weight is not None and weight.dim() != 2:
+        raise WeightsError(
+            f"{path}: classifier {spec.classifier_key!r} has shape {tuple(weight.shape)}; "
+            f"{spec.name}'s is 2-D (classes, features)"
+        )
+    if weight is None:
         raise WeightsError(
             f"{path}: not a checkpoint for {spec.name}: classifier {spec.classifier_key!r} is missing"
             + (f"; it has e.g. {_names(sorted(state))}" if state else "")

@@ -17,10 +17,12 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, ProgressColumn, SpinnerColumn, Task, TextColumn
 from rich.text import Text
 
 from . import interrupts
+from .text import printable
 
 # Every table is laid out to read at 80 columns, so that is the width when the stream is
 # not a terminal (a CI log, a pipe) and COLUMNS does not say otherwise.
@@ -107,7 +109,9 @@ class LogLines:
     def _line(self, text: str) -> None:
         now = time.perf_counter()
         self._last = now
-        self.console.print(f"{text} [{now - self.t0:.0f}s]", markup=False, highlight=False, soft_wrap=True)
+        # Progress messages carry file and node names: escaped here, once, for every command.
+        shown = printable(text)
+        self.console.print(f"{shown} [{now - self.t0:.0f}s]", markup=False, highlight=False, soft_wrap=True)
 
     def phase(self, msg: str, detail: str = "") -> None:
         """Enter phase ``msg`` (a line, if announcing); ``detail`` only updates the heartbeat."""
@@ -134,7 +138,7 @@ class LogLines:
 def status(msg: str) -> Iterator[None]:
     """A spinner with ``msg`` on a terminal; in a log, a line every HEARTBEAT_S while it lasts."""
     if err.is_terminal:
-        with err.status(msg):
+        with err.status(escape(printable(msg))):
             yield
         return
     log = LogLines(msg, announce=False)
@@ -360,7 +364,8 @@ def progress_steps(label: str, total: int | None = None) -> Iterator[Steps]:
         task = bar.add_task(label, total=total)
 
         def step(msg: str) -> None:
-            bar.update(task, advance=1, description=f"{label}: {msg}")
+            # The description is rich markup: a file name's "[red]" or ESC must show as written.
+            bar.update(task, advance=1, description=escape(printable(f"{label}: {msg}")))
 
         steps = Steps(step, lambda n: bar.update(task, total=n))
         if total is not None:

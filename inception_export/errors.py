@@ -21,6 +21,15 @@ class ArtifactError(UsageError):
     """An artifact that is missing, corrupt, or for another model."""
 
 
+class ArtifactRunFailure(ArtifactError):
+    """An artifact that loads but fails when run (a node's shapes or scales do not fit): exit 2
+    where it is the command's one subject, a failed check where a gate judges several."""
+
+    def __init__(self, message: str, node: str = "") -> None:
+        super().__init__(message)
+        self.node = node
+
+
 class BackendUnavailable(UsageError):
     """An optional backend (TensorRT, a GPU) is not installed or not present."""
 

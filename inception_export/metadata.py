@@ -104,6 +104,25 @@ def _table(record: dict[str, Any], key: str, source: object) -> dict[str, Any]:
     raise _bad(source, key, value, "a table")
 
 
+def _schema(record: dict[str, Any], source: object) -> None:
+    """A record of a later schema may mean something else by the same keys: refused, not guessed."""
+    value = record.get("schema")
+    if value is None or (
+        isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= SCHEMA_VERSION
+    ):
+        return
+    raise _bad(source, "schema", value, f"{SCHEMA_VERSION}, the schema this version reads")
+
+
+def _preprocessing(record: dict[str, Any], source: object) -> dict[str, Any]:
+    table = _table(record, "preprocessing", source)
+    # Read as a switch (trt's re-export flags, deploy's reference model): "yes" is no switch.
+    value = table.get("transform_input")
+    if value is None or isinstance(value, bool):
+        return table
+    raise _bad(source, "preprocessing.transform_input", value, "true or false")
+
+
 def _names(record: dict[str, Any], key: str, source: object) -> tuple[str, ...]:
     value = record.get(key)
     if value is None:
@@ -152,6 +171,7 @@ class ArtifactMeta:
         """Check and type a record; ArtifactError (exit 2, one line) naming the first wrong field."""
         if not isinstance(record, dict):
             raise ArtifactError(f"{source}: its inception_export metadata is not a JSON object")
+        _schema(record, source)
         return cls(
             record=record,
             format=_opt_str(record, "format", source),
@@ -164,7 +184,7 @@ class ArtifactMeta:
             opset=_opt_int(record, "opset", source),
             artifact_sha256=_opt_str(record, "artifact_sha256", source),
             engine_sha256=_opt_str(record, "engine_sha256", source),
-            preprocessing=_table(record, "preprocessing", source),
+            preprocessing=_preprocessing(record, source),
             weights=_table(record, "weights", source),
             layer_outputs=_pairs(record, "layer_outputs", source),
             float32_nodes=_names(record, "float32_nodes", source),

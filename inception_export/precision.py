@@ -33,7 +33,11 @@ def parse_precisions(
     value: str, allowed: Sequence[str] = tuple(PRECISIONS), option: str = "--precision"
 ) -> tuple[str, ...]:
     """A comma list of precisions, each once, in the order :data:`PRECISIONS` lists them."""
-    names = {parse_precision(v, allowed, option) for v in value.split(",") if v.strip()}
-    if not names:
+    items = value.split(",")
+    if not value.strip():
         raise UsageError(f"{option} is empty; choose from {', '.join(allowed)}")
+    if not all(v.strip() for v in items):
+        # "fp32,,fp16" is a typo of an intended list, not a shorter list.
+        raise UsageError(f"{option} {value!r}: an empty name between commas; give a list like fp32,fp16")
+    names = {parse_precision(v, allowed, option) for v in items}
     return tuple(p for p in PRECISIONS if p in names)

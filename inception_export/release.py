@@ -22,7 +22,7 @@ from .build import build_model, load_report
 from .console import expect_steps
 from .errors import BackendUnavailable, UsageError
 from .hashing import file_sha256
-from .parity.bundle import BUNDLE_NAME
+from .parity.bundle import BUNDLE_NAME, check_bundle_classes
 from .parity.eager import EagerReference, bundle_from_reference
 from .parity.gate import GateReport, check_artifacts
 from .parity.report import junit_xml
@@ -384,6 +384,7 @@ def _release_into(
     artifacts = plan.artifacts(stage)
     step("build model")
     net = build_model(spec, weights, transform_input=transform_input, seed=seed)
+    check_bundle_classes(load_report(net).num_classes, load_report(net).path)  # before any export
     _export(
         artifacts,
         plan,

@@ -19,6 +19,14 @@ def printable(text: object) -> str:
     return _CONTROL.sub(lambda m: repr(m.group())[1:-1], str(text))
 
 
+def control_character(text: str) -> str | None:
+    """The first control character of ``text`` (None if it has none): C0/C1 controls, DEL, and
+    everything ``str.splitlines`` breaks a line at (\\v, \\f, \\x1c-\\x1e, U+0085, U+2028/2029).
+    For names that become lines of a file (class names, labels): any of these moves them."""
+    found = _CONTROL.search(text)
+    return found.group() if found else None
+
+
 def clip(text: str, limit: int = 200) -> str:
     """``text`` on one line, at most about ``limit`` characters, cut only between words.
 
@@ -54,6 +62,7 @@ def describe_kind(path: object) -> str:
     except OSError:
         return "missing or unreadable"
     for test, words in (
+        (stat.S_ISREG, "a regular file"),  # --calibration FILE: "a regular file, not a directory"
         (stat.S_ISDIR, "a directory"),
         (stat.S_ISFIFO, "a FIFO (named pipe)"),
         (stat.S_ISSOCK, "a socket"),

@@ -189,6 +189,8 @@ def _tiny(root: Path, folders: list[str]) -> Path:
         (["0", "cat"], [], "folder 'cat' is not a class index"),
         (["zero", "one"], ["names:9"], "--class-names lists 9 classes; the model has 10"),
         (["zero", "eleven"], ["names:10"], "folder 'eleven' is not a class name"),
+        # int64 labels overflowed (exit 3) on a 23-digit folder name.
+        (["0", "99999999999999999999999"], [], "beyond any model's classes"),
     ],
 )
 def test_labelled_folders_that_do_not_match_the_classes(
@@ -227,6 +229,8 @@ def test_unreadable_labelled_image(digits_onnx: dict[str, Path], tmp_path: Path)
 def test_labelled_argument_checks(tmp_path: Path) -> None:
     names = tmp_path / "names.txt"
     names.write_text("a\n\nb\n")
+    formfeed = tmp_path / "formfeed.txt"
+    formfeed.write_text("a\nb\fc\n")
     root = tmp_path / "set"
     (root / "a").mkdir(parents=True)
     (root / "b").mkdir()
@@ -235,6 +239,8 @@ def test_labelled_argument_checks(tmp_path: Path) -> None:
         (["--labelled-images", missing], "--labelled-images"),
         (["--class-names", names], "--class-names names the folders of --labelled-images"),
         (["--labelled-images", root, "--class-names", names], "line 2 is blank"),
+        # splitlines broke "b\fc" into two names, shifting every class after it.
+        (["--labelled-images", root, "--class-names", formfeed], "line 2 holds the control character \\x0c"),
         (["--labelled-images", root], "folder 'a' is not a class index"),
     ]
     for args, needle in cases:

@@ -124,6 +124,10 @@ def test_real_v1_bench_records(v1_run: CliResult) -> None:
         (["--batch", "1,x"], "not an integer"),
         (["--precision", "int4"], "unknown precision 'int4'; choose from fp32, fp16, int8"),
         (["--iters", "0"], "--iters"),
+        # Bounded (bounds.py): 10**11 runs went on for ever, a 10**8 GEMM ran out of memory.
+        (["--iters", "99999999999"], "--iters must be from 1 to 10,000"),
+        (["--warmup", "99999999999"], "--warmup must be from 0 to 1,000"),
+        (["--gemm", "100000000"], "--gemm must be from 0 to 16,384"),
         (["--backends", "tensorrt"], "tensorrt is not installed"),
         (["--backends", "torch", "--precision", "fp16"], "none of the requested combinations"),
         (["--plot", "chart.svg"], ".png"),

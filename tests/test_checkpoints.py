@@ -152,6 +152,15 @@ def test_cli_other_architecture_names_keys(tmp_path: Path) -> None:
     assert_one_line_error(res, 2, "mis-shaped Mixed_5b.branch1x1.conv.weight (3, 3, 1, 1) vs (64, 192, 1, 1)")
 
 
+def test_cli_classifier_of_the_wrong_rank_is_named_not_missing(tmp_path: Path) -> None:
+    # A 3-D fc.weight was reported as a "missing" classifier.
+    path = tmp_path / "fc3d.pth"
+    torch.save({"fc.weight": torch.zeros(10, 1024, 1), "fc.bias": torch.zeros(10)}, path)
+    res = run_cli_here("inspect", "-m", "v1", "-w", str(path))
+    assert_one_line_error(res, 2, "classifier 'fc.weight' has shape (10, 1024, 1)", "2-D")
+    assert "missing" not in res.stderr
+
+
 class Payload:
     """Anything that is not a tensor container: weights_only must refuse to unpickle it."""
 

@@ -498,7 +498,7 @@ def _manifest(tmp_path: Path, **changes: Any) -> Path:
     [
         ({"artifacts": []}, ArtifactError, "no FP32 ONNX artifact"),
         ({"schema": 2}, ArtifactError, "not a release manifest"),
-        ({"model": 7}, ArtifactError, "no valid 'model'"),
+        ({"model": 7}, ArtifactError, "field model is 7, not a string"),
         ({"weights": {"source": "inception.pth", "sha256": "ab" * 32}}, WeightsError, "give --weights FILE"),
         ({"num_classes": 10}, UsageError, "--class-names"),
     ],
@@ -595,7 +595,20 @@ def test_deploy_deepstream_cli_refuses_a_release_without_an_fp32_onnx(tmp_path: 
     assert sorted(p.name for p in tmp_path.iterdir()) == ["release"]  # no staging left either
 
 
-@pytest.mark.parametrize("what", ["missing", "fifo-labels"])
+REFUSED = {
+    "missing": "no such config file",
+    "fifo-labels": "is not a label file",
+    # Zero made every frame the same input; it was gated (and failed, exit 1) as if it were
+    # the artifact's fault. A batch of 10**9 asked for the memory of 10**9 frames.
+    "scale-zero": "net-scale-factor=0; it must be positive",
+    "batch-huge": "batch-size=1000000000; nvinfer batches from 1 to 1024",
+    # splitlines read "a\fb" as two label lines; nvinfer reads one, and shows the \f raw.
+    "label-control": "label 'a\\x0cb' holds a control character",
+}
+EDITS = {"scale-zero": "net-scale-factor=0\n", "batch-huge": "batch-size=1000000000\n"}
+
+
+@pytest.mark.parametrize("what", sorted(REFUSED))
 def test_deepstream_check_refuses_what_is_not_a_config_in_one_line(tmp_path: Path, what: str) -> None:
     import os
 
@@ -603,7 +616,7 @@ def test_deepstream_check_refuses_what_is_not_a_config_in_one_line(tmp_path: Pat
 
     release = _manifest(tmp_path)
     config = tmp_path / "config.txt"
-    if what == "fifo-labels":
+    if what != "missing":
         # Everything else in order up to the labels, which are a FIFO: refused, never read.
         meta = {"input": {"shape": ["batch", 3, 32, 32]}, "output": {"name": "probabilities"}}
         import onnx
@@ -618,16 +631,24 @@ def test_deepstream_check_refuses_what_is_not_a_config_in_one_line(tmp_path: Pat
         )
         onnx.save(helper.make_model(graph), tmp_path / "m.onnx")
         (tmp_path / "m.onnx.json").write_text(json.dumps(meta))
-        os.mkfifo(tmp_path / "labels.txt")
-        config.write_text(
+        if what == "label-control":
+            (tmp_path / "labels.txt").write_text("a\fb;c;d\n")
+        else:
+            os.mkfifo(tmp_path / "labels.txt")
+        text = (
             "[property]\nnetwork-type=1\nonnx-file=m.onnx\ninfer-dims=3;32;32\nbatch-size=1\n"
-            "output-blob-names=probabilities\nlabelfile-path=labels.txt\n"
+            "output-blob-names=probabilities\nlabelfile-path=labels.txt\nnet-scale-factor=0.0039\n"
+        )
+        key = EDITS.get(what, "=").split("=")[0]
+        config.write_text(
+            "".join(ln + "\n" for ln in text.splitlines() if not ln.startswith(key + "="))
+            + EDITS.get(what, "")
         )
     res = run_cli_here("deepstream-check", str(config), "--release", str(release))
     assert res.code == 2, res.stderr
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:")
-    assert ("no such config file" if what == "missing" else "is not a label file") in lines[0]
+    assert REFUSED[what] in lines[0]
 
 
 def _edited_release(release: Path, dest: Path, edit: Any) -> Path:

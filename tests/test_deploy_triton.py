@@ -24,6 +24,7 @@ from tritonclient.grpc import model_config_pb2
 from inception_export.deploy.labels import imagenet_names
 from inception_export.deploy.source import load_release
 from inception_export.deploy.triton import device_engine, plan_models, render_config
+from inception_export.text import printable
 
 NUMPY = {"TYPE_FP32": np.float32, "TYPE_UINT8": np.uint8, "TYPE_FP16": np.float16}
 
@@ -344,6 +345,68 @@ def test_deploy_triton_refuses_engine_batch(
     assert not out.exists() and leftovers(out.parent) == []
 
 
+@pytest.mark.parametrize(
+    "char", ["\f", "\v", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029", "\x1b", "\t"]
+)
+def test_class_names_with_a_line_breaking_or_control_character_are_refused(
+    v1_release: tuple[Path, Any], tmp_path: Path, char: str
+) -> None:
+    # str.splitlines breaks at each of the first eight, so a reader of labels.txt would see
+    # one class more and every later name shifted; they were written into the label files.
+    names = tmp_path / "names.txt"
+    names.write_text("".join(f"c{i}\n" for i in range(999)) + f"a{char}b\n", encoding="utf-8")
+    out = tmp_path / "repo"
+    res = run_cli_here(
+        "deploy", "triton", "--release", str(v1_release[0]), "-o", str(out), "--class-names", str(names)
+    )
+    assert_one_line_error(res, 2, "class 999", "control character", printable(char))
+    assert char not in res.stderr and not out.exists()
+
+
+def _weights_text(m: dict[str, Any]) -> None:
+    m["weights"] = "synthetic"
+
+
+def _input_text(m: dict[str, Any]) -> None:
+    m["artifacts"][0]["input"] = "NCHW"
+
+
+def _switch_text(m: dict[str, Any]) -> None:
+    m["preprocessing"]["transform_input"] = "yes"
+
+
+def _size_text(m: dict[str, Any]) -> None:
+    m["input_size"] = "224"
+
+
+@pytest.mark.parametrize(
+    ("target", "edit", "needle"),
+    [
+        ("triton", _weights_text, 'field weights is "synthetic", not a table'),
+        ("triton", _input_text, 'artifact 0: field input is "NCHW", not a table'),
+        ("triton", _switch_text, 'field preprocessing.transform_input is "yes", not true or false'),
+        ("deepstream", _input_text, 'artifact 0: field input is "NCHW", not a table'),
+        ("deepstream", _size_text, 'field input_size is "224", not a whole number'),
+    ],
+)
+def test_manifest_fields_of_the_wrong_json_type_are_exit_2(
+    v1_release: tuple[Path, Any], tmp_path: Path, target: str, edit: Any, needle: str
+) -> None:
+    # Each reader of manifest.json checks the types it reads: a string where a table belongs
+    # was exit 3 (.get on a str), "yes" a transform_input switched on, "224" a size.
+    release = v1_release[0]
+    dest = tmp_path / "edited"
+    manifest = _derived_release(
+        release, dest, [a["file"] for a in json.loads((release / "manifest.json").read_text())["artifacts"]]
+    )
+    edit(manifest)
+    (dest / "manifest.json").write_text(json.dumps(manifest))
+    out = tmp_path / "out"
+    res = run_cli_here("deploy", target, "--release", str(dest), "-o", str(out))
+    assert_one_line_error(res, 2, needle)
+    assert not out.exists()
+
+
 def test_deploy_triton_bad_input(v1_release: tuple[Path, Any], tmp_path: Path) -> None:
     release, _ = v1_release
     out = tmp_path / "repo"
@@ -362,7 +425,7 @@ def test_deploy_triton_bad_input(v1_release: tuple[Path, Any], tmp_path: Path) -
         deploy("--platform", "libtorch", rel=made), 2, "no TorchScript artifact", "--weights W"
     )
     assert_one_line_error(deploy("--platform", "onnx,tflite"), 2, "--platform")
-    assert_one_line_error(deploy("--max-batch", "0"), 2, "--max-batch must be at least 1")
+    assert_one_line_error(deploy("--max-batch", "0"), 2, "--max-batch must be")
     assert_one_line_error(
         run_cli_here("deploy", "kserve", "--release", str(release), "-o", str(out)), 2, "kserve"
     )

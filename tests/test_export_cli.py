@@ -58,6 +58,22 @@ BAD = {
     "batch": (["onnx", "-m", "v1", "--batch", "zero"], "--batch"),
     "model": (["onnx", "-m", "v9"], "unknown model"),
     "ti-v2": (["torchscript", "-m", "v2", "--transform-input"], "transform_input"),
+    # Counts are bounded (bounds.py): a fixed batch of 10**9 asked torch for 49 TB (exit 3),
+    # release took any --max-batch without an engine and "fp32,,fp16" as "fp32,fp16", and
+    # deploy wrote a max_batch_size beyond Triton's int32.
+    "batch-huge": (["onnx", "-m", "v1", "--batch", "1000000000"], "--batch must be from 1 to 1,024"),
+    "release-max-batch": (
+        ["release", "-m", "v1", "--max-batch", "99999999999999999999", "-o", "rel"],
+        "--max-batch must be from 1 to 1,024",
+    ),
+    "release-precision-gap": (
+        ["release", "-m", "v1", "--precision", "fp32,,fp16", "-o", "rel"],
+        "empty name",
+    ),
+    "deploy-max-batch": (
+        ["deploy", "triton", "--release", "rel", "-o", "out", "--max-batch", "999999999999999"],
+        "--max-batch must be from 1 to 1,024",
+    ),
 }
 
 
@@ -109,3 +125,16 @@ def test_torchscript_force_overwrites(tmp_path: Path) -> None:
     assert json.loads(result.stdout)["sha256"]
     assert read_metadata(target).model == "googlenet"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.pt", "m.pt.json"]
+
+
+def test_the_wrote_line_escapes_the_path(tmp_path: Path) -> None:
+    # The "wrote ..." line printed the path raw (ESC, a newline), and rich read "[red]" as markup.
+    from conftest import run_cli_here
+
+    out = tmp_path / "a\x1b[31m\nwrote x [red]" / "v1.pt"
+    out.parent.mkdir()
+    res = run_cli_here("torchscript", "-m", "v1", "--input-size", "64", "-o", str(out))
+    assert res.code == 0, res.stderr
+    assert "\x1b" not in res.stderr and "a\\x1b[31m\\nwrote x [red]/v1.pt (torchscript" in res.stderr, (
+        res.stderr
+    )

@@ -489,3 +489,23 @@ def test_golden_refuses_to_write_limits_past_the_bound(tmp_path: Path) -> None:
 
 class _NoReference:
     """bundle_metadata refuses the limits before it reads anything of the reference."""
+
+
+
+
+def test_golden_refuses_weights_whose_bundle_the_device_would_refuse(tmp_path: Path) -> None:
+    # `golden` wrote a bundle of 100,001 classes that `parity --golden` then refused (the
+    # bundle reader's bound); now the writer refuses it, before any input is computed. The
+    # reference's class count is set directly: a real 100,001-class fc would be 400 MB.
+    from inception_export.errors import UsageError
+    from inception_export.parity.bundle import MAX_CLASSES
+    from inception_export.parity.eager import EagerReference, bundle_from_reference
+
+    reference = EagerReference("v1")
+    reference.num_classes = MAX_CLASSES + 1
+    out = tmp_path / "big.npz"
+    with pytest.raises(UsageError, match="100,001 classes; a golden bundle holds at most 100,000"):
+        bundle_from_reference(
+            reference, out, input_size=64, pixels=False, profile="default", limits=dict(PROFILES["default"])
+        )
+    assert not out.exists()

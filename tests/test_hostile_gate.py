@@ -339,6 +339,64 @@ def test_inputs_run_in_bounded_batches(tmp_path: Path, capsys: pytest.CaptureFix
     assert json.loads(out)["artifacts"][0]["batch_sizes"] == [1, MAX_GATE_BATCH]
 
 
+def test_a_bundle_with_nonfinite_inputs_is_blamed_not_the_artifact(
+    case: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Re-hashed by encode_bundle, so only the values give it away; NaN inputs made every
+    # artifact fail (exit 1) as if it, not the bundle, were broken.
+    sets = dict(case["sets"])
+    feed = sets["float"].feed.copy()
+    feed[1, 0, 0, 0] = np.nan
+    old = sets["float"]
+    sets["float"] = ReferenceSet(old.names, old.kinds, feed, old.logits, old.inputs)
+    bad = write_bundle(case["dir"] / "nan-inputs.npz", case["meta"], sets)
+    code, _, err = cli("parity", "--golden", bad, case["good"], capsys=capsys)
+    assert code == 2 and "inputs are not finite" in one_error(err)
+
+
+def _reshape_before_matmul(src: Path, dst: Path, node: str) -> Path:
+    """``src`` with a Reshape to (7, -1) after the Flatten: it loads (the batch is free), and
+    fails in run for any batch whose 192 * N values 7 rows cannot take."""
+    model = onnx.load(str(src))
+    flatten = model.graph.node[0]
+    flatten.output[0] = "flat0"
+    model.graph.initializer.append(numpy_helper.from_array(np.array([7, -1], np.int64), "target"))
+    model.graph.node.insert(1, helper.make_node("Reshape", ["flat0", "target"], ["flat"], name=node))
+    onnx.save(model, str(dst))
+    return dst
+
+
+def test_an_onnx_that_fails_in_run_fails_its_check_naming_the_node(
+    case: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Was exit 3 (onnxruntime's Fail as an internal error) with onnxruntime's log line, colour
+    # codes and the file's node name, raw on stderr. Now a failed "runs" check naming the node,
+    # and the other artifact of the same gate is still judged.
+    bad = _reshape_before_matmul(case["good"], case["dir"] / "reshape.onnx", "fold\x1b[2J")
+    code, out, err = cli("parity", "--golden", case["bundle"], bad, case["good"], "--json", capsys=capsys)
+    assert code == 1, err
+    assert "\x1b" not in err and "onnxruntime:" not in err and "Traceback" not in err, err
+    first, second = json.loads(out)["artifacts"]
+    (check,) = first["checks"]
+    assert check["name"] == "runs" and not check["passed"]
+    assert "Reshape node 'fold\x1b[2J'" in check["message"] and "cannot be reshaped" in check["message"]
+    assert second["passed"]
+    code, out, err = cli("parity", "--golden", case["bundle"], bad, capsys=capsys)
+    shown = out + err
+    assert code == 1 and "\x1b" not in shown
+    assert "FAIL reshape.onnx: onnxruntime cannot run its Reshape node 'fold\\x1b[2J'" in shown, shown
+
+
+def test_a_run_failure_outside_a_gate_is_one_artifact_error(case: dict[str, Any]) -> None:
+    from inception_export.errors import ArtifactRunFailure
+    from inception_export.runners.factory import open_runner
+
+    bad = _reshape_before_matmul(case["good"], case["dir"] / "reshape.onnx", "r1")
+    with open_runner(bad, "onnx", SIZE, "fp32") as runner, pytest.raises(ArtifactRunFailure) as info:
+        runner.infer(case["sets"]["float"].feed)
+    assert info.value.exit_code == 2 and info.value.node == "r1" and "\n" not in str(info.value)
+
+
 # --- item 10: text from a bundle never reaches the terminal raw ------------------------------
 
 EVIL = "tiny\x1b[32m gate passed\nall artifacts OK\x1b[0m"
@@ -363,6 +421,23 @@ def test_control_characters_are_escaped_in_errors_tables_and_junit(
     import xml.etree.ElementTree as ET
 
     ET.fromstring(junit.read_text().split("\n", 1)[1])  # well-formed XML
+
+
+def test_a_path_with_control_characters_is_escaped_in_progress_lines_and_tables(
+    case: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Progress lines ("parity: NAME: load") printed the file name raw: ESC recoloured the
+    # terminal and "\n" started a line that read like the tool's own.
+    evil = case["dir"] / "evil\x1b[31m\nparity: all passed"
+    evil.mkdir()
+    art = evil / "tiny\x1b[2J\n.onnx"
+    art.write_bytes(case["good"].read_bytes())
+    code, out, err = cli("parity", "--golden", case["bundle"], art, capsys=capsys)
+    assert code == 0, err
+    for text in (out, err):
+        assert "\x1b" not in text, text
+        assert not any(ln.startswith(("parity: all passed", ".onnx")) for ln in text.splitlines()), text
+    assert "tiny\\x1b[2J\\n.onnx: load" in err
 
 
 # --- item 11: TorchScript archives are code ------------------------------------------------

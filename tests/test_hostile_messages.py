@@ -421,6 +421,38 @@ def test_wording(case: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> No
         read_onnx_input(empty)
 
 
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        # Each named a path that exists as "not found", "missing" or "not a regular file".
+        (["inspect", "-m", "v1", "-w", "{fifo}"], "is a FIFO (named pipe), not a checkpoint file"),
+        (
+            ["inspect", "-m", "v1", "-w", "/dev/zero"],
+            "/dev/zero is a character device, not a checkpoint file",
+        ),
+        (["trt-manifest", "{fifo}", "--onnx", "{good}"], "a FIFO (named pipe), not an engine file"),
+        (
+            ["onnx", "-m", "v1", "--precision", "int8", "--calibration", "{good}", "-o", "{dir}/q.onnx"],
+            ": a regular file, not a directory",
+        ),
+        # Escaped once, by the error line: repr() of an escaped name doubled the backslash.
+        (
+            ["release", "-m", "v1", "--deploy", "triton,\x1b[2J", "-o", "{dir}/r"],
+            "--deploy 'triton,\\x1b[2J':",
+        ),
+    ],
+    ids=["weights-fifo", "weights-dev-zero", "engine-fifo", "calibration-file", "escaped-once"],
+)
+def test_what_a_path_is_is_said_as_it_is(case: dict[str, Any], args: list[str], needle: str) -> None:
+    from conftest import assert_one_line_error, run_cli_here
+
+    fifo = case["dir"] / "fifo"
+    os.mkfifo(fifo)
+    names = {"fifo": str(fifo), "good": str(case["good"]), "dir": str(case["dir"])}
+    res = run_cli_here(*[a.format(**names) for a in args])
+    assert_one_line_error(res, 2, needle)
+
+
 def test_inspect_table_escapes_a_weights_path(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     import torch
     from conftest import synthetic_model

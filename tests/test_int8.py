@@ -120,6 +120,24 @@ def test_int8_passes_the_gate_and_localize_reads_it(int8_v1: Path) -> None:
     assert loc.first_divergent is None, loc.first_divergent
 
 
+@pytest.mark.slow  # one more INT8 export (~10 s on 2 cores)
+def test_a_fixed_batch_is_calibrated_in_feeds_of_that_batch_and_gates(
+    calibration_dir: Path, tmp_path: Path
+) -> None:
+    # --batch 4 fixes the graph's batch; calibration fed it one image at a time (onnxruntime's
+    # InvalidArgument, exit 3). Six images in feeds of four: the second wraps to the start.
+    from inception_export.export.int8 import export_onnx_int8
+    from inception_export.parity.eager import run_gate
+
+    net = synthetic_model("googlenet")
+    out = tmp_path / "v1-int8-b4.onnx"
+    export_onnx_int8("v1", out, calibration=calibration_dir, input_size=SIZE, batch=4, model_obj=net)
+    dims = onnx.load(str(out)).graph.input[0].type.tensor_type.shape.dim
+    assert dims[0].dim_value == 4
+    (art,) = run_gate("v1", [out], reference_model=net).artifacts
+    assert art.passed and art.precision == "int8" and art.batch_sizes == [4], art.failures
+
+
 def test_a_weight_scale_off_by_2x_fails_the_gate(int8_v1: Path, tmp_path: Path) -> None:
     from inception_export.parity.eager import run_gate
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -144,3 +145,54 @@ def test_bad_inputs_one_line_exit_2(v1_fp32: Path, shared_exports: ExportFn, tmp
     res = run_cli_here("localize", "--model", "v1", str(tmp_path / "foreign.onnx"))
     assert_one_line_error(res, 2, "no layer map")
     assert_one_line_error(run_cli_here("localize", "--model", "v1", str(tmp_path / "missing.onnx")), 2)
+
+
+def _edited(src: Path, dst: Path, edit: Any) -> Path:
+    model = onnx.load(str(src))
+    edit(model)
+    onnx.save(model, str(dst))
+    return dst
+
+
+def _set_record(model: onnx.ModelProto, **fields: Any) -> None:
+    prop = next(p for p in model.metadata_props if p.key == "inception_export")
+    prop.value = json.dumps({**json.loads(prop.value), **fields})
+
+
+def _reshape_target(model: onnx.ModelProto) -> None:
+    # The classifier's flatten asks for 5 rows: it loads, and fails in run for one input.
+    reshape = next(n for n in model.graph.node if n.op_type == "Reshape")
+    reshape.name = "flatten\x1b[2J"
+    init = next(i for i in model.graph.initializer if i.name == reshape.input[1])
+    init.CopyFrom(numpy_helper.from_array(np.array([5, -1], np.int64), init.name))
+
+
+def _input_dims(batch: int, side: int) -> Any:
+    def edit(model: onnx.ModelProto) -> None:
+        dims = model.graph.input[0].type.tensor_type.shape.dim
+        for d, v in zip(dims, (batch, 3, side, side), strict=True):
+            if v:
+                d.dim_value = v
+
+    return edit
+
+
+@pytest.mark.parametrize(
+    ("edit", "needles"),
+    [
+        (_reshape_target, ("Reshape node 'flatten\\x1b[2J'", "cannot be reshaped")),
+        (lambda m: _set_record(m, embedded_preprocessing=True), ("uint8 pixels", "tensor(float)")),
+        (_input_dims(2**40, 0), ("batch is fixed at 1099511627776",)),
+        (_input_dims(0, 2**40), ("1099511627776", "of size 224")),
+    ],
+    ids=["fails-in-run", "pixels-claimed", "batch-2**40", "size-2**40"],
+)
+def test_a_graph_localize_cannot_run_is_one_line_exit_2(
+    v1_fp32: Path, tmp_path: Path, edit: Any, needles: tuple[str, ...]
+) -> None:
+    # Each was exit 3 (onnxruntime's Fail/InvalidArgument, or a 2**40 batch's memory),
+    # the first with onnxruntime's own log line (colour codes, the node's name) raw on stderr.
+    bad = _edited(v1_fp32, tmp_path / "bad.onnx", edit)
+    res = run_cli_here("localize", "--model", "v1", str(bad), "--samples", "1")
+    assert_one_line_error(res, 2, *needles)
+    assert "\x1b" not in res.stderr and "onnxruntime:" not in res.stderr, res.stderr

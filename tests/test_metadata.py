@@ -43,6 +43,9 @@ BAD_FIELDS = {
     "precision": (16, "precision"),
     "model": (["tiny"], "model"),
     "embedded_preprocessing": ("yes", "embedded_preprocessing"),
+    # A later schema may mean something else by the same keys; "yes" is no switch.
+    "schema": (99, "schema"),
+    "preprocessing": ({"transform_input": "yes"}, "preprocessing.transform_input"),
 }
 
 

@@ -510,6 +510,8 @@ def test_trtexec_line_for_a_static_batch_has_no_shapes() -> None:
         (["--opt-level", "6"], "between 0 and 5"),
         (["--opt-level", "-1"], "between 0 and 5"),
         (["--workspace", "0"], "positive number of GiB"),
+        (["--workspace", "inf"], "positive number of GiB up to 1024"),  # was OverflowError, exit 3
+        (["--max-batch", "5000"], "--max-batch must be from 1 to 1,024"),
         (["--hardware-compat", "turing+"], "none, ampere+"),
     ],
 )

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import torch
 
+from ..bounds import MAX_BATCH, MAX_GEMM, MAX_ITERS, MAX_WARMUP, check_count
 from ..errors import BackendUnavailable, UsageError
 from ..tensorrt.availability import tensorrt_available
 
@@ -31,9 +32,8 @@ def parse_list(text: str, what: str, allowed: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(items))
 
 
-# Larger batches than this are not a latency benchmark, and 100,000 inputs at 299x299 would
-# need 100 GB before the first run.
-MAX_BATCH = 1024
+# Larger batches than MAX_BATCH are not a latency benchmark, and 100,000 inputs at 299x299
+# would need 100 GB before the first run.
 
 
 def parse_batches(text: str) -> list[int]:
@@ -118,12 +118,9 @@ class BenchConfig:
             from ..export.calibration import list_calibration
 
             list_calibration(Path(self.calibration))  # a bad folder fails before any model is built
-        if self.warmup < 0:
-            raise UsageError(f"--warmup must be >= 0, got {self.warmup}")
-        if self.iters < 1:
-            raise UsageError(f"--iters must be >= 1, got {self.iters}")
-        if self.gemm_n < 0:
-            raise UsageError(f"--gemm must be >= 0, got {self.gemm_n}")
+        check_count("--warmup", self.warmup, 0, MAX_WARMUP)
+        check_count("--iters", self.iters, 1, MAX_ITERS)
+        check_count("--gemm", self.gemm_n, 0, MAX_GEMM)
         if self.threads < 1:
             raise UsageError(f"--threads must be >= 1, got {self.threads}")
         for b in self.batches:

@@ -12,6 +12,7 @@ from rich.table import Table
 from ..atomic import check_apart, check_output
 from ..console import LogLines, emit_json, err, out, progress
 from ..errors import UsageError
+from ..text import printable
 from .boundary import command
 from .options import (
     ForceOpt,
@@ -185,7 +186,7 @@ def bench(
         err.print(f"[yellow]warning:[/] {line}", soft_wrap=True)
     if plot is not None:
         plot_records(records, plot, title=f"{ok[0]['model']} · {cfg.device} · {cfg.threads} threads")
-        err.print(f"chart written to {plot}")
+        err.print(f"chart written to {printable(plot)}", markup=False, highlight=False)
     if json_out:
         emit_json(records)
         return

@@ -79,10 +79,12 @@ def deploy(
     json_out: JsonOpt = False,
 ) -> None:
     """Write a Triton model repository or a DeepStream config for an existing release."""
+    from ..bounds import MAX_BATCH, check_count
     from ..deploy.package import check_target, run_deploy
     from ..deploy.triton import parse_platforms
 
     check_target(target)
+    check_count("--max-batch", max_batch, 1, MAX_BATCH)
     record = run_deploy(
         target,
         release,

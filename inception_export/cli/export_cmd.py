@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from ..bounds import MAX_BATCH, check_count
 from ..console import emit_json, err, status
 from ..errors import UsageError
 from ..precision import parse_precision
@@ -49,6 +50,7 @@ def _parse_batch(value: str) -> int | None:
         raise UsageError(f"--batch must be 'dynamic' or a positive integer, got {value!r}") from None
     if batch < 1:
         raise UsageError(f"--batch must be 'dynamic' or a positive integer, got {value!r}")
+    check_count("--batch", batch, 1, MAX_BATCH)
     return batch
 
 
@@ -74,18 +76,11 @@ def _report(result: ExportResult, json_out: bool) -> None:
     elsewhere = not_stored(result.path)
     if elsewhere is not None:
         # -o /dev/null, a FIFO: no file, no sidecar; the hash is of the bytes that went there.
-        err.print(
-            f"exported ({what}) and {elsewhere}; no sidecar; sha256 of the bytes {result.sha256[:16]}",
-            markup=False,
-            soft_wrap=True,
-        )
-        return
-    err.print(
-        f"wrote {printable(result.path)} ({what}, sha256 {result.sha256[:16]}) "
-        f"and {printable(result.sidecar.name)}",
-        markup=False,
-        soft_wrap=True,
-    )
+        line = f"exported ({what}) and {elsewhere}; no sidecar; sha256 of the bytes {result.sha256[:16]}"
+    else:
+        line = f"wrote {result.path} ({what}, sha256 {result.sha256[:16]}) and {result.sidecar.name}"
+    # The path is the user's: its control characters escaped, its brackets not taken for markup.
+    err.print(printable(line), markup=False, highlight=False, soft_wrap=True)
 
 
 @command("onnx")

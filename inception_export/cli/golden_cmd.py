@@ -92,7 +92,8 @@ def golden(
     sets = ", ".join(f"{v['inputs']} {form}" for form, v in info["sets"].items())
     what = f"{info['model']} at {info['input_size']}px ({sets} inputs), {result.size_bytes / 1e6:.1f} MB"
     elsewhere = not_stored(result.path)
-    done = f"wrote {printable(result.path)}: {what},"
+    done = f"wrote {result.path}: {what},"
     if elsewhere:
         done = f"made the bundle ({what}) and {elsewhere};"
-    err.print(f"{done} sha256 {result.sha256[:16]}", soft_wrap=True, markup=False)
+    # The path is the user's: its control characters escaped, its brackets not taken for markup.
+    err.print(printable(f"{done} sha256 {result.sha256[:16]}"), soft_wrap=True, markup=False, highlight=False)

@@ -11,6 +11,7 @@ from .. import console
 from ..console import emit_json, err, progress_steps
 from ..errors import UsageError
 from ..synthetic import DEFAULT_SEED
+from ..text import printable
 from .boundary import command
 from .deploy_cmd import ClassNamesOpt, warn_left_out
 from .export_cmd import _parse_batch
@@ -190,7 +191,9 @@ def release(
         )
     # The manifest is this command's JSON; the gate's table then goes to stderr.
     show_report(result.gate, json_out=json_out, junit=None, emit=False)
-    (err if json_out else console.out).print(f"manifest: {out / 'manifest.json'}", soft_wrap=True)
+    (err if json_out else console.out).print(
+        f"manifest: {printable(out / 'manifest.json')}", soft_wrap=True, markup=False, highlight=False
+    )
     err.print(f"tensorrt: {result.manifest['tensorrt']}", soft_wrap=True)
     for target, packaged in (result.manifest.get("deploy") or {}).items():
         warn_left_out(target, packaged["left_out"])

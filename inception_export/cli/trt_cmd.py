@@ -249,9 +249,9 @@ def _report_built(
         return
     p = result.precision
     err.print(
-        f"wrote {escape(str(result.engine))} (sha256 {result.engine_sha256[:12]}, {p.convolutions} "
+        f"wrote {escape(printable(result.engine))} (sha256 {result.engine_sha256[:12]}, {p.convolutions} "
         f"convolutions verified: {p.fp16_convolutions} FP16, {p.fp32_convolutions} FP32) and "
-        f"{escape(str(manifest_path(output)))} in {result.seconds:.0f}s"
+        f"{escape(printable(manifest_path(output)))} in {result.seconds:.0f}s"
     )
 
 

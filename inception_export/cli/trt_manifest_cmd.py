@@ -14,6 +14,7 @@ import typer
 from rich.markup import escape
 
 from ..console import emit_json, err
+from ..text import printable
 from .boundary import command
 from .options import ForceOpt, JsonOpt
 
@@ -44,6 +45,6 @@ def trt_manifest(
         return
     p = result.precision
     err.print(
-        f"verified {escape(str(engine))} ({p.convolutions} convolutions: {p.fp16_convolutions} FP16, "
-        f"{p.fp32_convolutions} FP32, as the ONNX asks) and wrote {escape(str(result.manifest))}"
+        f"verified {escape(printable(engine))} ({p.convolutions} convolutions: {p.fp16_convolutions} FP16, "
+        f"{p.fp32_convolutions} FP32, as the ONNX asks) and wrote {escape(printable(result.manifest))}"
     )

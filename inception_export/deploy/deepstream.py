@@ -23,7 +23,7 @@ from ..text import printable
 from .deepstream_gate import DeepStreamGate
 from .labels import check_names, imagenet_names
 from .nvinfer import NvinferConfig, engine_file_name, labels_text, render_config, scaling_for
-from .source import load_release
+from .source import check_manifest_types, load_release
 from .verify import ModelFacts, model_facts
 
 MANIFEST = "manifest.json"
@@ -77,6 +77,7 @@ def read_release(release_dir: Path) -> ReleaseFacts:
         raise ArtifactError(f"{path}: {exc.strerror or exc}") from None
     if not isinstance(data, dict) or data.get("schema") != 1:
         raise ArtifactError(f"{path}: not a release manifest of this tool (schema 1)")
+    check_manifest_types(data, path)
     model = _need(data, "model", str, path)
     pre = _need(data, "preprocessing", dict, path)
     weights = _need(data, "weights", dict, path)
@@ -90,7 +91,7 @@ def read_release(release_dir: Path) -> ReleaseFacts:
             seed = int(source.removeprefix("synthetic:seed="))
         except ValueError:
             raise ArtifactError(
-                f"{path}: weights source {printable(source)!r} is not a synthetic seed"
+                f"{path}: weights source '{printable(source)}' is not a synthetic seed"
             ) from None
     fp32 = [
         a

@@ -17,12 +17,14 @@ from typing import Any
 
 import numpy as np
 
+from ..bounds import MAX_BATCH
 from ..errors import ArtifactError
 from ..parity.gate import Check, batch_consistency, limit_checks
 from ..parity.metrics import Metrics, compare, log_softmax
 from ..parity.reference import Reference, run_batched
 from ..parity.tolerances import Limits
 from ..registry import Preprocessing
+from ..text import control_character
 from .nvinfer import (
     COLOR_FORMATS,
     NETWORK_MODE_FP32,
@@ -131,8 +133,17 @@ def check_config_agrees(cfg: KeyFile, num_classes: int) -> tuple[Path, list[Any]
     if not isinstance(shape, list) or len(shape) != 4 or dims != shape[1:]:
         raise ArtifactError(f"{cfg.path}: infer-dims={cfg.get('infer-dims')} but the artifact takes {shape}")
     batch = cfg.integer("batch-size")
-    if batch < 1 or (isinstance(shape[0], int) and shape[0] != batch):
+    if not 1 <= batch <= MAX_BATCH:
+        raise ArtifactError(f"{cfg.path}: batch-size={batch}; nvinfer batches from 1 to {MAX_BATCH} here")
+    if isinstance(shape[0], int) and shape[0] != batch:
         raise ArtifactError(f"{cfg.path}: batch-size={batch} but the artifact's batch is {shape[0]}")
+    scale = cfg.number("net-scale-factor")
+    if not scale > 0:
+        # Zero makes every frame the same input (a negative one inverts them): no scaling of
+        # pixels a classifier was trained on, so refused as a broken config, not gated.
+        raise ArtifactError(
+            f"{cfg.path}: net-scale-factor={cfg.get('net-scale-factor')}; it must be positive"
+        )
     output = out.get("name") if isinstance(out, dict) else None
     if cfg.get("output-blob-names") != output:
         raise ArtifactError(
@@ -151,6 +162,9 @@ def check_config_agrees(cfg: KeyFile, num_classes: int) -> tuple[Path, list[Any]
         layers = parse_labels(data.decode("utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
         raise ArtifactError(f"{cfg.path}: labelfile-path {labels.name}: cannot read ({exc})") from None
+    odd = next((n for line in layers for n in line if control_character(n)), None)
+    if odd is not None:
+        raise ArtifactError(f"{labels}: label '{odd}' holds a control character; one plain name per class")
     section = meta.record.get("deepstream")
     deployed = section.get("labels_sha256") if isinstance(section, dict) else None
     if isinstance(deployed, str) and hashlib.sha256(data).hexdigest() != deployed:

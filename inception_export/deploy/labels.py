@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ..errors import UsageError
 from ..reading import read_regular
-from ..text import printable
+from ..text import control_character, printable
 
 IMAGENET_NUM_CLASSES = 1000
 IMAGENET_FILE = "imagenet_classes.txt"
@@ -23,6 +23,9 @@ IMAGENET_FILE = "imagenet_classes.txt"
 MAX_LABEL_FILE_BYTES = 16 << 20
 # DeepStream's label file separates one output layer's labels with ';' and Triton's
 # separates classes by line: a name holding either would shift every class after it.
+# "Line" is wider than '\n': Python's str.splitlines (and readers built on it) also breaks at
+# \v, \f, \x1c-\x1e, U+0085, U+2028 and U+2029; every other control character would be
+# printed raw by the servers that show the name. All are refused.
 _FORBIDDEN = {";": "';'", "\n": "a line break", "\r": "a carriage return", "\x00": "a NUL byte"}
 
 
@@ -43,9 +46,15 @@ def check_names(names: list[str], source: str) -> list[str]:
         for char, what in _FORBIDDEN.items():
             if char in name:
                 raise UsageError(
-                    f"{source}: class {i} ({printable(name)!r}) contains {what}, "
-                    "which label files use as a separator"
+                    f"{source}: class {i} ('{name}') contains {what}, which label files use as a separator"
                 )
+        bad = control_character(name)
+        if bad is not None:
+            # The name itself is escaped where the error is printed (cli/boundary.py).
+            raise UsageError(
+                f"{source}: class {i} ('{name}') contains the control character {printable(bad)}, "
+                "which label files and the servers that show them take for a line break or a command"
+            )
     return names
 
 

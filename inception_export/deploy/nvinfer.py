@@ -162,7 +162,8 @@ def labels_text(names: list[str]) -> str:
 
 def parse_labels(text: str) -> list[list[str]]:
     """The label file back: one list of names per output layer (line)."""
-    return [line.split(";") for line in text.splitlines() if line]
+    # Lines end at "\n" only, as nvinfer reads them (splitlines would also break at \f, U+2028...).
+    return [line.removesuffix("\r").split(";") for line in text.split("\n") if line.removesuffix("\r")]
 
 
 class KeyFile:

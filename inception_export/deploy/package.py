@@ -35,13 +35,13 @@ def parse_targets(text: str | None) -> tuple[str, ...]:
     asked = [t.strip() for t in text.split(",") if t.strip()]
     unknown = [t for t in asked if t not in TARGETS]
     if unknown or not asked:
-        raise UsageError(f"--deploy {printable(text)!r}: choose from {', '.join(TARGETS)} (comma-separated)")
+        raise UsageError(f"--deploy '{printable(text)}': choose from {', '.join(TARGETS)} (comma-separated)")
     return tuple(dict.fromkeys(asked))
 
 
 def check_target(target: str) -> str:
     if target not in TARGETS:
-        raise UsageError(f"deploy {printable(target)!r}: choose one of {', '.join(TARGETS)}")
+        raise UsageError(f"deploy '{printable(target)}': choose one of {', '.join(TARGETS)}")
     return target
 
 

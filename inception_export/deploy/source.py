@@ -27,6 +27,76 @@ MAX_MANIFEST_BYTES = 64 << 20
 SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 
 
+# The JSON type of each manifest field a deployment reads (release.py: _manifest writes them):
+# a hand-edited manifest is refused at the reader, one line naming the field, instead of
+# failing (exit 3) where a later reader calls .get() on a string or int() on a list.
+_Kind = tuple[type, ...]
+_TABLE, _TEXT, _COUNT, _SWITCH, _LIST, _NONE = (dict,), (str,), (int,), (bool,), (list,), (type(None),)
+_REQUIRED = {"model": _TEXT, "input_size": _COUNT, "num_classes": _COUNT, "artifacts": _LIST}
+_TOP: dict[str, _Kind] = {
+    **_REQUIRED,
+    "schema": _COUNT,
+    "preprocessing": _TABLE,
+    "weights": _TABLE,
+    "versions": _TABLE,
+    "tensorrt": _TEXT,
+    "engine_batch": _TABLE + _NONE,
+    "golden": _TABLE,
+    "gate": _TABLE,
+}
+_INNER: dict[str, dict[str, _Kind]] = {
+    "preprocessing": {"transform_input": _SWITCH},
+    "weights": {"source": _TEXT, "sha256": _TEXT},
+    "engine_batch": {"min": _COUNT, "opt": _COUNT, "max": _COUNT},
+    "gate": {"passed": _SWITCH, "profile": _TEXT},
+}
+_ENTRY: dict[str, _Kind] = {
+    "file": _TEXT,
+    "sha256": _TEXT,
+    "format": _TEXT,
+    "precision": _TEXT,
+    "input": _TABLE,
+    "output": _TABLE,
+    "opset": _COUNT + _NONE,
+    "gate": _TABLE,
+}
+_ENTRY_INNER: dict[str, dict[str, _Kind]] = {
+    "input": {"name": _TEXT, "shape": _LIST, "layout": _TEXT, "dtype": _TEXT, "batch": _TEXT + _LIST},
+    "output": {"name": _TEXT, "shape": _LIST, "dtype": _TEXT},
+    "gate": {"passed": _SWITCH},
+}
+_WORDS = {dict: "a table", str: "a string", int: "a whole number", bool: "true or false", list: "a list"}
+
+
+def _is(value: Any, kind: _Kind) -> bool:
+    # JSON's true/false are Python ints too: a count is never a bool.
+    return isinstance(value, kind) and not (isinstance(value, bool) and bool not in kind)
+
+
+def _check_fields(
+    doc: dict[str, Any], kinds: dict[str, _Kind], inner: dict[str, dict[str, _Kind]], where: str
+) -> None:
+    for key, kind in kinds.items():
+        if key in doc and not _is(doc[key], kind):
+            shown = printable(json.dumps(doc[key]))[:40]
+            words = " or ".join(_WORDS.get(k, "null") for k in kind)
+            raise ArtifactError(f"{where}{key} is {shown}, not {words}")
+        if isinstance(doc.get(key), dict):
+            _check_fields(doc[key], inner.get(key, {}), {}, f"{where}{key}.")
+
+
+def check_manifest_types(doc: dict[str, Any], path: Path) -> None:
+    """Every field a deployment reads, of its JSON type (ArtifactError, exit 2, naming it)."""
+    missing = [key for key in _REQUIRED if key not in doc]
+    if missing:
+        raise ArtifactError(f"{path}: no {', '.join(missing)}; not a release manifest of this tool")
+    _check_fields(doc, _TOP, _INNER, f"{path}: field ")
+    for i, entry in enumerate(doc["artifacts"]):
+        if not isinstance(entry, dict):
+            raise ArtifactError(f"{path}: artifact {i} is not a table")
+        _check_fields(entry, _ENTRY, _ENTRY_INNER, f"{path}: artifact {i}: field ")
+
+
 def load_release(release_dir: Path) -> dict[str, Any]:
     """The release manifest of ``release_dir``, with the fields a deployment relies on checked."""
     path = Path(release_dir) / MANIFEST
@@ -41,17 +111,18 @@ def load_release(release_dir: Path) -> dict[str, Any]:
         raise ArtifactError(f"{path}: unreadable release manifest ({type(exc).__name__})") from None
     if not isinstance(doc, dict) or doc.get("schema") != 1 or not isinstance(doc.get("artifacts"), list):
         raise ArtifactError(f"{path}: not a release manifest of this tool")
+    check_manifest_types(doc, path)
     model = doc.get("model")
     if not isinstance(model, str) or not SAFE_NAME.fullmatch(model):
-        raise ArtifactError(f"{path}: model name {printable(model)!r} is not a plain name")
+        raise ArtifactError(f"{path}: model name '{printable(model)}' is not a plain name")
     classes = doc.get("num_classes")
     if not isinstance(classes, int) or isinstance(classes, bool) or not 1 <= classes <= 1_000_000:
-        raise ArtifactError(f"{path}: num_classes {printable(classes)!r} is not a class count")
+        raise ArtifactError(f"{path}: num_classes '{printable(classes)}' is not a class count")
     for entry in doc["artifacts"]:
         if not isinstance(entry, dict) or not isinstance(entry.get("file"), str):
             raise ArtifactError(f"{path}: an artifact entry without a file name")
         if not SAFE_NAME.fullmatch(entry["file"]):
-            raise ArtifactError(f"{path}: artifact file {printable(entry['file'])!r} is not a plain name")
+            raise ArtifactError(f"{path}: artifact file '{printable(entry['file'])}' is not a plain name")
     return doc
 
 

@@ -83,7 +83,7 @@ def parse_platforms(text: str | None) -> set[str] | None:
     unknown = sorted(asked - set(CHOICES))
     if unknown or not asked:
         raise UsageError(
-            f"--platform {printable(text)!r}: choose from {', '.join(CHOICES)} (comma-separated)"
+            f"--platform '{printable(text)}': choose from {', '.join(CHOICES)} (comma-separated)"
         )
     return asked
 
@@ -387,7 +387,7 @@ def render_config(model: TritonModel) -> str:
     for text in (model.name, model.input.name, model.output.name):
         if not SAFE_NAME.fullmatch(text):  # quoted as-is below: no quote or backslash may get in
             raise ArtifactError(
-                f"{model.source}: tensor or model name {printable(text)!r} is not a plain name"
+                f"{model.source}: tensor or model name '{printable(text)}' is not a plain name"
             )
     output = Tensor(model.output.name, model.output.data_type, model.output.dims, label_filename=LABELS)
     lines = [f"# {model.name}: {model.source.name} (sha256 {model.sha256}) from an inception-export release."]

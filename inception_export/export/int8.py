@@ -70,16 +70,33 @@ def check_method(method: str) -> str:
     return m
 
 
-def _reader(batch: np.ndarray, input_name: str) -> Any:
+def _fixed_batch(model: onnx.ModelProto) -> int:
+    """The batch an exported graph is fixed at (``--batch N``), 1 where it is dynamic."""
+    dim = model.graph.input[0].type.tensor_type.shape.dim[0]
+    return int(dim.dim_value) if dim.HasField("dim_value") and dim.dim_value > 1 else 1
+
+
+def _chunks(batch: np.ndarray, size: int) -> list[np.ndarray]:
+    """``batch`` in feeds of exactly ``size`` rows, the graph's fixed batch: the last feed is
+    filled with images from the start again, which widens no range (min/max) and weighs a
+    few images twice in a histogram (percentile, entropy)."""
+    n = len(batch)
+    rows = np.resize(np.arange(n), -(-n // size) * size)  # 0..n-1, then 0, 1, ... again
+    return [np.ascontiguousarray(batch[rows[i : i + size]], np.float32) for i in range(0, len(rows), size)]
+
+
+def _reader(batch: np.ndarray, input_name: str, size: int = 1) -> Any:
     from onnxruntime.quantization import CalibrationDataReader
 
     class _Reader(CalibrationDataReader):
         def __init__(self) -> None:
-            self._rows: Iterator[np.ndarray] = iter(batch)
+            # A graph exported with a fixed batch takes only feeds of that batch (a feed of
+            # one was onnxruntime's InvalidArgument: exit 3).
+            self._feeds: Iterator[np.ndarray] = iter(_chunks(batch, size))
 
         def get_next(self) -> dict[str, np.ndarray] | None:
-            row = next(self._rows, None)
-            return None if row is None else {input_name: np.ascontiguousarray(row[None], np.float32)}
+            feed = next(self._feeds, None)
+            return None if feed is None else {input_name: feed}
 
     return _Reader()
 
@@ -126,7 +143,7 @@ def quantize(
             quantize_static(
                 model,
                 str(out),
-                _reader(calibration.batch, fp32.graph.input[0].name),
+                _reader(calibration.batch, fp32.graph.input[0].name, _fixed_batch(fp32)),
                 quant_format=QuantFormat.QDQ,
                 op_types_to_quantize=list(op_types),
                 per_channel=True,

@@ -216,6 +216,28 @@ def _session(path: Path, tensors: list[str], threads: int | None, precision: str
         raise load_error(path, exc) from None
 
 
+def _check_session_input(artifact: Path, session: Any, pixels: bool, size: int) -> None:
+    """Refuse (exit 2) a graph whose input is not what its metadata says localize must feed:
+    uint8 NHWC pixels or float32 NCHW at ``size``, a batch localize can repeat one input to."""
+    from ..bounds import MAX_BATCH
+
+    given = session.get_inputs()[0]
+    want_type, want = ("tensor(uint8)", (size, size, 3)) if pixels else ("tensor(float)", (3, size, size))
+    said = "uint8 pixels (embedded preprocessing)" if pixels else "float32 NCHW input"
+    shape = list(given.shape)
+    if given.type != want_type:
+        raise ArtifactError(f"{artifact}: its metadata says {said}, but its graph takes {given.type}")
+    fixed = [d if isinstance(d, int) else None for d in shape]
+    if len(shape) != 4 or any(d is not None and d != w for d, w in zip(fixed[1:], want, strict=True)):
+        raise ArtifactError(
+            f"{artifact}: its graph takes input of shape {shape}, its metadata says {said} of size {size}"
+        )
+    if fixed[0] is not None and not 1 <= fixed[0] <= MAX_BATCH:
+        raise ArtifactError(
+            f"{artifact}: its batch is fixed at {fixed[0]}; localize runs batches of 1 to {MAX_BATCH}"
+        )
+
+
 class _Acc:
     __slots__ = ("diff2", "max_abs", "max_art", "max_ref", "nonfinite", "ref2")
 
@@ -290,6 +312,7 @@ def _reference_net(
 
 
 def _accumulate(
+    artifact: Path,
     net: Any,
     modules: dict[str, Any],
     pairs: list[tuple[str, str]],
@@ -300,6 +323,8 @@ def _accumulate(
 ) -> tuple[dict[str, _Acc], list[str]]:
     """Run the inputs one at a time through both sides; per-layer sums and the eager order."""
     import torch
+
+    from ..runners.onnxruntime_runner import run_session
 
     feed = gold.pixels if gold.pixels is not None else gold.batch
     input_name = session.get_inputs()[0].name
@@ -328,7 +353,8 @@ def _accumulate(
                 net(torch.from_numpy(np.ascontiguousarray(gold.batch[i : i + 1], dtype=np.float32)))
             x = np.repeat(feed[i : i + 1], fixed_batch, axis=0)
             x = np.ascontiguousarray(x, dtype=np.uint8 if pixels else np.float32)
-            outs = {n: o[:1] for n, o in zip(names, session.run(names, {input_name: x}), strict=True)}
+            got = run_session(session, artifact, names, {input_name: x})
+            outs = {n: o[:1] for n, o in zip(names, got, strict=True)}
             for layer, tensor in pairs:
                 if layer in captured:
                     accs[layer].add(captured[layer], outs[tensor])
@@ -409,7 +435,8 @@ def localize(
             raise UsageError(f"--threads must be at least 1, got {threads}")
         torch.set_num_threads(threads)
     session = _session(artifact, [t for _, t in pairs], threads, precision)
-    accs, order = _accumulate(net, modules, pairs, gold, pixels, session, step)
+    _check_session_input(artifact, session, pixels, size)
+    accs, order = _accumulate(artifact, net, modules, pairs, gold, pixels, session, step)
     limit = float(limits[precision].rel_l2)
     report = LocalizeReport(
         model=spec.name,

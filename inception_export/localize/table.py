@@ -21,7 +21,7 @@ def table(report: LocalizeReport) -> str:
     first = report.first_divergent
     head = f"{'#':>3} {'layer':<{LAYER_WIDTH}} {'rel L2':>9} {'max abs':>9} {'max |x|':>9} "
     lines = [
-        f"{report.artifact}",
+        printable(report.artifact),  # the user's path: its control characters escaped
         f"{report.model}, {report.precision}: per-layer error vs eager PyTorch, {len(report.inputs)} inputs",
         head + "note",
         "-" * (len(head) + 8),

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import UsageError
-from ..text import describe_kind, first_line, printable
+from ..text import control_character, describe_kind, first_line, printable
 from .golden import IMAGE_SUFFIXES, MAX_IMAGE_BYTES, read_image
 from .numfmt import failure_message
 from .reference import run_batched
@@ -84,7 +84,17 @@ def read_class_names(path: Path) -> list[str]:
         raise UsageError(
             f"--class-names {path}: cannot read it as UTF-8 text ({type(exc).__name__})"
         ) from None
-    lines = [ln.strip() for ln in text.splitlines()]
+    # Lines end at "\n" (CRLF accepted) only: splitlines would also break at \f, \v, \x1c-\x1e,
+    # U+0085, U+2028/2029, so one name holding one would become two and shift every class after it.
+    raw = [ln.removesuffix("\r") for ln in text.split("\n")]
+    for i, line in enumerate(raw, 1):
+        bad = control_character(line)
+        if bad is not None:
+            raise UsageError(
+                f"--class-names {path}: line {i} holds the control character {printable(bad)}; "
+                "give one plain name per line"
+            )
+    lines = [ln.strip() for ln in raw]
     while lines and not lines[-1]:
         lines.pop()
     if not lines:
@@ -166,6 +176,10 @@ def _class_of(name: str, index: dict[str, int] | None, root: Path, class_names: 
         raise UsageError(
             f"--labelled-images {root}: folder {name!r} is not a class index; name the folders "
             "0, 1, 2, ... or give --class-names FILE"
+        )
+    if len(name) > 9:  # int64 labels: 23 digits overflowed numpy (exit 3)
+        raise UsageError(
+            f"--labelled-images {root}: folder {name!r} is class {int(name):,}, beyond any model's classes"
         )
     return int(name)
 

@@ -243,6 +243,17 @@ def _corrupt(path: Path, why: str) -> ArtifactError:
 MAX_INPUTS = 1000
 MAX_INPUT_SIZE = 1024
 MAX_CLASSES = 100_000
+
+
+def check_bundle_classes(num_classes: int, weights: object) -> None:
+    """Refuse (exit 2), before any inference, weights whose bundle ``parity --golden`` would refuse."""
+    if not 1 <= num_classes <= MAX_CLASSES:
+        raise UsageError(
+            f"{weights}: {num_classes:,} classes; a golden bundle holds at most {MAX_CLASSES:,} "
+            "(its logits are read whole on the device)"
+        )
+
+
 MAX_ARRAY_BYTES = 1 << 30  # all arrays together, decompressed
 MAX_META_BYTES = 16 << 20
 _NPY_HEADER = 1 << 16  # numpy's header, padded; a larger one is not numpy's
@@ -294,7 +305,7 @@ def _check_record(path: Path, meta: dict[str, Any]) -> dict[str, tuple[tuple[int
     shapes: dict[str, tuple[tuple[int, ...], np.dtype[Any]]] = {}
     total = 0
     for form, rec in sets.items():
-        _need(path, form in FORMS, f"unknown input form {printable(form)!r}")
+        _need(path, form in FORMS, f"unknown input form '{printable(form)}'")
         _need(path, isinstance(rec, dict), f"{form} set is not a table")
         names = rec.get("names")
         _need(
@@ -472,6 +483,9 @@ def _read_sets(path: Path, meta: dict[str, Any], arrays: dict[str, np.ndarray]) 
         feed, logits = arrays[f"{form}_inputs"], arrays[f"{form}_logits"]
         if not np.isfinite(logits).all():
             raise _corrupt(path, f"{form} logits are not finite float32")
+        if feed.dtype.kind == "f" and not np.isfinite(feed).all():
+            # No image preprocesses to NaN/Inf: the bundle is at fault, not the artifact given it.
+            raise _corrupt(path, f"{form} inputs are not finite float32")
         n = len(rec["names"])
         if len(rec["kinds"]) != n or len(rec["inputs"]) != n:
             raise _corrupt(path, f"{form} names, kinds and inputs differ in length")

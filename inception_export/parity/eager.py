@@ -24,7 +24,7 @@ from ..metadata import ArtifactMeta
 from ..registry import ModelSpec, get_spec
 from ..runners.base import Runner
 from ..runners.torch_runner import TorchRunner
-from .bundle import BundleResult, bundle_metadata, write_bundle
+from .bundle import BundleResult, bundle_metadata, check_bundle_classes, write_bundle
 from .gate import GateReport, check_artifacts, check_device, labelled_check, labelled_steps
 from .golden import check_inputs, golden_inputs, golden_pixels
 from .reference import EAGER, Progress, Reference, ReferenceSet, run_batched
@@ -173,6 +173,7 @@ def bundle_from_reference(
     reference it has just gated with).
     """
     step = progress or (lambda _msg: None)
+    check_bundle_classes(reference.num_classes, reference.weights.get("path"))
     sets = {"float": reference.inputs(input_size, False, step)}
     if pixels:
         sets["pixels"] = reference.inputs(input_size, True, step)

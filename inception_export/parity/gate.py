@@ -21,7 +21,7 @@ import numpy as np
 from .. import __version__
 from ..artifacts import artifact_metadata, aux_nodes, detect_format, require_backend
 from ..console import expect_steps
-from ..errors import ArtifactError, UsageError
+from ..errors import ArtifactError, ArtifactRunFailure, UsageError
 from ..facts import PrecisionFact, artifact_precision
 from ..metadata import ArtifactMeta
 from ..runners.base import RunnerInfo
@@ -253,7 +253,14 @@ def check_artifacts(
         t0 = time.perf_counter()
         gold = reference.inputs(plan.size, plan.pixels, step)
         first = first or gold
-        outputs = _run(plan, gold, device, step, labelled, limits[plan.precision])
+        try:
+            outputs = _run(plan, gold, device, step, labelled, limits[plan.precision])
+        except ArtifactRunFailure as exc:
+            # An artifact that loads but cannot compute (a node fails in run) is a failed
+            # artifact, not bad input to the command: exit 1 with the node named, and the
+            # other artifacts of the same gate are still judged, as CI wants from one run.
+            results.append(_cannot_run(plan, exc, len(gold.feed)))
+            continue
         result = _judge(plan, gold, outputs, reference, limits[plan.precision])
         result.accuracy = outputs.accuracy
         result.checks += [Check(**c) for c in outputs.accuracy_checks]
@@ -336,6 +343,24 @@ def _run(
         if labelled is not None and limits is not None:
             accuracy, checks = labelled.measure(runner, plan.size, plan.pixels, high, limits, step)
     return _Outputs(info, out, single, probe, (low, high), accuracy, tuple(checks))
+
+
+def _cannot_run(plan: _Plan, exc: ArtifactRunFailure, samples: int) -> ArtifactResult:
+    """The result of an artifact whose run failed: every metric at its worst, one failed check."""
+    inf = float("inf")
+    worst = Metrics(inf, inf, inf, inf, inf, -1.0, 0.0, 0.0, inf, 0, samples)
+    message = str(exc).removeprefix(f"{plan.path}: ")
+    return ArtifactResult(
+        path=str(plan.path),
+        format=plan.format,
+        precision=plan.precision,
+        runner={},
+        metadata=plan.meta,
+        metrics=worst,
+        by_kind={},
+        batch_sizes=[],
+        checks=[Check("runs", False, message=message)],
+    )
 
 
 def _judge(

@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from ..errors import ArtifactError, BackendUnavailable, ResourceError
+from ..bounds import MAX_BATCH
+from ..errors import ArtifactError, ArtifactRunFailure, BackendUnavailable, ResourceError
 from ..metadata import record_from_props
 from ..reading import check_fits_memory
 from ..text import clip, first_line
@@ -44,6 +47,47 @@ def load_error(path: str | Path, exc: BaseException) -> Exception:
                 f"({clip(text[at:])}); free memory or pass fewer --threads, then retry"
             )
     return ArtifactError(f"{path}: onnxruntime cannot load it ({first_line(str(exc)) or type(exc).__name__})")
+
+
+# "Non-zero status code returned while running Reshape node. Name:'node_Reshape_10' Status
+# Message: /onnxruntime_src/.../reshape_helper.h:84 onnxruntime::ReshapeHelper::...(...) size != 0
+# && ... was false. The input tensor cannot be reshaped to the requested shape. ..."
+_NODE_FAILURE = re.compile(r"running (\S+) node\. Name:'(.*?)' Status Message: (.*)", re.S)
+
+
+def run_error(path: str | Path, exc: BaseException) -> Exception:
+    """The error for a session that loaded but failed in ``run``: a node the graph holds cannot
+    compute on this input (a Reshape target, a scale of the wrong shape), so the artifact is at
+    fault, named by the node; or the machine ran short (ResourceError)."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    if any(marker in text for marker in RESOURCE_MARKERS):
+        return load_error(path, exc)
+    found = _NODE_FAILURE.search(text)
+    if found is None:
+        return ArtifactRunFailure(f"{path}: onnxruntime cannot run it ({clip(text)})")
+    op, node, status = found.groups()
+    # The reason follows onnxruntime's failed source assertion ("... was false. The input ...").
+    _, sep, reason = status.partition(" was false. ")
+    return ArtifactRunFailure(
+        f"{path}: onnxruntime cannot run its {op} node '{node}': {clip(reason if sep else status)}", node=node
+    )
+
+
+def run_session(
+    session: Any, path: str | Path, outputs: list[str] | None, feed: dict[str, np.ndarray]
+) -> list[Any]:
+    """``session.run`` with a failing node as one ArtifactRunFailure (run_error) instead of
+    onnxruntime's exception and its raw log line (colour codes, the file's node name) on stderr."""
+    import onnxruntime as ort
+
+    options = ort.RunOptions()
+    options.log_severity_level = 4
+    try:
+        return list(session.run(outputs, feed, options))
+    except MemoryError:
+        raise  # the machine's shortage (cli/boundary.py says so), not the artifact's fault
+    except Exception as exc:  # onnxruntime raises Fail, InvalidArgument, RuntimeException...
+        raise run_error(path, exc) from None
 
 
 # onnxruntime's WeightBiasQuantization rewrites a float bias beside a QDQ Conv into int32 with
@@ -168,6 +212,12 @@ class OnnxRuntimeRunner(Runner):
         self.channels_last = inputs[0].type == "tensor(uint8)"
         size_dim = shape[2] if not self.channels_last else shape[1]
         fixed_batch = _dim_bound(shape[0])
+        if fixed_batch is not None and fixed_batch > MAX_BATCH:
+            # Its every run would ask for that many inputs' memory: refused by name, not as
+            # the machine's shortage.
+            raise ArtifactError(
+                f"{path}: its batch is fixed at {fixed_batch}; the tool runs batches of 1 to {MAX_BATCH}"
+            )
         meta = record_from_props(self.session.get_modelmeta().custom_metadata_map, path)
         prec = precision or meta.precision or "fp32"
         self.info = RunnerInfo(
@@ -192,5 +242,6 @@ class OnnxRuntimeRunner(Runner):
 
     def _infer(self, x: np.ndarray) -> np.ndarray:
         # uint8 NHWC for graphs with embedded preprocessing, float32 NCHW otherwise (checked).
-        out = self.session.run(None, {self.input_name: np.ascontiguousarray(x)})
+        feed = {self.input_name: np.ascontiguousarray(x)}
+        out = run_session(self.session, self.info.artifact or "artifact", None, feed)
         return np.asarray(out[0], dtype=np.float32)

@@ -20,6 +20,7 @@ from ..tensorrt.availability import require_tensorrt, runtime_env
 from ..tensorrt.dims import dims_tuple
 from ..tensorrt.manifest import check_manifest, read_manifest
 from ..tensorrt.trt_log import first_error, make_logger
+from ..text import describe_kind
 from .base import InputSpec, Runner, RunnerInfo
 
 if TYPE_CHECKING:
@@ -171,7 +172,12 @@ class TensorRTRunner(Runner):
 
         self.path = Path(path)
         if not self.path.is_file():
-            raise ArtifactError(f"{self.path}: no such engine file")
+            what = (
+                "no such engine file"
+                if not self.path.exists()
+                else f"{describe_kind(self.path)}, not an engine file"
+            )
+            raise ArtifactError(f"{self.path}: {what}")
         manifest = read_manifest(self.path)
         if manifest is not None and verify_manifest:
             check_manifest(manifest, runtime_env(file_sha256(self.path)))

@@ -26,6 +26,7 @@ import numpy as np
 from ..atomic import check_output
 from ..errors import ArtifactError
 from ..hashing import file_sha256
+from ..text import describe_kind
 from .availability import require_tensorrt, runtime_env
 from .dims import dims_tuple
 from .inspect_precision import PrecisionReport, verify_precision
@@ -88,7 +89,12 @@ def adopt_engine(
     """Verify ``engine_path`` against ``onnx_path`` on this TensorRT and GPU, then write its manifest."""
     start = time.perf_counter()
     if not engine_path.is_file():
-        raise ArtifactError(f"{engine_path}: no such engine file")
+        what = (
+            "no such engine file"
+            if not engine_path.exists()
+            else f"{describe_kind(engine_path)}, not an engine file"
+        )
+        raise ArtifactError(f"{engine_path}: {what}")
     if not onnx_path.is_file():
         raise ArtifactError(f"{onnx_path}: no such ONNX file")
     info = read_onnx_input(onnx_path)

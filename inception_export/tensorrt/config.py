@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from ..bounds import MAX_BATCH, MAX_WORKSPACE_GIB, check_count
 from ..errors import UsageError
 
 HARDWARE_COMPAT = ("none", "ampere+")
@@ -39,6 +40,7 @@ class EngineConfig:
             raise UsageError(f"precision must be fp16, fp32 or int8, got {self.precision!r}")
         if self.min_batch < 1:
             raise UsageError(f"--min-batch must be at least 1, got {self.min_batch}")
+        check_count("--max-batch", self.max_batch, 1, MAX_BATCH)
         if not self.min_batch <= self.opt_batch <= self.max_batch:
             raise UsageError(
                 "batch range must satisfy min <= opt <= max, got "
@@ -46,8 +48,11 @@ class EngineConfig:
             )
         if not 0 <= self.opt_level <= MAX_OPT_LEVEL:
             raise UsageError(f"--opt-level must be between 0 and {MAX_OPT_LEVEL}, got {self.opt_level}")
-        if not self.workspace_gib > 0:
-            raise UsageError(f"--workspace must be a positive number of GiB, got {self.workspace_gib:g}")
+        if not 0 < self.workspace_gib <= MAX_WORKSPACE_GIB:  # NaN and inf fail too
+            raise UsageError(
+                f"--workspace must be a positive number of GiB up to {MAX_WORKSPACE_GIB}, "
+                f"got {self.workspace_gib:g}"
+            )
         if self.hardware_compat not in HARDWARE_COMPAT:
             raise UsageError(
                 f"--hardware-compat must be one of {', '.join(HARDWARE_COMPAT)}, got {self.hardware_compat!r}"
