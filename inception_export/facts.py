@@ -236,8 +236,8 @@ def check_claim(path: Path, field: str, claimed: object, actual: object, evidenc
         return
     why = f" ({evidence})" if evidence else ""
     raise ArtifactError(
-        f"{printable(str(path))}: its metadata says {field} {printable(str(claimed))!r} but the "
-        f"artifact is {printable(str(actual))!r}{why}; the file decides, so the record is wrong "
+        f"{printable(str(path))}: its metadata says {field} '{printable(str(claimed))}' but the "
+        f"artifact is '{printable(str(actual))}'{why}; the file decides, so the record is wrong "
         "(re-export it, or remove the record)"
     )
 

@@ -525,11 +525,16 @@ def test_deepstream_onnx_has_a_dynamic_batch_from_a_fixed_batch_release(tmp_path
     """nvinfer builds its engine for batches 1..batch-size: the DeepStream ONNX of a release
     fixed at batch 4 still takes any batch (a graph traced at 4 bakes 4 into its Reshape)."""
     import onnxruntime as ort
+    from conftest import run_cli_here
 
     from inception_export.deploy.deepstream import write_deepstream
 
-    fixed = {"format": "onnx", "precision": "fp32", "opset": 18, "input": {"shape": [4, 3, 32, 32]}}
-    release = _manifest(tmp_path, artifacts=[fixed])
+    release = tmp_path / "release"
+    made = run_cli_here(
+        "release", "-m", "v1", "-o", str(release), "--batch", "4", "--input-size", "64",
+        "--precision", "fp32", "--no-trt", "--samples", "1",
+    )  # fmt: skip
+    assert made.code == 0, made.stderr
     out = tmp_path / "out"
     out.mkdir()
     write_deepstream(release, out, weights=None, class_names=None, batch_size=2, gie_unique_id=7)
@@ -537,7 +542,7 @@ def test_deepstream_onnx_has_a_dynamic_batch_from_a_fixed_batch_release(tmp_path
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     assert isinstance(session.get_inputs()[0].shape[0], str)
     for n in (1, 3):
-        (probs,) = session.run(None, {"input": np.zeros((n, 3, 32, 32), np.float32)})
+        (probs,) = session.run(None, {"input": np.zeros((n, 3, 64, 64), np.float32)})
         assert probs.shape == (n, 1000)
     text = (out / "config_infer_googlenet.txt").read_text()
     assert "batch-size=2" in text and "gie-unique-id=7" in text

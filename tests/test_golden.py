@@ -441,7 +441,7 @@ def test_device_engine_to_triton(release: Path, tmp_path: Path) -> None:
     """The device's half of a Triton deployment, torch-free: `trt --onnx` plans the batch range
     the release's Triton configs serve (1..8); the engine it builds (a stand-in here: no
     TensorRT) and its manifest go into `deploy triton --engine`, sha256 checked."""
-    python = _device_python()
+    python = _device_python(".venv-device")
     fp16 = release / "googlenet-fp16.onnx"
     engine = tmp_path / "googlenet-fp16.engine"
     res, modules = probe(python, "trt", "--onnx", str(fp16), "-o", str(engine), "--json", tmp=tmp_path)

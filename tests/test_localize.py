@@ -122,7 +122,8 @@ def test_cli_table_reads_at_80_columns_exit_1(v1_scaled: Path) -> None:
     lines = res.stdout.splitlines()
     # (the first line is the artifact's path, as long as the user made it)
     assert all(len(ln) <= 80 for ln in lines[1:]), max(lines[1:], key=len)
-    assert len(lines) == 1 + 3 + 58 + 2
+    assert len(lines) == 1 + 3 + 58 + 3
+    assert lines[-1] == "limit: fp32 (read from the graph), profile default"
     row = next(ln for ln in lines if TARGETS["googlenet"] in ln)
     assert "<- FIRST" in row
     assert f"first divergent layer: {TARGETS['googlenet']}" in res.stdout

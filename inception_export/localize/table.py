@@ -37,15 +37,13 @@ def table(report: LocalizeReport) -> str:
             f"{_g(lay.max_activation)} {note}".rstrip()
         )
     # The limit applied, and why that one: the precision is read from the graph, not a record.
-    limit = (
-        f"rel L2 limit {report.rel_l2_limit:.3g} ({report.precision} read from the graph, "
-        f"profile {printable(report.profile)})"
-    )
+    limit = f"{report.rel_l2_limit:.3g}"
     if first is None:
-        lines.append(f"no layer diverges: all within the {limit}")
+        lines.append(f"no layer diverges: all within the rel L2 limit {limit}")
     else:
         lines.append(f"first divergent layer: {first.layer}")
-        lines.append(f"  rel L2 {first.rel_l2:.3g} exceeds the {limit}")
+        lines.append(f"  rel L2 {first.rel_l2:.3g} exceeds the limit {limit}")
+    lines.append(f"limit: {report.precision} (read from the graph), profile {printable(report.profile)}")
     if report.limits_beyond_bound:
         lines.append("limits beyond the built-in bound (--allow-loose-limits):")
         lines += [f"  {printable(b)}" for b in report.limits_beyond_bound]
