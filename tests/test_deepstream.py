@@ -564,6 +564,16 @@ def test_gie_unique_id_is_checked_before_work(tmp_path: Path, gie: int) -> None:
     with pytest.raises(UsageError, match=f"--gie-unique-id {gie}: must be 1"):
         write_deepstream(_manifest(tmp_path), out, weights=None, class_names=None, gie_unique_id=gie)
     assert list(out.iterdir()) == []
+    # The same through the CLI: 0 is nvinfer's "unset", never quietly taken for the default 1.
+    from conftest import run_cli_here
+
+    cli_out = tmp_path / "cli-out"
+    res = run_cli_here(
+        "deploy", "deepstream", "--release", str(tmp_path / "release"), "-o", str(cli_out),
+        "--gie-unique-id", str(gie),
+    )  # fmt: skip
+    assert_one_line_error(res, 2, f"--gie-unique-id {gie}: must be 1")
+    assert not cli_out.exists()
 
 
 def test_missing_release_and_wrong_weights(tmp_path: Path) -> None:
