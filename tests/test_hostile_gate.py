@@ -379,6 +379,8 @@ def test_an_onnx_that_fails_in_run_fails_its_check_naming_the_node(
     first, second = json.loads(out)["artifacts"]
     (check,) = first["checks"]
     assert check["name"] == "runs" and not check["passed"]
+    # Its limits were still picked by what the graph is, and the report says so.
+    assert first["precision_from"] == "graph" and "no Conv/Gemm/MatMul" in first["precision_evidence"]
     assert "Reshape node 'fold\x1b[2J'" in check["message"] and "cannot be reshaped" in check["message"]
     assert second["passed"]
     code, out, err = cli("parity", "--golden", case["bundle"], bad, capsys=capsys)
