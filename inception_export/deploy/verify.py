@@ -14,6 +14,7 @@ and ``parity.json``) says whether an artifact may be packaged at all. Torch-free
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import re
 from dataclasses import dataclass
@@ -33,8 +34,6 @@ from .source import artifact_path
 # imports torch). A fixed name: the manifest is not trusted to name files to read.
 PARITY_REPORT = "parity.json"
 MAX_REPORT_BYTES = 64 << 20
-MAX_ENGINE_MANIFEST_BYTES = 4 << 20  # a few kB as written
-ENGINE_MANIFEST_FORMAT = "inception-export/tensorrt-engine"  # tensorrt.manifest.FORMAT
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
@@ -84,11 +83,14 @@ def _show(value: object) -> str:
     return printable(first_line(text, 120))
 
 
-def check_sha256(path: Path, recorded: object, what: str = "the artifact") -> str:
-    """``path``'s sha256, which must be the one the release manifest records."""
+def check_sha256(
+    path: Path, recorded: object, what: str = "the artifact", *, digest: str | None = None
+) -> str:
+    """``path``'s sha256 (``digest``: of the bytes the caller read from it), which must be the
+    one the release manifest records."""
     if not isinstance(recorded, str) or not _SHA256.fullmatch(recorded):
         raise ArtifactError(f"{path}: the release manifest records no sha256 for {what}")
-    digest = file_sha256(path)
+    digest = digest or file_sha256(path)
     if digest != recorded:
         raise ArtifactError(
             f"{path}: sha256 {digest[:12]}… is not the release manifest's {recorded[:12]}…: "
@@ -149,10 +151,13 @@ def _torchscript(path: Path, entry: dict[str, Any], sha: str) -> Verified:
 
 
 def _engine_manifest(path: Path, entry: dict[str, Any], sha: str) -> dict[str, Any]:
-    """The engine's manifest: hashed by the release, and naming this engine by its sha256."""
-    side = path.with_name(path.name + ".json")
+    """The engine's manifest: hashed by the release, and naming this engine by its sha256.
+    The bytes hashed are the bytes parsed (read once), by the parser `parity` reads it with."""
+    from ..tensorrt.manifest import MAX_MANIFEST_BYTES, manifest_path, parse_manifest
+
+    side = manifest_path(path)
     try:
-        data = read_regular(side, MAX_ENGINE_MANIFEST_BYTES, "engine manifest")
+        data = read_regular(side, MAX_MANIFEST_BYTES, "engine manifest")
     except FileNotFoundError:
         raise ArtifactError(
             f"{path}: TensorRT engine without its manifest {side.name} (its profile and "
@@ -163,13 +168,8 @@ def _engine_manifest(path: Path, entry: dict[str, Any], sha: str) -> dict[str, A
     recorded = (
         (entry.get("manifest") or {}).get("sha256") if isinstance(entry.get("manifest"), dict) else None
     )
-    check_sha256(side, recorded, "its engine manifest")
-    try:
-        doc = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        raise ArtifactError(f"{side}: unreadable engine manifest (not JSON)") from None
-    if not isinstance(doc, dict) or doc.get("format") != ENGINE_MANIFEST_FORMAT:
-        raise ArtifactError(f"{side}: not an inception-export TensorRT manifest")
+    check_sha256(side, recorded, "its engine manifest", digest=hashlib.sha256(data).hexdigest())
+    doc = parse_manifest(data, side)
     engine = doc.get("engine")
     if not isinstance(engine, dict) or engine.get("sha256") != sha:
         raise ArtifactError(f"{side}: describes another engine than {path.name} (its engine sha256 differs)")
