@@ -101,7 +101,9 @@ def write_target(
 
     # None: not asked (nvinfer's usual 1); 0 is asked and refused there, never taken for None.
     gie = 1 if gie_unique_id is None else gie_unique_id
-    files = write_deepstream(release_dir, out_dir, weights=weights, class_names=class_names, gie_unique_id=gie)
+    files = write_deepstream(
+        release_dir, out_dir, weights=weights, class_names=class_names, gie_unique_id=gie
+    )
     return files, []
 
 

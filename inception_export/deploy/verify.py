@@ -27,7 +27,7 @@ from ..facts import check_claim, onnx_facts, torchscript_facts
 from ..hashing import file_sha256
 from ..metadata import embedded_record
 from ..reading import read_regular
-from ..text import first_line, printable
+from ..text import printable
 from .source import artifact_path
 
 # release.REPORT_JSON: the gate's report a release writes beside its manifest (release.py
@@ -60,27 +60,17 @@ def disagree(
     path: Path, field: str, claimed: object, actual: object, evidence: str = "", *, who: str = ""
 ) -> None:
     """The release manifest's ``field`` (or ``who``'s) must say what the artifact is
-    (ArtifactError naming both)."""
-    if claimed == actual:
-        return
-    why = f" ({evidence})" if evidence else ""
-    raise ArtifactError(
-        f"{path}: {who or 'the release manifest'} says {field} {_show(claimed)} but the "
-        f"artifact is {_show(actual)}{why}; refused: the file decides (make the release "
-        "again)"
+    (ArtifactError naming both; a missing word disagrees too)."""
+    check_claim(
+        path,
+        field,
+        claimed,
+        actual,
+        evidence,
+        who=who or "the release manifest",
+        required=True,
+        remedy="refused: the file decides (make the release again)",
     )
-
-
-def _show(value: object) -> str:
-    """A value as a message names it: text quoted, anything else as JSON would write it, so a
-    string "224" and the number 224 do not read the same."""
-    if isinstance(value, str):
-        return repr(printable(value))
-    try:
-        text = json.dumps(value, sort_keys=True, default=str)
-    except (TypeError, ValueError, RecursionError):
-        text = str(type(value).__name__)
-    return printable(first_line(text, 120))
 
 
 def check_sha256(
