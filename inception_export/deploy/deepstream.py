@@ -22,7 +22,7 @@ from ..reading import read_regular
 from ..text import printable
 from .deepstream_gate import DeepStreamGate
 from .labels import check_names, imagenet_names
-from .nvinfer import NvinferConfig, engine_file_name, labels_text, render_config, scaling_for
+from .nvinfer import NvinferConfig, NvinferScaling, engine_file_name, labels_text, render_config, scaling_for
 from .source import check_manifest_types, load_release
 from .verify import ModelFacts, model_facts
 
@@ -196,16 +196,7 @@ def write_deepstream(
         gie_unique_id,
     )
     found = release_model_facts(release_dir)
-    facts = ReleaseFacts(
-        model=found.model,
-        input_size=found.input_size,
-        num_classes=found.num_classes,
-        transform_input=found.transform_input,
-        weights_sha256=found.weights_sha256,
-        seed=found.seed,
-        batch=found.source.batch[0] if found.source.batch else None,
-        opset=found.opset or DEFAULT_OPSET,
-    )
+    facts = _from_files(found)
     spec, names, batch = _check_request(
         facts, release_dir, weights, class_names, profile, process_mode, batch_size, gie_unique_id
     )
@@ -250,24 +241,41 @@ def write_deepstream(
         process_mode=process_mode,
         gie_unique_id=gie_unique_id,
     )
-    header = [
-        f"nvinfer classifier config for {spec.name}, written by inception-export {__version__}",
-        f"weights sha256 {facts.weights_sha256[:16]} (the release's); artifact sha256 {exported.sha256[:16]}",
-        f"scaling: {scaling.describe()}",
-        "paths are relative to this file, as nvinfer resolves them",
-    ]
-    write_text_atomic(config, render_config(cfg, header))
-    result = _gate(config, spec.name, net, profile)
-    doc = {
-        "tool": f"inception-export {__version__}",
-        "model": spec.name,
-        "profile": profile,
-        **result.to_dict(),
-    }
+    write_text_atomic(config, render_config(cfg, _header(spec.name, facts, exported.sha256, scaling)))
+    _gate_into(report, config, spec.name, net, profile)
+    return [config, labels, artifact, exported.sidecar, report]
+
+
+def _gate_into(report: Path, config: Path, model: str, net: Any, profile: str) -> None:
+    """Gate the files written, write the verdict to ``report``; GateFailure (exit 1) when failed."""
+    result = _gate(config, model, net, profile)
+    doc = {"tool": f"inception-export {__version__}", "model": model, "profile": profile, **result.to_dict()}
     write_text_atomic(report, jsonout.dumps(doc, indent=2) + "\n")
     if not result.passed:
         raise GateFailure(result.summary())
-    return [config, labels, artifact, exported.sidecar, report]
+
+
+def _from_files(found: ModelFacts) -> ReleaseFacts:
+    """The facts the export is built from, as the release's hashed files give them."""
+    return ReleaseFacts(
+        model=found.model,
+        input_size=found.input_size,
+        num_classes=found.num_classes,
+        transform_input=found.transform_input,
+        weights_sha256=found.weights_sha256,
+        seed=found.seed,
+        batch=found.source.batch[0] if found.source.batch else None,
+        opset=found.opset or DEFAULT_OPSET,
+    )
+
+
+def _header(model: str, facts: ReleaseFacts, artifact_sha256: str, scaling: NvinferScaling) -> list[str]:
+    return [
+        f"nvinfer classifier config for {model}, written by inception-export {__version__}",
+        f"weights sha256 {facts.weights_sha256[:16]} (the release's); artifact sha256 {artifact_sha256[:16]}",
+        f"scaling: {scaling.describe()}",
+        "paths are relative to this file, as nvinfer resolves them",
+    ]
 
 
 def _check_request(
