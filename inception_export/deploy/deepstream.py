@@ -10,7 +10,6 @@ artifact through the numbers parsed back from the config just written
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,21 +17,18 @@ from typing import Any
 from .. import __version__, jsonout
 from ..atomic import write_text_atomic
 from ..errors import ArtifactError, GateFailure, UsageError, WeightsError
-from ..reading import read_regular
 from ..text import printable
 from .deepstream_gate import DeepStreamGate
 from .labels import check_names, imagenet_names
 from .nvinfer import NvinferConfig, NvinferScaling, engine_file_name, labels_text, render_config, scaling_for
-from .source import check_manifest_types, load_release
+from .source import MANIFEST, load_release
 from .verify import ModelFacts, model_facts
 
-MANIFEST = "manifest.json"
 CONFIG_NAME = "config_infer_{model}.txt"
 LABELS_NAME = "labels.txt"
 ARTIFACT_NAME = "{model}-deepstream.onnx"
 REPORT_NAME = "deepstream-parity.json"
 DEFAULT_OPSET = 18
-MAX_MANIFEST_BYTES = 64 << 20
 # The gate's seeded random inputs (plus the edge images and photographs every gate uses).
 GATE_SAMPLES = 2
 # gie-unique-id is a guint in nvinfer; 0 is its "unset".
@@ -61,23 +57,16 @@ def _need(data: dict[str, Any], key: str, kind: type, where: Path) -> Any:
 
 
 def read_release(release_dir: Path) -> ReleaseFacts:
-    """The facts of ``release_dir/manifest.json``; ArtifactError (exit 2) for anything missing."""
+    """The facts of ``release_dir/manifest.json``, read by the deployments' one reader
+    (``source.load_release``: bounded, every field's type checked); ArtifactError (exit 2) for
+    anything missing."""
     path = Path(release_dir) / MANIFEST
-    if not Path(release_dir).is_dir():
-        raise ArtifactError(f"--release {release_dir}: not a directory")
     try:
-        data = json.loads(read_regular(path, MAX_MANIFEST_BYTES, "release manifest").decode("utf-8"))
-    except FileNotFoundError:
-        raise ArtifactError(f"--release {release_dir}: no {MANIFEST}; not a release directory") from None
-    except UsageError as exc:  # not a regular file, or larger than any manifest
+        data = load_release(release_dir)
+    except ArtifactError:
+        raise
+    except UsageError as exc:  # no such directory or manifest, a FIFO or device in its place
         raise ArtifactError(str(exc)) from None
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        raise ArtifactError(f"{path}: not JSON; not a release manifest") from None
-    except OSError as exc:
-        raise ArtifactError(f"{path}: {exc.strerror or exc}") from None
-    if not isinstance(data, dict) or data.get("schema") != 1:
-        raise ArtifactError(f"{path}: not a release manifest of this tool (schema 1)")
-    check_manifest_types(data, path)
     model = _need(data, "model", str, path)
     pre = _need(data, "preprocessing", dict, path)
     weights = _need(data, "weights", dict, path)
