@@ -743,3 +743,23 @@ def test_deepstream_model_is_checked_against_the_golden_bundle(
     res = run_cli_here("deploy", "deepstream", "--release", str(rel), "-o", str(out))
     assert_one_line_error(res, 2, "says transform_input true")
     assert not out.exists()
+
+
+@pytest.mark.slow
+def test_deepstream_check_takes_loose_limits_only_when_asked(
+    ds_dir: Path, v1_release: tuple[Path, Any], tmp_path: Path
+) -> None:
+    """Its refusal of a profile past the built-in bound names --allow-loose-limits: the option
+    exists here as on every gate, and the result then says which limits were loosened."""
+    from conftest import run_cli_here
+
+    loose = tmp_path / "loose.toml"
+    loose.write_text("[fp32]\nrel_l2 = 1e-3\n")
+    args = ["deepstream-check", str(_config(ds_dir)), "--release", str(v1_release[0])]
+    args += ["--tolerance-profile", str(loose)]
+    beyond = "[fp32] rel_l2 = 0.001 (bound 0.0001)"
+    assert_one_line_error(run_cli_here(*args), 2, beyond, "--allow-loose-limits")
+    res = run_cli_here(*args, "--allow-loose-limits", "--json")
+    assert res.code == 0, res.stderr
+    assert json.loads(res.stdout)["limits_beyond_bound"] == [beyond]
+    assert "limits beyond the built-in bound" in res.stderr

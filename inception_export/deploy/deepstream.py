@@ -331,15 +331,16 @@ def check_rebuilt(net: Any, bundle_path: Path) -> None:
         )
 
 
-def _gate(config: Path, model: str, net: Any, profile: str) -> DeepStreamGate:
+def _gate(config: Path, model: str, net: Any, profile: str, allow_loose: bool = False) -> DeepStreamGate:
     from ..parity.eager import EagerReference
     from ..parity.tolerances import load_profile
     from ..registry import get_spec
     from .deepstream_gate import gate_deepstream
 
+    limits = load_profile(profile, allow_loose=allow_loose)
     reference = EagerReference(model, samples=GATE_SAMPLES, reference_model=net)
     reference.load(lambda _msg: None)
-    return gate_deepstream(config, reference, get_spec(model).preprocessing, load_profile(profile))
+    return gate_deepstream(config, reference, get_spec(model).preprocessing, limits)
 
 
 def check_deepstream(
@@ -349,11 +350,13 @@ def check_deepstream(
     weights: Path | None = None,
     profile: str = "default",
     fail: bool = True,
+    allow_loose_limits: bool = False,
 ) -> DeepStreamGate:
     """Gate an nvinfer config (one written here, or edited since) against the release's model:
     its artifact fed through the config's own scaling. GateFailure (exit 1) naming the failed
     metrics when it does not compute the model's probabilities (``fail=False``: the result says
-    so instead); exit 2 for bad input."""
+    so instead); exit 2 for bad input, a profile past the built-in bound included unless
+    ``allow_loose_limits``."""
     from ..build import build_model
     from ..parity.tolerances import load_profile
     from ..registry import get_spec
@@ -363,7 +366,7 @@ def check_deepstream(
     facts = read_release(release_dir)
     spec = get_spec(facts.model)
     check_weights(facts, weights, Path(release_dir))
-    load_profile(profile)
+    load_profile(profile, allow_loose=allow_loose_limits)
     # A malformed file, or one that disagrees with its artifact, is refused before the build.
     check_config_agrees(read_config(config), facts.num_classes)
     # The model from the release's files, checked against its golden bundle, as for the export.
@@ -373,7 +376,7 @@ def check_deepstream(
         spec.name, weights, transform_input=found.transform_input, num_classes=found.num_classes, **seed
     )
     check_rebuilt(net, found.bundle)
-    result = _gate(Path(config), spec.name, net, profile)
+    result = _gate(Path(config), spec.name, net, profile, allow_loose_limits)
     if fail and not result.passed:
         raise GateFailure(result.summary())
     return result
