@@ -23,7 +23,7 @@ from typing import Any
 
 from ..artifacts import detect_format
 from ..errors import ArtifactError, UsageError
-from ..facts import check_claim, onnx_facts, torchscript_facts
+from ..facts import check_claim, engine_precision, onnx_facts, torchscript_facts
 from ..hashing import file_sha256
 from ..metadata import embedded_record
 from ..reading import read_regular
@@ -172,13 +172,15 @@ def _engine(path: Path, entry: dict[str, Any], sha: str) -> Verified:
         profile = doc["profiles"][0]
         lo, opt, hi = (int(profile[k][0]) for k in ("min", "opt", "max"))
         size = int(doc["input_size"])
-        fields = [doc["model"], doc["precision"], doc["input_dtype"], doc["input_layout"]]
+        fields = [doc["model"], doc["input_dtype"], doc["input_layout"]]
         image = [int(d) for d in profile["max"][1:]]
     except (KeyError, IndexError, TypeError, ValueError):
         raise ArtifactError(f"{path.name}.json: the engine manifest lacks its profile or input") from None
     if not all(isinstance(f, str) for f in fields):
-        raise ArtifactError(f"{path.name}.json: the engine manifest's model, precision or input is not text")
-    model, precision, dtype, layout = fields
+        raise ArtifactError(f"{path.name}.json: the engine manifest's model or input is not text")
+    model, dtype, layout = fields
+    # As `parity` reads it: the manifest's word only where the inspector's verification agrees.
+    precision = engine_precision(path, doc).precision
     want = [size, size, 3] if layout == "NHWC" else [3, size, size]
     if image != want or not 1 <= lo <= opt <= hi:
         raise ArtifactError(
