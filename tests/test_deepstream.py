@@ -763,3 +763,36 @@ def test_deepstream_check_takes_loose_limits_only_when_asked(
     assert res.code == 0, res.stderr
     assert json.loads(res.stdout)["limits_beyond_bound"] == [beyond]
     assert "limits beyond the built-in bound" in res.stderr
+
+
+def test_a_release_made_with_loose_limits_still_deploys(v1_release: tuple[Path, Any], tmp_path: Path) -> None:
+    """`release --allow-loose-limits` writes a bundle whose limits are past the bound; DeepStream's
+    export reads only the model's identity from it (and rebuilds the model against its logits
+    under the built-in FP32 limits), so `release --allow-loose-limits --deploy deepstream` and
+    `deploy deepstream` on such a release are not refused for an option they do not have."""
+    import hashlib
+
+    from inception_export.deploy.deepstream import check_rebuilt, release_model_facts
+    from inception_export.parity.bundle import load_bundle, write_bundle
+
+    golden = load_bundle(v1_release[0] / "golden.npz")
+    meta = json.loads(json.dumps(golden.meta))
+    meta["tolerance_profile"]["limits"]["fp16"]["rel_l2"] = 0.06  # bound 0.05
+    rel = tmp_path / "rel"
+
+    def loose(manifest: dict[str, Any]) -> None:
+        manifest["golden"]["sha256"] = hashlib.sha256((rel / "golden.npz").read_bytes()).hexdigest()
+
+    rel.mkdir()
+    write_bundle(rel / "golden.npz", meta, golden.sets)
+    for p in v1_release[0].iterdir():
+        if p.name not in ("manifest.json", "golden.npz"):
+            (rel / p.name).symlink_to(p)
+    manifest = json.loads((v1_release[0] / "manifest.json").read_text())
+    loose(manifest)
+    (rel / "manifest.json").write_text(json.dumps(manifest))
+    facts = release_model_facts(rel)
+    assert facts.model == "googlenet" and facts.seed is not None
+    from inception_export.build import build_model
+
+    check_rebuilt(build_model("googlenet", None, seed=facts.seed), facts.bundle)

@@ -340,7 +340,9 @@ def model_facts(release_dir: Path, manifest: dict[str, Any]) -> ModelFacts:
     from ..parity.bundle import load_bundle
 
     path = bundle_path(release_dir, manifest)
-    bundle = load_bundle(path)
+    # Only the model's identity is read here, never its limits: a release made with
+    # --allow-loose-limits is deployed like any other (its artifacts passed under them).
+    bundle = load_bundle(path, allow_loose_limits=True)
     source, record = _fp32_source(release_dir, manifest)
     weights = bundle.meta.get("weights")
     sha = weights.get("sha256") if isinstance(weights, dict) else None
