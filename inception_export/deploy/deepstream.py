@@ -309,7 +309,8 @@ def release_model_facts(release_dir: Path) -> ModelFacts:
 
 def check_rebuilt(net: Any, bundle_path: Path) -> None:
     """The model rebuilt here must compute the release's golden logits (its eager reference)
-    within the FP32 limits the release was gated with: else the DeepStream artifact, gated
+    within the FP32 limits the release was gated with (the built-in ones where those were
+    loosened past the bound): else the DeepStream artifact, gated
     against this model, would rest on another model than the release's. GateFailure (exit 1)."""
     from ..parity.bundle import load_bundle
     from ..parity.gate import MAX_GATE_BATCH, limit_checks
