@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import ArtifactError
 from .reading import check_fits_memory
-from .text import printable
+from .text import first_line, printable
 
 if TYPE_CHECKING:
     from .metadata import ArtifactMeta
@@ -230,16 +231,39 @@ def onnx_facts(path: Path) -> OnnxFacts | None:
     return _onnx_facts(str(path), st.st_mtime_ns, st.st_size)
 
 
-def check_claim(path: Path, field: str, claimed: object, actual: object, evidence: str = "") -> None:
-    """A record's ``field`` must say what the artifact is: ArtifactError (exit 2) naming both."""
-    if claimed is None or claimed == actual:
+def check_claim(
+    path: Path,
+    field: str,
+    claimed: object,
+    actual: object,
+    evidence: str = "",
+    *,
+    who: str = "its metadata",
+    required: bool = False,
+    remedy: str = "the file decides, so the record is wrong (re-export it, or remove the record)",
+) -> None:
+    """A record's ``field`` must say what the artifact is: ArtifactError (exit 2) naming both.
+    A record that says nothing (None) is not a disagreement unless ``required`` (a release
+    manifest must state every word a deployment reads: ``deploy/verify.disagree``)."""
+    if (claimed is None and not required) or claimed == actual:
         return
     why = f" ({evidence})" if evidence else ""
     raise ArtifactError(
-        f"{printable(str(path))}: its metadata says {field} '{printable(str(claimed))}' but the "
-        f"artifact is '{printable(str(actual))}'{why}; the file decides, so the record is wrong "
-        "(re-export it, or remove the record)"
+        f"{printable(str(path))}: {who} says {field} {_show(claimed)} but the artifact is "
+        f"{_show(actual)}{why}; {remedy}"
     )
+
+
+def _show(value: object) -> str:
+    """A value as a message names it: text quoted, anything else as JSON would write it, so a
+    string "224" and the number 224 do not read the same."""
+    if isinstance(value, str):
+        return repr(printable(value))
+    try:
+        text = json.dumps(value, sort_keys=True, default=str)
+    except (TypeError, ValueError, RecursionError):
+        text = str(type(value).__name__)
+    return printable(first_line(text, 120))
 
 
 # --- TorchScript: the dtypes of its stored tensors, read without running the archive -------------

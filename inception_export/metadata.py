@@ -225,9 +225,8 @@ class OnnxSummary:
     metadata_props: dict[str, str]
     names: tuple[str, ...]  # node and initializer names
     nodes: int
-    inputs: int
-    input_size: int | None  # a fixed spatial size of the single input, if declared
-    fp16_weights: bool
+    # What the graph computes and takes (precision, input size, layout) is facts.onnx_facts's:
+    # one reader per fact.
 
 
 @functools.lru_cache(maxsize=8)
@@ -239,22 +238,10 @@ def _onnx_summary(path: str, _mtime_ns: int, _size: int) -> OnnxSummary | None:
     except Exception:  # protobuf raises DecodeError and friends
         return None
     graph = model.graph
-    size = None
-    if len(graph.input) == 1:
-        dims = graph.input[0].type.tensor_type.shape.dim
-        if len(dims) == 4:
-            # NCHW float input, or NHWC uint8 pixels for graphs that normalise in-graph.
-            uint8 = graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.UINT8
-            d = dims[1] if uint8 else dims[2]
-            size = int(d.dim_value) if d.HasField("dim_value") else None
     return OnnxSummary(
         metadata_props={p.key: p.value for p in model.metadata_props},
         names=tuple([n.name for n in graph.node] + [i.name for i in graph.initializer]),
         nodes=len(graph.node),
-        inputs=len(graph.input),
-        input_size=size,
-        # Float16 weights mean the graph computes in half, whatever its I/O types.
-        fp16_weights=any(i.data_type == onnx.TensorProto.FLOAT16 for i in graph.initializer),
     )
 
 

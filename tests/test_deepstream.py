@@ -564,6 +564,16 @@ def test_gie_unique_id_is_checked_before_work(tmp_path: Path, gie: int) -> None:
     with pytest.raises(UsageError, match=f"--gie-unique-id {gie}: must be 1"):
         write_deepstream(_manifest(tmp_path), out, weights=None, class_names=None, gie_unique_id=gie)
     assert list(out.iterdir()) == []
+    # The same through the CLI: 0 is nvinfer's "unset", never quietly taken for the default 1.
+    from conftest import run_cli_here
+
+    cli_out = tmp_path / "cli-out"
+    res = run_cli_here(
+        "deploy", "deepstream", "--release", str(tmp_path / "release"), "-o", str(cli_out),
+        "--gie-unique-id", str(gie),
+    )  # fmt: skip
+    assert_one_line_error(res, 2, f"--gie-unique-id {gie}: must be 1")
+    assert not cli_out.exists()
 
 
 def test_missing_release_and_wrong_weights(tmp_path: Path) -> None:
@@ -733,3 +743,56 @@ def test_deepstream_model_is_checked_against_the_golden_bundle(
     res = run_cli_here("deploy", "deepstream", "--release", str(rel), "-o", str(out))
     assert_one_line_error(res, 2, "says transform_input true")
     assert not out.exists()
+
+
+@pytest.mark.slow
+def test_deepstream_check_takes_loose_limits_only_when_asked(
+    ds_dir: Path, v1_release: tuple[Path, Any], tmp_path: Path
+) -> None:
+    """Its refusal of a profile past the built-in bound names --allow-loose-limits: the option
+    exists here as on every gate, and the result then says which limits were loosened."""
+    from conftest import run_cli_here
+
+    loose = tmp_path / "loose.toml"
+    loose.write_text("[fp32]\nrel_l2 = 1e-3\n")
+    args = ["deepstream-check", str(_config(ds_dir)), "--release", str(v1_release[0])]
+    args += ["--tolerance-profile", str(loose)]
+    beyond = "[fp32] rel_l2 = 0.001 (bound 0.0001)"
+    assert_one_line_error(run_cli_here(*args), 2, beyond, "--allow-loose-limits")
+    res = run_cli_here(*args, "--allow-loose-limits", "--json")
+    assert res.code == 0, res.stderr
+    assert json.loads(res.stdout)["limits_beyond_bound"] == [beyond]
+    assert "limits beyond the built-in bound" in res.stderr
+
+
+def test_a_release_made_with_loose_limits_still_deploys(v1_release: tuple[Path, Any], tmp_path: Path) -> None:
+    """`release --allow-loose-limits` writes a bundle whose limits are past the bound; DeepStream's
+    export reads only the model's identity from it (and rebuilds the model against its logits
+    under the built-in FP32 limits), so `release --allow-loose-limits --deploy deepstream` and
+    `deploy deepstream` on such a release are not refused for an option they do not have."""
+    import hashlib
+
+    from inception_export.deploy.deepstream import check_rebuilt, release_model_facts
+    from inception_export.parity.bundle import load_bundle, write_bundle
+
+    golden = load_bundle(v1_release[0] / "golden.npz")
+    meta = json.loads(json.dumps(golden.meta))
+    meta["tolerance_profile"]["limits"]["fp16"]["rel_l2"] = 0.06  # bound 0.05
+    rel = tmp_path / "rel"
+
+    def loose(manifest: dict[str, Any]) -> None:
+        manifest["golden"]["sha256"] = hashlib.sha256((rel / "golden.npz").read_bytes()).hexdigest()
+
+    rel.mkdir()
+    write_bundle(rel / "golden.npz", meta, golden.sets)
+    for p in v1_release[0].iterdir():
+        if p.name not in ("manifest.json", "golden.npz"):
+            (rel / p.name).symlink_to(p)
+    manifest = json.loads((v1_release[0] / "manifest.json").read_text())
+    loose(manifest)
+    (rel / "manifest.json").write_text(json.dumps(manifest))
+    facts = release_model_facts(rel)
+    assert facts.model == "googlenet" and facts.seed is not None
+    from inception_export.build import build_model
+
+    check_rebuilt(build_model("googlenet", None, seed=facts.seed), facts.bundle)

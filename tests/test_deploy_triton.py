@@ -1070,3 +1070,22 @@ def test_triton_int8_keeps_the_qdq_biases(triton: Served) -> None:
     np.testing.assert_allclose(served, gated, rtol=0, atol=1e-3)
     default = _infer(triton.server, f"{name}-default-level", config, x)
     assert np.abs(default - gated).max() > 1.0  # the mismatch the level prevents
+
+
+def test_deploy_triton_engine_precision_as_the_gate_reads_it(
+    v1_release: tuple[Path, Any], tmp_path: Path
+) -> None:
+    """An engine's precision is its manifest's only where the inspector's verified precision
+    agrees (facts.engine_precision, what `parity` reads): an INT8 word over an FP16
+    verification, re-hashed into the release, was packaged as googlenet-plan-int8."""
+    rel = _engine_release(v1_release[0], tmp_path / "rel", 1, 1, 8)
+    side = rel / "googlenet-fp16.engine.json"
+    doc = json.loads(side.read_text())
+    doc["precision"], doc["precision_expectation"] = "int8", {"precision": "fp16"}
+    side.write_text(json.dumps(doc))
+    manifest = json.loads((rel / "manifest.json").read_text())
+    entry = _entry(manifest, "googlenet-fp16.engine")
+    entry["precision"], entry["manifest"]["sha256"] = "int8", sha256(side)
+    (rel / "manifest.json").write_text(json.dumps(manifest))
+    args = ["deploy", "triton", "--platform", "plan", "--release", str(rel), "-o", str(tmp_path / "repo")]
+    assert_one_line_error(run_cli_here(*args), 2, "says precision 'int8' but the inspector verified 'fp16'")

@@ -491,8 +491,6 @@ class _NoReference:
     """bundle_metadata refuses the limits before it reads anything of the reference."""
 
 
-
-
 def test_golden_refuses_weights_whose_bundle_the_device_would_refuse(tmp_path: Path) -> None:
     # `golden` wrote a bundle of 100,001 classes that `parity --golden` then refused (the
     # bundle reader's bound); now the writer refuses it, before any input is computed. The

@@ -246,3 +246,46 @@ def test_trt_command_modules_import_no_torch_at_import_time() -> None:
             if dep.startswith("inception_export."):
                 todo.append((dep, mod))
     assert "inception_export.tensorrt.onnx_input" in seen and "inception_export.cli.boundary" in seen
+
+
+def _foreign_qdq(src: Path, dst: Path) -> Path:
+    """``src`` as another quantizer writes it (ModelOpt, onnxruntime): no metadata of this tool,
+    the first Conv's weights stored as int8 behind a DequantizeLinear (float32 scales)."""
+    import numpy as np
+    import onnx
+    from onnx import helper, numpy_helper
+
+    model = onnx.load(str(src))
+    del model.metadata_props[:]
+    conv = next(n for n in model.graph.node if n.op_type == "Conv")
+    inits = {i.name: i for i in model.graph.initializer}
+    w = numpy_helper.to_array(inits[conv.input[1]])
+    scale = np.float32(np.abs(w).max() / 127)
+    q = np.clip(np.round(w / scale), -127, 127).astype(np.int8)
+    model.graph.initializer.extend(
+        [numpy_helper.from_array(q, "w_q"), numpy_helper.from_array(np.array(scale), "w_scale")]
+    )
+    model.graph.node.insert(0, helper.make_node("DequantizeLinear", ["w_q", "w_scale"], ["w_dq"]))
+    conv.input[1] = "w_dq"
+    onnx.save(model, str(dst))
+    return dst
+
+
+def test_engine_precision_is_the_graphs_not_its_metadata(onnx_files: dict[str, Path], tmp_path: Path) -> None:
+    """`trt --onnx` reads the precision from the graph (facts.py), as the gate does: a foreign
+    QDQ graph is INT8 (it was taken for FP32, its float initializers all float32), and metadata
+    that says otherwise is refused naming both."""
+    foreign = _foreign_qdq(onnx_files["fp32_b2"], tmp_path / "modelopt.onnx")
+    res = run_cli_here(
+        "trt", "--model", "v1", "--onnx", str(foreign), "--precision", "int8", "-o", "q.engine", cwd=tmp_path
+    )
+    # Past the graph check, at the refusal for want of TensorRT (it was "is an FP32 graph").
+    assert_one_line_error(res, 2, "TensorRT is not installed")
+    import onnx
+
+    lying = onnx.load(str(onnx_files["fp32_b2"]))
+    for prop in lying.metadata_props:
+        prop.value = prop.value.replace('"precision": "fp32"', '"precision": "fp16"')
+    onnx.save(lying, str(tmp_path / "lying.onnx"))
+    res = run_cli_here("trt", "--onnx", str(tmp_path / "lying.onnx"), "-o", "l.engine", cwd=tmp_path)
+    assert_one_line_error(res, 2, "says precision 'fp16' but the artifact is 'fp32'")

@@ -18,7 +18,7 @@ from ..console import emit_json
 from ..errors import GateFailure
 from ..text import printable
 from .boundary import command
-from .options import JsonOpt
+from .options import AllowLooseLimitsOpt, JsonOpt
 
 
 @command("deepstream-check")
@@ -32,15 +32,32 @@ def deepstream_check(
     tolerance_profile: Annotated[
         str, typer.Option("--tolerance-profile", help="strict, default, or a TOML/JSON file of limits.")
     ] = "default",
+    allow_loose_limits: AllowLooseLimitsOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Gate a DeepStream config: its artifact through nvinfer's scaling vs eager PyTorch."""
     from ..deploy.deepstream import check_deepstream  # torch: only when run
+    from ..parity.tolerances import ToleranceProfile
 
-    result = check_deepstream(config, release, weights=weights, profile=tolerance_profile, fail=False)
+    result = check_deepstream(
+        config,
+        release,
+        weights=weights,
+        profile=tolerance_profile,
+        fail=False,
+        allow_loose_limits=allow_loose_limits,
+    )
+    # Checked by the gate already: read again only to say which limits were loosened.
+    beyond = list(ToleranceProfile.parse(tolerance_profile, allow_loose_limits).beyond)
+    for item in beyond:
+        console.err.print(
+            f"warning: limits beyond the built-in bound (--allow-loose-limits): {printable(item)}",
+            soft_wrap=True,
+            markup=False,
+        )
     m = result.metrics
     if json_out:
-        emit_json(result.to_dict())
+        emit_json({**result.to_dict(), "limits_beyond_bound": beyond})
     else:
         verdict = "passed" if result.passed else "FAILED"
         console.out.print(

@@ -99,8 +99,10 @@ def write_target(
         raise UsageError("--platform and --max-batch shape the Triton repository; drop them for deepstream")
     from .deepstream import write_deepstream  # imports torch: only when asked for
 
+    # None: not asked (nvinfer's usual 1); 0 is asked and refused there, never taken for None.
+    gie = 1 if gie_unique_id is None else gie_unique_id
     files = write_deepstream(
-        release_dir, out_dir, weights=weights, class_names=class_names, gie_unique_id=gie_unique_id or 1
+        release_dir, out_dir, weights=weights, class_names=class_names, gie_unique_id=gie
     )
     return files, []
 

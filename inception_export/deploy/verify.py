@@ -14,6 +14,7 @@ and ``parity.json``) says whether an artifact may be packaged at all. Torch-free
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import re
 from dataclasses import dataclass
@@ -22,19 +23,17 @@ from typing import Any
 
 from ..artifacts import detect_format
 from ..errors import ArtifactError, UsageError
-from ..facts import check_claim, onnx_facts, torchscript_facts
+from ..facts import check_claim, engine_precision, onnx_facts, torchscript_facts
 from ..hashing import file_sha256
 from ..metadata import embedded_record
 from ..reading import read_regular
-from ..text import first_line, printable
+from ..text import printable
 from .source import artifact_path
 
 # release.REPORT_JSON: the gate's report a release writes beside its manifest (release.py
 # imports torch). A fixed name: the manifest is not trusted to name files to read.
 PARITY_REPORT = "parity.json"
 MAX_REPORT_BYTES = 64 << 20
-MAX_ENGINE_MANIFEST_BYTES = 4 << 20  # a few kB as written
-ENGINE_MANIFEST_FORMAT = "inception-export/tensorrt-engine"  # tensorrt.manifest.FORMAT
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
@@ -61,34 +60,27 @@ def disagree(
     path: Path, field: str, claimed: object, actual: object, evidence: str = "", *, who: str = ""
 ) -> None:
     """The release manifest's ``field`` (or ``who``'s) must say what the artifact is
-    (ArtifactError naming both)."""
-    if claimed == actual:
-        return
-    why = f" ({evidence})" if evidence else ""
-    raise ArtifactError(
-        f"{path}: {who or 'the release manifest'} says {field} {_show(claimed)} but the "
-        f"artifact is {_show(actual)}{why}; refused: the file decides (make the release "
-        "again)"
+    (ArtifactError naming both; a missing word disagrees too)."""
+    check_claim(
+        path,
+        field,
+        claimed,
+        actual,
+        evidence,
+        who=who or "the release manifest",
+        required=True,
+        remedy="refused: the file decides (make the release again)",
     )
 
 
-def _show(value: object) -> str:
-    """A value as a message names it: text quoted, anything else as JSON would write it, so a
-    string "224" and the number 224 do not read the same."""
-    if isinstance(value, str):
-        return repr(printable(value))
-    try:
-        text = json.dumps(value, sort_keys=True, default=str)
-    except (TypeError, ValueError, RecursionError):
-        text = str(type(value).__name__)
-    return printable(first_line(text, 120))
-
-
-def check_sha256(path: Path, recorded: object, what: str = "the artifact") -> str:
-    """``path``'s sha256, which must be the one the release manifest records."""
+def check_sha256(
+    path: Path, recorded: object, what: str = "the artifact", *, digest: str | None = None
+) -> str:
+    """``path``'s sha256 (``digest``: of the bytes the caller read from it), which must be the
+    one the release manifest records."""
     if not isinstance(recorded, str) or not _SHA256.fullmatch(recorded):
         raise ArtifactError(f"{path}: the release manifest records no sha256 for {what}")
-    digest = file_sha256(path)
+    digest = digest or file_sha256(path)
     if digest != recorded:
         raise ArtifactError(
             f"{path}: sha256 {digest[:12]}… is not the release manifest's {recorded[:12]}…: "
@@ -149,10 +141,13 @@ def _torchscript(path: Path, entry: dict[str, Any], sha: str) -> Verified:
 
 
 def _engine_manifest(path: Path, entry: dict[str, Any], sha: str) -> dict[str, Any]:
-    """The engine's manifest: hashed by the release, and naming this engine by its sha256."""
-    side = path.with_name(path.name + ".json")
+    """The engine's manifest: hashed by the release, and naming this engine by its sha256.
+    The bytes hashed are the bytes parsed (read once), by the parser `parity` reads it with."""
+    from ..tensorrt.manifest import MAX_MANIFEST_BYTES, manifest_path, parse_manifest
+
+    side = manifest_path(path)
     try:
-        data = read_regular(side, MAX_ENGINE_MANIFEST_BYTES, "engine manifest")
+        data = read_regular(side, MAX_MANIFEST_BYTES, "engine manifest")
     except FileNotFoundError:
         raise ArtifactError(
             f"{path}: TensorRT engine without its manifest {side.name} (its profile and "
@@ -163,13 +158,8 @@ def _engine_manifest(path: Path, entry: dict[str, Any], sha: str) -> dict[str, A
     recorded = (
         (entry.get("manifest") or {}).get("sha256") if isinstance(entry.get("manifest"), dict) else None
     )
-    check_sha256(side, recorded, "its engine manifest")
-    try:
-        doc = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        raise ArtifactError(f"{side}: unreadable engine manifest (not JSON)") from None
-    if not isinstance(doc, dict) or doc.get("format") != ENGINE_MANIFEST_FORMAT:
-        raise ArtifactError(f"{side}: not an inception-export TensorRT manifest")
+    check_sha256(side, recorded, "its engine manifest", digest=hashlib.sha256(data).hexdigest())
+    doc = parse_manifest(data, side)
     engine = doc.get("engine")
     if not isinstance(engine, dict) or engine.get("sha256") != sha:
         raise ArtifactError(f"{side}: describes another engine than {path.name} (its engine sha256 differs)")
@@ -182,13 +172,15 @@ def _engine(path: Path, entry: dict[str, Any], sha: str) -> Verified:
         profile = doc["profiles"][0]
         lo, opt, hi = (int(profile[k][0]) for k in ("min", "opt", "max"))
         size = int(doc["input_size"])
-        fields = [doc["model"], doc["precision"], doc["input_dtype"], doc["input_layout"]]
+        fields = [doc["model"], doc["input_dtype"], doc["input_layout"]]
         image = [int(d) for d in profile["max"][1:]]
     except (KeyError, IndexError, TypeError, ValueError):
         raise ArtifactError(f"{path.name}.json: the engine manifest lacks its profile or input") from None
     if not all(isinstance(f, str) for f in fields):
-        raise ArtifactError(f"{path.name}.json: the engine manifest's model, precision or input is not text")
-    model, precision, dtype, layout = fields
+        raise ArtifactError(f"{path.name}.json: the engine manifest's model or input is not text")
+    model, dtype, layout = fields
+    # As `parity` reads it: the manifest's word only where the inspector's verification agrees.
+    precision = engine_precision(path, doc).precision
     want = [size, size, 3] if layout == "NHWC" else [3, size, size]
     if image != want or not 1 <= lo <= opt <= hi:
         raise ArtifactError(
@@ -348,7 +340,9 @@ def model_facts(release_dir: Path, manifest: dict[str, Any]) -> ModelFacts:
     from ..parity.bundle import load_bundle
 
     path = bundle_path(release_dir, manifest)
-    bundle = load_bundle(path)
+    # Only the model's identity is read here, never its limits: a release made with
+    # --allow-loose-limits is deployed like any other (its artifacts passed under them).
+    bundle = load_bundle(path, allow_loose_limits=True)
     source, record = _fp32_source(release_dir, manifest)
     weights = bundle.meta.get("weights")
     sha = weights.get("sha256") if isinstance(weights, dict) else None

@@ -360,6 +360,8 @@ def _cannot_run(plan: _Plan, exc: ArtifactRunFailure, samples: int) -> ArtifactR
         by_kind={},
         batch_sizes=[],
         checks=[Check("runs", False, message=message)],
+        precision_from=plan.precision_fact.source,
+        precision_evidence=plan.precision_fact.evidence,
     )
 
 

@@ -99,6 +99,18 @@ def _diverges(report: GateReport) -> list[str]:
     return lines
 
 
+def _loose(report: GateReport) -> list[str]:
+    """Limits taken past the built-in bound (--allow-loose-limits): a pass under them is not a
+    plain pass, so the CI page says which, as the table and the JUnit properties do."""
+    if not report.limits_beyond_bound:
+        return []
+    return [
+        "",
+        "**Limits beyond the built-in bound** (taken with `--allow-loose-limits`): "
+        + "; ".join(cell(b) for b in report.limits_beyond_bound),
+    ]
+
+
 def markdown(report: GateReport, command: str = "parity") -> str:
     """The summary: a heading with the verdict, one table row per artifact, where it diverges."""
     failed = sum(not a.passed for a in report.artifacts)
@@ -111,6 +123,7 @@ def markdown(report: GateReport, command: str = "parity") -> str:
         f"{cell(report.profile)} tolerances{source}, {len(report.inputs)} inputs, "
         f"reference {cell(report.reference)}; {report.seconds:.1f} s. "
         f"Exit code {0 if report.passed else 1}.",
+        *_loose(report),
         "",
         "| # | artifact | verdict | failed check | value | limit |",
         "|--:|---|---|---|--:|--:|",

@@ -204,6 +204,12 @@ def read_manifest(engine: Path) -> dict[str, Any] | None:
     except OSError as exc:
         why = exc.strerror or type(exc).__name__
         raise ArtifactError(f"{path}: unreadable engine manifest ({why})") from None
+    return parse_manifest(data, path)
+
+
+def parse_manifest(data: bytes, path: Path) -> dict[str, Any]:
+    """An engine manifest's bytes, as read (``deploy`` hashes the same bytes it parses):
+    ArtifactError unless they are this tool's manifest."""
     try:
         doc = json.loads(data)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ArtifactError
+from ..facts import check_claim, graph_facts
 from ..metadata import NO_METADATA, ArtifactMeta, record_from_props
 from ..reading import check_fits_memory
 from ..text import describe_kind
@@ -21,7 +22,8 @@ class OnnxInput:
     shape: tuple[int | str | None, ...]  # int for fixed dims, the symbol (or None) for dynamic ones
     # This package's metadata record; NO_METADATA for a foreign ONNX.
     metadata: ArtifactMeta = NO_METADATA
-    graph_precision: str | None = None  # "fp16"/"fp32" when every float initializer is that type
+    # What the graph computes in (facts.graph_facts, the gate's rule), never the metadata's word.
+    graph_precision: str | None = None
     dtype: str = "float32"  # the input's element type, numpy's name ("uint8" for embedded preprocessing)
 
     @property
@@ -49,8 +51,9 @@ class OnnxInput:
 
     @property
     def precision(self) -> str | None:
-        """fp16/fp32 from the metadata, else from the graph's float initializers (None: cannot tell)."""
-        return self.metadata.precision or self.graph_precision
+        """fp32/fp16/int8 as read from the graph (:func:`read_onnx_input` refuses metadata that
+        says otherwise)."""
+        return self.graph_precision or self.metadata.precision
 
     @property
     def float32_nodes(self) -> list[str]:
@@ -88,14 +91,10 @@ def read_onnx_input(path: Path) -> OnnxInput:
         else:
             dims.append(d.dim_param or None)
     meta = record_from_props({p.key: p.value for p in model.metadata_props}, path)
-    float_types = {i.data_type for i in model.graph.initializer} & {
-        onnx.TensorProto.FLOAT,
-        onnx.TensorProto.FLOAT16,
-    }
-    graph_precision = {
-        frozenset({onnx.TensorProto.FLOAT16}): "fp16",
-        frozenset({onnx.TensorProto.FLOAT}): "fp32",
-    }
+    # One rule for what a graph computes in, the gate's: a foreign QDQ graph (int8 weights,
+    # float32 scales) is INT8, a kept-FP32 FP16 graph FP16; a record saying otherwise is refused.
+    facts = graph_facts(model.graph)
+    check_claim(path, "precision", meta.precision, facts.precision, facts.evidence)
     elem = inputs[0].type.tensor_type.elem_type
     try:
         dtype = str(onnx.helper.tensor_dtype_to_np_dtype(elem)) if elem else "float32"
@@ -105,6 +104,6 @@ def read_onnx_input(path: Path) -> OnnxInput:
         inputs[0].name,
         tuple(dims),
         metadata=meta,
-        graph_precision=graph_precision.get(frozenset(float_types)),
+        graph_precision=facts.precision,
         dtype=dtype,
     )
