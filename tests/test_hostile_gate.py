@@ -592,6 +592,36 @@ def _rerouted(path: Path, nodes: list[onnx.NodeProto], inits: list[onnx.TensorPr
     return path
 
 
+def _matmul_chain(quantized: int, layers: int = 3) -> onnx.GraphProto:
+    """``layers`` MatMuls in a row, the first ``quantized`` of them on QDQ'd weights."""
+    nodes, inits, prev = [], [numpy_helper.from_array(np.array(0.05, np.float32), "s")], "x"
+    for i in range(layers):
+        inits.append(numpy_helper.from_array(np.eye(4, dtype=np.float32), f"W{i}"))
+        weight = f"W{i}"
+        if i < quantized:
+            nodes += [
+                helper.make_node("QuantizeLinear", [weight, "s"], [f"q{i}"]),
+                helper.make_node("DequantizeLinear", [f"q{i}", "s"], [f"dq{i}"]),
+            ]
+            weight = f"dq{i}"
+        nodes.append(helper.make_node("MatMul", [prev, weight], [f"y{i}"]))
+        prev = f"y{i}"
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])
+    y = helper.make_tensor_value_info(prev, TensorProto.FLOAT, [1, 4])
+    return helper.make_graph(nodes, "chain", [x], [y], inits)
+
+
+def test_one_qdq_pair_does_not_buy_int8_limits_for_a_float_graph() -> None:
+    """A QDQ pair on one conv of v1's FP32 ONNX, whose first conv was scaled by 1.10, passed
+    ``parity --golden`` (exit 0, rel L2 0.099 under INT8's 0.15): INT8 is most layers quantized."""
+    from inception_export.facts import graph_facts
+
+    one = graph_facts(_matmul_chain(1))
+    assert one.precision == "fp32" and "only 1 of 3 Conv/Gemm/MatMul" in one.evidence
+    assert graph_facts(_matmul_chain(2)).precision == "int8"  # the classifier left in float
+    assert graph_facts(_matmul_chain(1, layers=2)).precision == "int8"
+
+
 def test_precision_of_odd_graphs(case: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
     """Only what computes the output counts: a dead QDQ pair, QDQ inside a subgraph or a float16
     value_info hint do not buy looser limits; a live Cast to float16 is FP16 compute."""
