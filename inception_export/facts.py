@@ -145,7 +145,7 @@ def graph_facts(graph: Any) -> OnnxFacts:
     # Most weight layers, not one: a single QDQ pair on one conv of an FP32 graph (its other
     # layers off by 10 %) bought INT8's limits for all of it. Tools that quantize (this one,
     # ModelOpt, onnxruntime) leave the odd layer in float (the classifier, a first conv).
-    few_dq = 0 < dq_fed and 2 * dq_fed < len(compute)
+    few_dq = dq_fed > 0 and 2 * dq_fed < len(compute)
     if dq_fed and not few_dq:
         precision, evidence = (
             "int8",
@@ -284,7 +284,10 @@ def torchscript_facts(path: Path) -> TorchScriptFacts:
     try:
         with zipfile.ZipFile(path) as zf:
             for info in zf.infolist():
-                if not (info.filename.endswith("/data.pkl") or info.filename.endswith("/constants.pkl")):
+                # Only the pickles torch.jit.load reads (ARCHIVE/data.pkl, ARCHIVE/constants.pkl):
+                # a HalfStorage in a member it never loads (junk/data.pkl) bought FP16 limits.
+                parts = info.filename.split("/")
+                if len(parts) != 2 or parts[1] not in ("data.pkl", "constants.pkl"):
                     continue
                 if info.file_size > MAX_PICKLE_BYTES:
                     raise ArtifactError(

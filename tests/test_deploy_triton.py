@@ -680,7 +680,6 @@ def test_deploy_triton_refuses_an_artifact_larger_than_memory_before_hashing(
 ) -> None:
     """A sparse file past the memory this process may use (hashing 300 GB of holes ran for
     minutes before the sha256 refusal): refused at once, naming the file."""
-    import os
     import time
 
     from inception_export.reading import memory_room

@@ -592,6 +592,44 @@ def _rerouted(path: Path, nodes: list[onnx.NodeProto], inits: list[onnx.TensorPr
     return path
 
 
+def test_a_torchscript_that_fails_when_run_is_named_not_an_internal_error(
+    case: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An archive whose code raises on the gate's input (here on purpose; v1's frozen archive
+    with a HalfStorage in a member torch never loads was run in half against float constants)
+    was exit 3; it is the artifact's failure, its message escaped."""
+    torch = pytest.importorskip("torch")
+
+    class Boom(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            if x.shape[0] > 0:
+                raise RuntimeError("this input\x1b[2J is not taken")
+            return x
+
+    path = case["dir"] / "boom.pt"
+    torch.jit.save(torch.jit.script(Boom()), str(path))
+    code, _, err = cli("parity", "--golden", case["bundle"], path, capsys=capsys)
+    assert code in (1, 2), err
+    assert "boom.pt: TorchScript cannot run it" in err and "internal error" not in err
+    assert "\x1b" not in err
+
+
+def test_a_half_pickle_torch_never_loads_is_not_evidence(tmp_path: Path) -> None:
+    """``torchscript_facts`` read every member named */data.pkl: an extra ``archive/junk/data.pkl``
+    naming ``torch HalfStorage`` made an FP32 archive FP16 (limits 500x looser)."""
+    import zipfile
+
+    from inception_export.facts import torchscript_facts
+
+    path = tmp_path / "lie.pt"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("archive/data.pkl", b"\x80\x02ctorch\nFloatStorage\nq\x00.")
+        zf.writestr("archive/constants.pkl", b"\x80\x02ctorch\nFloatStorage\nq\x00.")
+        zf.writestr("archive/junk/data.pkl", b"\x80\x02ctorch\nHalfStorage\nq\x00.")
+    facts = torchscript_facts(path)
+    assert (facts.precision, facts.storages) == ("fp32", ("FloatStorage",))
+
+
 def _matmul_chain(quantized: int, layers: int = 3) -> onnx.GraphProto:
     """``layers`` MatMuls in a row, the first ``quantized`` of them on QDQ'd weights."""
     nodes, inits, prev = [], [numpy_helper.from_array(np.array(0.05, np.float32), "s")], "x"

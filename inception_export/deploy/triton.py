@@ -493,12 +493,8 @@ def gate_device_engine(release_dir: Path, manifest: dict[str, Any], engine: Path
     if not report.passed:
         failed = ", ".join(c.name for c in report.artifacts[0].failures)
         raise GateFailure(
-            f"--engine {engine}: failed the gate against the release's golden bundle ({failed}); "
-            "not packaged"
+            f"--engine {engine}: failed the gate against the release's golden bundle ({failed}); not packaged"
         )
-
-
-
 
 
 def write_triton(
