@@ -318,6 +318,9 @@ def test_deploy_triton_engine_from_the_device(v1_release: tuple[Path, Any], tmp_
     foreign = stand_in_engine(tmp_path / "foreign.engine", release / "manifest.json", 1, 1, 8)
     assert_one_line_error(deploy("--engine", str(foreign)), 2, "not one of --release")
     assert_one_line_error(deploy("--engine", str(tmp_path / "none.engine")), 2, "no such file")
+    # The release's ONNX itself: its metadata sidecar was called a broken engine manifest.
+    onnx_file = release / "googlenet-fp16.onnx"
+    assert_one_line_error(deploy("--engine", str(onnx_file)), 2, "an ONNX file, not a TensorRT engine")
     odd = stand_in_engine(tmp_path / "odd.engine", release / "googlenet-fp16.onnx", 1, 1, 8)
     doc = json.loads((tmp_path / "odd.engine.json").read_text())
     (tmp_path / "odd.engine.json").write_text(json.dumps({**doc, "precision": "../x"}))
