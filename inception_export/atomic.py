@@ -398,16 +398,21 @@ def unlisted_entries(root: Path, listed: Iterable[str]) -> list[str]:
     def unreadable(exc: OSError) -> None:
         extra.append(f"{Path(os.path.relpath(exc.filename or root, root)).as_posix()} (unreadable)")
 
+    # This tool writes only regular files and folders: a symlink in their place (to a file or a
+    # folder, listed name or not) is the user's, and --force would delete it.
     for top, dirs, names in os.walk(root, onerror=unreadable):
         here = Path(top).relative_to(root)
         for name in names:
             rel = (here / name).as_posix()
-            if rel not in files:
+            if os.path.islink(Path(top) / name):
+                extra.append(f"{rel} (a symlink)")
+            elif rel not in files:
                 extra.append(rel)
         for name in list(dirs):
             rel = (here / name).as_posix()
-            if rel in files and os.path.islink(Path(top) / name):
-                dirs.remove(name)  # a listed symlink to a folder: the link itself is listed
+            if os.path.islink(Path(top) / name):
+                extra.append(f"{rel} (a symlink)")
+                dirs.remove(name)
             elif rel not in folders:
                 extra.append(rel + "/")
                 dirs.remove(name)

@@ -315,7 +315,7 @@ def read_record(path: Path) -> dict[str, Any]:
         if summary is None and path.suffix.lower() == ".onnx":
             raise ArtifactError(f"{path}: not a readable ONNX file")
         if summary is not None and METADATA_KEY in summary.metadata_props:
-            return parse_record(summary.metadata_props[METADATA_KEY], path, _UNREADABLE_ONNX)
+            return _embedded_onnx(summary.metadata_props, path)
     side = sidecar_path(path)
     if os.path.exists(side):  # a FIFO or device there is refused by the reader, not skipped
         return parse_record(_read_bounded(side), side, "not a JSON metadata file")
@@ -337,4 +337,22 @@ def embedded_record(path: Path) -> dict[str, Any] | None:
     summary = onnx_summary(path)
     if summary is None or METADATA_KEY not in summary.metadata_props:
         return None
-    return parse_record(summary.metadata_props[METADATA_KEY], path, _UNREADABLE_ONNX)
+    return _embedded_onnx(summary.metadata_props, path)
+
+
+def _embedded_onnx(props: dict[str, str], path: Path) -> dict[str, Any]:
+    """The ONNX's whole record, whose flat copies (what Netron, Triton's model analyzer and
+    other generic tools show: ``model``, ``precision``, ``input_size``...) must say the same:
+    an edited flat key would otherwise ship beside the record the gate read."""
+    record = parse_record(props[METADATA_KEY], path, _UNREADABLE_ONNX)
+    for key, value in record.items():
+        if key not in props or isinstance(value, dict | list) or value is None:
+            continue
+        written = value if isinstance(value, str) else jsonout.dumps(value)
+        if props[key] != written:
+            raise ArtifactError(
+                f"{printable(str(path))}: its metadata_props say {printable(key)} "
+                f"'{printable(props[key][:80])}' but its inception_export record says "
+                f"'{printable(written[:80])}'; the record was edited (re-export it)"
+            )
+    return record

@@ -318,6 +318,9 @@ def test_deploy_triton_engine_from_the_device(v1_release: tuple[Path, Any], tmp_
     foreign = stand_in_engine(tmp_path / "foreign.engine", release / "manifest.json", 1, 1, 8)
     assert_one_line_error(deploy("--engine", str(foreign)), 2, "not one of --release")
     assert_one_line_error(deploy("--engine", str(tmp_path / "none.engine")), 2, "no such file")
+    # The release's ONNX itself: its metadata sidecar was called a broken engine manifest.
+    onnx_file = release / "googlenet-fp16.onnx"
+    assert_one_line_error(deploy("--engine", str(onnx_file)), 2, "an ONNX file, not a TensorRT engine")
     odd = stand_in_engine(tmp_path / "odd.engine", release / "googlenet-fp16.onnx", 1, 1, 8)
     doc = json.loads((tmp_path / "odd.engine.json").read_text())
     (tmp_path / "odd.engine.json").write_text(json.dumps({**doc, "precision": "../x"}))
@@ -673,6 +676,28 @@ def test_deploy_triton_names_what_an_artifact_is_when_not_a_file(
     os.mkfifo(rel / "googlenet-fp16.onnx")
     res = run_cli_here("deploy", "triton", "--release", str(rel), "-o", str(tmp_path / "repo"))
     assert_one_line_error(res, 2, "googlenet-fp16.onnx: listed in the release manifest, but a FIFO")
+
+
+def test_deploy_triton_refuses_an_artifact_larger_than_memory_before_hashing(
+    v1_release: tuple[Path, Any], tmp_path: Path
+) -> None:
+    """A sparse file past the memory this process may use (hashing 300 GB of holes ran for
+    minutes before the sha256 refusal): refused at once, naming the file."""
+    import time
+
+    from inception_export.reading import memory_room
+
+    room = memory_room()
+    if room is None:
+        pytest.skip("this system does not say how much memory a process may use")
+    rel = _tampered(v1_release[0], tmp_path / "rel", lambda m: None)
+    (rel / "googlenet-fp16.onnx").unlink()  # a link to the shared release's file
+    with open(rel / "googlenet-fp16.onnx", "wb") as fh:
+        fh.truncate(room + (1 << 30))
+    t0 = time.monotonic()
+    res = run_cli_here("deploy", "triton", "--release", str(rel), "-o", str(tmp_path / "repo"))
+    assert_one_line_error(res, 2, "googlenet-fp16.onnx", "more than the", "it is not loaded")
+    assert time.monotonic() - t0 < 10
 
 
 def test_deploy_triton_engine_profile_from_its_hashed_manifest(

@@ -524,6 +524,9 @@ def test_a_record_cannot_buy_the_limits_of_another_precision(
         code, _, err = cli("parity", "--golden", bundle, lie, capsys=capsys)
         assert code == 2, (kind, err)
         line = one_error(err)
+        if kind == "both":  # the flat copy disagrees with the record itself: refused before the graph
+            assert "metadata_props say precision 'int8' but its inception_export record says 'fp32'" in line
+            continue
         assert "says precision 'int8' but the artifact is 'fp32'" in line, (kind, line)
         assert "no Conv/Gemm/MatMul takes a DequantizeLinear output or float16 values" in line
 
@@ -589,6 +592,74 @@ def _rerouted(path: Path, nodes: list[onnx.NodeProto], inits: list[onnx.TensorPr
     model.graph.initializer.extend(inits)
     onnx.save(model, str(path))
     return path
+
+
+def test_a_torchscript_that_fails_when_run_is_named_not_an_internal_error(
+    case: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An archive whose code raises on the gate's input (here on purpose; v1's frozen archive
+    with a HalfStorage in a member torch never loads was run in half against float constants)
+    was exit 3; it is the artifact's failure, its message escaped."""
+    torch = pytest.importorskip("torch")
+
+    class Boom(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            if x.shape[0] > 0:
+                raise RuntimeError("this input\x1b[2J is not taken")
+            return x
+
+    path = case["dir"] / "boom.pt"
+    torch.jit.save(torch.jit.script(Boom()), str(path))
+    code, _, err = cli("parity", "--golden", case["bundle"], path, capsys=capsys)
+    assert code in (1, 2), err
+    assert "boom.pt: TorchScript cannot run it" in err and "internal error" not in err
+    assert "\x1b" not in err
+
+
+def test_a_half_pickle_torch_never_loads_is_not_evidence(tmp_path: Path) -> None:
+    """``torchscript_facts`` read every member named */data.pkl: an extra ``archive/junk/data.pkl``
+    naming ``torch HalfStorage`` made an FP32 archive FP16 (limits 500x looser)."""
+    import zipfile
+
+    from inception_export.facts import torchscript_facts
+
+    path = tmp_path / "lie.pt"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("archive/data.pkl", b"\x80\x02ctorch\nFloatStorage\nq\x00.")
+        zf.writestr("archive/constants.pkl", b"\x80\x02ctorch\nFloatStorage\nq\x00.")
+        zf.writestr("archive/junk/data.pkl", b"\x80\x02ctorch\nHalfStorage\nq\x00.")
+    facts = torchscript_facts(path)
+    assert (facts.precision, facts.storages) == ("fp32", ("FloatStorage",))
+
+
+def _matmul_chain(quantized: int, layers: int = 3) -> onnx.GraphProto:
+    """``layers`` MatMuls in a row, the first ``quantized`` of them on QDQ'd weights."""
+    nodes, inits, prev = [], [numpy_helper.from_array(np.array(0.05, np.float32), "s")], "x"
+    for i in range(layers):
+        inits.append(numpy_helper.from_array(np.eye(4, dtype=np.float32), f"W{i}"))
+        weight = f"W{i}"
+        if i < quantized:
+            nodes += [
+                helper.make_node("QuantizeLinear", [weight, "s"], [f"q{i}"]),
+                helper.make_node("DequantizeLinear", [f"q{i}", "s"], [f"dq{i}"]),
+            ]
+            weight = f"dq{i}"
+        nodes.append(helper.make_node("MatMul", [prev, weight], [f"y{i}"]))
+        prev = f"y{i}"
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])
+    y = helper.make_tensor_value_info(prev, TensorProto.FLOAT, [1, 4])
+    return helper.make_graph(nodes, "chain", [x], [y], inits)
+
+
+def test_one_qdq_pair_does_not_buy_int8_limits_for_a_float_graph() -> None:
+    """A QDQ pair on one conv of v1's FP32 ONNX, whose first conv was scaled by 1.10, passed
+    ``parity --golden`` (exit 0, rel L2 0.099 under INT8's 0.15): INT8 is most layers quantized."""
+    from inception_export.facts import graph_facts
+
+    one = graph_facts(_matmul_chain(1))
+    assert one.precision == "fp32" and "only 1 of 3 Conv/Gemm/MatMul" in one.evidence
+    assert graph_facts(_matmul_chain(2)).precision == "int8"  # the classifier left in float
+    assert graph_facts(_matmul_chain(1, layers=2)).precision == "int8"
 
 
 def test_precision_of_odd_graphs(case: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
@@ -717,6 +788,19 @@ def test_profile_file_past_the_bound_needs_the_option(
     # The CI page's verdict says so too: a pass under loosened limits is not a plain pass.
     text = summary.read_text()
     assert "beyond the built-in bound" in text and "max\\_abs\\_rel = 0.001" in text, text
+
+
+def test_a_profile_file_that_is_not_a_table_is_refused(
+    case: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A JSON profile holding a list or a string was a TypeError/AttributeError (exit 3)."""
+    for i, body in enumerate(("[1]", '"strict"')):
+        prof = case["dir"] / f"not-a-table-{i}.json"
+        prof.write_text(body)
+        code, _, err = cli(
+            "parity", "--golden", case["bundle"], case["good"], "--tolerance-profile", prof, capsys=capsys
+        )
+        assert code == 2 and "a tolerance profile is a table" in one_error(err)
 
 
 def test_an_int8_graph_against_a_bundle_without_int8_limits(

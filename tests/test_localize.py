@@ -156,8 +156,12 @@ def _edited(src: Path, dst: Path, edit: Any) -> Path:
 
 
 def _set_record(model: onnx.ModelProto, **fields: Any) -> None:
-    prop = next(p for p in model.metadata_props if p.key == "inception_export")
-    prop.value = json.dumps({**json.loads(prop.value), **fields})
+    for prop in model.metadata_props:  # the record and its flat copies, which must agree
+        if prop.key == "inception_export":
+            prop.value = json.dumps({**json.loads(prop.value), **fields})
+        elif prop.key in fields:
+            value = fields[prop.key]
+            prop.value = value if isinstance(value, str) else json.dumps(value)
 
 
 def _reshape_target(model: onnx.ModelProto) -> None:

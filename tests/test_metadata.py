@@ -80,6 +80,29 @@ def test_an_unreadable_record_is_refused_not_taken_for_none(
     assert code == 2 and word in line and "internal error" not in line, line
 
 
+def test_flat_properties_must_say_what_the_record_says(
+    tiny: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The flat ``model``/``input_size`` copies are what generic tools show; an edited one
+    passed the gate and shipped in deploy's packages beside the record the gate read."""
+    record = {"format": "onnx", "model": "tiny", "num_classes": 10}
+    art = _with_record(tiny["onnx"], record)
+    model = onnx.load(str(art))
+    model.metadata_props.add(key="model", value="tiny")
+    model.metadata_props.add(key="num_classes", value="10")
+    onnx.save(model, str(art))
+    code, _, err = cli("parity", "--golden", tiny["bundle"], art, capsys=capsys)
+    assert code == 0, err  # copies that agree
+    next(p for p in model.metadata_props if p.key == "num_classes").value = "1000"
+    onnx.save(model, str(art))
+    code, _, err = cli("parity", "--golden", tiny["bundle"], art, capsys=capsys)
+    line = one_error(err)
+    assert (
+        code == 2
+        and "metadata_props say num_classes '1000' but its inception_export record says '10'" in line
+    )
+
+
 def test_model_names_are_read_the_registry_way_by_both_references(
     tiny: dict[str, Any], capsys: pytest.CaptureFixture[str]
 ) -> None:

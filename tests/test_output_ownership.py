@@ -79,6 +79,30 @@ def test_deploy_force_replaces_its_own_output_only(v1_release: tuple[Path, Any],
     assert (out / "googlenet-onnx-fp32" / "my.cfg").read_text() == "mine"
 
 
+def test_deploy_force_keeps_a_symlink_the_user_put_in_place(
+    v1_release: tuple[Path, Any], tmp_path: Path
+) -> None:
+    """The tool writes no symlinks: one where a listed model folder or file was is the user's,
+    and --force used to delete it (a listed name was taken for the tool's own)."""
+    release, _ = v1_release
+    out = tmp_path / "triton"
+    args = ("deploy", "triton", "--release", str(release), "-o", str(out), "--platform", "onnx")
+    assert run_cli_here(*args).code == 0
+    elsewhere = tmp_path / "elsewhere"
+    shutil.move(out / "googlenet-onnx-fp32", elsewhere)
+    (out / "googlenet-onnx-fp32").symlink_to(elsewhere, target_is_directory=True)
+    res = run_cli_here(*args, "--force")
+    assert_one_line_error(res, 2, "googlenet-onnx-fp32 (a symlink)", "--force replaces only")
+    assert (out / "googlenet-onnx-fp32").is_symlink()
+    (out / "googlenet-onnx-fp32").unlink()
+    shutil.move(elsewhere, out / "googlenet-onnx-fp32")
+    config = out / "googlenet-onnx-fp32" / "config.pbtxt"
+    config.rename(tmp_path / "config.pbtxt")
+    config.symlink_to(tmp_path / "config.pbtxt")
+    assert_one_line_error(run_cli_here(*args, "--force"), 2, "googlenet-onnx-fp32/config.pbtxt (a symlink)")
+    assert config.is_symlink()
+
+
 def test_deploy_never_replaces_the_release_it_reads(v1_release: tuple[Path, Any], tmp_path: Path) -> None:
     parent = tmp_path / "parent"
     rel = _copy(v1_release, parent / "rel")

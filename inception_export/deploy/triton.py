@@ -427,7 +427,11 @@ def device_engine(
     where = f"--engine {engine}"
     if not engine.is_file():
         raise UsageError(f"{where}: no such file" if not engine.exists() else f"{where}: not a regular file")
-    meta = read_manifest(engine)
+    try:
+        meta = read_manifest(engine)
+    except ArtifactError:
+        _refuse_a_model_file(engine, where)  # whose metadata sidecar is no engine manifest
+        raise
     if meta is None:
         raise ArtifactError(
             f"{where}: no manifest {manifest_path(engine).name} beside it (`trt --onnx` writes one; "
@@ -495,6 +499,18 @@ def gate_device_engine(release_dir: Path, manifest: dict[str, Any], engine: Path
         raise GateFailure(
             f"--engine {engine}: failed the gate against the release's golden bundle ({failed}); not packaged"
         )
+
+
+def _refuse_a_model_file(path: Path, where: str) -> None:
+    import zipfile
+
+    from ..metadata import onnx_summary
+
+    summary = None if zipfile.is_zipfile(path) else onnx_summary(path)
+    kind = "a TorchScript archive" if summary is None and zipfile.is_zipfile(path) else None
+    kind = "an ONNX file" if summary is not None and summary.nodes else kind
+    if kind:
+        raise UsageError(f"{where}: {kind}, not a TensorRT engine (`trt --onnx` builds one from the ONNX)")
 
 
 def write_triton(

@@ -26,7 +26,7 @@ from ..errors import ArtifactError, UsageError
 from ..facts import check_claim, engine_precision, onnx_facts, torchscript_facts
 from ..hashing import file_sha256
 from ..metadata import embedded_record
-from ..reading import read_regular
+from ..reading import check_fits_memory, read_regular
 from ..text import printable
 from .source import artifact_path
 
@@ -280,6 +280,9 @@ def verify_entry(
     """``entry`` of the release manifest, checked against its file (``path``: made for this
     deployment, outside the release; ``gated_here``: its gate was run by the caller)."""
     path = path or artifact_path(release_dir, entry)
+    # Before hashing: a sparse 300 GB file took minutes to hash on its way to a refusal, and
+    # what does not fit in memory cannot be loaded by any runtime it would be packaged for.
+    check_fits_memory(path, "artifact")
     sha = check_sha256(path, entry.get("sha256"))
     fmt = detect_format(path)
     disagree(path, "format", entry.get("format"), fmt, "judged from its bytes")

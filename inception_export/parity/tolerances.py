@@ -253,6 +253,8 @@ def _load_profile_file(spec: str) -> dict[str, Limits]:
         raise UsageError(f"{path}: cannot read tolerance profile (nested too deeply)") from None
     except (ValueError, OSError) as exc:
         raise UsageError(f"{path}: cannot read tolerance profile ({exc})") from None
+    if not isinstance(data, dict):  # JSON may hold a list or a string at the top
+        raise UsageError(f"{path}: a tolerance profile is a table of [fp32]/[fp16]/[int8] limits")
     base = str(data.pop("base", "default"))
     if base not in PROFILES:
         raise UsageError(f"{path}: base must be one of {', '.join(PROFILES)}, got {base!r}")

@@ -11,8 +11,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from .. import interrupts
 from ..console import stdout_to_stderr
-from ..errors import ArtifactError
+from ..errors import ArtifactError, ArtifactRunFailure
 from ..text import clip
 from .base import Runner, RunnerInfo
 
@@ -94,4 +95,15 @@ class TorchScriptRunner(TorchRunner):
 
     def _infer(self, x: np.ndarray) -> np.ndarray:
         with stdout_to_stderr():
-            return super()._infer(x)
+            try:
+                return super()._infer(x)
+            except (RuntimeError, torch.jit.Error, TypeError, ValueError, IndexError) as exc:
+                # The archive's code failed on this input (a constant of another dtype, a shape it
+                # does not take, its own raise): the artifact is at fault, as with onnxruntime's
+                # failing node; an interrupt or the allocator's failure stays what it is.
+                text = " ".join(str(exc).split()) or type(exc).__name__
+                if interrupts.pending() is not None or "allocate" in text:
+                    raise
+                raise ArtifactRunFailure(
+                    f"{self.info.artifact}: TorchScript cannot run it ({clip(text)})"
+                ) from None
