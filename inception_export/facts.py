@@ -299,45 +299,93 @@ class TorchScriptFacts:
 
 
 def torchscript_facts(path: Path) -> TorchScriptFacts:
-    """The precision of a TorchScript archive's weights, from its pickles' storage classes."""
-    import io
-    import pickletools
+    """The precision of a TorchScript archive's weights: the storage class holding most of their
+    bytes, read from the pickles ``torch.jit.load`` reads and the sizes of the storages they name.
+
+    By bytes, not by presence: one float16 buffer in an FP32 module (or a storage named and never
+    used) would otherwise buy FP16's limits for the whole archive, as one QDQ pair would for an
+    ONNX graph (:func:`graph_facts`)."""
     import zipfile
 
-    found: set[str] = set()
     try:
         with zipfile.ZipFile(path) as zf:
-            for info in zf.infolist():
+            members = {info.filename: info for info in zf.infolist()}
+            typed: dict[str, str] = {}  # ARCHIVE/data/KEY -> storage class
+            for name, info in members.items():
                 # Only the pickles torch.jit.load reads (ARCHIVE/data.pkl, ARCHIVE/constants.pkl):
                 # a HalfStorage in a member it never loads (junk/data.pkl) bought FP16 limits.
-                parts = info.filename.split("/")
+                parts = name.split("/")
                 if len(parts) != 2 or parts[1] not in ("data.pkl", "constants.pkl"):
                     continue
                 if info.file_size > MAX_PICKLE_BYTES:
-                    raise ArtifactError(
-                        f"{printable(str(path))}: {info.filename} is larger than a TorchScript pickle"
-                    )
+                    raise ArtifactError(f"{printable(str(path))}: {name} is larger than a TorchScript pickle")
                 with zf.open(info) as fh:
                     data = fh.read(MAX_PICKLE_BYTES + 1)
-                strings: list[str] = []
-                for op, arg, _pos in pickletools.genops(io.BytesIO(data)):
-                    if op.name in ("SHORT_BINUNICODE", "BINUNICODE", "UNICODE", "BINUNICODE8"):
-                        strings.append(str(arg))
-                    elif op.name == "GLOBAL":
-                        found.add(str(arg).replace("\n", " "))
-                    elif op.name == "STACK_GLOBAL" and len(strings) >= 2:
-                        found.add(f"{strings[-2]} {strings[-1]}")
+                # data.pkl's storages are ARCHIVE/data/KEY, constants.pkl's ARCHIVE/constants/KEY.
+                folder = "data" if parts[1] == "data.pkl" else "constants"
+                for cls, key in _storages(data):
+                    typed[f"{parts[0]}/{folder}/{key}"] = cls
     except ArtifactError:
         raise
     except Exception:  # zipfile, zlib and pickletools raise many unrelated types for bad bytes
         raise ArtifactError(f"{printable(str(path))}: unreadable TorchScript archive") from None
-    storages = tuple(
-        sorted(g.split(" ", 1)[1] for g in found if g.startswith("torch ") and g.endswith("Storage"))
-    )
-    kinds = {_STORAGE_PRECISION[s] for s in storages if s in _STORAGE_PRECISION}
-    precision = "int8" if "int8" in kinds else "fp16" if "fp16" in kinds else "fp32"
-    shown = ", ".join(s for s in storages if s in _STORAGE_PRECISION) or "no floating-point tensors"
+    weight: dict[str, int] = {}
+    for member, cls in typed.items():
+        kind = _STORAGE_PRECISION.get(cls)
+        stored = members.get(member)
+        if kind is not None and stored is not None:
+            weight[kind] = weight.get(kind, 0) + stored.file_size
+    storages = tuple(sorted(set(typed.values())))
+    precision = max(weight, key=lambda k: (weight[k], k == "fp32")) if weight else "fp32"
+    shown = ", ".join(f"{k} {b:,} bytes" for k, b in sorted(weight.items())) or "no floating-point tensors"
     return TorchScriptFacts(precision, f"tensors stored as {shown}", storages)
+
+
+@dataclass(frozen=True)
+class _Class:
+    """A class a pickle names (GLOBAL), as data: nothing is imported."""
+
+    module: str
+    name: str
+
+
+def _storages(pickle: bytes) -> list[tuple[str, str]]:
+    """(storage class, key) of every storage a TorchScript pickle names, from its persistent ids
+    ``("storage", torch.XStorage, KEY, LOCATION, NUMEL)``, read opcode by opcode (nothing runs)."""
+    import io
+    import pickletools
+
+    memo: dict[int, object] = {}
+    last: object = None
+    strings: list[str] = []
+    pending: str | None = None  # a storage class whose key comes next
+    found: list[tuple[str, str]] = []
+    for op, arg, _pos in pickletools.genops(io.BytesIO(pickle)):
+        name = op.name
+        value: object = None
+        if name in ("SHORT_BINUNICODE", "BINUNICODE", "UNICODE", "BINUNICODE8"):
+            value = str(arg)
+            strings.append(value)
+        elif name in ("BINGET", "LONG_BINGET", "GET"):
+            value = memo.get(int(str(arg)))
+        elif name in ("BINPUT", "LONG_BINPUT", "PUT"):
+            memo[int(str(arg))] = last
+        elif name == "MEMOIZE":
+            memo[len(memo)] = last
+        elif name in ("GLOBAL", "STACK_GLOBAL"):
+            module, _, cls = (str(arg) if name == "GLOBAL" else " ".join(strings[-2:])).partition(" ")
+            value = _Class(module.strip(), cls.strip())
+        if name in ("BINPUT", "LONG_BINPUT", "PUT", "MEMOIZE"):
+            continue
+        # A storage class (named by GLOBAL once, then fetched from the memo) and its key after it.
+        if isinstance(value, _Class):
+            storage = value.module == "torch" and value.name.endswith("Storage")
+            pending = value.name if storage else None
+        elif pending is not None and isinstance(value, str):
+            found.append((pending, value))
+            pending = None
+        last = value
+    return found
 
 
 # --- the precision an artifact is gated in ------------------------------------------------------

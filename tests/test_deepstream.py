@@ -408,8 +408,8 @@ def test_deepstream_module_matches_eager_softmax_on_nvinfer_input(transform_inpu
 @pytest.mark.parametrize(
     ("text", "why"),
     [
-        ("[property]\nbatch-size=1\nbatch-size=2\n", "not a key file"),
-        ("[property]\nbatch-size=1\n[property]\n", "not a key file"),
+        ("[property]\nbatch-size=1\nbatch-size=2\n", "key 'batch-size' in \\[property\\] is given twice"),
+        ("[property]\nbatch-size=1\n[property]\n", "group \\[property\\] is given twice"),
         ("batch-size=1\n[property]\n", "not a key file"),
         ("[class-attrs-all]\nthreshold=0.2\n", "no \\[property\\] group"),
         ("[property]\nbatch-size 1\n", "not a key file"),
@@ -796,3 +796,23 @@ def test_a_release_made_with_loose_limits_still_deploys(v1_release: tuple[Path, 
     from inception_export.build import build_model
 
     check_rebuilt(build_model("googlenet", None, seed=facts.seed), facts.bundle)
+
+
+def test_deepstream_check_warns_of_an_engine_nvinfer_would_run_instead(
+    ds_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The engine nvinfer builds from onnx-file, once there, is what it runs: the check (which
+    gates onnx-file, not that engine) says so instead of passing in silence."""
+    from inception_export.deploy.deepstream_gate import check_config_agrees
+    from inception_export.deploy.nvinfer import read_config
+
+    ds = tmp_path / "ds"
+    shutil.copytree(ds_dir, ds)
+    config = _config(ds)
+    check_config_agrees(read_config(config), 1000)
+    assert "warning:" not in capsys.readouterr().err
+    (ds / "googlenet-deepstream.onnx_b1_gpu0_fp32.engine").write_bytes(b"junk")
+    check_config_agrees(read_config(config), 1000)
+    err = capsys.readouterr().err
+    assert "warning:" in err and "googlenet-deepstream.onnx_b1_gpu0_fp32.engine exists" in err
+    assert "gates onnx-file, not the engine" in err

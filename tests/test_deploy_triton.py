@@ -1114,3 +1114,26 @@ def test_deploy_triton_engine_precision_as_the_gate_reads_it(
     (rel / "manifest.json").write_text(json.dumps(manifest))
     args = ["deploy", "triton", "--platform", "plan", "--release", str(rel), "-o", str(tmp_path / "repo")]
     assert_one_line_error(run_cli_here(*args), 2, "says precision 'int8' but the inspector verified 'fp16'")
+
+
+def test_copy_of_an_artifact_swapped_for_a_fifo_does_not_block(tmp_path: Path) -> None:
+    """The copy into a package opens its source without blocking: a FIFO put where a verified
+    artifact was is refused at once (the old blocking open waited for a writer for ever)."""
+    import os
+    import subprocess
+    import sys
+
+    fifo = tmp_path / "googlenet-fp32.onnx"
+    os.mkfifo(fifo)
+    code = (
+        "import sys; from pathlib import Path\n"
+        "from inception_export.deploy.source import copy_verified\n"
+        "from inception_export.errors import ArtifactError\n"
+        "try:\n"
+        f"    copy_verified(Path({str(fifo)!r}), Path({str(tmp_path / 'out.onnx')!r}), '0' * 64)\n"
+        "except ArtifactError as exc:\n"
+        "    print(exc)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert "a FIFO" in done.stdout and "not a regular file" in done.stdout, done
+    assert not (tmp_path / "out.onnx").exists()

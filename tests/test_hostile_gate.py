@@ -629,7 +629,26 @@ def test_a_half_pickle_torch_never_loads_is_not_evidence(tmp_path: Path) -> None
         zf.writestr("archive/constants.pkl", b"\x80\x02ctorch\nFloatStorage\nq\x00.")
         zf.writestr("archive/junk/data.pkl", b"\x80\x02ctorch\nHalfStorage\nq\x00.")
     facts = torchscript_facts(path)
-    assert (facts.precision, facts.storages) == ("fp32", ("FloatStorage",))
+    assert facts.precision == "fp32" and "HalfStorage" not in facts.storages
+
+
+def test_torchscript_precision_is_the_storage_holding_most_bytes(tmp_path: Path) -> None:
+    """One float16 buffer in an FP32 module is not an FP16 archive (it bought FP16's limits, 500x
+    FP32's); a half module with a float32 buffer is FP16. Real archives, read without loading."""
+    import torch
+
+    from inception_export.facts import torchscript_facts
+
+    fp32 = torch.nn.Sequential(torch.nn.Conv2d(3, 64, 3)).eval()
+    fp32.register_buffer("odd", torch.zeros(16, dtype=torch.half))
+    torch.jit.save(torch.jit.script(fp32), str(tmp_path / "fp32.pt"))
+    half = torch.nn.Sequential(torch.nn.Conv2d(3, 64, 3)).eval().half()
+    half.register_buffer("odd", torch.zeros(16, dtype=torch.float))
+    torch.jit.save(torch.jit.script(half), str(tmp_path / "fp16.pt"))
+    for name in ("fp32", "fp16"):
+        facts = torchscript_facts(tmp_path / f"{name}.pt")
+        assert {"FloatStorage", "HalfStorage"} <= set(facts.storages)
+        assert facts.precision == name, facts.evidence
 
 
 def _matmul_chain(quantized: int, layers: int = 3) -> onnx.GraphProto:

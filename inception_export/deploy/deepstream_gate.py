@@ -11,6 +11,7 @@ probabilities far beyond the FP32 limits, so it fails with the metric named.
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,13 +19,14 @@ from typing import Any
 import numpy as np
 
 from ..bounds import MAX_BATCH
+from ..console import err
 from ..errors import ArtifactError
 from ..parity.gate import Check, batch_consistency, limit_checks
 from ..parity.metrics import Metrics, compare, log_softmax
 from ..parity.reference import Reference, run_batched
 from ..parity.tolerances import Limits
 from ..registry import Preprocessing
-from ..text import control_character
+from ..text import control_character, printable
 from .nvinfer import (
     COLOR_FORMATS,
     NETWORK_MODE_FP32,
@@ -95,7 +97,7 @@ def nvinfer_input(
     return np.ascontiguousarray(np.float32(net_scale_factor) * (x - mean), dtype=np.float32)
 
 
-def _check_engine(cfg: KeyFile, onnx_path: Path, batch: int) -> None:
+def _check_engine(cfg: KeyFile, onnx_path: Path, batch: int) -> Path:
     """What nvinfer will run must be what was gated: the FP32 engine it builds from onnx-file.
     It runs model-engine-file instead when that file exists, and builds in network-mode's
     precision."""
@@ -114,6 +116,7 @@ def _check_engine(cfg: KeyFile, onnx_path: Path, batch: int) -> None:
             f"{cfg.path}: model-engine-file={cfg.get('model-engine-file')}: nvinfer runs that engine when it "
             f"exists instead of building one from onnx-file, and builds {want.name}; name that one"
         )
+    return want
 
 
 def check_config_agrees(cfg: KeyFile, num_classes: int) -> tuple[Path, list[Any]]:
@@ -149,7 +152,17 @@ def check_config_agrees(cfg: KeyFile, num_classes: int) -> tuple[Path, list[Any]
         raise ArtifactError(
             f"{cfg.path}: output-blob-names={cfg.get('output-blob-names')}, the artifact's is {output}"
         )
-    _check_engine(cfg, onnx_path, batch)
+    engine = _check_engine(cfg, onnx_path, batch)
+    if os.path.lexists(engine):
+        # After nvinfer's first run the engine is always there, so refusing would make the check
+        # useless on the device; but what it gates is onnx-file, not that engine.
+        err.print(
+            f"warning: {printable(str(engine))} exists: nvinfer runs that engine instead of building "
+            "one from onnx-file, and this check gates onnx-file, not the engine; delete it to have "
+            "nvinfer build from the gated ONNX",
+            markup=False,
+            soft_wrap=True,
+        )
     labels = cfg.resolve("labelfile-path")
     # Checked before reading: a FIFO would block the read, a device never end.
     if not labels.is_file() or labels.stat().st_size > MAX_LABELS_BYTES:

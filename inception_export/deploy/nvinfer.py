@@ -264,6 +264,16 @@ def read_config(path: Path) -> KeyFile:
     parser.optionxform = str  # type: ignore[assignment,method-assign]  # GKeyFile keys are case-sensitive
     try:
         parser.read_string(text, source=str(path))
+    except (configparser.DuplicateOptionError, configparser.DuplicateSectionError) as exc:
+        # GLib reads such a file (the last value wins); refused all the same, since a reader who
+        # sees the first value reads another config than nvinfer runs, but named as what it is.
+        twice = f"key {exc.option!r} in [{exc.section}]" if isinstance(
+            exc, configparser.DuplicateOptionError
+        ) else f"group [{exc.section}]"
+        raise ArtifactError(
+            f"{path}: {printable(twice)} is given twice (line {exc.lineno}); nvinfer (GLib) takes the "
+            "last, a reader the first: give it once"
+        ) from None
     except configparser.Error as exc:
         raise ArtifactError(f"{path}: not a key file ({first_line(str(exc))})") from None
     groups = read_key_file(data, str(path))

@@ -12,6 +12,7 @@ import json
 import os
 import re
 import shutil
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -146,7 +147,13 @@ def copy_verified(src: Path, dst: Path, sha256: object) -> str:
     """Copy ``src`` to ``dst``, hashing the bytes as they are copied; refused (and ``dst``
     removed) when they are not the bytes the manifest recorded."""
     h = hashlib.sha256()
-    with open(src, "rb") as fin, open(dst, "xb") as fout:
+    # Opened without blocking and checked on the descriptor: a FIFO swapped in after the
+    # artifact was verified would block the copy until a writer came.
+    fd = os.open(src, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise ArtifactError(f"{printable(str(src))}: {describe_kind(src)}, not a regular file")
+    with os.fdopen(fd, "rb") as fin, open(dst, "xb") as fout:
         while chunk := fin.read(1 << 20):
             h.update(chunk)
             fout.write(chunk)
