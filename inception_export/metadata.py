@@ -26,7 +26,7 @@ from typing import Any
 from . import jsonout
 from .errors import ArtifactError, UsageError
 from .reading import check_fits_memory, read_regular
-from .text import printable
+from .text import clip, printable
 
 METADATA_KEY = "inception_export"
 TORCHSCRIPT_EXTRA = "inception_export.json"
@@ -352,7 +352,7 @@ def _embedded_onnx(props: dict[str, str], path: Path) -> dict[str, Any]:
         if props[key] != written:
             raise ArtifactError(
                 f"{printable(str(path))}: its metadata_props say {printable(key)} "
-                f"'{printable(props[key][:80])}' but its inception_export record says "
-                f"'{printable(written[:80])}'; the record was edited (re-export it)"
+                f"'{clip(printable(props[key]), 80)}' but its inception_export record says "
+                f"'{clip(printable(written), 80)}'; the record was edited (re-export it)"
             )
     return record

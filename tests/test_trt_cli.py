@@ -250,23 +250,27 @@ def test_trt_command_modules_import_no_torch_at_import_time() -> None:
 
 def _foreign_qdq(src: Path, dst: Path) -> Path:
     """``src`` as another quantizer writes it (ModelOpt, onnxruntime): no metadata of this tool,
-    the first Conv's weights stored as int8 behind a DequantizeLinear (float32 scales)."""
+    every Conv's weights stored as int8 behind a DequantizeLinear (float32 scales), the
+    classifier left in float."""
     import numpy as np
     import onnx
     from onnx import helper, numpy_helper
 
     model = onnx.load(str(src))
     del model.metadata_props[:]
-    conv = next(n for n in model.graph.node if n.op_type == "Conv")
     inits = {i.name: i for i in model.graph.initializer}
-    w = numpy_helper.to_array(inits[conv.input[1]])
-    scale = np.float32(np.abs(w).max() / 127)
-    q = np.clip(np.round(w / scale), -127, 127).astype(np.int8)
-    model.graph.initializer.extend(
-        [numpy_helper.from_array(q, "w_q"), numpy_helper.from_array(np.array(scale), "w_scale")]
-    )
-    model.graph.node.insert(0, helper.make_node("DequantizeLinear", ["w_q", "w_scale"], ["w_dq"]))
-    conv.input[1] = "w_dq"
+    convs = [n for n in model.graph.node if n.op_type == "Conv"]
+    for i, conv in enumerate(convs):
+        w = numpy_helper.to_array(inits[conv.input[1]])
+        scale = np.float32(np.abs(w).max() / 127)
+        q = np.clip(np.round(w / scale), -127, 127).astype(np.int8)
+        model.graph.initializer.extend(
+            [numpy_helper.from_array(q, f"w{i}_q"), numpy_helper.from_array(np.array(scale), f"w{i}_scale")]
+        )
+        model.graph.node.insert(
+            0, helper.make_node("DequantizeLinear", [f"w{i}_q", f"w{i}_scale"], [f"w{i}_dq"])
+        )
+        conv.input[1] = f"w{i}_dq"
     onnx.save(model, str(dst))
     return dst
 
