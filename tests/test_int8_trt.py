@@ -110,16 +110,17 @@ def _report(name: str) -> dict[str, Any]:
     return doc
 
 
-def test_nvidia_qat_example_report_passes_with_its_gemm_as_an_int8_convolution() -> None:
-    """trt-engine-explorer's own QAT ResNet report (excerpt, tests/data names its commit): the
-    quantized convolutions and the Gemm classifier, which TensorRT ran as a 1x1 INT8 convolution."""
-    report = _report("trt_explorer_resnet_qat_excerpt.json")
-    nodes = ["Conv:Conv_9", "Conv:Conv_22", "Conv:Conv_34", "Gemm:Gemm_257"]
+def test_a_qat_report_of_tensorrt10_passes_with_its_gemm_as_an_int8_convolution() -> None:
+    """A QAT network's report in TensorRT 10's schema (tests/data says where the schema comes
+    from): the quantized convolutions, one with its residual Add fused, and the Gemm classifier,
+    which TensorRT ran as a 1x1 INT8 convolution."""
+    report = _report("trt10_report_qat.json")
+    nodes = ["Conv:Conv_5", "Conv:Conv_8", "Conv:Conv_13", "Gemm:Gemm_24"]
     summary = verify_int8_precision(report, nodes)
     assert (summary.convolutions, summary.mismatched, summary.missing_float32) == (4, (), ())
-    # The same report held to a graph that kept Conv_34 in float16 fails, naming it.
-    with pytest.raises(GateFailure, match=r"Conv_34 .*computes in int8, expected fp16"):
-        verify_int8_precision(report, [n for n in nodes if n != "Conv:Conv_34"])
+    # The same report held to a graph that kept Conv_13 in float16 fails, naming it.
+    with pytest.raises(GateFailure, match=r"Conv_13 .*computes in int8, expected fp16"):
+        verify_int8_precision(report, [n for n in nodes if n != "Conv:Conv_13"])
 
 
 def test_tensorrt11_constants_and_a_gemm_left_as_a_matrix_multiply() -> None:
