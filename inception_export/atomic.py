@@ -84,7 +84,7 @@ def temp_stem(name: str) -> str:
     return f"{head}~{digest}"
 
 
-def _same_file(a: Path, b: Path) -> bool:
+def same_file(a: Path, b: Path) -> bool:
     if os.path.realpath(a) == os.path.realpath(b):
         return True
     try:
@@ -113,7 +113,7 @@ def check_apart(
     given = [(label, Path(p)) for label, p in inputs if p is not None and str(p)]
     for out_label, out in (files or {}).items():
         for in_label, src in given:
-            if out is not None and _same_file(out, src):
+            if out is not None and same_file(out, src):
                 raise UsageError(
                     f"{out_label} {printable(out)} is this command's {in_label} ({printable(src)}); an "
                     f"output never replaces an input (not even with --force): give another {out_label}"

@@ -299,3 +299,16 @@ def stand_in_engine(engine: Path, onnx: Path, lo: int, opt: int, hi: int, size: 
     }
     engine.with_name(engine.name + ".json").write_text(json.dumps(manifest))
     return engine
+
+
+def edited_release(release: Path, dest: Path, edit: Any) -> Path:
+    """``release`` with its manifest edited by ``edit(manifest)`` (the other files linked, read
+    only): what a user's edit of manifest.json does, re-hashed nowhere."""
+    dest.mkdir()
+    for p in release.iterdir():
+        if p.name != "manifest.json":
+            (dest / p.name).symlink_to(p)
+    manifest = json.loads((release / "manifest.json").read_text())
+    edit(manifest)
+    (dest / "manifest.json").write_text(json.dumps(manifest))
+    return dest

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import assert_one_line_error
+from conftest import assert_one_line_error, edited_release
 
 from inception_export.errors import ArtifactError, UsageError, WeightsError
 
@@ -666,18 +666,6 @@ def test_deepstream_check_refuses_what_is_not_a_config_in_one_line(tmp_path: Pat
     assert REFUSED[what] in lines[0]
 
 
-def _edited_release(release: Path, dest: Path, edit: Any) -> Path:
-    """``release`` (linked, read only) with its manifest edited by ``edit(manifest)``."""
-    dest.mkdir()
-    for p in release.iterdir():
-        if p.name != "manifest.json":
-            (dest / p.name).symlink_to(p)
-    manifest = json.loads((release / "manifest.json").read_text())
-    edit(manifest)
-    (dest / "manifest.json").write_text(json.dumps(manifest))
-    return dest
-
-
 def _fp32_says_fp16(m: dict[str, Any]) -> None:
     for a in m["artifacts"]:
         a["precision"] = {"fp32": "fp16", "fp16": "fp32"}[a["precision"]]
@@ -708,7 +696,7 @@ def test_deploy_deepstream_builds_from_the_release_files(
     ONNX), never the manifest's editable words: each edit is refused before the export."""
     from inception_export.deploy.deepstream import release_model_facts
 
-    rel = _edited_release(v1_release[0], tmp_path / "rel", edit)
+    rel = edited_release(v1_release[0], tmp_path / "rel", edit)
     with pytest.raises(ArtifactError, match=needle):
         release_model_facts(rel)
 
@@ -738,7 +726,7 @@ def test_deepstream_model_is_checked_against_the_golden_bundle(
     with pytest.raises(GateFailure, match=r"does not compute its golden\.npz"):
         check_rebuilt(build_model("googlenet", None, seed=facts.seed + 1), facts.bundle)
     edit = lambda m: m["preprocessing"].update(transform_input=True)  # noqa: E731
-    rel = _edited_release(v1_release[0], tmp_path / "rel", edit)
+    rel = edited_release(v1_release[0], tmp_path / "rel", edit)
     out = tmp_path / "ds"
     res = run_cli_here("deploy", "deepstream", "--release", str(rel), "-o", str(out))
     assert_one_line_error(res, 2, "says transform_input true")

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import assert_one_line_error, run_cli_here, stand_in_engine
+from conftest import assert_one_line_error, edited_release, run_cli_here, stand_in_engine
 from google.protobuf import text_format
 
 # Triton's schema as tritonclient ships it (the dev extra): imported, not skipped when missing.
@@ -596,19 +596,6 @@ def test_deploy_triton_exports_torchscript_gated_against_golden(
     assert not out2.exists()
 
 
-def _tampered(release: Path, dest: Path, edit: Any) -> Path:
-    """``release`` with its manifest edited by ``edit(manifest)`` (the other files linked, read
-    only): what a user's edit of manifest.json does, re-hashed nowhere."""
-    dest.mkdir()
-    for p in release.iterdir():
-        if p.name != "manifest.json":
-            (dest / p.name).symlink_to(p)
-    manifest = json.loads((release / "manifest.json").read_text())
-    edit(manifest)
-    (dest / "manifest.json").write_text(json.dumps(manifest))
-    return dest
-
-
 def _entry(manifest: dict[str, Any], file: str) -> dict[str, Any]:
     return next(a for a in manifest["artifacts"] if a["file"] == file)
 
@@ -658,7 +645,7 @@ def test_deploy_triton_packages_what_the_files_are(
 ) -> None:
     """Every word of the release manifest a package rests on is checked against the file: one
     line naming both, exit 2, nothing written."""
-    rel = _tampered(v1_release[0], tmp_path / "rel", edit)
+    rel = edited_release(v1_release[0], tmp_path / "rel", edit)
     out = tmp_path / "repo"
     res = run_cli_here("deploy", "triton", "--release", str(rel), "-o", str(out))
     assert_one_line_error(res, 2, needle)
@@ -671,7 +658,7 @@ def test_deploy_triton_names_what_an_artifact_is_when_not_a_file(
     """A FIFO where the release lists an artifact is named as one (not "missing"), without blocking."""
     import os
 
-    rel = _tampered(v1_release[0], tmp_path / "rel", lambda m: None)
+    rel = edited_release(v1_release[0], tmp_path / "rel", lambda m: None)
     (rel / "googlenet-fp16.onnx").unlink()
     os.mkfifo(rel / "googlenet-fp16.onnx")
     res = run_cli_here("deploy", "triton", "--release", str(rel), "-o", str(tmp_path / "repo"))
@@ -690,7 +677,7 @@ def test_deploy_triton_refuses_an_artifact_larger_than_memory_before_hashing(
     room = memory_room()
     if room is None:
         pytest.skip("this system does not say how much memory a process may use")
-    rel = _tampered(v1_release[0], tmp_path / "rel", lambda m: None)
+    rel = edited_release(v1_release[0], tmp_path / "rel", lambda m: None)
     (rel / "googlenet-fp16.onnx").unlink()  # a link to the shared release's file
     with open(rel / "googlenet-fp16.onnx", "wb") as fh:
         fh.truncate(room + (1 << 30))
@@ -740,7 +727,7 @@ def _fail_gate(file: str) -> Any:
 def test_deploy_triton_leaves_out_what_failed_the_gate(v1_release: tuple[Path, Any], tmp_path: Path) -> None:
     """An artifact the release's gate failed is never packaged: left out with a warning line,
     listed in deploy.json; asked for alone, refused (exit 2)."""
-    rel = _tampered(v1_release[0], tmp_path / "rel", _fail_gate("googlenet-fp16.onnx"))
+    rel = edited_release(v1_release[0], tmp_path / "rel", _fail_gate("googlenet-fp16.onnx"))
     out = tmp_path / "repo"
     res = run_cli_here("deploy", "triton", "--release", str(rel), "-o", str(out), "--json")
     assert res.code == 0, res.stderr
@@ -750,7 +737,7 @@ def test_deploy_triton_leaves_out_what_failed_the_gate(v1_release: tuple[Path, A
     record = json.loads(res.stdout)
     assert [(x["file"], x["precision"]) for x in record["left_out"]] == [("googlenet-fp16.onnx", "fp16")]
     assert sorted(p.name for p in out.iterdir()) == ["deploy.json", "googlenet-onnx-fp32"]
-    both = _tampered(v1_release[0], tmp_path / "both", lambda m: [_fail_gate(f)(m) for f in (
+    both = edited_release(v1_release[0], tmp_path / "both", lambda m: [_fail_gate(f)(m) for f in (
         "googlenet-fp16.onnx", "googlenet-fp32.onnx")])  # fmt: skip
     res = run_cli_here(
         "deploy", "triton", "--release", str(both), "-o", str(tmp_path / "o2"), "--platform", "onnx"
@@ -758,7 +745,7 @@ def test_deploy_triton_leaves_out_what_failed_the_gate(v1_release: tuple[Path, A
     assert_one_line_error(res, 2, "failed the release's gate; nothing to serve as Triton's onnx")
     # The gate's report saying failed is enough, whatever the manifest says.
     report = tmp_path / "report"
-    _tampered(v1_release[0], report, lambda m: None)
+    edited_release(v1_release[0], report, lambda m: None)
     doc = json.loads((v1_release[0] / "parity.json").read_text())
     for a in doc["artifacts"]:
         a["passed"] = not a["path"].endswith("fp32.onnx")
@@ -774,7 +761,7 @@ def test_release_deploy_packages_no_failed_artifact(v1_release: tuple[Path, Any]
     manifest's deploy record lists it as left out, and the repository does not hold it."""
     from inception_export.deploy.package import deploy_into_release
 
-    stage = _tampered(v1_release[0], tmp_path / "stage", _fail_gate("googlenet-fp16.onnx"))
+    stage = edited_release(v1_release[0], tmp_path / "stage", _fail_gate("googlenet-fp16.onnx"))
     manifest = json.loads((stage / "manifest.json").read_text())
     written = deploy_into_release(stage, manifest, ("triton",), weights=None, class_names=None)
     left = written["deploy"]["triton"]["left_out"]
@@ -784,7 +771,7 @@ def test_release_deploy_packages_no_failed_artifact(v1_release: tuple[Path, Any]
     assert sorted(p.name for p in (stage / "triton").iterdir()) == ["googlenet-onnx-fp32"]
     assert json.loads((stage / "manifest.json").read_text())["deploy"]["triton"]["left_out"] == left
     # Every artifact failed: the release stands (its gate's exit 1 says why), with no package.
-    both = _tampered(v1_release[0], tmp_path / "both", lambda m: None)
+    both = edited_release(v1_release[0], tmp_path / "both", lambda m: None)
     manifest = json.loads((both / "manifest.json").read_text())
     for f in ("googlenet-fp16.onnx", "googlenet-fp32.onnx"):
         _fail_gate(f)(manifest)

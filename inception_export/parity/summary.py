@@ -14,6 +14,7 @@ import stat
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..atomic import same_file
 from ..errors import UsageError
 from ..text import printable
 from .gate import ArtifactResult, Check, GateReport
@@ -136,15 +137,6 @@ def markdown(report: GateReport, command: str = "parity") -> str:
 # --- where the summary goes ------------------------------------------------------------------
 
 
-def _same_file(a: Path, b: Path) -> bool:
-    try:
-        if a.exists() and b.exists() and a.samefile(b):
-            return True
-    except OSError:
-        pass
-    return os.path.realpath(a) == os.path.realpath(b)
-
-
 def _inside(target: Path, directory: Path) -> bool:
     here = Path(os.path.realpath(target))
     return Path(os.path.realpath(directory)) in here.parents
@@ -182,7 +174,7 @@ def check_summary(
     if summary.exists() and not summary.is_file():
         # A FIFO would block the command after the gate, a device would swallow the verdict.
         raise UsageError(f"--summary {summary} is not a regular file; give a file name for the summary")
-    if step is not None and _same_file(summary, step):
+    if step is not None and same_file(summary, step):
         return  # appended to like the step summary, never replaced (GitHub created it)
     check_output(summary, force)
 
@@ -220,7 +212,7 @@ def publish(report: GateReport, summary: Path | None, command: str = "parity") -
     if summary is None and step is None:
         return []
     text = markdown(report, command)
-    if summary is not None and not (step is not None and _same_file(summary, step)):
+    if summary is not None and not (step is not None and same_file(summary, step)):
         write_text_atomic(summary, text)
     warning = append_step_summary(text)
     return [warning] if warning else []
