@@ -13,8 +13,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from inception_export.full.release import run_release
 from inception_export.registry import list_specs
-from inception_export.release import run_release
 
 COLUMNS = ("rel_l2", "max_abs_rel", "min_cosine", "top1_agreement", "top5_overlap", "max_kl")
 

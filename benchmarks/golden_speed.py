@@ -163,8 +163,8 @@ def _polygraphy_files(work: Path, bundle: Path, artifacts: list[str]) -> dict[st
 def _setup(model: str, work: Path) -> dict[str, Any]:
     """Export the artifacts and write the bundles through the Python API (one model build)."""
     from inception_export import build_model
-    from inception_export.export import export_onnx
-    from inception_export.parity.eager import EagerReference, bundle_from_reference
+    from inception_export.full.eager import EagerReference, bundle_from_reference
+    from inception_export.full.export import export_onnx
     from inception_export.parity.tolerances import load_profile
 
     net = build_model(model)

@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from inception_export.build import build_model
-from inception_export.parity.golden import golden_inputs
+from inception_export.full.build import build_model
+from inception_export.full.golden import golden_inputs
 from inception_export.parity.metrics import compare
 from inception_export.registry import list_specs
 

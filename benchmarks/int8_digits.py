@@ -21,13 +21,13 @@ sys.path.insert(0, str(ROOT / "tools"))
 
 from train_digits import digit_pictures, load  # noqa: E402
 
-from inception_export.build import build_model  # noqa: E402
-from inception_export.export.calibration import CalibrationSet  # noqa: E402
-from inception_export.export.common import strip_build_attrs  # noqa: E402
-from inception_export.export.fold import fold_batchnorm  # noqa: E402
-from inception_export.export.int8 import METHODS, quantize, to_float16  # noqa: E402
-from inception_export.export.onnx_export import _Float32, _trace  # noqa: E402
-from inception_export.preprocess import preprocess_image  # noqa: E402
+from inception_export.full.build import build_model  # noqa: E402
+from inception_export.full.export.calibration import CalibrationSet  # noqa: E402
+from inception_export.full.export.common import strip_build_attrs  # noqa: E402
+from inception_export.full.export.fold import fold_batchnorm  # noqa: E402
+from inception_export.full.export.int8 import METHODS, quantize, to_float16  # noqa: E402
+from inception_export.full.export.onnx_export import _Float32, _trace  # noqa: E402
+from inception_export.full.preprocess import preprocess_image  # noqa: E402
 from inception_export.runners.onnxruntime_runner import INT8_DISABLED_OPTIMIZERS  # noqa: E402
 
 DATA = ROOT / "tests" / "data"

@@ -22,15 +22,15 @@ import onnxruntime as ort
 import torch
 from onnx import numpy_helper
 
-from inception_export.build import build_model
-from inception_export.export.calibration import CalibrationSet
-from inception_export.export.common import strip_build_attrs
-from inception_export.export.fold import fold_batchnorm
-from inception_export.export.int8 import METHODS, QUANTIZED_OPS, check_qdq, quantize, to_float16
-from inception_export.export.onnx_export import _Float32, _trace
-from inception_export.parity.golden import golden_inputs
+from inception_export.full.build import build_model
+from inception_export.full.export.calibration import CalibrationSet
+from inception_export.full.export.common import strip_build_attrs
+from inception_export.full.export.fold import fold_batchnorm
+from inception_export.full.export.int8 import METHODS, QUANTIZED_OPS, check_qdq, quantize, to_float16
+from inception_export.full.export.onnx_export import _Float32, _trace
+from inception_export.full.golden import golden_inputs
+from inception_export.full.preprocess import preprocess_image
 from inception_export.parity.metrics import compare
-from inception_export.preprocess import preprocess_image
 from inception_export.runners.onnxruntime_runner import INT8_DISABLED_OPTIMIZERS
 
 CALIBRATION_PHOTOS = (

@@ -46,7 +46,7 @@ def _intermediate_mb(model: str, size: int) -> float:
     import torch
 
     from inception_export import build_model
-    from inception_export.export.layers import layer_paths
+    from inception_export.full.export.layers import layer_paths
 
     net = build_model(model)
     count = [0]

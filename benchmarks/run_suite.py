@@ -28,12 +28,12 @@ from typing import Any
 import psutil
 import torch
 
-from inception_export.bench.gemm import measure_gemm
-from inception_export.bench.options import BenchConfig, default_threads
-from inception_export.bench.plan import Combo
-from inception_export.bench.plot import plot_records
-from inception_export.bench.run import cpu_model, provenance, run_bench
 from inception_export.console import err, progress
+from inception_export.full.bench.gemm import measure_gemm
+from inception_export.full.bench.options import BenchConfig, default_threads
+from inception_export.full.bench.plan import Combo
+from inception_export.full.bench.plot import plot_records
+from inception_export.full.bench.run import cpu_model, provenance, run_bench
 from inception_export.registry import get_spec, list_specs
 from inception_export.tensorrt.availability import tensorrt_available
 

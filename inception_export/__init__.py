@@ -13,14 +13,14 @@ from typing import TYPE_CHECKING, Any
 from .errors import GateFailure, InceptionExportError, UsageError
 
 if TYPE_CHECKING:
-    from .build import build_model
+    from .full.build import build_model
     from .registry import ModelSpec, get_spec, list_specs
 
 __version__ = "0.1.0"
 
 # Public names that need torch, and the module that defines each.
 _LAZY = {
-    "build_model": ".build",
+    "build_model": ".full.build",
     "ModelSpec": ".registry",
     "get_spec": ".registry",
     "list_specs": ".registry",

@@ -161,7 +161,7 @@ def register(spec: ModelSpec) -> ModelSpec:
 def _ensure_loaded() -> None:
     # Model modules register themselves on import; importing here keeps the registry
     # usable from any entry point without import-order surprises.
-    from . import models  # noqa: F401
+    from .full import models  # noqa: F401
 
 
 def model_key(name: str) -> str:
@@ -192,7 +192,7 @@ def list_specs() -> list[ModelSpec]:
 # Every spec's to_dict(), in list order, for the device role: the model files define torch
 # modules, so without torch they cannot be imported. tests/test_models_catalogue.py keeps it
 # equal to the specs; `python tools/models_catalogue.py` rewrites it.
-CATALOGUE = Path(__file__).parent / "models" / "catalogue.json"
+CATALOGUE = Path(__file__).parent / "catalogue.json"
 
 
 def torch_available() -> bool:

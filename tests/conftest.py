@@ -236,7 +236,7 @@ def shared_exports(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ExportF
     reference-weights model at its default size, exported once per session (``{name}.pt``,
     ``{name}-{precision}.onnx``)."""
     from inception_export import get_spec
-    from inception_export.export import export_onnx, export_torchscript
+    from inception_export.full.export import export_onnx, export_torchscript
 
     shared = SharedDir(tmp_path_factory.mktemp("shared-exports"))
     made: dict[tuple[str, str, str], Any] = {}

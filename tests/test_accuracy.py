@@ -55,7 +55,7 @@ def held_out_few(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def digits_onnx(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     from inception_export import build_model
-    from inception_export.export import export_onnx_pair
+    from inception_export.full.export import export_onnx_pair
 
     out = tmp_path_factory.mktemp("digits-onnx")
     model = build_model("v1", WEIGHTS)

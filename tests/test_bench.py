@@ -16,11 +16,11 @@ import pytest
 from conftest import CliResult, assert_one_line_error, run_cli
 from typer.testing import CliRunner
 
-from inception_export.bench.options import parse_batches
-from inception_export.bench.plan import plan, skip_reason
-from inception_export.bench.run import RECORD_FIELDS
-from inception_export.bench.timing import interleaved_schedule, run_interleaved, summarize
 from inception_export.errors import UsageError
+from inception_export.full.bench.options import parse_batches
+from inception_export.full.bench.plan import plan, skip_reason
+from inception_export.full.bench.run import RECORD_FIELDS
+from inception_export.full.bench.timing import interleaved_schedule, run_interleaved, summarize
 
 
 def test_schedule_is_round_robin() -> None:

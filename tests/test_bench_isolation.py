@@ -14,8 +14,8 @@ import time
 import numpy as np
 import pytest
 
-from inception_export.bench.gemm import gemm_callable
-from inception_export.bench.timing import SETTLE_IDLE_FRACTION, SettleLog, run_interleaved, settle
+from inception_export.full.bench.gemm import gemm_callable
+from inception_export.full.bench.timing import SETTLE_IDLE_FRACTION, SettleLog, run_interleaved, settle
 
 
 def _busy(window_s: float = 0.03) -> float:
@@ -64,7 +64,7 @@ def test_order_of_contenders_does_not_move_a_median() -> None:
     (both orders share the same load), has the same median within its measured noise."""
     import torch
 
-    from inception_export.build import build_model, example_input
+    from inception_export.full.build import build_model, example_input
 
     # One thread: with two OpenMP threads on a shared 2-core machine, eager medians swing by
     # several times under other jobs' load, which would hide any order effect in the noise.

@@ -21,7 +21,7 @@ from safetensors.torch import save_file
 
 from inception_export import build_model
 from inception_export.errors import WeightsError
-from inception_export.synthetic import synthetic_state_dict
+from inception_export.full.synthetic import synthetic_state_dict
 
 
 def peer_checkpoint(name: str) -> dict[str, torch.Tensor]:

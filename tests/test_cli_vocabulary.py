@@ -101,7 +101,7 @@ def test_localize_progress_total_comes_from_the_core(shared_exports: Any, tmp_pa
     from PIL import Image
 
     from inception_export.console import Steps
-    from inception_export.localize.core import localize
+    from inception_export.full.localize.core import localize
 
     images = tmp_path / "images"
     images.mkdir()
@@ -119,7 +119,7 @@ def test_localize_progress_total_comes_from_the_core(shared_exports: Any, tmp_pa
 def test_release_progress_total_comes_from_the_core(tmp_path: Path) -> None:
     """The CLI's guess (5 + engine + 3 per artifact) left out the TorchScript export's step."""
     from inception_export.console import Steps
-    from inception_export.release import ReleaseOptions, run_release
+    from inception_export.full.release import ReleaseOptions, run_release
 
     steps = Steps()
     options = ReleaseOptions(input_size=96, torchscript=True)
@@ -137,7 +137,7 @@ def test_gate_and_bundle_progress_totals_come_from_the_core(
     """`parity --golden` and `golden` no longer count steps in the CLI: the cores say how many
     they take, and the count is exact (done == total when they return)."""
     from inception_export.console import Steps
-    from inception_export.parity.eager import make_bundle
+    from inception_export.full.eager import make_bundle
     from inception_export.parity.gate import run_golden_gate
 
     release, _ = v1_release

@@ -271,8 +271,8 @@ def test_wrong_colour_order_fails_and_the_written_config_passes(ds_dir: Path) ->
     reference: the shared v1 model with the release's synthetic weights)."""
     from conftest import synthetic_model
 
-    from inception_export.deploy.deepstream_gate import gate_deepstream
-    from inception_export.parity.eager import EagerReference
+    from inception_export.full.deploy.deepstream_gate import gate_deepstream
+    from inception_export.full.eager import EagerReference
     from inception_export.parity.tolerances import load_profile
 
     net = synthetic_model("v1")
@@ -306,9 +306,9 @@ def _all_specs() -> list[Any]:
 def test_nvinfer_scaling_reproduces_every_recipe(transform_input: bool) -> None:
     """nvinfer's input as the gate computes it (RGB frames, reordered by model-color-format),
     times the folded 1/std, is the recipe's normalised tensor for every registered model."""
-    from inception_export.deploy.deepstream_gate import nvinfer_input
     from inception_export.deploy.nvinfer import scaling_for
-    from inception_export.preprocess import normalise
+    from inception_export.full.deploy.deepstream_gate import nvinfer_input
+    from inception_export.images import normalise
 
     pixels = np.random.default_rng(0).integers(0, 256, (2, 5, 5, 3), dtype=np.uint8)
     checked = 0
@@ -374,11 +374,11 @@ def test_deepstream_module_matches_eager_softmax_on_nvinfer_input(transform_inpu
     import torch
     from conftest import synthetic_model
 
-    from inception_export.deploy.deepstream_gate import nvinfer_input
-    from inception_export.deploy.deepstream_onnx import deepstream_module
     from inception_export.deploy.nvinfer import scaling_for
-    from inception_export.models.layers import TorchvisionTransformInput
-    from inception_export.preprocess import normalise
+    from inception_export.full.deploy.deepstream_gate import nvinfer_input
+    from inception_export.full.deploy.deepstream_onnx import deepstream_module
+    from inception_export.full.models.layers import TorchvisionTransformInput
+    from inception_export.images import normalise
 
     net = synthetic_model("v1")
     if transform_input:  # what build_model("v1", transform_input=True) makes: the module is not a weight
@@ -508,7 +508,7 @@ def test_bad_release_is_one_line_exit_2_and_writes_nothing(
     tmp_path: Path, changes: dict[str, Any], kind: type, message: str
 ) -> None:
     from inception_export.cli.app import error_line
-    from inception_export.deploy.deepstream import write_deepstream
+    from inception_export.full.deploy.deepstream import write_deepstream
 
     release = _manifest(tmp_path, **changes)
     out = tmp_path / "out"
@@ -527,7 +527,7 @@ def test_deepstream_onnx_has_a_dynamic_batch_from_a_fixed_batch_release(tmp_path
     import onnxruntime as ort
     from conftest import run_cli_here
 
-    from inception_export.deploy.deepstream import write_deepstream
+    from inception_export.full.deploy.deepstream import write_deepstream
 
     release = tmp_path / "release"
     made = run_cli_here(
@@ -557,7 +557,7 @@ def test_deepstream_onnx_has_a_dynamic_batch_from_a_fixed_batch_release(tmp_path
 
 @pytest.mark.parametrize("gie", [0, 1 << 32])
 def test_gie_unique_id_is_checked_before_work(tmp_path: Path, gie: int) -> None:
-    from inception_export.deploy.deepstream import write_deepstream
+    from inception_export.full.deploy.deepstream import write_deepstream
 
     out = tmp_path / "out"
     out.mkdir()
@@ -577,7 +577,7 @@ def test_gie_unique_id_is_checked_before_work(tmp_path: Path, gie: int) -> None:
 
 
 def test_missing_release_and_wrong_weights(tmp_path: Path) -> None:
-    from inception_export.deploy.deepstream import write_deepstream
+    from inception_export.full.deploy.deepstream import write_deepstream
 
     out = tmp_path / "out"
     out.mkdir()
@@ -694,7 +694,7 @@ def test_deploy_deepstream_builds_from_the_release_files(
 ) -> None:
     """DeepStream's export is built from the release's hashed files (its golden bundle and FP32
     ONNX), never the manifest's editable words: each edit is refused before the export."""
-    from inception_export.deploy.deepstream import release_model_facts
+    from inception_export.full.deploy.deepstream import release_model_facts
 
     rel = edited_release(v1_release[0], tmp_path / "rel", edit)
     with pytest.raises(ArtifactError, match=needle):
@@ -710,9 +710,9 @@ def test_deepstream_model_is_checked_against_the_golden_bundle(
     by ``deploy deepstream`` in one line before any work."""
     from conftest import assert_one_line_error, run_cli_here
 
-    from inception_export.build import build_model
-    from inception_export.deploy.deepstream import check_rebuilt, release_model_facts
     from inception_export.errors import GateFailure
+    from inception_export.full.build import build_model
+    from inception_export.full.deploy.deepstream import check_rebuilt, release_model_facts
 
     facts = release_model_facts(v1_release[0])
     assert (facts.model, facts.input_size, facts.transform_input, facts.opset) == (
@@ -760,7 +760,7 @@ def test_a_release_made_with_loose_limits_still_deploys(v1_release: tuple[Path, 
     `deploy deepstream` on such a release are not refused for an option they do not have."""
     import hashlib
 
-    from inception_export.deploy.deepstream import check_rebuilt, release_model_facts
+    from inception_export.full.deploy.deepstream import check_rebuilt, release_model_facts
     from inception_export.parity.bundle import load_bundle, write_bundle
 
     golden = load_bundle(v1_release[0] / "golden.npz")
@@ -781,7 +781,7 @@ def test_a_release_made_with_loose_limits_still_deploys(v1_release: tuple[Path, 
     (rel / "manifest.json").write_text(json.dumps(manifest))
     facts = release_model_facts(rel)
     assert facts.model == "googlenet" and facts.seed is not None
-    from inception_export.build import build_model
+    from inception_export.full.build import build_model
 
     check_rebuilt(build_model("googlenet", None, seed=facts.seed), facts.bundle)
 
@@ -791,8 +791,8 @@ def test_deepstream_check_warns_of_an_engine_nvinfer_would_run_instead(
 ) -> None:
     """The engine nvinfer builds from onnx-file, once there, is what it runs: the check (which
     gates onnx-file, not that engine) says so instead of passing in silence."""
-    from inception_export.deploy.deepstream_gate import check_config_agrees
     from inception_export.deploy.nvinfer import read_config
+    from inception_export.full.deploy.deepstream_gate import check_config_agrees
 
     ds = tmp_path / "ds"
     shutil.copytree(ds_dir, ds)

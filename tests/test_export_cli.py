@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 import inception_export.cli.commands  # noqa: F401  (registers the commands)
 from inception_export.cli.app import app
-from inception_export.export import read_metadata
+from inception_export.full.export import read_metadata
 
 
 def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:

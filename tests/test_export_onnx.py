@@ -14,11 +14,11 @@ import torch
 from conftest import ExportFn, Lazy, rel_l2, synthetic_model, v1_fast
 from torch import nn
 
-from inception_export.build import build_model
 from inception_export.errors import UsageError
-from inception_export.export import ExportResult, export_onnx, read_metadata, sidecar_path
-from inception_export.export.write import write_artifact
-from inception_export.preprocess import normalise
+from inception_export.full.build import build_model
+from inception_export.full.export import ExportResult, export_onnx, read_metadata, sidecar_path
+from inception_export.full.export.write import write_artifact
+from inception_export.images import normalise
 from inception_export.registry import get_spec
 
 MODELS = ["googlenet", "bn_inception", "inception_v3"]

@@ -14,7 +14,7 @@ from conftest import ExportFn, Lazy, rel_l2, synthetic_model, v1_fast
 from torch import nn
 
 from inception_export.errors import UsageError
-from inception_export.export import ExportResult, export_torchscript, read_metadata, sidecar_path
+from inception_export.full.export import ExportResult, export_torchscript, read_metadata, sidecar_path
 from inception_export.registry import get_spec
 
 MODELS = ["googlenet", "bn_inception", "inception_v3"]
@@ -93,7 +93,8 @@ def test_metadata_round_trip(name: str, artifacts: dict[str, ExportResult]) -> N
 def test_byte_reproducible_across_processes(tmp_path: Path) -> None:
     # One export per process, as the CLI does: TorchScript mangles class names with a
     # per-process counter, so two exports inside one process differ in those names only.
-    code = "import sys; from pathlib import Path; from inception_export.export import export_torchscript; "
+    code = "import sys; from pathlib import Path; "
+    code += "from inception_export.full.export import export_torchscript; "
     code += "export_torchscript('googlenet', Path(sys.argv[1]), input_size=96)"
     for name in ("a.pt", "b.pt"):
         proc = subprocess.run(

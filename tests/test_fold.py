@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from conftest import synthetic_model
 
-from inception_export.export.fold import fold_batchnorm
+from inception_export.full.export.fold import fold_batchnorm
 
 
 def _storages(module: torch.nn.Module) -> set[int]:

@@ -19,11 +19,11 @@ from onnx import helper, numpy_helper
 from torch import nn
 
 from inception_export import build_model, get_spec
-from inception_export.export import export_onnx, export_onnx_pair
-from inception_export.export.fp16 import HalfCompute, float32_nodes
-from inception_export.export.fp16_graph import derive_fp16
-from inception_export.export.onnx_export import FLOAT16_DERIVED, FLOAT16_TRACED, _Float32, trace_onnx
-from inception_export.parity.golden import golden_inputs, golden_pixels
+from inception_export.full.export import export_onnx, export_onnx_pair
+from inception_export.full.export.fp16 import HalfCompute, float32_nodes
+from inception_export.full.export.fp16_graph import derive_fp16
+from inception_export.full.export.onnx_export import FLOAT16_DERIVED, FLOAT16_TRACED, _Float32, trace_onnx
+from inception_export.full.golden import golden_inputs, golden_pixels
 
 # Full suite only: two traced exports per case to compare the derived FP16 graph with.
 pytestmark = pytest.mark.slow

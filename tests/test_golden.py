@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DEVICE_VENVS = {".venv-device": None, ".venv-device310": (3, 10)}
 # Imported by the full role only; none may load on the device path.
 HEAVY = ("torch", "skimage", "onnxscript", "safetensors", "matplotlib")
-MODEL_CODE = ("inception_export.models", "inception_export.build", "inception_export.checkpoint")
+MODEL_CODE = ("inception_export.full",)
 
 # Runs the CLI in-process, then records what it imported (for the torch-free checks). main()
 # with argv raises SystemExit; as the program (no argv) it ends the process without teardown.
@@ -154,7 +154,7 @@ def test_bundle_round_trip(release: Path) -> None:
     import torch
 
     from inception_export import build_model
-    from inception_export.parity.golden import golden_inputs
+    from inception_export.full.golden import golden_inputs
     from inception_export.registry import get_spec
 
     path = release / "golden.npz"
@@ -496,8 +496,8 @@ def test_golden_refuses_weights_whose_bundle_the_device_would_refuse(tmp_path: P
     # bundle reader's bound); now the writer refuses it, before any input is computed. The
     # reference's class count is set directly: a real 100,001-class fc would be 400 MB.
     from inception_export.errors import UsageError
+    from inception_export.full.eager import EagerReference, bundle_from_reference
     from inception_export.parity.bundle import MAX_CLASSES
-    from inception_export.parity.eager import EagerReference, bundle_from_reference
 
     reference = EagerReference("v1")
     reference.num_classes = MAX_CLASSES + 1

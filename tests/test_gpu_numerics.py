@@ -9,8 +9,8 @@ import pytest
 import torch
 from conftest import synthetic_model
 
+from inception_export.full.runners.torch_runner import TorchRunner, exact_fp32
 from inception_export.parity.metrics import compare
-from inception_export.runners.torch_runner import TorchRunner, exact_fp32
 
 pytestmark = [
     pytest.mark.gpu,

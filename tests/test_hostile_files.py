@@ -31,7 +31,7 @@ from conftest import CliResult, assert_one_line_error, default_signals, run_cli,
 from inception_export import atomic
 from inception_export.atomic import atomic_path, check_output, check_output_dir, staged_directory
 from inception_export.errors import UsageError
-from inception_export.release import MANIFEST, is_release
+from inception_export.full.release import MANIFEST, is_release
 
 # Full suite only (not `./dev test-fast`): real releases, races and signals through the CLI.
 pytestmark = pytest.mark.slow

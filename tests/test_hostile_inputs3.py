@@ -17,8 +17,8 @@ from conftest import CliResult, assert_one_line_error, run_cli, run_cli_here
 
 from inception_export import get_spec
 from inception_export.errors import UsageError
-from inception_export.export.calibration import read_calibration
-from inception_export.parity.golden import read_image
+from inception_export.full.export.calibration import read_calibration
+from inception_export.images import read_image
 from inception_export.parity.tolerances import load_profile
 
 
@@ -236,8 +236,8 @@ def test_an_onnx_larger_than_the_memory_left_is_refused_before_loading(
 
 
 def test_deepstream_release_reader_refuses_a_fifo_or_device_manifest(tmp_path: Path) -> None:
-    from inception_export.deploy.deepstream import read_release
     from inception_export.errors import ArtifactError
+    from inception_export.full.deploy.deepstream import read_release
 
     os.mkfifo(tmp_path / "manifest.json")  # read_text blocked on it until a writer came
     with pytest.raises(ArtifactError, match="FIFO"):

@@ -220,7 +220,7 @@ def test_grayscale_alpha_16_bit_and_cmyk_images(tmp_path: Path) -> None:
     from PIL import Image
 
     from inception_export.errors import UsageError
-    from inception_export.parity.golden import read_image
+    from inception_export.images import read_image
 
     Image.new("LA", (16, 12), (100, 50)).save(tmp_path / "la.png")
     la = read_image(tmp_path / "la.png")
@@ -332,7 +332,7 @@ def test_threads_are_capped_at_the_cores(capsys: pytest.CaptureFixture[str]) -> 
 def test_images_dir_is_bounded_and_fifos_refused(
     case: dict[str, Any], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from inception_export.parity.golden import MAX_IMAGES
+    from inception_export.images import MAX_IMAGES
 
     many = case["dir"] / "many"
     many.mkdir()
@@ -354,7 +354,7 @@ def test_keep_fp32_maps_a_bn_to_its_unit_or_refuses(capsys: pytest.CaptureFixtur
     from conftest import synthetic_model
 
     from inception_export.errors import UsageError
-    from inception_export.export.layers import resolve_modules
+    from inception_export.full.export.layers import resolve_modules
 
     net = synthetic_model("googlenet")
     assert resolve_modules(net, ["conv1.bn", "conv2.conv"], "googlenet") == ["conv1", "conv2"]

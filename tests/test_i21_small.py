@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from inception_export.bench.plot import build_figure, provenance_line
+from inception_export.full.bench.plot import build_figure, provenance_line
 from inception_export.parity.numfmt import near_one
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -1,14 +1,14 @@
-"""Issue 18, item 8: the import contract, checked on the files rather than held by convention.
+"""The import contract: one rule, checked on the files rather than held by convention.
 
-1. The device role (``parity --golden``, ``trt --onnx``: the gate, the golden bundle,
-   ``tensorrt/``, ``artifacts.py``, the onnxruntime and TensorRT runners, every CLI module at
-   import) loads no torch, no model code and no exporter when imported, directly or through
-   anything it imports. Checked by importing them in a fresh interpreter and reading
-   ``sys.modules`` (the full venv has torch, so an import that reaches it succeeds and shows).
-2. No import cycle among the package's modules, except the registry and the model files: the
-   registry imports ``models`` inside a function so that every entry point sees the models
-   registered, and each model file registers itself with the registry. Checked statically
-   (``ast``) on every import statement, at module level and inside functions.
+1. **The torch line is a folder.** Everything that needs PyTorch lives under
+   ``inception_export/full/``. Outside it, no module imports torch, ``inception_export.full``
+   or the full extra's other dependencies at module level; inside a function only the seams
+   named in :data:`SEAMS` may, each with its reason. Checked statically (``ast``) on every
+   module of the package, so a module added anywhere is covered the day it appears, and
+   dynamically: importing every module outside ``full/`` in a fresh interpreter loads none
+   of them (the full venv has torch, so an import that reaches it succeeds and shows).
+2. No import cycle among the package's modules, except the ones named below with why.
+   Checked statically on every import statement, at module level and inside functions.
 """
 
 from __future__ import annotations
@@ -22,62 +22,31 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "inception_export"
-
-# The device role, by file. Folders are globbed so that a module added there is checked
-# from the day it appears; a module of the full role placed in one of them must be named in
-# FULL_ROLE_EXCEPTIONS with the reason.
-DEVICE_GLOBS = (
-    "__init__.py",
-    "artifacts.py",
-    "metadata.py",
-    "atomic.py",
-    "console.py",
-    "errors.py",
-    "hashing.py",
-    "text.py",
-    "parity/*.py",
-    "tensorrt/*.py",
-    # deploy triton needs no torch; deepstream.py exports and is not listed
-    "deploy/__init__.py",
-    "deploy/labels.py",
-    "deploy/source.py",
-    "deploy/triton.py",
-    "deploy/package.py",
-    "cli/*.py",
-    "runners/__init__.py",
-    "runners/base.py",
-    "runners/onnxruntime_runner.py",
-    "runners/tensorrt*.py",
-    "runners/factory.py",
-)
-FULL_ROLE_EXCEPTIONS: dict[str, str] = {
-    "inception_export.parity.eager": "the eager reference: builds the model and runs it in PyTorch",
+FULL = "inception_export.full"
+# Imported by the full role only (pyproject's `full` extra, and the folder itself).
+FORBIDDEN = (FULL, "torch", "onnxscript", "skimage", "safetensors", "matplotlib", "psutil")
+# The only modules outside full/ that reach into it (or torch) from inside a function, and why.
+# A command of the full role is one of them: the CLI is torch-free at import, and the command
+# imports its implementation when it runs.
+SEAMS: dict[str, str] = {
+    "inception_export.cli.bench_cmd": "bench runs the model in every backend",
+    "inception_export.cli.deepstream_check_cmd": "the DeepStream gate runs the eager reference",
+    "inception_export.cli.export_cmd": "the exporters",
+    "inception_export.cli.golden_cmd": "a golden bundle is made by running the eager model",
+    "inception_export.cli.inspect_cmd": "inspect builds the model to count parameters and MACs",
+    "inception_export.cli.int8_export": "the INT8 exporter and its calibration",
+    "inception_export.cli.localize_cmd": "localize runs the eager model layer by layer",
+    "inception_export.cli.parity_cmd": "parity --model builds the eager reference",
+    "inception_export.cli.release_cmd": "release orchestration",
+    "inception_export.cli.trt_cmd": "trt --model exports the ONNX it builds from",
+    "inception_export.artifacts": "a TorchScript artifact runs through torch.jit (TorchScript is code)",
+    "inception_export.runners.factory": "the one factory opens torch runners for TorchScript and eager",
+    "inception_export.runners.tensorrt_runner": "torch's CUDA allocator where cuda-python is absent",
+    "inception_export.parity.accuracy": "labelled images at a new size are resized with torch; eager top-1",
+    "inception_export.deploy.package": "a release's DeepStream part is exported by the full role",
+    "inception_export.deploy.extra": "deploy --rebuild exports the TorchScript it packages",
+    "inception_export.registry": "the registry loads the model files on first lookup",
 }
-FORBIDDEN = (
-    "torch",
-    "inception_export.models",
-    "inception_export.build",
-    "inception_export.export",
-    "inception_export.checkpoint",
-    # The full role's other dependencies (pyproject's `full` extra).
-    "onnxscript",
-    "skimage",
-    "safetensors",
-    "matplotlib",
-    "psutil",
-)
-# Each allowed cycle, as the modules it may run through, with why it is there. Any other
-# cycle is a design error.
-ALLOWED_CYCLES = {
-    "registry/models": (
-        {"inception_export.registry", "inception_export.models"}
-        | {f"inception_export.models.{p.stem}" for p in (PACKAGE / "models").glob("*.py")},
-        "the registry imports the model files on first lookup; each registers itself with it",
-    ),
-}
-# A cycle on its way out, tolerated until the change that removes it (the test then says to
-# drop the entry). Empty: the CLI's app/commands circle went with the command table.
-KNOWN_CYCLES: dict[str, tuple[set[str], str]] = {}
 
 
 def module_name(path: Path, top: Path = PACKAGE.parent) -> str:
@@ -87,14 +56,18 @@ def module_name(path: Path, top: Path = PACKAGE.parent) -> str:
     return ".".join(parts)
 
 
-def device_modules() -> list[str]:
-    names = {module_name(p) for pattern in DEVICE_GLOBS for p in PACKAGE.glob(pattern)}
+def outside_full() -> list[str]:
+    names = {module_name(p) for p in PACKAGE.rglob("*.py")}
     names -= {"inception_export.__main__"}  # running it is the CLI, not an import
-    return sorted(names - set(FULL_ROLE_EXCEPTIONS))
+    return sorted(n for n in names if not is_forbidden(n))
+
+
+def is_forbidden(module: str) -> bool:
+    return any(module == f or module.startswith(f + ".") for f in FORBIDDEN)
 
 
 def forbidden(modules: list[str]) -> list[str]:
-    return sorted(m for m in modules if any(m == f or m.startswith(f + ".") for f in FORBIDDEN))
+    return sorted(m for m in modules if is_forbidden(m))
 
 
 def _loaded_after_import(*names: str) -> list[str]:
@@ -129,28 +102,72 @@ def import_chain(name: str, target: str) -> list[str]:
     return [name, "...", target]
 
 
-def test_device_role_modules_are_listed() -> None:
-    names = device_modules()
-    # The globs still match the files they were written for (a move would silently skip them).
-    for must in (
-        "inception_export.artifacts",
-        "inception_export.metadata",
-        "inception_export.parity.gate",
-        "inception_export.parity.bundle",
-        "inception_export.parity.golden_reference",
-        "inception_export.parity.reference",
-        "inception_export.tensorrt.builder",
-        "inception_export.cli.parity_cmd",
-        "inception_export.cli.trt_cmd",
-        "inception_export.runners.onnxruntime_runner",
-        "inception_export.runners.tensorrt_runner",
-        "inception_export.runners.factory",
-    ):
-        assert must in names, must
+def imports_of_full(path: Path, *, in_functions: bool, top: Path = PACKAGE.parent) -> list[str]:
+    """What ``path`` imports of the full role: at module level, or (``in_functions``) only
+    inside function bodies. Relative imports are resolved, so ``from ..full import x`` counts."""
+    name = module_name(path, top)
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    tree = ast.parse(path.read_text(), str(path))
+    found = []
+    every = {id(n) for n in _imports(tree, in_functions=True)}
+    top = {id(n) for n in _imports(tree, in_functions=False)}
+    for node in _imports(tree, in_functions=True):
+        if (id(node) in top) == in_functions or id(node) not in every:
+            continue
+        if isinstance(node, ast.Import):
+            targets = [a.name for a in node.names]
+        elif node.level:
+            parts = package.split(".")
+            parts = parts[: len(parts) - node.level + 1] + ([node.module] if node.module else [])
+            base = ".".join(parts)
+            targets = [base, *(f"{base}.{a.name}" for a in node.names)]
+        else:
+            targets = [node.module or "", *(f"{node.module}.{a.name}" for a in node.names)]
+        found += [f"{name}:{node.lineno} {t}" for t in targets if is_forbidden(t)]
+    return sorted(set(found))
 
 
-def test_device_role_imports_no_torch_models_or_exporters() -> None:
-    names = device_modules()
+def _outside_files() -> list[Path]:
+    return sorted(p for p in PACKAGE.rglob("*.py") if not is_forbidden(module_name(p)))
+
+
+def test_outside_full_nothing_imports_the_full_role_at_module_level() -> None:
+    assert _outside_files(), "no modules found: the package moved"
+    bad = [hit for p in _outside_files() for hit in imports_of_full(p, in_functions=False)]
+    assert bad == [], "module-level imports of the full role outside full/:\n" + "\n".join(bad)
+
+
+def test_function_level_imports_of_the_full_role_only_through_the_named_seams() -> None:
+    used = {}
+    for p in _outside_files():
+        hits = imports_of_full(p, in_functions=True)
+        if hits:
+            used[module_name(p)] = hits
+    unnamed = {m: hits for m, hits in used.items() if m not in SEAMS}
+    assert unnamed == {}, f"reaching into full/ from a function, not a named seam: {unnamed}"
+    # A seam that no longer reaches in is dropped from the list, so the list stays the truth.
+    assert sorted(set(SEAMS) - set(used)) == []
+
+
+def test_the_rule_sees_relative_and_absolute_imports(tmp_path: Path) -> None:
+    # The checker on files made for it: a relative import up into full/ at module level and
+    # one inside a function are each found; TYPE_CHECKING imports are not imports.
+    pkg = tmp_path / "inception_export"
+    (pkg / "sub").mkdir(parents=True)
+    (pkg / "sub" / "m.py").write_text(
+        "from typing import TYPE_CHECKING\nfrom ..full.export import x\nimport numpy\n"
+        "if TYPE_CHECKING:\n    import torch\ndef f():\n    import torch.nn\n"
+    )
+    path = pkg / "sub" / "m.py"
+    outer = [h.split(" ", 1)[1] for h in imports_of_full(path, in_functions=False, top=tmp_path)]
+    inner = [h.split(" ", 1)[1] for h in imports_of_full(path, in_functions=True, top=tmp_path)]
+    assert "inception_export.full.export" in outer and "torch" not in outer
+    assert inner == ["torch.nn"]
+
+
+def test_importing_everything_outside_full_loads_no_torch() -> None:
+    names = outside_full()
+    assert "inception_export.parity.gate" in names and "inception_export.cli.trt_cmd" in names
     # One interpreter for all (a torch import costs seconds); on a failure, each module alone.
     if not forbidden(_loaded_after_import(*names)):
         return
@@ -160,12 +177,25 @@ def test_device_role_imports_no_torch_models_or_exporters() -> None:
         if bad:
             first = min(bad, key=lambda m: (m.count("."), m))
             offenders[name] = " -> ".join(import_chain(name, first))
-    assert offenders == {}, "device-role modules that load the full role at import:\n" + "\n".join(
+    assert offenders == {}, "modules outside full/ that load the full role at import:\n" + "\n".join(
         f"  {mod}: {chain}" for mod, chain in offenders.items()
     )
 
 
 # --- cycles -----------------------------------------------------------------------------
+
+# Each allowed cycle, as the modules it may run through, with why it is there. Any other
+# cycle is a design error.
+ALLOWED_CYCLES = {
+    "registry/models": (
+        {"inception_export.registry", "inception_export.full", "inception_export.full.models"}
+        | {f"inception_export.full.models.{p.stem}" for p in (PACKAGE / "full" / "models").glob("*.py")},
+        "the registry imports the model files on first lookup; each registers itself with it",
+    ),
+}
+# A cycle on its way out, tolerated until the change that removes it (the test then says to
+# drop the entry).
+KNOWN_CYCLES: dict[str, tuple[set[str], str]] = {}
 
 
 def _is_type_checking(node: ast.If) -> bool:
@@ -312,8 +342,8 @@ def test_export_never_imports_localize() -> None:
     back = sorted(
         f"{mod} -> {dep}"
         for mod, deps in graph.items()
-        if mod.startswith("inception_export.export")
+        if mod.startswith("inception_export.full.export")
         for dep in deps
-        if dep.startswith("inception_export.localize")
+        if dep.startswith("inception_export.full.localize")
     )
     assert back == []

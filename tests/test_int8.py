@@ -37,7 +37,7 @@ def calibration_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def int8_v1(tmp_path_factory: pytest.TempPathFactory, calibration_dir: Path) -> Path:
-    from inception_export.export.int8 import export_onnx_int8
+    from inception_export.full.export.int8 import export_onnx_int8
 
     out = tmp_path_factory.mktemp("int8") / "v1-int8.onnx"
     export_onnx_int8(
@@ -90,7 +90,7 @@ def test_qdq_graph_is_what_tensorrt_expects(int8_v1: Path) -> None:
 
 
 def test_int8_metadata(int8_v1: Path, calibration_dir: Path) -> None:
-    from inception_export.export.calibration import read_calibration
+    from inception_export.full.export.calibration import read_calibration
     from inception_export.registry import get_spec
 
     meta = json.loads(Path(f"{int8_v1}.json").read_text())
@@ -105,8 +105,8 @@ def test_int8_metadata(int8_v1: Path, calibration_dir: Path) -> None:
 
 @pytest.mark.slow
 def test_int8_passes_the_gate_and_localize_reads_it(int8_v1: Path) -> None:
-    from inception_export.localize.core import localize
-    from inception_export.parity.eager import run_gate
+    from inception_export.full.eager import run_gate
+    from inception_export.full.localize.core import localize
 
     model = synthetic_model("googlenet")
     report = run_gate("v1", [int8_v1], reference_model=model)
@@ -126,8 +126,8 @@ def test_a_fixed_batch_is_calibrated_in_feeds_of_that_batch_and_gates(
 ) -> None:
     # --batch 4 fixes the graph's batch; calibration fed it one image at a time (onnxruntime's
     # InvalidArgument, exit 3). Six images in feeds of four: the second wraps to the start.
-    from inception_export.export.int8 import export_onnx_int8
-    from inception_export.parity.eager import run_gate
+    from inception_export.full.eager import run_gate
+    from inception_export.full.export.int8 import export_onnx_int8
 
     net = synthetic_model("googlenet")
     out = tmp_path / "v1-int8-b4.onnx"
@@ -139,7 +139,7 @@ def test_a_fixed_batch_is_calibrated_in_feeds_of_that_batch_and_gates(
 
 
 def test_a_weight_scale_off_by_2x_fails_the_gate(int8_v1: Path, tmp_path: Path) -> None:
-    from inception_export.parity.eager import run_gate
+    from inception_export.full.eager import run_gate
 
     model = onnx.load(str(int8_v1))
     inits = _inits(model)
@@ -196,8 +196,8 @@ def _residual_graph() -> onnx.ModelProto:
 def test_residual_add_gets_qdq_on_both_inputs() -> None:
     import onnxruntime as ort
 
-    from inception_export.export.calibration import CalibrationSet
-    from inception_export.export.int8 import check_qdq, quantize, to_float16
+    from inception_export.full.export.calibration import CalibrationSet
+    from inception_export.full.export.int8 import check_qdq, quantize, to_float16
 
     fp32 = _residual_graph()
     batch = np.random.default_rng(1).normal(0, 1, (4, 4, 8, 8)).astype(np.float32)
@@ -222,7 +222,7 @@ def test_residual_add_gets_qdq_on_both_inputs() -> None:
 
 def test_check_qdq_refuses_a_nonzero_zero_point(int8_v1: Path) -> None:
     from inception_export.errors import ArtifactError
-    from inception_export.export.int8 import check_qdq
+    from inception_export.full.export.int8 import check_qdq
 
     model = onnx.load(str(int8_v1))
     zp = next(i for i in model.graph.initializer if i.name.endswith("zero_point") and not i.dims)
@@ -267,7 +267,7 @@ def test_calibration_options_need_int8(tmp_path: Path, calibration_dir: Path) ->
 
 @pytest.mark.slow
 def test_keep_fp16_named_layer_stays_float16(tmp_path: Path, calibration_dir: Path) -> None:
-    from inception_export.export.int8 import export_onnx_int8
+    from inception_export.full.export.int8 import export_onnx_int8
 
     out = tmp_path / "kept.onnx"
     res = export_onnx_int8(
@@ -299,9 +299,9 @@ def test_keep_fp16_auto_finds_the_layer_int8_cannot_carry(tmp_path: Path, calibr
 
     import torch
 
-    from inception_export.export.int8 import export_onnx_int8
-    from inception_export.localize.int8_auto import auto_keep_fp16
-    from inception_export.parity.eager import run_gate
+    from inception_export.full.eager import run_gate
+    from inception_export.full.export.int8 import export_onnx_int8
+    from inception_export.full.localize.int8_auto import auto_keep_fp16
 
     net = copy.deepcopy(synthetic_model("googlenet"))
     unit = net.get_submodule("inception3a.branch2.0")
@@ -328,7 +328,7 @@ def test_keep_fp16_auto_finds_the_layer_int8_cannot_carry(tmp_path: Path, calibr
 def test_int8_artifact_gated_against_a_golden_bundle(int8_v1: Path, tmp_path: Path) -> None:
     """The device role: a golden bundle (which now records the INT8 limits too) gates the INT8
     artifact without PyTorch's reference model."""
-    from inception_export.parity.eager import make_bundle
+    from inception_export.full.eager import make_bundle
     from inception_export.parity.gate import run_golden_gate
 
     bundle = tmp_path / "golden.npz"
@@ -421,8 +421,8 @@ def test_large_bias_survives_onnxruntime_on_the_float16_qdq_graph(tmp_path: Path
     float16 and overflow (a bias of 1e4 came out as 0): the runner turns it off for INT8."""
     import onnxruntime as ort
 
-    from inception_export.export.calibration import CalibrationSet
-    from inception_export.export.int8 import quantize, to_float16
+    from inception_export.full.export.calibration import CalibrationSet
+    from inception_export.full.export.int8 import quantize, to_float16
     from inception_export.runners.onnxruntime_runner import OnnxRuntimeRunner
 
     rng = np.random.default_rng(2)
@@ -508,7 +508,7 @@ def test_a_foreign_qdq_onnx_is_gated_under_int8_limits(tmp_path: Path) -> None:
 
     from conftest import DATA
 
-    from inception_export.export import export_onnx
+    from inception_export.full.export import export_onnx
 
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
     from train_digits import digit_pictures, load, preprocess
@@ -545,7 +545,7 @@ def test_a_foreign_qdq_onnx_is_gated_under_int8_limits(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_int8_export_without_its_metadata_is_still_int8(int8_v1: Path, tmp_path: Path) -> None:
     """Metadata stripped, no sidecar: the QDQ nodes say INT8 (its float16 parts once made it FP16)."""
-    from inception_export.parity.eager import run_gate
+    from inception_export.full.eager import run_gate
 
     bare = _without_metadata(int8_v1, tmp_path / "bare-int8.onnx")
     report = run_gate("v1", [bare], samples=2, reference_model=synthetic_model("googlenet"))

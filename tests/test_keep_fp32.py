@@ -12,12 +12,12 @@ import torch
 from conftest import assert_one_line_error, rel_l2, run_cli, run_cli_here, v1_fast
 
 from inception_export import build_model
-from inception_export.export import export_onnx
-from inception_export.export.fold import fold_batchnorm
-from inception_export.export.keep_fp32 import auto_keep, describe_auto_plan
-from inception_export.localize.core import localize
-from inception_export.parity import run_gate
-from inception_export.parity.golden import golden_inputs
+from inception_export.full.eager import run_gate
+from inception_export.full.export import export_onnx
+from inception_export.full.export.fold import fold_batchnorm
+from inception_export.full.export.keep_fp32 import auto_keep, describe_auto_plan
+from inception_export.full.golden import golden_inputs
+from inception_export.full.localize.core import localize
 from inception_export.registry import get_spec
 
 # A feeds only B (inside a Sequential branch), so scaling A up and B down is the same function.
@@ -153,7 +153,7 @@ def test_keep_fp32_bad_input_one_line(tmp_path: Path) -> None:
 
 
 def test_weight_findings_flag_subnormal_weights() -> None:
-    from inception_export.export.keep_fp32 import weight_findings
+    from inception_export.full.export.keep_fp32 import weight_findings
 
     net = build_model("v1")
     folded, _ = fold_batchnorm(net, torch.float64)

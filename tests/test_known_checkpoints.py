@@ -18,8 +18,8 @@ import torch
 from conftest import CliResult, assert_one_line_error, reference_input, reference_logits, rel_l2
 
 from inception_export import registry
-from inception_export.build import build_model
 from inception_export.errors import UsageError
+from inception_export.full.build import build_model
 from inception_export.registry import KnownCheckpoint, get_spec, recognise_checkpoint
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)

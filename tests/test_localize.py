@@ -13,8 +13,8 @@ from conftest import ExportFn, assert_one_line_error, run_cli, run_cli_here
 from onnx import numpy_helper
 
 from inception_export import build_model
-from inception_export.export import export_onnx
-from inception_export.localize.core import localize
+from inception_export.full.export import export_onnx
+from inception_export.full.localize.core import localize
 from inception_export.parity.tolerances import PROFILES
 
 # A conv in the middle of each network (one of them the issue's own example).

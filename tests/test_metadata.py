@@ -18,7 +18,7 @@ import pytest
 from test_hostile_gate import bundle_parts, cli, one_error, tiny_onnx, write_bundle
 
 from inception_export.errors import ArtifactError
-from inception_export.export import read_metadata
+from inception_export.full.export import read_metadata
 
 
 def _with_record(path: Path, record: Any) -> Path:

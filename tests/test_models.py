@@ -17,7 +17,7 @@ from test_models_export import EVERY_FORMAT  # the models whose TorchScript expo
 
 from inception_export import build_model, get_spec, list_specs
 from inception_export.errors import UsageError
-from inception_export.profile import count_macs, count_params
+from inception_export.full.profile import count_macs, count_params
 
 MODELS = [
     "googlenet",

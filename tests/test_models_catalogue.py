@@ -21,7 +21,7 @@ def test_catalogue_matches_the_specs() -> None:
     from models_catalogue import render
 
     assert CATALOGUE.read_text(encoding="utf-8") == render(), (
-        "inception_export/models/catalogue.json is stale: run `python tools/models_catalogue.py`"
+        "inception_export/catalogue.json is stale: run `python tools/models_catalogue.py`"
     )
     assert [row["name"] for row in json.loads(CATALOGUE.read_text())] == [s.name for s in list_specs()]
 

@@ -28,9 +28,9 @@ from conftest import (
 from safetensors.torch import save_file
 
 from inception_export import build_model, get_spec
-from inception_export.build import example_input
 from inception_export.errors import WeightsError
-from inception_export.synthetic import synthetic_state_dict
+from inception_export.full.build import example_input
+from inception_export.full.synthetic import synthetic_state_dict
 
 # Left to the full suite (not in `-m "not slow"`): every test builds or saves one of the
 # big models (VGG-16: 528 MB).

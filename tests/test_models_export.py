@@ -15,8 +15,8 @@ import pytest
 import torch
 from conftest import CliResult, assert_one_line_error, run_cli, synthetic_model
 
-from inception_export.export import export_onnx, export_onnx_pair, export_torchscript
-from inception_export.parity import run_gate
+from inception_export.full.eager import run_gate
+from inception_export.full.export import export_onnx, export_onnx_pair, export_torchscript
 
 NEW = ["inception_v4", "inception_resnet_v2", "alexnet", "vgg16", "resnet50"]
 

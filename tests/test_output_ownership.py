@@ -23,7 +23,7 @@ import pytest
 from conftest import assert_one_line_error, run_cli_here
 
 from inception_export.atomic import check_output_dir
-from inception_export.release import MANIFEST, is_release
+from inception_export.full.release import MANIFEST, is_release
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -44,7 +44,7 @@ def _tree(root: Path) -> dict[str, bytes]:
 
 def test_a_release_lists_every_file_it_wrote(v1_release: tuple[Path, Any]) -> None:
     from inception_export.atomic import unlisted_entries
-    from inception_export.release import release_files
+    from inception_export.full.release import release_files
 
     release, _ = v1_release
     assert unlisted_entries(release, release_files(release)) == []

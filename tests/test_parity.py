@@ -15,9 +15,10 @@ from onnx import numpy_helper
 
 from inception_export import build_model
 from inception_export.errors import UsageError
-from inception_export.export import export_onnx
-from inception_export.parity import compare, load_profile, run_gate
-from inception_export.parity.golden import golden_inputs
+from inception_export.full.eager import run_gate
+from inception_export.full.export import export_onnx
+from inception_export.full.golden import golden_inputs
+from inception_export.parity import compare, load_profile
 from inception_export.registry import get_spec
 
 
@@ -167,7 +168,7 @@ def test_saturated_bn_inception_agrees_with_itself() -> None:
     import torch
     from conftest import synthetic_model
 
-    from inception_export.parity.eager import EagerReference
+    from inception_export.full.eager import EagerReference
     from inception_export.parity.metrics import log_softmax
 
     reference = EagerReference("v2", samples=2, reference_model=synthetic_model("v2"))

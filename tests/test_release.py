@@ -182,7 +182,7 @@ def test_release_refuses_bad_deployment_options_before_work(
 
 
 def test_release_engine_batch_range_defaults() -> None:
-    from inception_export.release import ReleaseOptions
+    from inception_export.full.release import ReleaseOptions
 
     # Documented in the README: 1..8 tuned for 1 (trt alone: 1..1).
     assert ReleaseOptions().engine_batches() == (1, 1, 8)
@@ -194,7 +194,7 @@ def test_release_engine_batch_range_defaults() -> None:
 def test_release_builds_the_engine_of_an_embedded_preprocessing_graph(tmp_path: Path) -> None:
     """`--trt --embed-preprocessing` is no longer refused: the engine takes the graph's uint8 NHWC
     input (the parser accepts it since the graph casts before it transposes: test_trt_parser_rules)."""
-    from inception_export.release import ReleaseOptions
+    from inception_export.full.release import ReleaseOptions
 
     pixels = ReleaseOptions(embed_preprocessing=True).engine_config(96)
     assert (pixels.layout, pixels.shape(2)) == ("NHWC", (2, 96, 96, 3))

@@ -18,10 +18,10 @@ from safetensors.torch import save_file
 from typer.testing import CliRunner
 
 from inception_export import build_model
-from inception_export.bench.timing import is_noisy, noise_warnings, summarize
 from inception_export.cli import commands  # noqa: F401  (registers the commands)
 from inception_export.cli.app import app
 from inception_export.errors import UsageError, WeightsError
+from inception_export.full.bench.timing import is_noisy, noise_warnings, summarize
 from inception_export.metadata import NO_METADATA
 from inception_export.parity.gate import ArtifactResult, Check, GateReport
 from inception_export.parity.metrics import Metrics

@@ -19,9 +19,9 @@ from onnx import TensorProto, helper, numpy_helper
 from torch import nn
 
 from inception_export.errors import UsageError
+from inception_export.full.runners.torch_runner import TorchRunner
 from inception_export.runners.base import Runner
 from inception_export.runners.factory import model_runner, open_runner
-from inception_export.runners.torch_runner import TorchRunner
 
 SIZE = 8
 W = np.arange(12, dtype=np.float32).reshape(4, 3, 1, 1) / 10.0

@@ -26,7 +26,7 @@ import sys
 from pathlib import Path
 import inception_export
 from inception_export import build_model
-from inception_export.export import export_onnx, export_torchscript
+from inception_export.full.export import export_onnx, export_torchscript
 assert Path(inception_export.__file__).resolve().is_relative_to(Path(sys.argv[1]).resolve())
 out = Path(sys.argv[2])
 net = build_model("v1")

@@ -288,7 +288,7 @@ def test_fp32_engine_needs_every_convolution_in_fp32() -> None:
 
 def _fp16_onnx_keeping_one_conv(path: Path) -> None:
     """A real FP16 graph with one Conv kept in float32, its metadata as the exporter writes it."""
-    from inception_export.export.fp16 import float32_nodes
+    from inception_export.full.export.fp16 import float32_nodes
 
     w16 = helper.make_tensor(
         "w16", TensorProto.FLOAT16, [4, 3, 3, 3], np.full(108, 0.1, np.float16).view(np.uint16)
@@ -701,8 +701,8 @@ def test_engine_inspector_verifies_fp16(v1_engine: Path) -> None:
 def test_runner_matches_torch(v1_engine: Path) -> None:
     import torch
 
-    from inception_export.build import build_model, example_input
     from inception_export.errors import UsageError
+    from inception_export.full.build import build_model, example_input
     from inception_export.runners.tensorrt_runner import TensorRTRunner
 
     model = build_model("v1")
@@ -730,7 +730,7 @@ def test_runner_matches_torch(v1_engine: Path) -> None:
 @pytest.mark.parametrize("io", ["cuda-python", "torch"])
 def test_runner_device_memory_paths_agree(v1_engine: Path, io: str) -> None:
     """The torch-free path (cuda-python) and torch's allocator give the same logits."""
-    from inception_export.build import build_model, example_input
+    from inception_export.full.build import build_model, example_input
     from inception_export.runners import tensorrt_runner as trt_runner
     from inception_export.tensorrt.cuda import cudart
 

@@ -93,10 +93,10 @@ def graphs(shared_exports: Any, tmp_path_factory: pytest.TempPathFactory) -> dic
     import skimage.data
     from PIL import Image
 
-    from inception_export.deploy.deepstream_onnx import export_deepstream_onnx
     from inception_export.deploy.nvinfer import scaling_for
-    from inception_export.export import export_onnx
-    from inception_export.export.int8 import export_onnx_int8
+    from inception_export.full.deploy.deepstream_onnx import export_deepstream_onnx
+    from inception_export.full.export import export_onnx
+    from inception_export.full.export.int8 import export_onnx_int8
 
     d = tmp_path_factory.mktemp("parser-rules")
     net = synthetic_model("googlenet")

@@ -1,4 +1,4 @@
-"""Rewrite inception_export/models/catalogue.json from the model specs (needs torch).
+"""Rewrite inception_export/catalogue.json from the model specs (needs torch).
 
 The device role has no torch, so it cannot import the model files; `models` there reads this
 catalogue. Run after changing a ModelSpec; tests/test_models_catalogue.py fails until then.

@@ -73,7 +73,7 @@ def load() -> tuple[np.ndarray, np.ndarray]:
 
 
 def preprocess(pictures: np.ndarray) -> np.ndarray:
-    from inception_export.preprocess import preprocess_image
+    from inception_export.full.preprocess import preprocess_image
     from inception_export.registry import get_spec
 
     spec = get_spec(MODEL)

@@ -22,14 +22,7 @@ except ImportError:  # pragma: no cover - older typer on real click
 from .. import __version__
 from ..console import guard_streams, stdout_lost
 from ..text import clip
-from .boundary import (
-    EXIT_INTERRUPTED,
-    _Interrupt,
-    _interrupted,
-    _print_error,
-    _show_warning,
-    error_line,
-)
+from .boundary import EXIT_INTERRUPTED, _Interrupt, _interrupted, _print_error, _show_warning, error_line
 from .commands import COMMANDS
 
 __all__ = ["_Interrupt", "app", "main"]

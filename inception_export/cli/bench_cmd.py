@@ -107,7 +107,7 @@ def bench(
     Thread counts are fixed and recorded; combinations that mean nothing on the device
     (eager fp16 on CPU, ...) are listed as skipped with the reason.
     """
-    from ..bench.options import (
+    from ..full.bench.options import (
         BACKENDS,
         PRECISIONS,
         BenchConfig,
@@ -115,10 +115,10 @@ def bench(
         parse_batches,
         parse_list,
     )
-    from ..bench.plan import Combo
-    from ..bench.plot import plot_records
-    from ..bench.run import run_bench
-    from ..bench.timing import noise_warnings
+    from ..full.bench.plan import Combo
+    from ..full.bench.plot import plot_records
+    from ..full.bench.run import run_bench
+    from ..full.bench.timing import noise_warnings
     from ..registry import get_spec
     from .options import check_threads
 

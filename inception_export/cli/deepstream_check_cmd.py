@@ -36,7 +36,7 @@ def deepstream_check(
     json_out: JsonOpt = False,
 ) -> None:
     """Gate a DeepStream config: its artifact through nvinfer's scaling vs eager PyTorch."""
-    from ..deploy.deepstream import check_deepstream  # torch: only when run
+    from ..full.deploy.deepstream import check_deepstream  # torch: only when run
     from ..parity.tolerances import ToleranceProfile
 
     result = check_deepstream(

@@ -12,7 +12,7 @@ from ..console import emit_json, err, status
 from ..errors import UsageError
 from ..precision import parse_precision
 from ..registry import get_spec
-from ..synthetic import DEFAULT_SEED
+from ..seed import DEFAULT_SEED
 from ..text import printable
 from .boundary import command
 from .int8_options import CalibrationMethodOpt, CalibrationOpt, CalibrationSamplesOpt, KeepFp16Opt
@@ -34,7 +34,7 @@ from .options import (
 )
 
 if TYPE_CHECKING:  # the exporters import torch: only inside the commands (the device role has none)
-    from ..export import ExportResult
+    from ..full.export import ExportResult
 
 OutputOpt = Annotated[
     Path | None, output_option("Artifact path (default: MODEL-PRECISION.EXT in this directory).")
@@ -110,7 +110,7 @@ def onnx_cmd(
     json_out: JsonOpt = False,
 ) -> None:
     """Export to ONNX: BN folded, dynamic batch, metadata embedded and in a sidecar."""
-    from ..export import export_onnx
+    from ..full.export import export_onnx
 
     precision = parse_precision(precision)
     fixed = _parse_batch(batch)
@@ -178,7 +178,7 @@ def torchscript_cmd(
     json_out: JsonOpt = False,
 ) -> None:
     """Export a frozen TorchScript module (loads with plain torch.jit.load)."""
-    from ..export import export_torchscript
+    from ..full.export import export_torchscript
 
     spec = get_spec(model)  # resolved once: the functions below take the spec
     if output is None:

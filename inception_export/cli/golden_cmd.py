@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from ..console import emit_json, err, progress_steps
-from ..synthetic import DEFAULT_SEED
+from ..seed import DEFAULT_SEED
 from ..text import printable
 from .boundary import command
 from .options import (
@@ -58,7 +58,7 @@ def golden(
 ) -> None:
     """Write golden inputs + eager PyTorch logits, for `parity --golden FILE` where torch is absent."""
     from ..atomic import check_apart
-    from ..parity.eager import make_bundle
+    from ..full.eager import make_bundle
     from ..parity.tolerances import PROFILES
 
     profile_file = None if tolerance_profile in PROFILES else tolerance_profile

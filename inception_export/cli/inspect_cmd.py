@@ -9,7 +9,7 @@ from rich.text import Text
 
 from ..console import emit_json, out
 from ..registry import get_spec
-from ..synthetic import DEFAULT_SEED
+from ..seed import DEFAULT_SEED
 from ..text import printable
 from .boundary import command
 from .options import (
@@ -35,8 +35,8 @@ def inspect(
     """Load a model and its checkpoint, run one seeded input, and report what was loaded."""
     import torch  # here, not at the top: the device role imports every command without torch
 
-    from ..build import build_model, example_input, load_report
-    from ..profile import count_macs, count_params
+    from ..full.build import build_model, example_input, load_report
+    from ..full.profile import count_macs, count_params
 
     spec = get_spec(model)
     size = input_size or spec.default_size

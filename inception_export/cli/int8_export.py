@@ -11,9 +11,9 @@ from ..errors import UsageError
 
 def int8_onnx(model: str, output: Path, *, precision: str, keep_fp32: str | None, **options: Any) -> Any:
     """Refuse INT8-only options on other precisions (and the reverse), then export."""
-    from ..export.calibration import DEFAULT_SAMPLES
-    from ..export.int8 import DEFAULT_METHOD, export_onnx_int8
-    from ..localize.int8_auto import auto_keep_fp16
+    from ..full.export.calibration import DEFAULT_SAMPLES
+    from ..full.export.int8 import DEFAULT_METHOD, export_onnx_int8
+    from ..full.localize.int8_auto import auto_keep_fp16
 
     if precision != "int8":
         flags = ("--calibration", "--calibration-samples", "--calibration-method", "--keep-fp16")

@@ -40,9 +40,9 @@ def localize_cmd(
     json_out: JsonOpt = False,
 ) -> None:
     """Per-layer error against eager PyTorch; exit 0 none diverges, 1 one does, 2 bad input."""
-    from ..localize.core import localize
-    from ..localize.table import table
-    from ..parity.golden import check_samples
+    from ..full.golden import check_samples
+    from ..full.localize.core import localize
+    from ..full.localize.table import table
     from .options import check_threads
 
     check_samples(samples)  # before the progress bar sized by it

@@ -193,7 +193,7 @@ def parity(
     else:
         if model is None:
             raise UsageError("--model is required (or --golden FILE to compare with a golden bundle)")
-        from ..parity.eager import run_gate
+        from ..full.eager import run_gate
 
         with progress_steps("parity") as step:
             report = run_gate(

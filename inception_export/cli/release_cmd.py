@@ -10,7 +10,7 @@ import typer
 from .. import console
 from ..console import emit_json, err, progress_steps
 from ..errors import UsageError
-from ..synthetic import DEFAULT_SEED
+from ..seed import DEFAULT_SEED
 from ..text import printable
 from .boundary import command
 from .deploy_cmd import ClassNamesOpt, warn_left_out
@@ -122,9 +122,13 @@ def release(
 ) -> None:
     """Export ONNX FP32/FP16 (+ TensorRT, + TorchScript), gate them, write DIR/manifest.json."""
     from ..deploy.package import parse_targets
+    from ..full.release import (  # imports torch: only when run
+        ReleaseOptions,
+        check_release_options,
+        run_release,
+    )
     from ..parity.tolerances import ToleranceProfile
     from ..registry import get_spec
-    from ..release import ReleaseOptions, check_release_options, run_release  # imports torch: only when run
 
     precisions = release_precisions(precision, fp16)
     if int8 is False and "int8" in precisions:

@@ -353,7 +353,7 @@ def _export(
     import tempfile
 
     from ..atomic import rename_noreplace, temp_stem
-    from ..export import export_onnx
+    from ..full.export import export_onnx
     from ..hashing import file_sha256
 
     onnx_path = output.with_suffix(".onnx")

@@ -43,8 +43,8 @@ def export_torchscript_for(
         )
     facts = model_facts(release_dir, manifest)
     check_rebuild(facts, weights, what)  # refused before torch is imported
-    from ..build import build_model, load_report
-    from ..export import export_torchscript
+    from ..full.build import build_model, load_report
+    from ..full.export import export_torchscript
     from ..parity.gate import run_golden_gate
 
     size = facts.input_size

@@ -97,7 +97,7 @@ def write_target(
         )
     if platforms is not None or max_batch is not None:
         raise UsageError("--platform and --max-batch shape the Triton repository; drop them for deepstream")
-    from .deepstream import write_deepstream  # imports torch: only when asked for
+    from ..full.deploy.deepstream import write_deepstream  # imports torch: only when asked for
 
     # None: not asked (nvinfer's usual 1); 0 is asked and refused there, never taken for None.
     gie = 1 if gie_unique_id is None else gie_unique_id

@@ -30,8 +30,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import UsageError
+from ..images import IMAGE_SUFFIXES, MAX_IMAGE_BYTES, read_image
 from ..text import control_character, describe_kind, first_line, printable
-from .golden import IMAGE_SUFFIXES, MAX_IMAGE_BYTES, read_image
 from .numfmt import failure_message
 from .reference import run_batched
 
@@ -250,7 +250,7 @@ class LabelledCheck:
         self._recipe = _recipe_of(reference)
         net = getattr(reference, "net", None)  # EagerReference's model; a golden bundle has none
         if net is not None:
-            from ..runners.torch_runner import TorchRunner
+            from ..full.runners.torch_runner import TorchRunner
 
             self._eager = TorchRunner(net, 0)
 
@@ -261,7 +261,7 @@ class LabelledCheck:
             try:
                 import PIL  # noqa: F401 - golden.read_image imports it inside
 
-                from ..preprocess import resize_crop
+                from ..full.preprocess import resize_crop
             except ImportError as exc:
                 raise UsageError(
                     "--labelled-images needs PyTorch and Pillow to read and preprocess images "
@@ -405,7 +405,7 @@ def _run(
     runner: Runner, pixels: np.ndarray, as_pixels: bool, batch: int, recipe: Preprocessing | None
 ) -> np.ndarray:
     """Logits for every image, normalised chunk by chunk (float32 for all would be 4x the pixels)."""
-    from ..preprocess import normalise
+    from ..images import normalise
 
     assert recipe is not None
     outs = []

@@ -3,7 +3,7 @@
 The gate (:func:`inception_export.parity.gate.check_artifacts`) holds a :class:`Reference`
 and never asks which one it is, the way it holds a ``Runner`` and never asks for the
 backend. The two sources sit side by side:
-:class:`~inception_export.parity.eager.EagerReference` builds the model and runs it (CI,
+:class:`~inception_export.full.eager.EagerReference` builds the model and runs it (CI,
 full role: torch), :class:`~inception_export.parity.golden_reference.GoldenReference` reads
 logits that eager PyTorch computed in CI (edge device, no torch). Both judge an artifact's
 model name here, the registry's way (:func:`inception_export.registry.model_key`). This

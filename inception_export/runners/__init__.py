@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any
 from .base import Runner, RunnerInfo
 
 if TYPE_CHECKING:
+    from ..full.runners.torch_runner import TorchRunner, TorchScriptRunner
     from .onnxruntime_runner import OnnxRuntimeRunner
     from .tensorrt_runner import TensorRTRunner
-    from .torch_runner import TorchRunner, TorchScriptRunner
 
 _LAZY = {
     "OnnxRuntimeRunner": ".onnxruntime_runner",

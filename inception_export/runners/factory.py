@@ -39,7 +39,7 @@ def open_runner(
     """
     require_backend(path, fmt)
     if fmt == "torchscript":
-        from .torch_runner import TorchScriptRunner
+        from ..full.runners.torch_runner import TorchScriptRunner
 
         return TorchScriptRunner(path, input_size, device=device, precision=precision)
     if fmt == "onnx":
@@ -67,11 +67,11 @@ def model_runner(
     The caller's module is never changed (the runners copy it where they would cast or move it).
     """
     if backend == "torch":
-        from .torch_runner import TorchRunner
+        from ..full.runners.torch_runner import TorchRunner
 
         return TorchRunner(model, input_size, device, precision)
     if backend == "cudagraph":
-        from .cuda_graph_runner import CudaGraphRunner
+        from ..full.runners.cuda_graph_runner import CudaGraphRunner
 
         if batch is None:
             raise UsageError("backend cudagraph needs the batch its CUDA graph is captured for")

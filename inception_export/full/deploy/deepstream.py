@@ -1,0 +1,394 @@
+"""DeepStream: an ``nvinfer`` classifier config, its label file and its artifact, gated as they run.
+
+:func:`write_deepstream` reads a release's manifest, rebuilds the model from the weights the
+release was made from (or its synthetic seed), exports the DeepStream artifact
+(:mod:`.deepstream_onnx`), writes the config and labels (:mod:`.nvinfer`), then gates the
+artifact through the numbers parsed back from the config just written
+(:mod:`.deepstream_gate`). A failed gate raises :class:`GateFailure` (exit 1) naming the metric.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ... import __version__, jsonout
+from ...atomic import write_text_atomic
+from ...deploy.labels import check_names, imagenet_names
+from ...deploy.nvinfer import (
+    NvinferConfig,
+    NvinferScaling,
+    engine_file_name,
+    labels_text,
+    render_config,
+    scaling_for,
+)
+from ...deploy.source import MANIFEST, load_release
+from ...deploy.verify import ModelFacts, model_facts
+from ...errors import ArtifactError, GateFailure, UsageError, WeightsError
+from ...text import printable
+from .deepstream_gate import DeepStreamGate
+
+CONFIG_NAME = "config_infer_{model}.txt"
+LABELS_NAME = "labels.txt"
+ARTIFACT_NAME = "{model}-deepstream.onnx"
+REPORT_NAME = "deepstream-parity.json"
+DEFAULT_OPSET = 18
+# The gate's seeded random inputs (plus the edge images and photographs every gate uses).
+GATE_SAMPLES = 2
+# gie-unique-id is a guint in nvinfer; 0 is its "unset".
+MAX_GIE_UNIQUE_ID = (1 << 32) - 1
+
+
+@dataclass(frozen=True)
+class ReleaseFacts:
+    """What the DeepStream files need from a release's manifest."""
+
+    model: str
+    input_size: int
+    num_classes: int
+    transform_input: bool
+    weights_sha256: str
+    seed: int | None  # synthetic weights: their seed; None: a checkpoint
+    batch: int | None  # the release ONNX's fixed batch, None for dynamic
+    opset: int
+
+
+def _need(data: dict[str, Any], key: str, kind: type, where: Path) -> Any:
+    value = data.get(key)
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+        raise ArtifactError(f"{where}: no valid {key!r}; not a release manifest of this tool")
+    return value
+
+
+def read_release(release_dir: Path) -> ReleaseFacts:
+    """The facts of ``release_dir/manifest.json``, read by the deployments' one reader
+    (``source.load_release``: bounded, every field's type checked); ArtifactError (exit 2) for
+    anything missing."""
+    path = Path(release_dir) / MANIFEST
+    try:
+        data = load_release(release_dir)
+    except ArtifactError:
+        raise
+    except UsageError as exc:  # no such directory or manifest, a FIFO or device in its place
+        raise ArtifactError(str(exc)) from None
+    model = _need(data, "model", str, path)
+    pre = _need(data, "preprocessing", dict, path)
+    weights = _need(data, "weights", dict, path)
+    artifacts = _need(data, "artifacts", list, path)
+    source, sha = weights.get("source"), weights.get("sha256")
+    if not isinstance(source, str) or not isinstance(sha, str):
+        raise ArtifactError(f"{path}: no weights source/sha256; cannot tell which weights made it")
+    seed = None
+    if source.startswith("synthetic:seed="):
+        try:
+            seed = int(source.removeprefix("synthetic:seed="))
+        except ValueError:
+            raise ArtifactError(
+                f"{path}: weights source '{printable(source)}' is not a synthetic seed"
+            ) from None
+    fp32 = [
+        a
+        for a in artifacts
+        if isinstance(a, dict) and a.get("format") == "onnx" and a.get("precision") == "fp32"
+    ]
+    if not fp32:
+        raise ArtifactError(
+            f"--release {release_dir}: no FP32 ONNX artifact in the manifest; DeepStream's is derived "
+            "from its shape (batch, opset)"
+        )
+    shape = (fp32[0].get("input") or {}).get("shape")
+    if not isinstance(shape, list) or not shape:
+        raise ArtifactError(f"{path}: the FP32 ONNX entry has no input shape")
+    opset = fp32[0].get("opset")
+    return ReleaseFacts(
+        model=model,
+        input_size=_need(data, "input_size", int, path),
+        num_classes=_need(data, "num_classes", int, path),
+        transform_input=bool(pre.get("transform_input", False)),
+        weights_sha256=sha,
+        seed=seed,
+        batch=shape[0] if isinstance(shape[0], int) and not isinstance(shape[0], bool) else None,
+        opset=opset if isinstance(opset, int) and not isinstance(opset, bool) else DEFAULT_OPSET,
+    )
+
+
+def check_weights(facts: ReleaseFacts, weights: Path | None, release_dir: Path) -> None:
+    """The weights must be the release's: by sha256, or none for a synthetic release."""
+    from ...registry import checkpoint_sha256  # cached: release hashed it already
+
+    if facts.seed is not None:
+        if weights is not None:
+            raise WeightsError(
+                f"--weights {weights}: the release {release_dir} was made from synthetic weights "
+                f"(seed {facts.seed}); drop --weights"
+            )
+        return
+    if weights is None:
+        raise WeightsError(
+            f"the release {release_dir} was made from a checkpoint (sha256 {facts.weights_sha256[:12]}…); "
+            "exporting DeepStream's artifact needs it: give --weights FILE"
+        )
+    if not Path(weights).is_file():
+        raise WeightsError(f"--weights {weights}: no such file")
+    digest = checkpoint_sha256(Path(weights))
+    if digest != facts.weights_sha256:
+        raise WeightsError(
+            f"--weights {weights}: sha256 {digest[:12]}… is not the release's {facts.weights_sha256[:12]}…"
+        )
+
+
+def _class_names(facts: ReleaseFacts, class_names: list[str] | None) -> list[str]:
+    if class_names is None:
+        if facts.num_classes != 1000:
+            raise UsageError(
+                f"the model has {facts.num_classes} classes, not ImageNet-1k's 1000: "
+                "give their names with --class-names FILE (one a line)"
+            )
+        return imagenet_names()
+    if len(class_names) != facts.num_classes:
+        raise UsageError(f"{len(class_names)} class names, but the model has {facts.num_classes} classes")
+    return check_names(list(class_names), "class names")
+
+
+def write_deepstream(
+    release_dir: Path,
+    out_dir: Path,
+    *,
+    weights: Path | None,
+    class_names: list[str] | None,
+    batch_size: int | None = None,
+    profile: str = "default",
+    process_mode: int = 1,
+    gie_unique_id: int = 1,
+) -> list[Path]:
+    """Write the DeepStream files of ``release_dir`` into ``out_dir`` (staged by the caller,
+    existing and empty) and gate them; return the paths written.
+
+    ``batch_size`` is nvinfer's ``batch-size`` (default: the release ONNX's fixed batch, else
+    1); the DeepStream ONNX itself always takes any batch. ``process_mode`` 1 classifies whole frames, 2
+    the objects of an upstream detector. Raises UsageError subclasses (exit 2) for a release
+    or weights that cannot make them, GateFailure (exit 1) when the gate fails.
+    """
+    import torch
+
+    from ..build import build_model
+    from .deepstream_onnx import export_deepstream_onnx
+
+    if not Path(out_dir).is_dir():
+        raise UsageError(f"{out_dir}: not a directory (the caller stages it)")
+    # The manifest's words refuse a request early, in their terms; the export is then built
+    # from the release's files, every word compared with them (``verify.model_facts``).
+    _check_request(
+        read_release(release_dir),
+        release_dir,
+        weights,
+        class_names,
+        profile,
+        process_mode,
+        batch_size,
+        gie_unique_id,
+    )
+    found = release_model_facts(release_dir)
+    facts = _from_files(found)
+    spec, names, batch = _check_request(
+        facts, release_dir, weights, class_names, profile, process_mode, batch_size, gie_unique_id
+    )
+    pre = spec.preprocessing
+    scaling = scaling_for(pre.mean, pre.std, pre.value_range, pre.colour_order, facts.transform_input)
+    seed = {} if facts.seed is None else {"seed": facts.seed}
+    net = build_model(
+        spec.name, weights, transform_input=facts.transform_input, num_classes=facts.num_classes, **seed
+    )
+    check_rebuilt(net, found.bundle)
+    out = Path(out_dir)
+    artifact = out / ARTIFACT_NAME.format(model=spec.name)
+    config = out / CONFIG_NAME.format(model=spec.name)
+    labels = out / LABELS_NAME
+    report = out / REPORT_NAME
+    labels_bytes = labels_text(names).encode("utf-8")
+    with torch.no_grad():
+        # Always a dynamic batch: nvinfer builds its engine with a dynamic batch from 1 to
+        # batch-size, and a graph traced at batch N bakes N into the classifier's Reshape.
+        exported = export_deepstream_onnx(
+            net,
+            spec,
+            artifact,
+            size=facts.input_size,
+            batch=None,
+            labels_sha256=hashlib.sha256(labels_bytes).hexdigest(),
+            opset=facts.opset,
+            scaling=scaling,
+            transform_input=facts.transform_input,
+            seed=facts.seed if facts.seed is not None else 0,
+        )
+    write_text_atomic(labels, labels_bytes.decode("utf-8"))
+    cfg = NvinferConfig(
+        onnx_file=artifact.name,
+        engine_file=engine_file_name(artifact.name, batch),
+        labels_file=labels.name,
+        batch_size=batch,
+        channels=3,
+        height=facts.input_size,
+        width=facts.input_size,
+        scaling=scaling,
+        process_mode=process_mode,
+        gie_unique_id=gie_unique_id,
+    )
+    write_text_atomic(config, render_config(cfg, _header(spec.name, facts, exported.sha256, scaling)))
+    _gate_into(report, config, spec.name, net, profile)
+    return [config, labels, artifact, exported.sidecar, report]
+
+
+def _gate_into(report: Path, config: Path, model: str, net: Any, profile: str) -> None:
+    """Gate the files written, write the verdict to ``report``; GateFailure (exit 1) when failed."""
+    result = _gate(config, model, net, profile)
+    doc = {"tool": f"inception-export {__version__}", "model": model, "profile": profile, **result.to_dict()}
+    write_text_atomic(report, jsonout.dumps(doc, indent=2) + "\n")
+    if not result.passed:
+        raise GateFailure(result.summary())
+
+
+def _from_files(found: ModelFacts) -> ReleaseFacts:
+    """The facts the export is built from, as the release's hashed files give them."""
+    return ReleaseFacts(
+        model=found.model,
+        input_size=found.input_size,
+        num_classes=found.num_classes,
+        transform_input=found.transform_input,
+        weights_sha256=found.weights_sha256,
+        seed=found.seed,
+        batch=found.source.batch[0] if found.source.batch else None,
+        opset=found.opset or DEFAULT_OPSET,
+    )
+
+
+def _header(model: str, facts: ReleaseFacts, artifact_sha256: str, scaling: NvinferScaling) -> list[str]:
+    return [
+        f"nvinfer classifier config for {model}, written by inception-export {__version__}",
+        f"weights sha256 {facts.weights_sha256[:16]} (the release's); artifact sha256 {artifact_sha256[:16]}",
+        f"scaling: {scaling.describe()}",
+        "paths are relative to this file, as nvinfer resolves them",
+    ]
+
+
+def _check_request(
+    facts: ReleaseFacts,
+    release_dir: Path,
+    weights: Path | None,
+    class_names: list[str] | None,
+    profile: str,
+    process_mode: int,
+    batch_size: int | None,
+    gie_unique_id: int = 1,
+) -> tuple[Any, list[str], int]:
+    """(spec, class names, nvinfer batch) of a request that ``facts`` can serve; UsageError
+    subclasses (exit 2) otherwise."""
+    from ...parity.tolerances import load_profile
+    from ...registry import get_spec
+
+    spec = get_spec(facts.model)
+    spec.check_size(facts.input_size)
+    check_weights(facts, weights, Path(release_dir))
+    names = _class_names(facts, class_names)
+    load_profile(profile)  # a bad profile is refused before the export
+    if process_mode not in (1, 2):
+        raise UsageError(f"process-mode {process_mode}: 1 (whole frame) or 2 (objects)")
+    if not 1 <= gie_unique_id <= MAX_GIE_UNIQUE_ID:
+        raise UsageError(
+            f"--gie-unique-id {gie_unique_id}: must be 1..{MAX_GIE_UNIQUE_ID} (nvinfer's uint range)"
+        )
+    # The DeepStream ONNX is exported with a dynamic batch whatever the release's (nvinfer builds
+    # its engine for batches 1..batch-size), so any batch-size is served.
+    batch = batch_size if batch_size is not None else facts.batch or 1
+    if batch < 1:
+        raise UsageError(f"batch size {batch}: must be at least 1")
+    return spec, names, batch
+
+
+def release_model_facts(release_dir: Path) -> ModelFacts:
+    """The release's model as its hashed files say (``verify.model_facts``), its manifest's
+    words checked against them."""
+    return model_facts(release_dir, load_release(release_dir))
+
+
+def check_rebuilt(net: Any, bundle_path: Path) -> None:
+    """The model rebuilt here must compute the release's golden logits (its eager reference)
+    within the FP32 limits the release was gated with (the built-in ones where those were
+    loosened past the bound): else the DeepStream artifact, gated
+    against this model, would rest on another model than the release's. GateFailure (exit 1)."""
+    from ...parity.bundle import load_bundle
+    from ...parity.gate import MAX_GATE_BATCH, limit_checks
+    from ...parity.metrics import compare
+    from ...parity.reference import run_batched
+    from ...parity.tolerances import PROFILES
+    from ...runners.factory import model_runner
+
+    bundle = load_bundle(bundle_path, allow_loose_limits=True)
+    # The eager model against its own logits: loosened limits (a release made with
+    # --allow-loose-limits) are the artifacts' allowance, not this identity check's.
+    limits = PROFILES["default"]["fp32"] if bundle.beyond_bound else bundle.limits["fp32"]
+    gold = bundle.sets["float"]
+    with model_runner(net, "torch", bundle.input_size, "fp32") as runner:
+        out = run_batched(runner, gold.feed, min(len(gold.feed), MAX_GATE_BATCH))
+    # Batch consistency is the artifact's check (the DeepStream gate's), not the eager model's.
+    checks = limit_checks(compare(gold.logits, out), 0.0, limits)
+    failed = [c.message or c.name for c in checks if not c.passed]
+    if failed:
+        raise GateFailure(
+            f"the model rebuilt from the release's weights does not compute its {bundle_path.name}: "
+            + "; ".join(failed[:2])
+        )
+
+
+def _gate(config: Path, model: str, net: Any, profile: str, allow_loose: bool = False) -> DeepStreamGate:
+    from ...parity.tolerances import load_profile
+    from ...registry import get_spec
+    from ..eager import EagerReference
+    from .deepstream_gate import gate_deepstream
+
+    limits = load_profile(profile, allow_loose=allow_loose)
+    reference = EagerReference(model, samples=GATE_SAMPLES, reference_model=net)
+    reference.load(lambda _msg: None)
+    return gate_deepstream(config, reference, get_spec(model).preprocessing, limits)
+
+
+def check_deepstream(
+    config: Path,
+    release_dir: Path,
+    *,
+    weights: Path | None = None,
+    profile: str = "default",
+    fail: bool = True,
+    allow_loose_limits: bool = False,
+) -> DeepStreamGate:
+    """Gate an nvinfer config (one written here, or edited since) against the release's model:
+    its artifact fed through the config's own scaling. GateFailure (exit 1) naming the failed
+    metrics when it does not compute the model's probabilities (``fail=False``: the result says
+    so instead); exit 2 for bad input, a profile past the built-in bound included unless
+    ``allow_loose_limits``."""
+    from ...deploy.nvinfer import read_config
+    from ...parity.tolerances import load_profile
+    from ...registry import get_spec
+    from ..build import build_model
+    from .deepstream_gate import check_config_agrees
+
+    facts = read_release(release_dir)
+    spec = get_spec(facts.model)
+    check_weights(facts, weights, Path(release_dir))
+    load_profile(profile, allow_loose=allow_loose_limits)
+    # A malformed file, or one that disagrees with its artifact, is refused before the build.
+    check_config_agrees(read_config(config), facts.num_classes)
+    # The model from the release's files, checked against its golden bundle, as for the export.
+    found = release_model_facts(release_dir)
+    seed = {} if found.seed is None else {"seed": found.seed}
+    net = build_model(
+        spec.name, weights, transform_input=found.transform_input, num_classes=found.num_classes, **seed
+    )
+    check_rebuilt(net, found.bundle)
+    result = _gate(Path(config), spec.name, net, profile, allow_loose_limits)
+    if fail and not result.passed:
+        raise GateFailure(result.summary())
+    return result

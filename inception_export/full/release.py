@@ -1,0 +1,619 @@
+"""``release``: export every artifact, gate them all, and write one manifest.
+
+The manifest is what a deployment pipeline consumes: each artifact with its sha256,
+format, precision and input shape, the weights' hash, tool versions, and the gate's
+verdict with its metrics. The exit code is the gate's.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .. import __version__, jsonout
+from ..atomic import check_apart, check_output_dir, staged_directory, write_text_atomic
+from ..console import expect_steps
+from ..errors import BackendUnavailable, UsageError
+from ..hashing import file_sha256
+from ..parity.bundle import BUNDLE_NAME, check_bundle_classes
+from ..parity.gate import GateReport, check_artifacts
+from ..parity.report import junit_xml
+from ..parity.tolerances import ToleranceProfile
+from ..reading import read_regular
+from ..registry import ModelSpec, get_spec
+from ..seed import DEFAULT_SEED
+from ..tensorrt.config import DEFAULT_MAX_BATCH, DEFAULT_MIN_BATCH, DEFAULT_OPT_BATCH
+from .build import build_model, load_report
+from .eager import EagerReference, bundle_from_reference
+
+MANIFEST = "manifest.json"
+REPORT_JSON = "parity.json"
+REPORT_JUNIT = "parity.junit.xml"
+
+
+# The engine's batch range when none is given: batches up to 8, tuned for 1 (the same as `trt`).
+ENGINE_MIN_BATCH = DEFAULT_MIN_BATCH
+ENGINE_OPT_BATCH = DEFAULT_OPT_BATCH
+ENGINE_MAX_BATCH = DEFAULT_MAX_BATCH
+
+
+@dataclass(frozen=True)
+class ReleaseOptions:
+    """How a deployment wants its artifacts shaped; the defaults give the model's own."""
+
+    input_size: int | None = None  # default: the model's
+    batch: int | None = None  # ONNX batch dimension: None is dynamic
+    opset: int | None = None
+    embed_preprocessing: bool = False
+    images: Path | None = None  # photographs added to the gate's inputs (and --keep-fp32 auto's)
+    min_batch: int | None = None  # the TensorRT engine's profile
+    opt_batch: int | None = None
+    max_batch: int | None = None
+    torchscript: bool = False  # TorchScript is one flag away: Triton's libtorch backend needs it
+    int8_calibration: Path | None = None  # `--int8 --calibration DIR`: also the INT8 QDQ ONNX
+    deploy: tuple[str, ...] = ()  # deployment packages written into the release (deploy/package.py)
+    class_names: Path | None = None  # their label files' names (default: ImageNet-1k's)
+
+    def engine_batches(self) -> tuple[int, int, int]:
+        """The engine's (min, opt, max) batch: the ONNX's fixed batch, or the range asked for."""
+        asked = (self.min_batch, self.opt_batch, self.max_batch)
+        if self.batch is not None:
+            if {b for b in asked if b is not None} - {self.batch}:
+                raise UsageError(
+                    f"--batch {self.batch} fixes the ONNX's batch, so its engine takes batch {self.batch} "
+                    "only; drop --min/--opt/--max-batch or use --batch dynamic"
+                )
+            return self.batch, self.batch, self.batch
+        lo = ENGINE_MIN_BATCH if self.min_batch is None else self.min_batch
+        opt = max(lo, ENGINE_OPT_BATCH) if self.opt_batch is None else self.opt_batch
+        hi = max(opt, ENGINE_MAX_BATCH) if self.max_batch is None else self.max_batch
+        return lo, opt, hi
+
+    def engine_config(self, size: int) -> Any:
+        from ..tensorrt.config import EngineConfig
+
+        lo, opt, hi = self.engine_batches()
+        layout = "NHWC" if self.embed_preprocessing else "NCHW"
+        return EngineConfig(
+            precision="fp16", input_size=size, min_batch=lo, opt_batch=opt, max_batch=hi, layout=layout
+        )
+
+    def check(self, spec: ModelSpec, trt: bool | None) -> None:
+        from .export.onnx_export import check_opset
+
+        if self.input_size is not None:
+            spec.check_size(self.input_size)
+        if self.batch is not None and self.batch < 1:
+            raise UsageError(f"--batch must be 'dynamic' or a positive integer, got {self.batch}")
+        if self.opset is not None:
+            check_opset(self.opset)
+        if self.images is not None and not Path(self.images).is_dir():
+            raise UsageError(f"--images {self.images}: not a directory")
+        if self.int8_calibration is not None:
+            from .export.calibration import list_calibration
+            from .export.int8 import INT8_MIN_OPSET
+
+            if self.embed_preprocessing:
+                raise UsageError(
+                    "INT8 (int8 in --precision) is not available with --embed-preprocessing "
+                    "(float32 NCHW input only)"
+                )
+            if self.opset is not None and self.opset < INT8_MIN_OPSET:
+                raise UsageError(
+                    f"INT8 needs opset >= {INT8_MIN_OPSET} (float16 scales), got --opset {self.opset}"
+                )
+            list_calibration(Path(self.int8_calibration))
+        engine_flags = [
+            f"--{name}-batch"
+            for name, value in (("min", self.min_batch), ("opt", self.opt_batch), ("max", self.max_batch))
+            if value is not None
+        ]
+        if engine_flags and trt is False:
+            raise UsageError(f"{', '.join(engine_flags)} shape the TensorRT engine; --no-trt builds none")
+        self.engine_config(self.input_size or spec.default_size).validate()
+
+
+@dataclass
+class ReleaseResult:
+    out_dir: Path
+    manifest: dict[str, Any]
+    gate: GateReport
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.gate.passed else 1
+
+
+def _versions() -> dict[str, str]:
+    # Imported here, not at module level: every CLI start imports this module.
+    import onnx
+    import onnxruntime
+
+    return {
+        "inception_export": __version__,
+        "torch": torch.__version__,
+        "onnx": onnx.__version__,
+        "onnxruntime": onnxruntime.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def _release_manifest(directory: Path) -> dict[str, Any] | None:
+    """``directory/manifest.json`` if it is a release manifest of this tool: only such a
+    directory is ever replaced (with --force); a web app's manifest.json is not one."""
+    try:
+        data = json.loads(read_regular(directory / MANIFEST, 64 << 20, "release manifest"))
+    except (OSError, ValueError, RecursionError, UsageError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    versions = data.get("versions")
+    ours = (
+        data.get("schema") == 1
+        and isinstance(versions, dict)
+        and "inception_export" in versions
+        and isinstance(data.get("artifacts"), list)
+    )
+    return data if ours else None
+
+
+def is_release(directory: Path) -> bool:
+    return _release_manifest(directory) is not None
+
+
+def _names(entries: Any, key: str = "file") -> list[str]:
+    return (
+        [e[key] for e in entries if isinstance(e, dict) and isinstance(e.get(key), str)]
+        if isinstance(entries, list)
+        else []
+    )
+
+
+def release_files(directory: Path) -> list[str]:
+    """Every file the release in ``directory`` lists (relative paths): its artifacts and their
+    sidecars (``<artifact>.json``: metadata or engine manifest), the golden bundle, the gate's
+    reports, the deployment packages' files and the manifest. ``--force`` replaces a release
+    only when nothing else is in it."""
+    doc = _release_manifest(directory) or {}
+    artifacts = doc.get("artifacts")
+    files = [MANIFEST, *_names(artifacts), *_names(artifacts, "sidecar")]
+    files += [f"{name}.json" for name in _names(artifacts)]
+    files += _names([doc.get("golden")])
+    gate = doc.get("gate")
+    if isinstance(gate, dict):
+        files += [v for v in (gate.get("report"), gate.get("junit")) if isinstance(v, str)]
+    deploy = doc.get("deploy")
+    for target in deploy.values() if isinstance(deploy, dict) else []:
+        files += _names(target.get("files") if isinstance(target, dict) else None)
+    return files
+
+
+@dataclass
+class ReleaseArtifact:
+    """One file a release makes: which one, where it is staged, and its sha256 as written (the
+    manifest does not read the file again)."""
+
+    kind: str  # "torchscript", "fp32", "fp16", "int8" (ONNX) or "tensorrt"
+    path: Path
+    sha256: str | None = None
+
+
+@dataclass(frozen=True)
+class ReleasePlan:
+    """A release's inputs, checked and resolved once: the model, the tolerance profile, the
+    ONNX precisions, and whether (else why not) a TensorRT engine is built."""
+
+    spec: ModelSpec
+    profile: ToleranceProfile
+    fp16: bool
+    options: ReleaseOptions
+    build_trt: bool
+    trt_missing: str | None  # why no engine can be built here, if none can
+
+    def artifacts(self, stage: Path) -> list[ReleaseArtifact]:
+        """The files, in the order they are made and listed in the manifest."""
+        stem = self.spec.name
+        names = {
+            "torchscript": f"{stem}.pt",
+            "fp32": f"{stem}-fp32.onnx",
+            "fp16": f"{stem}-fp16.onnx",
+            "tensorrt": f"{stem}-fp16.engine",
+            "int8": f"{stem}-int8.onnx",
+        }
+        kinds = ["torchscript"] if self.options.torchscript else []
+        kinds += ["fp32", "fp16"] if self.fp16 else ["fp32"]
+        kinds += ["int8"] if self.options.int8_calibration is not None else []
+        kinds += ["tensorrt"] if self.build_trt else []
+        return [ReleaseArtifact(k, stage / names[k]) for k in kinds]
+
+    def steps(self) -> int:
+        """Progress steps: build, each export (FP32 and FP16 together), the engine, the gate's
+        start, its reference and golden inputs, three gate steps per artifact, and the deployment
+        packages (one step for all)."""
+        exports = int(self.options.torchscript) + 1 + int(self.build_trt)
+        exports += int(self.options.int8_calibration is not None)
+        return 1 + exports + 3 + 3 * len(self.artifacts(Path())) + int(bool(self.options.deploy))
+
+
+def run_release(
+    model: str | ModelSpec,
+    out_dir: Path,
+    *,
+    weights: Path | None = None,
+    transform_input: bool = False,
+    fp16: bool = True,
+    trt: bool | None = None,
+    force: bool = False,
+    seed: int = DEFAULT_SEED,
+    samples: int = 6,
+    profile: str | ToleranceProfile = "default",
+    progress: Callable[[str], None] | None = None,
+    keep_fp32: str | None = None,
+    options: ReleaseOptions | None = None,
+) -> ReleaseResult:
+    """Export ONNX FP32, ONNX FP16 (TorchScript with ``options.torchscript``, and a TensorRT
+    engine where possible), then gate.
+
+    ``trt=None`` builds an engine only where TensorRT and a GPU are present; ``trt=True``
+    makes their absence an error (exit 2). The release is built in a staging directory
+    beside ``out_dir`` and renamed into place at the end, so ``out_dir`` either holds a
+    complete release or is left as it was (an earlier release is replaced only with
+    ``force``).
+
+    ``options`` carries the deployment's shape of the artifacts (input size, batch, opset,
+    in-graph preprocessing, the engine's batch range) and whether TorchScript is wanted.
+    """
+    step = progress or (lambda _msg: None)
+    plan = check_release_options(
+        model,
+        out_dir,
+        weights=weights,
+        trt=trt,
+        force=force,
+        samples=samples,
+        profile=profile,
+        fp16=fp16,
+        keep_fp32=keep_fp32,
+        options=options,
+    )
+    expect_steps(progress, plan.steps())
+    with staged_directory(out_dir, force=force, ours=is_release, listed=release_files) as stage:
+        result = _release_into(
+            stage,
+            out_dir,
+            plan,
+            weights=weights,
+            transform_input=transform_input,
+            seed=seed,
+            samples=samples,
+            step=step,
+            keep_fp32=keep_fp32,
+        )
+        deploy = plan.options.deploy
+        if deploy:
+            from ..deploy.package import deploy_into_release
+
+            step(f"deploy {', '.join(deploy)}")
+            result.manifest = deploy_into_release(
+                stage, result.manifest, deploy, weights=weights, class_names=plan.options.class_names
+            )
+    return result
+
+
+def check_release_options(
+    model: str | ModelSpec,
+    out_dir: Path,
+    *,
+    weights: Path | None = None,
+    trt: bool | None = None,
+    force: bool = False,
+    samples: int = 6,
+    profile: str | ToleranceProfile = "default",
+    fp16: bool = True,
+    keep_fp32: str | None = None,
+    options: ReleaseOptions | None = None,
+) -> ReleasePlan:
+    """Every check that needs no slow work, so bad input is refused in a second (exit 2); the
+    values it resolves (the spec, the profile) are the plan :func:`run_release` follows."""
+    from ..tensorrt import missing_reason
+
+    spec = get_spec(model)
+    opts = options or ReleaseOptions()
+    opts.check(spec, trt)
+    if samples < 1:
+        raise UsageError(f"--samples must be at least 1, got {samples}")
+    # A malformed or out-of-range profile fails here, not after the exports.
+    limits = ToleranceProfile.parse(profile)
+    if weights is not None:
+        if Path(weights).is_dir():
+            raise UsageError(f"--weights {weights} is a directory; give a checkpoint file")
+        if not Path(weights).is_file():
+            raise UsageError(f"--weights {weights}: no such file")
+    # The engine is built from the FP16 ONNX: a release without one has no engine to build.
+    no_fp16 = None if fp16 else "no FP16 ONNX to build it from (--precision without fp16)"
+    if trt is True and no_fp16:
+        raise UsageError(f"--trt: {no_fp16}")
+    trt_missing = missing_reason()
+    if trt is True and trt_missing:
+        raise BackendUnavailable(f"--trt: {trt_missing}")
+    if keep_fp32 and not fp16:
+        raise UsageError("--keep-fp32 applies to the FP16 export (--precision fp32,fp16)")
+    if opts.deploy or opts.class_names is not None:
+        from ..deploy.package import check_release_deploy
+
+        # Synthetic weights have ImageNet's 1000 classes; a checkpoint's count is known only
+        # once it is loaded, and is checked then (before anything is written).
+        classes = None if weights is not None else 1000
+        check_release_deploy(opts.deploy, opts.class_names, classes, opts.engine_batches())
+    check_apart(
+        [
+            ("--weights", weights),
+            ("--images", opts.images),
+            ("--calibration", opts.int8_calibration),
+            ("--class-names", opts.class_names),
+            ("--tolerance-profile", None if limits.source == "built-in profile" else limits.name),
+        ],
+        dirs={"-o": Path(out_dir)},
+    )
+    check_output_dir(out_dir, force, MANIFEST, ours=is_release, listed=release_files)
+    missing = no_fp16 or trt_missing
+    return ReleasePlan(spec, limits, fp16, opts, trt is not False and not missing, missing)
+
+
+def _release_into(
+    stage: Path,
+    out_dir: Path,
+    plan: ReleasePlan,
+    *,
+    weights: Path | None,
+    transform_input: bool,
+    seed: int,
+    samples: int,
+    step: Callable[[str], None],
+    keep_fp32: str | None,
+) -> ReleaseResult:
+    """Export, gate and write the manifest into the empty directory ``stage``."""
+    spec, opts = plan.spec, plan.options
+    size = opts.input_size or spec.default_size
+    artifacts = plan.artifacts(stage)
+    step("build model")
+    net = build_model(spec, weights, transform_input=transform_input, seed=seed)
+    check_bundle_classes(load_report(net).num_classes, load_report(net).path)  # before any export
+    _export(
+        artifacts,
+        plan,
+        net,
+        size,
+        weights=weights,
+        transform_input=transform_input,
+        seed=seed,
+        keep_fp32=keep_fp32,
+        step=step,
+    )
+    if plan.build_trt:
+        _build_engine(artifacts, plan, size, step)
+    step("gate")
+    reference = EagerReference(
+        spec.name,
+        weights=weights,
+        transform_input=transform_input,
+        samples=samples,
+        images=opts.images,
+        reference_model=net,
+    )
+    gate = check_artifacts(
+        reference,
+        [a.path for a in artifacts],
+        limits=plan.profile.limits,
+        profile=plan.profile.name,
+        progress=step,
+        limits_from=plan.profile.source,
+        beyond_bound=plan.profile.beyond,
+    )
+    # The gate's inputs and eager logits, for checking on the device where the engine is built
+    # (`parity --golden`): the sets the gate just computed are reused, not recomputed.
+    golden = bundle_from_reference(
+        reference,
+        stage / BUNDLE_NAME,
+        input_size=size,
+        pixels=any(a.metadata.embedded_preprocessing for a in gate.artifacts),
+        profile=plan.profile.name,
+        limits=plan.profile.limits,
+        allow_loose_limits=bool(plan.profile.beyond),
+    )
+    manifest = _manifest(plan, artifacts, gate, golden, load_report(net), size, transform_input)
+    # The reports name the artifacts where they will live, not in the staging directory.
+    for a in gate.artifacts:
+        a.path = str(out_dir / Path(a.path).name)
+    write_text_atomic(stage / REPORT_JSON, jsonout.dumps(gate.to_dict(), indent=2) + "\n")
+    write_text_atomic(stage / REPORT_JUNIT, junit_xml(gate))
+    write_text_atomic(stage / MANIFEST, jsonout.dumps(manifest, indent=2) + "\n")
+    return ReleaseResult(out_dir, manifest, gate)
+
+
+def _export(
+    artifacts: list[ReleaseArtifact],
+    plan: ReleasePlan,
+    net: Any,
+    size: int,
+    *,
+    weights: Path | None,
+    transform_input: bool,
+    seed: int,
+    keep_fp32: str | None,
+    step: Callable[[str], None],
+) -> None:
+    """TorchScript (if asked for) and the ONNX: FP32 and FP16 from one trace, or FP32 alone."""
+    from .export import export_onnx, export_onnx_pair, export_torchscript
+
+    spec, opts = plan.spec, plan.options
+    by_kind = {a.kind: a for a in artifacts}
+    common: dict[str, Any] = {
+        "weights": weights,
+        "transform_input": transform_input,
+        "force": False,
+        "seed": seed,
+        "model_obj": net,
+        "input_size": size,
+    }
+    onnx_options: dict[str, Any] = {
+        **common,
+        "opset": opts.opset,
+        "batch": opts.batch,
+        "embed_preprocessing": opts.embed_preprocessing,
+    }
+    if "torchscript" in by_kind:
+        ts = by_kind["torchscript"]
+        step(f"export {ts.path.name}")
+        ts.sha256 = export_torchscript(spec, ts.path, **common).sha256
+    fp32 = by_kind["fp32"]
+    if "fp16" in by_kind:
+        fp16 = by_kind["fp16"]
+        step(f"export {fp32.path.name} and {fp16.path.name}")
+        pair = export_onnx_pair(
+            spec, fp32.path, fp16.path, keep_fp32=keep_fp32, keep_fp32_images=opts.images, **onnx_options
+        )
+        fp32.sha256, fp16.sha256 = (res.sha256 for res in pair)
+    else:
+        step(f"export {fp32.path.name}")
+        fp32.sha256 = export_onnx(spec, fp32.path, precision="fp32", **onnx_options).sha256
+    if "int8" in by_kind:
+        from .export.int8 import export_onnx_int8
+
+        int8 = by_kind["int8"]
+        assert opts.int8_calibration is not None  # the plan lists INT8 only with a calibration set
+        step(f"export {int8.path.name}")
+        int8.sha256 = export_onnx_int8(
+            spec.name,
+            int8.path,
+            calibration=opts.int8_calibration,
+            opset=opts.opset,  # checked >= INT8_MIN_OPSET with the options
+            batch=opts.batch,
+            images=opts.images,
+            **common,
+        ).sha256
+
+
+def _build_engine(
+    artifacts: list[ReleaseArtifact], plan: ReleasePlan, size: int, step: Callable[[str], None]
+) -> None:
+    """The TensorRT engine from the FP16 ONNX just written (its sha256 goes into the manifest)."""
+    from ..tensorrt.builder import build_engine
+
+    by_kind = {a.kind: a for a in artifacts}
+    onnx, engine = by_kind["fp16"], by_kind["tensorrt"]
+    step(f"build {engine.path.name}")
+    built = build_engine(
+        onnx.path,
+        engine.path,
+        plan.options.engine_config(size),
+        model=plan.spec.name,
+        onnx_sha256=onnx.sha256,
+    )
+    engine.sha256 = built.engine_sha256
+
+
+def _manifest_entry(
+    art: ReleaseArtifact, result: Any, opts: ReleaseOptions, size: int, num_classes: int
+) -> dict[str, Any]:
+    """One artifact in the manifest: file, hash, input/output contract, and its gate verdict."""
+    meta = result.metadata
+    art_size = meta.input_size or size
+    batch = (
+        "dynamic"
+        if result.runner.get("max_batch") is None
+        else [result.runner["min_batch"], result.runner["max_batch"]]
+    )
+    pixels = meta.embedded_preprocessing
+    dim0: Any = opts.batch if opts.batch and result.format == "onnx" else "batch"
+    sidecar = art.path.with_name(art.path.name + ".json")
+    return {
+        "file": art.path.name,
+        "sidecar": sidecar.name if sidecar.is_file() else None,  # metadata, or the engine's manifest
+        "sha256": art.sha256 or meta.artifact_sha256 or meta.engine_sha256 or file_sha256(art.path),
+        "format": result.format,
+        "precision": result.precision,
+        "input": {
+            "name": "input",
+            "shape": [dim0, art_size, art_size, 3] if pixels else [dim0, 3, art_size, art_size],
+            "layout": "NHWC" if pixels else "NCHW",
+            "batch": batch,
+            "dtype": "uint8" if pixels else "float32",
+        },
+        "output": {"name": "logits", "shape": ["batch", num_classes], "dtype": "float32"},
+        "opset": meta.opset,
+        **_engine_manifest_record(art),
+        "gate": {
+            "passed": result.passed,
+            "metrics": result.metrics.to_dict(),
+            "failed_checks": [c.to_dict() for c in result.failures],
+        },
+    }
+
+
+def _engine_manifest_record(art: ReleaseArtifact) -> dict[str, Any]:
+    """An engine's manifest (its profile and TensorRT version, which deploy reads) is hashed
+    with the release like the engine, so an edit beside the engine is refused."""
+    if art.kind != "tensorrt":
+        return {}
+    from ..tensorrt.manifest import manifest_path
+
+    side = manifest_path(art.path)
+    return {"manifest": {"file": side.name, "sha256": file_sha256(side)}}
+
+
+def _manifest(
+    plan: ReleasePlan,
+    artifacts: list[ReleaseArtifact],
+    gate: GateReport,
+    golden: Any,
+    report: Any,
+    size: int,
+    transform_input: bool,
+) -> dict[str, Any]:
+    """What a deployment pipeline reads: the model, the weights' hash, the tool versions, each
+    artifact (read before the gate's paths are renamed to ``out_dir``), the golden bundle, the verdict."""
+    spec, opts = plan.spec, plan.options
+    by_path = {a.path: a for a in gate.artifacts}
+    if plan.build_trt:
+        tensorrt = "built"
+    else:
+        tensorrt = f"skipped: {plan.trt_missing}" if plan.trt_missing else "skipped: --no-trt"
+    return {
+        "schema": 1,
+        "model": spec.name,
+        "input_size": size,
+        "num_classes": report.num_classes,
+        "preprocessing": dict(spec.to_dict()["preprocessing"], transform_input=transform_input),
+        "weights": {
+            "source": report.path if report.path.startswith("synthetic:") else Path(report.path).name,
+            "sha256": report.sha256,
+        },
+        "versions": _versions(),
+        "tensorrt": tensorrt,
+        "engine_batch": dict(zip(("min", "opt", "max"), opts.engine_batches(), strict=True))
+        if plan.build_trt
+        else None,
+        "artifacts": [
+            _manifest_entry(a, by_path[str(a.path)], opts, size, report.num_classes) for a in artifacts
+        ],
+        "golden": {
+            "file": BUNDLE_NAME,
+            "sha256": golden.sha256,
+            "bytes": golden.size_bytes,
+            "inputs": {form: len(rec["names"]) for form, rec in golden.meta["sets"].items()},
+        },
+        "gate": {
+            "passed": gate.passed,
+            "exit_code": 0 if gate.passed else 1,
+            "profile": plan.profile.name,
+            "report": REPORT_JSON,
+            "junit": REPORT_JUNIT,
+        },
+    }

@@ -1,0 +1,1 @@
+"""Runners that execute through PyTorch (eager and TorchScript, CUDA graphs)."""
