@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 __version__ = "0.1.0"
 
-# Public names that need torch, and the module that defines each.
+# Public names loaded on first use, and the module that defines each (build_model needs torch).
 _LAZY = {
     "build_model": ".full.build",
     "ModelSpec": ".registry",

@@ -1,4 +1,5 @@
-"""`models` works in the device role, without torch (issue 21, item 8)."""
+"""The registry is torch-free data: `models` in the device role shows the full role's specs, and
+every spec has exactly one builder in the full role (and every builder a spec)."""
 
 from __future__ import annotations
 
@@ -10,20 +11,19 @@ from pathlib import Path
 
 import pytest
 
-from inception_export.registry import CATALOGUE, list_specs
+from inception_export.registry import list_specs
 
 ROOT = Path(__file__).resolve().parent.parent
 DEVICE_PYTHON = ROOT / ".venv-device" / "bin" / "python"
-sys.path.insert(0, str(ROOT / "tools"))
 
 
-def test_catalogue_matches_the_specs() -> None:
-    from models_catalogue import render
+def test_every_spec_has_one_builder_and_every_builder_a_spec() -> None:
+    from inception_export.full.models.builders import BUILDERS, register_builder
 
-    assert CATALOGUE.read_text(encoding="utf-8") == render(), (
-        "inception_export/catalogue.json is stale: run `python tools/models_catalogue.py`"
-    )
-    assert [row["name"] for row in json.loads(CATALOGUE.read_text())] == [s.name for s in list_specs()]
+    assert sorted(BUILDERS) == sorted(s.name for s in list_specs())
+    # A second builder for a name is refused where it is declared, not silently preferred.
+    with pytest.raises(ValueError, match="'googlenet' has two builders"):
+        register_builder("googlenet")(BUILDERS["googlenet"])
 
 
 def _run(python: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -27,7 +27,6 @@ from inception_export.tensorrt.inspect_precision import (
     datatype_of,
     io_tensor_names,
     parse_layers,
-    verify_fp16_convolutions,
     verify_precision,
 )
 from inception_export.tensorrt.manifest import (
@@ -119,6 +118,13 @@ def _report(*convs: dict[str, object]) -> str:
 
 
 FP16_IN = FP16_OUT = CH8
+
+
+def verify_fp16_convolutions(
+    report: str | dict[str, Any], float32_nodes: list[str] | tuple[str, ...] = ()
+) -> Any:
+    """The check of an FP16 engine: ``verify_precision`` with the precision its manifest states."""
+    return verify_precision(report, "fp16", float32_nodes)
 
 
 def test_datatype_tokens() -> None:

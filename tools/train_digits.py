@@ -87,6 +87,7 @@ def train(
     import torch
     from torch import nn
 
+    from inception_export.full.models import builder
     from inception_export.registry import get_spec
 
     torch.set_num_threads(threads)
@@ -99,7 +100,7 @@ def train(
     y = torch.from_numpy(labels)
     spec = get_spec(MODEL)
     spec.check_size(SIZE)
-    net = spec.builder(num_classes=10, transform_input=False)
+    net = builder(spec.name)(num_classes=10, transform_input=False)
     opt = torch.optim.AdamW(net.parameters(), lr=LR, weight_decay=1e-4)
     steps = epochs * -(-len(train_idx) // BATCH)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=LR, total_steps=steps)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich import box
@@ -23,6 +23,10 @@ from .options import (
     checkpoint_transform_input,
     precision_option,
 )
+
+if TYPE_CHECKING:  # the full role's types; the module imports them when the command runs
+    from ..full.bench.options import BenchConfig
+    from ..full.bench.plan import Combo
 
 
 def _fmt(v: Any, spec: str = ".2f") -> str:
@@ -67,39 +71,52 @@ def _table(records: list[dict[str, Any]]) -> Table:
     return table
 
 
+BackendsOpt = Annotated[
+    str, typer.Option("--backends", help="Comma list: torch,torchscript,onnxruntime,tensorrt,cudagraph.")
+]
+PrecisionsOpt = Annotated[str, precision_option("Comma list of precisions to time.", many=True)]
+CalibrationOpt = Annotated[
+    Path | None, typer.Option("--calibration", help="int8: directory of calibration images.")
+]
+BatchesOpt = Annotated[str, typer.Option("--batch", help="Comma list of batch sizes, e.g. 1,8.")]
+WarmupOpt = Annotated[int, typer.Option("--warmup", help="Untimed runs per backend (interleaved).")]
+ItersOpt = Annotated[int, typer.Option("--iters", help="Timed runs per backend (interleaved).")]
+BenchThreadsOpt = Annotated[
+    int | None,
+    typer.Option("--threads", help="torch and onnxruntime intra-op threads (default: usable cores)."),
+]
+DeviceOpt = Annotated[str, typer.Option("--device", help="cpu or cuda.")]
+GemmOpt = Annotated[
+    int,
+    typer.Option("--gemm", help="Also time an N x N fp32 GEMM in the same rotation (0: off)."),
+]
+TrtCudaGraphOpt = Annotated[
+    bool,
+    typer.Option(
+        "--trt-cuda-graph",
+        help="Replay TensorRT engines from a CUDA graph (trtexec 11's default; needs cuda-bindings).",
+    ),
+]
+PlotOpt = Annotated[Path | None, typer.Option("--plot", help="Also write a PNG chart here.")]
+
+
 @command("bench")
 def bench(
     model: ModelOpt,
     weights: WeightsOpt = None,
     transform_input: TransformInputOpt = None,
-    backends: Annotated[
-        str, typer.Option("--backends", help="Comma list: torch,torchscript,onnxruntime,tensorrt,cudagraph.")
-    ] = "torch,torchscript,onnxruntime",
-    precision: Annotated[str, precision_option("Comma list of precisions to time.", many=True)] = "fp32",
-    calibration: Annotated[
-        Path | None, typer.Option("--calibration", help="int8: directory of calibration images.")
-    ] = None,
-    batch: Annotated[str, typer.Option("--batch", help="Comma list of batch sizes, e.g. 1,8.")] = "1",
-    warmup: Annotated[int, typer.Option("--warmup", help="Untimed runs per backend (interleaved).")] = 3,
-    iters: Annotated[int, typer.Option("--iters", help="Timed runs per backend (interleaved).")] = 15,
-    threads: Annotated[
-        int | None,
-        typer.Option("--threads", help="torch and onnxruntime intra-op threads (default: usable cores)."),
-    ] = None,
-    device: Annotated[str, typer.Option("--device", help="cpu or cuda.")] = "cpu",
-    gemm: Annotated[
-        int,
-        typer.Option("--gemm", help="Also time an N x N fp32 GEMM in the same rotation (0: off)."),
-    ] = 0,
-    trt_cuda_graph: Annotated[
-        bool,
-        typer.Option(
-            "--trt-cuda-graph",
-            help="Replay TensorRT engines from a CUDA graph (trtexec 11's default; needs cuda-bindings).",
-        ),
-    ] = False,
+    backends: BackendsOpt = "torch,torchscript,onnxruntime",
+    precision: PrecisionsOpt = "fp32",
+    calibration: CalibrationOpt = None,
+    batch: BatchesOpt = "1",
+    warmup: WarmupOpt = 3,
+    iters: ItersOpt = 15,
+    threads: BenchThreadsOpt = None,
+    device: DeviceOpt = "cpu",
+    gemm: GemmOpt = 0,
+    trt_cuda_graph: TrtCudaGraphOpt = False,
     json_out: JsonOpt = False,
-    plot: Annotated[Path | None, typer.Option("--plot", help="Also write a PNG chart here.")] = None,
+    plot: PlotOpt = None,
     force: ForceOpt = False,
 ) -> None:
     """Time backends against each other, interleaved (A B C A B C ...), and report median/p90.
@@ -115,10 +132,6 @@ def bench(
         parse_batches,
         parse_list,
     )
-    from ..full.bench.plan import Combo
-    from ..full.bench.plot import plot_records
-    from ..full.bench.run import run_bench
-    from ..full.bench.timing import noise_warnings
     from ..registry import get_spec
     from .options import check_threads
 
@@ -149,6 +162,13 @@ def bench(
         check_apart([("--weights", weights), ("--calibration", calibration)], files={"--plot": plot})
         check_output(plot, force)
     cfg.validate()
+    records, plan_skips = _measure(cfg)
+    _report(cfg, records, plan_skips, plot=plot, json_out=json_out)
+
+
+def _measure(cfg: BenchConfig) -> tuple[list[dict[str, Any]], list[Combo]]:
+    """Every record of the run, and the combinations the plan skipped (printed as they come)."""
+    from ..full.bench.run import run_bench
 
     plan_skips: list[Combo] = []
 
@@ -160,9 +180,9 @@ def bench(
     log = None if err.is_terminal else LogLines("bench")
     try:
         with progress() as bar:
-            task = bar.add_task(f"{model}: building", total=None)
+            task = bar.add_task(f"{cfg.model}: building", total=None)
             if log is not None:
-                log.phase(f"{model}: building")
+                log.phase(f"{cfg.model}: building")
 
             def on_progress(desc: str, done: int, total: int) -> None:
                 bar.update(task, description=desc, completed=done, total=total or None, count=bool(total))
@@ -173,6 +193,20 @@ def bench(
     finally:
         if log is not None:
             log.close()
+    return records, plan_skips
+
+
+def _report(
+    cfg: BenchConfig,
+    records: list[dict[str, Any]],
+    plan_skips: list[Combo],
+    *,
+    plot: Path | None,
+    json_out: bool,
+) -> None:
+    """The skips the plan could not foresee, noise warnings, the chart, then the table or JSON."""
+    from ..full.bench.plot import plot_records
+    from ..full.bench.timing import noise_warnings
 
     planned = {(c.backend, c.precision) for c in plan_skips}
     for r in records:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from rich import box
 from rich.table import Table
 from rich.text import Text
 
 from ..console import emit_json, out
-from ..registry import ModelSpec, spec_dicts
+from ..registry import ModelSpec, list_specs
 from .boundary import command
 from .options import JsonOpt
 
@@ -18,15 +17,14 @@ from .options import JsonOpt
 @command("models")
 def models(json_out: JsonOpt = False) -> None:
     """List the models, their input sizes, preprocessing, cost and checkpoint layout."""
-    # Dicts, not specs: the device role (no torch) reads them from the registry's catalogue.
-    specs = spec_dicts()
+    specs = list_specs()
     if json_out:
-        emit_json(specs)
+        emit_json([s.to_dict() for s in specs])
         return
     out.print(models_table(specs))
 
 
-def models_table(specs: Sequence[ModelSpec | dict[str, Any]]) -> Table:
+def models_table(specs: Sequence[ModelSpec]) -> Table:
     """One row per model, aliases and layout stacked under the name so it reads at 80 columns."""
     table = Table(title="Inception models", title_justify="left", box=box.SIMPLE_HEAD)
     table.add_column("model", overflow="fold")
@@ -34,8 +32,8 @@ def models_table(specs: Sequence[ModelSpec | dict[str, Any]]) -> Table:
     table.add_column("params", justify="right", no_wrap=True)
     table.add_column("GMACs", justify="right", no_wrap=True)
     table.add_column("preprocessing", overflow="fold")
-    for row in specs:
-        s = row if isinstance(row, dict) else row.to_dict()
+    for spec in specs:
+        s = spec.to_dict()
         p = s["preprocessing"]
         lo, hi = p["value_range"]
         pre = (

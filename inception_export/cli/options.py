@@ -103,10 +103,6 @@ SummaryOpt = Annotated[
     ),
 ]
 MinBatchOpt = Annotated[int | None, typer.Option("--min-batch", metavar="N", help="Engine: smallest batch.")]
-OptBatchOpt = Annotated[
-    int | None, typer.Option("--opt-batch", metavar="N", help="Engine: the batch its kernels are tuned for.")
-]
-MaxBatchOpt = Annotated[int | None, typer.Option("--max-batch", metavar="N", help="Engine: largest batch.")]
 
 
 def output_option(help: str, metavar: str = "FILE", *aliases: str) -> Any:

@@ -106,72 +106,77 @@ def _no_effect_with_golden(**given: object) -> None:
             )
 
 
+ArtifactsArg = Annotated[
+    list[Path],
+    typer.Argument(metavar="ARTIFACT", help="TorchScript, ONNX or TensorRT files (by content)."),
+]
+ParityModelOpt = Annotated[
+    str | None,
+    typer.Option("--model", "-m", help="Model name or alias (see `models`); not needed with --golden."),
+]
+GoldenOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--golden",
+        help="Compare with this golden bundle (from `release` or `golden`) instead of eager PyTorch: "
+        "no torch, model code or checkpoint needed.",
+    ),
+]
+ParityTransformInputOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--transform-input/--no-transform-input",
+        help="torchvision's input re-normalisation (for its published v1/v3 checkpoints).",
+    ),
+]
+ExtraImagesOpt = Annotated[Path | None, typer.Option("--images", help="Directory of extra photographs.")]
+ParitySamplesOpt = Annotated[int | None, typer.Option("--samples", help="Seeded random inputs (default 6).")]
+LabelledImagesOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--labelled-images",
+        help="One sub-folder per class (class index, or a --class-names name) of images: top-1/top-5 "
+        "accuracy of eager PyTorch and each artifact, the drop gated per precision.",
+    ),
+]
+ClassNamesOpt = Annotated[
+    Path | None,
+    typer.Option("--class-names", help="The model's class names, one per line in class order."),
+]
+ParityProfileOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--tolerance-profile",
+        metavar="PROFILE",
+        help="strict, default, or a TOML/JSON file of limits (default: default, or the bundle's).",
+    ),
+]
+ParityDeviceOpt = Annotated[str, typer.Option("--device", help="Where artifacts run: cpu or cuda.")]
+JunitOpt = Annotated[Path | None, typer.Option("--junit", help="Write a JUnit XML report here.")]
+
+
 @command("parity")
 def parity(
-    artifacts: Annotated[
-        list[Path],
-        typer.Argument(metavar="ARTIFACT", help="TorchScript, ONNX or TensorRT files (by content)."),
-    ],
-    model: Annotated[
-        str | None,
-        typer.Option("--model", "-m", help="Model name or alias (see `models`); not needed with --golden."),
-    ] = None,
-    golden: Annotated[
-        Path | None,
-        typer.Option(
-            "--golden",
-            help="Compare with this golden bundle (from `release` or `golden`) instead of eager PyTorch: "
-            "no torch, model code or checkpoint needed.",
-        ),
-    ] = None,
+    artifacts: ArtifactsArg,
+    model: ParityModelOpt = None,
+    golden: GoldenOpt = None,
     weights: WeightsOpt = None,
-    transform_input: Annotated[
-        bool | None,
-        typer.Option(
-            "--transform-input/--no-transform-input",
-            help="torchvision's input re-normalisation (for its published v1/v3 checkpoints).",
-        ),
-    ] = None,
-    images: Annotated[Path | None, typer.Option("--images", help="Directory of extra photographs.")] = None,
-    samples: Annotated[
-        int | None, typer.Option("--samples", help="Seeded random inputs (default 6).")
-    ] = None,
-    labelled_images: Annotated[
-        Path | None,
-        typer.Option(
-            "--labelled-images",
-            help="One sub-folder per class (class index, or a --class-names name) of images: top-1/top-5 "
-            "accuracy of eager PyTorch and each artifact, the drop gated per precision.",
-        ),
-    ] = None,
-    class_names: Annotated[
-        Path | None,
-        typer.Option("--class-names", help="The model's class names, one per line in class order."),
-    ] = None,
-    tolerance_profile: Annotated[
-        str | None,
-        typer.Option(
-            "--tolerance-profile",
-            metavar="PROFILE",
-            help="strict, default, or a TOML/JSON file of limits (default: default, or the bundle's).",
-        ),
-    ] = None,
+    transform_input: ParityTransformInputOpt = None,
+    images: ExtraImagesOpt = None,
+    samples: ParitySamplesOpt = None,
+    labelled_images: LabelledImagesOpt = None,
+    class_names: ClassNamesOpt = None,
+    tolerance_profile: ParityProfileOpt = None,
     allow_loose_limits: AllowLooseLimitsOpt = False,
-    device: Annotated[str, typer.Option("--device", help="Where artifacts run: cpu or cuda.")] = "cpu",
+    device: ParityDeviceOpt = "cpu",
     json_out: JsonOpt = False,
-    junit: Annotated[Path | None, typer.Option("--junit", help="Write a JUnit XML report here.")] = None,
+    junit: JunitOpt = None,
     summary: SummaryOpt = None,
     force: ForceOpt = False,
 ) -> None:
     """Compare artifacts with eager PyTorch or a golden bundle; exit 0 pass, 1 parity failure, 2 bad input."""
-    if junit is not None and (junit.is_dir() or not junit.parent.is_dir()):
-        # Before the gate runs, not after it: the report would have nowhere to go.
-        where = "is a directory" if junit.is_dir() else f"has no directory {junit.parent}"
-        raise UsageError(f"--junit {junit} {where}; give a file name for the XML report")
     given = _inputs(artifacts, golden, weights, images, class_names, labelled_images, tolerance_profile)
-    if junit is not None:
-        check_junit(junit, force, given)
-    _check_summary(summary, force, [*given, ("--junit", junit)])
+    _check_outputs(junit, summary, force, given)
     if golden is not None:
         _no_effect_with_golden(
             weights=weights, samples=samples, images=images, **{"transform-input": transform_input}
@@ -214,3 +219,13 @@ def parity(
     publish_ci(report, summary, "parity")
     if not report.passed:
         raise typer.Exit(1)
+
+
+def _check_outputs(junit: Path | None, summary: Path | None, force: bool, given: Named) -> None:
+    """The reports' destinations, before the gate runs: the report would have nowhere to go."""
+    if junit is not None and (junit.is_dir() or not junit.parent.is_dir()):
+        where = "is a directory" if junit.is_dir() else f"has no directory {junit.parent}"
+        raise UsageError(f"--junit {junit} {where}; give a file name for the XML report")
+    if junit is not None:
+        check_junit(junit, force, given)
+    _check_summary(summary, force, [*given, ("--junit", junit)])

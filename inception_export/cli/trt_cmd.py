@@ -256,7 +256,7 @@ def _report_built(
 
 
 def _model_and_size(model: str | None, given: OnnxInput | None) -> tuple[str, int]:
-    """Canonical model name and input size; the registry (hence torch) only when it is needed."""
+    """Canonical model name and input size: the ONNX's own metadata, or the registry's spec for --model."""
     made_for = given.model if given is not None else None
     if model is None or model == made_for:
         if given is None or made_for is None:
@@ -268,7 +268,7 @@ def _model_and_size(model: str | None, given: OnnxInput | None) -> tuple[str, in
         if not size:
             raise ArtifactError(f"the ONNX for {made_for} states no input size (input shape {given.shape})")
         return made_for, size
-    from ..registry import get_spec  # loads the model code: only for --model without a matching ONNX
+    from ..registry import get_spec
 
     spec = get_spec(model)
     if given is None:

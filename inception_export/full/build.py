@@ -12,6 +12,7 @@ from ..errors import UsageError, WeightsError
 from ..registry import ModelSpec, checkpoint_sha256, get_spec, resolve_transform_input
 from ..seed import DEFAULT_SEED, check_seed
 from .checkpoint import LoadReport, fit_state_dict, infer_num_classes, read_state_dict
+from .models import builder
 from .synthetic import synthetic_state_dict
 
 # Attribute set on every built model so exporters can record where weights came from.
@@ -25,7 +26,7 @@ def _instantiate(spec: ModelSpec, num_classes: int, transform_input: bool) -> nn
         )
     if num_classes < 1:
         raise UsageError(f"num_classes must be positive, got {num_classes}")
-    return spec.builder(num_classes=num_classes, transform_input=transform_input)
+    return builder(spec.name)(num_classes=num_classes, transform_input=transform_input)
 
 
 def build_model(

@@ -160,11 +160,33 @@ def infer_num_classes(spec: ModelSpec, state: Mapping[str, torch.Tensor], path: 
 def fit_state_dict(
     spec: ModelSpec, model: nn.Module, state: dict[str, torch.Tensor], path: Path
 ) -> list[str]:
-    """Check ``state`` against ``model`` key by key, load it, return dropped aux keys."""
+    """Check ``state`` against ``model`` key by key, load it, return dropped aux keys.
+
+    In phases, each refusing with what it found: the aux heads (training only) are dropped;
+    the keys and shapes must be the model's (else it is another model's checkpoint); the
+    values must be finite floats; other float widths are converted to the model's, with a
+    warning; then the model loads it strictly.
+    """
+    aux = _drop_aux(spec, state)
+    expected = model.state_dict()
+    _check_layout(spec, expected, state, path)
+    _check_values(expected, state, path)
+    _warn_conversions(expected, state, path)
+    model.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()}, strict=True)
+    return aux
+
+
+def _drop_aux(spec: ModelSpec, state: dict[str, torch.Tensor]) -> list[str]:
     aux = [k for k in state if spec.aux_prefixes and k.startswith(spec.aux_prefixes)]
     for k in aux:
         del state[k]
-    expected = model.state_dict()
+    return aux
+
+
+def _check_layout(
+    spec: ModelSpec, expected: Mapping[str, torch.Tensor], state: Mapping[str, torch.Tensor], path: Path
+) -> None:
+    """WeightsError naming the missing, unexpected and mis-shaped keys, if any."""
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]
     misshaped = [
@@ -183,6 +205,11 @@ def fit_state_dict(
         raise WeightsError(
             f"{path}: not a checkpoint for {spec.name} ({spec.layout} layout): " + "; ".join(parts)
         )
+
+
+def _check_values(
+    expected: Mapping[str, torch.Tensor], state: Mapping[str, torch.Tensor], path: Path
+) -> None:
     # Integers or booleans where the model holds floats would load as silent all-zero or
     # all-one weights: refuse them. Other float widths are converted, and said so.
     wrong = [
@@ -198,20 +225,16 @@ def fit_state_dict(
     bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
     if bad:
         raise WeightsError(f"{path}: checkpoint has NaN/Inf values in {_names(bad)}")
-    widths = sorted(
-        {
-            str(v.dtype).replace("torch.", "")
-            for k, v in state.items()
-            if v.is_floating_point() and v.dtype != expected[k].dtype
-        }
-    )
+
+
+def _warn_conversions(
+    expected: Mapping[str, torch.Tensor], state: Mapping[str, torch.Tensor], path: Path
+) -> None:
+    converted = [v for k, v in state.items() if v.is_floating_point() and v.dtype != expected[k].dtype]
+    widths = sorted({str(v.dtype).replace("torch.", "") for v in converted})
     if widths:
-        n = sum(1 for k, v in state.items() if v.is_floating_point() and v.dtype != expected[k].dtype)
         warnings.warn(
-            f"{path.name}: converted {n} {'/'.join(widths)} tensors to float32 "
+            f"{path.name}: converted {len(converted)} {'/'.join(widths)} tensors to float32 "
             "(the model computes in float32)",
-            stacklevel=3,
+            stacklevel=4,  # build_model's caller, as when this was fit_state_dict's own warning
         )
-    converted = {k: v.to(expected[k].dtype) for k, v in state.items()}
-    model.load_state_dict(converted, strict=True)
-    return aux

@@ -88,6 +88,52 @@ def adopt_engine(
 ) -> AdoptResult:
     """Verify ``engine_path`` against ``onnx_path`` on this TensorRT and GPU, then write its manifest."""
     start = time.perf_counter()
+    info, name, precision = _read_inputs(engine_path, onnx_path, model)
+    check_output(manifest_path(engine_path), force)
+    trt = require_tensorrt()
+    data = engine_path.read_bytes()
+    env = runtime_env(hashlib.sha256(data).hexdigest())
+    logger = make_logger(show=False)
+    runtime = trt.Runtime(logger)  # held while the engine is in use
+    engine = runtime.deserialize_cuda_engine(data)
+    if engine is None:
+        raise ArtifactError(
+            f"{engine_path}: TensorRT {trt.__version__} cannot deserialize it: {first_error(logger.errors)}"
+        )
+    inputs, outputs = _engine_io(engine, trt)
+    check_engine_io(info, onnx_outputs(onnx_path), inputs, outputs)
+    lo, opt, hi = _profile(engine, info, inputs[info.name][0])
+    expectation, report = _verify_precision(engine, trt, logger, info, precision, opt, engine_path)
+    manifest: dict[str, Any] = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "model": name,
+        "engine": {"file": engine_path.name, "sha256": env.engine_sha256, "bytes": len(data)},
+        **env_fields(env),
+        "precision": precision,
+        "strongly_typed": True,
+        "input_name": info.name,
+        "output_names": outputs,
+        "input_size": _input_size(info) or None,
+        "input_layout": info.layout,
+        "input_dtype": info.dtype,
+        "profiles": [{"input": info.name, "min": list(lo), "opt": list(opt), "max": list(hi)}],
+        "hardware_compatibility": _compat(engine, trt),
+        # Built elsewhere (trtexec); what was verified here is the engine itself.
+        "builder": {"tool": "trtexec", "adopted_by": "inception-export trt-manifest"},
+        "onnx": {"file": onnx_path.name, "sha256": file_sha256(onnx_path)},
+        "timing_cache": None,
+        "precision_expectation": expectation,
+        "precision_check": report.to_dict(),
+        **info.metadata.pick("num_classes", "preprocessing", "weights", "embedded_preprocessing"),
+    }
+    mpath = write_manifest(engine_path, manifest)
+    return AdoptResult(engine_path, mpath, report, manifest, time.perf_counter() - start)
+
+
+def _read_inputs(engine_path: Path, onnx_path: Path, model: str | None) -> tuple[OnnxInput, str, str]:
+    """The ONNX's input, the model's name and the graph's precision, once both files are there and
+    the ONNX says enough."""
     if not engine_path.is_file():
         what = (
             "no such engine file"
@@ -104,19 +150,13 @@ def adopt_engine(
     precision = info.precision
     if precision not in ("fp16", "fp32", "int8"):
         raise ArtifactError(f"{onnx_path}: cannot tell whether it is an FP16 or an FP32 graph")
-    check_output(manifest_path(engine_path), force)
-    trt = require_tensorrt()
+    return info, name, precision
+
+
+def _engine_io(engine: Any, trt: Any) -> tuple[dict[str, tuple[tuple[int, ...], str]], list[str]]:
+    """The engine's inputs (name -> shape with -1 where dynamic, numpy dtype name) and output names."""
     from ..runners.tensorrt_runner import _np_dtype
 
-    data = engine_path.read_bytes()
-    env = runtime_env(hashlib.sha256(data).hexdigest())
-    logger = make_logger(show=False)
-    runtime = trt.Runtime(logger)
-    engine = runtime.deserialize_cuda_engine(data)
-    if engine is None:
-        raise ArtifactError(
-            f"{engine_path}: TensorRT {trt.__version__} cannot deserialize it: {first_error(logger.errors)}"
-        )
     names = [engine.get_tensor_name(i) for i in range(engine.num_io_tensors)]
     is_input = {n: engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT for n in names}
     inputs = {
@@ -124,18 +164,33 @@ def adopt_engine(
         for n in names
         if is_input[n]
     }
-    outputs = [n for n in names if not is_input[n]]
-    check_engine_io(info, onnx_outputs(onnx_path), inputs, outputs)
-    shape = inputs[info.name][0]
+    return inputs, [n for n in names if not is_input[n]]
+
+
+Shape = tuple[int, ...]
+
+
+def _input_size(info: OnnxInput) -> int:
+    return info.fixed_size or info.metadata.input_size or 0
+
+
+def _profile(engine: Any, info: OnnxInput, shape: Shape) -> tuple[Shape, Shape, Shape]:
+    """The input's (min, opt, max) shapes; ArtifactError unless they are for the ONNX's size."""
     if shape[0] > 0:
         lo = opt = hi = tuple(shape)
     else:
         lo, opt, hi = (dims_tuple(d) for d in engine.get_tensor_profile_shape(info.name, 0))
-    size = info.fixed_size or info.metadata.input_size or 0
+    size = _input_size(info)
     h_axis = 1 if info.layout == "NHWC" else 2
     if size and any(s[h_axis] != size for s in (lo, opt, hi)):
         raise ArtifactError(f"the engine's optimisation profile {lo}..{hi} is not for {size}x{size} inputs")
+    return lo, opt, hi
 
+
+def _verify_precision(
+    engine: Any, trt: Any, logger: Any, info: OnnxInput, precision: str, opt: Shape, engine_path: Path
+) -> tuple[dict[str, Any], PrecisionReport]:
+    """What the ONNX asks of each layer, and the inspector's report read at the opt shape against it."""
     context = engine.create_execution_context()
     if context is None or not context.set_input_shape(info.name, opt):
         raise ArtifactError(
@@ -153,32 +208,7 @@ def adopt_engine(
         expectation = precision_expectation(precision, info.float32_nodes, info.keep_fp32)
         report = verify_precision(report_json, precision, expectation["float32_nodes"])
     del inspector, context
-
-    manifest: dict[str, Any] = {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
-        "model": name,
-        "engine": {"file": engine_path.name, "sha256": env.engine_sha256, "bytes": len(data)},
-        **env_fields(env),
-        "precision": precision,
-        "strongly_typed": True,
-        "input_name": info.name,
-        "output_names": outputs,
-        "input_size": size or None,
-        "input_layout": info.layout,
-        "input_dtype": info.dtype,
-        "profiles": [{"input": info.name, "min": list(lo), "opt": list(opt), "max": list(hi)}],
-        "hardware_compatibility": _compat(engine, trt),
-        # Built elsewhere (trtexec); what was verified here is the engine itself.
-        "builder": {"tool": "trtexec", "adopted_by": "inception-export trt-manifest"},
-        "onnx": {"file": onnx_path.name, "sha256": file_sha256(onnx_path)},
-        "timing_cache": None,
-        "precision_expectation": expectation,
-        "precision_check": report.to_dict(),
-        **info.metadata.pick("num_classes", "preprocessing", "weights", "embedded_preprocessing"),
-    }
-    mpath = write_manifest(engine_path, manifest)
-    return AdoptResult(engine_path, mpath, report, manifest, time.perf_counter() - start)
+    return expectation, report
 
 
 def _compat(engine: Any, trt: Any) -> str:

@@ -74,10 +74,6 @@ class EngineConfig:
         s = self.input_size
         return (batch, s, s, 3) if self.layout == "NHWC" else (batch, 3, s, s)
 
-    @property
-    def spatial_axes(self) -> tuple[int, int]:
-        return (1, 2) if self.layout == "NHWC" else (2, 3)
-
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["timing_cache"] = str(self.timing_cache) if self.timing_cache else None

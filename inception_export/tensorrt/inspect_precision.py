@@ -357,10 +357,3 @@ def verify_precision(
             "layer is named after it, so that cannot be verified"
         )
     return summary
-
-
-def verify_fp16_convolutions(
-    report: str | Mapping[str, Any], float32_nodes: Iterable[str] = ()
-) -> PrecisionReport:
-    """``verify_precision`` for an FP16 engine."""
-    return verify_precision(report, "fp16", float32_nodes)

@@ -1,18 +1,24 @@
-"""Importing this package registers every architecture with the registry (Inception v1-v4,
-Inception-ResNet-v2, then the baselines), in the order ``models`` lists them."""
+"""The ``nn.Module`` of every spec in ``specs/``: importing this package registers each model
+file's builder (:mod:`.builders`); :func:`builder` finds one by its spec's name."""
 
-from . import googlenet  # noqa: I001
-from . import bn_inception
-from . import inception_v3
-from . import inception_v4
-from . import inception_resnet_v2
-from . import alexnet
-from . import vgg
-from . import resnet
+from __future__ import annotations
+
+from . import (
+    alexnet,
+    bn_inception,
+    googlenet,
+    inception_resnet_v2,
+    inception_v3,
+    inception_v4,
+    resnet,
+    vgg,
+)
+from .builders import BUILDERS, Builder
 
 __all__ = [
     "alexnet",
     "bn_inception",
+    "builder",
     "googlenet",
     "inception_resnet_v2",
     "inception_v3",
@@ -20,3 +26,8 @@ __all__ = [
     "resnet",
     "vgg",
 ]
+
+
+def builder(name: str) -> Builder:
+    """The builder of the spec named ``name`` (its canonical name, not an alias)."""
+    return BUILDERS[name]

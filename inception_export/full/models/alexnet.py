@@ -11,10 +11,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ...registry import ModelSpec, register
-from .presets import TORCHVISION_IMAGENET
+from .builders import register_builder
 
 
+@register_builder("alexnet")
 class AlexNet(nn.Module):
     def __init__(self, num_classes: int = 1000, transform_input: bool = False) -> None:
         super().__init__()
@@ -48,22 +48,3 @@ class AlexNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(torch.flatten(self.avgpool(self.features(x)), 1))
-
-
-SPEC = register(
-    ModelSpec(
-        name="alexnet",
-        aliases=(),
-        description="AlexNet baseline, torchvision layout",
-        builder=AlexNet,
-        default_size=224,
-        # conv1 (11x11/4) and three 3x3/2 max-pools: 63 is the smallest input the last pool can
-        # still read a 3x3 window from (torchvision's own min_size).
-        min_size=63,
-        preprocessing=TORCHVISION_IMAGENET,
-        params=61_100_840,
-        gmacs=0.714,
-        layout="torchvision",
-        classifier_key="classifier.6.weight",
-    )
-)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ...registry import KnownCheckpoint, ModelSpec, Preprocessing, register
+from .builders import register_builder
 from .layers import BasicConv2d, TorchvisionTransformInput
 
 
@@ -34,6 +34,7 @@ class Inception(nn.Module):
         return torch.cat([self.branch1(x), self.branch2(x), self.branch3(x), self.branch4(x)], 1)
 
 
+@register_builder("googlenet")
 class GoogLeNet(nn.Module):
     def __init__(self, num_classes: int = 1000, transform_input: bool = False) -> None:
         super().__init__()
@@ -70,43 +71,3 @@ class GoogLeNet(nn.Module):
         x = self.inception5b(self.inception5a(x))
         # Dropout is the identity in eval mode, so it is left out of the inference graph.
         return self.fc(torch.flatten(self.avgpool(x), 1))
-
-
-# torchvision's GoogLeNet_Weights.IMAGENET1K_V1, ported from TensorFlow: it expects
-# transform_input=True on ImageNet-normalised input (the README of ../shared/reference).
-_TORCHVISION_PREPROCESSING = Preprocessing(
-    mean=(0.485, 0.456, 0.406),
-    std=(0.229, 0.224, 0.225),
-    colour_order="RGB",
-    value_range=(0.0, 1.0),
-    resize=256,
-    crop=224,
-)
-KNOWN_CHECKPOINTS = (
-    KnownCheckpoint(
-        sha256_prefix="1378be20",
-        file_name="googlenet-1378be20.pth",
-        source="torchvision",
-        transform_input=True,
-        preprocessing=_TORCHVISION_PREPROCESSING,
-    ),
-)
-
-SPEC = register(
-    ModelSpec(
-        name="googlenet",
-        aliases=("v1", "inception_v1"),
-        description="Inception v1 (GoogLeNet), torchvision layout",
-        builder=GoogLeNet,
-        default_size=224,
-        min_size=15,
-        preprocessing=_TORCHVISION_PREPROCESSING,
-        params=6_624_904,
-        gmacs=1.498,
-        layout="torchvision",
-        classifier_key="fc.weight",
-        aux_prefixes=("aux1.", "aux2."),
-        supports_transform_input=True,
-        known_checkpoints=KNOWN_CHECKPOINTS,
-    )
-)

@@ -12,9 +12,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ...registry import ModelSpec, register
+from .builders import register_builder
 from .layers import BasicConv2d
-from .presets import timm_inception
 
 
 class Mixed5b(nn.Module):
@@ -113,6 +112,7 @@ class Block8(nn.Module):
         return torch.relu(out) if self.relu else out
 
 
+@register_builder("inception_resnet_v2")
 class InceptionResNetV2(nn.Module):
     def __init__(self, num_classes: int = 1000, transform_input: bool = False) -> None:
         super().__init__()
@@ -146,22 +146,3 @@ class InceptionResNetV2(nn.Module):
         x = self.mixed_7a(self.repeat_1(x))
         x = self.conv2d_7b(self.block8(self.repeat_2(x)))
         return self.classif(torch.flatten(self.global_pool(x), 1))
-
-
-SPEC = register(
-    ModelSpec(
-        name="inception_resnet_v2",
-        aliases=("irv2", "inception_resnet"),
-        description="Inception-ResNet-v2, timm layout",
-        builder=InceptionResNetV2,
-        default_size=299,
-        # Below 75 the 8x8 stage (after mixed_7a's 3x3/2 reductions) would be empty.
-        min_size=75,
-        preprocessing=timm_inception(crop_pct=0.8975),
-        params=55_843_464,
-        gmacs=13.156,
-        layout="timm",
-        classifier_key="classif.weight",
-        notes="timm inception_resnet_v2 (tf_in1k): crop_pct 0.8975, bicubic",
-    )
-)

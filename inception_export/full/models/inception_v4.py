@@ -11,9 +11,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ...registry import ModelSpec, register
+from .builders import register_builder
 from .layers import BasicConv2d
-from .presets import timm_inception
 
 
 def _pool_branch(cin: int, cout: int) -> nn.Sequential:
@@ -152,6 +151,7 @@ class InceptionC(nn.Module):
         )
 
 
+@register_builder("inception_v4")
 class InceptionV4(nn.Module):
     def __init__(self, num_classes: int = 1000, transform_input: bool = False) -> None:
         super().__init__()
@@ -175,22 +175,3 @@ class InceptionV4(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.last_linear(torch.flatten(self.global_pool(self.features(x)), 1))
-
-
-SPEC = register(
-    ModelSpec(
-        name="inception_v4",
-        aliases=("v4",),
-        description="Inception v4, timm layout",
-        builder=InceptionV4,
-        default_size=299,
-        # Below 75 the last reduction (3x3/2, no padding) has nothing left to pool.
-        min_size=75,
-        preprocessing=timm_inception(crop_pct=0.875),
-        params=42_679_816,
-        gmacs=12.254,
-        layout="timm",
-        classifier_key="last_linear.weight",
-        notes="timm inception_v4 (tf_in1k): crop_pct 0.875, bicubic",
-    )
-)

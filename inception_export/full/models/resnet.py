@@ -9,8 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ...registry import ModelSpec, register
-from .presets import TORCHVISION_IMAGENET
+from .builders import register_builder
 
 
 class Bottleneck(nn.Module):
@@ -62,25 +61,8 @@ class ResNet(nn.Module):
         return self.fc(torch.flatten(self.avgpool(x), 1))
 
 
+@register_builder("resnet50")
 def resnet50(num_classes: int = 1000, transform_input: bool = False) -> ResNet:
     if transform_input:
         raise ValueError("transform_input applies to torchvision's v1/v3 checkpoints, not resnet50")
     return ResNet((3, 4, 6, 3), num_classes)
-
-
-SPEC = register(
-    ModelSpec(
-        name="resnet50",
-        aliases=(),
-        description="ResNet-50 baseline, torchvision layout",
-        builder=resnet50,
-        default_size=224,
-        # Every downsampling step pads, so even a 1x1 input keeps one pixel to the end.
-        min_size=1,
-        preprocessing=TORCHVISION_IMAGENET,
-        params=25_557_032,
-        gmacs=4.089,
-        layout="torchvision",
-        classifier_key="fc.weight",
-    )
-)

@@ -11,8 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ...registry import ModelSpec, register
-from .presets import TORCHVISION_IMAGENET
+from .builders import register_builder
 
 # Channels per conv, "M" a 2x2/2 max-pool (torchvision's cfgs["D"]).
 VGG16_CFG: list[int | str] = [
@@ -49,25 +48,8 @@ class VGG(nn.Module):
         return self.classifier(torch.flatten(self.avgpool(self.features(x)), 1))
 
 
+@register_builder("vgg16")
 def vgg16(num_classes: int = 1000, transform_input: bool = False) -> VGG:
     if transform_input:
         raise ValueError("transform_input applies to torchvision's v1/v3 checkpoints, not vgg16")
     return VGG(VGG16_CFG, num_classes)
-
-
-SPEC = register(
-    ModelSpec(
-        name="vgg16",
-        aliases=(),
-        description="VGG-16 baseline, torchvision layout",
-        builder=vgg16,
-        default_size=224,
-        # Five 2x2/2 max-pools: 32 is the smallest input that leaves one pixel.
-        min_size=32,
-        preprocessing=TORCHVISION_IMAGENET,
-        params=138_357_544,
-        gmacs=15.47,
-        layout="torchvision",
-        classifier_key="classifier.6.weight",
-    )
-)

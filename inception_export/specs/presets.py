@@ -1,10 +1,10 @@
-"""Preprocessing presets shared by several model files (as the checkpoints' sources define them)."""
+"""Preprocessing presets shared by several specs (as the checkpoints' sources define them)."""
 
 from __future__ import annotations
 
 import math
 
-from ...registry import Preprocessing
+from .model_spec import Preprocessing
 
 # torchvision's ImageNet weights (AlexNet, VGG, ResNet): resize 256 -> centre crop 224,
 # bilinear, ImageNet mean/std on RGB in [0, 1].
