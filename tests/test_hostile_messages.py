@@ -18,7 +18,7 @@ import numpy as np
 import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
-from test_hostile_gate import SIZE, bundle_parts, cli, one_error, tiny_onnx, write_bundle
+from test_gate_crafted_inputs import SIZE, bundle_parts, cli, one_error, tiny_onnx, write_bundle
 
 from inception_export.parity.bundle import npz_bytes
 
