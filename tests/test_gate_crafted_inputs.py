@@ -22,96 +22,11 @@ from typing import Any
 import numpy as np
 import onnx
 import pytest
+from helpers import SIZE, N, bundle_parts, cli, one_error, tiny_onnx, write_bundle
 from onnx import TensorProto, helper, numpy_helper
 
-from inception_export.parity.bundle import BUNDLE_FORMAT, BUNDLE_SCHEMA, encode_bundle, npz_bytes
+from inception_export.parity.bundle import encode_bundle, npz_bytes
 from inception_export.parity.reference import ReferenceSet
-from inception_export.parity.tolerances import PROFILES
-
-SIZE, CLASSES, N = 8, 10, 5
-
-
-def tiny_onnx(path: Path, scale: float = 1.0, seed: int = 0) -> tuple[Path, np.ndarray, np.ndarray]:
-    """A linear classifier as ONNX; returns the path and its weights (W, b)."""
-    rng = np.random.default_rng(seed)
-    w = rng.standard_normal((3 * SIZE * SIZE, CLASSES)).astype(np.float32) * 0.1
-    b = rng.standard_normal(CLASSES).astype(np.float32)
-    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 3, SIZE, SIZE])
-    y = helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", CLASSES])
-    graph = helper.make_graph(
-        [
-            helper.make_node("Flatten", ["x"], ["flat"], axis=1),
-            helper.make_node("MatMul", ["flat", "W"], ["mm"]),
-            helper.make_node("Add", ["mm", "b"], ["logits"]),
-        ],
-        "tiny",
-        [x],
-        [y],
-        [numpy_helper.from_array(w * scale, "W"), numpy_helper.from_array(b, "b")],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    onnx.save(model, str(path))
-    return path, w, b
-
-
-def bundle_parts(w: np.ndarray, b: np.ndarray, n: int = N) -> tuple[dict[str, Any], dict[str, ReferenceSet]]:
-    rng = np.random.default_rng(1)
-    feed = rng.uniform(-1, 1, (n, 3, SIZE, SIZE)).astype(np.float32)
-    logits = (feed.reshape(n, -1).astype(np.float64) @ w + b).astype(np.float32)
-    names = [f"random-{i}" for i in range(n)]
-    inputs = [{"name": nm, "kind": "random", "sha256": "0" * 16} for nm in names]
-    meta: dict[str, Any] = {
-        "format": BUNDLE_FORMAT,
-        "schema": BUNDLE_SCHEMA,
-        "tool": "inception-export test",
-        "versions": {},
-        "model": "tiny",
-        "aliases": [],
-        "num_classes": CLASSES,
-        "input_size": SIZE,
-        "preprocessing": {},
-        "transform_input": False,
-        "weights": {},
-        "tolerance_profile": {
-            "name": "default",
-            "limits": {p: lim.to_dict() for p, lim in PROFILES["default"].items()},
-        },
-        "reference": "test",
-    }
-    return meta, {"float": ReferenceSet(names, ["random"] * n, feed, logits, inputs)}
-
-
-def write_bundle(path: Path, meta: dict[str, Any], sets: dict[str, ReferenceSet]) -> Path:
-    path.write_bytes(encode_bundle(meta, sets))
-    return path
-
-
-@pytest.fixture()
-def case(tmp_path: Path) -> dict[str, Any]:
-    good, w, b = tiny_onnx(tmp_path / "tiny.onnx")
-    broken, _, _ = tiny_onnx(tmp_path / "broken.onnx", scale=1.5)
-    meta, sets = bundle_parts(w, b)
-    bundle = write_bundle(tmp_path / "golden.npz", meta, sets)
-    return {"dir": tmp_path, "good": good, "broken": broken, "meta": meta, "sets": sets, "bundle": bundle}
-
-
-def cli(*args: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    """The CLI in this process (no torch import per call): exit code, stdout, stderr."""
-    from inception_export.cli.app import main
-
-    with pytest.raises(SystemExit) as exc:
-        main([str(a) for a in args])
-    got = capsys.readouterr()
-    code = exc.value.code
-    return int(code) if isinstance(code, int) else 1, got.out, got.err
-
-
-def one_error(stderr: str) -> str:
-    assert "Traceback" not in stderr, stderr
-    errors = [ln for ln in stderr.splitlines() if ln.startswith("error:")]
-    assert len(errors) == 1, stderr
-    return errors[0]
 
 
 def test_the_tiny_gate_passes_and_fails_as_it_should(

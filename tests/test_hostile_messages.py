@@ -17,19 +17,10 @@ from typing import Any
 import numpy as np
 import onnx
 import pytest
+from helpers import SIZE, cli, one_error, tiny_onnx
 from onnx import TensorProto, helper, numpy_helper
-from test_gate_crafted_inputs import SIZE, bundle_parts, cli, one_error, tiny_onnx, write_bundle
 
 from inception_export.parity.bundle import npz_bytes
-
-
-@pytest.fixture()
-def case(tmp_path: Path) -> dict[str, Any]:
-    good, w, b = tiny_onnx(tmp_path / "tiny.onnx")
-    broken, _, _ = tiny_onnx(tmp_path / "broken.onnx", scale=1.5)
-    meta, sets = bundle_parts(w, b)
-    bundle = write_bundle(tmp_path / "golden.npz", meta, sets)
-    return {"dir": tmp_path, "good": good, "broken": broken, "meta": meta, "sets": sets, "bundle": bundle}
 
 
 def _raw_bundle(path: Path, meta_text: str, arrays: dict[str, np.ndarray] | None = None) -> Path:

@@ -15,7 +15,7 @@ from typing import Any
 
 import onnx
 import pytest
-from test_gate_crafted_inputs import bundle_parts, cli, one_error, tiny_onnx, write_bundle
+from helpers import bundle_parts, cli, one_error, tiny_onnx, write_bundle
 
 from inception_export.errors import ArtifactError
 from inception_export.full.export import read_metadata

@@ -13,7 +13,7 @@ from conftest import (
     synthetic_model,
     v1_fast,
 )
-from test_models_export import EVERY_FORMAT  # the models whose TorchScript export is gated there
+from helpers import EVERY_FORMAT  # the models whose TorchScript export is gated there
 
 from inception_export import build_model, get_spec, list_specs
 from inception_export.errors import UsageError
