@@ -14,7 +14,11 @@ import pytest
 from conftest import stand_in_engine
 from onnx import TensorProto, helper, numpy_helper
 
+from inception_export.metadata import NO_METADATA
 from inception_export.parity.bundle import BUNDLE_FORMAT, BUNDLE_SCHEMA, encode_bundle
+from inception_export.parity.gate import ArtifactResult, Check, GateReport
+from inception_export.parity.metrics import Metrics
+from inception_export.parity.numfmt import failure_message
 from inception_export.parity.reference import ReferenceSet
 from inception_export.parity.tolerances import PROFILES
 
@@ -157,3 +161,44 @@ EVERY_FORMAT = {
     # gated by benchmarks/gate_figures.py (README table) instead.
     "vgg16": (64, 0, ("fp16",)),
 }
+
+
+def sample_metrics(r: float) -> Metrics:
+    return Metrics(
+        max_abs=30 * r, p99_abs=10 * r, mean_abs=r, max_abs_rel=2 * r, rel_l2=r, min_cosine=1 - r,
+        top1_agreement=1.0, top5_overlap=0.9, max_kl=r * r, nonfinite=0, samples=13,
+    )  # fmt: skip
+
+
+def sample_gate_report(tmp_path: Path) -> GateReport:
+    """A failing gate of six artifacts (long names, an engine, min cosine just past its limit):
+    what the 80-column table and the JUnit messages are read on."""
+    rows = [
+        ("inception_resnet_v2.pt", "torchscript", "fp32", 3e-7),
+        ("inception_resnet_v2-fp32.onnx", "onnx", "fp32", 4e-7),
+        ("inception_resnet_v2-fp16.onnx", "onnx", "fp16", 6e-4),
+        ("inception_resnet_v2-fp32.engine", "tensorrt", "fp32", 3.35e-5),
+        ("a_model_with_a_rather_long_name_indeed-fp16.onnx", "onnx", "fp16", 6e-4),
+        ("sixth-artifact.onnx", "onnx", "fp32", 4e-7),
+    ]
+    artifacts = []
+    for name, fmt, prec, r in rows:
+        cos = 1 - r
+        limit = PROFILES["default"][prec].min_cosine
+        checks = [Check("min_cosine", cos >= limit, cos, limit, "min")]
+        if cos < limit:
+            checks[0].message = failure_message("min_cosine", cos, limit, "min")
+        artifacts.append(
+            ArtifactResult(
+                path=str(tmp_path / name),
+                format=fmt,
+                precision=prec,
+                runner={},
+                metadata=NO_METADATA,
+                metrics=sample_metrics(r),
+                by_kind={},
+                batch_sizes=[1, 13],
+                checks=checks,
+            )
+        )
+    return GateReport("inception_resnet_v2", {}, False, "default", PROFILES["default"], [{}] * 13, artifacts)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import time
 from collections.abc import Iterator
@@ -1077,3 +1078,39 @@ def test_copy_of_an_artifact_swapped_for_a_fifo_does_not_block(tmp_path: Path) -
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert "a FIFO" in done.stdout and "not a regular file" in done.stdout, done
     assert not (tmp_path / "out.onnx").exists()
+
+
+def _release_copy(v1_release: tuple[Path, Any], tmp_path: Path) -> Path:
+    release, _ = v1_release
+    copy = tmp_path / "rel"
+    shutil.copytree(release, copy)
+    return copy
+
+
+def test_deploy_refuses_a_device_or_fifo_as_its_manifest(
+    v1_release: tuple[Path, Any], tmp_path: Path
+) -> None:
+    # /dev/zero as manifest.json was read without end until the kernel killed the process
+    # (24 GB); a FIFO blocked the read forever.
+    rel = _release_copy(v1_release, tmp_path)
+    (rel / "manifest.json").unlink()
+    (rel / "manifest.json").symlink_to("/dev/zero")
+    res = run_cli_here("deploy", "triton", "--release", str(rel), "-o", str(tmp_path / "t1"))
+    assert_one_line_error(res, 2, "character device, not a regular file")
+    (rel / "manifest.json").unlink()
+    os.mkfifo(rel / "manifest.json")
+    res = run_cli_here("deploy", "triton", "--release", str(rel), "-o", str(tmp_path / "t2"))
+    assert_one_line_error(res, 2, "FIFO")
+    assert not (tmp_path / "t1").exists() and not (tmp_path / "t2").exists()
+
+
+def test_class_names_from_a_device_is_refused(v1_release: tuple[Path, Any], tmp_path: Path) -> None:
+    release, _ = v1_release
+    zero = tmp_path / "names.txt"
+    zero.symlink_to("/dev/zero")
+    out = tmp_path / "t"
+    res = run_cli_here(
+        "deploy", "triton", "--release", str(release), "-o", str(out), "--class-names", str(zero)
+    )
+    assert_one_line_error(res, 2, "--class-names", "not a regular file")
+    assert not out.exists()

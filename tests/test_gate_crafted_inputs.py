@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import onnx
 import pytest
+from conftest import CliResult, assert_one_line_error
 from helpers import SIZE, N, bundle_parts, cli, one_error, tiny_onnx, write_bundle
 from onnx import TensorProto, helper, numpy_helper
 
@@ -752,3 +753,206 @@ def test_an_int8_graph_against_a_bundle_without_int8_limits(
     bundle = write_bundle(case["dir"] / "no-int8.npz", meta, case["sets"])
     code, _, err = cli("parity", "--golden", bundle, qdq, capsys=capsys)
     assert code == 2 and "computes in int8" in one_error(err) and "no int8 table" in one_error(err)
+
+
+def _limited_memory() -> None:
+    # A regression must fail the test, not exhaust the machine: 3 GiB of address space.
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))
+
+
+def _gate_here(release: Path, artifact: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "inception_export",
+            "parity",
+            "--golden",
+            str(release / "golden.npz"),
+            str(artifact),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,  # a FIFO read blocked forever
+        preexec_fn=_limited_memory,
+        env={**os.environ, "COLUMNS": "200", "NO_COLOR": "1"},
+    )
+
+
+def test_engine_manifest_fifo_device_or_deep_nesting_is_one_line(
+    v1_release: tuple[Path, Any], tmp_path: Path
+) -> None:
+    from inception_export.errors import ArtifactError
+    from inception_export.tensorrt.manifest import read_manifest
+
+    release, _ = v1_release
+    engine = tmp_path / "x.engine"
+    engine.write_bytes(b"ftrt" + bytes(60))  # a plan's magic: dispatched as an engine
+    manifest = tmp_path / "x.engine.json"
+    os.mkfifo(manifest)
+    res = _gate_here(release, engine)
+    assert_one_line_error(CliResult(res.returncode, res.stdout, res.stderr), 2, "FIFO")
+    manifest.unlink()
+    manifest.symlink_to("/dev/zero")
+    res = _gate_here(release, engine)
+    assert_one_line_error(CliResult(res.returncode, res.stdout, res.stderr), 2, "character device")
+    manifest.unlink()
+    manifest.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(ArtifactError, match="nested too deeply"):
+        read_manifest(engine)
+
+
+def test_an_onnx_larger_than_the_memory_left_is_refused_before_loading(
+    v1_release: tuple[Path, Any], tmp_path: Path
+) -> None:
+    release, _ = v1_release
+    big = tmp_path / "big.onnx"
+    with open(big, "wb") as fh:
+        fh.truncate(4 << 30)  # sparse: 4 GiB claimed, no disk used
+    res = _gate_here(release, big)
+    assert_one_line_error(CliResult(res.returncode, res.stdout, res.stderr), 2, "MiB of memory", "not loaded")
+
+
+def _raw_bundle(path: Path, meta_text: str, arrays: dict[str, np.ndarray] | None = None) -> Path:
+    raw = np.frombuffer(meta_text.encode(), dtype=np.uint8)
+    path.write_bytes(npz_bytes({"meta": raw, **(arrays or {})}))
+    return path
+
+
+def _bad_records(meta: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """name -> (metadata text, a word the one error line must hold)."""
+    header = '{"format": "inception-export/golden-bundle", "schema": 1, "x": '
+    no_tool = {k: v for k, v in meta.items() if k != "tool"}
+    return {
+        "deeply nested": (header + "[" * 100_000 + "]" * 100_000 + "}", "unreadable metadata"),
+        "num_classes a string": (json.dumps(dict(meta, num_classes="ten")), "num_classes"),
+        "sets a list": (json.dumps(dict(meta, sets=[1, 2])), "no golden inputs"),
+        "limits a string": (
+            json.dumps(dict(meta, tolerance_profile={"name": "x", "limits": "loose"})),
+            "tolerance",
+        ),
+        "no tool": (json.dumps(no_tool), "no tool"),
+        "model null": (json.dumps(dict(meta, model=None)), "no model"),
+        "empty set": (
+            json.dumps(dict(meta, sets={"float": {"names": [], "kinds": [], "inputs": []}})),
+            "holds no golden inputs",
+        ),
+    }
+
+
+def test_malformed_bundle_metadata_is_exit_2(
+    case: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    meta = dict(
+        case["meta"], sets={"float": {"names": ["a"], "kinds": ["random"], "inputs": [{}]}}, arrays={}
+    )
+    for name, (text, word) in _bad_records(meta).items():
+        bundle = _raw_bundle(case["dir"] / "bad.npz", text)
+        code, _, err = cli("parity", "--golden", bundle, case["good"], capsys=capsys)
+        assert code == 2, (name, err)
+        line = one_error(err)
+        assert word in line and "internal error" not in line, (name, line)
+        assert "None" not in line, (name, line)
+
+
+def _onnx_graph(
+    path: Path, nodes: list[Any], inits: list[np.ndarray], names: list[str], out_shape: list[Any]
+) -> Path:
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 3, SIZE, SIZE])
+    y = helper.make_tensor_value_info("logits", TensorProto.FLOAT, out_shape)
+    tensors = [numpy_helper.from_array(a, n) for a, n in zip(inits, names, strict=True)]
+    model = helper.make_model(
+        helper.make_graph(nodes, "g", [x], [y], tensors), opset_imports=[helper.make_opsetid("", 17)]
+    )
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return path
+
+
+def test_artifacts_of_another_shape_are_exit_2(
+    case: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    w7 = np.ones((3 * SIZE * SIZE, 7), np.float32)
+    seven = _onnx_graph(
+        case["dir"] / "seven.onnx",
+        [
+            helper.make_node("Flatten", ["x"], ["f"], axis=1),
+            helper.make_node("MatMul", ["f", "W"], ["logits"]),
+        ],
+        [w7],
+        ["W"],
+        ["batch", 7],
+    )
+    code, _, err = cli("parity", "--golden", case["bundle"], seven, capsys=capsys)
+    assert code == 2 and "gives 7 classes, the reference 10" in one_error(err)
+    # Output batch fixed at 1 whatever the input batch: rows cannot be matched.
+    w10 = np.ones((3 * SIZE * SIZE, 10), np.float32)
+    pooled = _onnx_graph(
+        case["dir"] / "pooled.onnx",
+        [
+            helper.make_node("Flatten", ["x"], ["f"], axis=1),
+            helper.make_node("MatMul", ["f", "W"], ["m"]),
+            helper.make_node("ReduceMean", ["m"], ["logits"], axes=[0], keepdims=1),
+        ],
+        [w10],
+        ["W"],
+        [1, 10],
+    )
+    code, _, err = cli("parity", "--golden", case["bundle"], pooled, capsys=capsys)
+    assert code == 2 and "for a batch of" in one_error(err)
+
+
+def test_sizes_and_outputs_are_refused_before_work(
+    case: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = cli("parity", "-m", "v1", "--samples", "100000", case["good"], capsys=capsys)
+    assert code == 2 and "--samples 100000" in one_error(err)
+    code, _, err = cli("bench", "-m", "v1", "--batch", "100000", capsys=capsys)
+    assert code == 2 and "--batch: 100000" in one_error(err)
+    code, out, err = cli(
+        "parity", "--golden", case["bundle"], case["good"], "--junit", case["dir"], capsys=capsys
+    )
+    assert code == 2 and "is a directory" in one_error(err) and out == ""
+    assert "parity gate" not in err  # refused before the gate ran
+
+
+def test_file_errors_of_named_paths_are_exit_2(
+    case: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Path.exists() raises (not False) for a name longer than the file system allows.
+    long_name = case["dir"] / ("a" * 300 + ".onnx")
+    code, _, err = cli("parity", "--golden", case["bundle"], long_name, capsys=capsys)
+    assert code == 2 and "File name too long" in one_error(err)
+    code, _, err = cli("parity", "--golden", long_name.with_suffix(".npz"), case["good"], capsys=capsys)
+    assert code == 2 and "File name too long" in one_error(err)
+
+
+def test_wording(case: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    junk = case["dir"] / "junk.npz"
+    junk.write_bytes(np.random.default_rng(0).bytes(4096))
+    code, _, err = cli("parity", "--golden", junk, case["good"], capsys=capsys)
+    assert code == 2 and "trust" not in one_error(err) and "corrupt" in one_error(err)
+    fifo = case["dir"] / "g.npz"
+    os.mkfifo(fifo)
+    code, _, err = cli("parity", "--golden", fifo, case["good"], capsys=capsys)
+    assert code == 2 and "a FIFO (named pipe), not a regular file" in one_error(err)
+    fifo_art = case["dir"] / "a.onnx"
+    os.mkfifo(fifo_art)
+    code, _, err = cli("parity", "--golden", case["bundle"], fifo_art, capsys=capsys)
+    assert code == 2 and "a FIFO (named pipe), not a regular file" in one_error(err)
+    code, _, err = cli(
+        "parity", "--golden", case["bundle"], case["broken"], "--tolerance-profile", "strict", capsys=capsys
+    )
+    assert code == 1 and "is below limit 0.999999" in err  # the limit as configured, not "1"
+    from inception_export.parity.numfmt import failure_message
+
+    assert failure_message("min_cosine", 0.0, 0.99999, "min") == "min_cosine = 0 is below limit 0.99999"
+    empty = case["dir"] / "empty.onnx"
+    empty.touch()
+    from inception_export.errors import ArtifactError
+    from inception_export.tensorrt.onnx_input import read_onnx_input
+
+    with pytest.raises(ArtifactError, match="an empty file, not an ONNX model"):
+        read_onnx_input(empty)

@@ -9,6 +9,7 @@ taken for "no metadata". Built on the hand-made ONNX classifier of ``test_hostil
 from __future__ import annotations
 
 import json
+import os
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -136,3 +137,22 @@ def test_a_huge_torchscript_extra_file_is_not_read(tmp_path: Path) -> None:
     assert path.stat().st_size < 1 << 20
     with pytest.raises(ArtifactError, match="larger than 16 MiB"):
         read_metadata(path)
+
+
+def test_a_metadata_sidecar_that_is_a_fifo_is_refused_not_skipped(tmp_path: Path) -> None:
+    import onnx
+    from onnx import TensorProto, helper
+
+    from inception_export.errors import ArtifactError
+    from inception_export.metadata import read_metadata
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, 8, 8])
+    foreign = tmp_path / "foreign.onnx"  # no embedded record: the sidecar is the one read
+    onnx.save(
+        helper.make_model(helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "g", [x], [y])),
+        foreign,
+    )
+    os.mkfifo(tmp_path / "foreign.onnx.json")
+    with pytest.raises(ArtifactError, match="FIFO"):
+        read_metadata(foreign)
