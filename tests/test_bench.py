@@ -1,4 +1,5 @@
-"""`bench`: the interleaved schedule, the statistics, a real v1 run through the CLI, bad arguments.
+"""`bench`: the interleaved schedule, the statistics, a real v1 run through the CLI, bad arguments,
+noisy measurements flagged, the chart's spread and provenance.
 
 Timings are never asserted against targets here (a shared CI machine makes that flaky);
 only that the records are complete, finite and positive. The measured ratios live in
@@ -118,7 +119,7 @@ def test_real_v1_bench_records(v1_run: CliResult) -> None:
     assert ok[("torch", "fp32")]["speedup_vs_torch"] == pytest.approx(1.0)
     # Progress and skip reasons go to stderr, never into the JSON on stdout.
     assert "skip" in v1_run.stderr
-    # stderr is a pipe here, as in CI: a line per phase instead of a live bar (issue 21).
+    # stderr is a pipe here, as in CI: a line per phase instead of a live bar.
     phases = [ln for ln in v1_run.stderr.splitlines() if ln.startswith("bench: ")]
     assert any("building" in ln for ln in phases) and any("timing" in ln for ln in phases), v1_run.stderr
 

@@ -1,4 +1,5 @@
-"""Issue 2: users' checkpoints in the peers' layouts load, and bad ones are refused clearly."""
+"""Checkpoints of GoogLeNet, BN-Inception and Inception v3: users' files in the peers' layouts
+load, and bad ones (wrong keys, dtypes, files, shapes) are refused in one line; ``inspect`` on them."""
 
 from __future__ import annotations
 

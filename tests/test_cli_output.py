@@ -1,4 +1,6 @@
-"""Issue 12, items 6-15: bad input gets the right words, output reads well at 80 columns."""
+"""What the CLI prints, whatever the command: messages clipped at a word and never cut, tables
+that read at 80 columns, stdout holding only the result, and the verdict's exit code kept through
+closed or broken pipes, narrow terminals and an ASCII stdout; paths named for what they are."""
 
 from __future__ import annotations
 
@@ -19,13 +21,7 @@ from inception_export.parity.report import table
 from inception_export.registry import get_spec, list_specs
 from inception_export.text import clip
 
-# --- checkpoints (item 6, item 8) -------------------------------------------------------
-
-
-# --- sizes (item 7) -------------------------------------------------------------------
-
-
-# --- messages (item 8) ----------------------------------------------------------------
+# --- messages -------------------------------------------------------------------------
 
 
 def test_clip_never_cuts_a_word() -> None:
@@ -49,13 +45,7 @@ def test_no_message_truncated_by_slicing() -> None:
     assert offenders == []
 
 
-# --- tolerance profiles (item 9) ------------------------------------------------------
-
-
-# --- failure values (item 10) ---------------------------------------------------------
-
-
-# --- 80 columns (item 12) -------------------------------------------------------------
+# --- 80 columns -----------------------------------------------------------------------
 
 
 def _render(renderable: Any) -> str:
@@ -113,10 +103,7 @@ def test_inspect_report_reads_at_80_columns_on_stdout() -> None:
     assert res.stderr == ""
 
 
-# --- help, version, usage errors (items 11, 13) ---------------------------------------
-
-
-# --- streams (item 14) ----------------------------------------------------------------
+# --- streams: stdout holds the result, the exit code is the verdict's ------------------
 
 
 def test_models_result_on_stdout_json_replaces_it() -> None:
@@ -126,12 +113,6 @@ def test_models_result_on_stdout_json_replaces_it() -> None:
     res = run_cli("models", "--json")
     rows = json.loads(res.stdout)  # nothing but JSON
     assert res.stderr == "" and {r["name"]: r["max_size"] for r in rows}["inception_v3"] == 1196
-
-
-# --- bench noise (item 15) ------------------------------------------------------------
-
-
-# --- Ctrl-C outside release (item 3) --------------------------------------------------
 
 
 def _proc(args: list[str], **kw: Any) -> subprocess.CompletedProcess[str]:
@@ -146,6 +127,8 @@ def _proc(args: list[str], **kw: Any) -> subprocess.CompletedProcess[str]:
         **kw,
     )
 
+
+# --- resources: running out of memory is the user's exit 2 -------------------------------
 
 MEMORY_GUARD = """
 import resource, sys

@@ -1,6 +1,8 @@
-"""The CLI speaks one language (issue 18, item 6): one ``--precision``, ``-o/--output``, help that
+"""The CLI speaks one language: one ``--precision``, ``-o/--output``, help that
 names values and keeps summaries whole, old spellings kept with a note, progress totals from the
-core. In this process (``run_cli_here``): the process boundary is not what these test."""
+core; every option has help, a misspelt one is one line, ``--version`` and the command order;
+``--threads`` capped at the cores. In this process (``run_cli_here``): the process boundary is not
+what these test."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""DeepStream (issue 20): the nvinfer config, its labels and artifact, and the gate that feeds
+"""DeepStream: the nvinfer config, its labels and artifact, and the gate that feeds
 the artifact through the config's own scaling."""
 
 from __future__ import annotations
@@ -99,7 +99,7 @@ NVINFER_PROPERTY_KEYS = frozenset(
         "parse-func",
     }
 )
-# What issue 20 asks every generated classifier config to set.
+# What every generated classifier config must set (nvinfer's classifier keys).
 REQUIRED_KEYS = (
     "network-type",
     "model-engine-file",

@@ -1,5 +1,4 @@
-"""Small things a new user hit (issue 21, item 8): digits of min cosine, ./dev from any directory,
-bench provenance and its chart's spread."""
+"""``./dev``, the developer's entry point: it runs from any directory and keeps the caller's."""
 
 from __future__ import annotations
 

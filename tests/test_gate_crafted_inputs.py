@@ -1,4 +1,5 @@
-"""Issue 17, "the gate cannot be fooled": crafted golden bundles and artifacts, built small.
+"""The gate cannot be fooled: crafted golden bundles and artifacts, built small, and the one
+``error:`` line (exit 2) each bad bundle or artifact gets.
 
 The artifact is a hand-made ONNX classifier (flatten + linear, 8x8 input, 10 classes: what
 "another tool" would produce), the bundle holds its exact logits; neither needs torch, so
@@ -41,7 +42,7 @@ def test_the_tiny_gate_passes_and_fails_as_it_should(
     assert code == 1, err
 
 
-# --- item 8: the bundle's own limits -------------------------------------------------------
+# --- the bundle's own limits -------------------------------------------------------
 
 
 @pytest.mark.parametrize("bad", [float("inf"), float("nan"), -1.0, 2.0, "1e9", None])
@@ -106,7 +107,7 @@ def test_manifest_holds_through_a_symlink(case: dict[str, Any], capsys: pytest.C
     assert "differs from" in one_error(err)
 
 
-# --- item 9: sizes checked before anything is decompressed --------------------------------
+# --- sizes checked before anything is decompressed --------------------------------
 
 
 def _zip_with(members: dict[str, bytes | tuple[int, bytes]]) -> bytes:
@@ -315,7 +316,7 @@ def test_a_run_failure_outside_a_gate_is_one_artifact_error(case: dict[str, Any]
     assert info.value.exit_code == 2 and info.value.node == "r1" and "\n" not in str(info.value)
 
 
-# --- item 10: text from a bundle never reaches the terminal raw ------------------------------
+# --- text from a bundle never reaches the terminal raw ------------------------------
 
 EVIL = "tiny\x1b[32m gate passed\nall artifacts OK\x1b[0m"
 
@@ -358,7 +359,7 @@ def test_a_path_with_control_characters_is_escaped_in_progress_lines_and_tables(
     assert "tiny\\x1b[2J\\n.onnx: load" in err
 
 
-# --- item 11: TorchScript archives are code ------------------------------------------------
+# --- TorchScript archives are code ------------------------------------------------
 
 
 def _printing_torchscript(path: Path, w: np.ndarray, b: np.ndarray) -> Path:
@@ -755,6 +756,9 @@ def test_an_int8_graph_against_a_bundle_without_int8_limits(
     assert code == 2 and "computes in int8" in one_error(err) and "no int8 table" in one_error(err)
 
 
+# --- engine manifests and ONNX files are read bounded ------------------------------------
+
+
 def _limited_memory() -> None:
     # A regression must fail the test, not exhaust the machine: 3 GiB of address space.
     import resource
@@ -813,6 +817,9 @@ def test_an_onnx_larger_than_the_memory_left_is_refused_before_loading(
         fh.truncate(4 << 30)  # sparse: 4 GiB claimed, no disk used
     res = _gate_here(release, big)
     assert_one_line_error(CliResult(res.returncode, res.stdout, res.stderr), 2, "MiB of memory", "not loaded")
+
+
+# --- bad input is exit 2 with one line, never "internal error" ---------------------------
 
 
 def _raw_bundle(path: Path, meta_text: str, arrays: dict[str, np.ndarray] | None = None) -> Path:

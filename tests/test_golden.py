@@ -1,4 +1,4 @@
-"""Issue 10: the golden bundle from CI, and the gate on the device without PyTorch.
+"""The golden bundle from CI, and the gate on the device without PyTorch.
 
 The artifacts and the bundle come from a real ``release`` (v1, synthetic weights); the
 torch-free runs use a ``torch`` that refuses to import, first on PYTHONPATH, and the second

@@ -1,4 +1,6 @@
-"""TODO"""
+"""Reading the images a user points the tool at (images.py: ``--images``, labelled folders,
+calibration): sizes bounded before decoding, every PIL mode read as RGB or refused in one line,
+an image folder bounded and a FIFO in it refused."""
 
 from __future__ import annotations
 

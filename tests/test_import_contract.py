@@ -336,7 +336,7 @@ def test_cycle_finder(source: dict[str, str], in_functions: bool, cycle: bool, t
 
 
 def test_export_never_imports_localize() -> None:
-    # Issue 18 item 3: the layer map and the --keep-fp32 planning are the exporter's; the
+    # The layer map and the --keep-fp32 planning are the exporter's; the
     # diagnostic (localize/) reads what the exporter stored, so arrows run localize -> export only.
     graph = import_graph()
     back = sorted(

@@ -1,4 +1,4 @@
-"""INT8 by explicit quantization (issue 19): the QDQ graph TensorRT expects, onnxruntime runs
+"""INT8 by explicit quantization: the QDQ graph TensorRT expects, onnxruntime runs
 it, the gate passes it within the INT8 profile and fails a broken one, bad input is refused.
 
 One v1 export at 64 px calibrated on six photographs scikit-image ships (none of the gate's),

@@ -1,4 +1,6 @@
-"""A stop signal that the work swallowed still stops the command before anything is published."""
+"""A stop signal that the work swallowed still stops the command before anything is published;
+Ctrl-C inside torch's ONNX exporter is still exit 130. (A release's interrupts:
+test_release_all_or_nothing.py; SIGTERM and SIGHUP: test_output_writes.py.)"""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Issue 13: ``--keep-fp32`` keeps exactly the layers float16 cannot carry in float32."""
+"""``--keep-fp32`` keeps exactly the layers float16 cannot carry in float32."""
 
 from __future__ import annotations
 

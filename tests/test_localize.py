@@ -1,4 +1,4 @@
-"""Issue 13: ``localize`` names the layer where an ONNX artifact drifts from eager PyTorch."""
+"""``localize`` names the layer where an ONNX artifact drifts from eager PyTorch."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from inception_export.full.export import export_onnx
 from inception_export.full.localize.core import localize
 from inception_export.parity.tolerances import PROFILES
 
-# A conv in the middle of each network (one of them the issue's own example).
+# A conv in the middle of each network (one of them the example the README gives).
 TARGETS = {
     "googlenet": "inception4c.branch3.1",
     "bn_inception": "inception_4b.conv_double_3x3_1",

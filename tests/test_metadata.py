@@ -1,8 +1,8 @@
-"""Issue 18 items 1-2: one metadata reader with typed fields, and one way to read model names.
+"""One metadata reader with typed fields, and one way to read model names.
 
 A record is input like any other: a field of the wrong type is one ``error:`` line (exit 2),
 never a traceback further down; a record that is there but does not read is refused, not
-taken for "no metadata". Built on the hand-made ONNX classifier of ``test_hostile_gate``
+taken for "no metadata". Built on the hand-made ONNX classifier of ``helpers.tiny_onnx``
 (no torch), the CLI in this process.
 """
 

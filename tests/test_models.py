@@ -1,4 +1,4 @@
-"""Issue 2: the models reproduce the established implementations' logits."""
+"""The models reproduce the established implementations' logits."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`models` works in the device role, without torch (issue 21, item 8)."""
+"""`models` works in the device role, without torch."""
 
 from __future__ import annotations
 

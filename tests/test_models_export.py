@@ -1,4 +1,4 @@
-"""Issue 9: Inception v4, Inception-ResNet-v2 and the baselines through every export and the gate.
+"""Inception v4, Inception-ResNet-v2 and the baselines through every export and the gate.
 
 Sized for CI on 2 cores: each model is exported where it adds something the others do not
 (ResNet-50 through the whole `release` CLI at its default size, IRv2's FP16 residual blocks on

@@ -1,4 +1,5 @@
-"""Issue 4: the gate passes honest artifacts and fails broken ones, naming the metric."""
+"""The gate passes honest artifacts and fails broken ones, naming the metric; tolerance profiles
+are checked as input; the numbers its messages show keep the digits that tell value from limit."""
 
 from __future__ import annotations
 

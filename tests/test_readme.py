@@ -1,4 +1,4 @@
-"""The README's Python blocks run as written (issue 21, item 8): a new user copies them."""
+"""The README's Python blocks run as written: a new user copies them."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Issue 4: `release` exports everything, gates it, and writes a manifest a pipeline can trust."""
+"""`release` exports everything, gates it, and writes a manifest a pipeline can trust."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Issue 18 item 4: runners side by side, opened by one factory, inputs checked in the base class.
+"""Runners side by side, opened by one factory, inputs checked in the base class.
 
 Every backend refuses a batch outside its range, another dtype or another shape with one
 ``UsageError`` line (exit 2 at the CLI) before its own code runs, and no runner changes the

@@ -1,5 +1,7 @@
-"""TensorRT: pure logic (inspector report, manifest, trtexec line, validation), the no-TensorRT
-CLI path, and (marked ``tensorrt``) real build + run where TensorRT and a GPU exist."""
+"""TensorRT: the trtexec line and argument validation, engine detection, the no-TensorRT CLI
+path, NHWC input, trt-manifest, the timing cache, and (marked ``tensorrt``) real build + run
+where TensorRT and a GPU exist. The inspector report: test_tensorrt_report.py; the engine
+manifest: test_tensorrt_manifest.py."""
 
 from __future__ import annotations
 
