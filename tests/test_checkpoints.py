@@ -266,7 +266,7 @@ def test_weights_messages(v1_state: dict[str, torch.Tensor], tmp_path: Path) -> 
     cases = {
         "reduce.pth": {"state_dict": v1_state, "hook": Evil()},  # a blocked function
         # A harmless class that is not on the allow-list (argparse.Namespace is: timm's
-        # train.py saves one, tests/test_models_checkpoints.py loads it).
+        # train.py saves one, tests/test_checkpoints_families.py loads it).
         "fraction.pth": {"state_dict": v1_state, "lr": __import__("fractions").Fraction(1, 10)},
     }
     for name, obj in cases.items():
