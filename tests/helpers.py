@@ -1,4 +1,12 @@
-"""Helpers more than one test file uses (fixtures live in conftest.py)."""
+"""Helpers more than one test file uses (fixtures live in conftest.py, which this module imports:
+conftest imports it only inside functions).
+
+- The tiny gate: a hand-made ONNX classifier (flatten + linear, 8x8 input, 10 classes, no torch),
+  golden bundles of its logits, the CLI in this process and its one ``error:`` line.
+- Releases to deploy: a derived copy of a release, an artifact added to it, a stand-in engine.
+- The models gated in every format (test_models_export.py), which test_models.py leaves out.
+- A sample gate report, for what tables and JUnit make of it.
+"""
 
 from __future__ import annotations
 
@@ -21,6 +29,8 @@ from inception_export.parity.metrics import Metrics
 from inception_export.parity.numfmt import failure_message
 from inception_export.parity.reference import ReferenceSet
 from inception_export.parity.tolerances import PROFILES
+
+# --- the tiny gate -----------------------------------------------------------------------
 
 SIZE, CLASSES, N = 8, 10, 5
 
@@ -99,6 +109,9 @@ def one_error(stderr: str) -> str:
     return errors[0]
 
 
+# --- releases to deploy ------------------------------------------------------------------
+
+
 def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -149,11 +162,12 @@ def engine_release(release: Path, dest: Path, lo: int, opt: int, hi: int) -> Pat
 
 # Every format and precision for the four models ResNet-50's release does not cover, at a
 # small size each accepts (the graph is the same; the arithmetic is ~10x cheaper than at the
-# default size). FP16 of the residual nets at full size: the IRv2 test above, ResNet-50's release.
+# default size). FP16 of the residual nets at full size: test_models_export.py's IRv2 test and
+# ResNet-50's release.
 EVERY_FORMAT = {
     # name: (input size, BN layers folded into the convs, ONNX precisions exported here)
     "inception_v4": (107, 149, ("fp32", "fp16")),
-    # FP16 at 299 on the full golden set: the test above.
+    # FP16 at 299 on the full golden set: test_models_export.py's IRv2 test.
     "inception_resnet_v2": (107, 204, ("fp32",)),
     "alexnet": (95, 0, ("fp32", "fp16")),
     # 64 px: the adaptive 7x7 pool then upsamples a 2x2 map, a path 224 never takes. Its
@@ -161,6 +175,9 @@ EVERY_FORMAT = {
     # gated by benchmarks/gate_figures.py (README table) instead.
     "vgg16": (64, 0, ("fp16",)),
 }
+
+
+# --- a sample gate report ------------------------------------------------------------------
 
 
 def sample_metrics(r: float) -> Metrics:
