@@ -15,7 +15,7 @@ LOG="$OUT/env.txt"
   python3 -c "import torch, onnxruntime as o, onnx; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'onnx', onnx.__version__, 'onnxruntime', o.__version__, o.get_available_providers())"
   nproc; uptime
 } > "$LOG" 2>&1
-python3 -m pytest -q -p no:cacheprovider tests/test_gpu_numerics.py tests/test_trt_cuda.py > "$OUT/pytest.log" 2>&1
+python3 -m pytest -q -p no:cacheprovider tests/test_gpu_numerics.py tests/test_tensorrt_cuda.py > "$OUT/pytest.log" 2>&1
 echo "pytest rc=$?" >> "$LOG"
 T=$(mktemp -d)
 {

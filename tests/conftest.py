@@ -312,3 +312,16 @@ def edited_release(release: Path, dest: Path, edit: Any) -> Path:
     edit(manifest)
     (dest / "manifest.json").write_text(json.dumps(manifest))
     return dest
+
+
+@pytest.fixture()
+def case(tmp_path: Path) -> dict[str, Any]:
+    """The hand-made ONNX classifier (``helpers.tiny_onnx``), a copy off by 50 %, and a golden
+    bundle of the first: the small, torch-free gate most refusal tests run against."""
+    from helpers import bundle_parts, tiny_onnx, write_bundle  # helpers imports this module
+
+    good, w, b = tiny_onnx(tmp_path / "tiny.onnx")
+    broken, _, _ = tiny_onnx(tmp_path / "broken.onnx", scale=1.5)
+    meta, sets = bundle_parts(w, b)
+    bundle = write_bundle(tmp_path / "golden.npz", meta, sets)
+    return {"dir": tmp_path, "good": good, "broken": broken, "meta": meta, "sets": sets, "bundle": bundle}

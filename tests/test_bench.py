@@ -1,4 +1,5 @@
-"""`bench`: the interleaved schedule, the statistics, a real v1 run through the CLI, bad arguments.
+"""`bench`: the interleaved schedule, the statistics, a real v1 run through the CLI, bad arguments,
+noisy measurements flagged, the chart's spread and provenance.
 
 Timings are never asserted against targets here (a shared CI machine makes that flaky);
 only that the records are complete, finite and positive. The measured ratios live in
@@ -19,8 +20,15 @@ from typer.testing import CliRunner
 from inception_export.errors import UsageError
 from inception_export.full.bench.options import parse_batches
 from inception_export.full.bench.plan import plan, skip_reason
+from inception_export.full.bench.plot import build_figure, provenance_line
 from inception_export.full.bench.run import RECORD_FIELDS
-from inception_export.full.bench.timing import interleaved_schedule, run_interleaved, summarize
+from inception_export.full.bench.timing import (
+    interleaved_schedule,
+    is_noisy,
+    noise_warnings,
+    run_interleaved,
+    summarize,
+)
 
 
 def test_schedule_is_round_robin() -> None:
@@ -111,7 +119,7 @@ def test_real_v1_bench_records(v1_run: CliResult) -> None:
     assert ok[("torch", "fp32")]["speedup_vs_torch"] == pytest.approx(1.0)
     # Progress and skip reasons go to stderr, never into the JSON on stdout.
     assert "skip" in v1_run.stderr
-    # stderr is a pipe here, as in CI: a line per phase instead of a live bar (issue 21).
+    # stderr is a pipe here, as in CI: a line per phase instead of a live bar.
     phases = [ln for ln in v1_run.stderr.splitlines() if ln.startswith("bench: ")]
     assert any("building" in ln for ln in phases) and any("timing" in ln for ln in phases), v1_run.stderr
 
@@ -162,3 +170,60 @@ def test_real_v1_records_carry_provenance_and_isolation(v1_run: CliResult) -> No
         assert r["settle_median_ms"] >= 50 and r["settle_max_ms"] >= r["settle_median_ms"]
         busy = "timed runs started while the process was still busy"
         assert r["unsettled_runs"] == 0 or busy in v1_run.stderr
+
+
+def test_noisy_measurement_flagged() -> None:
+    steady = summarize([0.010, 0.011, 0.010, 0.012, 0.010])
+    noisy = summarize([0.010, 0.010, 0.011, 0.010, 0.040])
+    assert not is_noisy(steady) and is_noisy(noisy)
+    assert noisy.p90_ms > 1.5 * noisy.median_ms
+    records = [
+        {"backend": "torch", "precision": "fp32", "batch": 1, "median_ms": noisy.median_ms,
+         "p90_ms": noisy.p90_ms, "noisy": is_noisy(noisy)},
+        {"backend": "onnxruntime", "precision": "fp32", "batch": 1, "median_ms": steady.median_ms,
+         "p90_ms": steady.p90_ms, "noisy": is_noisy(steady)},
+    ]  # fmt: skip
+    lines = noise_warnings(records)
+    assert len(lines) == 1 and lines[0].startswith("torch-fp32 batch 1: p90 ") and "noisy" in lines[0]
+    assert math.isclose(float(lines[0].split("p90 ")[1].split()[0]), noisy.p90_ms, rel_tol=1e-2)
+
+
+def _record(backend: str, median: float, p10: float, p90: float, noisy: bool) -> dict[str, object]:
+    return {
+        "status": "ok", "model": "googlenet", "backend": backend, "precision": "fp32", "batch": 1,
+        "median_ms": median, "p10_ms": p10, "p90_ms": p90, "noisy": noisy,
+        "throughput_ips": 1000.0 / median, "speedup_vs_torch": 1.0,
+        "provenance": {
+            "time_utc": "2026-11-30T19:00:00Z", "cpu": "Test CPU 9000", "cores": 2, "usable_cores": 2,
+            "loadavg_1_5_15": [1.25, 1.0, 0.5], "python": "3.11.7", "torch": "2.13.0",
+            "onnxruntime": "1.31.1", "numpy": "2.4.6", "inception_export": "0.1.0",
+            "ended": {"time_utc": "2026-11-30T19:01:00Z", "loadavg_1_5_15": [1.5, 1.0, 0.5]},
+        },
+    }  # fmt: skip
+
+
+def test_chart_shows_spread_noise_and_provenance() -> None:
+    import matplotlib.pyplot as plt
+    from matplotlib.container import BarContainer
+
+    records = [_record("torch", 100.0, 90.0, 200.0, True), _record("onnxruntime", 50.0, 45.0, 55.0, False)]
+    fig = build_figure(records, "t")
+    try:
+        ax = fig.axes[0]
+        bars = [c for c in ax.containers if isinstance(c, BarContainer)]
+        assert len(bars) == 2
+        # Each bar carries a p90..p10 error bar, in images/s: 1000/p90 .. 1000/p10.
+        for container, (p10, p90) in zip(bars, [(90.0, 200.0), (45.0, 55.0)], strict=True):
+            assert container.errorbar is not None
+            segment = container.errorbar.lines[2][0].get_segments()[0]
+            assert sorted(y for _, y in segment) == pytest.approx([1000 / p90, 1000 / p10])
+        # The noisy bar is hatched and its label marked; the steady one is not.
+        assert bars[0].patches[0].get_hatch() and not bars[1].patches[0].get_hatch()
+        labels = [t.get_text() for t in ax.texts]
+        assert any(t.startswith("100 ms!") for t in labels) and any(t.startswith("50 ms\n") for t in labels)
+        footer = "\n".join(t.get_text() for t in fig.texts)
+        assert provenance_line(records) in footer
+        for needle in ("Test CPU 9000", "2 of 2 cores", "load 1.25/1/0.5", "19:00:00Z", "torch 2.13.0"):
+            assert needle in footer
+    finally:
+        plt.close(fig)

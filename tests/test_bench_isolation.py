@@ -1,4 +1,4 @@
-"""Every bench contender is isolated from the one before it (issue 21, item 4).
+"""Every bench contender is isolated from the one before it.
 
 numpy's OpenBLAS workers keep spinning for about 0.1 s after a large matmul; a contender timed
 inside that window loses cores to them, so the order of contenders moved medians (eager v3 at

@@ -1,9 +1,12 @@
-"""Issue 2: users' checkpoints in the peers' layouts load, and bad ones are refused clearly."""
+"""Checkpoints of GoogLeNet, BN-Inception and Inception v3: users' files in the peers' layouts
+load, and bad ones (wrong keys, dtypes, files, shapes) are refused in one line; ``inspect`` on them."""
 
 from __future__ import annotations
 
+import os
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -17,9 +20,12 @@ from conftest import (
     run_cli,
     run_cli_here,
 )
+from helpers import cli
 from safetensors.torch import save_file
+from typer.testing import CliRunner
 
 from inception_export import build_model
+from inception_export.cli.app import app
 from inception_export.errors import WeightsError
 from inception_export.full.synthetic import synthetic_state_dict
 
@@ -193,3 +199,90 @@ def test_cli_models_json_and_aux_note(tmp_path: Path) -> None:
     assert res.code == 0, res.stderr
     assert json.loads(res.stdout)["dropped_aux_keys"] == 20
     assert res.stderr.count("auxiliary") == 1
+
+
+def test_inspect_table_escapes_a_weights_path(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import torch
+    from conftest import synthetic_model
+
+    weights = tmp_path / "w\x1b[31m[bold]red\n.pth"
+    torch.save(synthetic_model("googlenet").state_dict(), weights)
+    code, out, err = cli("inspect", "-m", "v1", "--weights", weights, capsys=capsys)
+    assert code == 0, err
+    assert "\x1b" not in out and "w\\x1b[31m[bold]red\\n.pth" in "".join(out.split())
+
+
+@pytest.fixture(scope="module")
+def v1_state() -> dict[str, torch.Tensor]:
+    return {k: v.clone() for k, v in build_model("v1").state_dict().items()}
+
+
+def _logits(model: torch.nn.Module) -> torch.Tensor:
+    x = torch.linspace(-2, 2, 3 * 64 * 64).reshape(1, 3, 64, 64)
+    with torch.inference_mode():
+        return model(x)
+
+
+def test_integer_weights_refused(v1_state: dict[str, torch.Tensor], tmp_path: Path) -> None:
+    state = dict(v1_state)
+    state["conv1.conv.weight"] = state["conv1.conv.weight"].to(torch.int64)
+    state["fc.bias"] = state["fc.bias"] > 0
+    path = tmp_path / "int.pth"
+    torch.save(state, path)
+    with pytest.raises(WeightsError, match=r"integer or boolean tensors.*conv1\.conv\.weight \(int64\)"):
+        build_model("v1", path)
+    res = run_cli_here("inspect", "-m", "v1", "--weights", str(path))
+    assert_one_line_error(res, 2, "integer or boolean", "fc.bias (bool)")
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.float64])
+def test_other_float_widths_converted_with_a_note(
+    dtype: torch.dtype, v1_state: dict[str, torch.Tensor], tmp_path: Path
+) -> None:
+    path = tmp_path / "w.pth"
+    torch.save({k: (v.to(dtype) if v.is_floating_point() else v) for k, v in v1_state.items()}, path)
+    with pytest.warns(UserWarning, match=f"converted .* {str(dtype)[6:]} tensors to float32"):
+        model = build_model("v1", path)
+    reference = _logits(build_model("v1"))
+    rel = float((_logits(model) - reference).norm() / reference.norm())
+    assert rel < (2e-3 if dtype == torch.float16 else 1e-6), rel
+    assert next(model.parameters()).dtype == torch.float32
+
+
+def test_safetensors_named_pth_loads_by_content(v1_state: dict[str, torch.Tensor], tmp_path: Path) -> None:
+    path = tmp_path / "weights.pth"
+    save_file(v1_state, str(path))
+    assert torch.equal(_logits(build_model("v1", path)), _logits(build_model("v1")))
+
+
+def test_weights_messages(v1_state: dict[str, torch.Tensor], tmp_path: Path) -> None:
+    with pytest.raises(WeightsError, match="is a directory"):
+        build_model("v1", tmp_path)
+
+    class Evil:
+        def __reduce__(self) -> tuple[Any, tuple[str]]:
+            return (os.system, ("true",))
+
+    cases = {
+        "reduce.pth": {"state_dict": v1_state, "hook": Evil()},  # a blocked function
+        # A harmless class that is not on the allow-list (argparse.Namespace is: timm's
+        # train.py saves one, tests/test_checkpoints_families.py loads it).
+        "fraction.pth": {"state_dict": v1_state, "lr": __import__("fractions").Fraction(1, 10)},
+    }
+    for name, obj in cases.items():
+        torch.save(obj, tmp_path / name)
+        with pytest.raises(WeightsError, match=r"refused by torch\.load\(weights_only=True\)"):
+            build_model("v1", tmp_path / name)
+    scripted = tmp_path / "exported.pt"
+    torch.jit.save(torch.jit.script(torch.nn.Linear(2, 2)), str(scripted))
+    with pytest.raises(WeightsError, match=r"TorchScript archive .* not a checkpoint"):
+        build_model("v1", scripted)
+
+
+def test_weights_directory_and_output_directory_cli(tmp_path: Path) -> None:
+    res = CliRunner().invoke(app, ["inspect", "-m", "v1", "--weights", str(tmp_path)])
+    assert res.exit_code == 2 and "is a directory" in res.stderr, res.stderr
+    res = CliRunner().invoke(app, ["onnx", "-m", "v1", "-o", str(tmp_path)])
+    assert res.exit_code == 2 and "is a directory" in res.stderr and "--force" not in res.stderr, res.stderr
+    res = CliRunner().invoke(app, ["onnx", "-m", "v1", "-o", str(tmp_path), "--force"])
+    assert res.exit_code == 2 and "is a directory" in res.stderr, res.stderr

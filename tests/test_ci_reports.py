@@ -13,9 +13,11 @@ import numpy as np
 import onnx
 import pytest
 from conftest import CliResult, ExportFn, assert_one_line_error, run_cli_here
+from helpers import sample_gate_report
 from onnx import numpy_helper
 
 from inception_export.parity.annotations import escape_data, escape_property
+from inception_export.parity.report import junit_xml
 from inception_export.text import printable
 
 XSD = Path(__file__).parent / "data" / "junit-report.xsd"
@@ -203,3 +205,9 @@ def test_bad_release_summary_paths_are_refused_before_work(tmp_path: Path, data_
     _refused(release("--summary", str(weights), "--force"), "this command's --weights")
     _refused(release("--summary", str(tmp_path)), "is a directory")
     assert not out.exists()
+
+
+def test_junit_failure_message_has_distinct_digits(tmp_path: Path) -> None:
+    xml = junit_xml(sample_gate_report(tmp_path))
+    # The v3-engine-like case: 0.9999665 against 0.99999 used to read "1 is below limit 1".
+    assert 'message="min_cosine = 0.99997 is below limit 0.99999"' in xml

@@ -1,6 +1,8 @@
-"""The CLI speaks one language (issue 18, item 6): one ``--precision``, ``-o/--output``, help that
+"""The CLI speaks one language: one ``--precision``, ``-o/--output``, help that
 names values and keeps summaries whole, old spellings kept with a note, progress totals from the
-core. In this process (``run_cli_here``): the process boundary is not what these test."""
+core; every option has help, a misspelt one is one line, ``--version`` and the command order;
+``--threads`` capped at the cores. In this process (``run_cli_here``): the process boundary is not
+what these test."""
 
 from __future__ import annotations
 
@@ -9,8 +11,9 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import assert_one_line_error, run_cli_here, synthetic_model
+from conftest import assert_one_line_error, run_cli, run_cli_here, synthetic_model
 
+from inception_export.cli.app import app
 from inception_export.cli.commands import ORDER
 
 
@@ -150,3 +153,61 @@ def test_gate_and_bundle_progress_totals_come_from_the_core(
     steps = Steps()
     make_bundle("v1", tmp_path / "g.npz", input_size=75, samples=1, pixels=True, progress=steps)
     assert (steps.done, steps.total) == (4, 4)  # the model, its inputs, two input forms
+
+
+def test_threads_are_capped_at_the_cores(capsys: pytest.CaptureFixture[str]) -> None:
+    from inception_export.cli.options import check_threads, usable_cores
+
+    assert check_threads(10_000) == usable_cores()
+    assert "capped at the" in capsys.readouterr().err
+    assert check_threads(1) == 1 and check_threads(None) is None
+
+
+def _click_root() -> Any:
+    import typer
+
+    return typer.main.get_command(app)
+
+
+def test_every_option_has_help_and_flags_take_no_value() -> None:
+    root = _click_root()
+    missing = []
+    for name, cmd in root.commands.items():
+        for param in cmd.params:
+            if param.param_type_name == "option" and not (getattr(param, "help", None) or "").strip():
+                missing.append(f"{name} {param.opts[0]}")
+    assert missing == []
+    res = run_cli("release", "-h", env={"COLUMNS": "80"})
+    assert res.code == 0 and "Usage:" in res.stdout
+    assert "<bool>" not in res.stdout and "…" not in res.stdout
+    assert "--force" in res.stdout and "--tolerance-profile" in res.stdout
+
+
+def test_version_help_and_command_order() -> None:
+    from inception_export import __version__
+    from inception_export.cli.commands import ORDER
+
+    res = run_cli("--version")
+    assert (res.code, res.stdout.strip()) == (0, f"inception-export {__version__}")
+    res = run_cli("-h", env={"COLUMNS": "80"})
+    assert res.code == 0, res.stderr
+    # A summary wraps onto indented lines of its own (never cut with "..."): names start at column 2.
+    rows = res.stdout.split("Commands:")[1].splitlines()
+    listed = [line.split()[0] for line in rows if line.startswith("  ") and not line.startswith("   ")]
+    assert listed[: len(ORDER)] == list(ORDER)
+    assert ORDER[:2] == ("models", "inspect") and ORDER.index("release") < ORDER.index("parity")
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["relase", "-m", "v1"], "No such command 'relase'"),
+        (["release", "--modl", "v1", "--out", "x"], "No such option: --modl"),
+        (["parity", "-m", "v1"], "Missing argument"),
+    ],
+)
+def test_misspelt_option_one_line(args: list[str], needle: str, tmp_path: Path) -> None:
+    res = run_cli_here(*args, cwd=tmp_path)
+    assert_one_line_error(res, 2, needle)
+    assert len(res.stderr.splitlines()) == 1 and res.stdout == ""
+    assert "╭" not in res.stderr and list(tmp_path.iterdir()) == []

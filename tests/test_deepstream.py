@@ -1,9 +1,10 @@
-"""DeepStream (issue 20): the nvinfer config, its labels and artifact, and the gate that feeds
+"""DeepStream: the nvinfer config, its labels and artifact, and the gate that feeds
 the artifact through the config's own scaling."""
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -98,7 +99,7 @@ NVINFER_PROPERTY_KEYS = frozenset(
         "parse-func",
     }
 )
-# What issue 20 asks every generated classifier config to set.
+# What every generated classifier config must set (nvinfer's classifier keys).
 REQUIRED_KEYS = (
     "network-type",
     "model-engine-file",
@@ -804,3 +805,16 @@ def test_deepstream_check_warns_of_an_engine_nvinfer_would_run_instead(
     err = capsys.readouterr().err
     assert "warning:" in err and "googlenet-deepstream.onnx_b1_gpu0_fp32.engine exists" in err
     assert "gates onnx-file, not the engine" in err
+
+
+def test_deepstream_release_reader_refuses_a_fifo_or_device_manifest(tmp_path: Path) -> None:
+    from inception_export.errors import ArtifactError
+    from inception_export.full.deploy.deepstream import read_release
+
+    os.mkfifo(tmp_path / "manifest.json")  # read_text blocked on it until a writer came
+    with pytest.raises(ArtifactError, match="FIFO"):
+        read_release(tmp_path)
+    (tmp_path / "manifest.json").unlink()
+    (tmp_path / "manifest.json").symlink_to("/dev/zero")
+    with pytest.raises(ArtifactError, match="character device"):
+        read_release(tmp_path)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import time
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ import numpy as np
 import pytest
 from conftest import assert_one_line_error, edited_release, run_cli_here, stand_in_engine
 from google.protobuf import text_format
+from helpers import LOGITS, add_artifact, derived_release, engine_release, nchw_input, sha256
 
 # Triton's schema as tritonclient ships it (the dev extra): imported, not skipped when missing.
 from tritonclient.grpc import model_config_pb2
@@ -38,10 +40,6 @@ def parse_config(path: Path) -> Any:
 
 def enum(field: str, config_msg: Any, value: int) -> str:
     return str(config_msg.DESCRIPTOR.fields_by_name[field].enum_type.values_by_number[value].name)
-
-
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def leftovers(parent: Path) -> list[str]:
@@ -171,47 +169,14 @@ def test_deploy_triton_max_batch_and_force(v1_release: tuple[Path, Any], tmp_pat
     assert (other / "keep.txt").read_text() == "mine"
 
 
-def _derived_release(release: Path, dest: Path, keep: list[str]) -> dict[str, Any]:
-    """A copy of ``release`` with only the artifacts ``keep`` (file names), to add to."""
-    dest.mkdir()
-    manifest = json.loads((release / "manifest.json").read_text())
-    manifest["artifacts"] = [a for a in manifest["artifacts"] if a["file"] in keep]
-    for name in keep:
-        shutil.copyfile(release / name, dest / name)
-    return manifest
-
-
-def _add(dest: Path, manifest: dict[str, Any], path: Path, entry: dict[str, Any]) -> None:
-    if path.parent != dest:
-        shutil.copyfile(path, dest / path.name)
-    gate = {"passed": True, "metrics": {}, "failed_checks": []}
-    manifest["artifacts"].append(
-        {"file": path.name, "sha256": sha256(dest / path.name), "gate": gate, **entry}
-    )
-    (dest / "manifest.json").write_text(json.dumps(manifest))
-
-
-def _nchw(size: int, batch: Any = "batch") -> dict[str, Any]:
-    return {
-        "name": "input",
-        "shape": [batch, 3, size, size],
-        "layout": "NCHW",
-        "batch": [batch, batch] if isinstance(batch, int) else "dynamic",
-        "dtype": "float32",
-    }
-
-
-LOGITS = {"name": "logits", "shape": ["batch", 1000], "dtype": "float32"}
-
-
 @pytest.mark.slow
 def test_deploy_triton_libtorch(v1_release: tuple[Path, Any], shared_exports: Any, tmp_path: Path) -> None:
     release, _ = v1_release
     rel = tmp_path / "rel"
-    manifest = _derived_release(release, rel, ["googlenet-fp32.onnx"])
+    manifest = derived_release(release, rel, ["googlenet-fp32.onnx"])
     ts = shared_exports("v1", "torchscript").path
-    entry = {"format": "torchscript", "precision": "fp32", "input": _nchw(224), "output": LOGITS}
-    _add(rel, manifest, ts, entry)
+    entry = {"format": "torchscript", "precision": "fp32", "input": nchw_input(224), "output": LOGITS}
+    add_artifact(rel, manifest, ts, entry)
     out = tmp_path / "repo"
     res = run_cli_here("deploy", "triton", "--release", str(rel), "-o", str(out), "--platform", "libtorch")
     assert res.code == 0, res.stderr
@@ -233,20 +198,9 @@ def test_deploy_triton_libtorch(v1_release: tuple[Path, Any], shared_exports: An
     np.testing.assert_allclose(y, y_onnx, rtol=1e-3, atol=1e-3)
 
 
-def _engine_release(release: Path, dest: Path, lo: int, opt: int, hi: int) -> Path:
-    """A release holding a stand-in engine: TensorRT cannot run here, so the plan's config is
-    checked against the engine's manifest (profile, I/O names, TensorRT version) only."""
-    manifest = _derived_release(release, dest, ["googlenet-fp16.onnx"])
-    engine = stand_in_engine(dest / "googlenet-fp16.engine", dest / "googlenet-fp16.onnx", lo, opt, hi)
-    side = {"file": engine.name + ".json", "sha256": sha256(dest / (engine.name + ".json"))}
-    entry = {"format": "tensorrt", "precision": "fp16", "input": {**_nchw(224), "batch": [lo, hi]}}
-    _add(dest, manifest, engine, {**entry, "output": LOGITS, "manifest": side})
-    return dest
-
-
 def test_deploy_triton_plan_from_engine_manifest(v1_release: tuple[Path, Any], tmp_path: Path) -> None:
     release, _ = v1_release
-    rel = _engine_release(release, tmp_path / "rel", 1, 4, 16)
+    rel = engine_release(release, tmp_path / "rel", 1, 4, 16)
     out = tmp_path / "repo"
     res = run_cli_here("deploy", "triton", "--release", str(rel), "-o", str(out))
     assert res.code == 0, res.stderr
@@ -265,7 +219,7 @@ def test_deploy_triton_plan_from_engine_manifest(v1_release: tuple[Path, Any], t
     # The ONNX beside it serves what the engine does.
     assert configs["googlenet-onnx-fp16"].max_batch_size == 16
     # An engine built for one batch only: non-batching, the batch in the dims.
-    rel1 = _engine_release(release, tmp_path / "rel1", 4, 4, 4)
+    rel1 = engine_release(release, tmp_path / "rel1", 4, 4, 4)
     assert (
         run_cli_here(
             "deploy", "triton", "--release", str(rel1), "-o", str(tmp_path / "r1"), "--platform", "plan"
@@ -341,7 +295,7 @@ def test_deploy_triton_refuses_engine_batch(
     v1_release: tuple[Path, Any], tmp_path: Path, profile: tuple[int, int, int], extra: list[str], needle: str
 ) -> None:
     release, _ = v1_release
-    rel = _engine_release(release, tmp_path / "rel", *profile)
+    rel = engine_release(release, tmp_path / "rel", *profile)
     out = tmp_path / "out" / "repo"
     res = run_cli_here("deploy", "triton", "--release", str(rel), "-o", str(out), *extra)
     assert_one_line_error(res, 2, needle)
@@ -399,7 +353,7 @@ def test_manifest_fields_of_the_wrong_json_type_are_exit_2(
     # was exit 3 (.get on a str), "yes" a transform_input switched on, "224" a size.
     release = v1_release[0]
     dest = tmp_path / "edited"
-    manifest = _derived_release(
+    manifest = derived_release(
         release, dest, [a["file"] for a in json.loads((release / "manifest.json").read_text())["artifacts"]]
     )
     edit(manifest)
@@ -421,7 +375,7 @@ def test_deploy_triton_bad_input(v1_release: tuple[Path, Any], tmp_path: Path) -
     assert_one_line_error(deploy("--platform", "plan"), 2, "no tensorrt artifact")
     # TorchScript can be exported for the deployment, but only from the release's own weights.
     made = tmp_path / "made-from-a-checkpoint"
-    manifest = _derived_release(release, made, ["googlenet-fp32.onnx"])
+    manifest = derived_release(release, made, ["googlenet-fp32.onnx"])
     manifest["weights"] = {"source": "w.pth", "sha256": "ab" * 32}
     (made / "manifest.json").write_text(json.dumps(manifest))
     assert_one_line_error(
@@ -446,7 +400,7 @@ def test_deploy_triton_bad_input(v1_release: tuple[Path, Any], tmp_path: Path) -
     assert_one_line_error(deploy("--weights", str(ckpt)), 2, "synthetic weights")
     # An artifact changed after the release: refused, nothing half-written.
     rel = tmp_path / "rel"
-    manifest = _derived_release(release, rel, ["googlenet-fp32.onnx", "googlenet-fp16.onnx"])
+    manifest = derived_release(release, rel, ["googlenet-fp32.onnx", "googlenet-fp16.onnx"])
     (rel / "manifest.json").write_text(json.dumps(manifest))
     with open(rel / "googlenet-fp16.onnx", "r+b") as fh:
         fh.seek(-1, 2)
@@ -491,13 +445,13 @@ def test_deploy_triton_fixed_batch(v1_release: tuple[Path, Any], tmp_path: Path)
 
     release, _ = v1_release
     rel = tmp_path / "rel"
-    manifest = _derived_release(release, rel, [])
+    manifest = derived_release(release, rel, [])
     model = onnx.load(str(release / "googlenet-fp32.onnx"))
     for value in (model.graph.input[0], model.graph.output[0]):
         value.type.tensor_type.shape.dim[0].dim_value = 2
     onnx.save(model, str(rel / "googlenet-fp32.onnx"))
-    entry = {"format": "onnx", "precision": "fp32", "input": _nchw(224, 2), "output": LOGITS}
-    _add(rel, manifest, rel / "googlenet-fp32.onnx", entry)
+    entry = {"format": "onnx", "precision": "fp32", "input": nchw_input(224, 2), "output": LOGITS}
+    add_artifact(rel, manifest, rel / "googlenet-fp32.onnx", entry)
     out = tmp_path / "repo"
     res = run_cli_here("deploy", "triton", "--release", str(rel), "-o", str(out))
     assert res.code == 0, res.stderr
@@ -568,7 +522,7 @@ def test_deploy_triton_exports_torchscript_gated_against_golden(
 
     release, _ = v1_release
     rel = tmp_path / "rel"
-    manifest = _derived_release(release, rel, ["googlenet-fp32.onnx", "golden.npz"])
+    manifest = derived_release(release, rel, ["googlenet-fp32.onnx", "golden.npz"])
     (rel / "manifest.json").write_text(json.dumps(manifest))
     out = tmp_path / "repo"
     args = ["deploy", "triton", "--release", str(rel), "-o", str(out), "--platform", "libtorch,onnx"]
@@ -692,7 +646,7 @@ def test_deploy_triton_engine_profile_from_its_hashed_manifest(
 ) -> None:
     """An engine's batch range is read from its own manifest, which the release hashes: an edit
     of it (1..64 where the release says 1..8) is refused, re-hashed or not."""
-    rel = _engine_release(v1_release[0], tmp_path / "rel", 1, 1, 8)
+    rel = engine_release(v1_release[0], tmp_path / "rel", 1, 1, 8)
     side = rel / "googlenet-fp16.engine.json"
     doc = json.loads(side.read_text())
     doc["profiles"][0]["max"][0] = 64
@@ -828,7 +782,7 @@ def _with_big_bias(release: Path, dest: Path) -> None:
     import onnx
     from onnx import numpy_helper
 
-    manifest = _derived_release(release, dest, ["googlenet-fp32.onnx"])
+    manifest = derived_release(release, dest, ["googlenet-fp32.onnx"])
     model = onnx.load(str(release / "googlenet-int8.onnx"))
     inits = {i.name: i for i in model.graph.initializer}
     conv = next(
@@ -843,7 +797,7 @@ def _with_big_bias(release: Path, dest: Path) -> None:
         for a in json.loads((release / "manifest.json").read_text())["artifacts"]
         if a["file"] == "googlenet-int8.onnx"
     ]
-    _add(
+    add_artifact(
         dest,
         manifest,
         dest / "googlenet-int8.onnx",
@@ -855,13 +809,13 @@ def _fixed(release: Path, dest: Path, batch: int) -> None:
     """A copy of the 64 px FP32 release whose ONNX has a fixed batch (`release --batch N`)."""
     import onnx
 
-    manifest = _derived_release(release, dest, [])
+    manifest = derived_release(release, dest, [])
     model = onnx.load(str(release / "googlenet-fp32.onnx"))
     for value in (model.graph.input[0], model.graph.output[0]):
         value.type.tensor_type.shape.dim[0].dim_value = batch
     onnx.save(model, str(dest / "googlenet-fp32.onnx"))
-    entry = {"format": "onnx", "precision": "fp32", "input": _nchw(TRITON_SIZE, batch), "output": LOGITS}
-    _add(dest, manifest, dest / "googlenet-fp32.onnx", entry)
+    entry = {"format": "onnx", "precision": "fp32", "input": nchw_input(TRITON_SIZE, batch), "output": LOGITS}
+    add_artifact(dest, manifest, dest / "googlenet-fp32.onnx", entry)
 
 
 def _deploy(release: Path, out: Path, *extra: str) -> Path:
@@ -914,9 +868,9 @@ def triton(
     _fixed(int8_release, tmp / "fixed1", 1)
     _fixed(int8_release, tmp / "fixed2", 2)
     release224, _ = v1_release
-    libtorch = _derived_release(release224, tmp / "lt", [])
-    entry = {"format": "torchscript", "precision": "fp32", "input": _nchw(224), "output": LOGITS}
-    _add(tmp / "lt", libtorch, shared_exports("v1", "torchscript").path, entry)
+    libtorch = derived_release(release224, tmp / "lt", [])
+    entry = {"format": "torchscript", "precision": "fp32", "input": nchw_input(224), "output": LOGITS}
+    add_artifact(tmp / "lt", libtorch, shared_exports("v1", "torchscript").path, entry)
     deployed = {
         "r224": _deploy(release224, tmp / "d224"),  # FP32, FP16 (dynamic, ImageNet labels)
         "lt": _deploy(tmp / "lt", tmp / "d-lt"),
@@ -925,10 +879,10 @@ def triton(
         "fixed1": _deploy(tmp / "fixed1", tmp / "d-fixed1"),
         "fixed2": _deploy(tmp / "fixed2", tmp / "d-fixed2"),
         "plan": _deploy(
-            _engine_release(release224, tmp / "eng", 1, 4, 16), tmp / "d-plan", "--platform", "plan"
+            engine_release(release224, tmp / "eng", 1, 4, 16), tmp / "d-plan", "--platform", "plan"
         ),
         "plan4": _deploy(
-            _engine_release(release224, tmp / "eng4", 4, 4, 4), tmp / "d-plan4", "--platform", "plan"
+            engine_release(release224, tmp / "eng4", 4, 4, 4), tmp / "d-plan4", "--platform", "plan"
         ),
     }
     repo = tmp / "repository"
@@ -1090,7 +1044,7 @@ def test_deploy_triton_engine_precision_as_the_gate_reads_it(
     """An engine's precision is its manifest's only where the inspector's verified precision
     agrees (facts.engine_precision, what `parity` reads): an INT8 word over an FP16
     verification, re-hashed into the release, was packaged as googlenet-plan-int8."""
-    rel = _engine_release(v1_release[0], tmp_path / "rel", 1, 1, 8)
+    rel = engine_release(v1_release[0], tmp_path / "rel", 1, 1, 8)
     side = rel / "googlenet-fp16.engine.json"
     doc = json.loads(side.read_text())
     doc["precision"], doc["precision_expectation"] = "int8", {"precision": "fp16"}
@@ -1124,3 +1078,39 @@ def test_copy_of_an_artifact_swapped_for_a_fifo_does_not_block(tmp_path: Path) -
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert "a FIFO" in done.stdout and "not a regular file" in done.stdout, done
     assert not (tmp_path / "out.onnx").exists()
+
+
+def _release_copy(v1_release: tuple[Path, Any], tmp_path: Path) -> Path:
+    release, _ = v1_release
+    copy = tmp_path / "rel"
+    shutil.copytree(release, copy)
+    return copy
+
+
+def test_deploy_refuses_a_device_or_fifo_as_its_manifest(
+    v1_release: tuple[Path, Any], tmp_path: Path
+) -> None:
+    # /dev/zero as manifest.json was read without end until the kernel killed the process
+    # (24 GB); a FIFO blocked the read forever.
+    rel = _release_copy(v1_release, tmp_path)
+    (rel / "manifest.json").unlink()
+    (rel / "manifest.json").symlink_to("/dev/zero")
+    res = run_cli_here("deploy", "triton", "--release", str(rel), "-o", str(tmp_path / "t1"))
+    assert_one_line_error(res, 2, "character device, not a regular file")
+    (rel / "manifest.json").unlink()
+    os.mkfifo(rel / "manifest.json")
+    res = run_cli_here("deploy", "triton", "--release", str(rel), "-o", str(tmp_path / "t2"))
+    assert_one_line_error(res, 2, "FIFO")
+    assert not (tmp_path / "t1").exists() and not (tmp_path / "t2").exists()
+
+
+def test_class_names_from_a_device_is_refused(v1_release: tuple[Path, Any], tmp_path: Path) -> None:
+    release, _ = v1_release
+    zero = tmp_path / "names.txt"
+    zero.symlink_to("/dev/zero")
+    out = tmp_path / "t"
+    res = run_cli_here(
+        "deploy", "triton", "--release", str(release), "-o", str(out), "--class-names", str(zero)
+    )
+    assert_one_line_error(res, 2, "--class-names", "not a regular file")
+    assert not out.exists()

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import assert_one_line_error, run_cli_here
 from typer.testing import CliRunner
 
 import inception_export.cli.commands  # noqa: F401  (registers the commands)
@@ -138,3 +139,9 @@ def test_the_wrote_line_escapes_the_path(tmp_path: Path) -> None:
     assert "\x1b" not in res.stderr and "a\\x1b[31m\\nwrote x [red]/v1.pt (torchscript" in res.stderr, (
         res.stderr
     )
+
+
+def test_negative_seed_is_one_line(tmp_path: Path) -> None:
+    res = run_cli_here("onnx", "--model", "v1", "--seed", "-1", "-o", str(tmp_path / "x.onnx"))
+    assert_one_line_error(res, 2, "--seed")
+    assert not list(tmp_path.iterdir())

@@ -1,7 +1,7 @@
 """BN folding (export/fold.py): the copy it returns shares nothing with the model it was given.
 
-The copy is made without copying the tensors folding replaces (issue 21: ~0.4 s of a v3
-release), so these check what that must not change: the caller's model is untouched, no
+The copy is made without copying the tensors folding replaces (copying them cost ~0.4 s of a
+v3 release), so these check what that must not change: the caller's model is untouched, no
 tensor of the result is one of the model's, and each folded weight is the float64 product
 rounded once.
 """

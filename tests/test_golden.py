@@ -1,4 +1,4 @@
-"""Issue 10: the golden bundle from CI, and the gate on the device without PyTorch.
+"""The golden bundle from CI, and the gate on the device without PyTorch.
 
 The artifacts and the bundle come from a real ``release`` (v1, synthetic weights); the
 torch-free runs use a ``torch`` that refuses to import, first on PYTHONPATH, and the second
@@ -20,8 +20,8 @@ import numpy as np
 import onnx
 import pytest
 from conftest import CliResult, assert_one_line_error, rel_l2, run_cli, run_cli_here, stand_in_engine
+from helpers import engine_release
 from onnx import numpy_helper
-from test_deploy_triton import _engine_release
 
 from inception_export.parity.bundle import encode_bundle, load_bundle
 from inception_export.parity.tolerances import PROFILES
@@ -431,7 +431,7 @@ def test_device_venv_without_torch(release: Path, scaled_conv: Path, tmp_path: P
     res, modules = probe(python, "deploy", "triton", "--release", str(release), "-o", str(repo), tmp=tmp_path)
     assert res.code == 0, res.stderr
     assert (repo / "googlenet-onnx-fp32" / "config.pbtxt").is_file() and heavy_modules(modules) == []
-    rel = _engine_release(release, tmp_path / "rel", 1, 4, 16)
+    rel = engine_release(release, tmp_path / "rel", 1, 4, 16)
     res, _ = probe(python, "deploy", "triton", "--release", str(rel), "-o", str(tmp_path / "p"), tmp=tmp_path)
     assert res.code == 0, res.stderr
     assert "max_batch_size: 16" in (tmp_path / "p" / "googlenet-plan-fp16" / "config.pbtxt").read_text()

@@ -286,7 +286,7 @@ def cycles(graph: dict[str, set[str]]) -> list[frozenset[str]]:
     return found
 
 
-def test_no_import_cycle_but_the_registry_and_models() -> None:
+def test_no_import_cycle() -> None:
     found = cycles(import_graph())
     allowed = {**ALLOWED_CYCLES, **KNOWN_CYCLES}
     named = {c: next((k for k, (within, _) in allowed.items() if c <= within), None) for c in found}
@@ -329,7 +329,7 @@ def test_cycle_finder(source: dict[str, str], in_functions: bool, cycle: bool, t
 
 
 def test_export_never_imports_localize() -> None:
-    # Issue 18 item 3: the layer map and the --keep-fp32 planning are the exporter's; the
+    # The layer map and the --keep-fp32 planning are the exporter's; the
     # diagnostic (localize/) reads what the exporter stored, so arrows run localize -> export only.
     graph = import_graph()
     back = sorted(

@@ -1,4 +1,4 @@
-"""INT8 by explicit quantization (issue 19): the QDQ graph TensorRT expects, onnxruntime runs
+"""INT8 by explicit quantization: the QDQ graph TensorRT expects, onnxruntime runs
 it, the gate passes it within the INT8 profile and fails a broken one, bad input is refused.
 
 One v1 export at 64 px calibrated on six photographs scikit-image ships (none of the gate's),
@@ -8,6 +8,7 @@ shared by the module; a tiny residual graph for the residual-add placement.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,9 @@ import pytest
 from conftest import assert_one_line_error, run_cli_here, synthetic_model
 from onnx import TensorProto, helper, numpy_helper
 
+from inception_export import get_spec
 from inception_export.errors import UsageError
+from inception_export.full.export.calibration import read_calibration
 
 SIZE = 64
 PHOTOS = ("rocket", "cat", "coins", "camera", "brick", "grass")
@@ -552,3 +555,16 @@ def test_int8_export_without_its_metadata_is_still_int8(int8_v1: Path, tmp_path:
     (art,) = report.artifacts
     assert (art.precision, art.precision_from, art.metadata.inferred) == ("int8", "graph", True)
     assert art.passed, [c.message for c in art.failures]
+
+
+def test_calibration_file_name_that_is_not_utf8(tmp_path: Path) -> None:
+    import numpy as np
+    from PIL import Image
+
+    cal = tmp_path / "cal"
+    cal.mkdir()
+    name = os.fsdecode(b"bad\xff\xfe.png")
+    pixels = np.random.default_rng(0).integers(0, 256, (80, 96, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(cal / name)
+    got = read_calibration(cal, get_spec("v1"), 64, samples=4)
+    assert got.names == [name] and len(got.sha256) == 64

@@ -1,4 +1,4 @@
-"""INT8 on real learned weights and real labelled images (issue 19, item 2): the GoogLeNet
+"""INT8 on real learned weights and real labelled images: the GoogLeNet
 ``tools/train_digits.py`` trained on scikit-learn's digits, calibrated on training digits,
 gated on the 359 held-out ones; a bad calibration (all-black images) fails the accuracy gate
 with the drop named."""

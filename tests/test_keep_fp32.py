@@ -1,4 +1,4 @@
-"""Issue 13: ``--keep-fp32`` keeps exactly the layers float16 cannot carry in float32."""
+"""``--keep-fp32`` keeps exactly the layers float16 cannot carry in float32."""
 
 from __future__ import annotations
 
@@ -186,3 +186,17 @@ def test_auto_says_what_it_kept_and_why(overflow: dict[str, Path]) -> None:
     said = [n for n in notes if "--keep-fp32 auto kept 2 layer(s) in float32" in n]
     assert len(said) == 1, notes
     assert f"{A} (" in said[0] and f"{B} (weights" in said[0] and "activations reach" in said[0]
+
+
+def test_keep_fp32_maps_a_bn_to_its_unit_or_refuses(capsys: pytest.CaptureFixture[str]) -> None:
+    from conftest import synthetic_model
+
+    from inception_export.errors import UsageError
+    from inception_export.full.export.layers import resolve_modules
+
+    net = synthetic_model("googlenet")
+    assert resolve_modules(net, ["conv1.bn", "conv2.conv"], "googlenet") == ["conv1", "conv2"]
+    assert "kept as its unit conv1" in capsys.readouterr().err
+    assert resolve_modules(net, ["inception3a"], "googlenet") == ["inception3a"]  # a block of units
+    with pytest.raises(UsageError, match=r"holds no layer that can stay float32.*conv"):
+        resolve_modules(net, ["maxpool1"], "googlenet")

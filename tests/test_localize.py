@@ -1,4 +1,4 @@
-"""Issue 13: ``localize`` names the layer where an ONNX artifact drifts from eager PyTorch."""
+"""``localize`` names the layer where an ONNX artifact drifts from eager PyTorch."""
 
 from __future__ import annotations
 
@@ -10,14 +10,15 @@ import numpy as np
 import onnx
 import pytest
 from conftest import ExportFn, assert_one_line_error, run_cli, run_cli_here
-from onnx import numpy_helper
+from helpers import SIZE, cli, one_error, tiny_onnx
+from onnx import TensorProto, numpy_helper
 
 from inception_export import build_model
 from inception_export.full.export import export_onnx
 from inception_export.full.localize.core import localize
 from inception_export.parity.tolerances import PROFILES
 
-# A conv in the middle of each network (one of them the issue's own example).
+# A conv in the middle of each network (one of them the example the README gives).
 TARGETS = {
     "googlenet": "inception4c.branch3.1",
     "bn_inception": "inception_4b.conv_double_3x3_1",
@@ -201,3 +202,35 @@ def test_a_graph_localize_cannot_run_is_one_line_exit_2(
     res = run_cli_here("localize", "--model", "v1", str(bad), "--samples", "1")
     assert_one_line_error(res, 2, *needles)
     assert "\x1b" not in res.stderr and "onnxruntime:" not in res.stderr, res.stderr
+
+
+def test_refused_external_data_in_localize_is_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model_dir = tmp_path / "m"
+    model_dir.mkdir()
+    (tmp_path / "secret.bin").write_bytes(bytes(4 * 3 * SIZE * SIZE * 10))
+    (model_dir / "short.bin").write_bytes(bytes(16))
+    meta = json.dumps({"model": "googlenet", "layer_outputs": [["conv1", "logits"]]})
+    for location, word in (
+        ("../secret.bin", "outside the model's directory"),
+        (str(tmp_path / "secret.bin"), "outside the model's directory"),
+        ("missing.bin", "not found"),
+        ("short.bin", "past the end"),
+    ):
+        path, _, _ = tiny_onnx(model_dir / "ext.onnx")
+        proto = onnx.load(str(path))
+        w = proto.graph.initializer[0]
+        w.ClearField("raw_data")
+        w.data_location = TensorProto.EXTERNAL
+        for key, value in (
+            ("location", location),
+            ("offset", "0"),
+            ("length", str(4 * 3 * SIZE * SIZE * 10)),
+        ):
+            w.external_data.add(key=key, value=value)
+        proto.metadata_props.add(key="inception_export", value=meta)
+        onnx.save(proto, str(path))
+        code, _, err = cli("localize", "-m", "v1", path, capsys=capsys)
+        assert code == 2, (location, err)
+        assert word in one_error(err), location

@@ -1,21 +1,22 @@
-"""Issue 18 items 1-2: one metadata reader with typed fields, and one way to read model names.
+"""One metadata reader with typed fields, and one way to read model names.
 
 A record is input like any other: a field of the wrong type is one ``error:`` line (exit 2),
 never a traceback further down; a record that is there but does not read is refused, not
-taken for "no metadata". Built on the hand-made ONNX classifier of ``test_hostile_gate``
+taken for "no metadata". Built on the hand-made ONNX classifier of ``helpers.tiny_onnx``
 (no torch), the CLI in this process.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import zipfile
 from pathlib import Path
 from typing import Any
 
 import onnx
 import pytest
-from test_hostile_gate import bundle_parts, cli, one_error, tiny_onnx, write_bundle
+from helpers import bundle_parts, cli, one_error, tiny_onnx, write_bundle
 
 from inception_export.errors import ArtifactError
 from inception_export.full.export import read_metadata
@@ -136,3 +137,22 @@ def test_a_huge_torchscript_extra_file_is_not_read(tmp_path: Path) -> None:
     assert path.stat().st_size < 1 << 20
     with pytest.raises(ArtifactError, match="larger than 16 MiB"):
         read_metadata(path)
+
+
+def test_a_metadata_sidecar_that_is_a_fifo_is_refused_not_skipped(tmp_path: Path) -> None:
+    import onnx
+    from onnx import TensorProto, helper
+
+    from inception_export.errors import ArtifactError
+    from inception_export.metadata import read_metadata
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, 8, 8])
+    foreign = tmp_path / "foreign.onnx"  # no embedded record: the sidecar is the one read
+    onnx.save(
+        helper.make_model(helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "g", [x], [y])),
+        foreign,
+    )
+    os.mkfifo(tmp_path / "foreign.onnx.json")
+    with pytest.raises(ArtifactError, match="FIFO"):
+        read_metadata(foreign)

@@ -1,4 +1,4 @@
-"""Issue 2: the models reproduce the established implementations' logits."""
+"""The models reproduce the established implementations' logits."""
 
 from __future__ import annotations
 
@@ -7,13 +7,17 @@ import pytest
 import torch
 from conftest import (
     REFERENCE_SECOND_SIZE,
+    assert_one_line_error,
     reference_input,
     reference_logits,
     rel_l2,
+    run_cli_here,
     synthetic_model,
     v1_fast,
 )
-from test_models_export import EVERY_FORMAT  # the models whose TorchScript export is gated there
+from helpers import (
+    EVERY_FORMAT,  # the models whose TorchScript export is gated there
+)
 
 from inception_export import build_model, get_spec, list_specs
 from inception_export.errors import UsageError
@@ -215,3 +219,13 @@ def test_torchvision_baseline_preprocessing(name: str) -> None:
     assert (pre.mean, pre.std) == ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
     assert (pre.resize, pre.crop, pre.interpolation, spec.default_size) == (256, 224, "bilinear", 224)
     assert spec.layout == "torchvision" and not spec.supports_transform_input
+
+
+def test_maximum_input_size_named() -> None:
+    for spec in list_specs():
+        assert spec.max_input_size >= 2 * spec.default_size
+        spec.check_size(spec.max_input_size)
+        with pytest.raises(UsageError, match=f"maximum of {spec.max_input_size}x{spec.max_input_size}"):
+            spec.check_size(spec.max_input_size + 1)
+    res = run_cli_here("inspect", "-m", "v3", "--input-size", "10000")
+    assert_one_line_error(res, 2, "above inception_v3's maximum of 1196x1196")

@@ -1,4 +1,4 @@
-"""Issue 9: Inception v4, Inception-ResNet-v2 and the baselines through every export and the gate.
+"""Inception v4, Inception-ResNet-v2 and the baselines through every export and the gate.
 
 Sized for CI on 2 cores: each model is exported where it adds something the others do not
 (ResNet-50 through the whole `release` CLI at its default size, IRv2's FP16 residual blocks on
@@ -14,6 +14,7 @@ import onnx
 import pytest
 import torch
 from conftest import CliResult, assert_one_line_error, run_cli, synthetic_model
+from helpers import EVERY_FORMAT
 
 from inception_export.full.eager import run_gate
 from inception_export.full.export import export_onnx, export_onnx_pair, export_torchscript
@@ -89,22 +90,6 @@ def test_inception_resnet_v2_fp16_passes_on_the_golden_inputs(irv2_fp16: Path) -
     meta = {p.key: p.value for p in proto.metadata_props}
     assert json.loads(meta["float32_nodes"]) == []
     assert sum(n.op_type == "Add" for n in proto.graph.node) >= 40
-
-
-# Every format and precision for the four models ResNet-50's release does not cover, at a
-# small size each accepts (the graph is the same; the arithmetic is ~10x cheaper than at the
-# default size). FP16 of the residual nets at full size: the IRv2 test above, ResNet-50's release.
-EVERY_FORMAT = {
-    # name: (input size, BN layers folded into the convs, ONNX precisions exported here)
-    "inception_v4": (107, 149, ("fp32", "fp16")),
-    # FP16 at 299 on the full golden set: the test above.
-    "inception_resnet_v2": (107, 204, ("fp32",)),
-    "alexnet": (95, 0, ("fp32", "fp16")),
-    # 64 px: the adaptive 7x7 pool then upsamples a 2x2 map, a path 224 never takes. Its
-    # 528 MB FP32 ONNX (the same graph before the float16 cast) costs ~25 s here, so it is
-    # gated by benchmarks/gate_figures.py (README table) instead.
-    "vgg16": (64, 0, ("fp16",)),
-}
 
 
 @pytest.mark.slow

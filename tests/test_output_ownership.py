@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import assert_one_line_error, run_cli_here
+from conftest import assert_one_line_error, run_cli, run_cli_here
 
 from inception_export.atomic import check_output_dir
 from inception_export.full.release import MANIFEST, is_release
@@ -270,3 +270,30 @@ def test_staging_of_a_live_run_in_another_pid_namespace_stays(tmp_path: Path) ->
     finally:
         proc.kill()
         proc.wait(timeout=30)
+
+
+def test_dangling_symlink_outputs_are_refused(v1_release: tuple[Path, Any], tmp_path: Path) -> None:
+    # Followed, they created files and folders wherever they pointed.
+    missing = tmp_path / "nowhere" / "x"
+    link = tmp_path / "out.onnx"
+    link.symlink_to(missing)
+    res = run_cli_here("onnx", "--model", "v1", "-o", str(link))
+    assert_one_line_error(res, 2, "symlink", "does not exist")
+    release, _ = v1_release
+    dir_link = tmp_path / "deploy-out"
+    dir_link.symlink_to(missing)
+    res = run_cli_here("deploy", "triton", "--release", str(release), "-o", str(dir_link))
+    assert_one_line_error(res, 2, "symlink", "does not exist")
+    assert not (tmp_path / "nowhere").exists()
+
+
+@pytest.mark.slow
+def test_output_fifo_with_no_reader_is_one_line(tmp_path: Path) -> None:
+    # The write used to block forever waiting for a reader.
+    fifo = tmp_path / "g.npz"
+    os.mkfifo(fifo)
+    res = run_cli(
+        "golden", "--model", "v1", "--input-size", "64", "--samples", "1", "-o", str(fifo), timeout=300
+    )
+    assert_one_line_error(res, 2, "FIFO with nothing reading it")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["g.npz"]

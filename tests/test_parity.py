@@ -1,8 +1,10 @@
-"""Issue 4: the gate passes honest artifacts and fails broken ones, naming the metric."""
+"""The gate passes honest artifacts and fails broken ones, naming the metric; tolerance profiles
+are checked as input; the numbers its messages show keep the digits that tell value from limit."""
 
 from __future__ import annotations
 
 import json
+import os
 import xml.etree.ElementTree as ET
 import zipfile
 from pathlib import Path
@@ -13,13 +15,14 @@ import pytest
 from conftest import ExportFn, assert_one_line_error, run_cli, run_cli_here
 from onnx import numpy_helper
 
-from inception_export import build_model
+from inception_export import build_model, get_spec
 from inception_export.errors import UsageError
 from inception_export.full.eager import run_gate
 from inception_export.full.export import export_onnx
 from inception_export.full.golden import golden_inputs
 from inception_export.parity import compare, load_profile
-from inception_export.registry import get_spec
+from inception_export.parity.numfmt import failure_message, near_one, value_vs_limit
+from inception_export.parity.tolerances import PROFILES
 
 
 @pytest.fixture(scope="module")
@@ -426,3 +429,74 @@ def test_a_record_cannot_pick_the_eager_gate_or_localize_limits(
         2,
         "says precision 'fp16' but the artifact is 'fp32' (tensors stored as fp32 ",
     )
+
+
+def test_tolerance_profile_fifo_and_deep_nesting(tmp_path: Path) -> None:
+    fifo = tmp_path / "p.toml"
+    os.mkfifo(fifo)
+    with pytest.raises(UsageError, match="FIFO"):
+        load_profile(str(fifo))
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(UsageError, match="nested too deeply"):
+        load_profile(str(deep))
+    deep_toml = tmp_path / "deep.toml"
+    deep_toml.write_text("a = " + "[" * 100_000 + "]" * 100_000 + "\n")
+    with pytest.raises(UsageError, match=r"deep\.toml"):
+        load_profile(str(deep_toml))
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("[fp32]\nrel_l2 = -1e-6\n", "must not be negative"),
+        ("[fp16]\nmax_kl = nan\n", "finite"),
+        ("[fp16]\nrel_l2 = inf\n", "finite"),
+        ("[fp32]\nmin_cosine = 1.5\n", "between 0 and 1"),
+        ("[fp16]\ntop5_overlap = -0.1\n", "between 0 and 1"),
+        ('[fp16]\nrel_l2 = "small"\n', "must be a number"),
+        ("[fp32\nrel_l2 = ", "cannot read tolerance profile"),
+    ],
+)
+def test_bad_profile_refused(text: str, needle: str, tmp_path: Path) -> None:
+    path = tmp_path / "p.toml"
+    path.write_text(text)
+    with pytest.raises(UsageError, match=needle):
+        load_profile(str(path))
+
+
+def test_good_profile_still_loads(tmp_path: Path) -> None:
+    path = tmp_path / "p.toml"
+    path.write_text('base = "strict"\n[fp16]\ntop5_overlap = 0.8\nrel_l2 = 0\n')
+    limits = load_profile(str(path))
+    assert limits["fp16"].top5_overlap == 0.8 and limits["fp16"].rel_l2 == 0.0
+    assert limits["fp32"] == PROFILES["strict"]["fp32"]
+
+
+def test_failure_values_differ_from_limits() -> None:
+    assert failure_message("min_cosine", 0.9999665, 0.99999, "min") == (
+        "min_cosine = 0.99997 is below limit 0.99999"
+    )
+    assert value_vs_limit(1.0000004e-5, 1e-5) == ("1.0000004e-05", "1e-05")
+    assert value_vs_limit(0.5, 0.9) == ("0.5", "0.9")
+    for value, limit in [(0.99999999, 0.999999999), (1 + 1e-15, 1.0), (3e-6 + 1e-18, 3e-6)]:
+        shown, bound = value_vs_limit(value, limit)
+        assert shown != bound and float(shown) == pytest.approx(value, rel=1e-15)
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        (0.9999998, "0.9999998"),
+        (0.99999984, "0.9999998"),
+        (1 - 3.35e-5, f"{1 - 3.35e-5:.6f}"),  # six decimals already show it
+        (0.99, "0.990000"),
+        (1.0, "1.000000"),
+        (0.5, "0.500000"),
+    ],
+)
+def test_min_cosine_shows_its_distance_from_one(value: float, shown: str) -> None:
+    assert near_one(value) == shown
+    # Never reads as exactly 1 when it is not.
+    if value != 1.0:
+        assert float(near_one(value)) != 1.0

@@ -1,5 +1,5 @@
 """Progress a user sees: plain lines and a heartbeat in a log, a bar that never freezes or
-shows ``0/None`` on a terminal (issue 21 item 5)."""
+shows ``0/None`` on a terminal."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Issue 4: `release` exports everything, gates it, and writes a manifest a pipeline can trust."""
+"""`release` exports everything, gates it, and writes a manifest a pipeline can trust."""
 
 from __future__ import annotations
 
@@ -193,7 +193,7 @@ def test_release_engine_batch_range_defaults() -> None:
 
 def test_release_builds_the_engine_of_an_embedded_preprocessing_graph(tmp_path: Path) -> None:
     """`--trt --embed-preprocessing` is no longer refused: the engine takes the graph's uint8 NHWC
-    input (the parser accepts it since the graph casts before it transposes: test_trt_parser_rules)."""
+    input (the parser accepts it since the graph casts before it transposes: test_tensorrt_parser_rules)."""
     from inception_export.full.release import ReleaseOptions
 
     pixels = ReleaseOptions(embed_preprocessing=True).engine_config(96)

@@ -1,4 +1,4 @@
-"""Issue 18 item 4: runners side by side, opened by one factory, inputs checked in the base class.
+"""Runners side by side, opened by one factory, inputs checked in the base class.
 
 Every backend refuses a batch outside its range, another dtype or another shape with one
 ``UsageError`` line (exit 2 at the CLI) before its own code runs, and no runner changes the
@@ -171,3 +171,25 @@ def test_torch_runner_leaves_the_callers_model_alone() -> None:
 
     # Nothing to change (eval, fp32, on the CPU): the module itself, no copy of its weights.
     assert TorchRunner(model, SIZE).model is model
+
+
+def test_thread_start_failure_is_a_resource_error_not_the_artifact() -> None:
+    from inception_export.errors import ResourceError
+    from inception_export.runners.onnxruntime_runner import load_error
+
+    # The text onnxruntime gave under memory pressure: ~200 characters of source location first.
+    text = (
+        "[ONNXRuntimeError] : 6 : RUNTIME_EXCEPTION : Exception during initialization: "
+        "/onnxruntime_src/onnxruntime/core/platform/posix/env.cc:183 "
+        "onnxruntime::{anonymous}::PosixThread::PosixThread(const char*, int, unsigned int (*)(int, "
+        "Eigen::ThreadPoolInterface*), Eigen::ThreadPoolInterface*, const onnxruntime::ThreadOptions&) "
+        "pthread_create failed, error code: 11 error msg: Resource temporarily unavailable"
+    )
+    exc = load_error("m.onnx", RuntimeError(text))
+    assert isinstance(exc, ResourceError)
+    assert "cannot load" not in str(exc)
+    assert "pthread_create failed, error code: 11 error msg: Resource temporarily unavailable" in str(exc)
+    other = load_error(
+        "m.onnx", RuntimeError("[ONNXRuntimeError] : 7 : INVALID_PROTOBUF : Load model failed")
+    )
+    assert "onnxruntime cannot load it" in str(other)

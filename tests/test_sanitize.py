@@ -1,4 +1,4 @@
-"""Issue 12, item 16: shipped artifacts carry nothing of the machine that exported them.
+"""Shipped artifacts carry nothing of the machine that exported them.
 
 The package is copied into two directories and the same exports run from each in a fresh
 process: the ONNX and TorchScript bytes must be identical and contain neither checkout's

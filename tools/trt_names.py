@@ -8,7 +8,7 @@ and writes one small JSON file::
     git clone --bare https://github.com/NVIDIA/TensorRT TensorRT.git
     python tools/trt_names.py --git-dir TensorRT.git --tag v10.3.0 -o tests/data/trt_names_v10.3.0.json
 
-``tests/test_trt_api_names.py`` holds the ``tensorrt`` names this package uses against these
+``tests/test_tensorrt_api_names.py`` holds the ``tensorrt`` names this package uses against these
 lists, so an API that one supported TensorRT version lacks fails a test on a machine with no
 TensorRT at all. The extraction is textual: it reads the binding calls as NVIDIA writes them
 (one ``py::class_<...>(scope, "Name", ...)`` followed by a ``.def("name", ...)`` chain, or a

@@ -8,7 +8,7 @@ CUDA of the driver, 12 on JetPack 6) gives the CUDA runtime API: ``cuda.bindings
 
 The bindings are compiled modules without type information, so they are imported through
 ``importlib`` (typed ``Any``); what is used here is checked against the installed package by
-``tests/test_trt_cuda.py`` where cuda-python is installed. Not yet run on a GPU.
+``tests/test_tensorrt_cuda.py`` where cuda-python is installed. Not yet run on a GPU.
 
 The bindings link the CUDA runtime of their own version statically: cuda-bindings 13.x needs
 a driver of CUDA 13 or newer, which JetPack 6 (CUDA 12.6) does not have, and

@@ -1,4 +1,4 @@
-"""Published checkpoints recognised by content hash set their recipe (issue 21, item 7).
+"""Published checkpoints recognised by content hash set their recipe.
 
 No real torchvision weights exist here: the real hashes are checked as data (the model files'
 table, the lookup), and the mechanism end to end with a generated checkpoint whose hash is

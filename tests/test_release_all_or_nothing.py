@@ -1,4 +1,4 @@
-"""Issue 12, items 1-5: a release is all or nothing, Ctrl-C and a full disk included.
+"""A release is all or nothing, Ctrl-C and a full disk included.
 
 Every test drives the real CLI in a subprocess: interrupts are real SIGINTs sent at a
 moment chosen by watching the staging directory fill up, the full disk is a real tmpfs
@@ -77,7 +77,7 @@ def test_bad_options_refused_before_any_work(tmp_path: Path) -> None:
     nan.write_text(json.dumps({"fp16": {"rel_l2": float("nan")}}))
     loose = tmp_path / "loose.json"
     loose.write_text(json.dumps({"fp32": {"top1_agreement": 0.9}}))
-    # (Malformed, negative and out-of-range limits: tests/test_reliability_messages.py.)
+    # (Malformed, negative and out-of-range limits: tests/test_parity.py.)
     cases = [
         (["--samples", "0"], "--samples"),
         (["--tolerance-profile", str(nan)], "finite"),
@@ -110,7 +110,7 @@ def test_interrupt_during_tracing_leaves_nothing(tmp_path: Path) -> None:
 def test_interrupt_during_gate_keeps_earlier_release(tmp_path: Path) -> None:
     out = tmp_path / "rel"
     out.mkdir()
-    # An earlier release's manifest (only one of this tool's is ever replaced: test_hostile_files.py).
+    # An earlier release's manifest (only one of this tool's is ever replaced: test_output_writes.py).
     pt = {"file": "googlenet.pt"}  # listed: --force replaces only what the manifest lists
     earlier = {"schema": 1, "versions": {"inception_export": "0.1.0"}, "artifacts": [pt]}
     (out / "manifest.json").write_text(json.dumps(earlier))

@@ -1,4 +1,4 @@
-"""Issue 9: the checkpoints users have of Inception v4, Inception-ResNet-v2 and the baselines.
+"""The checkpoints users have of Inception v4, Inception-ResNet-v2 and the baselines.
 
 timm's training script (``{"state_dict", "state_dict_ema", "optimizer", "args": Namespace}``),
 torchvision's reference script (``{"model", ..., "args"}``), DDP ``module.`` prefixes,

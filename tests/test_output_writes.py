@@ -1,4 +1,4 @@
-"""Issue 17, items 1-7 and 12: the tool never destroys a file it did not create, and every
+"""Writing outputs: the tool never destroys a file it did not create, and every
 JSON it writes is strict.
 
 Races are real (another thread or process changes the path while the command runs), the
@@ -79,7 +79,7 @@ def _dead_pid() -> int:
     return proc.pid
 
 
-# -- item 1 -----------------------------------------------------------------------------
+# -- a manifest this tool did not write is never replaced --------------------------------
 
 
 def test_force_never_replaces_a_foreign_manifest(tmp_path: Path) -> None:
@@ -103,7 +103,7 @@ def test_release_manifest_is_recognised(release: Path) -> None:
     assert not is_release(release.parent)
 
 
-# -- item 2 -----------------------------------------------------------------------------
+# -- a path created while the command runs is never replaced -----------------------------
 
 
 def _in_thread(fn: Any) -> None:
@@ -165,7 +165,7 @@ def test_release_into_a_directory_created_meanwhile_keeps_it(tmp_path: Path) -> 
     assert _junk(tmp_path) == []
 
 
-# -- items 3 and 4 ----------------------------------------------------------------------
+# -- JUnit and release outputs: inputs, FIFOs and symlinks --------------------------------
 
 
 def _parity(release: Path, *extra: str) -> CliResult:
@@ -222,7 +222,7 @@ def test_release_through_a_symlink_updates_its_target(release: Path, tmp_path: P
     shutil.copytree(release, releases / "7")
     current = tmp_path / "current"
     current.symlink_to(Path("releases") / "7")
-    # Item 7: staging of a killed run (nothing holds its lock) goes; a live run's stays.
+    # The staging of a killed run (nothing holds its lock) goes; a live run's stays.
     dead = releases / f".7.staging-{_dead_pid()}-abcdefgh"
     live = releases / f".7.staging-{os.getpid()}-abcdefgh"
     for d in (dead, live):
@@ -245,7 +245,7 @@ def test_release_through_a_symlink_updates_its_target(release: Path, tmp_path: P
     assert sorted(p.name for p in tmp_path.iterdir()) == ["current", "releases"]
 
 
-# -- item 5 -----------------------------------------------------------------------------
+# -- `trt` keeps the release's ONNX -------------------------------------------------------
 
 
 def test_trt_keeps_a_release_onnx_and_reruns(release: Path, tmp_path: Path) -> None:
@@ -292,7 +292,7 @@ def test_trt_keeps_a_release_onnx_and_reruns(release: Path, tmp_path: Path) -> N
     assert sorted(p.name for p in stale.parent.iterdir()) == ["m.engine.json"]  # refused before the export
 
 
-# -- item 6 -----------------------------------------------------------------------------
+# -- a full disk ---------------------------------------------------------------------------
 
 
 def test_json_on_a_full_disk_is_exit_2_naming_the_path(release: Path, tmp_path: Path) -> None:
@@ -316,7 +316,7 @@ def test_json_on_a_full_disk_is_exit_2_naming_the_path(release: Path, tmp_path: 
     json.loads(res.stdout)
 
 
-# -- item 7 -----------------------------------------------------------------------------
+# -- signals and concurrent swaps -----------------------------------------------------------
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
@@ -391,7 +391,7 @@ def test_swap_without_renameat2_is_still_safe(tmp_path: Path, monkeypatch: pytes
     assert _junk(out.parent) == []
 
 
-# -- item 12 ----------------------------------------------------------------------------
+# -- strict JSON and mount points ---------------------------------------------------------
 
 
 def _reject(constant: str) -> None:
@@ -432,7 +432,7 @@ def test_strict_json_writer() -> None:
 
 
 def test_release_out_a_mount_point_is_refused_before_work(tmp_path: Path) -> None:
-    # Item 13: the final swap renames over the output directory, which a mount point refuses
+    # The final swap renames over the output directory, which a mount point refuses
     # (EBUSY); that used to surface as exit 3 after all the exports.
     mnt = tmp_path / "mnt"
     mnt.mkdir()

@@ -170,7 +170,7 @@ def test_torch_free_device_role(onnx_files: dict[str, Path], tmp_path: Path) -> 
     )
     if root.returncode != 0:
         pytest.xfail(
-            "the package root still imports torch (issue 10 makes it lazy); trt_cmd and tensorrt/ do not"
+            "the package root still imports torch (until it is made lazy); trt_cmd and tensorrt/ do not"
         )
     proc = subprocess.run(
         [
@@ -216,8 +216,9 @@ def _top_level_imports(path: Path, package: str) -> set[str]:
 def test_trt_command_modules_import_no_torch_at_import_time() -> None:
     """What ``trt --onnx`` imports, followed through the package, reaches neither torch nor model code.
 
-    Package roots other than ``tensorrt/`` are left out: making those lazy is issue 10's part
-    (``test_torch_free_device_role`` runs the whole command once they are).
+    Package roots other than ``tensorrt/`` are left out: making those lazy is the torch-free
+    gate's work (test_golden.py; ``test_torch_free_device_role`` runs the whole command once they
+    are).
     """
     import inception_export
 

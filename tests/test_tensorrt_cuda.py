@@ -63,7 +63,7 @@ def test_round_trip_through_device_memory() -> None:
     assert info.compute_capability[0] >= 5 and info.name
 
 
-# ---------------------------------------------------------------- why no GPU (issue 16, item 1)
+# ---------------------------------------------------------------- why no GPU
 
 
 def test_insufficient_driver_names_both_versions_and_the_fix() -> None:

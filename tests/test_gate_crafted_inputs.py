@@ -1,4 +1,5 @@
-"""Issue 17, "the gate cannot be fooled": crafted golden bundles and artifacts, built small.
+"""The gate cannot be fooled: crafted golden bundles and artifacts, built small, and the one
+``error:`` line (exit 2) each bad bundle or artifact gets.
 
 The artifact is a hand-made ONNX classifier (flatten + linear, 8x8 input, 10 classes: what
 "another tool" would produce), the bundle holds its exact logits; neither needs torch, so
@@ -22,96 +23,12 @@ from typing import Any
 import numpy as np
 import onnx
 import pytest
+from conftest import CliResult, assert_one_line_error
+from helpers import SIZE, N, bundle_parts, cli, one_error, tiny_onnx, write_bundle
 from onnx import TensorProto, helper, numpy_helper
 
-from inception_export.parity.bundle import BUNDLE_FORMAT, BUNDLE_SCHEMA, encode_bundle, npz_bytes
+from inception_export.parity.bundle import encode_bundle, npz_bytes
 from inception_export.parity.reference import ReferenceSet
-from inception_export.parity.tolerances import PROFILES
-
-SIZE, CLASSES, N = 8, 10, 5
-
-
-def tiny_onnx(path: Path, scale: float = 1.0, seed: int = 0) -> tuple[Path, np.ndarray, np.ndarray]:
-    """A linear classifier as ONNX; returns the path and its weights (W, b)."""
-    rng = np.random.default_rng(seed)
-    w = rng.standard_normal((3 * SIZE * SIZE, CLASSES)).astype(np.float32) * 0.1
-    b = rng.standard_normal(CLASSES).astype(np.float32)
-    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 3, SIZE, SIZE])
-    y = helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", CLASSES])
-    graph = helper.make_graph(
-        [
-            helper.make_node("Flatten", ["x"], ["flat"], axis=1),
-            helper.make_node("MatMul", ["flat", "W"], ["mm"]),
-            helper.make_node("Add", ["mm", "b"], ["logits"]),
-        ],
-        "tiny",
-        [x],
-        [y],
-        [numpy_helper.from_array(w * scale, "W"), numpy_helper.from_array(b, "b")],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    onnx.save(model, str(path))
-    return path, w, b
-
-
-def bundle_parts(w: np.ndarray, b: np.ndarray, n: int = N) -> tuple[dict[str, Any], dict[str, ReferenceSet]]:
-    rng = np.random.default_rng(1)
-    feed = rng.uniform(-1, 1, (n, 3, SIZE, SIZE)).astype(np.float32)
-    logits = (feed.reshape(n, -1).astype(np.float64) @ w + b).astype(np.float32)
-    names = [f"random-{i}" for i in range(n)]
-    inputs = [{"name": nm, "kind": "random", "sha256": "0" * 16} for nm in names]
-    meta: dict[str, Any] = {
-        "format": BUNDLE_FORMAT,
-        "schema": BUNDLE_SCHEMA,
-        "tool": "inception-export test",
-        "versions": {},
-        "model": "tiny",
-        "aliases": [],
-        "num_classes": CLASSES,
-        "input_size": SIZE,
-        "preprocessing": {},
-        "transform_input": False,
-        "weights": {},
-        "tolerance_profile": {
-            "name": "default",
-            "limits": {p: lim.to_dict() for p, lim in PROFILES["default"].items()},
-        },
-        "reference": "test",
-    }
-    return meta, {"float": ReferenceSet(names, ["random"] * n, feed, logits, inputs)}
-
-
-def write_bundle(path: Path, meta: dict[str, Any], sets: dict[str, ReferenceSet]) -> Path:
-    path.write_bytes(encode_bundle(meta, sets))
-    return path
-
-
-@pytest.fixture()
-def case(tmp_path: Path) -> dict[str, Any]:
-    good, w, b = tiny_onnx(tmp_path / "tiny.onnx")
-    broken, _, _ = tiny_onnx(tmp_path / "broken.onnx", scale=1.5)
-    meta, sets = bundle_parts(w, b)
-    bundle = write_bundle(tmp_path / "golden.npz", meta, sets)
-    return {"dir": tmp_path, "good": good, "broken": broken, "meta": meta, "sets": sets, "bundle": bundle}
-
-
-def cli(*args: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    """The CLI in this process (no torch import per call): exit code, stdout, stderr."""
-    from inception_export.cli.app import main
-
-    with pytest.raises(SystemExit) as exc:
-        main([str(a) for a in args])
-    got = capsys.readouterr()
-    code = exc.value.code
-    return int(code) if isinstance(code, int) else 1, got.out, got.err
-
-
-def one_error(stderr: str) -> str:
-    assert "Traceback" not in stderr, stderr
-    errors = [ln for ln in stderr.splitlines() if ln.startswith("error:")]
-    assert len(errors) == 1, stderr
-    return errors[0]
 
 
 def test_the_tiny_gate_passes_and_fails_as_it_should(
@@ -125,7 +42,7 @@ def test_the_tiny_gate_passes_and_fails_as_it_should(
     assert code == 1, err
 
 
-# --- item 8: the bundle's own limits -------------------------------------------------------
+# --- the bundle's own limits -------------------------------------------------------
 
 
 @pytest.mark.parametrize("bad", [float("inf"), float("nan"), -1.0, 2.0, "1e9", None])
@@ -190,7 +107,7 @@ def test_manifest_holds_through_a_symlink(case: dict[str, Any], capsys: pytest.C
     assert "differs from" in one_error(err)
 
 
-# --- item 9: sizes checked before anything is decompressed --------------------------------
+# --- sizes checked before anything is decompressed --------------------------------
 
 
 def _zip_with(members: dict[str, bytes | tuple[int, bytes]]) -> bytes:
@@ -399,7 +316,7 @@ def test_a_run_failure_outside_a_gate_is_one_artifact_error(case: dict[str, Any]
     assert info.value.exit_code == 2 and info.value.node == "r1" and "\n" not in str(info.value)
 
 
-# --- item 10: text from a bundle never reaches the terminal raw ------------------------------
+# --- text from a bundle never reaches the terminal raw ------------------------------
 
 EVIL = "tiny\x1b[32m gate passed\nall artifacts OK\x1b[0m"
 
@@ -442,7 +359,7 @@ def test_a_path_with_control_characters_is_escaped_in_progress_lines_and_tables(
     assert "tiny\\x1b[2J\\n.onnx: load" in err
 
 
-# --- item 11: TorchScript archives are code ------------------------------------------------
+# --- TorchScript archives are code ------------------------------------------------
 
 
 def _printing_torchscript(path: Path, w: np.ndarray, b: np.ndarray) -> Path:
@@ -489,111 +406,6 @@ def test_content_contradicting_the_extension_is_refused(
     assert code == 2 and "the name says tensorrt" in one_error(err)
 
 
-# --- precision from the graph, limits within a bound ---------------------------------------
-
-
-def _with_record(src: Path, dst: Path, *, record: Any = None, flat: str | None = None) -> Path:
-    """``src`` with an embedded inception_export record and/or a flat ``precision`` property."""
-    model = onnx.load(str(src))
-    if record is not None:
-        model.metadata_props.add(key="inception_export", value=json.dumps(record))
-    if flat is not None:
-        model.metadata_props.add(key="precision", value=flat)
-    onnx.save(model, str(dst))
-    return dst
-
-
-def test_a_record_cannot_buy_the_limits_of_another_precision(
-    case: dict[str, Any], capsys: pytest.CaptureFixture[str]
-) -> None:
-    """Weights off by 10 % (rel L2 ~0.1: within INT8's 0.15): the FP32 graph fails, and saying
-    ``int8`` in any record of it (embedded, flat property, sidecar) is refused, naming both."""
-    d, bundle = case["dir"], case["bundle"]
-    scaled, _, _ = tiny_onnx(d / "scaled.onnx", scale=1.10)
-    code, out, err = cli("parity", "--golden", bundle, scaled, "--json", capsys=capsys)
-    assert code == 1, err
-    assert json.loads(out)["artifacts"][0]["checks"][2]["value"] > 0.05  # rel_l2, failing FP32's 1e-5
-    lies = {
-        "embedded": _with_record(scaled, d / "embedded.onnx", record={"model": "tiny", "precision": "int8"}),
-        "flat": _with_record(scaled, d / "flat.onnx", flat="int8"),
-        "sidecar": _with_record(scaled, d / "sidecar.onnx"),
-        "both": _with_record(scaled, d / "both.onnx", record={"precision": "fp32"}, flat="int8"),
-    }
-    (d / "sidecar.onnx.json").write_text(json.dumps({"model": "tiny", "precision": "int8"}))
-    for kind, lie in lies.items():
-        code, _, err = cli("parity", "--golden", bundle, lie, capsys=capsys)
-        assert code == 2, (kind, err)
-        line = one_error(err)
-        if kind == "both":  # the flat copy disagrees with the record itself: refused before the graph
-            assert "metadata_props say precision 'int8' but its inception_export record says 'fp32'" in line
-            continue
-        assert "says precision 'int8' but the artifact is 'fp32'" in line, (kind, line)
-        assert "no Conv/Gemm/MatMul takes a DequantizeLinear output or float16 values" in line
-
-
-@pytest.mark.parametrize(
-    ("claim", "code", "needle"),
-    [
-        ("fp32", 1, ""),  # agrees: gated (and failed) as FP32
-        ("FP32", 1, ""),  # the same name, spelled in capitals
-        ("INT8", 2, "says precision 'INT8' but the artifact is 'fp32'"),
-        ("fp64", 2, "says precision 'fp64', which is none of fp32, fp16, int8"),
-        (123, 2, "metadata field precision is 123, not a string"),
-    ],
-)
-def test_odd_precision_claims(
-    case: dict[str, Any], capsys: pytest.CaptureFixture[str], claim: Any, code: int, needle: str
-) -> None:
-    scaled, _, _ = tiny_onnx(case["dir"] / "scaled.onnx", scale=1.10)
-    lie = _with_record(scaled, case["dir"] / "claim.onnx", record={"model": "tiny", "precision": claim})
-    got, _, err = cli("parity", "--golden", case["bundle"], lie, capsys=capsys)
-    assert got == code, err
-    if needle:
-        assert needle in one_error(err)
-
-
-def _graph_with(extra_nodes: list[onnx.NodeProto], extra_inits: list[onnx.TensorProto], path: Path) -> Path:
-    """The tiny classifier plus nodes that compute nothing the output needs (or a subgraph)."""
-    tiny_onnx(path)
-    model = onnx.load(str(path))
-    model.graph.node.extend(extra_nodes)
-    model.graph.initializer.extend(extra_inits)
-    onnx.save(model, str(path))
-    return path
-
-
-def _qdq_pair(src: str, tag: str) -> list[onnx.NodeProto]:
-    return [
-        helper.make_node("QuantizeLinear", [src, f"s{tag}"], [f"q{tag}"]),
-        helper.make_node("DequantizeLinear", [f"q{tag}", f"s{tag}"], [f"dq{tag}"]),
-    ]
-
-
-def _cast_pair(src: str, dst: str) -> list[onnx.NodeProto]:
-    return [
-        helper.make_node("Cast", [src], [f"{src}_half"], to=TensorProto.FLOAT16),
-        helper.make_node("Cast", [f"{src}_half"], [dst], to=TensorProto.FLOAT),
-    ]
-
-
-def _rerouted(path: Path, nodes: list[onnx.NodeProto], inits: list[onnx.TensorProto], into: str = "") -> Path:
-    """The tiny classifier with ``nodes`` spliced in: before the MatMul (its input renamed
-    ``into``), or after the final Add (whose output becomes ``pre``)."""
-    tiny_onnx(path)
-    model = onnx.load(str(path))
-    if into:
-        model.graph.node[1].input[0] = into
-        model.graph.node.insert(1, nodes[-1])
-        for n in reversed(nodes[:-1]):
-            model.graph.node.insert(1, n)
-    else:
-        model.graph.node[-1].output[0] = "pre"
-        model.graph.node.extend(nodes)
-    model.graph.initializer.extend(inits)
-    onnx.save(model, str(path))
-    return path
-
-
 def test_a_torchscript_that_fails_when_run_is_named_not_an_internal_error(
     case: dict[str, Any], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -616,141 +428,7 @@ def test_a_torchscript_that_fails_when_run_is_named_not_an_internal_error(
     assert "\x1b" not in err
 
 
-def test_a_half_pickle_torch_never_loads_is_not_evidence(tmp_path: Path) -> None:
-    """``torchscript_facts`` read every member named */data.pkl: an extra ``archive/junk/data.pkl``
-    naming ``torch HalfStorage`` made an FP32 archive FP16 (limits 500x looser)."""
-    import zipfile
-
-    from inception_export.facts import torchscript_facts
-
-    path = tmp_path / "lie.pt"
-    with zipfile.ZipFile(path, "w") as zf:
-        zf.writestr("archive/data.pkl", b"\x80\x02ctorch\nFloatStorage\nq\x00.")
-        zf.writestr("archive/constants.pkl", b"\x80\x02ctorch\nFloatStorage\nq\x00.")
-        zf.writestr("archive/junk/data.pkl", b"\x80\x02ctorch\nHalfStorage\nq\x00.")
-    facts = torchscript_facts(path)
-    assert facts.precision == "fp32" and "HalfStorage" not in facts.storages
-
-
-def test_torchscript_precision_is_the_storage_holding_most_bytes(tmp_path: Path) -> None:
-    """One float16 buffer in an FP32 module is not an FP16 archive (it bought FP16's limits, 500x
-    FP32's); a half module with a float32 buffer is FP16. Real archives, read without loading."""
-    import torch
-
-    from inception_export.facts import torchscript_facts
-
-    fp32 = torch.nn.Sequential(torch.nn.Conv2d(3, 64, 3)).eval()
-    fp32.register_buffer("odd", torch.zeros(16, dtype=torch.half))
-    torch.jit.save(torch.jit.script(fp32), str(tmp_path / "fp32.pt"))
-    half = torch.nn.Sequential(torch.nn.Conv2d(3, 64, 3)).eval().half()
-    half.register_buffer("odd", torch.zeros(16, dtype=torch.float))
-    torch.jit.save(torch.jit.script(half), str(tmp_path / "fp16.pt"))
-    for name in ("fp32", "fp16"):
-        facts = torchscript_facts(tmp_path / f"{name}.pt")
-        assert {"FloatStorage", "HalfStorage"} <= set(facts.storages)
-        assert facts.precision == name, facts.evidence
-
-
-def _matmul_chain(quantized: int, layers: int = 3) -> onnx.GraphProto:
-    """``layers`` MatMuls in a row, the first ``quantized`` of them on QDQ'd weights."""
-    nodes, inits, prev = [], [numpy_helper.from_array(np.array(0.05, np.float32), "s")], "x"
-    for i in range(layers):
-        inits.append(numpy_helper.from_array(np.eye(4, dtype=np.float32), f"W{i}"))
-        weight = f"W{i}"
-        if i < quantized:
-            nodes += [
-                helper.make_node("QuantizeLinear", [weight, "s"], [f"q{i}"]),
-                helper.make_node("DequantizeLinear", [f"q{i}", "s"], [f"dq{i}"]),
-            ]
-            weight = f"dq{i}"
-        nodes.append(helper.make_node("MatMul", [prev, weight], [f"y{i}"]))
-        prev = f"y{i}"
-    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])
-    y = helper.make_tensor_value_info(prev, TensorProto.FLOAT, [1, 4])
-    return helper.make_graph(nodes, "chain", [x], [y], inits)
-
-
-def test_one_qdq_pair_does_not_buy_int8_limits_for_a_float_graph() -> None:
-    """A QDQ pair on one conv of v1's FP32 ONNX, whose first conv was scaled by 1.10, passed
-    ``parity --golden`` (exit 0, rel L2 0.099 under INT8's 0.15): INT8 is most layers quantized."""
-    from inception_export.facts import graph_facts
-
-    one = graph_facts(_matmul_chain(1))
-    assert one.precision == "fp32" and "only 1 of 3 Conv/Gemm/MatMul" in one.evidence
-    assert graph_facts(_matmul_chain(2)).precision == "int8"  # the classifier left in float
-    assert graph_facts(_matmul_chain(1, layers=2)).precision == "int8"
-
-
-def test_precision_of_odd_graphs(case: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
-    """Only what computes the output counts: a dead QDQ pair, QDQ inside a subgraph or a float16
-    value_info hint do not buy looser limits; a live Cast to float16 is FP16 compute."""
-    from inception_export.facts import onnx_facts
-
-    tmp_path = case["dir"]
-    scale = numpy_helper.from_array(np.array(0.1, np.float32), "s0")
-    scale2 = numpy_helper.from_array(np.array(0.1, np.float32), "s2")
-    dead = _graph_with(_qdq_pair("b", "0"), [scale], tmp_path / "dead-qdq.onnx")
-    assert onnx_facts(dead).precision == "fp32"  # type: ignore[union-attr]
-    assert "2 QuantizeLinear/DequantizeLinear ignored" in onnx_facts(dead).evidence  # type: ignore[union-attr]
-    claim = _with_record(dead, tmp_path / "dead-claim.onnx", record={"model": "tiny", "precision": "int8"})
-    code, _, err = cli("parity", "--golden", case["bundle"], claim, capsys=capsys)
-    assert code == 2 and "says precision 'int8' but the artifact is 'fp32'" in one_error(err)
-
-    # QDQ only inside a subgraph: an If whose branches quantize a copy of the logits.
-    branch = helper.make_graph(
-        [*_qdq_pair("logits", "1"), helper.make_node("Identity", ["dq1"], ["out1"])],
-        "branch",
-        [],
-        [helper.make_tensor_value_info("out1", TensorProto.FLOAT, None)],
-        [numpy_helper.from_array(np.array(0.1, np.float32), "s1")],
-    )
-    cond = numpy_helper.from_array(np.array(True), "cond")
-    sub = _graph_with(
-        [helper.make_node("If", ["cond"], ["unused"], then_branch=branch, else_branch=branch)],
-        [cond],
-        tmp_path / "subgraph-qdq.onnx",
-    )
-    assert onnx_facts(sub).precision == "fp32"  # type: ignore[union-attr]
-
-    # On the logits' path but feeding no weight layer: a Cast to float16 and back, or a QDQ pair,
-    # rounds the output a little and would have bought FP16's or INT8's limits.
-    for kind, nodes, inits in [
-        ("cast", _cast_pair("pre", "logits"), []),
-        ("qdq-logits", [*_qdq_pair("pre", "2"), helper.make_node("Identity", ["dq2"], ["logits"])], [scale2]),
-    ]:
-        path = _rerouted(tmp_path / f"{kind}.onnx", nodes, inits)
-        assert onnx_facts(path).precision == "fp32", kind  # type: ignore[union-attr]
-    # Where the weight layer itself takes them, they are what the graph computes in.
-    half_mm = tmp_path / "half-mm.onnx"
-    tiny_onnx(half_mm)
-    model = onnx.load(str(half_mm))
-    w = model.graph.initializer[0]
-    w.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(w).astype(np.float16), "W"))
-    model.graph.node[1].input[0], model.graph.node[1].output[0] = "flat_h", "mm_h"
-    model.graph.node.insert(1, helper.make_node("Cast", ["flat"], ["flat_h"], to=TensorProto.FLOAT16))
-    model.graph.node.insert(3, helper.make_node("Cast", ["mm_h"], ["mm"], to=TensorProto.FLOAT))
-    onnx.save(model, str(half_mm))
-    assert onnx_facts(half_mm).precision == "fp16"  # type: ignore[union-attr]
-    qdq_mm = _rerouted(
-        tmp_path / "qdq-mm.onnx",
-        _qdq_pair("flat", "3"),
-        [numpy_helper.from_array(np.array(0.05, np.float32), "s3")],
-        into="dq3",
-    )
-    assert onnx_facts(qdq_mm).precision == "int8"  # type: ignore[union-attr]
-    hinted = tmp_path / "hint.onnx"
-    tiny_onnx(hinted)
-    model = onnx.load(str(hinted))
-    model.graph.value_info.append(helper.make_tensor_value_info("mm", TensorProto.FLOAT16, None))
-    onnx.save(model, str(hinted))
-    assert onnx_facts(hinted).precision == "fp32"  # type: ignore[union-attr]
-
-    # An empty graph is no artifact at all.
-    empty = tmp_path / "empty.onnx"
-    graph = helper.make_graph([], "empty", [], [])
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(empty))
-    code, _, err = cli("parity", "--golden", case["bundle"], empty, capsys=capsys)
-    assert code == 2 and "not a TorchScript, ONNX or TensorRT artifact" in one_error(err)
+# --- limits within a bound (the precision they are read for: test_gate_precision.py) -------
 
 
 def _loose_bundle(case: dict[str, Any], **limits: float) -> Path:
@@ -822,18 +500,210 @@ def test_a_profile_file_that_is_not_a_table_is_refused(
         assert code == 2 and "a tolerance profile is a table" in one_error(err)
 
 
-def test_an_int8_graph_against_a_bundle_without_int8_limits(
+# --- engine manifests and ONNX files are read bounded ------------------------------------
+
+
+def _limited_memory() -> None:
+    # A regression must fail the test, not exhaust the machine: 3 GiB of address space.
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))
+
+
+def _gate_here(release: Path, artifact: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "inception_export",
+            "parity",
+            "--golden",
+            str(release / "golden.npz"),
+            str(artifact),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,  # a FIFO read blocked forever
+        preexec_fn=_limited_memory,
+        env={**os.environ, "COLUMNS": "200", "NO_COLOR": "1"},
+    )
+
+
+def test_engine_manifest_fifo_device_or_deep_nesting_is_one_line(
+    v1_release: tuple[Path, Any], tmp_path: Path
+) -> None:
+    from inception_export.errors import ArtifactError
+    from inception_export.tensorrt.manifest import read_manifest
+
+    release, _ = v1_release
+    engine = tmp_path / "x.engine"
+    engine.write_bytes(b"ftrt" + bytes(60))  # a plan's magic: dispatched as an engine
+    manifest = tmp_path / "x.engine.json"
+    os.mkfifo(manifest)
+    res = _gate_here(release, engine)
+    assert_one_line_error(CliResult(res.returncode, res.stdout, res.stderr), 2, "FIFO")
+    manifest.unlink()
+    manifest.symlink_to("/dev/zero")
+    res = _gate_here(release, engine)
+    assert_one_line_error(CliResult(res.returncode, res.stdout, res.stderr), 2, "character device")
+    manifest.unlink()
+    manifest.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(ArtifactError, match="nested too deeply"):
+        read_manifest(engine)
+
+
+def test_an_onnx_larger_than_the_memory_left_is_refused_before_loading(
+    v1_release: tuple[Path, Any], tmp_path: Path
+) -> None:
+    release, _ = v1_release
+    big = tmp_path / "big.onnx"
+    with open(big, "wb") as fh:
+        fh.truncate(4 << 30)  # sparse: 4 GiB claimed, no disk used
+    res = _gate_here(release, big)
+    assert_one_line_error(CliResult(res.returncode, res.stdout, res.stderr), 2, "MiB of memory", "not loaded")
+
+
+# --- bad input is exit 2 with one line, never "internal error" ---------------------------
+
+
+def _raw_bundle(path: Path, meta_text: str, arrays: dict[str, np.ndarray] | None = None) -> Path:
+    raw = np.frombuffer(meta_text.encode(), dtype=np.uint8)
+    path.write_bytes(npz_bytes({"meta": raw, **(arrays or {})}))
+    return path
+
+
+def _bad_records(meta: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """name -> (metadata text, a word the one error line must hold)."""
+    header = '{"format": "inception-export/golden-bundle", "schema": 1, "x": '
+    no_tool = {k: v for k, v in meta.items() if k != "tool"}
+    return {
+        "deeply nested": (header + "[" * 100_000 + "]" * 100_000 + "}", "unreadable metadata"),
+        "num_classes a string": (json.dumps(dict(meta, num_classes="ten")), "num_classes"),
+        "sets a list": (json.dumps(dict(meta, sets=[1, 2])), "no golden inputs"),
+        "limits a string": (
+            json.dumps(dict(meta, tolerance_profile={"name": "x", "limits": "loose"})),
+            "tolerance",
+        ),
+        "no tool": (json.dumps(no_tool), "no tool"),
+        "model null": (json.dumps(dict(meta, model=None)), "no model"),
+        "empty set": (
+            json.dumps(dict(meta, sets={"float": {"names": [], "kinds": [], "inputs": []}})),
+            "holds no golden inputs",
+        ),
+    }
+
+
+def test_malformed_bundle_metadata_is_exit_2(
     case: dict[str, Any], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Bundles made before INT8 hold fp32/fp16 limits only: an INT8 graph is refused with why."""
-    qdq = _rerouted(
-        case["dir"] / "qdq.onnx",
-        _qdq_pair("flat", "3"),
-        [numpy_helper.from_array(np.array(0.05, np.float32), "s3")],
-        into="dq3",
+    meta = dict(
+        case["meta"], sets={"float": {"names": ["a"], "kinds": ["random"], "inputs": [{}]}}, arrays={}
     )
-    meta = json.loads(json.dumps(case["meta"]))
-    del meta["tolerance_profile"]["limits"]["int8"]
-    bundle = write_bundle(case["dir"] / "no-int8.npz", meta, case["sets"])
-    code, _, err = cli("parity", "--golden", bundle, qdq, capsys=capsys)
-    assert code == 2 and "computes in int8" in one_error(err) and "no int8 table" in one_error(err)
+    for name, (text, word) in _bad_records(meta).items():
+        bundle = _raw_bundle(case["dir"] / "bad.npz", text)
+        code, _, err = cli("parity", "--golden", bundle, case["good"], capsys=capsys)
+        assert code == 2, (name, err)
+        line = one_error(err)
+        assert word in line and "internal error" not in line, (name, line)
+        assert "None" not in line, (name, line)
+
+
+def _onnx_graph(
+    path: Path, nodes: list[Any], inits: list[np.ndarray], names: list[str], out_shape: list[Any]
+) -> Path:
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 3, SIZE, SIZE])
+    y = helper.make_tensor_value_info("logits", TensorProto.FLOAT, out_shape)
+    tensors = [numpy_helper.from_array(a, n) for a, n in zip(inits, names, strict=True)]
+    model = helper.make_model(
+        helper.make_graph(nodes, "g", [x], [y], tensors), opset_imports=[helper.make_opsetid("", 17)]
+    )
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return path
+
+
+def test_artifacts_of_another_shape_are_exit_2(
+    case: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    w7 = np.ones((3 * SIZE * SIZE, 7), np.float32)
+    seven = _onnx_graph(
+        case["dir"] / "seven.onnx",
+        [
+            helper.make_node("Flatten", ["x"], ["f"], axis=1),
+            helper.make_node("MatMul", ["f", "W"], ["logits"]),
+        ],
+        [w7],
+        ["W"],
+        ["batch", 7],
+    )
+    code, _, err = cli("parity", "--golden", case["bundle"], seven, capsys=capsys)
+    assert code == 2 and "gives 7 classes, the reference 10" in one_error(err)
+    # Output batch fixed at 1 whatever the input batch: rows cannot be matched.
+    w10 = np.ones((3 * SIZE * SIZE, 10), np.float32)
+    pooled = _onnx_graph(
+        case["dir"] / "pooled.onnx",
+        [
+            helper.make_node("Flatten", ["x"], ["f"], axis=1),
+            helper.make_node("MatMul", ["f", "W"], ["m"]),
+            helper.make_node("ReduceMean", ["m"], ["logits"], axes=[0], keepdims=1),
+        ],
+        [w10],
+        ["W"],
+        [1, 10],
+    )
+    code, _, err = cli("parity", "--golden", case["bundle"], pooled, capsys=capsys)
+    assert code == 2 and "for a batch of" in one_error(err)
+
+
+def test_sizes_and_outputs_are_refused_before_work(
+    case: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = cli("parity", "-m", "v1", "--samples", "100000", case["good"], capsys=capsys)
+    assert code == 2 and "--samples 100000" in one_error(err)
+    code, _, err = cli("bench", "-m", "v1", "--batch", "100000", capsys=capsys)
+    assert code == 2 and "--batch: 100000" in one_error(err)
+    code, out, err = cli(
+        "parity", "--golden", case["bundle"], case["good"], "--junit", case["dir"], capsys=capsys
+    )
+    assert code == 2 and "is a directory" in one_error(err) and out == ""
+    assert "parity gate" not in err  # refused before the gate ran
+
+
+def test_file_errors_of_named_paths_are_exit_2(
+    case: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Path.exists() raises (not False) for a name longer than the file system allows.
+    long_name = case["dir"] / ("a" * 300 + ".onnx")
+    code, _, err = cli("parity", "--golden", case["bundle"], long_name, capsys=capsys)
+    assert code == 2 and "File name too long" in one_error(err)
+    code, _, err = cli("parity", "--golden", long_name.with_suffix(".npz"), case["good"], capsys=capsys)
+    assert code == 2 and "File name too long" in one_error(err)
+
+
+def test_wording(case: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    junk = case["dir"] / "junk.npz"
+    junk.write_bytes(np.random.default_rng(0).bytes(4096))
+    code, _, err = cli("parity", "--golden", junk, case["good"], capsys=capsys)
+    assert code == 2 and "trust" not in one_error(err) and "corrupt" in one_error(err)
+    fifo = case["dir"] / "g.npz"
+    os.mkfifo(fifo)
+    code, _, err = cli("parity", "--golden", fifo, case["good"], capsys=capsys)
+    assert code == 2 and "a FIFO (named pipe), not a regular file" in one_error(err)
+    fifo_art = case["dir"] / "a.onnx"
+    os.mkfifo(fifo_art)
+    code, _, err = cli("parity", "--golden", case["bundle"], fifo_art, capsys=capsys)
+    assert code == 2 and "a FIFO (named pipe), not a regular file" in one_error(err)
+    code, _, err = cli(
+        "parity", "--golden", case["bundle"], case["broken"], "--tolerance-profile", "strict", capsys=capsys
+    )
+    assert code == 1 and "is below limit 0.999999" in err  # the limit as configured, not "1"
+    from inception_export.parity.numfmt import failure_message
+
+    assert failure_message("min_cosine", 0.0, 0.99999, "min") == "min_cosine = 0 is below limit 0.99999"
+    empty = case["dir"] / "empty.onnx"
+    empty.touch()
+    from inception_export.errors import ArtifactError
+    from inception_export.tensorrt.onnx_input import read_onnx_input
+
+    with pytest.raises(ArtifactError, match="an empty file, not an ONNX model"):
+        read_onnx_input(empty)
