@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ArtifactError
-from ..facts import check_claim, graph_facts
+from ..facts import check_claim
 from ..metadata import NO_METADATA, ArtifactMeta, record_from_props
+from ..onnx_graph import graph_facts
 from ..reading import check_fits_memory
 from ..text import describe_kind
 
