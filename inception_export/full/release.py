@@ -385,15 +385,7 @@ def _release_into(
         images=opts.images,
         reference_model=net,
     )
-    gate = check_artifacts(
-        reference,
-        [a.path for a in artifacts],
-        limits=plan.profile.limits,
-        profile=plan.profile.name,
-        progress=step,
-        limits_from=plan.profile.source,
-        beyond_bound=plan.profile.beyond,
-    )
+    gate = check_artifacts(reference, [a.path for a in artifacts], profile=plan.profile, progress=step)
     # The gate's inputs and eager logits, for checking on the device where the engine is built
     # (`parity --golden`): the sets the gate just computed are reused, not recomputed.
     golden = bundle_from_reference(
