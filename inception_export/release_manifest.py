@@ -97,7 +97,6 @@ class ReleaseManifest(ReleaseModel):
     of its artifact entries."""
 
     directory: Path
-    weights_source: str
     sha256: str  # of the manifest's bytes, as read: what a deployment records it was made from
     doc: dict[str, Any]  # every field of its JSON type (see _TOP), names plain
 
@@ -170,31 +169,36 @@ def _read_doc(release_dir: Path) -> tuple[dict[str, Any], bytes]:
     return doc, data
 
 
-def _weights(doc: dict[str, Any], path: Path) -> tuple[str, str, int | None]:
-    """(source, sha256, seed) of the weights the manifest says made the release."""
-    weights = doc.get("weights")
-    source = weights.get("source") if isinstance(weights, dict) else None
-    sha = weights.get("sha256") if isinstance(weights, dict) else None
+def _weights(doc: dict[str, Any], path: Path) -> tuple[str, int | None]:
+    """(sha256, seed) of the weights the manifest says made the release."""
+    weights = _table(doc, "weights", path)
+    source, sha = weights.get("source"), weights.get("sha256")
     if not isinstance(source, str) or not isinstance(sha, str):
         raise ArtifactError(f"{path}: no weights source/sha256; cannot tell which weights made it")
     source_seed(source, path)  # a synthetic source holds its seed, though the sha256 says which
-    return source, sha, seed_of(sha, path)
+    return sha, seed_of(sha, path)
 
 
 def model_words(doc: dict[str, Any], path: Path) -> ReleaseModel:
     """The model as a manifest document read by :func:`read_release` gives it (a deployment
     passes on the document, with its own artifacts added)."""
-    _source, sha, seed = _weights(doc, path)
-    return _model(doc, sha, seed)
+    return _model(doc, path)
 
 
-def _model(doc: dict[str, Any], sha: str, seed: int | None) -> ReleaseModel:
-    pre = doc.get("preprocessing")
+def _table(doc: dict[str, Any], key: str, path: Path) -> dict[str, Any]:
+    value = doc.get(key)
+    if not isinstance(value, dict):
+        raise ArtifactError(f"{path}: no valid {key!r}; not a release manifest of this tool")
+    return value
+
+
+def _model(doc: dict[str, Any], path: Path) -> ReleaseModel:
+    sha, seed = _weights(doc, path)
     return ReleaseModel(
         model=doc["model"],
         input_size=doc["input_size"],
         num_classes=doc["num_classes"],
-        transform_input=bool(pre.get("transform_input", False)) if isinstance(pre, dict) else False,
+        transform_input=bool(_table(doc, "preprocessing", path).get("transform_input", False)),
         weights_sha256=sha,
         seed=seed,
     )
@@ -207,11 +211,9 @@ def read_release(release_dir: Path) -> ReleaseManifest:
     path = Path(release_dir) / MANIFEST
     _check_types(doc, path)
     _check_names(doc, path)
-    source, sha, seed = _weights(doc, path)
     return ReleaseManifest(
-        **vars(_model(doc, sha, seed)),
+        **vars(_model(doc, path)),
         directory=Path(release_dir),
-        weights_source=source,
         sha256=hashlib.sha256(data).hexdigest(),
         doc=doc,
     )
