@@ -23,7 +23,7 @@ class OnnxInput:
     shape: tuple[int | str | None, ...]  # int for fixed dims, the symbol (or None) for dynamic ones
     # This package's metadata record; NO_METADATA for a foreign ONNX.
     metadata: ArtifactMeta = NO_METADATA
-    # What the graph computes in (facts.graph_facts, the gate's rule), never the metadata's word.
+    # What the graph computes in (onnx_graph.graph_facts, the gate's rule), never the metadata's word.
     graph_precision: str | None = None
     dtype: str = "float32"  # the input's element type, numpy's name ("uint8" for embedded preprocessing)
 

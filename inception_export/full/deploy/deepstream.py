@@ -96,7 +96,7 @@ def write_deepstream(
 
     if not Path(out_dir).is_dir():
         raise UsageError(f"{out_dir}: not a directory (the caller stages it)")
-    limits = profile or ToleranceProfile.parse("default")
+    chosen = profile or ToleranceProfile.parse("default")
     # The manifest's words refuse a request early, in their terms; the export is then built
     # from the release's files, every word compared with them (``verify.model_facts``).
     release = read_release(release_dir)
@@ -146,7 +146,7 @@ def write_deepstream(
         gie_unique_id=gie_unique_id,
     )
     write_text_atomic(config, render_config(cfg, _header(spec.name, facts, exported.sha256, scaling)))
-    _gate_into(report, config, spec.name, net, limits)
+    _gate_into(report, config, spec.name, net, chosen)
     return [config, labels, artifact, exported.sidecar, report]
 
 
