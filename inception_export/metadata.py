@@ -15,7 +15,6 @@ traceback further down.
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import zipfile
@@ -25,7 +24,8 @@ from typing import Any
 
 from . import jsonout
 from .errors import ArtifactError, UsageError
-from .reading import check_fits_memory, read_regular
+from .onnx_graph import OnnxSummary, parse_onnx
+from .reading import read_regular
 from .text import clip, printable
 
 METADATA_KEY = "inception_export"
@@ -215,41 +215,11 @@ def parse_record(
     return record
 
 
-# --- what an ONNX file says about itself ------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class OnnxSummary:
-    """What the gate needs from an ONNX file, read from one parse of it."""
-
-    metadata_props: dict[str, str]
-    names: tuple[str, ...]  # node and initializer names
-    nodes: int
-    # What the graph computes and takes (precision, input size, layout) is facts.onnx_facts's:
-    # one reader per fact.
-
-
-@functools.lru_cache(maxsize=8)
-def _onnx_summary(path: str, _mtime_ns: int, _size: int) -> OnnxSummary | None:
-    import onnx
-
-    try:
-        model = onnx.load(path, load_external_data=False)
-    except Exception:  # protobuf raises DecodeError and friends
-        return None
-    graph = model.graph
-    return OnnxSummary(
-        metadata_props={p.key: p.value for p in model.metadata_props},
-        names=tuple([n.name for n in graph.node] + [i.name for i in graph.initializer]),
-        nodes=len(graph.node),
-    )
-
-
 def onnx_summary(path: Path) -> OnnxSummary | None:
-    """The parsed summary of an ONNX file (None if it does not parse), parsed once per file version."""
-    st = path.stat()
-    check_fits_memory(path, "ONNX")
-    return _onnx_summary(str(path), st.st_mtime_ns, st.st_size)
+    """What an ONNX file says about itself (None if it does not parse), parsed once per file
+    version (with its graph's facts: ``onnx_graph.parse_onnx``)."""
+    parsed = parse_onnx(path)
+    return parsed.summary if parsed is not None else None
 
 
 def record_from_props(props: dict[str, str], source: object) -> ArtifactMeta:

@@ -809,7 +809,7 @@ def test_deepstream_check_warns_of_an_engine_nvinfer_would_run_instead(
 
 def test_deepstream_release_reader_refuses_a_fifo_or_device_manifest(tmp_path: Path) -> None:
     from inception_export.errors import ArtifactError
-    from inception_export.full.deploy.deepstream import read_release
+    from inception_export.release_manifest import read_release
 
     os.mkfifo(tmp_path / "manifest.json")  # read_text blocked on it until a writer came
     with pytest.raises(ArtifactError, match="FIFO"):

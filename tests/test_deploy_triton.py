@@ -24,8 +24,8 @@ from helpers import LOGITS, add_artifact, derived_release, engine_release, nchw_
 from tritonclient.grpc import model_config_pb2
 
 from inception_export.deploy.labels import imagenet_names
-from inception_export.deploy.source import load_release
 from inception_export.deploy.triton import device_engine, plan_models, render_config
+from inception_export.release_manifest import read_release
 from inception_export.text import printable
 
 NUMPY = {"TYPE_FP32": np.float32, "TYPE_UINT8": np.uint8, "TYPE_FP16": np.float16}
@@ -243,7 +243,7 @@ def test_deploy_triton_engine_from_the_device(v1_release: tuple[Path, Any], tmp_
         return run_cli_here("deploy", target, "--release", str(release), "-o", str(out), *extra)
 
     # What the repository will hold, planned from the files (everything but the gate).
-    served, outside = device_engine(release, load_release(release), engine)
+    served, outside = device_engine(release, read_release(release).doc, engine)
     models, left_out = plan_models(release, served, exported=outside)
     configs = {}
     for model in models:
@@ -379,7 +379,7 @@ def test_deploy_triton_bad_input(v1_release: tuple[Path, Any], tmp_path: Path) -
     manifest["weights"] = {"source": "w.pth", "sha256": "ab" * 32}
     (made / "manifest.json").write_text(json.dumps(manifest))
     assert_one_line_error(
-        deploy("--platform", "libtorch", rel=made), 2, "no TorchScript artifact", "--weights W"
+        deploy("--platform", "libtorch", rel=made), 2, "no TorchScript artifact", "give --weights FILE"
     )
     assert_one_line_error(deploy("--platform", "onnx,tflite"), 2, "--platform")
     assert_one_line_error(deploy("--max-batch", "0"), 2, "--max-batch must be")

@@ -175,7 +175,7 @@ def _matmul_chain(quantized: int, layers: int = 3) -> onnx.GraphProto:
 def test_one_qdq_pair_does_not_buy_int8_limits_for_a_float_graph() -> None:
     """A QDQ pair on one conv of v1's FP32 ONNX, whose first conv was scaled by 1.10, passed
     ``parity --golden`` (exit 0, rel L2 0.099 under INT8's 0.15): INT8 is most layers quantized."""
-    from inception_export.facts import graph_facts
+    from inception_export.onnx_graph import graph_facts
 
     one = graph_facts(_matmul_chain(1))
     assert one.precision == "fp32" and "only 1 of 3 Conv/Gemm/MatMul" in one.evidence

@@ -7,25 +7,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..errors import ArtifactError, GateFailure, WeightsError
+from ..errors import ArtifactError, GateFailure
 from ..hashing import file_sha256
-from ..text import printable
-from .verify import ModelFacts, model_facts
-
-
-def check_rebuild(facts: ModelFacts, weights: Path | None, what: str) -> None:
-    """The release's model can be rebuilt: from ``weights`` (already checked against the
-    manifest) or from the synthetic seed its golden bundle names; refused otherwise."""
-    if weights is None and facts.seed is None:
-        raise WeightsError(
-            f"{what}: exporting it needs the weights the release was made from; pass --weights W "
-            f"(sha256 {facts.weights_sha256[:12]}…)"
-        )
-    if weights is not None and facts.seed is not None:
-        raise WeightsError(
-            f"--weights {weights}: the release was made from synthetic weights (seed {facts.seed}); "
-            "drop --weights"
-        )
+from ..release_manifest import MANIFEST, check_weights, model_words
+from .verify import model_facts
 
 
 def export_torchscript_for(
@@ -35,14 +20,10 @@ def export_torchscript_for(
     (its golden bundle and FP32 ONNX, not the manifest's words), gate it against the release's
     golden bundle (the eager reference the release was gated with), and return it with the
     manifest entry a release would have given it."""
-    recorded = str((manifest.get("weights") or {}).get("sha256"))
-    if weights is None and not recorded.startswith("synthetic-"):  # the first thing to say
-        raise WeightsError(
-            f"{what}: exporting it needs the weights the release was made from; pass --weights W "
-            f"(sha256 {printable(recorded)[:12]}…)"
-        )
+    # The first thing to say, before the files are verified; the files' weights are then the
+    # manifest's (model_facts compares them), so the check holds for both.
+    check_weights(model_words(manifest, release_dir / MANIFEST), weights, release_dir, needed=what)
     facts = model_facts(release_dir, manifest)
-    check_rebuild(facts, weights, what)  # refused before torch is imported
     from ..full.build import build_model, load_report
     from ..full.export import export_torchscript
     from ..parity.gate import run_golden_gate

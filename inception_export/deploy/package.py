@@ -7,7 +7,6 @@ final place and swapped in whole, so a refused input leaves nothing half-written
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -17,9 +16,9 @@ from ..atomic import check_apart, check_output_dir, staged_directory, with_sidec
 from ..errors import UsageError
 from ..hashing import file_sha256
 from ..reading import read_regular
+from ..release_manifest import MANIFEST, check_weights, read_release
 from ..text import printable
 from .labels import class_names_for, load_class_names
-from .source import MANIFEST, MAX_MANIFEST_BYTES, check_weights, load_release
 from .triton import NothingToPackage
 
 TARGETS = ("triton", "deepstream")
@@ -164,19 +163,16 @@ def run_deploy(
         ],
         dirs={"-o": Path(out_dir)},
     )
-    manifest = load_release(release_dir)
-    names = class_names_for(int(manifest["num_classes"]), class_names)
-    check_weights(manifest, weights)
+    release = read_release(release_dir)
+    names = class_names_for(release.num_classes, class_names)
+    check_weights(release, weights, Path(release_dir))
     check_output_dir(out_dir, force, MARKER, ours=is_deploy_dir, listed=deploy_files)
-    manifest_sha = hashlib.sha256(
-        read_regular(Path(release_dir) / MANIFEST, MAX_MANIFEST_BYTES, "release manifest")
-    ).hexdigest()
     with staged_directory(out_dir, force=force, ours=is_deploy_dir, listed=deploy_files) as stage:
         files, left_out = write_target(
             target,
             Path(release_dir),
             stage,
-            manifest,
+            release.doc,
             weights=weights,
             class_names=names,
             platforms=platforms,
@@ -188,11 +184,8 @@ def run_deploy(
             "format": MARKER_FORMAT,
             "format_version": 1,
             "target": target,
-            "model": manifest["model"],
-            "release": {
-                "manifest_sha256": manifest_sha,
-                "weights_sha256": (manifest.get("weights") or {}).get("sha256"),
-            },
+            "model": release.model,
+            "release": {"manifest_sha256": release.sha256, "weights_sha256": release.weights_sha256},
             "files": _records(stage, files),
             "left_out": left_out,
         }

@@ -16,11 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ArtifactError, BackendUnavailable, GateFailure, UsageError
+from ..release_manifest import SAFE_NAME
 from ..tensorrt.config import DEFAULT_MAX_BATCH  # what an engine serves unasked, `trt` and `release`
 from ..tensorrt.config import PRECISIONS as ENGINE_PRECISIONS
 from ..text import printable
 from .labels import labels_text
-from .source import SAFE_NAME, artifacts, copy_verified
+from .source import artifacts, copy_verified
 from .verify import Verified, gate_report, verify_entry
 
 # The release's artifact format -> (the name users pick it by, Triton's platform, the

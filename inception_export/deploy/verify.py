@@ -27,12 +27,11 @@ from ..facts import check_claim, engine_precision, onnx_facts, torchscript_facts
 from ..hashing import file_sha256
 from ..metadata import embedded_record
 from ..reading import check_fits_memory, read_regular
+from ..release_manifest import GATE_REPORT, ReleaseModel
+from ..seed import seed_of
 from ..text import printable
 from .source import artifact_path
 
-# release.REPORT_JSON: the gate's report a release writes beside its manifest (release.py
-# imports torch). A fixed name: the manifest is not trusted to name files to read.
-PARITY_REPORT = "parity.json"
 MAX_REPORT_BYTES = 64 << 20
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
@@ -245,13 +244,13 @@ def _gate_failure(entry: dict[str, Any], report: dict[str, bool]) -> str | None:
     if not passed:
         return "it failed the release's gate" + (f" ({printable(', '.join(failed[:4]))})" if failed else "")
     if report.get(entry["file"]) is False:
-        return f"it failed the release's gate ({PARITY_REPORT} says so, though the manifest says passed)"
+        return f"it failed the release's gate ({GATE_REPORT} says so, though the manifest says passed)"
     return None
 
 
 def gate_report(release_dir: Path) -> dict[str, bool]:
     """File name -> passed, from the release's ``parity.json`` (empty when it has none)."""
-    path = Path(release_dir) / PARITY_REPORT
+    path = Path(release_dir) / GATE_REPORT
     try:
         doc = json.loads(read_regular(path, MAX_REPORT_BYTES, "gate report").decode("utf-8"))
     except FileNotFoundError:
@@ -295,17 +294,13 @@ def verify_entry(
 
 
 @dataclass(frozen=True)
-class ModelFacts:
+class ModelFacts(ReleaseModel):
     """How to rebuild a release's model for an artifact ``deploy`` exports itself, from the
     release's golden bundle (the eager reference it was gated against, hashed by the manifest)
-    cross-checked with the record inside its FP32 ONNX; never from the manifest's editable words."""
+    cross-checked with the record inside its FP32 ONNX; never from the manifest's editable words
+    (``release_manifest.ReleaseManifest``, the same :class:`ReleaseModel` as the manifest says it,
+    each word of which :func:`model_facts` compares with these)."""
 
-    model: str
-    input_size: int
-    num_classes: int
-    transform_input: bool
-    weights_sha256: str
-    seed: int | None  # synthetic weights: their seed; None: a checkpoint
     bundle: Path  # golden.npz, sha-checked
     source: Verified  # the release's FP32 ONNX (batch, opset, layout), sha-checked
     opset: int | None
@@ -378,12 +373,7 @@ def model_facts(release_dir: Path, manifest: dict[str, Any]) -> ModelFacts:
         path, "weights sha256", (manifest.get("weights") or {}).get("sha256"), sha, "the golden bundle's"
     )
     disagree(source.path, "weights sha256", rec_sha, sha, "the golden bundle's", who=inside)
-    seed = None
-    if sha.startswith("synthetic-"):
-        digits = sha.removeprefix("synthetic-")
-        if not digits.isdigit() or len(digits) > 20:
-            raise ArtifactError(f"{path}: weights {printable(sha)!r} is not a synthetic seed")
-        seed = int(digits)
+    seed = seed_of(sha, path)
     opset = onnx_facts(source.path)
     return ModelFacts(
         model=bundle.model,

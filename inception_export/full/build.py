@@ -10,7 +10,7 @@ from torch import nn
 
 from ..errors import UsageError, WeightsError
 from ..registry import ModelSpec, checkpoint_sha256, get_spec, resolve_transform_input
-from ..seed import DEFAULT_SEED, check_seed
+from ..seed import DEFAULT_SEED, check_seed, synthetic_sha256, synthetic_source
 from .checkpoint import LoadReport, fit_state_dict, infer_num_classes, read_state_dict
 from .models import builder
 from .synthetic import synthetic_state_dict
@@ -56,7 +56,7 @@ def build_model(
         layout = [(k, tuple(v.shape)) for k, v in model.state_dict().items()]
         model.load_state_dict(synthetic_state_dict(layout, seed), strict=True)
         report = LoadReport(
-            path=f"synthetic:seed={seed}", sha256=f"synthetic-{seed}", num_classes=num_classes or 1000
+            path=synthetic_source(seed), sha256=synthetic_sha256(seed), num_classes=num_classes or 1000
         )
     else:
         path = Path(weights)

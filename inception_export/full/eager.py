@@ -139,13 +139,10 @@ def run_gate(
     return check_artifacts(
         reference,
         artifacts,
-        limits=chosen.limits,
-        profile=chosen.name,
+        profile=chosen,
         device=device,
         progress=progress,
-        limits_from=chosen.source,
         labelled=labelled,
-        beyond_bound=chosen.beyond,
     )
 
 

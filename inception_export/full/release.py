@@ -7,7 +7,6 @@ verdict with its metrics. The exit code is the gate's.
 
 from __future__ import annotations
 
-import json
 import platform
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,15 +24,13 @@ from ..parity.bundle import BUNDLE_NAME, check_bundle_classes
 from ..parity.gate import GateReport, check_artifacts
 from ..parity.report import junit_xml
 from ..parity.tolerances import ToleranceProfile
-from ..reading import read_regular
 from ..registry import ModelSpec, get_spec
-from ..seed import DEFAULT_SEED
+from ..release_manifest import GATE_REPORT, MANIFEST, own_manifest
+from ..seed import DEFAULT_SEED, recorded_source
 from ..tensorrt.config import DEFAULT_MAX_BATCH, DEFAULT_MIN_BATCH, DEFAULT_OPT_BATCH
 from .build import build_model, load_report
 from .eager import EagerReference, bundle_from_reference
 
-MANIFEST = "manifest.json"
-REPORT_JSON = "parity.json"
 REPORT_JUNIT = "parity.junit.xml"
 
 
@@ -144,27 +141,8 @@ def _versions() -> dict[str, str]:
     }
 
 
-def _release_manifest(directory: Path) -> dict[str, Any] | None:
-    """``directory/manifest.json`` if it is a release manifest of this tool: only such a
-    directory is ever replaced (with --force); a web app's manifest.json is not one."""
-    try:
-        data = json.loads(read_regular(directory / MANIFEST, 64 << 20, "release manifest"))
-    except (OSError, ValueError, RecursionError, UsageError):
-        return None
-    if not isinstance(data, dict):
-        return None
-    versions = data.get("versions")
-    ours = (
-        data.get("schema") == 1
-        and isinstance(versions, dict)
-        and "inception_export" in versions
-        and isinstance(data.get("artifacts"), list)
-    )
-    return data if ours else None
-
-
 def is_release(directory: Path) -> bool:
-    return _release_manifest(directory) is not None
+    return own_manifest(directory) is not None
 
 
 def _names(entries: Any, key: str = "file") -> list[str]:
@@ -180,7 +158,7 @@ def release_files(directory: Path) -> list[str]:
     sidecars (``<artifact>.json``: metadata or engine manifest), the golden bundle, the gate's
     reports, the deployment packages' files and the manifest. ``--force`` replaces a release
     only when nothing else is in it."""
-    doc = _release_manifest(directory) or {}
+    doc = own_manifest(directory) or {}
     artifacts = doc.get("artifacts")
     files = [MANIFEST, *_names(artifacts), *_names(artifacts, "sidecar")]
     files += [f"{name}.json" for name in _names(artifacts)]
@@ -407,15 +385,7 @@ def _release_into(
         images=opts.images,
         reference_model=net,
     )
-    gate = check_artifacts(
-        reference,
-        [a.path for a in artifacts],
-        limits=plan.profile.limits,
-        profile=plan.profile.name,
-        progress=step,
-        limits_from=plan.profile.source,
-        beyond_bound=plan.profile.beyond,
-    )
+    gate = check_artifacts(reference, [a.path for a in artifacts], profile=plan.profile, progress=step)
     # The gate's inputs and eager logits, for checking on the device where the engine is built
     # (`parity --golden`): the sets the gate just computed are reused, not recomputed.
     golden = bundle_from_reference(
@@ -431,7 +401,7 @@ def _release_into(
     # The reports name the artifacts where they will live, not in the staging directory.
     for a in gate.artifacts:
         a.path = str(out_dir / Path(a.path).name)
-    write_text_atomic(stage / REPORT_JSON, jsonout.dumps(gate.to_dict(), indent=2) + "\n")
+    write_text_atomic(stage / GATE_REPORT, jsonout.dumps(gate.to_dict(), indent=2) + "\n")
     write_text_atomic(stage / REPORT_JUNIT, junit_xml(gate))
     write_text_atomic(stage / MANIFEST, jsonout.dumps(manifest, indent=2) + "\n")
     return ReleaseResult(out_dir, manifest, gate)
@@ -592,7 +562,7 @@ def _manifest(
         "num_classes": report.num_classes,
         "preprocessing": dict(spec.to_dict()["preprocessing"], transform_input=transform_input),
         "weights": {
-            "source": report.path if report.path.startswith("synthetic:") else Path(report.path).name,
+            "source": recorded_source(report.path),
             "sha256": report.sha256,
         },
         "versions": _versions(),
@@ -613,7 +583,7 @@ def _manifest(
             "passed": gate.passed,
             "exit_code": 0 if gate.passed else 1,
             "profile": plan.profile.name,
-            "report": REPORT_JSON,
+            "report": GATE_REPORT,
             "junit": REPORT_JUNIT,
         },
     }

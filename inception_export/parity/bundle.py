@@ -31,7 +31,8 @@ from .. import __version__, jsonout
 from ..atomic import write_bytes_atomic
 from ..errors import ArtifactError, UsageError
 from ..hashing import file_sha256
-from ..reading import read_regular
+from ..release_manifest import MANIFEST, peek_manifest
+from ..seed import recorded_source
 from ..text import describe_kind, first_line, printable
 from .reference import Reference, ReferenceSet
 from .tolerances import (
@@ -48,7 +49,6 @@ from .tolerances import (
 BUNDLE_FORMAT = "inception-export/golden-bundle"
 BUNDLE_SCHEMA = 1
 BUNDLE_NAME = "golden.npz"
-MANIFEST = "manifest.json"
 FORMS = ("float", "pixels")  # float32 NCHW inputs; uint8 NHWC pixels
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # the zip epoch: no build time in the file
 
@@ -168,7 +168,7 @@ def bundle_metadata(
         "preprocessing": dict(preprocessing, transform_input=reference.transform_input),
         "transform_input": reference.transform_input,
         "weights": {
-            "source": source if source.startswith("synthetic:") else Path(source).name,
+            "source": recorded_source(source),
             "sha256": weights.get("sha256"),
         },
         "tolerance_profile": {
@@ -215,13 +215,9 @@ def _check_manifest(path: Path, sha256: str) -> None:
 
 def _check_one_manifest(path: Path, sha256: str) -> None:
     manifest = path.parent / MANIFEST
-    if not manifest.is_file():
-        return
-    try:
-        doc = json.loads(read_regular(manifest, 64 << 20, "release manifest"))
-    except (OSError, UnicodeDecodeError, ValueError, RecursionError, UsageError):
-        return  # not ours to judge: only a manifest that names this bundle is checked
-    entry = doc.get("golden") if isinstance(doc, dict) else None
+    # Not ours to judge unless readable: only a manifest that names this bundle is checked.
+    doc = peek_manifest(manifest) if manifest.is_file() else None
+    entry = doc.get("golden") if doc is not None else None
     if not isinstance(entry, dict) or entry.get("file") != path.name:
         return
     want = str(entry.get("sha256"))

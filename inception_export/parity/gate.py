@@ -229,16 +229,15 @@ def check_artifacts(
     reference: Reference,
     artifacts: Sequence[Path],
     *,
-    limits: dict[str, Limits],
-    profile: str,
+    profile: ToleranceProfile,
     device: str = "cpu",
     progress: Progress | None = None,
-    limits_from: str = "",
     labelled: LabelledCheck | None = None,
-    beyond_bound: Sequence[str] = (),
 ) -> GateReport:
-    """Every check on every artifact against ``reference``; UsageError/ArtifactError on bad input."""
+    """Every check on every artifact against ``reference``, within ``profile``'s limits;
+    UsageError/ArtifactError on bad input."""
     t_start = time.perf_counter()
+    limits = profile.limits
     if not artifacts:
         raise UsageError("no artifacts given")
     step = progress or (lambda _msg: None)
@@ -271,16 +270,16 @@ def check_artifacts(
         model=reference.model,
         weights=reference.weights,
         transform_input=reference.transform_input,
-        profile=profile,
+        profile=profile.name,
         limits=limits,
         inputs=first.inputs,
         artifacts=results,
         seconds=time.perf_counter() - t_start,
         reference=reference.description,
         golden_bundle=reference.info(),
-        limits_from=limits_from,
+        limits_from=profile.source,
         labelled=labelled.summary() if labelled is not None else None,
-        limits_beyond_bound=list(beyond_bound),
+        limits_beyond_bound=list(profile.beyond),
     )
 
 
@@ -436,13 +435,10 @@ def run_golden_gate(
     return check_artifacts(
         reference,
         artifacts,
-        limits=chosen.limits,
-        profile=chosen.name,
+        profile=chosen,
         device=device,
         progress=progress,
-        limits_from=chosen.source,
         labelled=labelled,
-        beyond_bound=chosen.beyond,
     )
 
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from ..atomic import same_file
 from ..errors import UsageError
+from ..seed import is_synthetic
 from ..text import printable
 from .gate import ArtifactResult, Check, GateReport
 
@@ -65,8 +66,8 @@ def localize_command(report: GateReport, artifact: ArtifactResult) -> str:
     """The ``localize`` line that names the first layer of ``artifact`` that drifts."""
     words = ["inception-export", "localize", "--model", report.model]
     weights = report.weights.get("path") if isinstance(report.weights, dict) else None
-    # Synthetic weights (``synthetic:seed=N``) are localize's default: no file to name.
-    if weights and not str(weights).startswith("synthetic:"):
+    # Synthetic weights are localize's default: no file to name.
+    if weights and not is_synthetic(str(weights)):
         words += ["--weights", str(weights)]
     if report.transform_input:
         words.append("--transform-input")

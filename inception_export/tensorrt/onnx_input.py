@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ArtifactError
-from ..facts import check_claim, graph_facts
+from ..facts import check_claim
 from ..metadata import NO_METADATA, ArtifactMeta, record_from_props
+from ..onnx_graph import graph_facts
 from ..reading import check_fits_memory
 from ..text import describe_kind
 
@@ -22,7 +23,7 @@ class OnnxInput:
     shape: tuple[int | str | None, ...]  # int for fixed dims, the symbol (or None) for dynamic ones
     # This package's metadata record; NO_METADATA for a foreign ONNX.
     metadata: ArtifactMeta = NO_METADATA
-    # What the graph computes in (facts.graph_facts, the gate's rule), never the metadata's word.
+    # What the graph computes in (onnx_graph.graph_facts, the gate's rule), never the metadata's word.
     graph_precision: str | None = None
     dtype: str = "float32"  # the input's element type, numpy's name ("uint8" for embedded preprocessing)
 

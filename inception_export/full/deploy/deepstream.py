@@ -10,7 +10,6 @@ artifact through the numbers parsed back from the config just written
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +24,10 @@ from ...deploy.nvinfer import (
     render_config,
     scaling_for,
 )
-from ...deploy.source import MANIFEST, load_release
 from ...deploy.verify import ModelFacts, model_facts
-from ...errors import ArtifactError, GateFailure, UsageError, WeightsError
-from ...text import printable
+from ...errors import ArtifactError, GateFailure, UsageError
+from ...parity.tolerances import ToleranceProfile
+from ...release_manifest import ReleaseManifest, ReleaseModel, check_weights, read_release
 from .deepstream_gate import DeepStreamGate
 
 CONFIG_NAME = "config_infer_{model}.txt"
@@ -42,105 +41,22 @@ GATE_SAMPLES = 2
 MAX_GIE_UNIQUE_ID = (1 << 32) - 1
 
 
-@dataclass(frozen=True)
-class ReleaseFacts:
-    """What the DeepStream files need from a release's manifest."""
-
-    model: str
-    input_size: int
-    num_classes: int
-    transform_input: bool
-    weights_sha256: str
-    seed: int | None  # synthetic weights: their seed; None: a checkpoint
-    batch: int | None  # the release ONNX's fixed batch, None for dynamic
-    opset: int
-
-
-def _need(data: dict[str, Any], key: str, kind: type, where: Path) -> Any:
-    value = data.get(key)
-    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
-        raise ArtifactError(f"{where}: no valid {key!r}; not a release manifest of this tool")
-    return value
-
-
-def read_release(release_dir: Path) -> ReleaseFacts:
-    """The facts of ``release_dir/manifest.json``, read by the deployments' one reader
-    (``source.load_release``: bounded, every field's type checked); ArtifactError (exit 2) for
-    anything missing."""
-    path = Path(release_dir) / MANIFEST
-    try:
-        data = load_release(release_dir)
-    except ArtifactError:
-        raise
-    except UsageError as exc:  # no such directory or manifest, a FIFO or device in its place
-        raise ArtifactError(str(exc)) from None
-    model = _need(data, "model", str, path)
-    pre = _need(data, "preprocessing", dict, path)
-    weights = _need(data, "weights", dict, path)
-    artifacts = _need(data, "artifacts", list, path)
-    source, sha = weights.get("source"), weights.get("sha256")
-    if not isinstance(source, str) or not isinstance(sha, str):
-        raise ArtifactError(f"{path}: no weights source/sha256; cannot tell which weights made it")
-    seed = None
-    if source.startswith("synthetic:seed="):
-        try:
-            seed = int(source.removeprefix("synthetic:seed="))
-        except ValueError:
-            raise ArtifactError(
-                f"{path}: weights source '{printable(source)}' is not a synthetic seed"
-            ) from None
-    fp32 = [
-        a
-        for a in artifacts
-        if isinstance(a, dict) and a.get("format") == "onnx" and a.get("precision") == "fp32"
-    ]
+def _release_batch(release: ReleaseManifest) -> int | None:
+    """The fixed batch of the release's FP32 ONNX, as its manifest entry gives it (None:
+    dynamic): nvinfer's default batch-size."""
+    fp32 = [a for a in release.doc["artifacts"] if a.get("format") == "onnx" and a.get("precision") == "fp32"]
     if not fp32:
         raise ArtifactError(
-            f"--release {release_dir}: no FP32 ONNX artifact in the manifest; DeepStream's is derived "
-            "from its shape (batch, opset)"
+            f"--release {release.directory}: no FP32 ONNX artifact in the manifest; DeepStream's is "
+            "derived from its shape (batch, opset)"
         )
     shape = (fp32[0].get("input") or {}).get("shape")
     if not isinstance(shape, list) or not shape:
-        raise ArtifactError(f"{path}: the FP32 ONNX entry has no input shape")
-    opset = fp32[0].get("opset")
-    return ReleaseFacts(
-        model=model,
-        input_size=_need(data, "input_size", int, path),
-        num_classes=_need(data, "num_classes", int, path),
-        transform_input=bool(pre.get("transform_input", False)),
-        weights_sha256=sha,
-        seed=seed,
-        batch=shape[0] if isinstance(shape[0], int) and not isinstance(shape[0], bool) else None,
-        opset=opset if isinstance(opset, int) and not isinstance(opset, bool) else DEFAULT_OPSET,
-    )
+        raise ArtifactError(f"{release.path}: the FP32 ONNX entry has no input shape")
+    return shape[0] if isinstance(shape[0], int) and not isinstance(shape[0], bool) else None
 
 
-def check_weights(facts: ReleaseFacts, weights: Path | None, release_dir: Path) -> None:
-    """The weights must be the release's: by sha256, or none for a synthetic release."""
-    from ...registry import checkpoint_sha256  # cached: release hashed it already
-
-    if facts.seed is not None:
-        if weights is not None:
-            raise WeightsError(
-                f"--weights {weights}: the release {release_dir} was made from synthetic weights "
-                f"(seed {facts.seed}); drop --weights"
-            )
-        return
-    if weights is None:
-        raise WeightsError(
-            f"the release {release_dir} was made from a checkpoint (sha256 {facts.weights_sha256[:12]}…); "
-            "exporting DeepStream's artifact needs it: give --weights FILE"
-        )
-    if not Path(weights).is_file():
-        raise WeightsError(f"--weights {weights}: no such file")
-    digest = checkpoint_sha256(Path(weights))
-    if digest != facts.weights_sha256:
-        raise WeightsError(
-            f"--weights {weights}: sha256 {digest[:12]}… is not the release's {facts.weights_sha256[:12]}…"
-        )
-
-
-def _class_names(facts: ReleaseFacts, class_names: list[str] | None) -> list[str]:
+def _class_names(facts: ReleaseModel, class_names: list[str] | None) -> list[str]:
     if class_names is None:
         if facts.num_classes != 1000:
             raise UsageError(
@@ -160,7 +76,7 @@ def write_deepstream(
     weights: Path | None,
     class_names: list[str] | None,
     batch_size: int | None = None,
-    profile: str = "default",
+    profile: ToleranceProfile | None = None,
     process_mode: int = 1,
     gie_unique_id: int = 1,
 ) -> list[Path]:
@@ -169,7 +85,8 @@ def write_deepstream(
 
     ``batch_size`` is nvinfer's ``batch-size`` (default: the release ONNX's fixed batch, else
     1); the DeepStream ONNX itself always takes any batch. ``process_mode`` 1 classifies whole frames, 2
-    the objects of an upstream detector. Raises UsageError subclasses (exit 2) for a release
+    the objects of an upstream detector; ``profile`` the gate's limits (default: the built-in
+    ``default``). Raises UsageError subclasses (exit 2) for a release
     or weights that cannot make them, GateFailure (exit 1) when the gate fails.
     """
     import torch
@@ -179,30 +96,21 @@ def write_deepstream(
 
     if not Path(out_dir).is_dir():
         raise UsageError(f"{out_dir}: not a directory (the caller stages it)")
+    chosen = profile or ToleranceProfile.parse("default")
     # The manifest's words refuse a request early, in their terms; the export is then built
     # from the release's files, every word compared with them (``verify.model_facts``).
-    _check_request(
-        read_release(release_dir),
-        release_dir,
-        weights,
-        class_names,
-        profile,
-        process_mode,
-        batch_size,
-        gie_unique_id,
-    )
-    found = release_model_facts(release_dir)
-    facts = _from_files(found)
-    spec, names, batch = _check_request(
-        facts, release_dir, weights, class_names, profile, process_mode, batch_size, gie_unique_id
-    )
+    release = read_release(release_dir)
+    request = (weights, class_names, process_mode, batch_size, gie_unique_id)
+    _check_request(release, _release_batch(release), release_dir, *request)
+    facts = model_facts(release_dir, release.doc)
+    spec, names, batch = _check_request(facts, _files_batch(facts), release_dir, *request)
     pre = spec.preprocessing
     scaling = scaling_for(pre.mean, pre.std, pre.value_range, pre.colour_order, facts.transform_input)
     seed = {} if facts.seed is None else {"seed": facts.seed}
     net = build_model(
         spec.name, weights, transform_input=facts.transform_input, num_classes=facts.num_classes, **seed
     )
-    check_rebuilt(net, found.bundle)
+    check_rebuilt(net, facts.bundle)
     out = Path(out_dir)
     artifact = out / ARTIFACT_NAME.format(model=spec.name)
     config = out / CONFIG_NAME.format(model=spec.name)
@@ -219,7 +127,7 @@ def write_deepstream(
             size=facts.input_size,
             batch=None,
             labels_sha256=hashlib.sha256(labels_bytes).hexdigest(),
-            opset=facts.opset,
+            opset=facts.opset or DEFAULT_OPSET,
             scaling=scaling,
             transform_input=facts.transform_input,
             seed=facts.seed if facts.seed is not None else 0,
@@ -238,34 +146,30 @@ def write_deepstream(
         gie_unique_id=gie_unique_id,
     )
     write_text_atomic(config, render_config(cfg, _header(spec.name, facts, exported.sha256, scaling)))
-    _gate_into(report, config, spec.name, net, profile)
+    _gate_into(report, config, spec.name, net, chosen)
     return [config, labels, artifact, exported.sidecar, report]
 
 
-def _gate_into(report: Path, config: Path, model: str, net: Any, profile: str) -> None:
+def _gate_into(report: Path, config: Path, model: str, net: Any, profile: ToleranceProfile) -> None:
     """Gate the files written, write the verdict to ``report``; GateFailure (exit 1) when failed."""
     result = _gate(config, model, net, profile)
-    doc = {"tool": f"inception-export {__version__}", "model": model, "profile": profile, **result.to_dict()}
+    doc = {
+        "tool": f"inception-export {__version__}",
+        "model": model,
+        "profile": profile.name,
+        **result.to_dict(),
+    }
     write_text_atomic(report, jsonout.dumps(doc, indent=2) + "\n")
     if not result.passed:
         raise GateFailure(result.summary())
 
 
-def _from_files(found: ModelFacts) -> ReleaseFacts:
-    """The facts the export is built from, as the release's hashed files give them."""
-    return ReleaseFacts(
-        model=found.model,
-        input_size=found.input_size,
-        num_classes=found.num_classes,
-        transform_input=found.transform_input,
-        weights_sha256=found.weights_sha256,
-        seed=found.seed,
-        batch=found.source.batch[0] if found.source.batch else None,
-        opset=found.opset or DEFAULT_OPSET,
-    )
+def _files_batch(found: ModelFacts) -> int | None:
+    """The fixed batch of the release's FP32 ONNX, as its graph gives it (None: dynamic)."""
+    return found.source.batch[0] if found.source.batch else None
 
 
-def _header(model: str, facts: ReleaseFacts, artifact_sha256: str, scaling: NvinferScaling) -> list[str]:
+def _header(model: str, facts: ReleaseModel, artifact_sha256: str, scaling: NvinferScaling) -> list[str]:
     return [
         f"nvinfer classifier config for {model}, written by inception-export {__version__}",
         f"weights sha256 {facts.weights_sha256[:16]} (the release's); artifact sha256 {artifact_sha256[:16]}",
@@ -275,25 +179,23 @@ def _header(model: str, facts: ReleaseFacts, artifact_sha256: str, scaling: Nvin
 
 
 def _check_request(
-    facts: ReleaseFacts,
+    facts: ReleaseModel,
+    release_batch: int | None,
     release_dir: Path,
     weights: Path | None,
     class_names: list[str] | None,
-    profile: str,
     process_mode: int,
     batch_size: int | None,
     gie_unique_id: int = 1,
 ) -> tuple[Any, list[str], int]:
-    """(spec, class names, nvinfer batch) of a request that ``facts`` can serve; UsageError
-    subclasses (exit 2) otherwise."""
-    from ...parity.tolerances import load_profile
+    """(spec, class names, nvinfer batch) of a request that ``facts`` (the manifest's words or
+    the release's files) can serve; UsageError subclasses (exit 2) otherwise."""
     from ...registry import get_spec
 
     spec = get_spec(facts.model)
     spec.check_size(facts.input_size)
-    check_weights(facts, weights, Path(release_dir))
+    check_weights(facts, weights, Path(release_dir), needed=f"--release {release_dir}: DeepStream's artifact")
     names = _class_names(facts, class_names)
-    load_profile(profile)  # a bad profile is refused before the export
     if process_mode not in (1, 2):
         raise UsageError(f"process-mode {process_mode}: 1 (whole frame) or 2 (objects)")
     if not 1 <= gie_unique_id <= MAX_GIE_UNIQUE_ID:
@@ -302,7 +204,7 @@ def _check_request(
         )
     # The DeepStream ONNX is exported with a dynamic batch whatever the release's (nvinfer builds
     # its engine for batches 1..batch-size), so any batch-size is served.
-    batch = batch_size if batch_size is not None else facts.batch or 1
+    batch = batch_size if batch_size is not None else release_batch or 1
     if batch < 1:
         raise UsageError(f"batch size {batch}: must be at least 1")
     return spec, names, batch
@@ -311,7 +213,7 @@ def _check_request(
 def release_model_facts(release_dir: Path) -> ModelFacts:
     """The release's model as its hashed files say (``verify.model_facts``), its manifest's
     words checked against them."""
-    return model_facts(release_dir, load_release(release_dir))
+    return model_facts(release_dir, read_release(release_dir).doc)
 
 
 def check_rebuilt(net: Any, bundle_path: Path) -> None:
@@ -343,16 +245,14 @@ def check_rebuilt(net: Any, bundle_path: Path) -> None:
         )
 
 
-def _gate(config: Path, model: str, net: Any, profile: str, allow_loose: bool = False) -> DeepStreamGate:
-    from ...parity.tolerances import load_profile
+def _gate(config: Path, model: str, net: Any, profile: ToleranceProfile) -> DeepStreamGate:
     from ...registry import get_spec
     from ..eager import EagerReference
     from .deepstream_gate import gate_deepstream
 
-    limits = load_profile(profile, allow_loose=allow_loose)
     reference = EagerReference(model, samples=GATE_SAMPLES, reference_model=net)
     reference.load(lambda _msg: None)
-    return gate_deepstream(config, reference, get_spec(model).preprocessing, limits)
+    return gate_deepstream(config, reference, get_spec(model).preprocessing, profile.limits)
 
 
 def check_deepstream(
@@ -360,35 +260,32 @@ def check_deepstream(
     release_dir: Path,
     *,
     weights: Path | None = None,
-    profile: str = "default",
+    profile: ToleranceProfile | None = None,
     fail: bool = True,
-    allow_loose_limits: bool = False,
 ) -> DeepStreamGate:
     """Gate an nvinfer config (one written here, or edited since) against the release's model:
-    its artifact fed through the config's own scaling. GateFailure (exit 1) naming the failed
-    metrics when it does not compute the model's probabilities (``fail=False``: the result says
-    so instead); exit 2 for bad input, a profile past the built-in bound included unless
-    ``allow_loose_limits``."""
+    its artifact fed through the config's own scaling, within ``profile``'s limits (default:
+    the built-in ``default``). GateFailure (exit 1) naming the failed metrics when it does not
+    compute the model's probabilities (``fail=False``: the result says so instead); exit 2 for
+    bad input."""
     from ...deploy.nvinfer import read_config
-    from ...parity.tolerances import load_profile
     from ...registry import get_spec
     from ..build import build_model
     from .deepstream_gate import check_config_agrees
 
-    facts = read_release(release_dir)
-    spec = get_spec(facts.model)
-    check_weights(facts, weights, Path(release_dir))
-    load_profile(profile, allow_loose=allow_loose_limits)
+    release = read_release(release_dir)
+    spec = get_spec(release.model)
+    check_weights(release, weights, Path(release_dir), needed=f"--release {release_dir}: the DeepStream gate")
     # A malformed file, or one that disagrees with its artifact, is refused before the build.
-    check_config_agrees(read_config(config), facts.num_classes)
+    check_config_agrees(read_config(config), release.num_classes)
     # The model from the release's files, checked against its golden bundle, as for the export.
-    found = release_model_facts(release_dir)
+    found = model_facts(release_dir, release.doc)
     seed = {} if found.seed is None else {"seed": found.seed}
     net = build_model(
         spec.name, weights, transform_input=found.transform_input, num_classes=found.num_classes, **seed
     )
     check_rebuilt(net, found.bundle)
-    result = _gate(Path(config), spec.name, net, profile, allow_loose_limits)
+    result = _gate(Path(config), spec.name, net, profile or ToleranceProfile.parse("default"))
     if fail and not result.passed:
         raise GateFailure(result.summary())
     return result

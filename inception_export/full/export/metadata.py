@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -18,6 +17,7 @@ from torch import nn
 from ... import __version__
 from ...metadata import SCHEMA_VERSION
 from ...registry import ModelSpec
+from ...seed import is_synthetic, recorded_source
 from ..build import load_report
 
 
@@ -35,7 +35,6 @@ def build_metadata(
     report = load_report(model)
     pre = asdict(spec.preprocessing)
     pre["transform_input"] = transform_input
-    source = Path(report.path).name if not report.path.startswith("synthetic:") else report.path
     versions = {"inception_export": __version__, "torch": torch.__version__}
     if fmt == "onnx":
         import onnx
@@ -52,9 +51,9 @@ def build_metadata(
         "precision": precision,
         "preprocessing": pre,
         "weights": {
-            "source": source,
+            "source": recorded_source(report.path),
             "sha256": report.sha256,
-            "seed": seed if report.path.startswith("synthetic:") else None,
+            "seed": seed if is_synthetic(report.path) else None,
         },
         "versions": versions,
     }
