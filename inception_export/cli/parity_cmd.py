@@ -21,7 +21,9 @@ from .options import (
     ForceOpt,
     JsonOpt,
     SummaryOpt,
+    ThreadsOpt,
     WeightsOpt,
+    check_threads,
     checkpoint_transform_input,
 )
 
@@ -158,6 +160,7 @@ def parity(
     ] = None,
     allow_loose_limits: AllowLooseLimitsOpt = False,
     device: Annotated[str, typer.Option("--device", help="Where artifacts run: cpu or cuda.")] = "cpu",
+    threads: ThreadsOpt = None,
     json_out: JsonOpt = False,
     junit: Annotated[Path | None, typer.Option("--junit", help="Write a JUnit XML report here.")] = None,
     summary: SummaryOpt = None,
@@ -168,6 +171,7 @@ def parity(
         # Before the gate runs, not after it: the report would have nowhere to go.
         where = "is a directory" if junit.is_dir() else f"has no directory {junit.parent}"
         raise UsageError(f"--junit {junit} {where}; give a file name for the XML report")
+    threads = check_threads(threads)
     given = _inputs(artifacts, golden, weights, images, class_names, labelled_images, tolerance_profile)
     if junit is not None:
         check_junit(junit, force, given)
@@ -189,6 +193,7 @@ def parity(
                 labelled_images=labelled_images,
                 class_names=class_names,
                 allow_loose_limits=allow_loose_limits,
+                threads=threads,
             )
     else:
         if model is None:
@@ -209,6 +214,7 @@ def parity(
                 labelled_images=labelled_images,
                 class_names=class_names,
                 allow_loose_limits=allow_loose_limits,
+                threads=threads,
             )
     show_report(report, json_out, junit)
     publish_ci(report, summary, "parity")

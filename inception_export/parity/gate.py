@@ -236,8 +236,11 @@ def check_artifacts(
     limits_from: str = "",
     labelled: LabelledCheck | None = None,
     beyond_bound: Sequence[str] = (),
+    threads: int | None = None,
 ) -> GateReport:
-    """Every check on every artifact against ``reference``; UsageError/ArtifactError on bad input."""
+    """Every check on every artifact against ``reference``; UsageError/ArtifactError on bad input.
+
+    ``threads``: the CPU threads each artifact's runtime may use (None: its own default)."""
     t_start = time.perf_counter()
     if not artifacts:
         raise UsageError("no artifacts given")
@@ -254,7 +257,7 @@ def check_artifacts(
         gold = reference.inputs(plan.size, plan.pixels, step)
         first = first or gold
         try:
-            outputs = _run(plan, gold, device, step, labelled, limits[plan.precision])
+            outputs = _run(plan, gold, device, step, labelled, limits[plan.precision], threads)
         except ArtifactRunFailure as exc:
             # An artifact that loads but cannot compute (a node fails in run) is a failed
             # artifact, not bad input to the command: exit 1 with the node named, and the
@@ -324,10 +327,11 @@ def _run(
     step: Progress,
     labelled: LabelledCheck | None = None,
     limits: Limits | None = None,
+    threads: int | None = None,
 ) -> _Outputs:
     path = plan.path
     step(f"{path.name}: load")
-    with open_runner(path, plan.format, plan.size, plan.precision, device) as runner:
+    with open_runner(path, plan.format, plan.size, plan.precision, device, threads=threads) as runner:
         info = runner.info
         low = max(1, info.min_batch)
         high = info.max_batch if info.max_batch is not None else min(len(gold.feed), MAX_GATE_BATCH)
@@ -405,6 +409,7 @@ def run_golden_gate(
     labelled_images: Path | None = None,
     class_names: Path | None = None,
     allow_loose_limits: bool = False,
+    threads: int | None = None,
 ) -> GateReport:
     """Check every artifact against a golden bundle's logits: the same checks as :func:`.eager.run_gate`,
     without PyTorch, the model code or the checkpoint.
@@ -443,6 +448,7 @@ def run_golden_gate(
         limits_from=chosen.source,
         labelled=labelled,
         beyond_bound=chosen.beyond,
+        threads=threads,
     )
 
 
