@@ -118,6 +118,14 @@ def test_int8_passes_the_gate_and_localize_reads_it(int8_v1: Path) -> None:
     loc = localize("v1", int8_v1, reference_model=model, samples=2)
     assert loc.precision == "int8" and len(loc.layers) == 58
     assert loc.first_divergent is None, loc.first_divergent
+    # The limit the table quotes is INT8's, as applied (it once printed 0.15 as 1e-01).
+    from inception_export.full.localize.table import table
+    from inception_export.parity.tolerances import INT8_DEFAULT
+
+    assert loc.rel_l2_limit == INT8_DEFAULT.rel_l2
+    assert table(loc).endswith(
+        f"within the rel L2 limit {INT8_DEFAULT.rel_l2!r}\nlimit: int8 (read from the graph), profile default"
+    )
 
 
 @pytest.mark.slow  # one more INT8 export (~10 s on 2 cores)
