@@ -25,6 +25,7 @@ from .options import (
     WeightsOpt,
     check_threads,
     checkpoint_transform_input,
+    images_option,
 )
 
 if TYPE_CHECKING:
@@ -134,7 +135,7 @@ def parity(
             help="torchvision's input re-normalisation (for its published v1/v3 checkpoints).",
         ),
     ] = None,
-    images: Annotated[Path | None, typer.Option("--images", help="Directory of extra photographs.")] = None,
+    images: Annotated[Path | None, images_option("the gate's inputs")] = None,
     samples: Annotated[
         int | None, typer.Option("--samples", help="Seeded random inputs (default 6).")
     ] = None,
