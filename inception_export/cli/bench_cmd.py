@@ -73,23 +73,39 @@ def bench(
     weights: WeightsOpt = None,
     transform_input: TransformInputOpt = None,
     backends: Annotated[
-        str, typer.Option("--backends", help="Comma list: torch,torchscript,onnxruntime,tensorrt,cudagraph.")
+        str,
+        typer.Option(
+            "--backends",
+            metavar="BACKEND[,...]",
+            help="Comma list: torch,torchscript,onnxruntime,tensorrt,cudagraph.",
+        ),
     ] = "torch,torchscript,onnxruntime",
     precision: Annotated[str, precision_option("Comma list of precisions to time.", many=True)] = "fp32",
     calibration: Annotated[
-        Path | None, typer.Option("--calibration", help="int8: directory of calibration images.")
+        Path | None,
+        typer.Option("--calibration", metavar="DIR", help="int8: directory of calibration images."),
     ] = None,
-    batch: Annotated[str, typer.Option("--batch", help="Comma list of batch sizes, e.g. 1,8.")] = "1",
-    warmup: Annotated[int, typer.Option("--warmup", help="Untimed runs per backend (interleaved).")] = 3,
-    iters: Annotated[int, typer.Option("--iters", help="Timed runs per backend (interleaved).")] = 15,
+    batch: Annotated[
+        str, typer.Option("--batch", metavar="N[,...]", help="Comma list of batch sizes, e.g. 1,8.")
+    ] = "1",
+    warmup: Annotated[
+        int, typer.Option("--warmup", metavar="N", help="Untimed runs per backend (interleaved).")
+    ] = 3,
+    iters: Annotated[
+        int, typer.Option("--iters", metavar="N", help="Timed runs per backend (interleaved).")
+    ] = 15,
     threads: Annotated[
         int | None,
-        typer.Option("--threads", help="torch and onnxruntime intra-op threads (default: usable cores)."),
+        typer.Option(
+            "--threads", metavar="N", help="torch and onnxruntime intra-op threads (default: usable cores)."
+        ),
     ] = None,
-    device: Annotated[str, typer.Option("--device", help="cpu or cuda.")] = "cpu",
+    device: Annotated[str, typer.Option("--device", metavar="cpu|cuda", help="cpu or cuda.")] = "cpu",
     gemm: Annotated[
         int,
-        typer.Option("--gemm", help="Also time an N x N fp32 GEMM in the same rotation (0: off)."),
+        typer.Option(
+            "--gemm", metavar="N", help="Also time an N x N fp32 GEMM in the same rotation (0: off)."
+        ),
     ] = 0,
     trt_cuda_graph: Annotated[
         bool,
@@ -99,7 +115,9 @@ def bench(
         ),
     ] = False,
     json_out: JsonOpt = False,
-    plot: Annotated[Path | None, typer.Option("--plot", help="Also write a PNG chart here.")] = None,
+    plot: Annotated[
+        Path | None, typer.Option("--plot", metavar="FILE", help="Also write a PNG chart here.")
+    ] = None,
     force: ForceOpt = False,
 ) -> None:
     """Time backends against each other, interleaved (A B C A B C ...), and report median/p90.

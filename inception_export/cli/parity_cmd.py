@@ -117,12 +117,18 @@ def parity(
     ],
     model: Annotated[
         str | None,
-        typer.Option("--model", "-m", help="Model name or alias (see `models`); not needed with --golden."),
+        typer.Option(
+            "--model",
+            "-m",
+            metavar="NAME",
+            help="Model name or alias (see `models`); not needed with --golden.",
+        ),
     ] = None,
     golden: Annotated[
         Path | None,
         typer.Option(
             "--golden",
+            metavar="FILE",
             help="Compare with this golden bundle (from `release` or `golden`) instead of eager PyTorch: "
             "no torch, model code or checkpoint needed.",
         ),
@@ -137,19 +143,22 @@ def parity(
     ] = None,
     images: Annotated[Path | None, images_option("the gate's inputs")] = None,
     samples: Annotated[
-        int | None, typer.Option("--samples", help="Seeded random inputs (default 6).")
+        int | None, typer.Option("--samples", metavar="N", help="Seeded random inputs (default 6).")
     ] = None,
     labelled_images: Annotated[
         Path | None,
         typer.Option(
             "--labelled-images",
+            metavar="DIR",
             help="One sub-folder per class (class index, or a --class-names name) of images: top-1/top-5 "
             "accuracy of eager PyTorch and each artifact, the drop gated per precision.",
         ),
     ] = None,
     class_names: Annotated[
         Path | None,
-        typer.Option("--class-names", help="The model's class names, one per line in class order."),
+        typer.Option(
+            "--class-names", metavar="FILE", help="The model's class names, one per line in class order."
+        ),
     ] = None,
     tolerance_profile: Annotated[
         str | None,
@@ -160,10 +169,14 @@ def parity(
         ),
     ] = None,
     allow_loose_limits: AllowLooseLimitsOpt = False,
-    device: Annotated[str, typer.Option("--device", help="Where artifacts run: cpu or cuda.")] = "cpu",
+    device: Annotated[
+        str, typer.Option("--device", metavar="cpu|cuda", help="Where artifacts run: cpu or cuda.")
+    ] = "cpu",
     threads: ThreadsOpt = None,
     json_out: JsonOpt = False,
-    junit: Annotated[Path | None, typer.Option("--junit", help="Write a JUnit XML report here.")] = None,
+    junit: Annotated[
+        Path | None, typer.Option("--junit", metavar="FILE", help="Write a JUnit XML report here.")
+    ] = None,
     summary: SummaryOpt = None,
     force: ForceOpt = False,
 ) -> None:

@@ -104,7 +104,11 @@ def release(
     calibration: CalibrationOpt = None,
     deploy: Annotated[
         str | None,
-        typer.Option("--deploy", help="Also write DIR/triton/ and/or DIR/deepstream/: triton,deepstream."),
+        typer.Option(
+            "--deploy",
+            metavar="triton|deepstream[,...]",
+            help="Also write DIR/triton/ and/or DIR/deepstream/: triton,deepstream.",
+        ),
     ] = None,
     class_names: ClassNamesOpt = None,
     force: Annotated[
