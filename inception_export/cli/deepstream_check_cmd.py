@@ -51,14 +51,16 @@ def deepstream_check(
     from ..full.deploy.deepstream import check_deepstream  # torch: only when run
     from ..parity.tolerances import ToleranceProfile
 
-    result = check_deepstream(
-        config,
-        release,
-        weights=weights,
-        profile=tolerance_profile,
-        fail=False,
-        allow_loose_limits=allow_loose_limits,
-    )
+    with console.progress_steps("deepstream-check") as step:
+        result = check_deepstream(
+            config,
+            release,
+            weights=weights,
+            profile=tolerance_profile,
+            fail=False,
+            allow_loose_limits=allow_loose_limits,
+            progress=step,
+        )
     # Checked by the gate already: read again only to say which limits were loosened.
     beyond = list(ToleranceProfile.parse(tolerance_profile, allow_loose_limits).beyond)
     for item in beyond:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -98,18 +99,25 @@ def deploy(
 
     check_target(target)
     check_count("--max-batch", max_batch, 1, MAX_BATCH)
-    record = run_deploy(
-        target,
-        release,
-        out,
-        weights=weights,
-        class_names=class_names,
-        platforms=parse_platforms(platform),
-        max_batch=max_batch,
-        force=force,
-        engine=engine,
-        gie_unique_id=gie_unique_id,
+    # DeepStream's package is exported and gated here (a minute and more at full size): its
+    # phases are reported; Triton's copies and checks files.
+    phases = (
+        console.progress_steps("deploy deepstream") if target == "deepstream" else contextlib.nullcontext()
     )
+    with phases as step:
+        record = run_deploy(
+            target,
+            release,
+            out,
+            weights=weights,
+            class_names=class_names,
+            platforms=parse_platforms(platform),
+            max_batch=max_batch,
+            force=force,
+            engine=engine,
+            gie_unique_id=gie_unique_id,
+            progress=step,
+        )
     warn_left_out(target, record["left_out"])
     if json_out:
         emit_json(record)
