@@ -100,14 +100,16 @@ def count_from_process_start() -> None:
     _started = time.perf_counter() - process_age()
 
 
-def count_from_now() -> None:
-    """Progress counts from this moment (the CLI run in-process: a test, an API caller)."""
+def count_from_display_start() -> None:
+    """Each progress display counts from its own start (the CLI run in-process: a test, an API
+    caller, whose process started long before)."""
     global _started
-    _started = time.perf_counter()
+    _started = None
 
 
 def _t0() -> float:
     return time.perf_counter() if _started is None else _started
+
 
 # In a log (stderr not a terminal) a long step still says what it is doing at least this often.
 HEARTBEAT_S = 10.0
