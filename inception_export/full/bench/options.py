@@ -77,8 +77,8 @@ def check_available(backends: Sequence[str], device: str) -> None:
     if "tensorrt" in backends and not tensorrt_available():
         # Checked here rather than via inception_export.tensorrt so the message names the backend.
         raise BackendUnavailable(
-            f"backend tensorrt is not installed here (no real TensorRT; {INSTALL_TENSORRT}, "
-            "on a machine with an NVIDIA GPU)"
+            f"backend tensorrt is not installed here (no real TensorRT; on a machine with an NVIDIA GPU: "
+            f"{INSTALL_TENSORRT})"
         )
     if "cudagraph" in backends and device != "cuda":
         raise UsageError("backend cudagraph needs --device cuda")
