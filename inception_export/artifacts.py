@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from .console import stdout_to_stderr
-from .errors import ArtifactError, BackendUnavailable
+from .errors import FULL_INSTALL, ArtifactError, BackendUnavailable
 from .metadata import ArtifactMeta, MissingMetadata, onnx_summary, read_metadata
 from .text import describe_kind
 
-NEEDS_TORCH = "PyTorch is not installed here; gate the ONNX or TensorRT artifacts, or install the full role"
+NEEDS_TORCH = f"PyTorch is not installed here; gate the ONNX or TensorRT artifacts, or {FULL_INSTALL}"
 
 
 # What a file name promises. A TorchScript archive is code (its hooks run on load, its

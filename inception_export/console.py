@@ -73,6 +73,44 @@ def _width(stream: TextIO) -> int | None:
 
 err = Console(stderr=True, highlight=False, width=_width(sys.stderr))
 out = Console(highlight=False, width=_width(sys.stdout))
+# Where /proc cannot say when the process started: the CLI imports this module first thing.
+_IMPORTED = time.perf_counter()
+# The moment progress counts from (time.perf_counter()'s clock); None: each display's own start.
+_started: float | None = None
+
+
+def process_age() -> float:
+    """Seconds since this process started, interpreter start-up and imports (torch: seconds)
+    included: the kernel's start time (/proc/self/stat), else since this module was imported."""
+    try:
+        with open("/proc/self/stat") as fh:
+            # Fields after the command name, which may hold spaces and ')': starttime is the 22nd.
+            ticks = int(fh.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/uptime") as fh:
+            uptime = float(fh.read().split()[0])
+        return max(0.0, uptime - ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
+        return time.perf_counter() - _IMPORTED
+
+
+def count_from_process_start() -> None:
+    """Progress lines and bars count seconds from the process's start (the CLI's ``main``), so
+    the first line shows what the user has waited, start-up included."""
+    global _started
+    _started = time.perf_counter() - process_age()
+
+
+def count_from_display_start() -> None:
+    """Each progress display counts from its own start (the CLI run in-process: a test, an API
+    caller, whose process started long before)."""
+    global _started
+    _started = None
+
+
+def _t0() -> float:
+    return time.perf_counter() if _started is None else _started
+
+
 # In a log (stderr not a terminal) a long step still says what it is doing at least this often.
 HEARTBEAT_S = 10.0
 
@@ -82,7 +120,7 @@ class LogLines:
     runs, another every ``interval`` seconds, so a CI log never sits silent.
 
     A live display prints stray frames into a file, so this replaces it wherever stderr is
-    not a terminal. Each line carries the seconds since the start.
+    not a terminal. Each line carries the seconds since the start (the process's, in the CLI).
     """
 
     def __init__(
@@ -97,7 +135,7 @@ class LogLines:
         self.announce = announce
         self.interval = interval
         self.console = console or err
-        self.t0 = time.perf_counter()
+        self.t0 = _t0()
         self.phase_msg = ""
         self.detail = ""
         self._last = self.t0
@@ -388,15 +426,15 @@ class Count(ProgressColumn):
 
 
 class Elapsed(ProgressColumn):
-    """Time since the display started. rich's TimeElapsedColumn stops at a task's first
-    completion, so a bar reused for several phases (bench's batch sizes) would freeze."""
+    """Time since the start (the process's, in the CLI). rich's TimeElapsedColumn stops at a
+    task's first completion, so a bar reused for several phases (bench's batch sizes) would freeze."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.t0 = time.monotonic()
+        self.t0 = _t0()
 
     def render(self, task: Task) -> Text:
-        seconds = int(time.monotonic() - self.t0)
+        seconds = int(time.perf_counter() - self.t0)
         return Text(str(datetime.timedelta(seconds=seconds)), style="progress.elapsed")
 
 

@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+# What to install where a command needs the full role (torch and the exporters): no package
+# index has inception-export, so the hint works from a clone. Every such message quotes this.
+FULL_INSTALL = (
+    "install the full role: PyTorch for your platform first, then `pip install '.[full]'` "
+    "in a clone of inception-export (see README, Install)"
+)
+
 
 class InceptionExportError(Exception):
     """Base class: a problem the user can act on, reported without a traceback."""

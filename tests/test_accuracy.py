@@ -156,7 +156,7 @@ def test_golden_reports_absolute_accuracy_only(
         "parity", "--golden", str(bundle), str(digits_onnx["fp32"]), "--labelled-images", str(held_out_few),
         env={"PYTHONPATH": str(fake.parent)},
     )  # fmt: skip
-    assert_one_line_error(res, 2, "--labelled-images needs PyTorch and Pillow", "inception-export[full]")
+    assert_one_line_error(res, 2, "--labelled-images needs PyTorch and Pillow", "pip install '.[full]'")
 
 
 # --- bad input: one line, exit 2 ------------------------------------------------------------

@@ -6,6 +6,7 @@ what these test."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,66 @@ def test_precision_and_output_are_the_same_option_everywhere() -> None:
         assert "--precision fp32|fp16" in out, (command, out)
         assert "-o, --output" in out, (command, out)
     assert "-o, --output, --out DIR" in run_cli_here("release", "--help", env={"COLUMNS": "80"}).stdout
+
+
+# What a placeholder says, the same for the same kind of value in every command: a path is
+# FILE or DIR, a whole number N (a side in pixels S), a model NAME, GiB GIB, a tolerance PROFILE;
+# a closed set lists its choices (a|b|c), a list says so ([,...]). Never typer's default, the
+# parameter's name in capitals (RELEASE, CLASS_NAMES, OUT), which tells nothing of the value.
+WORDS = {"FILE", "DIR", "N", "S", "NAME", "GIB", "PROFILE", "LAYER", "BACKEND"}
+PLACEHOLDER = re.compile(r"^(?:[a-z0-9+]+|[A-Z]+)(?:\|(?:[a-z0-9+]+|[A-Z]+))*(?:\[,\.\.\.\]|,\.\.\.)?$")
+# Options whose placeholder says what the command takes: a file or a directory written, one
+# value or a list.
+PER_COMMAND = {"--output", "--batch", "--precision"}
+
+
+def _options() -> list[tuple[str, str, str, Any]]:
+    """(command, option, metavar, Python type) of every visible option that takes a value."""
+    import typing
+
+    import typer
+
+    from inception_export.cli.app import app
+    from inception_export.cli.commands import COMMANDS
+
+    group = typer.main.get_command(app)
+    rows = []
+    for name, fn in COMMANDS:
+        hints = typing.get_type_hints(fn)
+        for param in group.commands[name].params:  # type: ignore[attr-defined]
+            if param.param_type_name != "option" or param.hidden or param.is_flag:
+                continue
+            kinds = [a for a in typing.get_args(hints[param.name]) if a is not type(None)]
+            flag = next(o for o in param.opts if o.startswith("--"))
+            rows.append((name, flag, param.metavar, kinds[0] if kinds else hints[param.name]))
+    return rows
+
+
+def test_placeholders_are_one_vocabulary() -> None:
+    rows = _options()
+    assert len(rows) > 80  # every command's options were found
+    for command, flag, metavar, kind in rows:
+        where = f"{command} {flag} {metavar}"
+        assert metavar is not None and PLACEHOLDER.match(metavar), where
+        words = set(re.findall(r"[A-Z]+", metavar))
+        assert words <= WORDS, where
+        if kind is Path:
+            assert metavar in ("FILE", "DIR"), where
+        if kind is int:
+            assert metavar == ("S" if flag == "--input-size" else "N"), where
+    by_flag: dict[str, set[str]] = {}
+    for _command, flag, metavar, _kind in rows:
+        by_flag.setdefault(flag, set()).add(metavar.removesuffix("[,...]"))
+    assert {f: m for f, m in by_flag.items() if len(m) > 1 and f not in PER_COMMAND} == {}
+
+
+def test_images_help_says_the_photos_are_replaced() -> None:
+    for command in ("golden", "parity", "localize", "onnx", "release"):
+        out = " ".join(run_cli_here(command, "--help", env={"COLUMNS": "200"}).stdout.split())
+        assert "--images DIR Directory of photographs that replace the three bundled sample photos" in out, (
+            command,
+            out,
+        )
 
 
 def test_precision_value_refused_in_one_line(tmp_path: Path) -> None:

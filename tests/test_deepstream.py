@@ -127,6 +127,11 @@ def ds_dir(v1_release: tuple[Path, Any], tmp_path_factory: pytest.TempPathFactor
     out = tmp_path_factory.mktemp("deepstream") / "ds"
     res = run_cli_here("deploy", "deepstream", "--release", str(release), "-o", str(out))
     assert res.code == 0, res.stderr
+    # Its minute and more at 224 px is reported phase by phase, never silent.
+    phases = [ln.split(": ", 1)[1].rsplit(" [", 1)[0] for ln in res.stderr.splitlines() if "[" in ln]
+    assert [p.split()[0] for p in phases if "still running" not in p] == [
+        "verify", "build", "check", "export", "gate"
+    ], res.stderr  # fmt: skip
     written = {p.name for p in out.iterdir()}
     assert {"config_infer_googlenet.txt", "labels.txt", "googlenet-deepstream.onnx"} <= written
     assert {"googlenet-deepstream.onnx.json", "deepstream-parity.json"} <= written
@@ -227,7 +232,12 @@ def test_wrong_offset_fails_with_exit_1_and_the_metric_named(
     finally:
         bad.unlink()
     assert res.code == 1, res.stderr
-    lines = res.stderr.strip().splitlines()
+    # Its phases, then one error line.
+    progress = [ln for ln in res.stderr.splitlines() if ln.startswith("deepstream-check: ")]
+    assert [ln.split(": ", 1)[1].split()[0] for ln in progress if "still running" not in ln] == [
+        "verify", "build", "check", "gate", "done"
+    ], res.stderr  # fmt: skip
+    lines = [ln for ln in res.stderr.strip().splitlines() if ln not in progress]
     assert len(lines) == 1 and lines[0].startswith("error:") and "DeepStream gate failed" in lines[0]
     assert "rel_l2 = " in lines[0] and "exceeds limit 1e-05" in lines[0]
     report = json.loads(res.stdout)  # --json: the result on stdout, failed or not

@@ -425,7 +425,7 @@ def test_device_venv_without_torch(release: Path, scaled_conv: Path, tmp_path: P
     assert heavy_modules(modules) == []
     # The full role's commands say what to install instead of failing inside an import.
     res, _ = probe(python, "onnx", "-m", "v1", "-o", str(tmp_path / "v1.onnx"), tmp=tmp_path)
-    assert_one_line_error(res, 2, "needs torch", "inception-export[full]")
+    assert_one_line_error(res, 2, "needs torch", "`pip install '.[full]'` in a clone of inception-export")
     # `deploy triton` on the device: from the release's ONNX, and from an engine's manifest.
     repo = tmp_path / "r"
     res, modules = probe(python, "deploy", "triton", "--release", str(release), "-o", str(repo), tmp=tmp_path)

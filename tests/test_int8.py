@@ -101,7 +101,9 @@ def test_int8_metadata(int8_v1: Path, calibration_dir: Path) -> None:
     q = meta["quantization"]
     assert q["calibration_method"] == "minmax"
     calib = read_calibration(calibration_dir, get_spec("v1"), SIZE)
-    assert q["calibration"] == {"count": len(PHOTOS), "sha256": calib.sha256}
+    # How many images, of how many there were, under which --calibration-samples.
+    n = len(PHOTOS)
+    assert q["calibration"] == {"count": n, "found": n, "samples": 64, "sha256": calib.sha256}
     assert meta["keep_fp16"] == [] and len(meta["int8_nodes"]) == 58
     assert meta["layer_outputs"]
 
@@ -121,6 +123,44 @@ def test_int8_passes_the_gate_and_localize_reads_it(int8_v1: Path) -> None:
     loc = localize("v1", int8_v1, reference_model=model, samples=2)
     assert loc.precision == "int8" and len(loc.layers) == 58
     assert loc.first_divergent is None, loc.first_divergent
+    # The limit the table quotes is INT8's, as applied (it once printed 0.15 as 1e-01).
+    from inception_export.full.localize.table import table
+    from inception_export.parity.tolerances import INT8_DEFAULT
+
+    assert loc.rel_l2_limit == INT8_DEFAULT.rel_l2
+    assert table(loc).endswith(
+        f"within the rel L2 limit {INT8_DEFAULT.rel_l2!r}\nlimit: int8 (read from the graph), profile default"
+    )
+
+
+def test_calibration_says_how_many_images_and_why(calibration_dir: Path) -> None:
+    from inception_export.full.export.calibration import describe, read_calibration
+    from inception_export.registry import get_spec
+
+    some = read_calibration(calibration_dir, get_spec("v1"), SIZE, samples=4)
+    assert len(some.names) == 4 and some.to_dict()["found"] == len(PHOTOS)
+    assert describe(some.to_dict()) == (
+        f"calibration: 4 of {len(PHOTOS)} images (evenly spaced by name; --calibration-samples 4)"
+    )
+    every = read_calibration(calibration_dir, get_spec("v1"), SIZE, samples=100).to_dict()
+    assert describe(every) == (
+        f"calibration: {len(PHOTOS)} of {len(PHOTOS)} images (all there are; --calibration-samples 100)"
+    )
+
+
+@pytest.mark.slow  # one more INT8 export (~10 s on 2 cores)
+def test_onnx_int8_reports_its_phases_and_calibration(calibration_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "v1-int8.onnx"
+    argv = ["-m", "v1", "--input-size", str(SIZE), "--precision", "int8", "-o", str(out), "--json"]
+    res = run_cli_here("onnx", *argv, "--calibration", str(calibration_dir), "--calibration-samples", "4")
+    assert res.code == 0, res.stderr
+    assert json.loads(res.stdout)["metadata"]["quantization"]["calibration"]["count"] == 4
+    phases = [ln.split(" [")[0] for ln in res.stderr.splitlines() if ln.startswith("onnx int8: ")]
+    expected = ("build model", "read calibration images", "trace FP32 graph", "quantize", "check and write")
+    assert phases[:-1] == [f"onnx int8: {p}" for p in expected], res.stderr
+    assert phases[-1].startswith("onnx int8: done in "), res.stderr
+    line = f"calibration: 4 of {len(PHOTOS)} images (evenly spaced by name; --calibration-samples 4)"
+    assert line in res.stderr.splitlines(), res.stderr
 
 
 @pytest.mark.slow  # one more INT8 export (~10 s on 2 cores)

@@ -86,6 +86,23 @@ def test_unchanged_fp32_artifact_passes(v1_fp32: Path) -> None:
     assert len(report.layers) == 58 and report.layers[-1].layer == "fc"
 
 
+def test_table_prints_the_limit_it_applies(v1_fp32: Path, tmp_path: Path) -> None:
+    # A limit a rounded format would misquote (5.01e-07), among the layers' errors (2e-7 to 1e-6).
+    limit = 5.01234e-07
+    profile = tmp_path / "odd.toml"
+    profile.write_text(f"[fp32]\nrel_l2 = {limit!r}\n")
+    argv = ["localize", "--model", "v1", str(v1_fp32), "--samples", "1", "--tolerance-profile", str(profile)]
+    res = run_cli_here(*argv, "--allow-loose-limits")
+    shown = [ln for ln in res.stdout.splitlines() if "the limit " in ln or "rel L2 limit " in ln]
+    assert shown and all(ln.endswith(f"limit {limit!r}") for ln in shown), res.stdout
+    rows = [ln.split() for ln in res.stdout.splitlines() if ln[:3].strip().isdigit()]
+    over = [r[1] for r in rows if r[-1] in ("over", "<-", "FIRST")]
+    assert over and len(over) < len(rows), res.stdout  # the limit splits the layers, as it was chosen to
+    # Each row against the limit (rows print 3 digits: those within their rounding are skipped).
+    clear = [r for r in rows if abs(float(r[2]) - limit) > 0.01 * limit]
+    assert all((float(r[2]) > limit) == (r[1] in over) for r in clear), res.stdout
+
+
 @pytest.fixture(scope="module")
 def v1_fp16(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # With --keep-fp32 auto: on a healthy model it keeps nothing, so this is the plain FP16 graph.

@@ -322,6 +322,23 @@ def test_bad_inputs_exit_2(v1_artifacts: dict[str, Path], tmp_path: Path) -> Non
     )
 
 
+def test_threads_option_is_checked_and_reaches_the_gate(v1_artifacts: dict[str, Path]) -> None:
+    import torch
+
+    fp32 = str(v1_artifacts["fp32"])
+    assert_one_line_error(
+        run_cli_here("parity", "-m", "v1", fp32, "--threads", "0"), 2, "--threads must be at least 1"
+    )
+    before = torch.get_num_threads()
+    try:
+        res = run_cli_here("parity", "-m", "v1", fp32, "--threads", "1", "--samples", "1", "--json")
+        assert res.code == 0, res.stderr
+        assert json.loads(res.stdout)["passed"]
+        assert torch.get_num_threads() == 1  # the eager reference ran on the one thread asked for
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_images_dir_feeds_the_gate(v1_artifacts: dict[str, Path], tmp_path: Path) -> None:
     import skimage.data
     import skimage.io

@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import io
 import re
+import subprocess
+import sys
 import time
+from pathlib import Path
 
+import pytest
 from rich.console import Console
 from rich.progress import Progress
 
@@ -50,3 +54,30 @@ def test_progress_columns_keep_time_moving_and_never_show_none() -> None:
     bar.update(task_id, description="v1 b8: preparing torch", completed=0, count=False)
     # The task completed once; the elapsed time still moves on.
     assert str(elapsed.render(task)) != first and str(count.render(task)) == ""
+
+
+def test_process_age_counts_from_the_process_start() -> None:
+    # A fresh interpreter times itself from its first line; the age also holds the interpreter's
+    # own start-up before that line (a fraction of a second), never less than what was timed.
+    code = (
+        "import time; t = time.perf_counter(); time.sleep(1)\n"
+        "from inception_export.console import process_age\n"
+        "print(process_age() - (time.perf_counter() - t))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert -0.02 <= float(proc.stdout) < 1.5, proc.stdout  # /proc counts in 10 ms ticks
+
+
+@pytest.mark.slow  # a fresh interpreter's torch import, and a small golden bundle
+def test_progress_counts_from_the_process_start(tmp_path: Path) -> None:
+    """The seconds on the first line include start-up (interpreter, imports, here 2 s of sleep
+    before the CLI's main), which the user waited for too."""
+    start = "import time; time.sleep(2); from inception_export.cli import main; main()"
+    argv = ["golden", "-m", "v1", "--input-size", "64", "--samples", "1", "-o", str(tmp_path / "g.npz")]
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-c", start, *argv], capture_output=True, text=True, timeout=300)
+    wall = time.perf_counter() - t0
+    assert proc.returncode == 0, proc.stderr
+    seconds = [int(s) for s in re.findall(r"^golden: .* \[(\d+)s\]$", proc.stderr, re.M)]
+    assert seconds and 2 <= seconds[0] <= seconds[-1] <= wall + 1, proc.stderr

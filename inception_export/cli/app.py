@@ -20,7 +20,7 @@ except ImportError:  # pragma: no cover - older typer on real click
     from click import exceptions as click_exc  # type: ignore[no-redef,unused-ignore]
 
 from .. import __version__
-from ..console import guard_streams, stdout_lost
+from ..console import count_from_display_start, count_from_process_start, guard_streams, stdout_lost
 from ..text import clip
 from .boundary import EXIT_INTERRUPTED, _Interrupt, _interrupted, _print_error, _show_warning, error_line
 from .commands import COMMANDS
@@ -57,7 +57,8 @@ class _Argument(TyperArgument):
 
 class _Command(TyperCommand):
     """Help that names values: an option's value is its metavar (``--input-size S``) or its
-    name (``--workspace WORKSPACE``), never a Python type (``<float>``)."""
+    name in capitals where none is declared (the vocabulary test refuses that), never a Python
+    type (``<float>``)."""
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
@@ -84,6 +85,12 @@ for _name, _fn in COMMANDS:
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI. ``main(argv)`` raises SystemExit with the exit code, for callers that run it
     in-process; ``main()``, the program itself, ends the process after flushing its streams."""
+    # The program counts progress from its own start (imports included); a run in-process, whose
+    # process started long before, from each display's.
+    if argv is None:
+        count_from_process_start()
+    else:
+        count_from_display_start()
     _Interrupt.install()
     # A reader that went away (`| head`, `| true`, `>&-`) costs the text, not the exit code.
     guard_streams()

@@ -72,23 +72,34 @@ def _table(records: list[dict[str, Any]]) -> Table:
 
 
 BackendsOpt = Annotated[
-    str, typer.Option("--backends", help="Comma list: torch,torchscript,onnxruntime,tensorrt,cudagraph.")
+    str,
+    typer.Option(
+        "--backends",
+        metavar="BACKEND[,...]",
+        help="Comma list: torch,torchscript,onnxruntime,tensorrt,cudagraph.",
+    ),
 ]
 PrecisionsOpt = Annotated[str, precision_option("Comma list of precisions to time.", many=True)]
 CalibrationOpt = Annotated[
-    Path | None, typer.Option("--calibration", help="int8: directory of calibration images.")
+    Path | None, typer.Option("--calibration", metavar="DIR", help="int8: directory of calibration images.")
 ]
-BatchesOpt = Annotated[str, typer.Option("--batch", help="Comma list of batch sizes, e.g. 1,8.")]
-WarmupOpt = Annotated[int, typer.Option("--warmup", help="Untimed runs per backend (interleaved).")]
-ItersOpt = Annotated[int, typer.Option("--iters", help="Timed runs per backend (interleaved).")]
+BatchesOpt = Annotated[
+    str, typer.Option("--batch", metavar="N[,...]", help="Comma list of batch sizes, e.g. 1,8.")
+]
+WarmupOpt = Annotated[
+    int, typer.Option("--warmup", metavar="N", help="Untimed runs per backend (interleaved).")
+]
+ItersOpt = Annotated[int, typer.Option("--iters", metavar="N", help="Timed runs per backend (interleaved).")]
 BenchThreadsOpt = Annotated[
     int | None,
-    typer.Option("--threads", help="torch and onnxruntime intra-op threads (default: usable cores)."),
+    typer.Option(
+        "--threads", metavar="N", help="torch and onnxruntime intra-op threads (default: usable cores)."
+    ),
 ]
-DeviceOpt = Annotated[str, typer.Option("--device", help="cpu or cuda.")]
+DeviceOpt = Annotated[str, typer.Option("--device", metavar="cpu|cuda", help="cpu or cuda.")]
 GemmOpt = Annotated[
     int,
-    typer.Option("--gemm", help="Also time an N x N fp32 GEMM in the same rotation (0: off)."),
+    typer.Option("--gemm", metavar="N", help="Also time an N x N fp32 GEMM in the same rotation (0: off)."),
 ]
 TrtCudaGraphOpt = Annotated[
     bool,
@@ -97,7 +108,7 @@ TrtCudaGraphOpt = Annotated[
         help="Replay TensorRT engines from a CUDA graph (trtexec 11's default; needs cuda-bindings).",
     ),
 ]
-PlotOpt = Annotated[Path | None, typer.Option("--plot", help="Also write a PNG chart here.")]
+PlotOpt = Annotated[Path | None, typer.Option("--plot", metavar="FILE", help="Also write a PNG chart here.")]
 
 
 @command("bench")

@@ -23,7 +23,7 @@ from rich.markup import escape
 
 from .. import interrupts
 from ..console import err
-from ..errors import InceptionExportError
+from ..errors import FULL_INSTALL, InceptionExportError
 from ..text import first_line, printable
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -36,7 +36,6 @@ DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 
 
 FULL_ROLE = {"torch", "onnxscript", "safetensors", "skimage", "matplotlib", "psutil"}
-FULL_INSTALL = "pip install 'inception-export[full]' (after torch itself; see the README's install section)"
 
 
 class _Interrupt:
@@ -147,7 +146,7 @@ def error_line(exc: BaseException) -> tuple[str, int]:
         return str(exc), exc.exit_code
     if isinstance(exc, ModuleNotFoundError) and (exc.name or "").split(".")[0] in FULL_ROLE:
         # The device role installs no torch: say which install this command needs.
-        return f"this command needs {exc.name}, which is not installed here: {FULL_INSTALL}", 2
+        return f"this command needs {exc.name}, which is not installed here; {FULL_INSTALL}", 2
     full = _disk_full(exc)
     if full is not None:
         where = f" writing {full.filename}" if full.filename else ""

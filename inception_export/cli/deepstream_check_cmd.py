@@ -23,14 +23,26 @@ from .options import AllowLooseLimitsOpt, JsonOpt
 
 @command("deepstream-check")
 def deepstream_check(
-    config: Annotated[Path, typer.Argument(help="The nvinfer config file (its paths relative to it).")],
-    release: Annotated[Path, typer.Option("--release", help="Directory `release` wrote (its model).")],
+    config: Annotated[
+        Path, typer.Argument(metavar="CONFIG", help="The nvinfer config file (its paths relative to it).")
+    ],
+    release: Annotated[
+        Path, typer.Option("--release", metavar="DIR", help="Directory `release` wrote (its model).")
+    ],
     weights: Annotated[
         Path | None,
-        typer.Option("--weights", "-w", help="The checkpoint the release was made from (none if synthetic)."),
+        typer.Option(
+            "--weights",
+            "-w",
+            metavar="FILE",
+            help="The checkpoint the release was made from (none if synthetic).",
+        ),
     ] = None,
     tolerance_profile: Annotated[
-        str, typer.Option("--tolerance-profile", help="strict, default, or a TOML/JSON file of limits.")
+        str,
+        typer.Option(
+            "--tolerance-profile", metavar="PROFILE", help="strict, default, or a TOML/JSON file of limits."
+        ),
     ] = "default",
     allow_loose_limits: AllowLooseLimitsOpt = False,
     json_out: JsonOpt = False,
@@ -40,7 +52,10 @@ def deepstream_check(
     from ..parity.tolerances import ToleranceProfile
 
     profile = ToleranceProfile.parse(tolerance_profile, allow_loose_limits)
-    result = check_deepstream(config, release, weights=weights, profile=profile, fail=False)
+    with console.progress_steps("deepstream-check") as step:
+        result = check_deepstream(
+            config, release, weights=weights, profile=profile, fail=False, progress=step
+        )
     beyond = list(profile.beyond)
     for item in beyond:
         console.err.print(

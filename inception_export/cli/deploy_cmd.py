@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,6 +18,7 @@ ClassNamesOpt = Annotated[
     Path | None,
     typer.Option(
         "--class-names",
+        metavar="FILE",
         help="Text file, one class name a line (default: ImageNet-1k's for a 1000-class model).",
     ),
 ]
@@ -34,14 +36,20 @@ def warn_left_out(target: str, left_out: list[dict[str, Any]]) -> None:
 
 @command("deploy")
 def deploy(
-    target: Annotated[str, typer.Argument(help="triton (a model repository) or deepstream (nvinfer).")],
-    release: Annotated[Path, typer.Option("--release", help="Directory `release` wrote.")],
-    out: Annotated[Path, typer.Option("--output", "-o", help="Output directory (staged, swapped in whole).")],
+    target: Annotated[
+        str, typer.Argument(metavar="TARGET", help="triton (a model repository) or deepstream (nvinfer).")
+    ],
+    release: Annotated[Path, typer.Option("--release", metavar="DIR", help="Directory `release` wrote.")],
+    out: Annotated[
+        Path,
+        typer.Option("--output", "-o", metavar="DIR", help="Output directory (staged, swapped in whole)."),
+    ],
     weights: Annotated[
         Path | None,
         typer.Option(
             "--weights",
             "-w",
+            metavar="FILE",
             help="The checkpoint the release was made from (its sha256 is checked against the "
             "manifest); needed only to export an artifact the release lacks.",
         ),
@@ -50,17 +58,22 @@ def deploy(
     platform: Annotated[
         str | None,
         typer.Option(
-            "--platform", help="Triton: onnx,plan,libtorch (default: every artifact the release has)."
+            "--platform",
+            metavar="onnx|plan|libtorch[,...]",
+            help="Triton: onnx,plan,libtorch (default: every artifact the release has).",
         ),
     ] = None,
     max_batch: Annotated[
         int | None,
-        typer.Option("--max-batch", help="Triton's max_batch_size (default: the engine's, else 8)."),
+        typer.Option(
+            "--max-batch", metavar="N", help="Triton's max_batch_size (default: the engine's, else 8)."
+        ),
     ] = None,
     engine: Annotated[
         Path | None,
         typer.Option(
             "--engine",
+            metavar="FILE",
             help="Triton: a TensorRT engine built on the device from the release's ONNX (`trt --onnx`), "
             "its manifest FILE.json beside it; served as the repository's plan model (sha256 checked).",
         ),
@@ -69,12 +82,13 @@ def deploy(
         int | None,
         typer.Option(
             "--gie-unique-id",
+            metavar="N",
             help="DeepStream: nvinfer's gie-unique-id, by which other elements name this model "
             "(default 1; give each nvinfer in a pipeline its own).",
         ),
     ] = None,
     force: Annotated[
-        bool, typer.Option("--force", "-f", help="Replace an earlier `deploy` output in OUT (atomically).")
+        bool, typer.Option("--force", "-f", help="Replace an earlier `deploy` output in -o DIR (atomically).")
     ] = False,
     json_out: JsonOpt = False,
 ) -> None:
@@ -85,18 +99,25 @@ def deploy(
 
     check_target(target)
     check_count("--max-batch", max_batch, 1, MAX_BATCH)
-    record = run_deploy(
-        target,
-        release,
-        out,
-        weights=weights,
-        class_names=class_names,
-        platforms=parse_platforms(platform),
-        max_batch=max_batch,
-        force=force,
-        engine=engine,
-        gie_unique_id=gie_unique_id,
+    # DeepStream's package is exported and gated here (a minute and more at full size): its
+    # phases are reported; Triton's copies and checks files.
+    phases = (
+        console.progress_steps("deploy deepstream") if target == "deepstream" else contextlib.nullcontext()
     )
+    with phases as step:
+        record = run_deploy(
+            target,
+            release,
+            out,
+            weights=weights,
+            class_names=class_names,
+            platforms=parse_platforms(platform),
+            max_batch=max_batch,
+            force=force,
+            engine=engine,
+            gie_unique_id=gie_unique_id,
+            progress=step,
+        )
     warn_left_out(target, record["left_out"])
     if json_out:
         emit_json(record)

@@ -29,6 +29,7 @@ from .options import (
     TransformInputOpt,
     WeightsOpt,
     checkpoint_transform_input,
+    images_option,
     output_option,
     precision_option,
 )
@@ -97,10 +98,7 @@ def onnx_cmd(
     input_size: InputSizeOpt = None,
     embed_preprocessing: EmbedPreprocessingOpt = False,
     keep_fp32: KeepFp32Opt = None,
-    images: Annotated[
-        Path | None,
-        typer.Option("--images", metavar="DIR", help="Photographs added to what --keep-fp32 auto measures."),
-    ] = None,
+    images: Annotated[Path | None, images_option("what --keep-fp32/--keep-fp16 auto measure")] = None,
     calibration: CalibrationOpt = None,
     calibration_samples: CalibrationSamplesOpt = None,
     calibration_method: CalibrationMethodOpt = None,

@@ -10,8 +10,10 @@ from ..errors import UsageError
 
 
 def int8_onnx(model: str, output: Path, *, precision: str, keep_fp32: str | None, **options: Any) -> Any:
-    """Refuse INT8-only options on other precisions (and the reverse), then export."""
-    from ..full.export.calibration import DEFAULT_SAMPLES
+    """Refuse INT8-only options on other precisions (and the reverse), then export; say how many
+    calibration images the scales come from, and why that many."""
+    from ..console import err, progress_steps
+    from ..full.export.calibration import DEFAULT_SAMPLES, describe
     from ..full.export.int8 import DEFAULT_METHOD, export_onnx_int8
     from ..full.localize.int8_auto import auto_keep_fp16
 
@@ -26,4 +28,9 @@ def int8_onnx(model: str, output: Path, *, precision: str, keep_fp32: str | None
     method = options.pop("calibration_method") or DEFAULT_METHOD
     if options.get("calibration_samples") is None:
         options["calibration_samples"] = DEFAULT_SAMPLES
-    return export_onnx_int8(model, output, method=method, auto_keep=auto_keep_fp16, **options)
+    with progress_steps("onnx int8") as step:
+        result = export_onnx_int8(
+            model, output, method=method, auto_keep=auto_keep_fp16, progress=step, **options
+        )
+    err.print(describe(result.metadata["quantization"]["calibration"]), markup=False, highlight=False)
+    return result

@@ -11,6 +11,7 @@ CalibrationOpt = Annotated[
     Path | None,
     typer.Option(
         "--calibration",
+        metavar="DIR",
         help="INT8: directory of images the activation ranges are calibrated on (the model's preprocessing).",
     ),
 ]
@@ -18,18 +19,24 @@ CalibrationOpt = Annotated[
 CalibrationSamplesOpt = Annotated[
     int | None,
     typer.Option(
-        "--calibration-samples", help="INT8: at most this many calibration images (evenly spaced; 64)."
+        "--calibration-samples",
+        metavar="N",
+        help="INT8: at most this many calibration images (evenly spaced; 64).",
     ),
 ]
 CalibrationMethodOpt = Annotated[
     str | None,
     typer.Option(
-        "--calibration-method", help="INT8: minmax (default, see docs/int8.md), percentile or entropy."
+        "--calibration-method",
+        metavar="minmax|percentile|entropy",
+        help="INT8: minmax (default, see docs/int8.md), percentile or entropy.",
     ),
 ]
 KeepFp16Opt = Annotated[
     str | None,
     typer.Option(
-        "--keep-fp16", help="INT8: 'auto' (measured) or LAYER[,LAYER...] module paths left in float16."
+        "--keep-fp16",
+        metavar="auto|LAYER,...",
+        help="INT8: 'auto' (measured) or LAYER[,LAYER...] module paths left in float16.",
     ),
 ]

@@ -28,7 +28,7 @@ from .options import (
 def localize_cmd(
     model: ModelOpt,
     artifact: Annotated[
-        Path, typer.Argument(metavar="ARTIFACT", help="An ONNX artifact (FP32 or FP16) from `onnx`.")
+        Path, typer.Argument(metavar="ARTIFACT", help="An ONNX artifact (FP32, FP16 or INT8) from `onnx`.")
     ],
     weights: WeightsOpt = None,
     transform_input: TransformInputOpt = None,

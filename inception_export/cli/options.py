@@ -69,10 +69,20 @@ EmbedPreprocessingOpt = Annotated[
         "--embed-preprocessing", help="The ONNX takes uint8 NHWC images and normalises in the graph."
     ),
 ]
-ImagesOpt = Annotated[
-    Path | None,
-    typer.Option("--images", metavar="DIR", help="Directory of photographs added to the generated inputs."),
-]
+
+
+def images_option(inputs: str = "the inputs") -> Any:
+    """``--images DIR``: its photographs take the place of the three bundled sample photographs
+    (scikit-image's) in ``inputs``; the seeded random and edge-case inputs stay."""
+    return typer.Option(
+        "--images",
+        metavar="DIR",
+        help=f"Directory of photographs that replace the three bundled sample photos in {inputs} "
+        "(the seeded random and edge-case inputs stay).",
+    )
+
+
+ImagesOpt = Annotated[Path | None, images_option()]
 SamplesOpt = Annotated[int, typer.Option("--samples", metavar="N", help="Seeded random inputs.")]
 ToleranceProfileOpt = Annotated[
     str,

@@ -21,8 +21,11 @@ from .options import (
     ForceOpt,
     JsonOpt,
     SummaryOpt,
+    ThreadsOpt,
     WeightsOpt,
+    check_threads,
     checkpoint_transform_input,
+    images_option,
 )
 
 if TYPE_CHECKING:
@@ -112,12 +115,15 @@ ArtifactsArg = Annotated[
 ]
 ParityModelOpt = Annotated[
     str | None,
-    typer.Option("--model", "-m", help="Model name or alias (see `models`); not needed with --golden."),
+    typer.Option(
+        "--model", "-m", metavar="NAME", help="Model name or alias (see `models`); not needed with --golden."
+    ),
 ]
 GoldenOpt = Annotated[
     Path | None,
     typer.Option(
         "--golden",
+        metavar="FILE",
         help="Compare with this golden bundle (from `release` or `golden`) instead of eager PyTorch: "
         "no torch, model code or checkpoint needed.",
     ),
@@ -129,19 +135,24 @@ ParityTransformInputOpt = Annotated[
         help="torchvision's input re-normalisation (for its published v1/v3 checkpoints).",
     ),
 ]
-ExtraImagesOpt = Annotated[Path | None, typer.Option("--images", help="Directory of extra photographs.")]
-ParitySamplesOpt = Annotated[int | None, typer.Option("--samples", help="Seeded random inputs (default 6).")]
+ExtraImagesOpt = Annotated[Path | None, images_option("the gate's inputs")]
+ParitySamplesOpt = Annotated[
+    int | None, typer.Option("--samples", metavar="N", help="Seeded random inputs (default 6).")
+]
 LabelledImagesOpt = Annotated[
     Path | None,
     typer.Option(
         "--labelled-images",
+        metavar="DIR",
         help="One sub-folder per class (class index, or a --class-names name) of images: top-1/top-5 "
         "accuracy of eager PyTorch and each artifact, the drop gated per precision.",
     ),
 ]
 ClassNamesOpt = Annotated[
     Path | None,
-    typer.Option("--class-names", help="The model's class names, one per line in class order."),
+    typer.Option(
+        "--class-names", metavar="FILE", help="The model's class names, one per line in class order."
+    ),
 ]
 ParityProfileOpt = Annotated[
     str | None,
@@ -151,8 +162,12 @@ ParityProfileOpt = Annotated[
         help="strict, default, or a TOML/JSON file of limits (default: default, or the bundle's).",
     ),
 ]
-ParityDeviceOpt = Annotated[str, typer.Option("--device", help="Where artifacts run: cpu or cuda.")]
-JunitOpt = Annotated[Path | None, typer.Option("--junit", help="Write a JUnit XML report here.")]
+ParityDeviceOpt = Annotated[
+    str, typer.Option("--device", metavar="cpu|cuda", help="Where artifacts run: cpu or cuda.")
+]
+JunitOpt = Annotated[
+    Path | None, typer.Option("--junit", metavar="FILE", help="Write a JUnit XML report here.")
+]
 
 
 @command("parity")
@@ -169,12 +184,14 @@ def parity(
     tolerance_profile: ParityProfileOpt = None,
     allow_loose_limits: AllowLooseLimitsOpt = False,
     device: ParityDeviceOpt = "cpu",
+    threads: ThreadsOpt = None,
     json_out: JsonOpt = False,
     junit: JunitOpt = None,
     summary: SummaryOpt = None,
     force: ForceOpt = False,
 ) -> None:
     """Compare artifacts with eager PyTorch or a golden bundle; exit 0 pass, 1 parity failure, 2 bad input."""
+    threads = check_threads(threads)
     given = _inputs(artifacts, golden, weights, images, class_names, labelled_images, tolerance_profile)
     _check_outputs(junit, summary, force, given)
     if golden is not None:
@@ -194,6 +211,7 @@ def parity(
                 labelled_images=labelled_images,
                 class_names=class_names,
                 allow_loose_limits=allow_loose_limits,
+                threads=threads,
             )
     else:
         if model is None:
@@ -214,6 +232,7 @@ def parity(
                 labelled_images=labelled_images,
                 class_names=class_names,
                 allow_loose_limits=allow_loose_limits,
+                threads=threads,
             )
     show_report(report, json_out, junit)
     publish_ci(report, summary, "parity")

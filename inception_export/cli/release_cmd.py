@@ -31,6 +31,7 @@ from .options import (
     TransformInputOpt,
     WeightsOpt,
     checkpoint_transform_input,
+    images_option,
     output_option,
     precision_option,
     release_precisions,
@@ -79,14 +80,7 @@ def release(
             help="ONNX takes uint8 NHWC images and normalises in the graph (no engine).",
         ),
     ] = False,
-    images: Annotated[
-        Path | None,
-        typer.Option(
-            "--images",
-            metavar="DIR",
-            help="Directory of photographs added to the gate's inputs and --keep-fp32 auto's.",
-        ),
-    ] = None,
+    images: Annotated[Path | None, images_option("the gate's inputs and --keep-fp32 auto's")] = None,
     min_batch: Annotated[
         int | None, typer.Option("--min-batch", metavar="N", help="Engine: smallest batch (1).")
     ] = None,
@@ -110,7 +104,11 @@ def release(
     calibration: CalibrationOpt = None,
     deploy: Annotated[
         str | None,
-        typer.Option("--deploy", help="Also write DIR/triton/ and/or DIR/deepstream/: triton,deepstream."),
+        typer.Option(
+            "--deploy",
+            metavar="triton|deepstream[,...]",
+            help="Also write DIR/triton/ and/or DIR/deepstream/: triton,deepstream.",
+        ),
     ] = None,
     class_names: ClassNamesOpt = None,
     force: Annotated[

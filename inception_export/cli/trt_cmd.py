@@ -52,11 +52,14 @@ def trt(
     output: Annotated[Path, output_option("Engine file to write (e.g. model.engine).")],
     model: Annotated[
         str | None,
-        typer.Option("--model", "-m", help="Model name or alias (see `models`); optional with --onnx."),
+        typer.Option(
+            "--model", "-m", metavar="NAME", help="Model name or alias (see `models`); optional with --onnx."
+        ),
     ] = None,
     weights: WeightsOpt = None,
     onnx: Annotated[
-        Path | None, typer.Option("--onnx", help="Build from this ONNX (its metadata names the model).")
+        Path | None,
+        typer.Option("--onnx", metavar="FILE", help="Build from this ONNX (its metadata names the model)."),
     ] = None,
     precision: Annotated[
         str | None,
@@ -75,13 +78,23 @@ def trt(
             help="Largest batch of the profile (8, the max_batch_size `deploy triton` writes; at least opt).",
         ),
     ] = None,
-    workspace: Annotated[float, typer.Option("--workspace", help="Workspace memory pool in GiB.")] = 2.0,
+    workspace: Annotated[
+        float, typer.Option("--workspace", metavar="GIB", help="Workspace memory pool in GiB.")
+    ] = 2.0,
     timing_cache: Annotated[
-        Path | None, typer.Option("--timing-cache", help="Timing cache file to load and update.")
+        Path | None,
+        typer.Option("--timing-cache", metavar="FILE", help="Timing cache file to load and update."),
     ] = None,
-    opt_level: Annotated[int, typer.Option("--opt-level", help="Builder optimisation level 0-5.")] = 3,
+    opt_level: Annotated[
+        int, typer.Option("--opt-level", metavar="N", help="Builder optimisation level 0-5.")
+    ] = 3,
     hardware_compat: Annotated[
-        str, typer.Option("--hardware-compat", help="none, or ampere+ to run on any GPU from Ampere on.")
+        str,
+        typer.Option(
+            "--hardware-compat",
+            metavar="none|ampere+",
+            help="none, or ampere+ to run on any GPU from Ampere on.",
+        ),
     ] = "none",
     transform_input: TransformInputOpt = None,
     keep_fp32: KeepFp32Opt = None,

@@ -21,10 +21,17 @@ from .options import ForceOpt, JsonOpt
 
 @command("trt-manifest")
 def trt_manifest(
-    engine: Annotated[Path, typer.Argument(help="Engine file trtexec wrote (--saveEngine).")],
-    onnx: Annotated[Path, typer.Option("--onnx", help="The ONNX it was built from (trtexec --onnx).")],
+    engine: Annotated[
+        Path, typer.Argument(metavar="ENGINE", help="Engine file trtexec wrote (--saveEngine).")
+    ],
+    onnx: Annotated[
+        Path, typer.Option("--onnx", metavar="FILE", help="The ONNX it was built from (trtexec --onnx).")
+    ],
     model: Annotated[
-        str | None, typer.Option("--model", "-m", help="Model name, if the ONNX has no metadata naming it.")
+        str | None,
+        typer.Option(
+            "--model", "-m", metavar="NAME", help="Model name, if the ONNX has no metadata naming it."
+        ),
     ] = None,
     force: ForceOpt = False,
     json_out: JsonOpt = False,

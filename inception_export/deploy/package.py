@@ -8,6 +8,7 @@ final place and swapped in whole, so a refused input leaves nothing half-written
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -76,9 +77,11 @@ def write_target(
     max_batch: int | None = None,
     engine: Path | None = None,
     gie_unique_id: int | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> tuple[list[Path], list[dict[str, Any]]]:
     """Write ``target``'s files into the existing, empty (staged) ``out_dir``: the files, and
-    the release's artifacts left out because its gate failed them (never packaged)."""
+    the release's artifacts left out because its gate failed them (never packaged). ``progress``:
+    DeepStream's phases (its export and gate take a minute and more)."""
     if target == "triton":
         if gie_unique_id is not None:
             raise UsageError("--gie-unique-id is nvinfer's (deepstream); drop it for triton")
@@ -101,7 +104,7 @@ def write_target(
     # None: not asked (nvinfer's usual 1); 0 is asked and refused there, never taken for None.
     gie = 1 if gie_unique_id is None else gie_unique_id
     files = write_deepstream(
-        release_dir, out_dir, weights=weights, class_names=class_names, gie_unique_id=gie
+        release_dir, out_dir, weights=weights, class_names=class_names, gie_unique_id=gie, progress=progress
     )
     return files, []
 
@@ -147,6 +150,7 @@ def run_deploy(
     force: bool = False,
     engine: Path | None = None,
     gie_unique_id: int | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """``inception-export deploy TARGET --release DIR -o OUT``: the record written to OUT/deploy.json."""
     check_target(target)
@@ -179,6 +183,7 @@ def run_deploy(
             max_batch=max_batch,
             engine=engine,
             gie_unique_id=gie_unique_id,
+            progress=progress,
         )
         record = {
             "format": MARKER_FORMAT,

@@ -1,4 +1,4 @@
-"""The full role: everything that needs PyTorch (``pip install inception-export[full]``).
+"""The full role: everything that needs PyTorch (``errors.FULL_INSTALL`` says how to install it).
 
 Models, checkpoints, synthetic weights, the exporters, the eager reference, the torch
 runners, localize, bench, the DeepStream exporter and its gate, and release orchestration.

@@ -117,9 +117,14 @@ def run_gate(
     labelled_images: Path | None = None,
     class_names: Path | None = None,
     allow_loose_limits: bool = False,
+    threads: int | None = None,
 ) -> GateReport:
     """Check every artifact against eager PyTorch; raise UsageError/ArtifactError on bad input
-    (a profile looser than the built-in bound included, unless ``allow_loose_limits``)."""
+    (a profile looser than the built-in bound included, unless ``allow_loose_limits``).
+
+    ``threads``: torch's CPU threads (the eager reference) and each artifact's runtime's."""
+    if threads is not None:
+        torch.set_num_threads(threads)
     labelled = labelled_check(labelled_images, class_names)
     reference = EagerReference(
         model,
@@ -143,6 +148,7 @@ def run_gate(
         device=device,
         progress=progress,
         labelled=labelled,
+        threads=threads,
     )
 
 

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..errors import UsageError
+from ..errors import FULL_INSTALL, UsageError
 from ..images import IMAGE_SUFFIXES, MAX_IMAGE_BYTES, read_image
 from ..text import control_character, describe_kind, first_line, printable
 from .numfmt import failure_message
@@ -265,9 +265,7 @@ class LabelledCheck:
             except ImportError as exc:
                 raise UsageError(
                     "--labelled-images needs PyTorch and Pillow to read and preprocess images "
-                    f"({first_line(str(exc), 80)}: the device role); run it where the full role "
-                    "is installed "
-                    "(pip install 'inception-export[full]')"
+                    f"({first_line(str(exc), 80)}: the device role); {FULL_INSTALL}"
                 ) from None
             progress(f"labelled images at {size}px")
             out = np.empty((len(self.images.files), size, size, 3), np.uint8)

@@ -233,9 +233,12 @@ def check_artifacts(
     device: str = "cpu",
     progress: Progress | None = None,
     labelled: LabelledCheck | None = None,
+    threads: int | None = None,
 ) -> GateReport:
     """Every check on every artifact against ``reference``, within ``profile``'s limits;
-    UsageError/ArtifactError on bad input."""
+    UsageError/ArtifactError on bad input.
+
+    ``threads``: the CPU threads each artifact's runtime may use (None: its own default)."""
     t_start = time.perf_counter()
     limits = profile.limits
     if not artifacts:
@@ -253,7 +256,7 @@ def check_artifacts(
         gold = reference.inputs(plan.size, plan.pixels, step)
         first = first or gold
         try:
-            outputs = _run(plan, gold, device, step, labelled, limits[plan.precision])
+            outputs = _run(plan, gold, device, step, labelled, limits[plan.precision], threads)
         except ArtifactRunFailure as exc:
             # An artifact that loads but cannot compute (a node fails in run) is a failed
             # artifact, not bad input to the command: exit 1 with the node named, and the
@@ -323,10 +326,11 @@ def _run(
     step: Progress,
     labelled: LabelledCheck | None = None,
     limits: Limits | None = None,
+    threads: int | None = None,
 ) -> _Outputs:
     path = plan.path
     step(f"{path.name}: load")
-    with open_runner(path, plan.format, plan.size, plan.precision, device) as runner:
+    with open_runner(path, plan.format, plan.size, plan.precision, device, threads=threads) as runner:
         info = runner.info
         low = max(1, info.min_batch)
         high = info.max_batch if info.max_batch is not None else min(len(gold.feed), MAX_GATE_BATCH)
@@ -404,6 +408,7 @@ def run_golden_gate(
     labelled_images: Path | None = None,
     class_names: Path | None = None,
     allow_loose_limits: bool = False,
+    threads: int | None = None,
 ) -> GateReport:
     """Check every artifact against a golden bundle's logits: the same checks as :func:`.eager.run_gate`,
     without PyTorch, the model code or the checkpoint.
@@ -439,6 +444,7 @@ def run_golden_gate(
         device=device,
         progress=progress,
         labelled=labelled,
+        threads=threads,
     )
 
 

@@ -32,15 +32,20 @@ def open_runner(
 ) -> Runner:
     """The runner for the artifact at ``path`` of format ``fmt`` (``artifacts.detect_format``).
 
-    ``threads`` and ``spin`` (onnxruntime): the gate runs each artifact a few times, not a timed
+    ``threads`` (onnxruntime's intra-op threads; for TorchScript, torch's, which are the
+    process's) and ``spin`` (onnxruntime): the gate runs each artifact a few times, not a timed
     loop, so its default is no spinning workers; ``bench`` asks for them. ``cuda_graph``
     (TensorRT): replay the engine from a captured CUDA graph. A TensorRT engine always runs on
     CUDA, whatever ``device`` says (the gate's ``--device`` is for the other backends).
     """
     require_backend(path, fmt)
     if fmt == "torchscript":
+        import torch
+
         from ..full.runners.torch_runner import TorchScriptRunner
 
+        if threads is not None:
+            torch.set_num_threads(threads)
         return TorchScriptRunner(path, input_size, device=device, precision=precision)
     if fmt == "onnx":
         from .onnxruntime_runner import OnnxRuntimeRunner

@@ -12,7 +12,7 @@ import torch
 
 from ...bounds import MAX_BATCH, MAX_GEMM, MAX_ITERS, MAX_WARMUP, check_count
 from ...errors import BackendUnavailable, UsageError
-from ...tensorrt.availability import tensorrt_available
+from ...tensorrt.availability import INSTALL_TENSORRT, tensorrt_available
 
 BACKENDS = ("torch", "torchscript", "onnxruntime", "tensorrt", "cudagraph")
 PRECISIONS = ("fp32", "fp16", "int8")  # int8: the QDQ ONNX (export/int8.py), needs --calibration
@@ -77,8 +77,8 @@ def check_available(backends: Sequence[str], device: str) -> None:
     if "tensorrt" in backends and not tensorrt_available():
         # Checked here rather than via inception_export.tensorrt so the message names the backend.
         raise BackendUnavailable(
-            "backend tensorrt is not installed here (no real TensorRT; "
-            "pip install 'inception-export[tensorrt]' on a machine with an NVIDIA GPU)"
+            f"backend tensorrt is not installed here (no real TensorRT; on a machine with an NVIDIA GPU: "
+            f"{INSTALL_TENSORRT})"
         )
     if "cudagraph" in backends and device != "cuda":
         raise UsageError("backend cudagraph needs --device cuda")

@@ -10,11 +10,13 @@ artifact through the numbers parsed back from the config just written
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from ... import __version__, jsonout
 from ...atomic import write_text_atomic
+from ...console import expect_steps
 from ...deploy.labels import check_names, imagenet_names
 from ...deploy.nvinfer import (
     NvinferConfig,
@@ -79,6 +81,7 @@ def write_deepstream(
     profile: ToleranceProfile | None = None,
     process_mode: int = 1,
     gie_unique_id: int = 1,
+    progress: Callable[[str], None] | None = None,
 ) -> list[Path]:
     """Write the DeepStream files of ``release_dir`` into ``out_dir`` (staged by the caller,
     existing and empty) and gate them; return the paths written.
@@ -87,7 +90,8 @@ def write_deepstream(
     1); the DeepStream ONNX itself always takes any batch. ``process_mode`` 1 classifies whole frames, 2
     the objects of an upstream detector; ``profile`` the gate's limits (default: the built-in
     ``default``). Raises UsageError subclasses (exit 2) for a release
-    or weights that cannot make them, GateFailure (exit 1) when the gate fails.
+    or weights that cannot make them, GateFailure (exit 1) when the gate fails. ``progress`` is
+    called as each phase starts (a minute and more at a model's full size).
     """
     import torch
 
@@ -102,14 +106,19 @@ def write_deepstream(
     release = read_release(release_dir)
     request = (weights, class_names, process_mode, batch_size, gie_unique_id)
     _check_request(release, _release_batch(release), release_dir, *request)
+    step = progress or (lambda _msg: None)
+    expect_steps(progress, 5)
+    step("verify the release's files")
     facts = model_facts(release_dir, release.doc)
     spec, names, batch = _check_request(facts, _files_batch(facts), release_dir, *request)
     pre = spec.preprocessing
     scaling = scaling_for(pre.mean, pre.std, pre.value_range, pre.colour_order, facts.transform_input)
     seed = {} if facts.seed is None else {"seed": facts.seed}
+    step("build model")
     net = build_model(
         spec.name, weights, transform_input=facts.transform_input, num_classes=facts.num_classes, **seed
     )
+    step(f"check the model against {facts.bundle.name}")
     check_rebuilt(net, facts.bundle)
     out = Path(out_dir)
     artifact = out / ARTIFACT_NAME.format(model=spec.name)
@@ -117,6 +126,7 @@ def write_deepstream(
     labels = out / LABELS_NAME
     report = out / REPORT_NAME
     labels_bytes = labels_text(names).encode("utf-8")
+    step(f"export {artifact.name}")
     with torch.no_grad():
         # Always a dynamic batch: nvinfer builds its engine with a dynamic batch from 1 to
         # batch-size, and a graph traced at batch N bakes N into the classifier's Reshape.
@@ -146,6 +156,7 @@ def write_deepstream(
         gie_unique_id=gie_unique_id,
     )
     write_text_atomic(config, render_config(cfg, _header(spec.name, facts, exported.sha256, scaling)))
+    step(f"gate {config.name}")
     _gate_into(report, config, spec.name, net, chosen)
     return [config, labels, artifact, exported.sidecar, report]
 
@@ -262,12 +273,13 @@ def check_deepstream(
     weights: Path | None = None,
     profile: ToleranceProfile | None = None,
     fail: bool = True,
+    progress: Callable[[str], None] | None = None,
 ) -> DeepStreamGate:
     """Gate an nvinfer config (one written here, or edited since) against the release's model:
     its artifact fed through the config's own scaling, within ``profile``'s limits (default:
     the built-in ``default``). GateFailure (exit 1) naming the failed metrics when it does not
     compute the model's probabilities (``fail=False``: the result says so instead); exit 2 for
-    bad input."""
+    bad input. ``progress`` is called as each phase starts."""
     from ...deploy.nvinfer import read_config
     from ...registry import get_spec
     from ..build import build_model
@@ -278,13 +290,19 @@ def check_deepstream(
     check_weights(release, weights, Path(release_dir), needed=f"--release {release_dir}: the DeepStream gate")
     # A malformed file, or one that disagrees with its artifact, is refused before the build.
     check_config_agrees(read_config(config), release.num_classes)
+    step = progress or (lambda _msg: None)
+    expect_steps(progress, 4)
     # The model from the release's files, checked against its golden bundle, as for the export.
+    step("verify the release's files")
     found = model_facts(release_dir, release.doc)
     seed = {} if found.seed is None else {"seed": found.seed}
+    step("build model")
     net = build_model(
         spec.name, weights, transform_input=found.transform_input, num_classes=found.num_classes, **seed
     )
+    step(f"check the model against {found.bundle.name}")
     check_rebuilt(net, found.bundle)
+    step(f"gate {Path(config).name}")
     result = _gate(Path(config), spec.name, net, profile or ToleranceProfile.parse("default"))
     if fail and not result.passed:
         raise GateFailure(result.summary())

@@ -28,9 +28,23 @@ class CalibrationSet:
     names: list[str]
     batch: np.ndarray  # (N, 3, S, S) float32, what the network sees
     sha256: str  # over the files' names and bytes, in the order used
+    found: int | None = None  # image files in the directory (None: not read from one)
+    samples: int | None = None  # --calibration-samples, the most it takes
 
     def to_dict(self) -> dict[str, Any]:
-        return {"count": len(self.names), "sha256": self.sha256}
+        if self.found is None:
+            return {"count": len(self.names), "sha256": self.sha256}
+        return {"count": len(self.names), "found": self.found, "samples": self.samples, "sha256": self.sha256}
+
+
+def describe(record: dict[str, Any]) -> str:
+    """How many images an artifact's scales come from, and why that many (``CalibrationSet.to_dict``,
+    as the metadata records it): the user's folder may hold more than --calibration-samples takes."""
+    count, found = record["count"], record.get("found")
+    if found is None:
+        return f"calibration: {count} images"
+    why = "evenly spaced by name" if count < found else "all there are"
+    return f"calibration: {count} of {found} images ({why}; --calibration-samples {record['samples']})"
 
 
 def check_samples(samples: int) -> None:
@@ -43,6 +57,11 @@ def check_samples(samples: int) -> None:
 def list_calibration(directory: Path, samples: int = DEFAULT_SAMPLES) -> list[Path]:
     """The image files of ``--calibration DIR`` that will be used (sorted by name, evenly spaced
     when there are more than ``samples``); refused (exit 2) before any is decoded."""
+    return _calibration_files(directory, samples)[0]
+
+
+def _calibration_files(directory: Path, samples: int) -> tuple[list[Path], int]:
+    """The files used, and how many image files the directory holds."""
     check_samples(samples)
     where = f"--calibration {directory}"
     if not directory.is_dir():
@@ -54,6 +73,7 @@ def list_calibration(directory: Path, samples: int = DEFAULT_SAMPLES) -> list[Pa
         raise UsageError(f"{where}: cannot list it ({exc.strerror or type(exc).__name__})") from None
     if not files:
         raise UsageError(f"{where}: no image files ({', '.join(sorted(IMAGE_SUFFIXES))})")
+    found = len(files)
     if len(files) > samples:
         # Evenly spaced rather than the first N: a folder sorted by class would otherwise
         # calibrate on the first classes only.
@@ -64,7 +84,7 @@ def list_calibration(directory: Path, samples: int = DEFAULT_SAMPLES) -> list[Pa
             raise UsageError(f"{where}: {p.name} is {describe_kind(p)}, not a regular file")
         if p.stat().st_size > MAX_IMAGE_BYTES:
             raise UsageError(f"{where}: {p.name} is larger than {MAX_IMAGE_BYTES >> 20} MiB")
-    return files
+    return files, found
 
 
 def read_calibration(
@@ -73,7 +93,7 @@ def read_calibration(
     """Read and preprocess the calibration images (exit 2 on any that cannot be read)."""
     from ..preprocess import preprocess_image
 
-    files = list_calibration(Path(directory), samples)
+    files, found = _calibration_files(Path(directory), samples)
     digest = hashlib.sha256()
     rows = []
     for p in files:
@@ -85,4 +105,5 @@ def read_calibration(
             ) from None
         digest.update(os.fsencode(p.name) + b"\0" + hashlib.sha256(data).digest())
         rows.append(preprocess_image(read_image(p), spec.preprocessing, size))
-    return CalibrationSet([p.name for p in files], np.ascontiguousarray(np.stack(rows)), digest.hexdigest())
+    batch = np.ascontiguousarray(np.stack(rows))
+    return CalibrationSet([p.name for p in files], batch, digest.hexdigest(), found, samples)

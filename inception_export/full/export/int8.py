@@ -412,14 +412,17 @@ def export_onnx_int8(
     model_obj: Any = None,
     images: Path | None = None,
     auto_keep: AutoKeep | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> Any:
     """Export ``model`` to an INT8 QDQ ONNX at ``output`` (plus ``<output>.json``); see docs/int8.md.
 
     ``calibration``: a directory of images (read with the model's preprocessing);
     ``keep_fp16``: ``"auto"`` or module paths of layers left in float16. ``"auto"`` measures with
     ``localize``, which the exporter does not import (localize reads what the exporter makes):
-    the caller passes ``auto_keep`` (``localize.int8_auto.auto_keep_fp16``).
+    the caller passes ``auto_keep`` (``localize.int8_auto.auto_keep_fp16``). ``progress`` is
+    called as each phase starts.
     """
+    from ...console import expect_steps
     from ...seed import DEFAULT_SEED
     from .calibration import check_samples, list_calibration, read_calibration
     from .common import get_model, resolve, strip_build_attrs
@@ -453,6 +456,9 @@ def export_onnx_int8(
     check_outputs(output, force)
     list_calibration(Path(calibration), calibration_samples)  # refused before the model is built
     seed = DEFAULT_SEED if seed is None else seed
+    step = progress or (lambda _msg: None)
+    expect_steps(progress, 5)
+    step("build model")
     net = get_model(model, model_obj, weights, transform_input, seed)
     layers: list[str] = []
     if names and names != ["auto"]:
@@ -460,12 +466,15 @@ def export_onnx_int8(
             layers = resolve_modules(net, names, spec.name)
         except UsageError as exc:
             raise UsageError(str(exc).replace("--keep-fp32", "--keep-fp16", 1)) from None
+    step("read calibration images")
     calib = read_calibration(Path(calibration), spec, size, calibration_samples)
+    step("trace FP32 graph")
     folded, n_folded = fold_batchnorm(net)
     strip_build_attrs(folded)
     proto32 = trace_onnx(_Float32(folded, None), size, batch, False, opset)
     outputs_map = layer_outputs(proto32, layer_paths(net))
     reasons: dict[str, str] = {}
+    step("--keep-fp16 auto: quantize, localize, repeat" if names == ["auto"] else "quantize")
     if names == ["auto"]:
         if auto_keep is None:
             raise UsageError("--keep-fp16 auto needs the localize measurement (auto_keep) from the caller")
@@ -487,6 +496,7 @@ def export_onnx_int8(
         reasons = dict.fromkeys(layers, "named by --keep-fp16")
         nodes = [n for ns in by_layer.values() for n in ns]
         proto = to_float16(quantize(proto32, calib, method=method, exclude_nodes=nodes))
+    step("check and write")
     summary = check_qdq(proto)
     extra = {
         "compute_dtype": "int8",

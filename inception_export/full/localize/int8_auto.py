@@ -15,6 +15,7 @@ import onnx
 from ..export.calibration import CalibrationSet
 from ..export.int8 import artifact_for_localize, layer_nodes, quantize, to_float16
 from .core import localize
+from .table import limit_text
 
 # At most this many rounds of (quantize, localize, keep the first divergent layer); each
 # costs one calibration and one localize run.
@@ -54,7 +55,7 @@ def auto_keep_fp16(
                 return kept, proto
             kept[first.layer] = (
                 f"first divergent layer in round {round_no}: rel_l2 {first.rel_l2:.3g} against eager "
-                f"FP32 > {report.rel_l2_limit:g}"
+                f"FP32 > {limit_text(report.rel_l2_limit)}"
             )
         nodes = [n for ns in layer_nodes(fp32, list(kept)).values() for n in ns]
         return kept, to_float16(quantize(fp32, calibration, method=method, exclude_nodes=nodes))

@@ -17,6 +17,12 @@ def _g(x: float) -> str:
     return f"{x:9.2e}" if x == x and abs(x) != float("inf") else f"{x!s:>9}"
 
 
+def limit_text(limit: float) -> str:
+    """The limit as the very float the layers were compared with: the shortest text that reads
+    back as it (a rounded format would show a profile's 0.12345 as 0.123, or INT8's 0.15 as 1e-01)."""
+    return repr(float(limit))
+
+
 def table(report: LocalizeReport) -> str:
     first = report.first_divergent
     head = f"{'#':>3} {'layer':<{LAYER_WIDTH}} {'rel L2':>9} {'max abs':>9} {'max |x|':>9} "
@@ -37,7 +43,7 @@ def table(report: LocalizeReport) -> str:
             f"{_g(lay.max_activation)} {note}".rstrip()
         )
     # The limit applied, and why that one: the precision is read from the graph, not a record.
-    limit = f"{report.rel_l2_limit:.3g}"
+    limit = limit_text(report.rel_l2_limit)
     if first is None:
         lines.append(f"no layer diverges: all within the rel L2 limit {limit}")
     else:
