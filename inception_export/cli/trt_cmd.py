@@ -199,11 +199,12 @@ def _export(request: BuildRequest, force: bool, quiet: bool) -> tuple[Path, str]
     from ..full.export.beside import export_beside
 
     name, precision = request.model, request.config.precision
+    spec = request.spec if request.spec is not None else name  # looked up once, by the request
     options = ExportOptions.create(
-        name,
+        spec,
         precision=precision,
         weights=request.weights,
-        transform_input=checkpoint_transform_input(name, request.weights, request.transform_input),
+        transform_input=checkpoint_transform_input(spec, request.weights, request.transform_input),
         keep_fp32=request.keep_fp32,
     )
     onnx_path = request.exported_onnx

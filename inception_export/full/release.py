@@ -417,7 +417,7 @@ def _release_into(stage: Path, plan: ReleasePlan, step: Callable[[str], None]) -
         _build_engine(artifacts, plan, export.size, step)
     step("gate")
     reference = EagerReference(
-        spec.name,
+        spec,  # the plan's: not looked up again by name
         weights=export.weights,
         transform_input=export.transform_input,
         samples=plan.samples,

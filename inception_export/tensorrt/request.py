@@ -12,6 +12,7 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..atomic import check_output, writes_into
 from ..errors import ArtifactError, UsageError
@@ -19,6 +20,9 @@ from ..text import printable
 from .config import DEFAULT_MAX_BATCH, DEFAULT_MIN_BATCH, DEFAULT_OPT_BATCH, EngineConfig
 from .manifest import manifest_path
 from .onnx_input import OnnxInput, read_onnx_input
+
+if TYPE_CHECKING:
+    from ..registry import ModelSpec
 
 
 @dataclass(frozen=True)
@@ -30,6 +34,7 @@ class BuildRequest:
     config: EngineConfig
     onnx: Path | None  # --onnx; None: the ONNX is exported from the model beside the engine
     given: OnnxInput | None  # --onnx's input and metadata
+    spec: ModelSpec | None = None  # where --model was looked up (always when exporting)
     weights: Path | None = None  # the export's (never with --onnx)
     transform_input: bool | None = None  # the export's flag, as given
     keep_fp32: str | None = None  # the FP16 export's kept layers
@@ -71,7 +76,7 @@ def build_request(
             "--precision int8 --calibration DIR` and give it with --onnx"
         )
     given = _given_onnx(onnx, model, weights, transform_input, keep_fp32, precision)
-    name, size = _model_and_size(model, given)
+    name, size, spec = _model_and_size(model, given)
     lo, opt, hi = _batches(*batches, given)
     cfg = EngineConfig(
         precision=_precision(precision, given),
@@ -90,7 +95,7 @@ def build_request(
     _check_apart(output, onnx, weights, settings.timing_cache)
     if given is not None and onnx is not None:
         _check_graph_precision(onnx, given, cfg.precision, name)
-    return BuildRequest(output, name, cfg, onnx, given, weights, transform_input, keep_fp32)
+    return BuildRequest(output, name, cfg, onnx, given, spec, weights, transform_input, keep_fp32)
 
 
 def _given_onnx(
@@ -147,8 +152,9 @@ def _check_apart(output: Path, onnx: Path | None, weights: Path | None, timing_c
     check_apart([("--timing-cache", timing_cache)], files=files)
 
 
-def _model_and_size(model: str | None, given: OnnxInput | None) -> tuple[str, int]:
-    """Canonical model name and input size; the registry (hence torch) only when it is needed."""
+def _model_and_size(model: str | None, given: OnnxInput | None) -> tuple[str, int, ModelSpec | None]:
+    """Canonical model name, input size and (where it was looked up) the spec; the registry
+    (hence torch) only when it is needed."""
     made_for = given.model if given is not None else None
     if model is None or model == made_for:
         if given is None or made_for is None:
@@ -159,12 +165,12 @@ def _model_and_size(model: str | None, given: OnnxInput | None) -> tuple[str, in
         size = given.fixed_size or given.metadata.input_size or 0
         if not size:
             raise ArtifactError(f"the ONNX for {made_for} states no input size (input shape {given.shape})")
-        return made_for, size
+        return made_for, size, None
     from ..registry import get_spec  # loads the model code: only for --model without a matching ONNX
 
     spec = get_spec(model)
     if given is None:
-        return spec.name, spec.default_size
+        return spec.name, spec.default_size, spec
     if made_for is not None and made_for != spec.name:
         raise UsageError(
             f"the ONNX was exported for {made_for}, not {spec.name} (--model {model}); "
@@ -172,7 +178,7 @@ def _model_and_size(model: str | None, given: OnnxInput | None) -> tuple[str, in
         )
     size = given.fixed_size or spec.default_size
     spec.check_size(size)
-    return spec.name, size
+    return spec.name, size, spec
 
 
 def _precision(asked: str | None, given: OnnxInput | None) -> str:
