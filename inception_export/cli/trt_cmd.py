@@ -118,7 +118,7 @@ def trt(
     if request.given is not None and request.onnx is not None:
         onnx_path, onnx_sha, info = request.onnx, None, request.given
     else:
-        onnx_path, onnx_sha = _export(request, force, json_out)
+        onnx_path, onnx_sha = _export(request, json_out)
         info = read_onnx_input(onnx_path)
     cfg = request.config
     command_line = trtexec_command(onnx_path, output, cfg, info.name, dynamic_batch=info.fixed_batch is None)
@@ -193,7 +193,7 @@ def _report_built(
     )
 
 
-def _export(request: BuildRequest, force: bool, quiet: bool) -> tuple[Path, str]:
+def _export(request: BuildRequest, quiet: bool) -> tuple[Path, str]:
     """The ONNX the engine is built from, exported beside it (an identical earlier one is kept)."""
     from ..full.export import ExportOptions
     from ..full.export.beside import export_beside
@@ -209,7 +209,7 @@ def _export(request: BuildRequest, force: bool, quiet: bool) -> tuple[Path, str]
     )
     onnx_path = request.exported_onnx
     with status(f"exporting {name} to ONNX {precision}"):
-        sha256, kept = export_beside(options, onnx_path, force=force, ours=_written_by_us)
+        sha256, kept = export_beside(options, onnx_path, force=request.force, ours=_written_by_us)
     if not quiet:
         done = "kept the identical" if kept else "wrote"
         err.print(f"{done} {escape(printable(onnx_path))} ({precision} ONNX)")

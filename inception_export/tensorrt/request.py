@@ -38,6 +38,7 @@ class BuildRequest:
     weights: Path | None = None  # the export's (never with --onnx)
     transform_input: bool | None = None  # the export's flag, as given
     keep_fp32: str | None = None  # the FP16 export's kept layers
+    force: bool = False  # replace existing outputs
 
     @property
     def exported_onnx(self) -> Path:
@@ -95,7 +96,7 @@ def build_request(
     _check_apart(output, onnx, weights, settings.timing_cache)
     if given is not None and onnx is not None:
         _check_graph_precision(onnx, given, cfg.precision, name)
-    return BuildRequest(output, name, cfg, onnx, given, spec, weights, transform_input, keep_fp32)
+    return BuildRequest(output, name, cfg, onnx, given, spec, weights, transform_input, keep_fp32, force)
 
 
 def _given_onnx(
