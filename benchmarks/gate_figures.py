@@ -13,8 +13,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from inception_export.full.release import run_release
-from inception_export.registry import list_specs
+from inception_export.full.release import check_release_options, run_release
+from inception_export.registry import get_spec, list_specs
 
 COLUMNS = ("rel_l2", "max_abs_rel", "min_cosine", "top1_agreement", "top5_overlap", "max_kl")
 
@@ -27,7 +27,7 @@ def main() -> int:
     rows = []
     for model in args.models.split(","):
         with tempfile.TemporaryDirectory() as tmp:
-            result = run_release(model, Path(tmp) / "out", trt=False)
+            result = run_release(check_release_options(get_spec(model), Path(tmp) / "out", trt=False))
         gate = result.gate
         for a in gate.artifacts:
             m = a.metrics.to_dict()

@@ -26,7 +26,7 @@ from inception_export.full.export.calibration import CalibrationSet  # noqa: E40
 from inception_export.full.export.common import strip_build_attrs  # noqa: E402
 from inception_export.full.export.fold import fold_batchnorm  # noqa: E402
 from inception_export.full.export.int8 import METHODS, quantize, to_float16  # noqa: E402
-from inception_export.full.export.onnx_export import _Float32, _trace  # noqa: E402
+from inception_export.full.export.onnx_export import _Float32, trace_onnx  # noqa: E402
 from inception_export.full.preprocess import preprocess_image  # noqa: E402
 from inception_export.runners.onnxruntime_runner import INT8_DISABLED_OPTIMIZERS  # noqa: E402
 
@@ -56,7 +56,7 @@ def main() -> int:
         eager = float((net(torch.from_numpy(x_held)).numpy().argmax(1) == y_held).mean() * 100)
     folded, _ = fold_batchnorm(net)
     strip_build_attrs(folded)
-    proto32 = _trace(_Float32(folded, None), size, None, False, 19)
+    proto32 = trace_onnx(_Float32(folded, None), size, None, False, 19)
     picks = [train[k] for k in np.linspace(0, len(train) - 1, args.calibration_count).round().astype(int)]
     black = np.zeros((8, size, size, 3), np.uint8)
     sets = {

@@ -27,7 +27,7 @@ from inception_export.full.export.calibration import CalibrationSet
 from inception_export.full.export.common import strip_build_attrs
 from inception_export.full.export.fold import fold_batchnorm
 from inception_export.full.export.int8 import METHODS, QUANTIZED_OPS, check_qdq, quantize, to_float16
-from inception_export.full.export.onnx_export import _Float32, _trace
+from inception_export.full.export.onnx_export import _Float32, trace_onnx
 from inception_export.full.golden import golden_inputs
 from inception_export.full.preprocess import preprocess_image
 from inception_export.parity.metrics import compare
@@ -93,7 +93,7 @@ def main() -> int:
             ref = net(torch.from_numpy(gold.batch)).numpy()
         folded, _ = fold_batchnorm(net)
         strip_build_attrs(folded)
-        proto32 = _trace(_Float32(folded, None), size, None, False, 19)
+        proto32 = trace_onnx(_Float32(folded, None), size, None, False, 19)
         # QDQ on concat inputs is not measured as a variant: onnxruntime 1.31's quantizer turns
         # a quantized Concat into QLinearConcat (com.microsoft), which TensorRT cannot parse.
         variants = [(m, "no QDQ on concat inputs", QUANTIZED_OPS) for m in args.methods.split(",")]

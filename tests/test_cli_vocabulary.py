@@ -183,13 +183,15 @@ def test_localize_progress_total_comes_from_the_core(shared_exports: Any, tmp_pa
 def test_release_progress_total_comes_from_the_core(tmp_path: Path) -> None:
     """The CLI's guess (5 + engine + 3 per artifact) left out the TorchScript export's step."""
     from inception_export.console import Steps
-    from inception_export.full.release import ReleaseOptions, run_release
+    from inception_export.full.release import ReleaseOptions, check_release_options, run_release
+    from inception_export.registry import get_spec
 
     steps = Steps()
     options = ReleaseOptions(input_size=96, torchscript=True)
-    result = run_release(
-        "v1", tmp_path / "r", trt=False, fp16=False, samples=1, progress=steps, options=options
+    plan = check_release_options(
+        get_spec("v1"), tmp_path / "r", trt=False, fp16=False, samples=1, options=options
     )
+    result = run_release(plan, progress=steps)
     assert result.exit_code == 0
     # build, TorchScript, ONNX FP32, gate, reference, golden inputs, then 3 per artifact
     assert (steps.done, steps.total) == (12, 12)

@@ -34,7 +34,6 @@ SEAMS: dict[str, str] = {
     "inception_export.cli.export_cmd": "the exporters",
     "inception_export.cli.golden_cmd": "a golden bundle is made by running the eager model",
     "inception_export.cli.inspect_cmd": "inspect builds the model to count parameters and MACs",
-    "inception_export.cli.int8_export": "the INT8 exporter and its calibration",
     "inception_export.cli.localize_cmd": "localize runs the eager model layer by layer",
     "inception_export.cli.parity_cmd": "parity --model builds the eager reference",
     "inception_export.cli.release_cmd": "release orchestration",

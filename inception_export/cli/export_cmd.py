@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from ..bounds import MAX_BATCH, check_count
-from ..console import emit_json, err, status
+from ..console import emit_json, err, progress_steps, status
 from ..errors import UsageError
 from ..precision import parse_precision
 from ..registry import get_spec
@@ -84,15 +84,21 @@ def _report(result: ExportResult, json_out: bool) -> None:
     err.print(printable(line), markup=False, highlight=False, soft_wrap=True)
 
 
+OnnxPrecisionOpt = Annotated[
+    str, precision_option("fp32; fp16, or int8 (QDQ, needs --calibration): float32 input/output.")
+]
+RecordedSizeOpt = Annotated[
+    int | None, typer.Option("--input-size", metavar="S", help="Input size recorded in the metadata.")
+]
+
+
 @command("onnx")
 def onnx_cmd(
     model: ModelOpt,
     output: OutputOpt = None,
     weights: WeightsOpt = None,
     transform_input: TransformInputOpt = None,
-    precision: Annotated[
-        str, precision_option("fp32; fp16, or int8 (QDQ, needs --calibration): float32 input/output.")
-    ] = "fp32",
+    precision: OnnxPrecisionOpt = "fp32",
     opset: OpsetOpt = None,
     batch: OnnxBatchOpt = "dynamic",
     input_size: InputSizeOpt = None,
@@ -108,58 +114,54 @@ def onnx_cmd(
     json_out: JsonOpt = False,
 ) -> None:
     """Export to ONNX: BN folded, dynamic batch, metadata embedded and in a sidecar."""
-    from ..full.export import export_onnx
+    from ..full.export import ExportOptions, write_onnx
 
     precision = parse_precision(precision)
     fixed = _parse_batch(batch)
-    spec = get_spec(model)  # resolved once: the functions below take the spec
-    if output is None:
-        output = Path(f"{spec.name}-{precision}.onnx")
-    inputs = [("--weights", weights), ("--calibration", calibration), ("--images", images)]
-    check_apart_from_inputs(output, inputs)
-    ti = checkpoint_transform_input(spec, weights, transform_input)
-    int8_options = (calibration, calibration_samples, calibration_method, keep_fp16)
-    if precision == "int8" or any(v is not None for v in int8_options):
-        from .int8_export import int8_onnx
+    spec = get_spec(model)  # resolved once: the options below carry the spec
+    output = Path(f"{spec.name}-{precision}.onnx") if output is None else output
+    check_apart_from_inputs(
+        output, [("--weights", weights), ("--calibration", calibration), ("--images", images)]
+    )
+    options = ExportOptions.create(
+        spec,
+        precision=precision,
+        weights=weights,
+        transform_input=checkpoint_transform_input(spec, weights, transform_input),
+        seed=seed,
+        opset=opset,
+        batch=fixed,
+        input_size=input_size,
+        embed_preprocessing=embed_preprocessing,
+        keep_fp32=keep_fp32,
+        images=images,
+        calibration=calibration,
+        calibration_samples=calibration_samples,
+        calibration_method=calibration_method,
+        keep_fp16=keep_fp16,
+        auto_keep=_int8_auto_keep(precision),
+    )
+    if options.int8 is None:
+        with status(f"exporting {spec.name} to ONNX {precision}"):
+            result = write_onnx(options, output, force=force)
+    else:
+        # INT8 reports its phases (a minute and more at a model's full size), then how many
+        # calibration images its scales come from, and why that many.
+        from ..full.export.calibration import describe
 
-        result = int8_onnx(
-            model,
-            output,
-            precision=precision,
-            calibration=calibration,
-            calibration_samples=calibration_samples,
-            calibration_method=calibration_method,
-            keep_fp16=keep_fp16,
-            keep_fp32=keep_fp32,
-            weights=weights,
-            transform_input=ti,
-            opset=opset,
-            batch=fixed,
-            input_size=input_size,
-            embed_preprocessing=embed_preprocessing,
-            force=force,
-            seed=seed,
-            images=images,
-        )
-        _report(result, json_out)
-        return
-    with status(f"exporting {spec.name} to ONNX {precision}"):
-        result = export_onnx(
-            spec,
-            output,
-            weights=weights,
-            transform_input=ti,
-            precision=precision,
-            opset=opset,
-            batch=fixed,
-            input_size=input_size,
-            embed_preprocessing=embed_preprocessing,
-            force=force,
-            seed=seed,
-            keep_fp32=keep_fp32,
-            keep_fp32_images=images,
-        )
+        with progress_steps("onnx int8") as step:
+            result = write_onnx(options, output, force=force, progress=step)
+        err.print(describe(result.metadata["quantization"]["calibration"]), markup=False, highlight=False)
     _report(result, json_out)
+
+
+def _int8_auto_keep(precision: str) -> Any:
+    """``--keep-fp16 auto``'s measurement, from localize/ (which the exporter does not import)."""
+    if precision != "int8":
+        return None
+    from ..full.localize.int8_auto import auto_keep_fp16
+
+    return auto_keep_fp16
 
 
 @command("torchscript")
@@ -168,29 +170,24 @@ def torchscript_cmd(
     output: OutputOpt = None,
     weights: WeightsOpt = None,
     transform_input: TransformInputOpt = None,
-    input_size: Annotated[
-        int | None, typer.Option("--input-size", metavar="S", help="Input size recorded in the metadata.")
-    ] = None,
+    input_size: RecordedSizeOpt = None,
     force: ForceOpt = False,
     seed: SeedOpt = DEFAULT_SEED,
     json_out: JsonOpt = False,
 ) -> None:
     """Export a frozen TorchScript module (loads with plain torch.jit.load)."""
-    from ..full.export import export_torchscript
+    from ..full.export import ExportOptions, write_torchscript
 
-    spec = get_spec(model)  # resolved once: the functions below take the spec
-    if output is None:
-        output = Path(f"{spec.name}-fp32.torchscript.pt")
+    spec = get_spec(model)  # resolved once: the options below carry the spec
+    output = Path(f"{spec.name}-fp32.torchscript.pt") if output is None else output
     check_apart_from_inputs(output, [("--weights", weights)])
-    ti = checkpoint_transform_input(spec, weights, transform_input)
+    options = ExportOptions.create(
+        spec,
+        weights=weights,
+        transform_input=checkpoint_transform_input(spec, weights, transform_input),
+        input_size=input_size,
+        seed=seed,
+    )
     with status(f"exporting {spec.name} to TorchScript"):
-        result = export_torchscript(
-            spec,
-            output,
-            weights=weights,
-            transform_input=ti,
-            input_size=input_size,
-            force=force,
-            seed=seed,
-        )
+        result = write_torchscript(options, output, force=force)
     _report(result, json_out)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -30,7 +30,6 @@ from .options import (
     ToleranceProfileOpt,
     TransformInputOpt,
     WeightsOpt,
-    checkpoint_transform_input,
     images_option,
     output_option,
     precision_option,
@@ -38,104 +37,107 @@ from .options import (
 )
 from .parity_cmd import publish_ci, show_report
 
+if TYPE_CHECKING:  # the release imports torch: only inside the command
+    from ..full.release import ReleaseResult
+
+
+OutDirOpt = Annotated[Path, output_option("Output directory (--out is the same option).", "DIR", "--out")]
+ReleasePrecisionOpt = Annotated[
+    str | None,
+    precision_option(
+        "The ONNX to export and gate, FP32 always among them (default fp32,fp16; int8 needs --calibration).",
+        many=True,
+    ),
+]
+TrtOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--trt/--no-trt", help="TensorRT engine: default where TensorRT and a GPU exist; --trt requires it."
+    ),
+]
+ReleaseBatchOpt = Annotated[
+    str,
+    typer.Option(
+        "--batch", metavar="dynamic|N", help="ONNX batch: 'dynamic' or a fixed size (the engine's too)."
+    ),
+]
+ReleaseEmbedOpt = Annotated[
+    bool,
+    typer.Option(
+        "--embed-preprocessing", help="ONNX takes uint8 NHWC images and normalises in the graph (no engine)."
+    ),
+]
+ReleaseImagesOpt = Annotated[Path | None, images_option("the gate's inputs and --keep-fp32 auto's")]
+EngineMinBatchOpt = Annotated[
+    int | None, typer.Option("--min-batch", metavar="N", help="Engine: smallest batch (1).")
+]
+EngineOptBatchOpt = Annotated[
+    int | None, typer.Option("--opt-batch", metavar="N", help="Engine: batch the kernels are tuned for (1).")
+]
+EngineMaxBatchOpt = Annotated[
+    int | None, typer.Option("--max-batch", metavar="N", help="Engine: largest batch (8).")
+]
+TorchscriptOpt = Annotated[
+    bool,
+    typer.Option(
+        "--torchscript/--no-torchscript", help="Also export and gate TorchScript (Triton's libtorch)."
+    ),
+]
+Int8Opt = Annotated[
+    bool | None, typer.Option("--int8/--no-int8", help="Same as int8 in --precision: the INT8 QDQ ONNX too.")
+]
+DeployOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--deploy",
+        metavar="triton|deepstream[,...]",
+        help="Also write DIR/triton/ and/or DIR/deepstream/: triton,deepstream.",
+    ),
+]
+ReleaseForceOpt = Annotated[
+    bool, typer.Option("--force", "-f", help="Replace an earlier release in DIR (atomically).")
+]
+
 
 @command("release")
 def release(
     model: ModelOpt,
-    out: Annotated[Path, output_option("Output directory (--out is the same option).", "DIR", "--out")],
+    out: OutDirOpt,
     weights: WeightsOpt = None,
     transform_input: TransformInputOpt = None,
-    precision: Annotated[
-        str | None,
-        precision_option(
-            "The ONNX to export and gate, FP32 always among them (default fp32,fp16; int8 needs "
-            "--calibration).",
-            many=True,
-        ),
-    ] = None,
-    trt: Annotated[
-        bool | None,
-        typer.Option(
-            "--trt/--no-trt",
-            help="TensorRT engine: default where TensorRT and a GPU exist; --trt requires it.",
-        ),
-    ] = None,
+    precision: ReleasePrecisionOpt = None,
+    trt: TrtOpt = None,
     samples: SamplesOpt = 6,
     tolerance_profile: ToleranceProfileOpt = "default",
     allow_loose_limits: AllowLooseLimitsOpt = False,
     seed: SeedOpt = DEFAULT_SEED,
     keep_fp32: KeepFp32Opt = None,
     input_size: InputSizeOpt = None,
-    batch: Annotated[
-        str,
-        typer.Option(
-            "--batch", metavar="dynamic|N", help="ONNX batch: 'dynamic' or a fixed size (the engine's too)."
-        ),
-    ] = "dynamic",
+    batch: ReleaseBatchOpt = "dynamic",
     opset: OpsetOpt = None,
-    embed_preprocessing: Annotated[
-        bool,
-        typer.Option(
-            "--embed-preprocessing",
-            help="ONNX takes uint8 NHWC images and normalises in the graph (no engine).",
-        ),
-    ] = False,
-    images: Annotated[Path | None, images_option("the gate's inputs and --keep-fp32 auto's")] = None,
-    min_batch: Annotated[
-        int | None, typer.Option("--min-batch", metavar="N", help="Engine: smallest batch (1).")
-    ] = None,
-    opt_batch: Annotated[
-        int | None,
-        typer.Option("--opt-batch", metavar="N", help="Engine: batch the kernels are tuned for (1)."),
-    ] = None,
-    max_batch: Annotated[
-        int | None, typer.Option("--max-batch", metavar="N", help="Engine: largest batch (8).")
-    ] = None,
-    torchscript: Annotated[
-        bool,
-        typer.Option(
-            "--torchscript/--no-torchscript", help="Also export and gate TorchScript (Triton's libtorch)."
-        ),
-    ] = False,
-    int8: Annotated[
-        bool | None,
-        typer.Option("--int8/--no-int8", help="Same as int8 in --precision: the INT8 QDQ ONNX too."),
-    ] = None,
+    embed_preprocessing: ReleaseEmbedOpt = False,
+    images: ReleaseImagesOpt = None,
+    min_batch: EngineMinBatchOpt = None,
+    opt_batch: EngineOptBatchOpt = None,
+    max_batch: EngineMaxBatchOpt = None,
+    torchscript: TorchscriptOpt = False,
+    int8: Int8Opt = None,
     calibration: CalibrationOpt = None,
-    deploy: Annotated[
-        str | None,
-        typer.Option(
-            "--deploy",
-            metavar="triton|deepstream[,...]",
-            help="Also write DIR/triton/ and/or DIR/deepstream/: triton,deepstream.",
-        ),
-    ] = None,
+    deploy: DeployOpt = None,
     class_names: ClassNamesOpt = None,
-    force: Annotated[
-        bool, typer.Option("--force", "-f", help="Replace an earlier release in DIR (atomically).")
-    ] = False,
+    force: ReleaseForceOpt = False,
     json_out: JsonOpt = False,
     summary: SummaryOpt = None,
     fp16: AlsoFp16Alias = None,
 ) -> None:
     """Export ONNX FP32/FP16 (+ TensorRT, + TorchScript), gate them, write DIR/manifest.json."""
     from ..deploy.package import parse_targets
-    from ..full.release import (  # imports torch: only when run
-        ReleaseOptions,
-        check_release_options,
-        run_release,
-    )
+    from ..full.release import ReleaseOptions, check_release_options, run_release  # torch: when run
     from ..parity.tolerances import ToleranceProfile
     from ..registry import get_spec
 
     precisions = release_precisions(precision, fp16)
-    if int8 is False and "int8" in precisions:
-        raise UsageError(f"--no-int8 contradicts --precision {','.join(precisions)}; give --precision only")
-    int8 = bool(int8) or "int8" in precisions
-    if int8 and calibration is None:
-        raise UsageError("INT8 needs --calibration DIR (images the activation ranges are measured on)")
-    if calibration is not None and not int8:
-        raise UsageError("--calibration applies to the INT8 export: add int8 to --precision")
+    _check_int8(precisions, int8, calibration)
     options = ReleaseOptions(
         input_size=input_size,
         batch=_parse_batch(batch),
@@ -151,50 +153,48 @@ def release(
         class_names=class_names,
     )
     # Refuse bad options before the progress display starts and before any slow work; the
-    # model and the profile are resolved here once and passed on as values.
+    # model, the profile and the exports are resolved here once, into the plan the release follows.
     plan = check_release_options(
         get_spec(model),
         out,
         weights=weights,
+        transform_input=transform_input,
         trt=trt,
         force=force,
+        seed=seed,
         samples=samples,
         profile=ToleranceProfile.parse(tolerance_profile, allow_loose_limits),
         fp16="fp16" in precisions,
         keep_fp32=keep_fp32,
         options=options,
     )
-    _check_summary(
-        summary,
-        force,
-        out,
-        weights=weights,
-        images=images,
-        calibration=calibration,
-        class_names=class_names,
-        profile=tolerance_profile,
-    )
-    ti = checkpoint_transform_input(plan.spec, weights, transform_input)
+    inputs = {"weights": weights, "images": images, "calibration": calibration, "class_names": class_names}
+    _check_summary(summary, force, out, profile=tolerance_profile, **inputs)
     with progress_steps("release") as step:  # run_release says how many steps
-        result = run_release(
-            plan.spec,
-            out,
-            weights=weights,
-            transform_input=ti,
-            fp16=plan.fp16,
-            trt=trt,
-            force=force,
-            seed=seed,
-            samples=samples,
-            profile=plan.profile,
-            progress=step,
-            keep_fp32=keep_fp32,
-            options=options,
-        )
+        result = run_release(plan, progress=step)
+    _report(result, json_out, summary)
+    raise typer.Exit(result.exit_code)
+
+
+def _check_int8(precisions: tuple[str, ...], int8: bool | None, calibration: Path | None) -> None:
+    """``--int8`` (the old spelling of int8 in --precision) agrees with it; INT8 has its calibration."""
+    if int8 is False and "int8" in precisions:
+        raise UsageError(f"--no-int8 contradicts --precision {','.join(precisions)}; give --precision only")
+    wanted = bool(int8) or "int8" in precisions
+    if wanted and calibration is None:
+        raise UsageError("INT8 needs --calibration DIR (images the activation ranges are measured on)")
+    if calibration is not None and not wanted:
+        raise UsageError("--calibration applies to the INT8 export: add int8 to --precision")
+
+
+def _report(result: ReleaseResult, json_out: bool, summary: Path | None) -> None:
     # The manifest is this command's JSON; the gate's table then goes to stderr.
     show_report(result.gate, json_out=json_out, junit=None, emit=False)
     (err if json_out else console.out).print(
-        f"manifest: {printable(out / 'manifest.json')}", soft_wrap=True, markup=False, highlight=False
+        f"manifest: {printable(result.out_dir / 'manifest.json')}",
+        soft_wrap=True,
+        markup=False,
+        highlight=False,
     )
     err.print(f"tensorrt: {result.manifest['tensorrt']}", soft_wrap=True)
     for target, packaged in (result.manifest.get("deploy") or {}).items():
@@ -202,7 +202,6 @@ def release(
     publish_ci(result.gate, summary, "release")
     if json_out:
         emit_json(result.manifest)
-    raise typer.Exit(result.exit_code)
 
 
 def _check_summary(

@@ -40,7 +40,7 @@ class EagerReference(Reference):
 
     def __init__(
         self,
-        model: str,
+        model: str | ModelSpec,
         *,
         weights: Path | None = None,
         transform_input: bool = False,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import platform
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +24,13 @@ from ..parity.bundle import BUNDLE_NAME, check_bundle_classes
 from ..parity.gate import GateReport, check_artifacts
 from ..parity.report import junit_xml
 from ..parity.tolerances import ToleranceProfile
-from ..registry import ModelSpec, get_spec
+from ..registry import ModelSpec
 from ..release_manifest import GATE_REPORT, MANIFEST, own_manifest
 from ..seed import DEFAULT_SEED, recorded_source
 from ..tensorrt.config import DEFAULT_MAX_BATCH, DEFAULT_MIN_BATCH, DEFAULT_OPT_BATCH
 from .build import build_model, load_report
 from .eager import EagerReference, bundle_from_reference
+from .export.options import DEFAULT_OPSET, INT8_MIN_OPSET, ExportOptions, Int8Options, check_layers
 
 REPORT_JUNIT = "parity.junit.xml"
 
@@ -82,7 +83,7 @@ class ReleaseOptions:
         )
 
     def check(self, spec: ModelSpec, trt: bool | None) -> None:
-        from .export.onnx_export import check_opset
+        from .export.options import check_opset
 
         if self.input_size is not None:
             spec.check_size(self.input_size)
@@ -94,7 +95,7 @@ class ReleaseOptions:
             raise UsageError(f"--images {self.images}: not a directory")
         if self.int8_calibration is not None:
             from .export.calibration import list_calibration
-            from .export.int8 import INT8_MIN_OPSET
+            from .export.options import INT8_MIN_OPSET
 
             if self.embed_preprocessing:
                 raise UsageError(
@@ -184,15 +185,21 @@ class ReleaseArtifact:
 
 @dataclass(frozen=True)
 class ReleasePlan:
-    """A release's inputs, checked and resolved once: the model, the tolerance profile, the
-    ONNX precisions, and whether (else why not) a TensorRT engine is built."""
+    """A release's inputs, checked and resolved once by :func:`check_release_options`: the
+    model, the exports (their :class:`ExportOptions`), the gate's inputs and tolerance profile,
+    and whether (else why not) a TensorRT engine is built. :func:`run_release` follows it."""
 
     spec: ModelSpec
+    out_dir: Path
     profile: ToleranceProfile
     fp16: bool
     options: ReleaseOptions
     build_trt: bool
     trt_missing: str | None  # why no engine can be built here, if none can
+    export: ExportOptions  # the FP16 ONNX's (its FP32 twin differs only in precision), else the FP32's
+    int8: ExportOptions | None  # the INT8 QDQ ONNX's, when a calibration set is given
+    samples: int = 6  # the gate's seeded random inputs
+    force: bool = False  # replace an earlier release in out_dir
 
     def artifacts(self, stage: Path) -> list[ReleaseArtifact]:
         """The files, in the order they are made and listed in the manifest."""
@@ -219,100 +226,66 @@ class ReleasePlan:
         return 1 + exports + 3 + 3 * len(self.artifacts(Path())) + int(bool(self.options.deploy))
 
 
-def run_release(
-    model: str | ModelSpec,
-    out_dir: Path,
-    *,
-    weights: Path | None = None,
-    transform_input: bool = False,
-    fp16: bool = True,
-    trt: bool | None = None,
-    force: bool = False,
-    seed: int = DEFAULT_SEED,
-    samples: int = 6,
-    profile: str | ToleranceProfile = "default",
-    progress: Callable[[str], None] | None = None,
-    keep_fp32: str | None = None,
-    options: ReleaseOptions | None = None,
-) -> ReleaseResult:
-    """Export ONNX FP32, ONNX FP16 (TorchScript with ``options.torchscript``, and a TensorRT
-    engine where possible), then gate.
+def run_release(plan: ReleasePlan, progress: Callable[[str], None] | None = None) -> ReleaseResult:
+    """Export what ``plan`` lists (ONNX FP32, FP16, INT8, TorchScript, a TensorRT engine), then gate.
 
-    ``trt=None`` builds an engine only where TensorRT and a GPU are present; ``trt=True``
-    makes their absence an error (exit 2). The release is built in a staging directory
-    beside ``out_dir`` and renamed into place at the end, so ``out_dir`` either holds a
-    complete release or is left as it was (an earlier release is replaced only with
-    ``force``).
-
-    ``options`` carries the deployment's shape of the artifacts (input size, batch, opset,
-    in-graph preprocessing, the engine's batch range) and whether TorchScript is wanted.
+    The release is built in a staging directory beside ``plan.out_dir`` and renamed into place
+    at the end, so ``out_dir`` either holds a complete release or is left as it was (an earlier
+    release is replaced only with ``plan.force``).
     """
     step = progress or (lambda _msg: None)
-    plan = check_release_options(
-        model,
-        out_dir,
-        weights=weights,
-        trt=trt,
-        force=force,
-        samples=samples,
-        profile=profile,
-        fp16=fp16,
-        keep_fp32=keep_fp32,
-        options=options,
-    )
     expect_steps(progress, plan.steps())
-    with staged_directory(out_dir, force=force, ours=is_release, listed=release_files) as stage:
-        result = _release_into(
-            stage,
-            out_dir,
-            plan,
-            weights=weights,
-            transform_input=transform_input,
-            seed=seed,
-            samples=samples,
-            step=step,
-            keep_fp32=keep_fp32,
-        )
+    with staged_directory(plan.out_dir, force=plan.force, ours=is_release, listed=release_files) as stage:
+        result = _release_into(stage, plan, step)
         deploy = plan.options.deploy
         if deploy:
             from ..deploy.package import deploy_into_release
 
             step(f"deploy {', '.join(deploy)}")
             result.manifest = deploy_into_release(
-                stage, result.manifest, deploy, weights=weights, class_names=plan.options.class_names
+                stage,
+                result.manifest,
+                deploy,
+                weights=plan.export.weights,
+                class_names=plan.options.class_names,
             )
     return result
 
 
 def check_release_options(
-    model: str | ModelSpec,
+    spec: ModelSpec,
     out_dir: Path,
     *,
     weights: Path | None = None,
+    transform_input: bool | None = None,
     trt: bool | None = None,
     force: bool = False,
+    seed: int = DEFAULT_SEED,
     samples: int = 6,
     profile: str | ToleranceProfile = "default",
     fp16: bool = True,
     keep_fp32: str | None = None,
     options: ReleaseOptions | None = None,
 ) -> ReleasePlan:
-    """Every check that needs no slow work, so bad input is refused in a second (exit 2); the
-    values it resolves (the spec, the profile) are the plan :func:`run_release` follows."""
+    """Every check that needs no slow work, so bad input is refused in a second (exit 2); what
+    it resolves (the profile, the exports' options, ``transform_input`` as the weights decide
+    it) is the plan :func:`run_release` follows.
+
+    ``trt=None`` builds an engine only where TensorRT and a GPU are present; ``trt=True``
+    makes their absence an error. ``options`` carries the deployment's shape of the artifacts
+    (input size, batch, opset, in-graph preprocessing, the engine's batch range) and whether
+    TorchScript, INT8 and deployment packages are wanted.
+    """
+    from ..registry import resolve_transform_input
     from ..tensorrt import missing_reason
 
-    spec = get_spec(model)
     opts = options or ReleaseOptions()
     opts.check(spec, trt)
     if samples < 1:
         raise UsageError(f"--samples must be at least 1, got {samples}")
     # A malformed or out-of-range profile fails here, not after the exports.
     limits = ToleranceProfile.parse(profile)
-    if weights is not None:
-        if Path(weights).is_dir():
-            raise UsageError(f"--weights {weights} is a directory; give a checkpoint file")
-        if not Path(weights).is_file():
-            raise UsageError(f"--weights {weights}: no such file")
+    _check_weights(weights)
     # The engine is built from the FP16 ONNX: a release without one has no engine to build.
     no_fp16 = None if fp16 else "no FP16 ONNX to build it from (--precision without fp16)"
     if trt is True and no_fp16:
@@ -322,13 +295,8 @@ def check_release_options(
         raise BackendUnavailable(f"--trt: {trt_missing}")
     if keep_fp32 and not fp16:
         raise UsageError("--keep-fp32 applies to the FP16 export (--precision fp32,fp16)")
-    if opts.deploy or opts.class_names is not None:
-        from ..deploy.package import check_release_deploy
-
-        # Synthetic weights have ImageNet's 1000 classes; a checkpoint's count is known only
-        # once it is loaded, and is checked then (before anything is written).
-        classes = None if weights is not None else 1000
-        check_release_deploy(opts.deploy, opts.class_names, classes, opts.engine_batches())
+    keep = check_layers(keep_fp32, "--keep-fp32")
+    _check_deploy(opts, weights)
     check_apart(
         [
             ("--weights", weights),
@@ -340,48 +308,97 @@ def check_release_options(
         dirs={"-o": Path(out_dir)},
     )
     check_output_dir(out_dir, force, MANIFEST, ours=is_release, listed=release_files)
+    ti = resolve_transform_input(spec, weights, transform_input)[0]
+    export = _export_options(spec, opts, weights=weights, transform_input=ti, seed=seed, fp16=fp16, keep=keep)
     missing = no_fp16 or trt_missing
-    return ReleasePlan(spec, limits, fp16, opts, trt is not False and not missing, missing)
+    return ReleasePlan(
+        spec=spec,
+        out_dir=Path(out_dir),
+        profile=limits,
+        fp16=fp16,
+        options=opts,
+        build_trt=trt is not False and not missing,
+        trt_missing=missing,
+        export=export,
+        int8=_int8_options(export, opts),
+        samples=samples,
+        force=force,
+    )
 
 
-def _release_into(
-    stage: Path,
-    out_dir: Path,
-    plan: ReleasePlan,
+def _check_weights(weights: Path | None) -> None:
+    if weights is not None:
+        if Path(weights).is_dir():
+            raise UsageError(f"--weights {weights} is a directory; give a checkpoint file")
+        if not Path(weights).is_file():
+            raise UsageError(f"--weights {weights}: no such file")
+
+
+def _check_deploy(opts: ReleaseOptions, weights: Path | None) -> None:
+    if opts.deploy or opts.class_names is not None:
+        from ..deploy.package import check_release_deploy
+
+        # Synthetic weights have ImageNet's 1000 classes; a checkpoint's count is known only
+        # once it is loaded, and is checked then (before anything is written).
+        classes = None if weights is not None else 1000
+        check_release_deploy(opts.deploy, opts.class_names, classes, opts.engine_batches())
+
+
+def _export_options(
+    spec: ModelSpec,
+    opts: ReleaseOptions,
     *,
     weights: Path | None,
     transform_input: bool,
     seed: int,
-    samples: int,
-    step: Callable[[str], None],
-    keep_fp32: str | None,
-) -> ReleaseResult:
-    """Export, gate and write the manifest into the empty directory ``stage``."""
-    spec, opts = plan.spec, plan.options
-    size = opts.input_size or spec.default_size
-    artifacts = plan.artifacts(stage)
-    step("build model")
-    net = build_model(spec, weights, transform_input=transform_input, seed=seed)
-    check_bundle_classes(load_report(net).num_classes, load_report(net).path)  # before any export
-    _export(
-        artifacts,
-        plan,
-        net,
-        size,
+    fp16: bool,
+    keep: tuple[str, ...],
+) -> ExportOptions:
+    """The release's ONNX exports, from options :meth:`ReleaseOptions.check` has checked."""
+    return ExportOptions(
+        spec=spec,
+        size=opts.input_size or spec.default_size,
+        precision="fp16" if fp16 else "fp32",
         weights=weights,
         transform_input=transform_input,
         seed=seed,
-        keep_fp32=keep_fp32,
-        step=step,
+        opset=DEFAULT_OPSET if opts.opset is None else opts.opset,
+        batch=opts.batch,
+        embed_preprocessing=opts.embed_preprocessing,
+        keep_fp32=keep,
+        images=opts.images,
     )
+
+
+def _int8_options(export: ExportOptions, opts: ReleaseOptions) -> ExportOptions | None:
+    """The INT8 export beside the others: the same model and shape, its own opset default and
+    the calibration set (its default sample count and method)."""
+    if opts.int8_calibration is None:
+        return None
+    from .export.calibration import DEFAULT_SAMPLES
+    from .export.int8 import DEFAULT_METHOD
+
+    calibration = Int8Options(Path(opts.int8_calibration), DEFAULT_SAMPLES, DEFAULT_METHOD)
+    opset = INT8_MIN_OPSET if opts.opset is None else opts.opset  # checked >= INT8_MIN_OPSET
+    return replace(export, precision="int8", opset=opset, keep_fp32=(), int8=calibration)
+
+
+def _release_into(stage: Path, plan: ReleasePlan, step: Callable[[str], None]) -> ReleaseResult:
+    """Export, gate and write the manifest into the empty directory ``stage``."""
+    spec, opts, export = plan.spec, plan.options, plan.export
+    artifacts = plan.artifacts(stage)
+    step("build model")
+    net = build_model(spec, export.weights, transform_input=export.transform_input, seed=export.seed)
+    check_bundle_classes(load_report(net).num_classes, load_report(net).path)  # before any export
+    _export(artifacts, plan, net, step)
     if plan.build_trt:
-        _build_engine(artifacts, plan, size, step)
+        _build_engine(artifacts, plan, export.size, step)
     step("gate")
     reference = EagerReference(
-        spec.name,
-        weights=weights,
-        transform_input=transform_input,
-        samples=samples,
+        spec,  # the plan's: not looked up again by name
+        weights=export.weights,
+        transform_input=export.transform_input,
+        samples=plan.samples,
         images=opts.images,
         reference_model=net,
     )
@@ -391,83 +408,46 @@ def _release_into(
     golden = bundle_from_reference(
         reference,
         stage / BUNDLE_NAME,
-        input_size=size,
+        input_size=export.size,
         pixels=any(a.metadata.embedded_preprocessing for a in gate.artifacts),
         profile=plan.profile.name,
         limits=plan.profile.limits,
         allow_loose_limits=bool(plan.profile.beyond),
     )
-    manifest = _manifest(plan, artifacts, gate, golden, load_report(net), size, transform_input)
+    manifest = _manifest(plan, artifacts, gate, golden, load_report(net))
     # The reports name the artifacts where they will live, not in the staging directory.
     for a in gate.artifacts:
-        a.path = str(out_dir / Path(a.path).name)
+        a.path = str(plan.out_dir / Path(a.path).name)
     write_text_atomic(stage / GATE_REPORT, jsonout.dumps(gate.to_dict(), indent=2) + "\n")
     write_text_atomic(stage / REPORT_JUNIT, junit_xml(gate))
     write_text_atomic(stage / MANIFEST, jsonout.dumps(manifest, indent=2) + "\n")
-    return ReleaseResult(out_dir, manifest, gate)
+    return ReleaseResult(plan.out_dir, manifest, gate)
 
 
 def _export(
-    artifacts: list[ReleaseArtifact],
-    plan: ReleasePlan,
-    net: Any,
-    size: int,
-    *,
-    weights: Path | None,
-    transform_input: bool,
-    seed: int,
-    keep_fp32: str | None,
-    step: Callable[[str], None],
+    artifacts: list[ReleaseArtifact], plan: ReleasePlan, net: Any, step: Callable[[str], None]
 ) -> None:
-    """TorchScript (if asked for) and the ONNX: FP32 and FP16 from one trace, or FP32 alone."""
-    from .export import export_onnx, export_onnx_pair, export_torchscript
+    """TorchScript (if asked for) and the ONNX: FP32 and FP16 from one trace, or FP32 alone; INT8."""
+    from .export import write_onnx, write_onnx_pair, write_torchscript
 
-    spec, opts = plan.spec, plan.options
     by_kind = {a.kind: a for a in artifacts}
-    common: dict[str, Any] = {
-        "weights": weights,
-        "transform_input": transform_input,
-        "force": False,
-        "seed": seed,
-        "model_obj": net,
-        "input_size": size,
-    }
-    onnx_options: dict[str, Any] = {
-        **common,
-        "opset": opts.opset,
-        "batch": opts.batch,
-        "embed_preprocessing": opts.embed_preprocessing,
-    }
     if "torchscript" in by_kind:
         ts = by_kind["torchscript"]
         step(f"export {ts.path.name}")
-        ts.sha256 = export_torchscript(spec, ts.path, **common).sha256
+        ts.sha256 = write_torchscript(plan.export, ts.path, model_obj=net).sha256
     fp32 = by_kind["fp32"]
     if "fp16" in by_kind:
         fp16 = by_kind["fp16"]
         step(f"export {fp32.path.name} and {fp16.path.name}")
-        pair = export_onnx_pair(
-            spec, fp32.path, fp16.path, keep_fp32=keep_fp32, keep_fp32_images=opts.images, **onnx_options
-        )
+        pair = write_onnx_pair(plan.export, fp32.path, fp16.path, model_obj=net)
         fp32.sha256, fp16.sha256 = (res.sha256 for res in pair)
     else:
         step(f"export {fp32.path.name}")
-        fp32.sha256 = export_onnx(spec, fp32.path, precision="fp32", **onnx_options).sha256
-    if "int8" in by_kind:
-        from .export.int8 import export_onnx_int8
-
+        fp32.sha256 = write_onnx(plan.export, fp32.path, model_obj=net).sha256
+    if "int8" in by_kind and plan.int8 is not None:  # the plan lists INT8 only with its options
         int8 = by_kind["int8"]
-        assert opts.int8_calibration is not None  # the plan lists INT8 only with a calibration set
         step(f"export {int8.path.name}")
-        int8.sha256 = export_onnx_int8(
-            spec.name,
-            int8.path,
-            calibration=opts.int8_calibration,
-            opset=opts.opset,  # checked >= INT8_MIN_OPSET with the options
-            batch=opts.batch,
-            images=opts.images,
-            **common,
-        ).sha256
+        int8.sha256 = write_onnx(plan.int8, int8.path, model_obj=net).sha256
 
 
 def _build_engine(
@@ -539,17 +519,11 @@ def _engine_manifest_record(art: ReleaseArtifact) -> dict[str, Any]:
 
 
 def _manifest(
-    plan: ReleasePlan,
-    artifacts: list[ReleaseArtifact],
-    gate: GateReport,
-    golden: Any,
-    report: Any,
-    size: int,
-    transform_input: bool,
+    plan: ReleasePlan, artifacts: list[ReleaseArtifact], gate: GateReport, golden: Any, report: Any
 ) -> dict[str, Any]:
     """What a deployment pipeline reads: the model, the weights' hash, the tool versions, each
     artifact (read before the gate's paths are renamed to ``out_dir``), the golden bundle, the verdict."""
-    spec, opts = plan.spec, plan.options
+    spec, opts, size = plan.spec, plan.options, plan.export.size
     by_path = {a.path: a for a in gate.artifacts}
     if plan.build_trt:
         tensorrt = "built"
@@ -560,7 +534,7 @@ def _manifest(
         "model": spec.name,
         "input_size": size,
         "num_classes": report.num_classes,
-        "preprocessing": dict(spec.to_dict()["preprocessing"], transform_input=transform_input),
+        "preprocessing": dict(spec.to_dict()["preprocessing"], transform_input=plan.export.transform_input),
         "weights": {
             "source": recorded_source(report.path),
             "sha256": report.sha256,

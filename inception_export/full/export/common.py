@@ -1,4 +1,4 @@
-"""Steps both exporters share: argument checks, building the model, quiet tracing."""
+"""Steps every exporter shares: building the model, quiet tracing."""
 
 from __future__ import annotations
 
@@ -7,40 +7,24 @@ import io
 import logging
 import warnings
 from collections.abc import Iterator
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from torch import nn
 
-from ...errors import UsageError
-from ...registry import ModelSpec, get_spec
 from ..build import build_model
 from ..models.layers import TorchvisionTransformInput
 
-
-def resolve(
-    model: str | ModelSpec,
-    model_obj: nn.Module | None,
-    input_size: int | None,
-) -> tuple[ModelSpec, int]:
-    spec = get_spec(model)
-    built_spec = getattr(model_obj, "spec", None)
-    if isinstance(built_spec, ModelSpec) and built_spec.name != spec.name:
-        raise UsageError(f"model_obj is a {built_spec.name}, not a {spec.name}")
-    size = spec.default_size if input_size is None else int(input_size)
-    spec.check_size(size)
-    return spec, size
+if TYPE_CHECKING:
+    from .options import ExportOptions
 
 
-def get_model(
-    model: str | ModelSpec,
-    model_obj: nn.Module | None,
-    weights: Path | None,
-    transform_input: bool,
-    seed: int,
-) -> nn.Module:
+def get_model(options: ExportOptions, model_obj: nn.Module | None) -> nn.Module:
+    """The caller's model, else the one ``options`` describe."""
     if model_obj is not None:
         return model_obj
-    return build_model(model, weights, transform_input=transform_input, seed=seed)
+    return build_model(
+        options.spec, options.weights, transform_input=options.transform_input, seed=options.seed
+    )
 
 
 def uses_transform_input(net: nn.Module) -> bool:

@@ -22,6 +22,7 @@ traced graph; the network is every node the exporter scoped under ``net``.
 from __future__ import annotations
 
 import ast
+from dataclasses import dataclass
 
 import numpy as np
 import onnx
@@ -79,9 +80,43 @@ def _unique(name: str, taken: set[str]) -> str:
     return candidate
 
 
+@dataclass(frozen=True)
+class _Derivable:
+    """What :func:`derive_fp16` needs to know of an FP32 graph it can derive from."""
+
+    in_net: list[bool]  # per node: scoped under the network (not the embedded preprocessing)
+    floats: set[str]  # float32 tensors of the FP32 graph
+    net_float_out: set[str]  # float tensors the network's nodes make: float16 in the derived graph
+    half_inits: set[str]  # float32 weights only the network reads: rounded to float16
+    output: str  # the logits
+
+
 def derive_fp16(fp32: onnx.ModelProto) -> onnx.ModelProto | None:
     """The float16-compute graph of ``fp32`` (float32 input and output), or ``None`` where
     torch's own half export would differ from a plain rounding of this graph."""
+    found = _derivable(fp32)
+    if found is None:
+        return None
+    model = onnx.ModelProto()
+    model.CopyFrom(fp32)
+    g = model.graph
+    taken = {o for n in g.node for o in n.output} | {i.name for i in g.input}
+    taken |= {i.name for i in g.initializer} | {n.name for n in g.node}
+    _round_weights(g, found)
+    casts_after = _cast_entering(g, found, taken)
+    back = _cast_logits_back(g, found.output, taken)
+    ordered = list(casts_after.get(-1, []))
+    for i, node in enumerate(list(g.node)):
+        ordered.append(node)
+        ordered.extend(casts_after.get(i, []))
+    ordered.append(back)
+    del g.node[:]
+    g.node.extend(ordered)
+    return model
+
+
+def _derivable(fp32: onnx.ModelProto) -> _Derivable | None:
+    """The graph's float tensors by role, or ``None`` where it cannot be derived from."""
     graph = fp32.graph
     if len(graph.output) != 1 or graph.output[0].type.tensor_type.elem_type != FLOAT:
         return None
@@ -89,50 +124,50 @@ def derive_fp16(fp32: onnx.ModelProto) -> onnx.ModelProto | None:
     in_net = [_scope(n) == NET_SCOPE for n in graph.node]
     net_float_out: set[str] = set()
     for node, net in zip(graph.node, in_net, strict=True):
-        makes_float = any(o in floats for o in node.output)
-        if not makes_float:
-            continue  # integer shape arithmetic: unchanged by the precision
-        if not net:
-            continue  # the embedded preprocessing stays float32
+        made = [o for o in node.output if o in floats]
+        # Integer shape arithmetic is unchanged by the precision; the embedded preprocessing
+        # stays float32.
+        if not made or not net:
+            continue
         if node.op_type not in SAFE_OPS:
             return None
-        net_float_out.update(o for o in node.output if o in floats)
-    if not net_float_out:
+        net_float_out.update(made)
+    output = graph.output[0].name
+    if not net_float_out or output not in net_float_out:
         return None
-    inits = {i.name: i for i in graph.initializer}
     consumers: dict[str, list[bool]] = {}
     for node, net in zip(graph.node, in_net, strict=True):
         for name in node.input:
             consumers.setdefault(name, []).append(net)
-    half_inits = {n for n, i in inits.items() if i.data_type == FLOAT and any(consumers.get(n, []))}
+    half_inits = {
+        i.name for i in graph.initializer if i.data_type == FLOAT and any(consumers.get(i.name, []))
+    }
     if any(not all(consumers[n]) for n in half_inits):
         return None  # a weight shared by the float32 preprocessing and the network
-    output = graph.output[0].name
-    if output not in net_float_out:
-        return None
+    return _Derivable(in_net, floats, net_float_out, half_inits, output)
 
-    model = onnx.ModelProto()
-    model.CopyFrom(fp32)
-    g = model.graph
-    taken = {o for n in g.node for o in n.output} | {i.name for i in g.input} | set(inits)
-    taken |= {n.name for n in g.node}
+
+def _round_weights(g: onnx.GraphProto, found: _Derivable) -> None:
     for init in g.initializer:
-        if init.name in half_inits:
+        if init.name in found.half_inits:
             # float32 -> float16 with round-to-nearest-even, as torch's .half() does.
             init.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(init).astype(np.float16), init.name))
     for vi in g.value_info:
         # The exporter types the initializers in value_info too.
-        if vi.name in net_float_out or vi.name in half_inits:
+        if vi.name in found.net_float_out or vi.name in found.half_inits:
             vi.type.tensor_type.elem_type = FLOAT16
 
-    # Float32 tensors entering the network (the graph input, or the preprocessing's result)
-    # get one Cast to float16 each, placed right after they are produced.
+
+def _cast_entering(g: onnx.GraphProto, found: _Derivable, taken: set[str]) -> dict[int, list[onnx.NodeProto]]:
+    """Float32 tensors entering the network (the graph input, or the preprocessing's result)
+    get one Cast to float16 each, to be placed right after they are produced (by node index;
+    -1 is before every node)."""
     entering: dict[str, str] = {}
-    for node, net in zip(g.node, in_net, strict=True):
+    for node, net in zip(g.node, found.in_net, strict=True):
         if not net:
             continue
         for name in node.input:
-            if name in floats and name not in net_float_out and name not in half_inits:
+            if name in found.floats and name not in found.net_float_out and name not in found.half_inits:
                 entering.setdefault(name, "")
     produced_at = {o: i for i, n in enumerate(g.node) for o in n.output}
     casts_after: dict[int, list[onnx.NodeProto]] = {}
@@ -142,15 +177,18 @@ def derive_fp16(fp32: onnx.ModelProto) -> onnx.ModelProto | None:
         cast = helper.make_node("Cast", [src], [dst], name=_unique(f"node_{dst}", taken), to=FLOAT16)
         casts_after.setdefault(produced_at.get(src, -1), []).append(cast)
         g.value_info.append(helper.make_tensor_value_info(dst, FLOAT16, None))
-    for node, net in zip(g.node, in_net, strict=True):
+    for node, net in zip(g.node, found.in_net, strict=True):
         if net:
             for k, name in enumerate(node.input):
                 if name in entering:
                     node.input[k] = entering[name]
+    return casts_after
 
-    # The logits leave the network in float16 and are cast back to float32 under their name.
-    # Named as torch names it in its half export (the producing node's name less "node_"),
-    # so the layer map in the metadata (``layer_outputs``) is the traced export's too.
+
+def _cast_logits_back(g: onnx.GraphProto, output: str, taken: set[str]) -> onnx.NodeProto:
+    """The logits leave the network in float16 and are cast back to float32 under their name.
+    Named as torch names it in its half export (the producing node's name less "node_"), so
+    the layer map in the metadata (``layer_outputs``) is the traced export's too."""
     producer = next(n for n in g.node if output in n.output)
     base = producer.name.removeprefix("node_") if producer.name.startswith("node_") else ""
     logits16 = _unique(base or f"{output}_float16", taken)
@@ -162,14 +200,4 @@ def derive_fp16(fp32: onnx.ModelProto) -> onnx.ModelProto | None:
             if name == output:
                 node.input[k] = logits16
     g.value_info.append(helper.make_tensor_value_info(logits16, FLOAT16, None))
-    back = helper.make_node("Cast", [logits16], [output], name=_unique(f"node_{output}", taken), to=FLOAT)
-
-    nodes = list(g.node)
-    ordered = list(casts_after.get(-1, []))
-    for i, node in enumerate(nodes):
-        ordered.append(node)
-        ordered.extend(casts_after.get(i, []))
-    ordered.append(back)
-    del g.node[:]
-    g.node.extend(ordered)
-    return model
+    return helper.make_node("Cast", [logits16], [output], name=_unique(f"node_{output}", taken), to=FLOAT)

@@ -1,507 +1,174 @@
-"""INT8 by explicit quantization: a QDQ graph TensorRT's strongly typed builder takes as it is.
-
-TensorRT 11 has one INT8 path left: QuantizeLinear/DequantizeLinear pairs in the ONNX graph.
-The graph work is onnxruntime's static quantizer (``quantize_static``, QDQ format), told to
-place the pairs the way TensorRT's placement guide asks:
-
-* weights int8, symmetric, per output channel (axis 0 for Conv and for the classifier's
-  Gemm, whose weight is ``[out, in]`` with ``transB=1``), stored as int8 with a DequantizeLinear;
-* activations int8, symmetric per tensor (``ActivationSymmetric``), zero points 0;
-* QDQ on the inputs of every Conv and Gemm and on both inputs of every residual Add
-  (``op_types_to_quantize``), never on their outputs (``OpTypesToExcludeOutputQuantization``):
-  TensorRT fuses DQ -> Conv -> (Add) -> ReLU -> Q itself, and an extra pair on an output
-  only adds a rounding;
-* biases stay floating point (``QuantizeBias=False``): TensorRT folds them into the
-  convolution and has no int32 DequantizeLinear;
-* Concat: its inputs get no QDQ of their own (:data:`CONCAT_POLICY`, measured in docs/int8.md);
-  the Concat runs in float16 and each consumer quantizes its output once.
-
-Where this goes beyond onnxruntime (docs/int8.md): the float parts are then converted to
-float16 here (:func:`to_float16`: the scales too, which needs opset 19), with float32 input
-and output; the graph is checked for TensorRT's rules (:func:`check_qdq`); and layers INT8
-cannot carry are left out of quantization (``--keep-fp16``), found by measurement
-(:func:`auto_keep_fp16`).
-"""
+"""The INT8 QDQ export, in phases: the FP32 graph traced once, the layers left in float16
+(named, or measured by ``--keep-fp16 auto``), quantization, the graph's check, the write.
+The graph work itself (placement, float16 parts, TensorRT's rules) is :mod:`.int8_graph`'s,
+whose names are importable from here too."""
 
 from __future__ import annotations
 
-import contextlib
-import io
-import tempfile
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import onnx
-from onnx import TensorProto, helper, numpy_helper
+from torch import nn
 
-from ...errors import ArtifactError, UsageError
-from .calibration import DEFAULT_SAMPLES, CalibrationSet
+from ...console import expect_steps
+from ...errors import UsageError
+from ...registry import ModelSpec
+from .calibration import CalibrationSet, read_calibration
+from .common import get_model, strip_build_attrs
+from .fold import fold_batchnorm
+from .int8_graph import (
+    CONCAT_POLICY,
+    QUANTIZED_OPS,
+    QdqSummary,
+    artifact_for_localize,
+    check_qdq,
+    layer_nodes,
+    quantize,
+    to_float16,
+)
+from .keep_fp32 import KeepPlan
+from .layers import layer_paths, resolve_modules
+from .onnx_export import _finish, _Float32, trace_onnx
+from .onnx_map import layer_outputs
+from .options import DEFAULT_METHOD, INT8_MIN_OPSET, METHODS, ExportOptions, Int8Options, check_method
+from .write import ExportResult, check_outputs
 
-# DequantizeLinear with a float16 scale (float16 output) is opset 19's.
-INT8_MIN_OPSET = 19
-QUANTIZED_OPS = ("Conv", "Gemm", "Add")
-CONCAT_POLICY = "no QDQ on concat inputs: the concat runs in float16, each consumer quantizes its output"
-METHODS = ("minmax", "percentile", "entropy")
-# Chosen by measurement (docs/int8.md, benchmarks/int8_methods.py).
-DEFAULT_METHOD = "minmax"
-FLOAT, FLOAT16 = TensorProto.FLOAT, TensorProto.FLOAT16
-FP16_MIN_NORMAL = 2.0**-14
-SCOPES_KEY = "pkg.torch.onnx.name_scopes"
-NET_PREFIX = "net."
+__all__ = [
+    "CONCAT_POLICY",
+    "DEFAULT_METHOD",
+    "INT8_MIN_OPSET",
+    "METHODS",
+    "QUANTIZED_OPS",
+    "artifact_for_localize",
+    "check_method",
+    "check_qdq",
+    "export_onnx_int8",
+    "layer_nodes",
+    "quantize",
+    "to_float16",
+    "write_int8",
+]
 
-
-def _method(name: str) -> Any:
-    from onnxruntime.quantization import CalibrationMethod
-
-    return {
-        "minmax": CalibrationMethod.MinMax,
-        "percentile": CalibrationMethod.Percentile,
-        "entropy": CalibrationMethod.Entropy,
-    }[name]
-
-
-def check_method(method: str) -> str:
-    m = method.strip().lower()
-    if m not in METHODS:
-        raise UsageError(f"--calibration-method must be one of {', '.join(METHODS)}, got {method!r}")
-    return m
-
-
-def _fixed_batch(model: onnx.ModelProto) -> int:
-    """The batch an exported graph is fixed at (``--batch N``), 1 where it is dynamic."""
-    dim = model.graph.input[0].type.tensor_type.shape.dim[0]
-    return int(dim.dim_value) if dim.HasField("dim_value") and dim.dim_value > 1 else 1
-
-
-def _chunks(batch: np.ndarray, size: int) -> list[np.ndarray]:
-    """``batch`` in feeds of exactly ``size`` rows, the graph's fixed batch: the last feed is
-    filled with images from the start again, which widens no range (min/max) and weighs a
-    few images twice in a histogram (percentile, entropy)."""
-    n = len(batch)
-    rows = np.resize(np.arange(n), -(-n // size) * size)  # 0..n-1, then 0, 1, ... again
-    return [np.ascontiguousarray(batch[rows[i : i + size]], np.float32) for i in range(0, len(rows), size)]
-
-
-def _reader(batch: np.ndarray, input_name: str, size: int = 1) -> Any:
-    from onnxruntime.quantization import CalibrationDataReader
-
-    class _Reader(CalibrationDataReader):
-        def __init__(self) -> None:
-            # A graph exported with a fixed batch takes only feeds of that batch (a feed of
-            # one was onnxruntime's InvalidArgument: exit 3).
-            self._feeds: Iterator[np.ndarray] = iter(_chunks(batch, size))
-
-        def get_next(self) -> dict[str, np.ndarray] | None:
-            feed = next(self._feeds, None)
-            return None if feed is None else {input_name: feed}
-
-    return _Reader()
-
-
-def quantize(
-    fp32: onnx.ModelProto,
-    calibration: CalibrationSet,
-    *,
-    method: str = DEFAULT_METHOD,
-    exclude_nodes: Sequence[str] = (),
-    op_types: Sequence[str] = QUANTIZED_OPS,
-) -> onnx.ModelProto:
-    """The float32 QDQ graph of ``fp32`` (see the module docstring for the placement);
-    ``op_types`` other than the default only for measuring a policy (benchmarks/int8_figures.py)."""
-    import logging
-
-    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
-
-    extra: dict[str, Any] = {
-        "ActivationSymmetric": True,
-        "WeightSymmetric": True,
-        "QuantizeBias": False,
-        "OpTypesToExcludeOutputQuantization": list(QUANTIZED_OPS),
-        # ReLUs stay: the float16 graph must compute what the float one does, and TensorRT
-        # fuses them; onnxruntime would drop them only for asymmetric activations anyway.
-        "QDQKeepRemovableActivations": True,
-    }
-    if method == "percentile":
-        extra["CalibPercentile"] = 99.999
-    # quantize_static moves the weights of the model it is given to external data in its own
-    # temporary directory (gone when it returns): give it a copy, the caller's graph stays whole.
-    model = onnx.ModelProto()
-    model.CopyFrom(fp32)
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)  # its "consider pre-processing" advice is for other graphs
-    try:
-        # Its histogram calibrators print progress with print(): stdout belongs to --json.
-        with (
-            contextlib.redirect_stdout(io.StringIO()),
-            tempfile.TemporaryDirectory(prefix="inception-export-int8-") as tmp,
-        ):
-            out = Path(tmp) / "qdq.onnx"
-            quantize_static(
-                model,
-                str(out),
-                _reader(calibration.batch, fp32.graph.input[0].name, _fixed_batch(fp32)),
-                quant_format=QuantFormat.QDQ,
-                op_types_to_quantize=list(op_types),
-                per_channel=True,
-                reduce_range=False,
-                activation_type=QuantType.QInt8,
-                weight_type=QuantType.QInt8,
-                nodes_to_exclude=list(exclude_nodes),
-                calibrate_method=_method(method),
-                extra_options=extra,
-            )
-            qdq = onnx.load(str(out))
-    finally:
-        root.setLevel(level)
-    _float_inputs_for(qdq, set(exclude_nodes))
-    return qdq
-
-
-def _float_inputs_for(model: onnx.ModelProto, excluded: set[str]) -> None:
-    """Give the excluded (kept float16) nodes their float inputs back.
-
-    onnxruntime shares one Q/DQ pair per tensor and rewires every consumer of a quantized
-    tensor to its DequantizeLinear, the excluded ones too: a kept Conv would then still read
-    an INT8-rounded activation. Its inputs are pointed back at the tensor the pair quantizes.
-    """
-    if not excluded:
-        return
-    producers = {o: n for n in model.graph.node for o in n.output}
-    for node in model.graph.node:
-        if node.name not in excluded:
-            continue
-        for k, name in enumerate(node.input):
-            dq = producers.get(name)
-            if dq is None or dq.op_type != "DequantizeLinear":
-                continue
-            q = producers.get(dq.input[0])
-            if q is not None and q.op_type == "QuantizeLinear":
-                node.input[k] = q.input[0]
-
-
-def _unique(name: str, taken: set[str]) -> str:
-    candidate, i = name, 0
-    while candidate in taken:
-        i += 1
-        candidate = f"{name}_{i}"
-    taken.add(candidate)
-    return candidate
-
-
-def to_float16(qdq: onnx.ModelProto) -> onnx.ModelProto:
-    """The QDQ graph with every float tensor in float16 (scales included), float32 I/O.
-
-    Weight scales are rounded to float16 (relative change <= 2^-11, a tenth of INT8's own
-    step); a scale below float16's normal range would lose bits, and is counted by
-    :func:`check_qdq` and reported in the metadata (``subnormal_scales``).
-    """
-    model = onnx.ModelProto()
-    model.CopyFrom(qdq)
-    g = model.graph
-    for init in g.initializer:
-        if init.data_type == FLOAT:
-            init.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(init).astype(np.float16), init.name))
-    for node in g.node:
-        if node.op_type == "Constant":
-            for attr in node.attribute:
-                if attr.name == "value" and attr.t.data_type == FLOAT:
-                    attr.t.CopyFrom(
-                        numpy_helper.from_array(numpy_helper.to_array(attr.t).astype(np.float16), attr.t.name)
-                    )
-        if node.op_type == "Cast":
-            for attr in node.attribute:
-                if attr.name == "to" and attr.i == FLOAT:
-                    attr.i = FLOAT16
-    for vi in g.value_info:
-        if vi.type.tensor_type.elem_type == FLOAT:
-            vi.type.tensor_type.elem_type = FLOAT16
-    taken = (
-        {o for n in g.node for o in n.output} | {i.name for i in g.input} | {i.name for i in g.initializer}
-    )
-    taken |= {n.name for n in g.node}
-    casts_in: list[onnx.NodeProto] = []
-    for inp in g.input:
-        if inp.type.tensor_type.elem_type != FLOAT:
-            continue
-        half = _unique(f"{inp.name}_float16", taken)
-        for node in g.node:
-            for k, name in enumerate(node.input):
-                if name == inp.name:
-                    node.input[k] = half
-        casts_in.append(
-            helper.make_node("Cast", [inp.name], [half], name=_unique(f"node_{half}", taken), to=FLOAT16)
-        )
-        g.value_info.append(helper.make_tensor_value_info(half, FLOAT16, None))
-    casts_out: list[onnx.NodeProto] = []
-    for out in g.output:
-        if out.type.tensor_type.elem_type != FLOAT:
-            continue
-        producer = next(n for n in g.node if out.name in n.output)
-        base = producer.name.removeprefix("node_") if producer.name.startswith("node_") else ""
-        half = _unique(base or f"{out.name}_float16", taken)
-        for node in g.node:
-            for k, name in enumerate(node.output):
-                if name == out.name:
-                    node.output[k] = half
-            for k, name in enumerate(node.input):
-                if name == out.name:
-                    node.input[k] = half
-        g.value_info.append(helper.make_tensor_value_info(half, FLOAT16, None))
-        casts_out.append(
-            helper.make_node("Cast", [half], [out.name], name=_unique(f"node_{out.name}", taken), to=FLOAT)
-        )
-    nodes = [*casts_in, *g.node, *casts_out]
-    del g.node[:]
-    g.node.extend(nodes)
-    for imp in model.opset_import:
-        if imp.domain in ("", "ai.onnx") and imp.version < INT8_MIN_OPSET:
-            raise ArtifactError(f"a float16 QDQ graph needs opset >= {INT8_MIN_OPSET}, got {imp.version}")
-    return model
-
-
-@dataclass
-class QdqSummary:
-    """What :func:`check_qdq` found: counts TensorRT cares about, and the quantized nodes."""
-
-    quantize_nodes: int = 0
-    dequantize_nodes: int = 0
-    int8_weights: int = 0
-    subnormal_scales: int = 0
-    quantized_adds: int = 0  # residual adds with QDQ on both inputs
-    quantized_nodes: list[str] = field(default_factory=list)  # "Conv:node_conv2d" as float32_nodes
-    float_nodes: list[str] = field(default_factory=list)  # Conv/Gemm left in float16
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "quantize_nodes": self.quantize_nodes,
-            "dequantize_nodes": self.dequantize_nodes,
-            "int8_weights": self.int8_weights,
-            "subnormal_scales": self.subnormal_scales,
-            "quantized_adds": self.quantized_adds,
-        }
-
-
-def _dq_source(name: str, producers: dict[str, onnx.NodeProto]) -> onnx.NodeProto | None:
-    node = producers.get(name)
-    return node if node is not None and node.op_type == "DequantizeLinear" else None
-
-
-def check_qdq(model: onnx.ModelProto, *, residual_adds: bool = True) -> QdqSummary:
-    """Refuse (ArtifactError) a QDQ graph TensorRT would reject or compute differently:
-    a non-zero or non-int8 zero point, a weight scale not per output channel (axis 0), an
-    activation scale that is not one value; and list which Conv/Gemm are quantized."""
-    g = model.graph
-    inits = {i.name: i for i in g.initializer}
-    producers = {o: n for n in g.node for o in n.output}
-    summary = QdqSummary()
-    for node in g.node:
-        if node.op_type not in ("QuantizeLinear", "DequantizeLinear"):
-            continue
-        if node.op_type == "QuantizeLinear":
-            summary.quantize_nodes += 1
-        else:
-            summary.dequantize_nodes += 1
-        if len(node.input) < 3 or node.input[2] not in inits:
-            raise ArtifactError(f"{node.name}: no constant zero point (TensorRT needs int8 zero points of 0)")
-        zp = inits[node.input[2]]
-        if zp.data_type != TensorProto.INT8 or np.any(numpy_helper.to_array(zp) != 0):
-            raise ArtifactError(f"{node.name}: zero point is not int8 0 (TensorRT rejects it)")
-        scale = numpy_helper.to_array(inits[node.input[1]]).astype(np.float64)
-        if np.any(~np.isfinite(scale)) or np.any(scale <= 0):
-            raise ArtifactError(f"{node.name}: a scale that is not positive and finite")
-        summary.subnormal_scales += int((scale < FP16_MIN_NORMAL).sum())
-        weight = node.op_type == "DequantizeLinear" and node.input[0] in inits
-        if weight:
-            w = inits[node.input[0]]
-            if w.data_type != TensorProto.INT8:
-                raise ArtifactError(f"{node.name}: quantized weight is not int8")
-            summary.int8_weights += 1
-            axis = next((a.i for a in node.attribute if a.name == "axis"), 1)
-            if scale.size != w.dims[0] or axis != 0:
-                raise ArtifactError(f"{node.name}: weight scale is not per output channel (axis 0)")
-        elif scale.size != 1:
-            raise ArtifactError(f"{node.name}: activation scale is not per tensor")
-    for node in g.node:
-        if node.op_type in ("Conv", "Gemm"):
-            ins = [_dq_source(node.input[k], producers) for k in (0, 1)]
-            entry = f"{node.op_type}:{node.name}"
-            if all(ins):
-                summary.quantized_nodes.append(entry)
-            elif any(ins):
-                raise ArtifactError(f"{node.name}: only one of its inputs is quantized")
-            else:
-                summary.float_nodes.append(entry)
-        elif node.op_type == "Add" and residual_adds:
-            ins = [_dq_source(x, producers) for x in node.input]
-            if any(ins) and not all(ins):
-                raise ArtifactError(f"{node.name}: a residual add with QDQ on one input only")
-            summary.quantized_adds += all(ins)
-    if not summary.quantized_nodes:
-        raise ArtifactError("no Conv or Gemm of the graph is quantized")
-    return summary
-
-
-def node_scopes(node: onnx.NodeProto) -> set[str]:
-    import json
-
-    for prop in node.metadata_props:
-        if prop.key == SCOPES_KEY:
-            try:
-                return {str(s) for s in json.loads(prop.value.replace("'", '"'))}
-            except ValueError:
-                return set()
-    return set()
-
-
-def layer_nodes(fp32: onnx.ModelProto, layers: Sequence[str]) -> dict[str, list[str]]:
-    """The Conv/Gemm node names of each layer (module path), from the exporter's node scopes."""
-    out: dict[str, list[str]] = {layer: [] for layer in layers}
-    wanted = {NET_PREFIX + layer: layer for layer in layers}
-    for node in fp32.graph.node:
-        if node.op_type not in ("Conv", "Gemm"):
-            continue
-        for scope in node_scopes(node) & wanted.keys():
-            out[wanted[scope]].append(node.name)
-    return out
-
-
-def keep_names(keep_fp16: str | Sequence[str] | None) -> list[str]:
-    if keep_fp16 is None:
-        return []
-    items = keep_fp16.split(",") if isinstance(keep_fp16, str) else list(keep_fp16)
-    return [i.strip() for i in items if i.strip()]
-
-
-# --keep-fp16 auto (localize/int8_auto.py): (net, fp32 graph, calibration, model=, size=, method=,
-# outputs_map=, images=) -> (kept layer -> reason, the graph keeping them).
-AutoKeep = Callable[..., tuple[dict[str, str], onnx.ModelProto]]
-
-
-def artifact_for_localize(proto: onnx.ModelProto, meta: dict[str, Any], directory: Path) -> Path:
-    from ...metadata import METADATA_KEY, flat_props
-
-    model = onnx.ModelProto()
-    model.CopyFrom(proto)
-    del model.metadata_props[:]
-    model.metadata_props.add(key=METADATA_KEY, value=flat_props(meta)[METADATA_KEY])
-    path = directory / "int8-candidate.onnx"
-    path.write_bytes(model.SerializeToString())
-    return path
+FLOAT16_FROM = "QDQ graph from onnxruntime.quantization.quantize_static, float parts in float16"
 
 
 def export_onnx_int8(
-    model: str,
+    model: str | ModelSpec,
     output: Path,
     *,
-    calibration: Path | None,
-    calibration_samples: int = DEFAULT_SAMPLES,
-    method: str = DEFAULT_METHOD,
-    keep_fp16: str | Sequence[str] | None = None,
-    weights: Path | None = None,
-    transform_input: bool = False,
-    opset: int | None = None,
-    batch: int | None = None,
-    input_size: int | None = None,
-    embed_preprocessing: bool = False,
     force: bool = False,
-    seed: int | None = None,
-    model_obj: Any = None,
-    images: Path | None = None,
-    auto_keep: AutoKeep | None = None,
+    model_obj: nn.Module | None = None,
     progress: Callable[[str], None] | None = None,
-) -> Any:
+    **options: Any,
+) -> ExportResult:
     """Export ``model`` to an INT8 QDQ ONNX at ``output`` (plus ``<output>.json``); see docs/int8.md.
 
-    ``calibration``: a directory of images (read with the model's preprocessing);
-    ``keep_fp16``: ``"auto"`` or module paths of layers left in float16. ``"auto"`` measures with
-    ``localize``, which the exporter does not import (localize reads what the exporter makes):
-    the caller passes ``auto_keep`` (``localize.int8_auto.auto_keep_fp16``). ``progress`` is
-    called as each phase starts.
+    ``options`` are :meth:`.options.ExportOptions.create`'s: ``calibration``, a directory of
+    images (read with the model's preprocessing); ``keep_fp16``: ``"auto"`` or module paths of
+    layers left in float16. ``"auto"`` measures with ``localize``, which the exporter does not
+    import (localize reads what the exporter makes): the caller passes ``auto_keep``
+    (``localize.int8_auto.auto_keep_fp16``). ``progress`` is called as each phase starts.
     """
-    from ...console import expect_steps
-    from ...seed import DEFAULT_SEED
-    from .calibration import check_samples, list_calibration, read_calibration
-    from .common import get_model, resolve, strip_build_attrs
-    from .fold import fold_batchnorm
-    from .layers import layer_paths, resolve_modules
-    from .onnx_export import _finish, _Float32, check_opset, trace_onnx
-    from .onnx_map import layer_outputs
-    from .write import check_outputs
+    checked = ExportOptions.create(model, precision="int8", model_obj=model_obj, **options)
+    return write_int8(checked, Path(output), force=force, model_obj=model_obj, progress=progress)
 
-    if calibration is None:
-        raise UsageError(
-            "--precision int8 needs --calibration DIR (images the activation ranges are measured on)"
-        )
-    method = check_method(method)
-    check_samples(calibration_samples)
-    names = keep_names(keep_fp16)
-    if "auto" in names and names != ["auto"]:
-        raise UsageError("--keep-fp16 takes 'auto' or a list of layers, not both")
-    if embed_preprocessing:
-        raise UsageError(
-            "--embed-preprocessing is not available with --precision int8 (float32 NCHW input only)"
-        )
-    opset = INT8_MIN_OPSET if opset is None else int(opset)
-    check_opset(opset)
-    if opset < INT8_MIN_OPSET:
-        raise UsageError(f"--precision int8 needs opset >= {INT8_MIN_OPSET} (float16 scales), got {opset}")
-    if batch is not None and batch < 1:
-        raise UsageError(f"batch must be a positive integer or dynamic, got {batch}")
-    spec, size = resolve(model, model_obj, input_size)
-    output = Path(output)
+
+def write_int8(
+    options: ExportOptions,
+    output: Path,
+    *,
+    force: bool = False,
+    model_obj: nn.Module | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> ExportResult:
+    """The INT8 QDQ ONNX ``options`` (precision int8) ask for, at ``output``; see docs/int8.md.
+    ``progress`` is called as each phase starts."""
+    int8 = options.int8
+    assert int8 is not None  # ExportOptions sets it for precision int8, the only way here
     check_outputs(output, force)
-    list_calibration(Path(calibration), calibration_samples)  # refused before the model is built
-    seed = DEFAULT_SEED if seed is None else seed
     step = progress or (lambda _msg: None)
     expect_steps(progress, 5)
     step("build model")
-    net = get_model(model, model_obj, weights, transform_input, seed)
-    layers: list[str] = []
-    if names and names != ["auto"]:
-        try:
-            layers = resolve_modules(net, names, spec.name)
-        except UsageError as exc:
-            raise UsageError(str(exc).replace("--keep-fp32", "--keep-fp16", 1)) from None
+    net = get_model(options, model_obj)
+    layers = _named_layers(net, options.spec.name, int8)
     step("read calibration images")
-    calib = read_calibration(Path(calibration), spec, size, calibration_samples)
+    calib = read_calibration(int8.calibration, options.spec, options.size, int8.samples)
     step("trace FP32 graph")
     folded, n_folded = fold_batchnorm(net)
     strip_build_attrs(folded)
-    proto32 = trace_onnx(_Float32(folded, None), size, batch, False, opset)
-    outputs_map = layer_outputs(proto32, layer_paths(net))
-    reasons: dict[str, str] = {}
-    step("--keep-fp16 auto: quantize, localize, repeat" if names == ["auto"] else "quantize")
-    if names == ["auto"]:
-        if auto_keep is None:
-            raise UsageError("--keep-fp16 auto needs the localize measurement (auto_keep) from the caller")
-        reasons, proto = auto_keep(
-            net,
-            proto32,
-            calib,
-            model=spec.name,
-            size=size,
-            method=method,
-            outputs_map=outputs_map,
-            images=images,
-        )
+    proto32 = trace_onnx(_Float32(folded, None), options.size, options.batch, False, options.opset)
+    if int8.keep_fp16 == ("auto",):
+        step("--keep-fp16 auto: quantize, localize, repeat")
+        reasons, proto = _measured_keep(net, proto32, calib, options, int8)
     else:
-        by_layer = layer_nodes(proto32, layers)
-        empty = [layer for layer, nodes in by_layer.items() if not nodes]
-        if empty:
-            raise UsageError(f"--keep-fp16: {', '.join(empty)} has no Conv or Gemm in the graph")
-        reasons = dict.fromkeys(layers, "named by --keep-fp16")
-        nodes = [n for ns in by_layer.values() for n in ns]
-        proto = to_float16(quantize(proto32, calib, method=method, exclude_nodes=nodes))
+        step("quantize")
+        reasons, proto = _named_keep(proto32, calib, layers, int8.method)
     step("check and write")
-    summary = check_qdq(proto)
-    extra = {
+    extra = _int8_metadata(check_qdq(proto), calib, int8.method, reasons)
+    return _finish(
+        proto,
+        output,
+        options,
+        net=net,
+        plan=KeepPlan(),
+        n_folded=n_folded,
+        float16_from=None,
+        extra_meta=extra,
+    )
+
+
+def _named_layers(net: nn.Module, model: str, int8: Int8Options) -> list[str]:
+    """``--keep-fp16 LAYER,...`` checked against the built model (suggestions name the flag)."""
+    if not int8.keep_fp16 or int8.keep_fp16 == ("auto",):
+        return []
+    try:
+        return resolve_modules(net, list(int8.keep_fp16), model)
+    except UsageError as exc:
+        raise UsageError(str(exc).replace("--keep-fp32", "--keep-fp16", 1)) from None
+
+
+def _measured_keep(
+    net: nn.Module, proto32: onnx.ModelProto, calib: CalibrationSet, options: ExportOptions, int8: Int8Options
+) -> tuple[dict[str, str], onnx.ModelProto]:
+    """``--keep-fp16 auto``: the layers localize's measurement leaves in float16, and the graph."""
+    if int8.auto_keep is None:
+        raise UsageError("--keep-fp16 auto needs the localize measurement (auto_keep) from the caller")
+    reasons, proto = int8.auto_keep(
+        net,
+        proto32,
+        calib,
+        model=options.spec.name,
+        size=options.size,
+        method=int8.method,
+        outputs_map=layer_outputs(proto32, layer_paths(net)),
+        images=options.images,
+    )
+    return reasons, proto
+
+
+def _named_keep(
+    proto32: onnx.ModelProto, calib: CalibrationSet, layers: list[str], method: str
+) -> tuple[dict[str, str], onnx.ModelProto]:
+    """The graph quantized with the named layers' Conv/Gemm nodes left in float16."""
+    by_layer = layer_nodes(proto32, layers)
+    empty = [layer for layer, nodes in by_layer.items() if not nodes]
+    if empty:
+        raise UsageError(f"--keep-fp16: {', '.join(empty)} has no Conv or Gemm in the graph")
+    nodes = [n for ns in by_layer.values() for n in ns]
+    proto = to_float16(quantize(proto32, calib, method=method, exclude_nodes=nodes))
+    return dict.fromkeys(layers, "named by --keep-fp16"), proto
+
+
+def _int8_metadata(
+    summary: QdqSummary, calib: CalibrationSet, method: str, reasons: dict[str, str]
+) -> dict[str, Any]:
+    """What the metadata says of the quantization on top of an ONNX export's record."""
+    return {
         "compute_dtype": "int8",
         "int8": True,
-        "float16_from": "QDQ graph from onnxruntime.quantization.quantize_static, float parts in float16",
+        "float16_from": FLOAT16_FROM,
         "quantization": {
             "format": "QDQ",
             "tool": _ort_version(),
@@ -519,28 +186,6 @@ def export_onnx_int8(
         "int8_nodes": summary.quantized_nodes,
         "float16_nodes": summary.float_nodes,
     }
-    return _finish(
-        proto,
-        output,
-        net=net,
-        spec=spec,
-        size=size,
-        precision="int8",
-        opset=opset,
-        batch=batch,
-        embed=False,
-        plan=_empty_plan(),
-        n_folded=n_folded,
-        seed=seed,
-        float16_from=None,
-        extra_meta=extra,
-    )
-
-
-def _empty_plan() -> Any:
-    from .keep_fp32 import KeepPlan
-
-    return KeepPlan()
 
 
 def _ort_version() -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -11,29 +11,22 @@ import onnx
 import torch
 from torch import Tensor, nn
 
-from ...errors import ArtifactError, UsageError
+from ...errors import ArtifactError
 from ...metadata import flat_props
 from ...registry import ModelSpec
-from ...seed import DEFAULT_SEED
 from ...text import first_line
-from .common import get_model, quiet_tracing, resolve, strip_build_attrs, uses_transform_input
+from .common import get_model, quiet_tracing, strip_build_attrs, uses_transform_input
 from .fold import fold_batchnorm
 from .fp16 import HalfCompute, float32_nodes
 from .keep_fp32 import KeepPlan, auto_keep, describe_auto_plan, plan_keep
 from .layers import layer_paths, resolve_modules
 from .metadata import build_metadata
 from .onnx_map import layer_outputs
+from .options import ExportOptions
 from .preprocess_graph import UInt8Preprocess
 from .sanitize import sanitize_onnx
 from .write import ExportResult, check_outputs, write_artifact
 
-# 18 is the opset torch's exporter writes natively (it cannot go lower: asking for 17
-# silently yields 18), TensorRT 10.0's parser reads up to 20 and onnxruntime >= 1.14 reads it.
-DEFAULT_OPSET = 18
-MIN_OPSET = 18
-# TensorRT 10.x's ONNX parser stops at 22; higher opsets would only help onnxruntime.
-MAX_OPSET = 22
-PRECISIONS = ("fp32", "fp16")
 INPUT_NAME = "input"
 OUTPUT_NAME = "logits"
 # Ops that must not survive into a deployment graph: folded, eval-only or no-ops.
@@ -54,14 +47,6 @@ class _Float32(nn.Module):
         return self.net(self.pre(x))
 
 
-def check_opset(opset: int) -> None:
-    if not MIN_OPSET <= opset <= MAX_OPSET:
-        raise UsageError(
-            f"opset {opset} is out of range: supported {MIN_OPSET}-{MAX_OPSET} "
-            f"(torch's exporter writes >= {MIN_OPSET}; TensorRT 10.x reads <= {MAX_OPSET})"
-        )
-
-
 def _check_graph(proto: onnx.ModelProto, opset: int, output_name: str = OUTPUT_NAME) -> None:
     written = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), None)
     if written != opset:
@@ -74,47 +59,17 @@ def _check_graph(proto: onnx.ModelProto, opset: int, output_name: str = OUTPUT_N
         raise ArtifactError(f"exported graph has inputs/outputs {names}, expected {INPUT_NAME}/{output_name}")
 
 
-def _keep_names(keep_fp32: str | Sequence[str] | None) -> list[str]:
-    if keep_fp32 is None:
-        return []
-    items = keep_fp32.split(",") if isinstance(keep_fp32, str) else list(keep_fp32)
-    return [i.strip() for i in items if i.strip()]
-
-
-def _keep_plan(net: nn.Module, spec: Any, size: int, names: list[str], images: Path | None) -> KeepPlan:
-    if names == ["auto"]:
+def _keep_plan(net: nn.Module, options: ExportOptions) -> KeepPlan:
+    """Which layers stay float32 in an FP16 graph (none unless ``--keep-fp32`` names some)."""
+    if not options.keep_fp32:
+        return KeepPlan()
+    if options.keep_fp32 == ("auto",):
         folded64, _ = fold_batchnorm(net, torch.float64)
-        plan = auto_keep(net, folded64, spec, size, images=images)
+        plan = auto_keep(net, folded64, options.spec, options.size, images=options.images)
         # Say what was decided: a silent "auto" left users guessing whether it did anything.
         warnings.warn(describe_auto_plan(plan), stacklevel=2)
         return plan
-    if "auto" in names:
-        raise UsageError("--keep-fp32 takes 'auto' or a list of layers, not both")
-    return plan_keep(net, resolve_modules(net, names, spec.name))
-
-
-def _check_args(
-    model: str | ModelSpec,
-    output: Path,
-    precision: str,
-    keep_names: list[str],
-    opset: int | None,
-    batch: int | None,
-    input_size: int | None,
-    model_obj: nn.Module | None,
-    force: bool,
-) -> tuple[Any, int, int]:
-    if precision not in PRECISIONS:
-        raise UsageError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
-    if keep_names and precision != "fp16":
-        raise UsageError("--keep-fp32 applies to FP16 exports only (--precision fp16)")
-    opset = DEFAULT_OPSET if opset is None else int(opset)
-    check_opset(opset)
-    if batch is not None and batch < 1:
-        raise UsageError(f"batch must be a positive integer or dynamic, got {batch}")
-    spec, size = resolve(model, model_obj, input_size)
-    check_outputs(Path(output), force)
-    return spec, size, opset
+    return plan_keep(net, resolve_modules(net, list(options.keep_fp32), options.spec.name))
 
 
 def _fold_and_wrap(
@@ -161,36 +116,40 @@ def trace_onnx(
     return proto
 
 
-def _finish(proto: onnx.ModelProto, output: Path, *, precision: str, **facts: Any) -> ExportResult:
-    """Metadata (:func:`_metadata`'s ``facts``), checks and the atomic write of a graph
-    ``trace_onnx`` (or ``derive_fp16``) made."""
-    return embed_and_write(proto, output, _metadata(proto, precision=precision, **facts), precision)
+def _finish(
+    proto: onnx.ModelProto,
+    output: Path,
+    options: ExportOptions,
+    *,
+    net: nn.Module,
+    plan: KeepPlan,
+    n_folded: int,
+    float16_from: str | None,
+    extra_meta: dict[str, Any] | None = None,
+) -> ExportResult:
+    """Metadata, checks and the atomic write of a graph ``trace_onnx`` (or ``derive_fp16``,
+    or the INT8 quantizer) made."""
+    meta = _metadata(proto, options, net, plan, n_folded, float16_from, extra_meta)
+    return embed_and_write(proto, output, meta, options.precision)
 
 
 def _metadata(
     proto: onnx.ModelProto,
-    *,
+    options: ExportOptions,
     net: nn.Module,
-    spec: Any,
-    size: int,
-    precision: str,
-    opset: int,
-    batch: int | None,
-    embed: bool,
     plan: KeepPlan,
     n_folded: int,
-    seed: int,
     float16_from: str | None,
-    extra_meta: dict[str, Any] | None = None,
+    extra_meta: dict[str, Any] | None,
 ) -> dict[str, Any]:
     """The artifact's metadata record: the model's, plus what this graph is and how it was made."""
-    half = precision == "fp16"
+    size, batch, embed = options.size, options.batch, options.embed_preprocessing
     # Before anything strips the exporter's per-node scopes: localize needs this map.
     outputs_map = layer_outputs(proto, layer_paths(net))
 
     batch_dim: Any = batch if batch else "batch"
     extra: dict[str, Any] = {
-        "opset": opset,
+        "opset": options.opset,
         "batch": batch if batch else "dynamic",
         "input": {
             "name": INPUT_NAME,
@@ -199,8 +158,8 @@ def _metadata(
             "shape": [batch_dim, size, size, 3] if embed else [batch_dim, 3, size, size],
         },
         "output": {"name": OUTPUT_NAME, "dtype": "float32", "shape": [batch_dim, None]},
-        "compute_dtype": "float16" if half else "float32",
-        "float32_nodes": float32_nodes(proto) if half else [],
+        "compute_dtype": "float16" if options.half else "float32",
+        "float32_nodes": float32_nodes(proto) if options.half else [],
         "keep_fp32": plan.layers,
         "keep_fp32_reasons": plan.reasons,
         "layer_outputs": outputs_map,
@@ -212,13 +171,13 @@ def _metadata(
         extra["float16_from"] = float16_from
     extra.update(extra_meta or {})
     meta = build_metadata(
-        spec=spec,
+        spec=options.spec,
         model=net,
         fmt="onnx",
-        precision=precision,
+        precision=options.precision,
         input_size=size,
         transform_input=uses_transform_input(net),
-        seed=seed,
+        seed=options.seed,
         extra=extra,
     )
     meta["output"]["shape"][1] = meta["num_classes"]
@@ -242,54 +201,23 @@ def embed_and_write(
     return ExportResult(path=output, format="onnx", precision=precision, sha256=digest, metadata=meta)
 
 
-def export_onnx(
-    model: str | ModelSpec,
-    output: Path,
-    *,
-    weights: Path | None = None,
-    transform_input: bool = False,
-    precision: str = "fp32",
-    opset: int | None = None,
-    batch: int | None = None,
-    input_size: int | None = None,
-    embed_preprocessing: bool = False,
-    force: bool = False,
-    seed: int = DEFAULT_SEED,
-    model_obj: nn.Module | None = None,
-    keep_fp32: str | Sequence[str] | None = None,
-    keep_fp32_images: Path | None = None,
+def write_float_onnx(
+    options: ExportOptions, output: Path, *, force: bool = False, model_obj: nn.Module | None = None
 ) -> ExportResult:
-    """Export ``model`` to ONNX at ``output`` (plus ``<output>.json``); see docs/export.md.
+    """The FP32 or FP16 ONNX ``options`` ask for, at ``output`` (INT8 is :mod:`.int8`'s)."""
+    check_outputs(output, force)
+    net = get_model(options, model_obj)
+    plan = _keep_plan(net, options)
+    wrapper, n_folded = _fold_and_wrap(
+        net, options.spec, half=options.half, embed=options.embed_preprocessing, plan=plan
+    )
+    proto = _trace(wrapper, options)
+    float16_from = FLOAT16_TRACED if options.half else None
+    return _finish(proto, output, options, net=net, plan=plan, n_folded=n_folded, float16_from=float16_from)
 
-    ``keep_fp32`` (FP16 only): ``"auto"`` or module paths (a list, or one comma-separated
-    string) of layers that stay float32 inside the float16 graph; ``keep_fp32_images`` adds
-    photographs to the golden inputs ``auto`` measures on.
-    """
-    keep_names = _keep_names(keep_fp32)
-    spec, size, opset = _check_args(
-        model, output, precision, keep_names, opset, batch, input_size, model_obj, force
-    )
-    output = Path(output)
-    net = get_model(model, model_obj, weights, transform_input, seed)
-    half = precision == "fp16"
-    plan = _keep_plan(net, spec, size, keep_names, keep_fp32_images) if keep_names else KeepPlan()
-    wrapper, n_folded = _fold_and_wrap(net, spec, half=half, embed=embed_preprocessing, plan=plan)
-    proto = trace_onnx(wrapper, size, batch, embed_preprocessing, opset)
-    return _finish(
-        proto,
-        output,
-        net=net,
-        spec=spec,
-        size=size,
-        precision=precision,
-        opset=opset,
-        batch=batch,
-        embed=embed_preprocessing,
-        plan=plan,
-        n_folded=n_folded,
-        seed=seed,
-        float16_from=FLOAT16_TRACED if half else None,
-    )
+
+def _trace(wrapper: nn.Module, options: ExportOptions) -> onnx.ModelProto:
+    return trace_onnx(wrapper, options.size, options.batch, options.embed_preprocessing, options.opset)
 
 
 def export_onnx_pair(
@@ -297,65 +225,49 @@ def export_onnx_pair(
     fp32_output: Path,
     fp16_output: Path,
     *,
-    weights: Path | None = None,
-    transform_input: bool = False,
-    opset: int | None = None,
-    batch: int | None = None,
-    input_size: int | None = None,
-    embed_preprocessing: bool = False,
     force: bool = False,
-    seed: int = DEFAULT_SEED,
     model_obj: nn.Module | None = None,
-    keep_fp32: str | Sequence[str] | None = None,
-    keep_fp32_images: Path | None = None,
+    **options: Any,
 ) -> tuple[ExportResult, ExportResult]:
-    """The FP32 and the FP16 ONNX of one model (what ``release`` ships), traced once.
+    """The FP32 and the FP16 ONNX of one model (what ``release`` ships), traced once;
+    ``options`` as for :func:`.entry.export_onnx` (its precision is fp16)."""
+    checked = ExportOptions.create(model, precision="fp16", model_obj=model_obj, **options)
+    return write_onnx_pair(checked, Path(fp32_output), Path(fp16_output), force=force, model_obj=model_obj)
+
+
+def write_onnx_pair(
+    options: ExportOptions,
+    fp32_output: Path,
+    fp16_output: Path,
+    *,
+    force: bool = False,
+    model_obj: nn.Module | None = None,
+) -> tuple[ExportResult, ExportResult]:
+    """The FP32 ONNX and the FP16 one ``options`` (precision fp16) ask for.
 
     The FP16 graph is derived from the FP32 one (:func:`.fp16_graph.derive_fp16`: the same
     graph and weight bits as tracing ``model.half()``, without a second 4-s trace); graphs
     where torch's half export differs (float32 islands in a decomposed op) and ``keep_fp32``
-    exports are traced as :func:`export_onnx` does. Arguments as for :func:`export_onnx`.
+    exports are traced as :func:`write_float_onnx` does.
     """
     from .fp16_graph import derive_fp16
 
-    options: dict[str, Any] = {
-        "weights": weights,
-        "transform_input": transform_input,
-        "opset": opset,
-        "batch": batch,
-        "input_size": input_size,
-        "embed_preprocessing": embed_preprocessing,
-        "force": force,
-        "seed": seed,
-    }
-    keep_names = _keep_names(keep_fp32)
-    spec, size, opset = _check_args(
-        model, fp32_output, "fp32", [], opset, batch, input_size, model_obj, force
+    fp32_options = replace(options, precision="fp32", keep_fp32=())
+    check_outputs(fp32_output, force)
+    check_outputs(fp16_output, force)
+    net = get_model(options, model_obj)
+    if options.keep_fp32:
+        fp32 = write_float_onnx(fp32_options, fp32_output, force=force, model_obj=net)
+        return fp32, write_float_onnx(options, fp16_output, force=force, model_obj=net)
+    wrapper, n_folded = _fold_and_wrap(
+        net, options.spec, half=False, embed=options.embed_preprocessing, plan=KeepPlan()
     )
-    _check_args(model, fp16_output, "fp16", keep_names, opset, batch, input_size, model_obj, force)
-    net = get_model(model, model_obj, weights, transform_input, seed)
-    fp16_traced = {"keep_fp32": keep_fp32, "keep_fp32_images": keep_fp32_images, **options}
-    if keep_names:
-        fp32 = export_onnx(model, fp32_output, precision="fp32", model_obj=net, **options)
-        return fp32, export_onnx(model, fp16_output, precision="fp16", model_obj=net, **fp16_traced)
-    wrapper, n_folded = _fold_and_wrap(net, spec, half=False, embed=embed_preprocessing, plan=KeepPlan())
-    proto32 = trace_onnx(wrapper, size, batch, embed_preprocessing, opset)
+    proto32 = _trace(wrapper, options)
     proto16 = derive_fp16(proto32)
     if proto16 is not None:
-        _check_graph(proto16, opset)
-    common: dict[str, Any] = {
-        "net": net,
-        "spec": spec,
-        "size": size,
-        "opset": opset,
-        "batch": batch,
-        "embed": embed_preprocessing,
-        "plan": KeepPlan(),
-        "n_folded": n_folded,
-        "seed": seed,
-    }
-    fp32 = _finish(proto32, Path(fp32_output), precision="fp32", float16_from=None, **common)
+        _check_graph(proto16, options.opset)
+    made: dict[str, Any] = {"net": net, "plan": KeepPlan(), "n_folded": n_folded}
+    fp32 = _finish(proto32, fp32_output, fp32_options, float16_from=None, **made)
     if proto16 is None:
-        return fp32, export_onnx(model, fp16_output, precision="fp16", model_obj=net, **fp16_traced)
-    fp16 = _finish(proto16, Path(fp16_output), precision="fp16", float16_from=FLOAT16_DERIVED, **common)
-    return fp32, fp16
+        return fp32, write_float_onnx(options, fp16_output, force=force, model_obj=net)
+    return fp32, _finish(proto16, fp16_output, options, float16_from=FLOAT16_DERIVED, **made)

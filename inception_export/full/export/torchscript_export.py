@@ -11,9 +11,10 @@ from torch import nn
 from ...metadata import TORCHSCRIPT_EXTRA, to_json
 from ...registry import ModelSpec
 from ...seed import DEFAULT_SEED
-from .common import get_model, quiet_tracing, resolve, strip_build_attrs, uses_transform_input
+from .common import get_model, quiet_tracing, strip_build_attrs, uses_transform_input
 from .fold import fold_batchnorm
 from .metadata import build_metadata
+from .options import ExportOptions
 from .sanitize import sanitize_torchscript
 from .write import ExportResult, check_outputs, write_artifact
 
@@ -33,10 +34,24 @@ def export_torchscript(
 
     ``input_size`` is recorded only: the scripted graph accepts any size the model does.
     """
-    spec, size = resolve(model, model_obj, input_size)
-    output = Path(output)
+    options = ExportOptions.create(
+        model,
+        weights=weights,
+        transform_input=transform_input,
+        input_size=input_size,
+        seed=seed,
+        model_obj=model_obj,
+    )
+    return write_torchscript(options, Path(output), force=force, model_obj=model_obj)
+
+
+def write_torchscript(
+    options: ExportOptions, output: Path, *, force: bool = False, model_obj: nn.Module | None = None
+) -> ExportResult:
+    """The TorchScript of the model ``options`` describe (its precision is always FP32)."""
     check_outputs(output, force)
-    net = get_model(model, model_obj, weights, transform_input, seed)
+    net = get_model(options, model_obj)
+    size = options.size
     # Folding in float64 first keeps the frozen weights closer to eager than freeze's
     # own float32 conv-BN folding would.
     folded, n_folded = fold_batchnorm(net)
@@ -44,13 +59,13 @@ def export_torchscript(
     with quiet_tracing():
         frozen = torch.jit.freeze(torch.jit.script(folded.eval()))
     meta = build_metadata(
-        spec=spec,
+        spec=options.spec,
         model=net,
         fmt="torchscript",
         precision="fp32",
         input_size=size,
         transform_input=uses_transform_input(net),
-        seed=seed,
+        seed=options.seed,
         extra={
             "input": {"name": "x", "dtype": "float32", "layout": "NCHW", "shape": ["batch", 3, size, size]},
             "output": {"name": "logits", "dtype": "float32", "shape": ["batch", None]},
