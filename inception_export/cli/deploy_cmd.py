@@ -34,62 +34,71 @@ def warn_left_out(target: str, left_out: list[dict[str, Any]]) -> None:
         )
 
 
+TargetArg = Annotated[
+    str, typer.Argument(metavar="TARGET", help="triton (a model repository) or deepstream (nvinfer).")
+]
+ReleaseDirOpt = Annotated[Path, typer.Option("--release", metavar="DIR", help="Directory `release` wrote.")]
+DeployOutOpt = Annotated[
+    Path,
+    typer.Option("--output", "-o", metavar="DIR", help="Output directory (staged, swapped in whole)."),
+]
+DeployWeightsOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--weights",
+        "-w",
+        metavar="FILE",
+        help="The checkpoint the release was made from (its sha256 is checked against the "
+        "manifest); needed only to export an artifact the release lacks.",
+    ),
+]
+PlatformOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--platform",
+        metavar="onnx|plan|libtorch[,...]",
+        help="Triton: onnx,plan,libtorch (default: every artifact the release has).",
+    ),
+]
+TritonMaxBatchOpt = Annotated[
+    int | None,
+    typer.Option("--max-batch", metavar="N", help="Triton's max_batch_size (default: the engine's, else 8)."),
+]
+EngineOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--engine",
+        metavar="FILE",
+        help="Triton: a TensorRT engine built on the device from the release's ONNX (`trt --onnx`), "
+        "its manifest FILE.json beside it; served as the repository's plan model (sha256 checked).",
+    ),
+]
+GieUniqueIdOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--gie-unique-id",
+        metavar="N",
+        help="DeepStream: nvinfer's gie-unique-id, by which other elements name this model "
+        "(default 1; give each nvinfer in a pipeline its own).",
+    ),
+]
+DeployForceOpt = Annotated[
+    bool, typer.Option("--force", "-f", help="Replace an earlier `deploy` output in -o DIR (atomically).")
+]
+
+
 @command("deploy")
 def deploy(
-    target: Annotated[
-        str, typer.Argument(metavar="TARGET", help="triton (a model repository) or deepstream (nvinfer).")
-    ],
-    release: Annotated[Path, typer.Option("--release", metavar="DIR", help="Directory `release` wrote.")],
-    out: Annotated[
-        Path,
-        typer.Option("--output", "-o", metavar="DIR", help="Output directory (staged, swapped in whole)."),
-    ],
-    weights: Annotated[
-        Path | None,
-        typer.Option(
-            "--weights",
-            "-w",
-            metavar="FILE",
-            help="The checkpoint the release was made from (its sha256 is checked against the "
-            "manifest); needed only to export an artifact the release lacks.",
-        ),
-    ] = None,
+    target: TargetArg,
+    release: ReleaseDirOpt,
+    out: DeployOutOpt,
+    weights: DeployWeightsOpt = None,
     class_names: ClassNamesOpt = None,
-    platform: Annotated[
-        str | None,
-        typer.Option(
-            "--platform",
-            metavar="onnx|plan|libtorch[,...]",
-            help="Triton: onnx,plan,libtorch (default: every artifact the release has).",
-        ),
-    ] = None,
-    max_batch: Annotated[
-        int | None,
-        typer.Option(
-            "--max-batch", metavar="N", help="Triton's max_batch_size (default: the engine's, else 8)."
-        ),
-    ] = None,
-    engine: Annotated[
-        Path | None,
-        typer.Option(
-            "--engine",
-            metavar="FILE",
-            help="Triton: a TensorRT engine built on the device from the release's ONNX (`trt --onnx`), "
-            "its manifest FILE.json beside it; served as the repository's plan model (sha256 checked).",
-        ),
-    ] = None,
-    gie_unique_id: Annotated[
-        int | None,
-        typer.Option(
-            "--gie-unique-id",
-            metavar="N",
-            help="DeepStream: nvinfer's gie-unique-id, by which other elements name this model "
-            "(default 1; give each nvinfer in a pipeline its own).",
-        ),
-    ] = None,
-    force: Annotated[
-        bool, typer.Option("--force", "-f", help="Replace an earlier `deploy` output in -o DIR (atomically).")
-    ] = False,
+    platform: PlatformOpt = None,
+    max_batch: TritonMaxBatchOpt = None,
+    engine: EngineOpt = None,
+    gie_unique_id: GieUniqueIdOpt = None,
+    force: DeployForceOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Write a Triton model repository or a DeepStream config for an existing release."""
