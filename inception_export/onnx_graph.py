@@ -42,9 +42,6 @@ class OnnxFacts:
 
     precision: str  # fp32 | fp16 | int8
     evidence: str  # why: what in the graph says so, for messages and reports
-    qdq_nodes: int
-    float16_initializers: int
-    float16_casts: int
     input_dtype: str | None  # the single input's element type ("float32", "uint8", ...)
     input_shape: tuple[int | str, ...]  # dims: an int where fixed, the symbol (or "?") where not
     output_shape: tuple[int | str, ...]
@@ -144,9 +141,6 @@ def graph_facts(graph: Any) -> OnnxFacts:
     return OnnxFacts(
         precision=precision,
         evidence=evidence,
-        qdq_nodes=counts.qdq,
-        float16_initializers=counts.f16_init,
-        float16_casts=counts.f16_cast,
         input_dtype=_DTYPES.get(inputs[0].type.tensor_type.elem_type, "other") if len(inputs) == 1 else None,
         input_shape=_dims(inputs[0]) if len(inputs) == 1 else (),
         output_shape=_dims(outputs[0]) if len(outputs) == 1 else (),

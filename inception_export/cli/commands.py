@@ -45,4 +45,3 @@ _TABLE: tuple[Callable[..., Any], ...] = (
 )
 
 COMMANDS: tuple[tuple[str, Callable[..., Any]], ...] = tuple((command_name(fn), fn) for fn in _TABLE)
-ORDER: tuple[str, ...] = tuple(name for name, _ in COMMANDS)

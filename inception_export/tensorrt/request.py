@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING
 
 from ..atomic import check_output, writes_into
 from ..errors import ArtifactError, UsageError
+from ..registry import get_spec
+from ..seed import is_synthetic
 from ..text import printable
 from .config import DEFAULT_MAX_BATCH, DEFAULT_MIN_BATCH, DEFAULT_OPT_BATCH, EngineConfig
 from .manifest import manifest_path
@@ -167,8 +169,6 @@ def _model_and_size(model: str | None, given: OnnxInput | None) -> tuple[str, in
         if not size:
             raise ArtifactError(f"the ONNX for {made_for} states no input size (input shape {given.shape})")
         return made_for, size, None
-    from ..registry import get_spec  # loads the model code: only for --model without a matching ONNX
-
     spec = get_spec(model)
     if given is None:
         return spec.name, spec.default_size, spec
@@ -228,8 +228,8 @@ def _check_graph_precision(onnx: Path, info: OnnxInput, precision: str, name: st
         flags.append("--embed-preprocessing")
     if precision == "int8":
         flags += ["--calibration", "DIR"]
-    weights = info.metadata.weights
-    if not str(weights.get("source", "synthetic")).startswith("synthetic"):
+    source = info.metadata.weights.get("source")
+    if source is not None and not is_synthetic(str(source)):
         flags += ["--weights", "CHECKPOINT"]
     out = onnx.with_name(f"{onnx.stem.removesuffix('-' + graph)}-{precision}.onnx")
     make = shlex.join(["inception-export", "onnx", *flags, "-o", str(out)])
