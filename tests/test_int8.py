@@ -457,6 +457,11 @@ def test_release_int8_exports_gates_and_lists_it(tmp_path: Path, calibration_dir
     entry = next(a for a in manifest["artifacts"] if a["precision"] == "int8")
     assert entry["file"] == "googlenet-int8.onnx" and entry["gate"]["passed"]
     assert (tmp_path / "rel" / "googlenet-int8.onnx.json").is_file()
+    # How many images the scales come from, and why: all three there are (a release takes 64).
+    assert (
+        f"calibration: {len(PHOTOS)} of {len(PHOTOS)} images (all there are; at most 64 in a release)"
+        in res.stderr
+    )
 
 
 def test_large_bias_survives_onnxruntime_on_the_float16_qdq_graph(tmp_path: Path) -> None:

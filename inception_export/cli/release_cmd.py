@@ -197,11 +197,28 @@ def _report(result: ReleaseResult, json_out: bool, summary: Path | None) -> None
         highlight=False,
     )
     err.print(f"tensorrt: {result.manifest['tensorrt']}", soft_wrap=True)
+    _say_calibration(result)
     for target, packaged in (result.manifest.get("deploy") or {}).items():
         warn_left_out(target, packaged["left_out"])
     publish_ci(result.gate, summary, "release")
     if json_out:
         emit_json(result.manifest)
+
+
+def _say_calibration(result: ReleaseResult) -> None:
+    """How many images the INT8 artifact's scales come from, and why, as `onnx --precision int8`
+    says it: read from the artifact's own record (the release takes at most its default)."""
+    from ..full.export.calibration import describe
+    from ..metadata import read_metadata
+
+    for entry in result.manifest["artifacts"]:
+        if entry["precision"] == "int8" and entry["format"] == "onnx":
+            record = read_metadata(result.out_dir / entry["file"]).record
+            calibration = (record.get("quantization") or {}).get("calibration")
+            if isinstance(calibration, dict) and "count" in calibration:
+                err.print(
+                    describe(calibration, "at most {samples} in a release"), markup=False, highlight=False
+                )
 
 
 def _check_summary(

@@ -37,14 +37,15 @@ class CalibrationSet:
         return {"count": len(self.names), "found": self.found, "samples": self.samples, "sha256": self.sha256}
 
 
-def describe(record: dict[str, Any]) -> str:
+def describe(record: dict[str, Any], limit: str = "--calibration-samples {samples}") -> str:
     """How many images an artifact's scales come from, and why that many (``CalibrationSet.to_dict``,
-    as the metadata records it): the user's folder may hold more than --calibration-samples takes."""
+    as the metadata records it): the user's folder may hold more than the limit takes. ``limit``
+    says where the most taken came from (a command without --calibration-samples names its default)."""
     count, found = record["count"], record.get("found")
     if found is None:
         return f"calibration: {count} images"
     why = "evenly spaced by name" if count < found else "all there are"
-    return f"calibration: {count} of {found} images ({why}; --calibration-samples {record['samples']})"
+    return f"calibration: {count} of {found} images ({why}; {limit.format(samples=record['samples'])})"
 
 
 def check_samples(samples: int) -> None:
