@@ -3,8 +3,7 @@ input size (from ``--onnx``'s metadata, or ``--model``), the engine's precision,
 builder settings, and that no output is an input. The command parses its options, turns them
 into a :class:`BuildRequest` here, and prints what the build gives.
 
-Torch-free: the registry (hence the model code) is loaded only for ``--model`` without a
-matching ONNX.
+Torch-free, as the registry it reads model specs from is.
 """
 
 from __future__ import annotations
