@@ -245,6 +245,16 @@ def own_manifest(directory: Path) -> dict[str, Any] | None:
     return doc if ours else None
 
 
+def check_weights_file(weights: Path | None) -> None:
+    """``--weights``, when given, is a file (a checkpoint), refused before it is read."""
+    if weights is None:
+        return
+    if Path(weights).is_dir():
+        raise UsageError(f"--weights {weights} is a directory; give a checkpoint file")
+    if not Path(weights).is_file():
+        raise UsageError(f"--weights {weights}: no such file")
+
+
 def check_weights(
     model: ReleaseModel, weights: Path | None, release_dir: Path, *, needed: str | None = None
 ) -> None:
@@ -260,10 +270,7 @@ def check_weights(
                 f"(sha256 {printable(model.weights_sha256)[:12]}…): give --weights FILE"
             )
         return
-    if Path(weights).is_dir():
-        raise UsageError(f"--weights {weights} is a directory; give a checkpoint file")
-    if not Path(weights).is_file():
-        raise UsageError(f"--weights {weights}: no such file")
+    check_weights_file(weights)
     if model.seed is not None:
         raise WeightsError(
             f"--weights {weights}: the release {release_dir} was made from synthetic weights "

@@ -145,3 +145,14 @@ def test_negative_seed_is_one_line(tmp_path: Path) -> None:
     res = run_cli_here("onnx", "--model", "v1", "--seed", "-1", "-o", str(tmp_path / "x.onnx"))
     assert_one_line_error(res, 2, "--seed")
     assert not list(tmp_path.iterdir())
+
+
+def test_the_export_options_check_the_seed() -> None:
+    """The Python API's exports refuse a seed with the rest of their options, before the model
+    is built (a release's progress display had started by then)."""
+    from inception_export.errors import UsageError
+    from inception_export.full.export.options import ExportOptions
+
+    with pytest.raises(UsageError, match="--seed must be a whole number"):
+        ExportOptions.create("v1", seed=-1)
+    assert ExportOptions.create("v1", seed=0).seed == 0

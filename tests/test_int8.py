@@ -332,6 +332,22 @@ def test_keep_fp16_named_layer_stays_float16(tmp_path: Path, calibration_dir: Pa
     assert _inits(model)[kept.input[1]].data_type == TensorProto.FLOAT16
 
 
+def test_keep_fp16_auto_without_the_measurement_is_refused_before_work(
+    tmp_path: Path, calibration_dir: Path
+) -> None:
+    """From the Python API, "auto" needs localize's measurement (``auto_keep``): refused with
+    the options, not after the model is built, calibrated and traced."""
+    from inception_export.errors import UsageError
+    from inception_export.full.export.int8 import export_onnx_int8
+
+    out, phases = tmp_path / "auto.onnx", []
+    with pytest.raises(UsageError, match=r"--keep-fp16 auto needs the localize measurement \(auto_keep\)"):
+        export_onnx_int8(
+            "v1", out, calibration=calibration_dir, input_size=SIZE, keep_fp16="auto", progress=phases.append
+        )
+    assert phases == [] and not out.exists()  # no phase started, nothing written
+
+
 @pytest.mark.slow
 def test_keep_fp16_auto_finds_the_layer_int8_cannot_carry(tmp_path: Path, calibration_dir: Path) -> None:
     """One channel of inception3a.branch2.0 made a constant 1e4 (and unused by its only consumer,

@@ -168,17 +168,48 @@ def test_release_keep_fp32_traces_the_fp16_graph(tmp_path: Path) -> None:
         (["--batch", "0"], "--batch must be 'dynamic' or a positive integer"),
         (["--opset", "17"], "opset 17"),
         (["--input-size", "12"], "minimum"),
-        (["--images", "no-such-dir"], "not a directory"),
+        (["--images", "no-such-dir"], "--images no-such-dir: not found"),
+        # These three were refused only after the model was built and exported.
+        (["--images", "empty"], "--images empty: no image files"),
+        (["--samples", "501"], "--samples 501: at most 500"),
+        (["--seed", "-1"], "--seed must be a whole number"),
     ],
 )
 def test_release_refuses_bad_deployment_options_before_work(
     extra: list[str], needle: str, tmp_path: Path
 ) -> None:
     out = tmp_path / "r"
+    (tmp_path / "empty").mkdir()
     # In this process: a refusal before work, where a subprocess would pay a torch import per case.
     res = run_cli_here("release", "-m", "v1", "--out", str(out), *extra, cwd=tmp_path)
     assert_one_line_error(res, 2, needle)
+    assert "release:" not in res.stderr  # no progress line: no phase started
     assert not out.exists()
+
+
+def test_release_plan_takes_a_model_name(tmp_path: Path) -> None:
+    """From the Python API a name is resolved as `onnx`'s options resolve it (it was an
+    AttributeError), and the plan holds each fact once: FP16 and INT8 from their exports."""
+    from inception_export.full.release import check_release_options
+
+    plan = check_release_options("v1", tmp_path / "r", trt=False, fp16=False)
+    assert plan.spec.name == "googlenet" and plan.export.precision == "fp32" and plan.int8 is None
+    assert [a.kind for a in plan.artifacts(tmp_path)] == ["fp32"]
+    assert not (tmp_path / "r").exists()
+
+
+def test_release_progress_counts_each_golden_input_form(tmp_path: Path) -> None:
+    """TorchScript takes float32 NCHW and the --embed-preprocessing ONNX uint8 pixels: the gate
+    makes golden inputs of each form, a step each, and the total counts both (it counted one)."""
+    from inception_export.console import Steps
+    from inception_export.full.release import ReleaseOptions, check_release_options, run_release
+
+    steps = Steps()
+    options = ReleaseOptions(input_size=64, torchscript=True, embed_preprocessing=True)
+    plan = check_release_options("v1", tmp_path / "r", trt=False, fp16=False, samples=1, options=options)
+    assert run_release(plan, progress=steps).exit_code == 0
+    # build, TorchScript, ONNX FP32, gate, reference, golden inputs twice, then 3 per artifact
+    assert (steps.done, steps.total) == (13, 13)
 
 
 def test_release_engine_batch_range_defaults() -> None:

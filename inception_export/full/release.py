@@ -25,12 +25,13 @@ from ..parity.gate import GateReport, check_artifacts
 from ..parity.report import junit_xml
 from ..parity.tolerances import ToleranceProfile
 from ..registry import ModelSpec
-from ..release_manifest import GATE_REPORT, MANIFEST, own_manifest
+from ..release_manifest import GATE_REPORT, MANIFEST, check_weights_file, own_manifest
 from ..seed import DEFAULT_SEED, recorded_source
 from ..tensorrt.config import DEFAULT_MAX_BATCH, DEFAULT_MIN_BATCH, DEFAULT_OPT_BATCH
 from .build import build_model, load_report
 from .eager import EagerReference, bundle_from_reference
-from .export.options import DEFAULT_OPSET, INT8_MIN_OPSET, ExportOptions, Int8Options, check_layers
+from .export.options import ExportOptions
+from .golden import check_inputs
 
 REPORT_JUNIT = "parity.junit.xml"
 
@@ -82,31 +83,9 @@ class ReleaseOptions:
             precision="fp16", input_size=size, min_batch=lo, opt_batch=opt, max_batch=hi, layout=layout
         )
 
-    def check(self, spec: ModelSpec, trt: bool | None) -> None:
-        from .export.options import check_opset
-
-        if self.input_size is not None:
-            spec.check_size(self.input_size)
-        if self.batch is not None and self.batch < 1:
-            raise UsageError(f"--batch must be 'dynamic' or a positive integer, got {self.batch}")
-        if self.opset is not None:
-            check_opset(self.opset)
-        if self.images is not None and not Path(self.images).is_dir():
-            raise UsageError(f"--images {self.images}: not a directory")
-        if self.int8_calibration is not None:
-            from .export.calibration import list_calibration
-            from .export.options import INT8_MIN_OPSET
-
-            if self.embed_preprocessing:
-                raise UsageError(
-                    "INT8 (int8 in --precision) is not available with --embed-preprocessing "
-                    "(float32 NCHW input only)"
-                )
-            if self.opset is not None and self.opset < INT8_MIN_OPSET:
-                raise UsageError(
-                    f"INT8 needs opset >= {INT8_MIN_OPSET} (float16 scales), got --opset {self.opset}"
-                )
-            list_calibration(Path(self.int8_calibration))
+    def check(self, size: int, trt: bool | None) -> None:
+        """The release's own flags (the engine's batch range); the exports' options (size,
+        batch, opset, INT8's) are :meth:`ExportOptions.create`'s to check."""
         engine_flags = [
             f"--{name}-batch"
             for name, value in (("min", self.min_batch), ("opt", self.opt_batch), ("max", self.max_batch))
@@ -114,7 +93,7 @@ class ReleaseOptions:
         ]
         if engine_flags and trt is False:
             raise UsageError(f"{', '.join(engine_flags)} shape the TensorRT engine; --no-trt builds none")
-        self.engine_config(self.input_size or spec.default_size).validate()
+        self.engine_config(size).validate()
 
 
 @dataclass
@@ -192,12 +171,11 @@ class ReleasePlan:
     spec: ModelSpec
     out_dir: Path
     profile: ToleranceProfile
-    fp16: bool
     options: ReleaseOptions
     build_trt: bool
     trt_missing: str | None  # why no engine can be built here, if none can
     export: ExportOptions  # the FP16 ONNX's (its FP32 twin differs only in precision), else the FP32's
-    int8: ExportOptions | None  # the INT8 QDQ ONNX's, when a calibration set is given
+    int8: ExportOptions | None  # the INT8 QDQ ONNX's, exactly when a calibration set is given
     samples: int = 6  # the gate's seeded random inputs
     force: bool = False  # replace an earlier release in out_dir
 
@@ -212,18 +190,22 @@ class ReleasePlan:
             "int8": f"{stem}-int8.onnx",
         }
         kinds = ["torchscript"] if self.options.torchscript else []
-        kinds += ["fp32", "fp16"] if self.fp16 else ["fp32"]
-        kinds += ["int8"] if self.options.int8_calibration is not None else []
+        kinds += ["fp32", "fp16"] if self.export.half else ["fp32"]
+        kinds += ["int8"] if self.int8 is not None else []
         kinds += ["tensorrt"] if self.build_trt else []
         return [ReleaseArtifact(k, stage / names[k]) for k in kinds]
 
     def steps(self) -> int:
         """Progress steps: build, each export (FP32 and FP16 together), the engine, the gate's
-        start, its reference and golden inputs, three gate steps per artifact, and the deployment
-        packages (one step for all)."""
-        exports = int(self.options.torchscript) + 1 + int(self.build_trt)
-        exports += int(self.options.int8_calibration is not None)
-        return 1 + exports + 3 + 3 * len(self.artifacts(Path())) + int(bool(self.options.deploy))
+        start, its reference, the golden inputs of each input form the artifacts take, three
+        gate steps per artifact, and the deployment packages (one step for all)."""
+        kinds = [a.kind for a in self.artifacts(Path())]
+        exports = len(kinds) - int("fp16" in kinds)  # FP32 and FP16 are one step
+        # TorchScript takes float32 NCHW; with --embed-preprocessing the ONNX (and its engine)
+        # take uint8 NHWC pixels: each form is its own golden inputs step.
+        pixels = {self.export.embed_preprocessing and k != "torchscript" for k in kinds}
+        gate = 2 + len(pixels) + 3 * len(kinds)
+        return 1 + exports + gate + int(bool(self.options.deploy))
 
 
 def run_release(plan: ReleasePlan, progress: Callable[[str], None] | None = None) -> ReleaseResult:
@@ -253,7 +235,7 @@ def run_release(plan: ReleasePlan, progress: Callable[[str], None] | None = None
 
 
 def check_release_options(
-    spec: ModelSpec,
+    spec: str | ModelSpec,
     out_dir: Path,
     *,
     weights: Path | None = None,
@@ -271,21 +253,25 @@ def check_release_options(
     it resolves (the profile, the exports' options, ``transform_input`` as the weights decide
     it) is the plan :func:`run_release` follows.
 
-    ``trt=None`` builds an engine only where TensorRT and a GPU are present; ``trt=True``
-    makes their absence an error. ``options`` carries the deployment's shape of the artifacts
-    (input size, batch, opset, in-graph preprocessing, the engine's batch range) and whether
-    TorchScript, INT8 and deployment packages are wanted.
+    ``spec``: a model's spec or name. ``trt=None`` builds an engine only where TensorRT and a
+    GPU are present; ``trt=True`` makes their absence an error. ``options`` carries the
+    deployment's shape of the artifacts (input size, batch, opset, in-graph preprocessing, the
+    engine's batch range) and whether TorchScript, INT8 and deployment packages are wanted.
     """
-    from ..registry import resolve_transform_input
+    from ..registry import get_spec, resolve_transform_input
     from ..tensorrt import missing_reason
 
+    spec = get_spec(spec)
     opts = options or ReleaseOptions()
-    opts.check(spec, trt)
-    if samples < 1:
-        raise UsageError(f"--samples must be at least 1, got {samples}")
+    if keep_fp32 and not fp16:
+        raise UsageError("--keep-fp32 applies to the FP16 export (--precision fp32,fp16)")
+    # transform_input is resolved from the weights below, once they are checked.
+    export, int8 = _export_options(spec, opts, weights=weights, seed=seed, fp16=fp16, keep_fp32=keep_fp32)
+    opts.check(export.size, trt)
+    check_inputs(samples, opts.images)
     # A malformed or out-of-range profile fails here, not after the exports.
     limits = ToleranceProfile.parse(profile)
-    _check_weights(weights)
+    check_weights_file(weights)
     # The engine is built from the FP16 ONNX: a release without one has no engine to build.
     no_fp16 = None if fp16 else "no FP16 ONNX to build it from (--precision without fp16)"
     if trt is True and no_fp16:
@@ -293,9 +279,6 @@ def check_release_options(
     trt_missing = missing_reason()
     if trt is True and trt_missing:
         raise BackendUnavailable(f"--trt: {trt_missing}")
-    if keep_fp32 and not fp16:
-        raise UsageError("--keep-fp32 applies to the FP16 export (--precision fp32,fp16)")
-    keep = check_layers(keep_fp32, "--keep-fp32")
     _check_deploy(opts, weights)
     check_apart(
         [
@@ -309,29 +292,19 @@ def check_release_options(
     )
     check_output_dir(out_dir, force, MANIFEST, ours=is_release, listed=release_files)
     ti = resolve_transform_input(spec, weights, transform_input)[0]
-    export = _export_options(spec, opts, weights=weights, transform_input=ti, seed=seed, fp16=fp16, keep=keep)
     missing = no_fp16 or trt_missing
     return ReleasePlan(
         spec=spec,
         out_dir=Path(out_dir),
         profile=limits,
-        fp16=fp16,
         options=opts,
         build_trt=trt is not False and not missing,
         trt_missing=missing,
-        export=export,
-        int8=_int8_options(export, opts),
+        export=replace(export, transform_input=ti),
+        int8=None if int8 is None else replace(int8, transform_input=ti),
         samples=samples,
         force=force,
     )
-
-
-def _check_weights(weights: Path | None) -> None:
-    if weights is not None:
-        if Path(weights).is_dir():
-            raise UsageError(f"--weights {weights} is a directory; give a checkpoint file")
-        if not Path(weights).is_file():
-            raise UsageError(f"--weights {weights}: no such file")
 
 
 def _check_deploy(opts: ReleaseOptions, weights: Path | None) -> None:
@@ -349,38 +322,26 @@ def _export_options(
     opts: ReleaseOptions,
     *,
     weights: Path | None,
-    transform_input: bool,
     seed: int,
     fp16: bool,
-    keep: tuple[str, ...],
-) -> ExportOptions:
-    """The release's ONNX exports, from options :meth:`ReleaseOptions.check` has checked."""
-    return ExportOptions(
-        spec=spec,
-        size=opts.input_size or spec.default_size,
-        precision="fp16" if fp16 else "fp32",
-        weights=weights,
-        transform_input=transform_input,
-        seed=seed,
-        opset=DEFAULT_OPSET if opts.opset is None else opts.opset,
-        batch=opts.batch,
-        embed_preprocessing=opts.embed_preprocessing,
-        keep_fp32=keep,
-        images=opts.images,
-    )
-
-
-def _int8_options(export: ExportOptions, opts: ReleaseOptions) -> ExportOptions | None:
-    """The INT8 export beside the others: the same model and shape, its own opset default and
-    the calibration set (its default sample count and method)."""
+    keep_fp32: str | None,
+) -> tuple[ExportOptions, ExportOptions | None]:
+    """The release's ONNX exports, checked by :meth:`ExportOptions.create` as `onnx`'s are:
+    the FP16 (else FP32) one, and the INT8 one beside it when a calibration set is given (the
+    same model and shape, its own opset default, the calibration's default samples and method)."""
+    shared: dict[str, Any] = {
+        "weights": weights,
+        "seed": seed,
+        "opset": opts.opset,
+        "batch": opts.batch,
+        "input_size": opts.input_size,
+        "embed_preprocessing": opts.embed_preprocessing,
+        "images": opts.images,
+    }
+    export = ExportOptions.create(spec, precision="fp16" if fp16 else "fp32", keep_fp32=keep_fp32, **shared)
     if opts.int8_calibration is None:
-        return None
-    from .export.calibration import DEFAULT_SAMPLES
-    from .export.int8 import DEFAULT_METHOD
-
-    calibration = Int8Options(Path(opts.int8_calibration), DEFAULT_SAMPLES, DEFAULT_METHOD)
-    opset = INT8_MIN_OPSET if opts.opset is None else opts.opset  # checked >= INT8_MIN_OPSET
-    return replace(export, precision="int8", opset=opset, keep_fp32=(), int8=calibration)
+        return export, None
+    return export, ExportOptions.create(spec, precision="int8", calibration=opts.int8_calibration, **shared)
 
 
 def _release_into(stage: Path, plan: ReleasePlan, step: Callable[[str], None]) -> ReleaseResult:
@@ -444,7 +405,7 @@ def _export(
     else:
         step(f"export {fp32.path.name}")
         fp32.sha256 = write_onnx(plan.export, fp32.path, model_obj=net).sha256
-    if "int8" in by_kind and plan.int8 is not None:  # the plan lists INT8 only with its options
+    if plan.int8 is not None:
         int8 = by_kind["int8"]
         step(f"export {int8.path.name}")
         int8.sha256 = write_onnx(plan.int8, int8.path, model_obj=net).sha256

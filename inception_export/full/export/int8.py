@@ -133,8 +133,8 @@ def _measured_keep(
     net: nn.Module, proto32: onnx.ModelProto, calib: CalibrationSet, options: ExportOptions, int8: Int8Options
 ) -> tuple[dict[str, str], onnx.ModelProto]:
     """``--keep-fp16 auto``: the layers localize's measurement leaves in float16, and the graph."""
-    if int8.auto_keep is None:
-        raise UsageError("--keep-fp16 auto needs the localize measurement (auto_keep) from the caller")
+    # ExportOptions.create refuses "auto" without the measurement, before any work.
+    assert int8.auto_keep is not None
     reasons, proto = int8.auto_keep(
         net,
         proto32,

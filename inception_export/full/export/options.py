@@ -10,7 +10,7 @@ from typing import Any
 
 from ...errors import UsageError
 from ...registry import ModelSpec, get_spec
-from ...seed import DEFAULT_SEED
+from ...seed import DEFAULT_SEED, check_seed
 
 # 18 is the opset torch's exporter writes natively (it cannot go lower: asking for 17
 # silently yields 18), TensorRT 10.0's parser reads up to 20 and onnxruntime >= 1.14 reads it.
@@ -137,6 +137,8 @@ class ExportOptions:
             check_opset(opset)
         if batch is not None and batch < 1:
             raise UsageError(f"batch must be a positive integer or dynamic, got {batch}")
+        seed = DEFAULT_SEED if seed is None else seed
+        check_seed(seed)
         spec, size = _resolve(model, model_obj, input_size)
         if int8 is not None:
             from .calibration import list_calibration
@@ -148,7 +150,7 @@ class ExportOptions:
             precision=precision,
             weights=weights,
             transform_input=transform_input,
-            seed=DEFAULT_SEED if seed is None else seed,
+            seed=seed,
             opset=opset,
             batch=batch,
             embed_preprocessing=embed_preprocessing,
@@ -190,6 +192,10 @@ def _int8_options(
     samples = DEFAULT_SAMPLES if samples is None else samples
     check_samples(samples)
     names = check_layers(keep_fp16, "--keep-fp16")
+    if names == ("auto",) and auto_keep is None:
+        # The measurement is localize's, which the exporter does not import: without it "auto"
+        # would be refused only after the model is built, calibrated and traced.
+        raise UsageError("--keep-fp16 auto needs the localize measurement (auto_keep) from the caller")
     return Int8Options(Path(calibration), samples, method, names, auto_keep)
 
 
@@ -201,7 +207,7 @@ def _int8_opset(opset: int | None, embed_preprocessing: bool) -> int:
     opset = INT8_MIN_OPSET if opset is None else int(opset)
     check_opset(opset)
     if opset < INT8_MIN_OPSET:
-        raise UsageError(f"--precision int8 needs opset >= {INT8_MIN_OPSET} (float16 scales), got {opset}")
+        raise UsageError(f"INT8 needs opset >= {INT8_MIN_OPSET} (float16 scales), got --opset {opset}")
     return opset
 
 
