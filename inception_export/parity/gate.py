@@ -426,7 +426,7 @@ def run_golden_gate(
     labelled = labelled_check(labelled_images, class_names)
     chosen = ToleranceProfile.parse(profile, allow_loose_limits) if profile is not None else None
     # the bundle, then three per artifact (and the labelled images')
-    expect_steps(progress, 1 + 3 * len(artifacts) + labelled_steps(labelled_images, artifacts))
+    expect_steps(progress, 1 + 3 * len(artifacts) + labelled_steps(labelled_images, artifacts, eager=False))
     step = progress or (lambda _msg: None)
     step("golden bundle")
     golden = load_bundle(bundle, allow_loose_limits=allow_loose_limits)
@@ -448,9 +448,10 @@ def run_golden_gate(
     )
 
 
-def labelled_steps(labelled_images: Path | None, artifacts: Sequence[Path]) -> int:
-    """Progress steps of --labelled-images: reading them, the reference's accuracy, one per artifact."""
-    return 0 if labelled_images is None else 2 + len(artifacts)
+def labelled_steps(labelled_images: Path | None, artifacts: Sequence[Path], *, eager: bool) -> int:
+    """Progress steps of --labelled-images: reading them, eager PyTorch's accuracy (``eager``: a
+    golden bundle has no model to run), one per artifact."""
+    return 0 if labelled_images is None else 1 + int(eager) + len(artifacts)
 
 
 def labelled_check(images: Path | None, class_names: Path | None) -> LabelledCheck | None:
