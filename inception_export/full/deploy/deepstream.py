@@ -28,7 +28,7 @@ from ...deploy.nvinfer import (
 )
 from ...deploy.verify import ModelFacts, model_facts
 from ...errors import ArtifactError, GateFailure, UsageError
-from ...parity.tolerances import ToleranceProfile
+from ...parity.tolerances import DEFAULT_PROFILE, ToleranceProfile
 from ...release_manifest import ReleaseManifest, ReleaseModel, check_weights, read_release
 from ...specs.model_spec import ModelSpec
 from .deepstream_gate import DeepStreamGate
@@ -79,7 +79,7 @@ def write_deepstream(
     weights: Path | None,
     class_names: list[str] | None,
     batch_size: int | None = None,
-    profile: ToleranceProfile | None = None,
+    profile: ToleranceProfile = DEFAULT_PROFILE,
     process_mode: int = 1,
     gie_unique_id: int = 1,
     progress: Callable[[str], None] | None = None,
@@ -101,7 +101,6 @@ def write_deepstream(
 
     if not Path(out_dir).is_dir():
         raise UsageError(f"{out_dir}: not a directory (the caller stages it)")
-    chosen = profile or ToleranceProfile.parse("default")
     # The manifest's words refuse a request early, in their terms; the export is then built
     # from the release's files, every word compared with them (``verify.model_facts``).
     release = read_release(release_dir)
@@ -160,7 +159,7 @@ def write_deepstream(
     )
     write_text_atomic(config, render_config(cfg, _header(spec.name, facts, exported.sha256, scaling)))
     step(f"gate {config.name}")
-    _gate_into(report, config, spec, net, chosen)
+    _gate_into(report, config, spec, net, profile)
     return [config, labels, artifact, exported.sidecar, report]
 
 
@@ -276,7 +275,7 @@ def check_deepstream(
     release_dir: Path,
     *,
     weights: Path | None = None,
-    profile: ToleranceProfile | None = None,
+    profile: ToleranceProfile = DEFAULT_PROFILE,
     fail: bool = True,
     progress: Callable[[str], None] | None = None,
 ) -> DeepStreamGate:
@@ -308,7 +307,7 @@ def check_deepstream(
     step(f"check the model against {found.bundle.name}")
     check_rebuilt(net, found.bundle)
     step(f"gate {Path(config).name}")
-    result = _gate(Path(config), spec, net, profile or ToleranceProfile.parse("default"))
+    result = _gate(Path(config), spec, net, profile)
     if fail and not result.passed:
         raise GateFailure(result.summary())
     return result
