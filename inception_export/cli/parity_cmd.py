@@ -221,13 +221,14 @@ def parity(
             raise UsageError("--model is required (or --golden FILE to compare with a golden bundle)")
         from ..full.eager import run_gate
 
+        ti = checkpoint_transform_input(model, weights, transform_input)  # an unknown model first
         profile = _profile(tolerance_profile or "default", allow_loose_limits)
         with progress_steps("parity") as step:
             report = run_gate(
                 model,
                 artifacts,
                 weights=weights,
-                transform_input=checkpoint_transform_input(model, weights, transform_input),
+                transform_input=ti,
                 images=images,
                 samples=6 if samples is None else samples,
                 profile=profile,
