@@ -165,7 +165,7 @@ def _setup(model: str, work: Path) -> dict[str, Any]:
     from inception_export import build_model
     from inception_export.full.eager import EagerReference, bundle_from_reference
     from inception_export.full.export import export_onnx
-    from inception_export.parity.tolerances import load_profile
+    from inception_export.parity.tolerances import DEFAULT_PROFILE
 
     net = build_model(model)
     name = net.spec.name
@@ -173,13 +173,13 @@ def _setup(model: str, work: Path) -> dict[str, Any]:
     fp16 = export_onnx(name, work / f"{name}-fp16.onnx", model_obj=net, precision="fp16", force=True).path
     ref = EagerReference(name, reference_model=net)
     ref.load(lambda _msg: None)
-    limits = load_profile("default")
     size = net.spec.default_size
+    profile, limits = DEFAULT_PROFILE.name, DEFAULT_PROFILE.limits
     plain = bundle_from_reference(
-        ref, work / "golden.npz", input_size=size, pixels=False, profile="default", limits=limits
+        ref, work / "golden.npz", input_size=size, pixels=False, profile=profile, limits=limits
     )
     pixels = bundle_from_reference(
-        ref, work / "golden-pixels.npz", input_size=size, pixels=True, profile="default", limits=limits
+        ref, work / "golden-pixels.npz", input_size=size, pixels=True, profile=profile, limits=limits
     )
     return {
         "model": name,

@@ -91,27 +91,43 @@ class OnnxSummary:
 
 
 @dataclass(frozen=True)
+class FedInput:
+    """A graph input that is not an initializer: what a caller (an engine build) feeds."""
+
+    name: str
+    dims: tuple[int | str | None, ...]  # an int where fixed, the symbol (or None) where not
+    elem_type: int  # onnx.TensorProto's element type (0: undefined)
+
+
+@dataclass(frozen=True)
 class ParsedOnnx:
     facts: OnnxFacts
     summary: OnnxSummary
+    fed_inputs: tuple[FedInput, ...] = ()
 
 
 def parse_onnx(path: Path) -> ParsedOnnx | None:
     """The facts and summary of an ONNX file (None if it does not parse), parsed once per file
     version; refused (exit 2) before loading when it cannot fit in memory."""
+    parsed = parse_onnx_or_why(path)
+    return parsed if isinstance(parsed, ParsedOnnx) else None
+
+
+def parse_onnx_or_why(path: Path) -> ParsedOnnx | str:
+    """:func:`parse_onnx`, with the name of the error that stopped the parse in place of None."""
     st = Path(path).stat()
     check_fits_memory(Path(path), "ONNX")
     return _parse(str(path), st.st_mtime_ns, st.st_size)
 
 
 @functools.lru_cache(maxsize=8)
-def _parse(path: str, _mtime_ns: int, _size: int) -> ParsedOnnx | None:
+def _parse(path: str, _mtime_ns: int, _size: int) -> ParsedOnnx | str:
     import onnx
 
     try:
         model = onnx.load(path, load_external_data=False)
-    except Exception:  # protobuf raises DecodeError and friends
-        return None
+    except Exception as exc:  # protobuf raises DecodeError and friends
+        return type(exc).__name__
     graph = model.graph
     opsets = [int(o.version) for o in model.opset_import if o.domain in ("", "ai.onnx")]
     summary = OnnxSummary(
@@ -120,7 +136,24 @@ def _parse(path: str, _mtime_ns: int, _size: int) -> ParsedOnnx | None:
         nodes=len(graph.node),
     )
     facts = dataclasses.replace(graph_facts(graph), opset=opsets[0] if opsets else None)
-    return ParsedOnnx(facts, summary)
+    return ParsedOnnx(facts, summary, _fed_inputs(graph))
+
+
+def _fed_inputs(graph: Any) -> tuple[FedInput, ...]:
+    # Older exporters list initializers among the graph inputs too; those are not fed.
+    initializers = {i.name for i in graph.initializer}
+    return tuple(
+        FedInput(
+            v.name,
+            tuple(
+                int(d.dim_value) if d.HasField("dim_value") else (d.dim_param or None)
+                for d in v.type.tensor_type.shape.dim
+            ),
+            int(v.type.tensor_type.elem_type),
+        )
+        for v in graph.input
+        if v.name not in initializers
+    )
 
 
 def graph_facts(graph: Any) -> OnnxFacts:

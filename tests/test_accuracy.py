@@ -147,6 +147,14 @@ def test_golden_reports_absolute_accuracy_only(
     assert acc["artifact"] == {"top1": 100.0, "top5": 100.0, "images": 60}
     assert not [c for c in report["artifacts"][0]["checks"] if "accuracy" in c["name"]]
     assert "drop not gated" in res.stderr
+    # Progress counts what the golden gate does: the images read, one step per artifact, and no
+    # eager PyTorch on them (a bundle has no model to run).
+    from inception_export.console import Steps
+    from inception_export.parity.gate import run_golden_gate
+
+    steps = Steps()
+    run_golden_gate(bundle, [digits_onnx["fp32"]], labelled_images=held_out_few, progress=steps)
+    assert (steps.done, steps.total) == (6, 6)  # the bundle, three for the artifact, two labelled
     # The device role has no torch to resize images with: one line, exit 2. (A stand-in torch
     # that refuses to import, first on the path, as tests/test_golden.py does.)
     fake = tmp_path / "site" / "torch"

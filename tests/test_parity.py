@@ -22,7 +22,7 @@ from inception_export.full.export import export_onnx
 from inception_export.full.golden import golden_inputs
 from inception_export.parity import compare, load_profile
 from inception_export.parity.numfmt import failure_message, near_one, value_vs_limit
-from inception_export.parity.tolerances import PROFILES
+from inception_export.parity.tolerances import PROFILES, ToleranceProfile
 
 
 @pytest.fixture(scope="module")
@@ -276,8 +276,9 @@ def test_tolerance_profile_file_overrides(broken: dict[str, Path], tmp_path: Pat
     # Past the built-in bound (10x the default's error limits, agreement no lower): refused
     # unless asked for, and then the report says so.
     with pytest.raises(UsageError, match=r"\[fp32\] rel_l2 = 1 \(bound 0.0001\) and 5 more .*--allow-loose"):
-        run_gate("v1", [broken["scaled_conv"]], samples=2, profile=str(loose))
-    report = run_gate("v1", [broken["scaled_conv"]], samples=2, profile=str(loose), allow_loose_limits=True)
+        ToleranceProfile.parse(str(loose))
+    profile = ToleranceProfile.parse(str(loose), allow_loose=True)
+    report = run_gate("v1", [broken["scaled_conv"]], samples=2, profile=profile)
     assert report.passed and report.to_dict()["limits_within_bound"] is False
     assert len(report.limits_beyond_bound) == 6
     assert load_profile("strict")["fp32"].rel_l2 < load_profile("default")["fp32"].rel_l2

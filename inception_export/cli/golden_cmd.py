@@ -59,7 +59,7 @@ def golden(
     """Write golden inputs + eager PyTorch logits, for `parity --golden FILE` where torch is absent."""
     from ..atomic import check_apart
     from ..full.eager import make_bundle
-    from ..parity.tolerances import PROFILES
+    from ..parity.tolerances import PROFILES, ToleranceProfile
 
     profile_file = None if tolerance_profile in PROFILES else tolerance_profile
     check_apart(
@@ -67,6 +67,7 @@ def golden(
         files={"-o": output},
     )
     ti = checkpoint_transform_input(model, weights, transform_input)
+    profile = ToleranceProfile.parse(tolerance_profile, allow_loose_limits)
     with progress_steps("golden") as step:
         result = make_bundle(
             model,
@@ -77,8 +78,7 @@ def golden(
             pixels=embed_preprocessing,
             samples=samples,
             images=images,
-            profile=tolerance_profile,
-            allow_loose_limits=allow_loose_limits,
+            profile=profile,
             seed=seed,
             force=force,
             progress=step,

@@ -43,11 +43,13 @@ def localize_cmd(
     from ..full.golden import check_samples
     from ..full.localize.core import localize
     from ..full.localize.table import table
+    from ..parity.tolerances import ToleranceProfile
     from .options import check_threads
 
     check_samples(samples)  # before the progress bar sized by it
     threads = check_threads(threads)
     ti = checkpoint_transform_input(model, weights, transform_input)
+    profile = ToleranceProfile.parse(tolerance_profile, allow_loose_limits)
     # The total comes from the core, which knows how many inputs --images adds.
     with progress_steps("localize") as step:
         report = localize(
@@ -57,8 +59,7 @@ def localize_cmd(
             transform_input=ti,
             images=images,
             samples=samples,
-            profile=tolerance_profile,
-            allow_loose_limits=allow_loose_limits,
+            profile=profile,
             progress=step,
             threads=threads,
         )

@@ -31,6 +31,7 @@ from .options import (
 if TYPE_CHECKING:
     from ..atomic import Named
     from ..parity.gate import GateReport
+    from ..parity.tolerances import ToleranceProfile
 
 
 def show_report(report: GateReport, json_out: bool, junit: Path | None, *, emit: bool = True) -> None:
@@ -200,11 +201,13 @@ def parity(
         )
         from ..parity.gate import run_golden_gate
 
+        # None: the limits recorded in the bundle (checked against the bound when it is read).
+        profile = None if tolerance_profile is None else _profile(tolerance_profile, allow_loose_limits)
         with progress_steps("parity") as step:
             report = run_golden_gate(
                 golden,
                 artifacts,
-                profile=tolerance_profile,
+                profile=profile,
                 device=device,
                 progress=step,
                 model=model,
@@ -218,26 +221,33 @@ def parity(
             raise UsageError("--model is required (or --golden FILE to compare with a golden bundle)")
         from ..full.eager import run_gate
 
+        ti = checkpoint_transform_input(model, weights, transform_input)  # an unknown model first
+        profile = _profile(tolerance_profile or "default", allow_loose_limits)
         with progress_steps("parity") as step:
             report = run_gate(
                 model,
                 artifacts,
                 weights=weights,
-                transform_input=checkpoint_transform_input(model, weights, transform_input),
+                transform_input=ti,
                 images=images,
                 samples=6 if samples is None else samples,
-                profile=tolerance_profile or "default",
+                profile=profile,
                 device=device,
                 progress=step,
                 labelled_images=labelled_images,
                 class_names=class_names,
-                allow_loose_limits=allow_loose_limits,
                 threads=threads,
             )
     show_report(report, json_out, junit)
     publish_ci(report, summary, "parity")
     if not report.passed:
         raise typer.Exit(1)
+
+
+def _profile(spec: str, allow_loose_limits: bool) -> ToleranceProfile:
+    from ..parity.tolerances import ToleranceProfile
+
+    return ToleranceProfile.parse(spec, allow_loose_limits)
 
 
 def _check_outputs(junit: Path | None, summary: Path | None, force: bool, given: Named) -> None:

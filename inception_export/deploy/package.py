@@ -169,7 +169,8 @@ def run_deploy(
     )
     release = read_release(release_dir)
     names = class_names_for(release.num_classes, class_names)
-    check_weights(release, weights, Path(release_dir))
+    if target == "triton":  # deepstream's exporter checks them itself, as any caller of it needs
+        check_weights(release, weights, Path(release_dir))
     check_output_dir(out_dir, force, MARKER, ours=is_deploy_dir, listed=deploy_files)
     with staged_directory(out_dir, force=force, ours=is_deploy_dir, listed=deploy_files) as stage:
         files, left_out = write_target(

@@ -23,7 +23,7 @@ from ..metadata import ArtifactMeta
 from ..parity.bundle import BundleResult, bundle_metadata, check_bundle_classes, write_bundle
 from ..parity.gate import GateReport, check_artifacts, check_device, labelled_check, labelled_steps
 from ..parity.reference import EAGER, Progress, Reference, ReferenceSet, run_batched
-from ..parity.tolerances import Limits, ToleranceProfile
+from ..parity.tolerances import DEFAULT_PROFILE, Limits, ToleranceProfile
 from ..registry import ModelSpec, get_spec
 from ..runners.base import Runner
 from .build import build_model, load_report
@@ -110,17 +110,16 @@ def run_gate(
     transform_input: bool = False,
     images: Path | None = None,
     samples: int = 6,
-    profile: str | ToleranceProfile = "default",
+    profile: ToleranceProfile = DEFAULT_PROFILE,
     device: str = "cpu",
     progress: Progress | None = None,
     reference_model: Any = None,
     labelled_images: Path | None = None,
     class_names: Path | None = None,
-    allow_loose_limits: bool = False,
     threads: int | None = None,
 ) -> GateReport:
-    """Check every artifact against eager PyTorch; raise UsageError/ArtifactError on bad input
-    (a profile looser than the built-in bound included, unless ``allow_loose_limits``).
+    """Check every artifact against eager PyTorch, within ``profile`` (read at the edge:
+    ``ToleranceProfile.parse``); raise UsageError/ArtifactError on bad input.
 
     ``threads``: torch's CPU threads (the eager reference) and each artifact's runtime's."""
     if threads is not None:
@@ -136,15 +135,14 @@ def run_gate(
     )
     if not artifacts:
         raise UsageError("no artifacts given")
-    chosen = ToleranceProfile.parse(profile, allow_loose_limits)
     check_device(device)
     check_cuda_visible(device)
     # reference, golden inputs, three per artifact (and the labelled images')
-    expect_steps(progress, 2 + 3 * len(artifacts) + labelled_steps(labelled_images, artifacts))
+    expect_steps(progress, 2 + 3 * len(artifacts) + labelled_steps(labelled_images, artifacts, eager=True))
     return check_artifacts(
         reference,
         artifacts,
-        profile=chosen,
+        profile=profile,
         device=device,
         progress=progress,
         labelled=labelled,
@@ -207,13 +205,13 @@ def make_bundle(
     pixels: bool = False,
     samples: int = 6,
     images: Path | None = None,
-    profile: str | ToleranceProfile = "default",
+    profile: ToleranceProfile = DEFAULT_PROFILE,
     seed: int | None = None,
     force: bool = False,
     progress: Progress | None = None,
-    allow_loose_limits: bool = False,
 ) -> BundleResult:
-    """Run eager PyTorch on the golden inputs and write the bundle (CI side; needs torch)."""
+    """Run eager PyTorch on the golden inputs and write the bundle (CI side; needs torch), with
+    ``profile``'s limits for the device to apply (read at the edge: ``ToleranceProfile.parse``)."""
     reference = EagerReference(
         model,
         weights=weights,
@@ -224,7 +222,6 @@ def make_bundle(
     )
     size = input_size or reference.spec.default_size
     reference.spec.check_size(size)
-    chosen = ToleranceProfile.parse(profile, allow_loose_limits)
     if samples < 1:
         raise UsageError("--samples must be at least 1")
     check_output(path, force)
@@ -236,8 +233,8 @@ def make_bundle(
         path,
         input_size=size,
         pixels=pixels,
-        profile=chosen.name,
-        limits=chosen.limits,
+        profile=profile.name,
+        limits=profile.limits,
         progress=step,
-        allow_loose_limits=bool(chosen.beyond),
+        allow_loose_limits=bool(profile.beyond),
     )

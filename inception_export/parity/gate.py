@@ -401,7 +401,7 @@ def run_golden_gate(
     bundle: Path,
     artifacts: Sequence[Path],
     *,
-    profile: str | ToleranceProfile | None = None,
+    profile: ToleranceProfile | None = None,
     device: str = "cpu",
     progress: Progress | None = None,
     model: str | None = None,
@@ -413,9 +413,10 @@ def run_golden_gate(
     """Check every artifact against a golden bundle's logits: the same checks as :func:`.eager.run_gate`,
     without PyTorch, the model code or the checkpoint.
 
-    ``profile=None`` uses the tolerance profile recorded in the bundle; ``model``, if given,
-    must name the bundle's model (by name or alias). Limits (the bundle's or the profile's)
-    looser than the built-in bound are refused unless ``allow_loose_limits``.
+    ``profile`` (read at the edge: ``ToleranceProfile.parse``) replaces the bundle's limits;
+    ``None`` means the tolerance profile recorded in the bundle. ``model``, if given, must name
+    the bundle's model (by name or alias). The bundle's limits looser than the built-in bound
+    are refused unless ``allow_loose_limits`` (a profile's were checked when it was parsed).
     """
     from .bundle import load_bundle
     from .golden_reference import GoldenReference
@@ -424,23 +425,22 @@ def run_golden_gate(
         raise UsageError("no artifacts given")
     check_device(device)
     labelled = labelled_check(labelled_images, class_names)
-    chosen = ToleranceProfile.parse(profile, allow_loose_limits) if profile is not None else None
     # the bundle, then three per artifact (and the labelled images')
-    expect_steps(progress, 1 + 3 * len(artifacts) + labelled_steps(labelled_images, artifacts))
+    expect_steps(progress, 1 + 3 * len(artifacts) + labelled_steps(labelled_images, artifacts, eager=False))
     step = progress or (lambda _msg: None)
     step("golden bundle")
     golden = load_bundle(bundle, allow_loose_limits=allow_loose_limits)
     reference = GoldenReference(golden)
     if model is not None and not reference.accepts(model):
         raise UsageError(f"--model {model}: the golden bundle {bundle} is for {golden.model}")
-    if chosen is None:
-        chosen = ToleranceProfile(
+    if profile is None:
+        profile = ToleranceProfile(
             golden.profile, golden.limits, f"golden bundle {golden.path.name}", tuple(golden.beyond_bound)
         )
     return check_artifacts(
         reference,
         artifacts,
-        profile=chosen,
+        profile=profile,
         device=device,
         progress=progress,
         labelled=labelled,
@@ -448,9 +448,10 @@ def run_golden_gate(
     )
 
 
-def labelled_steps(labelled_images: Path | None, artifacts: Sequence[Path]) -> int:
-    """Progress steps of --labelled-images: reading them, the reference's accuracy, one per artifact."""
-    return 0 if labelled_images is None else 2 + len(artifacts)
+def labelled_steps(labelled_images: Path | None, artifacts: Sequence[Path], *, eager: bool) -> int:
+    """Progress steps of --labelled-images: reading them, eager PyTorch's accuracy (``eager``: a
+    golden bundle has no model to run), one per artifact."""
+    return 0 if labelled_images is None else 1 + int(eager) + len(artifacts)
 
 
 def labelled_check(images: Path | None, class_names: Path | None) -> LabelledCheck | None:

@@ -289,3 +289,7 @@ def check_limit(path: Path, precision: str, key: str, value: Any) -> None:
         raise UsageError(f"{where}: this limit is a fraction and must lie between 0 and 1")
     if value < 0:
         raise UsageError(f"{where}: a limit must not be negative")
+
+
+# What a gate applies when given no profile: the built-in ``default``, read once.
+DEFAULT_PROFILE = ToleranceProfile.parse("default")

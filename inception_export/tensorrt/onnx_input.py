@@ -12,7 +12,7 @@ from pathlib import Path
 from ..errors import ArtifactError
 from ..facts import check_claim
 from ..metadata import NO_METADATA, ArtifactMeta, record_from_props
-from ..onnx_graph import graph_facts
+from ..onnx_graph import parse_onnx_or_why
 from ..reading import check_fits_memory
 from ..text import describe_kind
 
@@ -66,45 +66,39 @@ class OnnxInput:
 
 
 def read_onnx_input(path: Path) -> OnnxInput:
-    import onnx
-
     if not path.is_file():
         what = "not found" if not path.exists() else f"{describe_kind(path)}, not a regular file"
         raise ArtifactError(f"--onnx {path}: {what}")
     if path.stat().st_size == 0:
         raise ArtifactError(f"{path}: an empty file, not an ONNX model")
-    check_fits_memory(path, "--onnx")
-    try:
-        model = onnx.load(str(path), load_external_data=False)
-    except Exception as exc:  # protobuf DecodeError, OSError...
-        raise ArtifactError(f"{path}: not a readable ONNX model ({type(exc).__name__})") from None
-    if not model.graph.node:
+    check_fits_memory(path, "--onnx")  # before the parse's own check: this message names the option
+    parsed = parse_onnx_or_why(path)
+    if isinstance(parsed, str):  # protobuf DecodeError, OSError...
+        raise ArtifactError(f"{path}: not a readable ONNX model ({parsed})")
+    if not parsed.summary.nodes:
         # Protobuf parses many non-ONNX byte strings as an empty model.
         raise ArtifactError(f"{path}: not an ONNX model (no graph nodes), or it is corrupt")
-    initializers = {i.name for i in model.graph.initializer}
-    inputs = [i for i in model.graph.input if i.name not in initializers]
+    inputs = parsed.fed_inputs
     if len(inputs) != 1:
         raise ArtifactError(f"{path}: expected one graph input, found {len(inputs)}")
-    dims: list[int | str | None] = []
-    for d in inputs[0].type.tensor_type.shape.dim:
-        if d.HasField("dim_value"):
-            dims.append(int(d.dim_value))
-        else:
-            dims.append(d.dim_param or None)
-    meta = record_from_props({p.key: p.value for p in model.metadata_props}, path)
+    meta = record_from_props(parsed.summary.metadata_props, path)
     # One rule for what a graph computes in, the gate's: a foreign QDQ graph (int8 weights,
     # float32 scales) is INT8, a kept-FP32 FP16 graph FP16; a record saying otherwise is refused.
-    facts = graph_facts(model.graph)
+    facts = parsed.facts
     check_claim(path, "precision", meta.precision, facts.precision, facts.evidence)
-    elem = inputs[0].type.tensor_type.elem_type
-    try:
-        dtype = str(onnx.helper.tensor_dtype_to_np_dtype(elem)) if elem else "float32"
-    except (KeyError, ValueError, TypeError):
-        dtype = f"onnx type {elem}"
     return OnnxInput(
         inputs[0].name,
-        tuple(dims),
+        inputs[0].dims,
         metadata=meta,
         graph_precision=facts.precision,
-        dtype=dtype,
+        dtype=_numpy_dtype(inputs[0].elem_type),
     )
+
+
+def _numpy_dtype(elem: int) -> str:
+    import onnx
+
+    try:
+        return str(onnx.helper.tensor_dtype_to_np_dtype(elem)) if elem else "float32"
+    except (KeyError, ValueError, TypeError):
+        return f"onnx type {elem}"

@@ -28,8 +28,9 @@ from ...deploy.nvinfer import (
 )
 from ...deploy.verify import ModelFacts, model_facts
 from ...errors import ArtifactError, GateFailure, UsageError
-from ...parity.tolerances import ToleranceProfile
+from ...parity.tolerances import DEFAULT_PROFILE, ToleranceProfile
 from ...release_manifest import ReleaseManifest, ReleaseModel, check_weights, read_release
+from ...specs.model_spec import ModelSpec
 from .deepstream_gate import DeepStreamGate
 
 CONFIG_NAME = "config_infer_{model}.txt"
@@ -78,7 +79,7 @@ def write_deepstream(
     weights: Path | None,
     class_names: list[str] | None,
     batch_size: int | None = None,
-    profile: ToleranceProfile | None = None,
+    profile: ToleranceProfile = DEFAULT_PROFILE,
     process_mode: int = 1,
     gie_unique_id: int = 1,
     progress: Callable[[str], None] | None = None,
@@ -100,23 +101,24 @@ def write_deepstream(
 
     if not Path(out_dir).is_dir():
         raise UsageError(f"{out_dir}: not a directory (the caller stages it)")
-    chosen = profile or ToleranceProfile.parse("default")
     # The manifest's words refuse a request early, in their terms; the export is then built
     # from the release's files, every word compared with them (``verify.model_facts``).
     release = read_release(release_dir)
-    request = (weights, class_names, process_mode, batch_size, gie_unique_id)
-    _check_request(release, _release_batch(release), release_dir, *request)
+    spec, names = _check_request(release, release_dir, weights, class_names, process_mode, gie_unique_id)
+    _nvinfer_batch(batch_size, _release_batch(release))
     step = progress or (lambda _msg: None)
     expect_steps(progress, 5)
     step("verify the release's files")
+    # The files' facts are the manifest's words, each compared (model, size, classes, weights):
+    # only the batch, read from the ONNX graph, can differ from what was checked above.
     facts = model_facts(release_dir, release.doc)
-    spec, names, batch = _check_request(facts, _files_batch(facts), release_dir, *request)
+    batch = _nvinfer_batch(batch_size, _files_batch(facts))
     pre = spec.preprocessing
     scaling = scaling_for(pre.mean, pre.std, pre.value_range, pre.colour_order, facts.transform_input)
     seed = {} if facts.seed is None else {"seed": facts.seed}
     step("build model")
     net = build_model(
-        spec.name, weights, transform_input=facts.transform_input, num_classes=facts.num_classes, **seed
+        spec, weights, transform_input=facts.transform_input, num_classes=facts.num_classes, **seed
     )
     step(f"check the model against {facts.bundle.name}")
     check_rebuilt(net, facts.bundle)
@@ -157,16 +159,16 @@ def write_deepstream(
     )
     write_text_atomic(config, render_config(cfg, _header(spec.name, facts, exported.sha256, scaling)))
     step(f"gate {config.name}")
-    _gate_into(report, config, spec.name, net, chosen)
+    _gate_into(report, config, spec, net, profile)
     return [config, labels, artifact, exported.sidecar, report]
 
 
-def _gate_into(report: Path, config: Path, model: str, net: Any, profile: ToleranceProfile) -> None:
+def _gate_into(report: Path, config: Path, spec: ModelSpec, net: Any, profile: ToleranceProfile) -> None:
     """Gate the files written, write the verdict to ``report``; GateFailure (exit 1) when failed."""
-    result = _gate(config, model, net, profile)
+    result = _gate(config, spec, net, profile)
     doc = {
         "tool": f"inception-export {__version__}",
-        "model": model,
+        "model": spec.name,
         "profile": profile.name,
         **result.to_dict(),
     }
@@ -191,16 +193,14 @@ def _header(model: str, facts: ReleaseModel, artifact_sha256: str, scaling: Nvin
 
 def _check_request(
     facts: ReleaseModel,
-    release_batch: int | None,
     release_dir: Path,
     weights: Path | None,
     class_names: list[str] | None,
     process_mode: int,
-    batch_size: int | None,
-    gie_unique_id: int = 1,
-) -> tuple[Any, list[str], int]:
-    """(spec, class names, nvinfer batch) of a request that ``facts`` (the manifest's words or
-    the release's files) can serve; UsageError subclasses (exit 2) otherwise."""
+    gie_unique_id: int,
+) -> tuple[ModelSpec, list[str]]:
+    """(spec, class names) of a request that the release (its manifest's words) can serve;
+    UsageError subclasses (exit 2) otherwise."""
     from ...registry import get_spec
 
     spec = get_spec(facts.model)
@@ -213,12 +213,17 @@ def _check_request(
         raise UsageError(
             f"--gie-unique-id {gie_unique_id}: must be 1..{MAX_GIE_UNIQUE_ID} (nvinfer's uint range)"
         )
+    return spec, names
+
+
+def _nvinfer_batch(batch_size: int | None, release_batch: int | None) -> int:
+    """nvinfer's batch-size: the one asked for, else the release's fixed batch, else 1."""
     # The DeepStream ONNX is exported with a dynamic batch whatever the release's (nvinfer builds
     # its engine for batches 1..batch-size), so any batch-size is served.
     batch = batch_size if batch_size is not None else release_batch or 1
     if batch < 1:
         raise UsageError(f"batch size {batch}: must be at least 1")
-    return spec, names, batch
+    return batch
 
 
 def release_model_facts(release_dir: Path) -> ModelFacts:
@@ -256,14 +261,13 @@ def check_rebuilt(net: Any, bundle_path: Path) -> None:
         )
 
 
-def _gate(config: Path, model: str, net: Any, profile: ToleranceProfile) -> DeepStreamGate:
-    from ...registry import get_spec
+def _gate(config: Path, spec: ModelSpec, net: Any, profile: ToleranceProfile) -> DeepStreamGate:
     from ..eager import EagerReference
     from .deepstream_gate import gate_deepstream
 
-    reference = EagerReference(model, samples=GATE_SAMPLES, reference_model=net)
+    reference = EagerReference(spec, samples=GATE_SAMPLES, reference_model=net)
     reference.load(lambda _msg: None)
-    return gate_deepstream(config, reference, get_spec(model).preprocessing, profile.limits)
+    return gate_deepstream(config, reference, spec.preprocessing, profile.limits)
 
 
 def check_deepstream(
@@ -271,7 +275,7 @@ def check_deepstream(
     release_dir: Path,
     *,
     weights: Path | None = None,
-    profile: ToleranceProfile | None = None,
+    profile: ToleranceProfile = DEFAULT_PROFILE,
     fail: bool = True,
     progress: Callable[[str], None] | None = None,
 ) -> DeepStreamGate:
@@ -298,12 +302,12 @@ def check_deepstream(
     seed = {} if found.seed is None else {"seed": found.seed}
     step("build model")
     net = build_model(
-        spec.name, weights, transform_input=found.transform_input, num_classes=found.num_classes, **seed
+        spec, weights, transform_input=found.transform_input, num_classes=found.num_classes, **seed
     )
     step(f"check the model against {found.bundle.name}")
     check_rebuilt(net, found.bundle)
     step(f"gate {Path(config).name}")
-    result = _gate(Path(config), spec.name, net, profile or ToleranceProfile.parse("default"))
+    result = _gate(Path(config), spec, net, profile)
     if fail and not result.passed:
         raise GateFailure(result.summary())
     return result

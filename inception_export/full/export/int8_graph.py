@@ -40,14 +40,13 @@ from onnx import TensorProto, helper, numpy_helper
 
 from ...errors import ArtifactError
 from .calibration import CalibrationSet
+from .onnx_map import NET_PREFIX, node_scopes
 from .options import DEFAULT_METHOD, INT8_MIN_OPSET
 
 QUANTIZED_OPS = ("Conv", "Gemm", "Add")
 CONCAT_POLICY = "no QDQ on concat inputs: the concat runs in float16, each consumer quantizes its output"
 FLOAT, FLOAT16 = TensorProto.FLOAT, TensorProto.FLOAT16
 FP16_MIN_NORMAL = 2.0**-14
-SCOPES_KEY = "pkg.torch.onnx.name_scopes"
-NET_PREFIX = "net."
 
 
 def _method(name: str) -> Any:
@@ -360,18 +359,6 @@ def check_qdq(model: onnx.ModelProto, *, residual_adds: bool = True) -> QdqSumma
     if not summary.quantized_nodes:
         raise ArtifactError("no Conv or Gemm of the graph is quantized")
     return summary
-
-
-def node_scopes(node: onnx.NodeProto) -> set[str]:
-    import json
-
-    for prop in node.metadata_props:
-        if prop.key == SCOPES_KEY:
-            try:
-                return {str(s) for s in json.loads(prop.value.replace("'", '"'))}
-            except ValueError:
-                return set()
-    return set()
 
 
 def layer_nodes(fp32: onnx.ModelProto, layers: Sequence[str]) -> dict[str, list[str]]:

@@ -20,7 +20,8 @@ SCOPES_KEY = "pkg.torch.onnx.name_scopes"
 NET_PREFIX = "net."
 
 
-def _scopes(node: onnx.NodeProto) -> set[str]:
+def node_scopes(node: onnx.NodeProto) -> set[str]:
+    """The module scopes the exporter recorded on ``node`` (empty when absent or unreadable)."""
     for prop in node.metadata_props:
         if prop.key == SCOPES_KEY:
             try:
@@ -39,7 +40,7 @@ def layer_outputs(proto: onnx.ModelProto, layers: Iterable[str]) -> list[list[st
     wanted = {NET_PREFIX + name: name for name in layers}
     members: dict[str, list[onnx.NodeProto]] = {}
     for node in proto.graph.node:
-        for scope in _scopes(node) & wanted.keys():
+        for scope in node_scopes(node) & wanted.keys():
             members.setdefault(wanted[scope], []).append(node)
     graph_outputs = {o.name for o in proto.graph.output}
     consumed_by: dict[str, list[int]] = {}

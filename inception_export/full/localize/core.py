@@ -28,7 +28,7 @@ from ...console import expect_steps
 from ...errors import ArtifactError, UsageError
 from ...facts import PrecisionFact, artifact_precision
 from ...metadata import NO_METADATA, ArtifactMeta, read_metadata
-from ...parity.tolerances import ToleranceProfile
+from ...parity.tolerances import DEFAULT_PROFILE, ToleranceProfile
 from ...reading import check_fits_memory
 from ...registry import ModelSpec, get_spec
 from ...text import describe_kind, first_line
@@ -397,13 +397,13 @@ def localize(
     transform_input: bool = False,
     images: Path | None = None,
     samples: int = 6,
-    profile: str | ToleranceProfile = "default",
+    profile: ToleranceProfile = DEFAULT_PROFILE,
     progress: Progress | None = None,
     reference_model: Any = None,
     threads: int | None = None,
-    allow_loose_limits: bool = False,
 ) -> LocalizeReport:
-    """Per-layer error of an ONNX artifact against eager PyTorch, in execution order.
+    """Per-layer error of an ONNX artifact against eager PyTorch, in execution order; a layer
+    diverges past ``profile``'s ``rel_l2`` (read at the edge: ``ToleranceProfile.parse``).
 
     ``threads``: for torch and onnxruntime (default: their own, all cores). On a machine
     other jobs already load, 1 can be several times faster (no spinning worker threads).
@@ -416,8 +416,7 @@ def localize(
     step = progress or (lambda _msg: None)
     spec = get_spec(model)
     artifact = Path(artifact)
-    chosen = ToleranceProfile.parse(profile, allow_loose_limits)
-    limits = chosen.limits
+    limits = profile.limits
     check_inputs(samples, images)
     meta, pairs, fact = _checked_artifact(artifact, spec, limits)
     precision = fact.precision
@@ -442,12 +441,12 @@ def localize(
         model=spec.name,
         artifact=str(artifact),
         precision=precision,
-        profile=chosen.name,
+        profile=profile.name,
         rel_l2_limit=limit,
         inputs=gold.describe(),
         layers=_layer_errors(accs, order, pairs, limit),
         precision_evidence=fact.evidence,
-        limits_beyond_bound=list(chosen.beyond),
+        limits_beyond_bound=list(profile.beyond),
     )
     if not report.layers:
         raise UsageError(f"{artifact}: none of its mapped layers ran in eager {spec.name}")
