@@ -23,7 +23,7 @@ from ..hashing import file_sha256
 from ..parity.bundle import BUNDLE_NAME, check_bundle_classes
 from ..parity.gate import GateReport, check_artifacts
 from ..parity.report import junit_xml
-from ..parity.tolerances import ToleranceProfile
+from ..parity.tolerances import DEFAULT_PROFILE, ToleranceProfile
 from ..registry import ModelSpec
 from ..release_manifest import GATE_REPORT, MANIFEST, check_weights_file, own_manifest
 from ..seed import DEFAULT_SEED, recorded_source
@@ -244,7 +244,7 @@ def check_release_options(
     force: bool = False,
     seed: int = DEFAULT_SEED,
     samples: int = 6,
-    profile: str | ToleranceProfile = "default",
+    profile: ToleranceProfile = DEFAULT_PROFILE,
     fp16: bool = True,
     keep_fp32: str | None = None,
     options: ReleaseOptions | None = None,
@@ -269,8 +269,7 @@ def check_release_options(
     export, int8 = _export_options(spec, opts, weights=weights, seed=seed, fp16=fp16, keep_fp32=keep_fp32)
     opts.check(export.size, trt)
     check_inputs(samples, opts.images)
-    # A malformed or out-of-range profile fails here, not after the exports.
-    limits = ToleranceProfile.parse(profile)
+    limits = profile  # parsed at the edge (a malformed or out-of-range one never gets here)
     check_weights_file(weights)
     # The engine is built from the FP16 ONNX: a release without one has no engine to build.
     no_fp16 = None if fp16 else "no FP16 ONNX to build it from (--precision without fp16)"

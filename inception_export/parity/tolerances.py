@@ -216,11 +216,9 @@ class ToleranceProfile:
     beyond: tuple[str, ...] = ()
 
     @classmethod
-    def parse(cls, spec: str | ToleranceProfile, allow_loose: bool = False) -> ToleranceProfile:
+    def parse(cls, spec: str, allow_loose: bool = False) -> ToleranceProfile:
         """``spec`` read and checked (UsageError when malformed, or looser than the bound without
-        ``allow_loose``); a profile already read is kept."""
-        if isinstance(spec, ToleranceProfile):
-            return spec
+        ``allow_loose``): at the edge, once; below it functions take the profile."""
         source = "built-in profile" if spec in PROFILES else f"file {Path(spec).name}"
         limits = load_profile(spec, allow_loose=allow_loose)
         return cls(spec, limits, source, tuple(beyond_bound(limits)))
