@@ -1,10 +1,11 @@
 """``localize``: which layer of an ONNX artifact first drifts from eager PyTorch.
 
 Eager PyTorch (float32, CPU) runs the golden inputs with a forward hook on every layer
-(see :mod:`inception_export.full.export.layers`); the artifact runs them in onnxruntime with every layer's output
-exposed as an extra graph output of an in-memory copy (the file is never changed). The
-tensor of each layer comes from the ``layer_outputs`` map the exporter stored in the
-artifact's metadata (:mod:`inception_export.full.export.onnx_map`). Inputs go one at a time, so only one input's
+(see :mod:`inception_export.full.export.layers`); the artifact runs them in onnxruntime with
+every layer's output exposed as an extra graph output of an in-memory copy (the file is never
+changed). The tensor of each layer comes from the ``layer_outputs`` map the exporter stored in
+the artifact's metadata (:mod:`inception_export.full.export.onnx_map`). Inputs go one at a
+time, so only one input's
 intermediate tensors are ever held; per-layer sums are accumulated in float64.
 
 The first divergent layer is the first, in eager execution order, whose relative L2 error
