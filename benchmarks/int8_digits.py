@@ -25,8 +25,9 @@ from inception_export.full.build import build_model  # noqa: E402
 from inception_export.full.export.calibration import CalibrationSet  # noqa: E402
 from inception_export.full.export.common import strip_build_attrs  # noqa: E402
 from inception_export.full.export.fold import fold_batchnorm  # noqa: E402
-from inception_export.full.export.int8 import METHODS, quantize, to_float16  # noqa: E402
+from inception_export.full.export.int8_graph import quantize, to_float16  # noqa: E402
 from inception_export.full.export.onnx_export import _Float32, trace_onnx  # noqa: E402
+from inception_export.full.export.options import METHODS  # noqa: E402
 from inception_export.full.preprocess import preprocess_image  # noqa: E402
 from inception_export.runners.onnxruntime_runner import INT8_DISABLED_OPTIMIZERS  # noqa: E402
 

@@ -26,8 +26,9 @@ from inception_export.full.build import build_model
 from inception_export.full.export.calibration import CalibrationSet
 from inception_export.full.export.common import strip_build_attrs
 from inception_export.full.export.fold import fold_batchnorm
-from inception_export.full.export.int8 import METHODS, QUANTIZED_OPS, check_qdq, quantize, to_float16
+from inception_export.full.export.int8_graph import QUANTIZED_OPS, check_qdq, quantize, to_float16
 from inception_export.full.export.onnx_export import _Float32, trace_onnx
+from inception_export.full.export.options import METHODS
 from inception_export.full.golden import golden_inputs
 from inception_export.full.preprocess import preprocess_image
 from inception_export.parity.metrics import compare

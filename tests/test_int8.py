@@ -240,7 +240,7 @@ def test_residual_add_gets_qdq_on_both_inputs() -> None:
     import onnxruntime as ort
 
     from inception_export.full.export.calibration import CalibrationSet
-    from inception_export.full.export.int8 import check_qdq, quantize, to_float16
+    from inception_export.full.export.int8_graph import check_qdq, quantize, to_float16
 
     fp32 = _residual_graph()
     batch = np.random.default_rng(1).normal(0, 1, (4, 4, 8, 8)).astype(np.float32)
@@ -265,7 +265,7 @@ def test_residual_add_gets_qdq_on_both_inputs() -> None:
 
 def test_check_qdq_refuses_a_nonzero_zero_point(int8_v1: Path) -> None:
     from inception_export.errors import ArtifactError
-    from inception_export.full.export.int8 import check_qdq
+    from inception_export.full.export.int8_graph import check_qdq
 
     model = onnx.load(str(int8_v1))
     zp = next(i for i in model.graph.initializer if i.name.endswith("zero_point") and not i.dims)
@@ -486,7 +486,7 @@ def test_large_bias_survives_onnxruntime_on_the_float16_qdq_graph(tmp_path: Path
     import onnxruntime as ort
 
     from inception_export.full.export.calibration import CalibrationSet
-    from inception_export.full.export.int8 import quantize, to_float16
+    from inception_export.full.export.int8_graph import quantize, to_float16
     from inception_export.runners.onnxruntime_runner import OnnxRuntimeRunner
 
     rng = np.random.default_rng(2)

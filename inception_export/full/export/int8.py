@@ -1,7 +1,6 @@
 """The INT8 QDQ export, in phases: the FP32 graph traced once, the layers left in float16
 (named, or measured by ``--keep-fp16 auto``), quantization, the graph's check, the write.
-The graph work itself (placement, float16 parts, TensorRT's rules) is :mod:`.int8_graph`'s,
-whose names are importable from here too."""
+The graph work itself (placement, float16 parts, TensorRT's rules) is :mod:`.int8_graph`'s."""
 
 from __future__ import annotations
 
@@ -22,7 +21,6 @@ from .int8_graph import (
     CONCAT_POLICY,
     QUANTIZED_OPS,
     QdqSummary,
-    artifact_for_localize,
     check_qdq,
     layer_nodes,
     quantize,
@@ -32,24 +30,10 @@ from .keep_fp32 import KeepPlan
 from .layers import layer_paths, resolve_modules
 from .onnx_export import _finish, _Float32, trace_onnx
 from .onnx_map import layer_outputs
-from .options import DEFAULT_METHOD, INT8_MIN_OPSET, METHODS, ExportOptions, Int8Options, check_method
+from .options import ExportOptions, Int8Options
 from .write import ExportResult, check_outputs
 
-__all__ = [
-    "CONCAT_POLICY",
-    "DEFAULT_METHOD",
-    "INT8_MIN_OPSET",
-    "METHODS",
-    "QUANTIZED_OPS",
-    "artifact_for_localize",
-    "check_method",
-    "check_qdq",
-    "export_onnx_int8",
-    "layer_nodes",
-    "quantize",
-    "to_float16",
-    "write_int8",
-]
+__all__ = ["export_onnx_int8", "write_int8"]
 
 FLOAT16_FROM = "QDQ graph from onnxruntime.quantization.quantize_static, float parts in float16"
 

@@ -13,7 +13,7 @@ from typing import Any
 import onnx
 
 from ..export.calibration import CalibrationSet
-from ..export.int8 import artifact_for_localize, layer_nodes, quantize, to_float16
+from ..export.int8_graph import artifact_for_localize, layer_nodes, quantize, to_float16
 from .core import localize
 from .table import limit_text
 
