@@ -71,7 +71,8 @@ def _float_tensors(model: onnx.ModelProto) -> set[str]:
     return out
 
 
-def _unique(name: str, taken: set[str]) -> str:
+def unique_name(name: str, taken: set[str]) -> str:
+    """``name``, or ``name_N`` for the first N that is not taken yet (then taken)."""
     candidate, i = name, 0
     while candidate in taken:
         i += 1
@@ -172,9 +173,9 @@ def _cast_entering(g: onnx.GraphProto, found: _Derivable, taken: set[str]) -> di
     produced_at = {o: i for i, n in enumerate(g.node) for o in n.output}
     casts_after: dict[int, list[onnx.NodeProto]] = {}
     for src in entering:
-        dst = _unique(f"{src}_float16", taken)
+        dst = unique_name(f"{src}_float16", taken)
         entering[src] = dst
-        cast = helper.make_node("Cast", [src], [dst], name=_unique(f"node_{dst}", taken), to=FLOAT16)
+        cast = helper.make_node("Cast", [src], [dst], name=unique_name(f"node_{dst}", taken), to=FLOAT16)
         casts_after.setdefault(produced_at.get(src, -1), []).append(cast)
         g.value_info.append(helper.make_tensor_value_info(dst, FLOAT16, None))
     for node, net in zip(g.node, found.in_net, strict=True):
@@ -191,7 +192,7 @@ def _cast_logits_back(g: onnx.GraphProto, output: str, taken: set[str]) -> onnx.
     the layer map in the metadata (``layer_outputs``) is the traced export's too."""
     producer = next(n for n in g.node if output in n.output)
     base = producer.name.removeprefix("node_") if producer.name.startswith("node_") else ""
-    logits16 = _unique(base or f"{output}_float16", taken)
+    logits16 = unique_name(base or f"{output}_float16", taken)
     for node in g.node:
         for k, name in enumerate(node.output):
             if name == output:
@@ -200,4 +201,4 @@ def _cast_logits_back(g: onnx.GraphProto, output: str, taken: set[str]) -> onnx.
             if name == output:
                 node.input[k] = logits16
     g.value_info.append(helper.make_tensor_value_info(logits16, FLOAT16, None))
-    return helper.make_node("Cast", [logits16], [output], name=_unique(f"node_{output}", taken), to=FLOAT)
+    return helper.make_node("Cast", [logits16], [output], name=unique_name(f"node_{output}", taken), to=FLOAT)

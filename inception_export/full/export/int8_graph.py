@@ -40,6 +40,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from ...errors import ArtifactError
 from .calibration import CalibrationSet
+from .fp16_graph import unique_name
 from .onnx_map import NET_PREFIX, node_scopes
 from .options import DEFAULT_METHOD, INT8_MIN_OPSET
 
@@ -172,15 +173,6 @@ def _float_inputs_for(model: onnx.ModelProto, excluded: set[str]) -> None:
                 node.input[k] = q.input[0]
 
 
-def _unique(name: str, taken: set[str]) -> str:
-    candidate, i = name, 0
-    while candidate in taken:
-        i += 1
-        candidate = f"{name}_{i}"
-    taken.add(candidate)
-    return candidate
-
-
 def to_float16(qdq: onnx.ModelProto) -> onnx.ModelProto:
     """The QDQ graph with every float tensor in float16 (scales included), float32 I/O.
 
@@ -252,10 +244,10 @@ def _cast_inputs(g: onnx.GraphProto, taken: set[str]) -> list[onnx.NodeProto]:
     for inp in g.input:
         if inp.type.tensor_type.elem_type != FLOAT:
             continue
-        half = _unique(f"{inp.name}_float16", taken)
+        half = unique_name(f"{inp.name}_float16", taken)
         _rename_uses(g, inp.name, half, outputs=False)
         casts.append(
-            helper.make_node("Cast", [inp.name], [half], name=_unique(f"node_{half}", taken), to=FLOAT16)
+            helper.make_node("Cast", [inp.name], [half], name=unique_name(f"node_{half}", taken), to=FLOAT16)
         )
         g.value_info.append(helper.make_tensor_value_info(half, FLOAT16, None))
     return casts
@@ -270,11 +262,13 @@ def _cast_outputs(g: onnx.GraphProto, taken: set[str]) -> list[onnx.NodeProto]:
             continue
         producer = next(n for n in g.node if out.name in n.output)
         base = producer.name.removeprefix("node_") if producer.name.startswith("node_") else ""
-        half = _unique(base or f"{out.name}_float16", taken)
+        half = unique_name(base or f"{out.name}_float16", taken)
         _rename_uses(g, out.name, half, outputs=True)
         g.value_info.append(helper.make_tensor_value_info(half, FLOAT16, None))
         casts.append(
-            helper.make_node("Cast", [half], [out.name], name=_unique(f"node_{out.name}", taken), to=FLOAT)
+            helper.make_node(
+                "Cast", [half], [out.name], name=unique_name(f"node_{out.name}", taken), to=FLOAT
+            )
         )
     return casts
 
